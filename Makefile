@@ -1,0 +1,138 @@
+# swarm in C: build of the C node, its library, the OTP application and the tests.
+#
+#   make            C library + C node binary (priv/swarm_node) + Erlang app
+#   make test       everything, then CUnit suites, Common Test suites
+#   make demo       the local demo cluster (scripts/demo.escript)
+#   make bench      the benchmarks (bench/)
+#   make asan       C node and CUnit tests under AddressSanitizer + UBSan
+#   make valgrind   CUnit tests under valgrind
+#   V=1             show full commands
+#
+# Sources: every c_src/*.c except main.c goes into build/libswarm.a; main.c is
+# the thin program linking it. Every test/c/test_<mod>.c is one CUnit suite:
+# it defines `int test_<mod>_suite(void)`; the suite table is generated.
+
+ERL_ROOT     := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
+EI_INC       := $(ERL_ROOT)/include
+EI_LIB       := $(ERL_ROOT)/lib
+
+BUILD        ?= build
+CC           ?= cc
+OPT          ?= -O2 -g
+CFLAGS_BASE  := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
+                -Ic_src -Iinclude -I$(EI_INC) $(OPT)
+CFLAGS       += $(CFLAGS_BASE) $(EXTRA_CFLAGS)
+LDLIBS       += -L$(EI_LIB) -lei -luv -lssl -lcrypto -lpthread -lm $(EXTRA_LDFLAGS)
+
+LIB_SRC      := $(filter-out c_src/main.c,$(wildcard c_src/*.c))
+LIB_OBJ      := $(LIB_SRC:c_src/%.c=$(BUILD)/%.o)
+LIB          := $(BUILD)/libswarm.a
+NODE_BIN     := priv/swarm_node
+
+TEST_SRC     := $(wildcard test/c/test_*.c)
+TEST_OBJ     := $(TEST_SRC:test/c/%.c=$(BUILD)/test/%.o)
+TEST_AUX_SRC := $(filter-out $(TEST_SRC),$(wildcard test/c/*.c))
+TEST_BIN     := $(BUILD)/test/run_tests
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps
+
+all: c erl
+
+c: $(NODE_BIN) $(LIB) progs
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(BUILD)/%.o: c_src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(NODE_BIN): $(BUILD)/main.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $(BUILD)/main.o $(LIB) $(LDLIBS)
+
+# ---- CUnit ----------------------------------------------------------------
+$(BUILD)/test/suites.h: $(TEST_SRC)
+	@mkdir -p $(@D)
+	$(Q)for f in $(notdir $(basename $(TEST_SRC))); do echo "SW_SUITE($${f#test_})"; done > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/test/%.o: test/c/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -I$(BUILD)/test -c $< -o $@
+
+$(BUILD)/test/run_tests.o: test/c/run_tests.c $(BUILD)/test/suites.h
+
+$(TEST_BIN): $(TEST_AUX_SRC:test/c/%.c=$(BUILD)/test/%.o) $(TEST_OBJ) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS) -lcunit
+
+# Standalone test programs: test/c/progs/<name>.c -> $(BUILD)/progs/<name>
+PROG_SRC     := $(wildcard test/c/progs/*.c)
+PROG_BIN     := $(PROG_SRC:test/c/progs/%.c=$(BUILD)/progs/%)
+
+$(BUILD)/progs/%.o: test/c/progs/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/progs/%: $(BUILD)/progs/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+progs: $(PROG_BIN)
+
+ctest: $(TEST_BIN)
+	$(Q)$(TEST_BIN)
+
+# ---- Erlang ----------------------------------------------------------------
+erl: $(NODE_BIN)
+	$(Q)rebar3 compile
+
+ct: all
+	$(Q)scripts/ct.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory ctest
+	$(Q)$(MAKE) --no-print-directory asan-test
+	$(Q)scripts/ct.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)bench/run.sh
+
+# Sanitizer build lives in its own tree so objects never mix.
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/test/run_tests build-asan/swarm_node
+
+build-asan/swarm_node: build-asan/main.o build-asan/libswarm.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+asan-test: asan
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/test/run_tests
+
+valgrind: $(TEST_BIN)
+	$(Q)valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q $(TEST_BIN)
+
+clean:
+	rm -rf build build-asan priv/swarm_node _build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d

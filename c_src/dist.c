@@ -1,0 +1,233 @@
+/* dist.c - see dist.h. The frame layout is <<131, Ctrl, 131, Msg>> (no atom
+ * cache: we never advertise DFLAG_DIST_HDR_ATOM_CACHE). */
+#include "dist.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "swarm_proto.h"
+#include "term.h"
+
+/* Decodes a NameBin argument: a binary holding term_to_binary(Name). The
+ * name must be a complete, valid term; it is not copied. */
+static int dec_name(const char *buf, int *index, const char **name, size_t *len) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
+    if (size < 2 || size > SW_MAX_NAME_BYTES) return -1;
+    const char *p = buf + *index + 5;
+    if (sw_term_validate_ext(p, (size_t)size) != 0) return -1;
+    *name = p;
+    *len = (size_t)size;
+    *index += 5 + size;
+    return 0;
+}
+
+static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
+    int start = *index;
+    if (ei_skip_term(buf, index) != 0) return -1;
+    *raw = buf + start;
+    *len = (size_t)(*index - start);
+    return 0;
+}
+
+/* {Ref, Reply} to a pid on our BEAM node, Reply built by the callback. */
+static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, size_t rlen) {
+    sw_node_stats_t ns;
+    sw_tracker_stats_t ts;
+    sw_node_stats(s->node, &ns);
+    sw_tracker_stats(s->tracker, &ts);
+    struct {
+        const char *k;
+        uint64_t v;
+    } kv[] = {
+        {"frames_in", ns.frames_in},         {"frames_out", ns.frames_out},
+        {"bad_frames", ns.bad_frames},       {"conns_dropped", ns.conns_dropped},
+        {"auth_failed", ns.auth_failed},     {"handshake_failed", ns.handshake_failed},
+        {"msgs_in", s->st.msgs_in},          {"unknown_msgs", s->st.unknown_msgs},
+        {"bad_ctrl", s->st.bad_ctrl},        {"ignored_ctrl", s->st.ignored_ctrl},
+        {"names", ts.names},                 {"pids", ts.pids},
+        {"reserved", ts.reserved},           {"bad_ops", ts.bad_ops},
+        {"conflicts", ts.conflicts},         {"expired", ts.expired},
+        {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
+    };
+    size_t n = sizeof kv / sizeof kv[0];
+    ei_x_buff *x = &s->msg;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_encode_list_header(x, (long)n);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, kv[i].k);
+        ei_x_encode_ulonglong(x, kv[i].v);
+    }
+    ei_x_encode_empty_list(x);
+    sw_server_send_pid(s, to, x->buff, (size_t)x->index);
+}
+
+/* A message for the swarm server. from_beam: it came over the connection to
+ * our own BEAM node (agent or local caller); otherwise from a peer C node. */
+static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *index) {
+    int arity;
+    char tag[MAXATOMLEN_UTF8];
+    int from_beam = strcmp(from, s->beam) == 0;
+    if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 2) return -1;
+    if (ei_decode_atom(buf, index, tag) != 0 || strcmp(tag, SW_PROTO_TAG) != 0) return -1;
+    if (ei_decode_atom(buf, index, tag) != 0) return -1;
+    s->st.msgs_in++;
+
+    if (!from_beam) {
+        if (strcmp(tag, "ops") != 0 || arity != 3) return -1;
+        sw_tracker_peer_ops(s->tracker, from, buf, index);
+        return 0;
+    }
+    erlang_pid caller, pid;
+    const char *ref, *name;
+    size_t rlen, nlen;
+    if (strcmp(tag, "reg") == 0) {
+        if (arity != 6 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
+            dec_name(buf, index, &name, &nlen) || ei_decode_pid(buf, index, &pid))
+            return -1;
+        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+    } else if (strcmp(tag, "unreg") == 0) {
+        if (arity != 5 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
+            dec_name(buf, index, &name, &nlen))
+            return -1;
+        sw_tracker_unregister(s->tracker, &caller, ref, rlen, name, nlen);
+    } else if (strcmp(tag, "pid_down") == 0) {
+        if (arity != 3 || ei_decode_pid(buf, index, &pid)) return -1;
+        sw_tracker_pid_down(s->tracker, &pid);
+    } else if (strcmp(tag, "peer_up") == 0) {
+        char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+        if (arity != 4 || ei_decode_atom(buf, index, beam) || ei_decode_atom(buf, index, cnode))
+            return -1;
+        sw_tracker_peer_up(s->tracker, beam, cnode);
+    } else if (strcmp(tag, "peer_down") == 0) {
+        char beam[MAXATOMLEN_UTF8];
+        if (arity != 3 || ei_decode_atom(buf, index, beam)) return -1;
+        sw_tracker_peer_down(s->tracker, beam);
+    } else if (strcmp(tag, "hello") == 0) {
+        if (arity != 5 || ei_decode_pid(buf, index, &pid)) return -1;
+        if (sw_tracker_hello(s->tracker, &pid, buf, index) != 0) return -1;
+        s->agent = pid;
+        s->have_agent = 1;
+        SW_INFO("agent_hello", "agent=<%u.%u>", pid.num, pid.serial);
+    } else if (strcmp(tag, "stats") == 0) {
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        reply_stats(s, &caller, ref, rlen);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* net_kernel's {'$gen_call', {From, Tag}, {is_auth, Node}}: answer yes, or
+ * net_adm:ping from a BEAM node fails. Other net_kernel calls are dropped. */
+static int handle_net_kernel(sw_server_t *s, const char *buf, int *index) {
+    int arity;
+    char atom[MAXATOMLEN_UTF8];
+    erlang_pid from;
+    const char *tag;
+    size_t tlen;
+    if (ei_decode_tuple_header(buf, index, &arity) || arity != 3) return -1;
+    if (ei_decode_atom(buf, index, atom) || strcmp(atom, "$gen_call") != 0) return -1;
+    if (ei_decode_tuple_header(buf, index, &arity) || arity != 2) return -1;
+    if (ei_decode_pid(buf, index, &from) || dec_raw(buf, index, &tag, &tlen)) return -1;
+    if (ei_decode_tuple_header(buf, index, &arity) || arity != 2) return -1;
+    if (ei_decode_atom(buf, index, atom) || strcmp(atom, "is_auth") != 0) return -1;
+    ei_x_buff *x = &s->msg;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, tag, (int)tlen);
+    ei_x_encode_atom(x, "yes");
+    s->st.is_auth++;
+    return sw_server_send_pid(s, &from, x->buff, (size_t)x->index) == 0 ? 0 : -1;
+}
+
+void sw_dist_handle(sw_server_t *s, const char *from, const char *buf, size_t len) {
+    int index = 0, version, arity;
+    long op;
+    char toname[MAXATOMLEN_UTF8];
+    erlang_pid topid, frompid;
+    /* ei's decoders trust lengths inside terms: prove both terms fit in the
+     * frame before any of them runs. */
+    int vi = 1;
+    if (len < 2 || len > (size_t)INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate(buf, len, &vi) != 0)
+        goto bad_ctrl;
+    if ((size_t)vi < len) {
+        int mi = vi + 1;
+        if ((unsigned char)buf[vi] != 131 || sw_term_validate(buf, len, &mi) != 0 || (size_t)mi != len) {
+            toname[0] = 0;
+            goto bad_msg;
+        }
+    }
+    if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
+        arity < 1 || ei_decode_long(buf, &index, &op))
+        goto bad_ctrl;
+
+    switch (op) {
+    case SW_DOP_SEND:
+    case SW_DOP_SEND_TT:
+        /* {2, Unused, ToPid}: only our server's pid exists here. */
+        if (ei_skip_term(buf, &index) || ei_decode_pid(buf, &index, &topid)) goto bad_ctrl;
+        if (op == SW_DOP_SEND_TT && ei_skip_term(buf, &index)) goto bad_ctrl;
+        strcpy(toname, SW_SERVER_NAME);
+        break;
+    case SW_DOP_REG_SEND:
+    case SW_DOP_REG_SEND_TT:
+        /* {6, FromPid, Unused, ToName} */
+        if (ei_decode_pid(buf, &index, &frompid) || ei_skip_term(buf, &index) ||
+            ei_decode_atom(buf, &index, toname))
+            goto bad_ctrl;
+        if (op == SW_DOP_REG_SEND_TT && ei_skip_term(buf, &index)) goto bad_ctrl;
+        break;
+    case SW_DOP_LINK:
+    case SW_DOP_UNLINK:
+    case SW_DOP_EXIT:
+    case SW_DOP_EXIT2:
+    case SW_DOP_EXIT_TT:
+    case SW_DOP_EXIT2_TT:
+    case SW_DOP_MONITOR_P:
+    case SW_DOP_DEMONITOR_P:
+    case SW_DOP_MONITOR_P_EXIT:
+    case SW_DOP_GROUP_LEADER:
+    case SW_DOP_UNLINK_ID:
+    case SW_DOP_UNLINK_ID_ACK:
+    case SW_DOP_PAYLOAD_EXIT:
+    case SW_DOP_PAYLOAD_EXIT_TT:
+    case SW_DOP_PAYLOAD_EXIT2:
+    case SW_DOP_PAYLOAD_EXIT2_TT:
+    case SW_DOP_PAYLOAD_MONITOR_P_EXIT:
+        s->st.ignored_ctrl++;
+        SW_DEBUG("ignored_control", "from=%s op=%ld", from, op);
+        return;
+    default:
+        s->st.unknown_msgs++;
+        SW_WARN("unknown_control", "from=%s op=%ld", from, op);
+        return;
+    }
+
+    /* The message term follows the control term. */
+    if ((size_t)index >= len || ei_decode_version(buf, &index, &version)) goto bad_msg;
+    {
+        int mindex = index;
+        int r;
+        if (strcmp(toname, SW_SERVER_NAME) == 0) r = handle_swarm(s, from, buf, &mindex);
+        else if (strcmp(toname, "net_kernel") == 0) r = handle_net_kernel(s, buf, &mindex);
+        else r = -1;
+        if (r != 0 || (size_t)mindex > len) goto bad_msg;
+    }
+    return;
+
+bad_ctrl:
+    s->st.bad_ctrl++;
+    SW_WARN("bad_control", "from=%s len=%zu", from, len);
+    return;
+bad_msg:
+    s->st.unknown_msgs++;
+    SW_WARN("unknown_message", "from=%s to=%s len=%zu", from, toname, len);
+}

@@ -1,0 +1,176 @@
+/* node.h - the C node's presence in an Erlang cluster: identity, listening
+ * socket, epmd registration, the distribution handshake (both directions) and
+ * the set of live connections.
+ *
+ * What it is: the network layer. It turns sockets into authenticated
+ * distribution connections and delivers each received frame, whole, to a
+ * callback. It answers ticks and sends its own. Everything runs on one libuv
+ * loop; nothing here blocks (epmd publication at start included: it is
+ * asynchronous and reported through on_started).
+ *
+ * What it is not: it does not decode Erlang terms beyond the frame header and
+ * it keeps no registry state. dist.c decodes control messages; tracker.c holds
+ * the registry.
+ *
+ * Handshake: written here (not ei's blocking ei_accept/ei_connect, which use
+ * select() and break on fds >= 1024). Protocol version 6 (OTP 23+ "N"
+ * messages), with the version-5 "n" form accepted from peers that send it
+ * (and sent to peers whose epmd entry says version 5).
+ * Flags advertised (hidden node, no atom cache, no fragments, no monitors):
+ * EXTENDED_REFERENCES | EXTENDED_PIDS_PORTS | FUN_TAGS | NEW_FUN_TAGS |
+ * NEW_FLOATS | BIT_BINARIES | EXPORT_PTR_TAG | MAP_TAG | UTF8_ATOMS |
+ * BIG_CREATION | HANDSHAKE_23, plus MANDATORY_25_DIGEST (OTP 25's shorthand
+ * for that same set, which OTP 27+ requires of its peers). A peer lacking any
+ * mandatory OTP 25 flag (and not sending the shorthand) is refused. The cookie digest is MD5(cookie ++ decimal(challenge)); a wrong
+ * digest closes the connection (logged, counted), never crashes.
+ *
+ * After the handshake a frame is <<Len:32/big, Body:Len>>; Len == 0 is a tick.
+ * Body starts with 112 ('p', pass-through), then the control term and the
+ * optional message term, each with its 131 version byte. Frames up to
+ * SW_NODE_MAX_FRAME are accepted; larger ones close the connection.
+ */
+#ifndef SW_NODE_H
+#define SW_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define SW_NODE_MAX_FRAME (256u * 1024u * 1024u)
+#define SW_MAXNODELEN 256 /* "alive@host", bytes, without NUL */
+
+typedef struct sw_node_s sw_node_t;
+typedef struct sw_conn_s sw_conn_t;
+
+/* Why a connection went down (argument of on_down). */
+typedef enum {
+    SW_DOWN_CLOSED = 0,  /* peer closed the socket (EOF) */
+    SW_DOWN_ERROR,       /* socket error */
+    SW_DOWN_TICK,        /* nothing received for the tick timeout */
+    SW_DOWN_PROTOCOL,    /* malformed frame header or oversized frame */
+    SW_DOWN_LOCAL,       /* sw_conn_close() was called */
+} sw_down_reason_t;
+
+/* Counters kept by the node; read them with sw_node_stats(). */
+typedef struct {
+    uint64_t frames_in, frames_out, ticks_in, ticks_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t handshake_ok, handshake_failed, auth_failed;
+    uint64_t bad_frames;     /* frames whose first byte is not 112, etc. */
+    uint64_t conns_dropped;  /* connections closed for protocol errors */
+    /* Added: simultaneous connects resolved by the name rule (statuses nok /
+     * ok_simultaneous sent or nok received). Not counted as failures. */
+    uint64_t simultaneous;
+} sw_node_stats_t;
+
+typedef struct {
+    /* The node started listening and is published in epmd (err == 0), or
+     * could not (err < 0: a libuv error code or SW_E*); called once. */
+    void (*on_started)(sw_node_t *n, int err, void *ud);
+    /* A connection finished its handshake (either direction). The peer's
+     * name is sw_conn_peer(c). If a live connection to the same peer already
+     * exists, the new one is refused during the handshake, so at most one
+     * connection per peer name is ever up. */
+    void (*on_up)(sw_node_t *n, sw_conn_t *c, void *ud);
+    /* One non-tick frame. buf points at the body after the 112 byte (so at
+     * the control term's 131), len its length. Borrowed: valid only during
+     * the call. */
+    void (*on_frame)(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud);
+    /* A connection that had been reported up went down. The conn pointer is
+     * invalid after this returns. SW_DOWN_CLOSED is also reported when the
+     * peer restarted and its new incarnation replaced this (stale)
+     * connection: the old one goes down before the new one comes up. */
+    void (*on_down)(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud);
+    /* An outgoing sw_node_connect() attempt failed before on_up (epmd has no
+     * such node, connection refused, handshake refused...). name borrowed.
+     * err (added detail): UV_ENOENT no such name in epmd; UV_ETIMEDOUT setup
+     * or handshake deadline; UV_EACCES bad cookie (our check, or the peer
+     * closed right after our challenge_reply); UV_EPERM status not_allowed;
+     * UV_EPROTONOSUPPORT peer lacks mandatory flags; UV_EPROTO malformed
+     * handshake or epmd answer; UV_EINVAL the peer answered with another
+     * name; resolver (UV_EAI_*) and socket errors as libuv reports them. A
+     * simultaneous connect lost to the peer's own attempt is not a failure:
+     * the result is the on_up (or on_connect_failed) of that incoming
+     * connection. */
+    void (*on_connect_failed)(sw_node_t *n, const char *name, int err, void *ud);
+} sw_node_cbs_t;
+
+typedef struct {
+    const char *alive;   /* e.g. "swarm_a"; copied */
+    const char *host;    /* e.g. "127.0.0.1" or "myhost"; copied */
+    const char *cookie;  /* copied; never logged */
+    const char *bind_ip; /* NULL: host if it is a literal IPv4 address, else 0.0.0.0 */
+    unsigned tick_ms;    /* interval of our ticks; 0: 15000 (net_ticktime 60) */
+    unsigned timeout_ms; /* silence before a peer is declared down; 0: 4 * tick_ms */
+    unsigned handshake_timeout_ms; /* 0: 7000 */
+    uint16_t epmd_port;  /* 0: 4369, or ERL_EPMD_PORT from the environment */
+} sw_node_config_t;
+
+/* Allocates a node on `loop`. Copies the config strings. Returns NULL on bad
+ * config (missing alive/host/cookie, name longer than SW_MAXNODELEN) or out of
+ * memory. Does no I/O. cbs and ud are borrowed for the node's life. */
+sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg,
+                       const sw_node_cbs_t *cbs, void *ud);
+
+/* Binds and listens (ephemeral port), then registers the name in epmd over a
+ * connection kept open for the node's life (epmd drops the name when it
+ * closes). Reports through on_started. Returns 0 if started, < 0 if it could
+ * not even begin (then on_started is not called). */
+int sw_node_start(sw_node_t *n);
+
+/* Added: the TCP port the node listens on (0 before sw_node_start). */
+uint16_t sw_node_port(const sw_node_t *n);
+
+/* "alive@host" of this node. */
+const char *sw_node_name(const sw_node_t *n);
+/* Creation assigned by epmd (32-bit, never 0 once started). */
+uint32_t sw_node_creation(const sw_node_t *n);
+
+/* Starts an outgoing connection to "alive@host": asks that host's epmd for
+ * the port, connects, runs the handshake. Result via on_up or
+ * on_connect_failed. Returns 0 if the attempt began, 1 if a connection or an
+ * attempt to that peer already exists (nothing new is started), < 0 on bad
+ * name (UV_EINVAL; our own name is a bad name). Added: UV_EAGAIN before the
+ * node is published (on_started(0) not yet called: there is no creation to
+ * send), UV_ENOMEM. peer is copied. */
+int sw_node_connect(sw_node_t *n, const char *peer);
+
+/* The live (handshake done) connection to peer, or NULL. */
+sw_conn_t *sw_node_find(sw_node_t *n, const char *peer);
+
+/* Queues a frame <<Len:32, 112, Ctrl, Msg>> for sending. ctrl (with its 131
+ * version byte) is required; msg (with 131) may be NULL/0 for control-only
+ * messages. Data are copied before return. Returns 0, or < 0 if the
+ * connection is closing. Never blocks; the write queue is unbounded but its
+ * size is readable with sw_conn_queued(). Frames queued during one loop
+ * iteration leave in one write. Errors (added detail): UV_ENOTCONN closing
+ * or down, UV_EINVAL no ctrl, UV_E2BIG frame above 4 GB, UV_ENOMEM. */
+int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, size_t mlen);
+
+/* Bytes queued but not yet written. */
+size_t sw_conn_queued(const sw_conn_t *c);
+
+/* Peer node name ("alive@host"), valid while the connection lives. */
+const char *sw_conn_peer(const sw_conn_t *c);
+
+/* Peer's distribution flags and creation from the handshake. */
+uint64_t sw_conn_flags(const sw_conn_t *c);
+uint32_t sw_conn_peer_creation(const sw_conn_t *c);
+
+/* User pointer slot for the layer above (initially NULL). */
+void sw_conn_set_data(sw_conn_t *c, void *data);
+void *sw_conn_get_data(const sw_conn_t *c);
+
+/* Closes the connection: pending writes are flushed if possible, then
+ * on_down(SW_DOWN_LOCAL) is called (once, asynchronously, from the loop). */
+void sw_conn_close(sw_conn_t *c);
+
+/* Snapshot of the counters. */
+void sw_node_stats(const sw_node_t *n, sw_node_stats_t *out);
+
+/* Closes every connection, the listener and the epmd connection, then calls
+ * done(n) from the loop; the node is freed after done returns. on_down is not
+ * called for connections closed this way. */
+void sw_node_free(sw_node_t *n, void (*done)(sw_node_t *n, void *ud));
+
+#endif

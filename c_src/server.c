@@ -1,0 +1,376 @@
+/* server.c - see server.h.
+ *
+ * Control channel (stdin/stdout, each message <<Len:32/big, ExtTerm>>):
+ *   BEAM -> node: {'$sw1', config, [{beam_node, Atom}, {alive, Bin},
+ *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?]} once, first.
+ *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}.
+ * The cookie travels only here, never on the command line. EOF on stdin means
+ * the BEAM node (or the application) is gone: the node stops. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dist.h"
+#include "log.h"
+#include "swarm_proto.h"
+#include "term.h"
+
+#define CONTROL_MAX (1u << 20)
+#define TICK_MS 500
+
+static void stop(sw_server_t *s, int code);
+
+/* ---- sending ----------------------------------------------------------- */
+
+int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, size_t len) {
+    sw_conn_t *c = sw_node_find(s->node, to->node);
+    if (!c) return -1;
+    ei_x_buff *x = &s->ctrl;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_long(x, SW_DOP_SEND);
+    ei_x_encode_atom(x, "");
+    ei_x_encode_pid(x, to);
+    return sw_conn_send(c, x->buff, (size_t)x->index, msg, len);
+}
+
+int sw_server_send_reg(sw_server_t *s, const char *cnode, const char *to, const char *msg,
+                       size_t len) {
+    sw_conn_t *c = sw_node_find(s->node, cnode);
+    if (!c) return -1;
+    ei_x_buff *x = &s->ctrl;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_long(x, SW_DOP_REG_SEND);
+    ei_x_encode_pid(x, &s->self);
+    ei_x_encode_atom(x, "");
+    ei_x_encode_atom(x, to);
+    return sw_conn_send(c, x->buff, (size_t)x->index, msg, len);
+}
+
+static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, size_t len) {
+    sw_server_t *s = ud;
+    int r;
+    if (dest == SW_DEST_AGENT) r = sw_server_send_pid(s, &s->agent, buf, len);
+    else r = sw_server_send_reg(s, cnode, SW_SERVER_NAME, buf, len);
+    if (r != 0)
+        SW_WARN("send_failed", "to=%s bytes=%zu", dest == SW_DEST_AGENT ? "agent" : cnode, len);
+}
+
+/* ---- tracker environment ----------------------------------------------- */
+
+static void env_connect(void *ud, const char *cnode) {
+    sw_server_t *s = ud;
+    sw_node_connect(s->node, cnode);
+}
+
+static void env_disconnect(void *ud, const char *cnode) {
+    sw_server_t *s = ud;
+    sw_conn_t *c = sw_node_find(s->node, cnode);
+    if (c) sw_conn_close(c);
+}
+
+/* ---- node callbacks ---------------------------------------------------- */
+
+static void write_control(sw_server_t *s, const char *buf, size_t len) {
+    unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                            (unsigned char)(len >> 8), (unsigned char)len};
+    /* Small, rare messages on a pipe: a blocking write is fine here. */
+    const char *parts[2] = {(const char *)hdr, buf};
+    size_t lens[2] = {4, len};
+    for (int i = 0; i < 2; i++) {
+        size_t off = 0;
+        while (off < lens[i]) {
+            ssize_t w = write(s->out_fd, parts[i] + off, lens[i] - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return;
+            off += (size_t)w;
+        }
+    }
+}
+
+static void on_started(sw_node_t *n, int err, void *ud) {
+    sw_server_t *s = ud;
+    ei_x_buff *x = &s->msg;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, SW_PROTO_TAG);
+    if (err != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "start_failed: %s", err < 0 ? uv_strerror(err) : "unknown");
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_binary(x, why, (int)strlen(why));
+        write_control(s, x->buff, (size_t)x->index);
+        SW_ERROR("start_failed", "err=%d", err);
+        stop(s, 1);
+        return;
+    }
+    memset(&s->self, 0, sizeof s->self);
+    snprintf(s->self.node, sizeof s->self.node, "%s", sw_node_name(n));
+    s->self.num = 1;
+    s->self.serial = 0;
+    s->self.creation = sw_node_creation(n);
+    ei_x_encode_atom(x, "ready");
+    ei_x_encode_atom(x, sw_node_name(n));
+    write_control(s, x->buff, (size_t)x->index);
+    SW_INFO("started", "beam=%s creation=%u", s->beam, s->self.creation);
+}
+
+static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
+    sw_server_t *s = ud;
+    const char *peer = sw_conn_peer(c);
+    SW_INFO("conn_up", "peer=%s", peer);
+    if (strcmp(peer, s->beam) != 0) sw_tracker_conn_up(s->tracker, peer);
+}
+
+static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud) {
+    sw_dist_handle(ud, sw_conn_peer(c), buf, len);
+}
+
+static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) {
+    sw_server_t *s = ud;
+    const char *peer = sw_conn_peer(c);
+    SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
+    if (strcmp(peer, s->beam) != 0) {
+        sw_tracker_conn_down(s->tracker, peer);
+    } else if (!s->stopping) {
+        /* The link to our own BEAM node dropped while it is alive (stdin is
+         * still open): dial it back so the agent keeps getting the stream. */
+        sw_node_connect(s->node, s->beam);
+    }
+}
+
+static void on_connect_failed(sw_node_t *n, const char *name, int err, void *ud) {
+    SW_DEBUG("connect_failed", "peer=%s err=%d", name, err);
+}
+
+static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_connect_failed};
+
+/* ---- loop handles ------------------------------------------------------ */
+
+static void on_flush(uv_check_t *h) {
+    sw_server_t *s = h->data;
+    if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+}
+
+static void on_tick(uv_timer_t *h) {
+    sw_server_t *s = h->data;
+    sw_tracker_tick(s->tracker, uv_now(s->loop));
+    if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+}
+
+static void on_sigterm(uv_signal_t *h, int sig) {
+    SW_INFO("signal", "sig=%d", sig);
+    stop(h->data, 0);
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+typedef struct {
+    char beam[SW_MAXNODELEN + 1];
+    char alive[SW_MAXNODELEN + 1];
+    char host[SW_MAXNODELEN + 1];
+    char cookie[1024];
+    long tick_ms;
+} config_t;
+
+static int dec_str(const char *buf, int *index, char *out, size_t cap) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || size < 0 || (size_t)size >= cap) return -1;
+    if (type == ERL_BINARY_EXT) {
+        long l;
+        if (ei_decode_binary(buf, index, out, &l) != 0) return -1;
+        out[l] = 0;
+        return 0;
+    }
+    if (type == ERL_STRING_EXT) return ei_decode_string(buf, index, out);
+    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+        type == ERL_SMALL_ATOM_UTF8_EXT)
+        return cap >= MAXATOMLEN_UTF8 ? ei_decode_atom(buf, index, out) : -1;
+    return -1;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+static int parse_config(const char *buf, size_t len, config_t *cfg) {
+    int index = 0, version, arity, n;
+    char atom[MAXATOMLEN_UTF8];
+    memset(cfg, 0, sizeof *cfg);
+    if (sw_term_validate_ext(buf, len) != 0) return -1;
+    if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
+        arity != 3 || ei_decode_atom(buf, &index, atom) || strcmp(atom, SW_PROTO_TAG) ||
+        ei_decode_atom(buf, &index, atom) || strcmp(atom, "config") ||
+        ei_decode_list_header(buf, &index, &n))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char val[MAXATOMLEN_UTF8 > 1024 ? MAXATOMLEN_UTF8 : 1024];
+        if (ei_decode_tuple_header(buf, &index, &arity) || arity != 2 ||
+            ei_decode_atom(buf, &index, atom))
+            return -1;
+        if (strcmp(atom, "tick_ms") == 0) {
+            if (ei_decode_long(buf, &index, &cfg->tick_ms)) return -1;
+            continue;
+        }
+        if (dec_str(buf, &index, val, sizeof val)) return -1;
+        int r = 0;
+        if (strcmp(atom, "beam_node") == 0) r = copy_str(cfg->beam, sizeof cfg->beam, val);
+        else if (strcmp(atom, "alive") == 0) r = copy_str(cfg->alive, sizeof cfg->alive, val);
+        else if (strcmp(atom, "host") == 0) r = copy_str(cfg->host, sizeof cfg->host, val);
+        else if (strcmp(atom, "cookie") == 0) r = copy_str(cfg->cookie, sizeof cfg->cookie, val);
+        if (r != 0) return -1;
+        /* Unknown keys are ignored so newer Erlang sides can add settings. */
+    }
+    return cfg->beam[0] && cfg->alive[0] && cfg->host[0] && cfg->cookie[0] ? 0 : -1;
+}
+
+static int start_node(sw_server_t *s, const config_t *cfg) {
+    if (strlen(cfg->alive) + 1 + strlen(cfg->host) > SW_MAXNODELEN) return -1;
+    memcpy(s->beam, cfg->beam, sizeof s->beam);
+    strcpy(s->cnode, cfg->alive);
+    strcat(s->cnode, "@");
+    strcat(s->cnode, cfg->host);
+    sw_log_set_node(s->cnode);
+    sw_node_config_t nc;
+    memset(&nc, 0, sizeof nc);
+    nc.alive = cfg->alive;
+    nc.host = cfg->host;
+    nc.cookie = cfg->cookie;
+    nc.tick_ms = cfg->tick_ms > 0 ? (unsigned)cfg->tick_ms : 0;
+    s->env.connect = env_connect;
+    s->env.disconnect = env_disconnect;
+    s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
+    if (!s->tracker) return -1;
+    s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
+    if (!s->node) return -1;
+    return sw_node_start(s->node);
+}
+
+/* ---- control channel --------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+    sw_server_t *s = h->data;
+    if (s->incap - s->inlen < 4096) {
+        size_t cap = s->incap ? s->incap * 2 : 8192;
+        char *nb = realloc(s->inbuf, cap);
+        if (!nb) {
+            b->base = NULL;
+            b->len = 0;
+            return;
+        }
+        s->inbuf = nb;
+        s->incap = cap;
+    }
+    b->base = s->inbuf + s->inlen;
+    b->len = s->incap - s->inlen;
+}
+
+static void on_control(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+    sw_server_t *s = st->data;
+    if (n < 0) {
+        SW_INFO("control_closed", "reason=%s", n == UV_EOF ? "eof" : uv_strerror((int)n));
+        stop(s, 0);
+        return;
+    }
+    s->inlen += (size_t)n;
+    size_t off = 0;
+    while (s->inlen - off >= 4) {
+        const unsigned char *p = (const unsigned char *)s->inbuf + off;
+        size_t flen = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        if (flen > CONTROL_MAX) {
+            SW_ERROR("control_bad_frame", "len=%zu", flen);
+            stop(s, 2);
+            return;
+        }
+        if (s->inlen - off - 4 < flen) break;
+        const char *body = s->inbuf + off + 4;
+        off += 4 + flen;
+        if (s->node) {
+            SW_WARN("control_unexpected", "len=%zu", flen);
+            continue;
+        }
+        config_t cfg;
+        if (parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
+            memset(&cfg, 0, sizeof cfg);
+            SW_ERROR("bad_config", "len=%zu", flen);
+            stop(s, 2);
+            return;
+        }
+        memset(&cfg, 0, sizeof cfg); /* do not leave the cookie on the stack */
+    }
+    memmove(s->inbuf, s->inbuf + off, s->inlen - off);
+    s->inlen -= off;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void on_node_freed(sw_node_t *n, void *ud) {
+    (void)n;
+    (void)ud;
+}
+
+static void stop(sw_server_t *s, int code) {
+    if (s->stopping) return;
+    s->stopping = 1;
+    s->exit_code = code;
+    if (s->node) {
+        sw_node_free(s->node, on_node_freed);
+        s->node = NULL;
+    }
+    uv_close((uv_handle_t *)&s->in, NULL);
+    uv_close((uv_handle_t *)&s->flush, NULL);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+int sw_server_run(int in_fd, int out_fd) {
+    sw_server_t *s = calloc(1, sizeof *s);
+    if (!s) return 1;
+    signal(SIGPIPE, SIG_IGN);
+    s->loop = uv_default_loop();
+    s->out_fd = out_fd;
+    ei_x_new(&s->ctrl);
+    ei_x_new(&s->msg);
+
+    uv_pipe_init(s->loop, &s->in, 0);
+    s->in.data = s;
+    if (uv_pipe_open(&s->in, in_fd) != 0 ||
+        uv_read_start((uv_stream_t *)&s->in, on_alloc, on_control) != 0) {
+        SW_ERROR("control_open_failed", "fd=%d", in_fd);
+        return 1;
+    }
+    uv_check_init(s->loop, &s->flush);
+    s->flush.data = s;
+    uv_check_start(&s->flush, on_flush);
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&s->tick);
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigterm.data = s;
+    uv_signal_start(&s->sigterm, on_sigterm, SIGTERM);
+    uv_unref((uv_handle_t *)&s->sigterm);
+
+    uv_run(s->loop, UV_RUN_DEFAULT);
+
+    int code = s->exit_code;
+    sw_tracker_free(s->tracker);
+    ei_x_free(&s->ctrl);
+    ei_x_free(&s->msg);
+    free(s->inbuf);
+    free(s);
+    uv_loop_close(uv_default_loop());
+    SW_INFO("stopped", "code=%d", code);
+    return code;
+}

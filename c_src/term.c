@@ -1,0 +1,185 @@
+/* term.c - see term.h. Instead of recursing, the walker keeps one counter of
+ * terms still to read: a tuple of arity N adds N, a list of length N adds
+ * N + 1 (its tail), a map of arity N adds 2N. That is enough to skip terms,
+ * and needs no stack. */
+#include "term.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_PENDING 10000000u
+
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* Checks an atom (for pid/port/ref node names and fun fields) at *pos. */
+static int atom_at(const unsigned char *b, size_t len, size_t *pos) {
+    if (*pos >= len) return -1;
+    unsigned char tag = b[*pos];
+    size_t n;
+    if (tag == 100 || tag == 118) { /* ATOM_EXT, ATOM_UTF8_EXT */
+        if (*pos + 3 > len) return -1;
+        n = get16(b + *pos + 1);
+        *pos += 3;
+    } else if (tag == 115 || tag == 119) { /* SMALL_ATOM(_UTF8)_EXT */
+        if (*pos + 2 > len) return -1;
+        n = b[*pos + 1];
+        *pos += 2;
+    } else {
+        return -1;
+    }
+    if (n > 255 * 4 || n > len - *pos) return -1;
+    *pos += n;
+    return 0;
+}
+
+static int need(size_t pos, size_t n, size_t len) { return n > len || pos > len - n ? -1 : 0; }
+
+int sw_term_validate(const char *buf, size_t len, int *index) {
+    const unsigned char *b = (const unsigned char *)buf;
+    if (*index < 0) return -1;
+    size_t pos = (size_t)*index;
+    uint64_t pending = 1;
+    while (pending > 0) {
+        pending--;
+        if (pos >= len) return -1;
+        unsigned char tag = b[pos++];
+        uint64_t n;
+        switch (tag) {
+        case 97: /* SMALL_INTEGER */
+            if (need(pos, 1, len)) return -1;
+            pos += 1;
+            break;
+        case 98: /* INTEGER */
+            if (need(pos, 4, len)) return -1;
+            pos += 4;
+            break;
+        case 70: /* NEW_FLOAT */
+            if (need(pos, 8, len)) return -1;
+            pos += 8;
+            break;
+        case 99: /* FLOAT (old, 31 chars) */
+            if (need(pos, 31, len)) return -1;
+            pos += 31;
+            break;
+        case 100:
+        case 118:
+        case 115:
+        case 119:
+            pos--;
+            if (atom_at(b, len, &pos)) return -1;
+            break;
+        case 104: /* SMALL_TUPLE */
+            if (need(pos, 1, len)) return -1;
+            pending += b[pos];
+            pos += 1;
+            break;
+        case 105: /* LARGE_TUPLE */
+            if (need(pos, 4, len)) return -1;
+            pending += get32(b + pos);
+            pos += 4;
+            break;
+        case 116: /* MAP */
+            if (need(pos, 4, len)) return -1;
+            pending += 2 * (uint64_t)get32(b + pos);
+            pos += 4;
+            break;
+        case 106: /* NIL */
+            break;
+        case 107: /* STRING */
+            if (need(pos, 2, len)) return -1;
+            n = get16(b + pos);
+            pos += 2;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 108: /* LIST: elements then tail */
+            if (need(pos, 4, len)) return -1;
+            pending += (uint64_t)get32(b + pos) + 1;
+            pos += 4;
+            break;
+        case 109: /* BINARY */
+            if (need(pos, 4, len)) return -1;
+            n = get32(b + pos);
+            pos += 4;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 77: /* BIT_BINARY */
+            if (need(pos, 5, len)) return -1;
+            n = get32(b + pos);
+            if (b[pos + 4] < 1 || b[pos + 4] > 8 || (n == 0 && b[pos + 4] != 8)) return -1;
+            pos += 5;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 110: /* SMALL_BIG */
+            if (need(pos, 2, len)) return -1;
+            n = b[pos];
+            pos += 2;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 111: /* LARGE_BIG */
+            if (need(pos, 5, len)) return -1;
+            n = get32(b + pos);
+            pos += 5;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 88: /* NEW_PID: node, id, serial, creation */
+            if (atom_at(b, len, &pos) || need(pos, 12, len)) return -1;
+            pos += 12;
+            break;
+        case 103: /* PID */
+            if (atom_at(b, len, &pos) || need(pos, 9, len)) return -1;
+            pos += 9;
+            break;
+        case 89: /* NEW_PORT */
+            if (atom_at(b, len, &pos) || need(pos, 8, len)) return -1;
+            pos += 8;
+            break;
+        case 120: /* V4_PORT */
+            if (atom_at(b, len, &pos) || need(pos, 12, len)) return -1;
+            pos += 12;
+            break;
+        case 102: /* PORT */
+            if (atom_at(b, len, &pos) || need(pos, 5, len)) return -1;
+            pos += 5;
+            break;
+        case 101: /* REFERENCE (old) */
+            if (atom_at(b, len, &pos) || need(pos, 5, len)) return -1;
+            pos += 5;
+            break;
+        case 114: /* NEW_REFERENCE: Len:16, node, creation:8, ids */
+        case 90:  /* NEWER_REFERENCE: Len:16, node, creation:32, ids */
+            if (need(pos, 2, len)) return -1;
+            n = get16(b + pos);
+            if (n > 5) return -1;
+            pos += 2;
+            if (atom_at(b, len, &pos)) return -1;
+            n = (tag == 114 ? 1 : 4) + 4 * n;
+            if (need(pos, n, len)) return -1;
+            pos += n;
+            break;
+        case 113: /* EXPORT: module, function, arity */
+            pending += 3;
+            break;
+        default: /* ATOM_CACHE_REF (82), LOCAL_EXT (121), funs (112, 117), unknown */
+            return -1;
+        }
+        if (pending > MAX_PENDING) return -1;
+    }
+    *index = (int)pos;
+    return 0;
+}
+
+int sw_term_validate_ext(const char *buf, size_t len) {
+    if (len < 2 || (unsigned char)buf[0] != 131 || len > INT32_MAX) return -1;
+    int i = 1;
+    if (sw_term_validate(buf, len, &i)) return -1;
+    return (size_t)i == len ? 0 : -1;
+}

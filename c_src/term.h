@@ -1,0 +1,25 @@
+/* term.h - bounds-checked validation of Erlang external term format.
+ *
+ * What it is: a walker that proves a byte range holds well-formed terms
+ * before ei's decoders (which trust their input and take no length) touch it.
+ * Every tag's length fields are checked against the end of the buffer, so a
+ * truncated or lying frame is refused instead of read past.
+ * What it is not: a decoder; it builds nothing and allocates nothing. */
+#ifndef SW_TERM_H
+#define SW_TERM_H
+
+#include <stddef.h>
+
+/* Validates one term (no 131 version byte) starting at buf[*index], with
+ * buf holding len bytes. On success returns 0 and advances *index past the
+ * term. Returns -1 (index unchanged) on truncation, an unknown or unsupported
+ * tag (atom cache references, LOCAL_EXT, funs: a fun is never a
+ * registry name nor part of the protocol), or more than 10,000,000 nested
+ * elements. Iterative: deep nesting cannot exhaust the C stack. */
+int sw_term_validate(const char *buf, size_t len, int *index);
+
+/* Validates a whole external term: the 131 byte followed by exactly one term
+ * filling all len bytes. Returns 0 or -1. */
+int sw_term_validate_ext(const char *buf, size_t len);
+
+#endif

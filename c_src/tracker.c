@@ -1,0 +1,1190 @@
+/* tracker.c - the registry state machine; see tracker.h for the contract and
+ * README.md (Internals) for the protocol.
+ *
+ * State:
+ *   names    name bytes -> entry            (committed entries and reservations)
+ *   pids     pid -> first entry of that pid (committed entries only; the
+ *            entries of one pid are chained through pid_next/pid_prev)
+ *   reserved FIFO of reservations (this node is the owner and has sent a
+ *            claim to the home of the pid; chained through pid_next/pid_prev)
+ *   atoms    interned node names; indexes are local to this tracker and never
+ *            go on the wire
+ *   peers    one record per known C node: its BEAM node, connection state and
+ *            outbox
+ *
+ * Why a home and an owner. The owner (ring) serialises decisions so that two
+ * concurrent registrations of one name in a connected cluster get exactly one
+ * yes. The home (node of the pid) is where the pid is monitored, so it is the
+ * only node that can say an entry is still valid; making it the origin of
+ * every add and delete of its entries means each peer sees them in order (one
+ * FIFO connection), and a home's sync is authoritative for its pids: a peer
+ * drops any entry of that home's pids the sync does not list. Homes never
+ * move (a pid lives where it lives), so ring changes never move authority.
+ *
+ * Failure modes, stated plainly. (1) While two nodes disagree about the ring
+ * (a node just joined or left), two owners may both say yes to one name; the
+ * two entries then meet at every node and the larger stamp wins everywhere,
+ * so the registry still converges to one winner. (2) A claim whose home never
+ * answers (its C node died) holds the name reserved for CLAIM_TIMEOUT_MS.
+ * (3) When only a C node restarts, its BEAM node's entries stay valid on the
+ * peers; the restarted node rebuilds its home entries from its agent's
+ * replica and re-syncs, which also removes entries of processes that died
+ * while it was down. */
+#include "tracker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "htab.h"
+#include "log.h"
+#include "swarm_proto.h"
+#include "term.h"
+
+#define CLAIM_TIMEOUT_MS 5000u
+#define SYNC_TIMEOUT_MS 10000u
+#define REDIAL_MS 1000u
+
+/* ---- atoms ------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t hash;
+    uint32_t idx;
+    uint32_t len;
+    char str[];
+} atom_t;
+
+typedef struct {
+    sw_htab_t tab;
+    atom_t **byidx;
+    uint32_t n, cap;
+} atoms_t;
+
+typedef struct {
+    const char *s;
+    size_t len;
+} strkey_t;
+
+static int atom_eq(const void *item, const void *key) {
+    const atom_t *a = item;
+    const strkey_t *k = key;
+    return a->len == k->len && memcmp(a->str, k->s, k->len) == 0;
+}
+
+/* Returns the index of s, interning it; UINT32_MAX on out of memory. */
+static uint32_t atom_intern(atoms_t *at, const char *s) {
+    strkey_t k = {s, strlen(s)};
+    uint64_t h = sw_hash_bytes(s, k.len, 0x61746f6d);
+    atom_t *a = sw_htab_find(&at->tab, h, &k, atom_eq);
+    if (a) return a->idx;
+    if (at->n == at->cap) {
+        uint32_t cap = at->cap ? at->cap * 2 : 16;
+        atom_t **nb = realloc(at->byidx, cap * sizeof *nb);
+        if (!nb) return UINT32_MAX;
+        at->byidx = nb;
+        at->cap = cap;
+    }
+    a = malloc(sizeof *a + k.len + 1);
+    if (!a) return UINT32_MAX;
+    a->hash = h;
+    a->idx = at->n;
+    a->len = (uint32_t)k.len;
+    memcpy(a->str, s, k.len + 1);
+    if (sw_htab_insert(&at->tab, h, a) != 0) {
+        free(a);
+        return UINT32_MAX;
+    }
+    at->byidx[at->n++] = a;
+    return a->idx;
+}
+
+static const char *atom_str(const atoms_t *at, uint32_t idx) { return at->byidx[idx]->str; }
+
+static void atoms_close(atoms_t *at) {
+    for (uint32_t i = 0; i < at->n; i++) free(at->byidx[i]);
+    free(at->byidx);
+    sw_htab_close(&at->tab);
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+typedef struct {
+    uint64_t counter;
+    uint32_t origin; /* atom index of the node that issued the stamp */
+} stamp_t;
+
+typedef struct entry_s entry_t;
+struct entry_s {
+    uint64_t hash;
+    sw_pid_t pid;
+    stamp_t stamp;
+    entry_t *pid_next, *pid_prev;
+    uint64_t deadline; /* reservations only */
+    uint32_t nlen;
+    uint8_t reserved;
+    char name[]; /* term_to_binary bytes, with the 131 byte */
+};
+
+typedef struct {
+    const char *name;
+    size_t len;
+} namekey_t;
+
+static int entry_eq(const void *item, const void *key) {
+    const entry_t *e = item;
+    const namekey_t *k = key;
+    return e->nlen == k->len && memcmp(e->name, k->name, k->len) == 0;
+}
+
+static int pid_entry_eq(const void *item, const void *key) {
+    const entry_t *e = item;
+    const sw_pid_t *p = key;
+    return memcmp(&e->pid, p, sizeof *p) == 0;
+}
+
+static uint64_t name_hash(const char *name, size_t len) { return sw_hash_bytes(name, len, 0x6e616d65); }
+
+static uint64_t pid_hash(const sw_pid_t *p) {
+    return sw_hash_u64(((uint64_t)p->node << 32 | p->num) ^ sw_hash_u64((uint64_t)p->serial << 32 | p->creation));
+}
+
+/* ---- peers and outboxes ------------------------------------------------ */
+
+typedef struct {
+    ei_x_buff body; /* encoded elements, without the list header */
+    uint32_t count;
+} outbox_t;
+
+typedef struct {
+    uint32_t cnode;      /* atom of the C node name */
+    uint32_t beam;       /* atom of its BEAM node, UINT32_MAX until known */
+    uint8_t conn_up;     /* distribution connection established */
+    uint8_t agent_up;    /* its BEAM node runs swarm (agent said peer_up) */
+    uint8_t synced;      /* we received its sync on the current connection */
+    uint8_t awaited;     /* counts for our initial sync */
+    outbox_t out;
+} peer_t;
+
+struct sw_tracker_s {
+    atoms_t atoms;
+    uint32_t self_beam, self_cnode;
+    const sw_tracker_env_t *env;
+    void *ud;
+
+    sw_htab_t names, pids;
+    entry_t *res_head, *res_tail; /* reservations, oldest first */
+
+    peer_t *peers;
+    uint32_t npeers, peers_cap;
+
+    outbox_t agent_ops, agent_replies;
+    erlang_pid agent;
+    int have_agent;
+    int synced, synced_sent;
+    uint64_t hello_at, now, last_redial;
+
+    uint64_t clock; /* Lamport counter */
+    sw_tracker_stats_t st;
+    ei_x_buff scratch;
+};
+
+static void outbox_init(outbox_t *o) {
+    ei_x_new(&o->body);
+    o->count = 0;
+}
+
+static void outbox_reset(outbox_t *o) {
+    o->body.index = 0;
+    o->count = 0;
+}
+
+static peer_t *peer_by_cnode(sw_tracker_t *t, uint32_t cnode) {
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i].cnode == cnode) return &t->peers[i];
+    return NULL;
+}
+
+static peer_t *peer_by_beam(sw_tracker_t *t, uint32_t beam) {
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i].beam == beam) return &t->peers[i];
+    return NULL;
+}
+
+static peer_t *peer_get(sw_tracker_t *t, uint32_t cnode) {
+    peer_t *p = peer_by_cnode(t, cnode);
+    if (p) return p;
+    if (t->npeers == t->peers_cap) {
+        uint32_t cap = t->peers_cap ? t->peers_cap * 2 : 8;
+        peer_t *np = realloc(t->peers, cap * sizeof *np);
+        if (!np) return NULL;
+        t->peers = np;
+        t->peers_cap = cap;
+    }
+    p = &t->peers[t->npeers++];
+    memset(p, 0, sizeof *p);
+    p->cnode = cnode;
+    p->beam = UINT32_MAX;
+    outbox_init(&p->out);
+    return p;
+}
+
+/* ---- encoding helpers -------------------------------------------------- */
+
+static void enc_pid(ei_x_buff *x, const sw_tracker_t *t, const sw_pid_t *p) {
+    erlang_pid ep;
+    memset(&ep, 0, sizeof ep);
+    strncpy(ep.node, atom_str(&t->atoms, p->node), sizeof ep.node - 1);
+    ep.num = p->num;
+    ep.serial = p->serial;
+    ep.creation = p->creation;
+    ei_x_encode_pid(x, &ep);
+}
+
+static int to_compact(sw_tracker_t *t, const erlang_pid *ep, sw_pid_t *out) {
+    uint32_t n = atom_intern(&t->atoms, ep->node);
+    if (n == UINT32_MAX) return -1;
+    out->node = n;
+    out->num = ep->num;
+    out->serial = ep->serial;
+    out->creation = ep->creation;
+    return 0;
+}
+
+static void enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const stamp_t *s) {
+    ei_x_encode_ulonglong(x, s->counter);
+    ei_x_encode_atom(x, atom_str(&t->atoms, s->origin));
+}
+
+static int stamp_cmp(const sw_tracker_t *t, const stamp_t *a, const stamp_t *b) {
+    if (a->counter != b->counter) return a->counter < b->counter ? -1 : 1;
+    if (a->origin == b->origin) return 0;
+    return strcmp(atom_str(&t->atoms, a->origin), atom_str(&t->atoms, b->origin));
+}
+
+static void clock_see(sw_tracker_t *t, uint64_t c) {
+    if (c > t->clock) t->clock = c;
+}
+
+/* Agent ops: {add, Name, Pid} | {del, Name, Pid}; Name spliced as a term. */
+static void agent_op(sw_tracker_t *t, const char *op, const entry_t *e) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, op);
+    ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
+    enc_pid(x, t, &e->pid);
+    t->agent_ops.count++;
+}
+
+/* Agent replies: {Caller, Ref, Result}. */
+static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
+                        const char *result) {
+    ei_x_buff *x = &t->agent_replies.body;
+    ei_x_encode_tuple_header(x, 3);
+    enc_pid(x, t, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_encode_atom(x, result);
+    t->agent_replies.count++;
+}
+
+/* Sends a reply to the caller through its C node (ccnode is a BEAM node
+ * atom). Queued after everything already queued to that node, so the caller's
+ * replica shows the change before the caller learns of it. */
+static void reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                      size_t rlen, const char *result) {
+    if (ccbeam == t->self_beam) {
+        agent_reply(t, caller, ref, rlen, result);
+        return;
+    }
+    peer_t *p = peer_by_beam(t, ccbeam);
+    if (!p || !p->conn_up) {
+        SW_WARN("reply_dropped", "to=%s reason=no_connection", atom_str(&t->atoms, ccbeam));
+        return;
+    }
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "reply");
+    enc_pid(x, t, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_encode_atom(x, result);
+    p->out.count++;
+}
+
+static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, const char *op, const entry_t *e) {
+    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_atom(x, op);
+    ei_x_encode_binary(x, e->name, (int)e->nlen);
+    enc_pid(x, t, &e->pid);
+    enc_stamp(x, t, &e->stamp);
+}
+
+/* {add|del, NameBin, Pid, Counter, Origin} to every connected peer. */
+static void broadcast(sw_tracker_t *t, const char *op, const entry_t *e) {
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        peer_t *p = &t->peers[i];
+        if (!p->conn_up) continue;
+        enc_entry_op(t, &p->out.body, op, e);
+        p->out.count++;
+    }
+}
+
+/* ---- entry store ------------------------------------------------------- */
+
+static entry_t *find(const sw_tracker_t *t, const char *name, size_t len, uint64_t h) {
+    namekey_t k = {name, len};
+    return sw_htab_find(&t->names, h, &k, entry_eq);
+}
+
+static entry_t *entry_new(const char *name, size_t len, uint64_t h, const sw_pid_t *pid,
+                          const stamp_t *s) {
+    entry_t *e = malloc(sizeof *e + len);
+    if (!e) return NULL;
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    e->pid = *pid;
+    e->stamp = *s;
+    e->nlen = (uint32_t)len;
+    memcpy(e->name, name, len);
+    return e;
+}
+
+static void pid_link(sw_tracker_t *t, entry_t *e) {
+    uint64_t ph = pid_hash(&e->pid);
+    entry_t *head = sw_htab_find(&t->pids, ph, &e->pid, pid_entry_eq);
+    if (head) {
+        /* Insert after the head so the table's item pointer stays valid. */
+        e->pid_prev = head;
+        e->pid_next = head->pid_next;
+        if (head->pid_next) head->pid_next->pid_prev = e;
+        head->pid_next = e;
+        return;
+    }
+    e->pid_prev = e->pid_next = NULL;
+    if (sw_htab_insert(&t->pids, ph, e) == 0) t->st.pids++;
+}
+
+static void pid_unlink(sw_tracker_t *t, entry_t *e) {
+    if (e->pid_prev) {
+        e->pid_prev->pid_next = e->pid_next;
+        if (e->pid_next) e->pid_next->pid_prev = e->pid_prev;
+    } else {
+        /* e heads its pid's chain: the successor takes its slot in place,
+         * so loops walking the table slot by slot stay valid. */
+        uint64_t ph = pid_hash(&e->pid);
+        if (e->pid_next) {
+            e->pid_next->pid_prev = NULL;
+            sw_htab_replace(&t->pids, ph, e, e->pid_next);
+        } else {
+            sw_htab_remove(&t->pids, ph, e);
+            t->st.pids--;
+        }
+    }
+    e->pid_next = e->pid_prev = NULL;
+}
+
+static void res_link(sw_tracker_t *t, entry_t *e) {
+    e->pid_next = NULL;
+    e->pid_prev = t->res_tail;
+    if (t->res_tail) t->res_tail->pid_next = e;
+    else t->res_head = e;
+    t->res_tail = e;
+    t->st.reserved++;
+}
+
+static void res_unlink(sw_tracker_t *t, entry_t *e) {
+    if (e->pid_prev) e->pid_prev->pid_next = e->pid_next;
+    else t->res_head = e->pid_next;
+    if (e->pid_next) e->pid_next->pid_prev = e->pid_prev;
+    else t->res_tail = e->pid_prev;
+    e->pid_next = e->pid_prev = NULL;
+    t->st.reserved--;
+}
+
+/* Removes e from every index and frees it; tells the agent if it was
+ * committed. */
+static void entry_drop(sw_tracker_t *t, entry_t *e, int tell_agent) {
+    sw_htab_remove(&t->names, e->hash, e);
+    if (e->reserved) {
+        res_unlink(t, e);
+    } else {
+        pid_unlink(t, e);
+        t->st.names--;
+        if (tell_agent) agent_op(t, "del", e);
+    }
+    free(e);
+}
+
+/* Inserts a committed entry. Returns it, or NULL on out of memory. */
+static entry_t *entry_commit(sw_tracker_t *t, const char *name, size_t len, uint64_t h,
+                             const sw_pid_t *pid, const stamp_t *s) {
+    entry_t *e = entry_new(name, len, h, pid, s);
+    if (!e) return NULL;
+    if (sw_htab_insert(&t->names, h, e) != 0) {
+        free(e);
+        return NULL;
+    }
+    pid_link(t, e);
+    t->st.names++;
+    agent_op(t, "add", e);
+    return e;
+}
+
+/* Turns a reservation into a committed entry. */
+static void entry_confirm(sw_tracker_t *t, entry_t *e) {
+    res_unlink(t, e);
+    e->reserved = 0;
+    pid_link(t, e);
+    t->st.names++;
+    agent_op(t, "add", e);
+}
+
+/* ---- ownership --------------------------------------------------------- */
+
+/* The node (BEAM atom) that decides registrations of this name: the ring
+ * owner among this node and the peers whose connection is up and synced.
+ * Rendezvous hashing: the member maximising hash(name, member) wins. */
+static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
+    uint64_t nh = sw_hash_bytes(name, len, 0x6f776e72);
+    uint32_t best = t->self_beam;
+    uint64_t best_score = 0;
+    int first = 1;
+    for (uint32_t i = 0; i <= t->npeers; i++) {
+        uint32_t beam;
+        if (i == t->npeers) {
+            beam = t->self_beam;
+        } else {
+            peer_t *p = &t->peers[i];
+            if (!p->conn_up || p->beam == UINT32_MAX) continue;
+            beam = p->beam;
+        }
+        const char *s = atom_str(&t->atoms, beam);
+        uint64_t score = sw_hash_bytes(s, strlen(s), nh);
+        if (first || score > best_score ||
+            (score == best_score && strcmp(s, atom_str(&t->atoms, best)) < 0)) {
+            best = beam;
+            best_score = score;
+            first = 0;
+        }
+    }
+    return best;
+}
+
+/* ---- decisions --------------------------------------------------------- */
+
+/* Owner's decision on register(name, pid) coming from the caller's node
+ * ccbeam. */
+static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
+    uint64_t h = name_hash(name, nlen);
+    entry_t *e = find(t, name, nlen, h);
+    if (e) {
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    stamp_t s = {++t->clock, t->self_beam};
+    if (pid->node == t->self_beam) {
+        e = entry_commit(t, name, nlen, h, pid, &s);
+        if (!e) {
+            reply_via(t, ccbeam, caller, ref, rlen, "no");
+            return;
+        }
+        broadcast(t, "add", e);
+        reply_via(t, ccbeam, caller, ref, rlen, "yes");
+        return;
+    }
+    peer_t *home = peer_by_beam(t, pid->node);
+    if (!home || !home->conn_up) {
+        SW_WARN("register_refused", "reason=pid_node_not_in_swarm pid_node=%s",
+                atom_str(&t->atoms, pid->node));
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    e = entry_new(name, nlen, h, pid, &s);
+    if (!e || sw_htab_insert(&t->names, h, e) != 0) {
+        free(e);
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    e->reserved = 1;
+    e->deadline = t->now + CLAIM_TIMEOUT_MS;
+    res_link(t, e);
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, 8);
+    ei_x_encode_atom(x, "claim");
+    ei_x_encode_binary(x, name, (int)nlen);
+    enc_pid(x, t, pid);
+    enc_stamp(x, t, &s);
+    ei_x_encode_atom(x, atom_str(&t->atoms, ccbeam));
+    enc_pid(x, t, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    home->out.count++;
+}
+
+void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
+                         const char *name, size_t nlen, const erlang_pid *pid) {
+    sw_pid_t c, p;
+    if (to_compact(t, caller, &c) != 0 || to_compact(t, pid, &p) != 0) return;
+    uint32_t owner = owner_of(t, name, nlen);
+    if (owner == t->self_beam) {
+        decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p);
+        return;
+    }
+    peer_t *o = peer_by_beam(t, owner);
+    ei_x_buff *x = &o->out.body;
+    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_atom(x, "reg_req");
+    ei_x_encode_binary(x, name, (int)nlen);
+    enc_pid(x, t, &p);
+    enc_pid(x, t, &c);
+    ei_x_append_buf(x, ref, (int)rlen);
+    o->out.count++;
+}
+
+/* Home's removal of a name on request of the caller's node ccbeam. */
+static void unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                               const char *ref, size_t rlen, const char *name, size_t nlen) {
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (e && !e->reserved && e->pid.node == t->self_beam) {
+        broadcast(t, "del", e);
+        entry_drop(t, e, 1);
+    }
+    reply_via(t, ccbeam, caller, ref, rlen, "ok");
+}
+
+void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
+                           const char *name, size_t nlen) {
+    sw_pid_t c;
+    if (to_compact(t, caller, &c) != 0) return;
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (!e || e->reserved || e->pid.node == t->self_beam) {
+        unregister_at_home(t, t->self_beam, &c, ref, rlen, name, nlen);
+        return;
+    }
+    peer_t *home = peer_by_beam(t, e->pid.node);
+    if (!home || !home->conn_up) {
+        /* The home's C node is away (restarting): nobody can remove the entry
+         * now. Say ok, as global does for a name it cannot find; the entry
+         * goes away when its process or node dies. */
+        SW_WARN("unregister_deferred", "reason=home_unreachable home=%s",
+                atom_str(&t->atoms, e->pid.node));
+        agent_reply(t, &c, ref, rlen, "ok");
+        return;
+    }
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "unreg_req");
+    ei_x_encode_binary(x, name, (int)nlen);
+    enc_pid(x, t, &c);
+    ei_x_append_buf(x, ref, (int)rlen);
+    home->out.count++;
+}
+
+void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
+    sw_pid_t p;
+    if (to_compact(t, pid, &p) != 0) return;
+    entry_t *e;
+    while ((e = sw_htab_find(&t->pids, pid_hash(&p), &p, pid_entry_eq)) != NULL) {
+        if (e->pid.node == t->self_beam) broadcast(t, "del", e);
+        entry_drop(t, e, 1);
+    }
+}
+
+/* Drops every entry (and reservation) whose pid lives on BEAM node beam. */
+static void purge_node(sw_tracker_t *t, uint32_t beam) {
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        entry_t *e = sw_htab_at(&t->pids, i);
+        while (e && e->pid.node == beam) {
+            entry_drop(t, e, 1);
+            e = sw_htab_at(&t->pids, i); /* slot may now hold the next entry of this pid */
+        }
+    }
+    for (entry_t *e = t->res_head, *next; e; e = next) {
+        next = e->pid_next;
+        if (e->pid.node == beam) entry_drop(t, e, 0);
+    }
+}
+
+/* ---- sync -------------------------------------------------------------- */
+
+static void maybe_synced(sw_tracker_t *t) {
+    if (t->synced_sent || !t->have_agent) return;
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i].awaited) return;
+    t->synced = 1;
+}
+
+/* Queues {sync, [{NameBin, Pid, Counter, Origin}]} of our home entries. */
+static void send_sync(sw_tracker_t *t, peer_t *p) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "sync");
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        const entry_t *e = sw_htab_at(&t->pids, i);
+        if (e && e->pid.node == t->self_beam)
+            for (; e; e = e->pid_next) n++;
+    }
+    if (n) ei_x_encode_list_header(x, (long)n);
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        const entry_t *e = sw_htab_at(&t->pids, i);
+        if (!e || e->pid.node != t->self_beam) continue;
+        for (; e; e = e->pid_next) {
+            ei_x_encode_tuple_header(x, 4);
+            ei_x_encode_binary(x, e->name, (int)e->nlen);
+            enc_pid(x, t, &e->pid);
+            enc_stamp(x, t, &e->stamp);
+        }
+    }
+    ei_x_encode_empty_list(x);
+    p->out.count++;
+}
+
+/* ---- peer ops ---------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    long nlen;
+    erlang_pid pid;
+    sw_pid_t cpid;
+    stamp_t stamp;
+} decoded_entry_t;
+
+/* Decodes NameBin at *index without copying: the name points into buf. */
+static int dec_namebin(const char *buf, int *index, const char **name, long *len) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
+    if (size < 2 || size > SW_MAX_NAME_BYTES) return -1;
+    *name = buf + *index + 5;
+    if (sw_term_validate_ext(*name, (size_t)size) != 0) return -1;
+    *len = size;
+    *index += 5 + size;
+    return 0;
+}
+
+static int dec_stamp(sw_tracker_t *t, const char *buf, int *index, stamp_t *s) {
+    unsigned long long c;
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_ulonglong(buf, index, &c) != 0) return -1;
+    if (ei_decode_atom(buf, index, atom) != 0) return -1;
+    uint32_t o = atom_intern(&t->atoms, atom);
+    if (o == UINT32_MAX) return -1;
+    s->counter = c;
+    s->origin = o;
+    return 0;
+}
+
+static int dec_pid(sw_tracker_t *t, const char *buf, int *index, sw_pid_t *p) {
+    erlang_pid ep;
+    if (ei_decode_pid(buf, index, &ep) != 0) return -1;
+    return to_compact(t, &ep, p);
+}
+
+/* The raw bytes of the next term (a Ref), without copying. */
+static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
+    int start = *index;
+    if (ei_skip_term(buf, index) != 0) return -1;
+    *raw = buf + start;
+    *len = (size_t)(*index - start);
+    return 0;
+}
+
+/* Applies an add from a home: insert, or replace a smaller stamp. */
+static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                      const stamp_t *s) {
+    clock_see(t, s->counter);
+    uint64_t h = name_hash(name, nlen);
+    entry_t *e = find(t, name, nlen, h);
+    if (e) {
+        int c = stamp_cmp(t, s, &e->stamp);
+        if (c == 0 && memcmp(&e->pid, pid, sizeof *pid) == 0) {
+            if (e->reserved) entry_confirm(t, e);
+            return;
+        }
+        if (c <= 0) return;
+        if (!e->reserved) t->st.conflicts++;
+        entry_drop(t, e, !e->reserved);
+    }
+    peer_t *home = peer_by_beam(t, pid->node);
+    if (pid->node != t->self_beam && home && !home->agent_up && home->beam != UINT32_MAX &&
+        !home->conn_up) {
+        /* Its node is known down: a late add must not resurrect it. */
+        return;
+    }
+    entry_commit(t, name, nlen, h, pid, s);
+}
+
+static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                      const stamp_t *s) {
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0 && stamp_cmp(t, s, &e->stamp) == 0)
+        entry_drop(t, e, 1);
+}
+
+/* Home's handling of an owner's claim. */
+static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t nlen,
+                        const sw_pid_t *pid, const stamp_t *s, uint32_t ccbeam,
+                        const sw_pid_t *caller, const char *ref, size_t rlen) {
+    clock_see(t, s->counter);
+    uint64_t h = name_hash(name, nlen);
+    entry_t *e = find(t, name, nlen, h);
+    if (e || pid->node != t->self_beam) {
+        /* Taken here (the owner's view was behind), or we are not the home. */
+        ei_x_buff *x = &from->out.body;
+        ei_x_encode_tuple_header(x, 4);
+        ei_x_encode_atom(x, "claim_nack");
+        ei_x_encode_binary(x, name, (int)nlen);
+        enc_stamp(x, t, s);
+        from->out.count++;
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    e = entry_commit(t, name, nlen, h, pid, s);
+    if (!e) {
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    broadcast(t, "add", e);
+    reply_via(t, ccbeam, caller, ref, rlen, "yes");
+}
+
+/* A home's sync: authoritative for the pids of its BEAM node. */
+static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index) {
+    int arity, type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0) return -1;
+    /* First pass: validate and remember which names the home lists. */
+    int start = *index;
+    if (type == ERL_NIL_EXT) {
+        ei_skip_term(buf, index);
+    } else {
+        if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
+        for (int i = 0; i < arity; i++) {
+            const char *name;
+            long nlen;
+            sw_pid_t pid;
+            stamp_t s;
+            int tup;
+            if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 4) return -1;
+            if (dec_namebin(buf, index, &name, &nlen) != 0) return -1;
+            if (dec_pid(t, buf, index, &pid) != 0 || dec_stamp(t, buf, index, &s) != 0) return -1;
+            if (pid.node != from->beam) return -1;
+        }
+        if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
+        ei_skip_term(buf, index);
+    }
+    /* Drop what we hold for that node's pids and is not in the sync: build
+     * the set of listed names in a temporary table. */
+    sw_htab_t listed;
+    sw_htab_init(&listed);
+    int i2 = start;
+    int n = 0;
+    if (ei_decode_list_header(buf, &i2, &arity) == 0) n = arity;
+    else arity = 0;
+    entry_t **tmp = n ? malloc((size_t)n * sizeof *tmp) : NULL;
+    int ntmp = 0;
+    for (int k = 0; k < n; k++) {
+        const char *name;
+        long nlen;
+        int tup;
+        sw_pid_t pid;
+        stamp_t s;
+        ei_decode_tuple_header(buf, &i2, &tup);
+        dec_namebin(buf, &i2, &name, &nlen);
+        dec_pid(t, buf, &i2, &pid);
+        dec_stamp(t, buf, &i2, &s);
+        if (tmp) {
+            entry_t *x = entry_new(name, (size_t)nlen, name_hash(name, (size_t)nlen), &pid, &s);
+            if (x && sw_htab_insert(&listed, x->hash, x) == 0) tmp[ntmp++] = x;
+            else free(x);
+        }
+    }
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        entry_t *e = sw_htab_at(&t->pids, i);
+        if (!e || e->pid.node != from->beam) continue;
+        entry_t *next;
+        for (; e; e = next) {
+            next = e->pid_next;
+            namekey_t k = {e->name, e->nlen};
+            if (!sw_htab_find(&listed, e->hash, &k, entry_eq)) entry_drop(t, e, 1);
+        }
+    }
+    for (int k = 0; k < ntmp; k++) {
+        entry_t *x = tmp[k];
+        apply_add(t, x->name, x->nlen, &x->pid, &x->stamp);
+        free(x);
+    }
+    free(tmp);
+    sw_htab_close(&listed);
+    from->synced = 1;
+    if (from->awaited) {
+        from->awaited = 0;
+        maybe_synced(t);
+    }
+    return 0;
+}
+
+static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) {
+    int arity;
+    char tag[MAXATOMLEN_UTF8];
+    const char *name, *ref;
+    long nlen;
+    size_t rlen;
+    sw_pid_t pid, caller;
+    stamp_t s;
+    if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
+    if (ei_decode_atom(buf, index, tag) != 0) return -1;
+    if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
+        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s))
+            return -1;
+        if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s);
+        else apply_del(t, name, (size_t)nlen, &pid, &s);
+    } else if (strcmp(tag, "reg_req") == 0) {
+        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
+    } else if (strcmp(tag, "claim") == 0) {
+        char cc[MAXATOMLEN_UTF8];
+        if (arity != 8 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s) || ei_decode_atom(buf, index, cc) ||
+            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        uint32_t ccbeam = atom_intern(&t->atoms, cc);
+        if (ccbeam == UINT32_MAX) return -1;
+        apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen);
+    } else if (strcmp(tag, "claim_nack") == 0) {
+        if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_stamp(t, buf, index, &s))
+            return -1;
+        entry_t *e = find(t, name, (size_t)nlen, name_hash(name, (size_t)nlen));
+        if (e && e->reserved && stamp_cmp(t, &s, &e->stamp) == 0) entry_drop(t, e, 0);
+    } else if (strcmp(tag, "reply") == 0) {
+        char res[MAXATOMLEN_UTF8];
+        if (arity != 4 || dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
+            ei_decode_atom(buf, index, res))
+            return -1;
+        agent_reply(t, &caller, ref, rlen, res);
+    } else if (strcmp(tag, "unreg_req") == 0) {
+        if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &caller) ||
+            dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        unregister_at_home(t, from->beam, &caller, ref, rlen, name, (size_t)nlen);
+    } else if (strcmp(tag, "sync") == 0) {
+        if (arity != 2 || from->beam == UINT32_MAX) return -1;
+        return apply_sync(t, from, buf, index);
+    } else if (strcmp(tag, "hello") == 0) {
+        /* {hello, BeamNode}: first op on every connection, names the peer's
+         * BEAM node before anything else needs it. */
+        char beam[MAXATOMLEN_UTF8];
+        if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
+        uint32_t b = atom_intern(&t->atoms, beam);
+        if (b == UINT32_MAX || b == t->self_beam) return -1;
+        peer_t *other = peer_by_beam(t, b);
+        if (other && other != from) {
+            /* The BEAM node was first known under another C node record
+             * (peer_up before connection); merge into this one. */
+            from->agent_up |= other->agent_up;
+            from->awaited |= other->awaited;
+            other->beam = UINT32_MAX;
+            other->agent_up = 0;
+            other->awaited = 0;
+        }
+        from->beam = b;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index) {
+    uint32_t c = atom_intern(&t->atoms, cnode);
+    peer_t *p = c == UINT32_MAX ? NULL : peer_by_cnode(t, c);
+    int type, size, arity, bad = 0;
+    if (!p || !p->conn_up) return 1;
+    if (ei_get_type(buf, index, &type, &size) != 0) return 1;
+    if (type == ERL_NIL_EXT) return 0;
+    if (ei_decode_list_header(buf, index, &arity) != 0) {
+        t->st.bad_ops++;
+        return 1;
+    }
+    for (int i = 0; i < arity; i++) {
+        int start = *index;
+        if (apply_op(t, p, buf, index) != 0) {
+            bad++;
+            t->st.bad_ops++;
+            SW_WARN("bad_op", "from=%s", cnode);
+            /* Resynchronise on the next list element. */
+            *index = start;
+            if (ei_skip_term(buf, index) != 0) return bad + (arity - i);
+        }
+    }
+    return bad;
+}
+
+/* ---- membership -------------------------------------------------------- */
+
+static void dial_if_ours(sw_tracker_t *t, peer_t *p) {
+    if (!p->conn_up && p->agent_up && t->have_agent && t->env && t->env->connect &&
+        strcmp(atom_str(&t->atoms, t->self_cnode), atom_str(&t->atoms, p->cnode)) < 0)
+        t->env->connect(t->ud, atom_str(&t->atoms, p->cnode));
+}
+
+void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
+    uint32_t b = atom_intern(&t->atoms, beam), c = atom_intern(&t->atoms, cnode);
+    if (b == UINT32_MAX || c == UINT32_MAX || b == t->self_beam) return;
+    peer_t *p = peer_get(t, c);
+    if (!p) return;
+    p->beam = b;
+    p->agent_up = 1;
+    dial_if_ours(t, p);
+}
+
+void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
+    uint32_t b = atom_intern(&t->atoms, beam);
+    if (b == UINT32_MAX || b == t->self_beam) return;
+    peer_t *p = peer_by_beam(t, b);
+    if (p) {
+        p->agent_up = 0;
+        if (p->awaited) {
+            p->awaited = 0;
+            maybe_synced(t);
+        }
+        if (p->conn_up && t->env && t->env->disconnect)
+            t->env->disconnect(t->ud, atom_str(&t->atoms, p->cnode));
+    }
+    purge_node(t, b);
+}
+
+/* First ops on every connection: {hello, OurBeamNode}, then our sync. */
+static void greet(sw_tracker_t *t, peer_t *p) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "hello");
+    ei_x_encode_atom(x, atom_str(&t->atoms, t->self_beam));
+    p->out.count++;
+    send_sync(t, p);
+}
+
+void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
+    uint32_t c = atom_intern(&t->atoms, cnode);
+    if (c == UINT32_MAX) return;
+    peer_t *p = peer_get(t, c);
+    if (!p) return;
+    p->conn_up = 1;
+    p->synced = 0;
+    outbox_reset(&p->out);
+    /* Before the agent's hello our home entries are not known yet, and an
+     * empty sync would make the peer drop them: greet once hello came. */
+    if (t->have_agent) greet(t, p);
+}
+
+void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
+    uint32_t c = atom_intern(&t->atoms, cnode);
+    peer_t *p = c == UINT32_MAX ? NULL : peer_by_cnode(t, c);
+    if (!p) return;
+    p->conn_up = 0;
+    p->synced = 0;
+    outbox_reset(&p->out);
+    /* Reservations waiting on that home will never be answered. */
+    if (p->beam != UINT32_MAX)
+        for (entry_t *e = t->res_head, *next; e; e = next) {
+            next = e->pid_next;
+            if (e->pid.node == p->beam) entry_drop(t, e, 0);
+        }
+}
+
+/* Validates a list of {NameBin, Pid} (arity 2) or {BeamAtom, CNodeAtom}. */
+static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
+    int arity, type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0) return -1;
+    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
+    for (int k = 0; k < arity; k++) {
+        int tup;
+        const char *name;
+        long nlen;
+        sw_pid_t pid;
+        char a1[MAXATOMLEN_UTF8], a2[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 2) return -1;
+        if (names) {
+            if (dec_namebin(buf, index, &name, &nlen) != 0 || dec_pid(t, buf, index, &pid) != 0)
+                return -1;
+        } else if (ei_decode_atom(buf, index, a1) != 0 || ei_decode_atom(buf, index, a2) != 0) {
+            return -1;
+        }
+    }
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
+    return ei_skip_term(buf, index);
+}
+
+int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index) {
+    int arity, tup;
+    /* Validate both lists first so a malformed hello changes nothing. */
+    int i = *index;
+    if (check_pairs(t, buf, &i, 1) != 0 || check_pairs(t, buf, &i, 0) != 0) return -1;
+
+    t->agent = *agent;
+    t->have_agent = 1;
+    t->synced = 0;
+    t->synced_sent = 0;
+    t->hello_at = t->now;
+    i = *index;
+    if (ei_decode_list_header(buf, &i, &arity) == 0) {
+        for (int k = 0; k < arity; k++) {
+            const char *name = NULL;
+            long nlen = 0;
+            sw_pid_t pid = {0, 0, 0, 0};
+            ei_decode_tuple_header(buf, &i, &tup);
+            dec_namebin(buf, &i, &name, &nlen);
+            if (dec_pid(t, buf, &i, &pid) != 0) continue;
+            uint64_t h = name_hash(name, (size_t)nlen);
+            if (pid.node != t->self_beam || find(t, name, (size_t)nlen, h)) continue;
+            stamp_t s = {++t->clock, t->self_beam};
+            entry_commit(t, name, (size_t)nlen, h, &pid, &s);
+        }
+    }
+    ei_skip_term(buf, &i); /* the list's tail */
+    if (ei_decode_list_header(buf, &i, &arity) == 0) {
+        for (int k = 0; k < arity; k++) {
+            char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+            ei_decode_tuple_header(buf, &i, &tup);
+            ei_decode_atom(buf, &i, beam);
+            ei_decode_atom(buf, &i, cnode);
+            sw_tracker_peer_up(t, beam, cnode);
+        }
+    }
+    ei_skip_term(buf, &i);
+    *index = i;
+    for (uint32_t k = 0; k < t->npeers; k++) {
+        peer_t *p = &t->peers[k];
+        if (p->agent_up && !p->synced) p->awaited = 1;
+        /* Connections that came up before hello get their greeting now. */
+        if (p->conn_up) greet(t, p);
+    }
+    maybe_synced(t);
+    return 0;
+}
+
+/* ---- lifecycle, time, output ------------------------------------------- */
+
+sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_tracker_env_t *env,
+                             void *ud) {
+    sw_tracker_t *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    sw_htab_init(&t->atoms.tab);
+    sw_htab_init(&t->names);
+    sw_htab_init(&t->pids);
+    t->env = env;
+    t->ud = ud;
+    t->self_beam = atom_intern(&t->atoms, beam);
+    t->self_cnode = atom_intern(&t->atoms, cnode);
+    if (t->self_beam == UINT32_MAX || t->self_cnode == UINT32_MAX) {
+        sw_tracker_free(t);
+        return NULL;
+    }
+    outbox_init(&t->agent_ops);
+    outbox_init(&t->agent_replies);
+    ei_x_new(&t->scratch);
+    return t;
+}
+
+void sw_tracker_free(sw_tracker_t *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->names.cap; i++) {
+        entry_t *e = sw_htab_at(&t->names, i);
+        if (e) free(e);
+    }
+    sw_htab_close(&t->names);
+    sw_htab_close(&t->pids);
+    for (uint32_t i = 0; i < t->npeers; i++) ei_x_free(&t->peers[i].out.body);
+    free(t->peers);
+    if (t->agent_ops.body.buff) ei_x_free(&t->agent_ops.body);
+    if (t->agent_replies.body.buff) ei_x_free(&t->agent_replies.body);
+    if (t->scratch.buff) ei_x_free(&t->scratch);
+    atoms_close(&t->atoms);
+    free(t);
+}
+
+void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
+    t->now = now_ms;
+    while (t->res_head && t->res_head->deadline <= now_ms) {
+        t->st.expired++;
+        entry_drop(t, t->res_head, 0);
+    }
+    if (t->have_agent && !t->synced && now_ms - t->hello_at >= SYNC_TIMEOUT_MS) {
+        SW_WARN("sync_timeout", "waited_ms=%u", SYNC_TIMEOUT_MS);
+        for (uint32_t i = 0; i < t->npeers; i++) t->peers[i].awaited = 0;
+        maybe_synced(t);
+    }
+    if (now_ms - t->last_redial >= REDIAL_MS) {
+        t->last_redial = now_ms;
+        for (uint32_t i = 0; i < t->npeers; i++) dial_if_ours(t, &t->peers[i]);
+    }
+}
+
+static void emit_list(sw_tracker_t *t, ei_x_buff *x, const outbox_t *o) {
+    if (o->count) {
+        ei_x_encode_list_header(x, o->count);
+        ei_x_append_buf(x, o->body.buff, o->body.index);
+    }
+    ei_x_encode_empty_list(x);
+}
+
+void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
+    ei_x_buff *x = &t->scratch;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        peer_t *p = &t->peers[i];
+        if (!p->out.count) continue;
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_atom(x, SW_PROTO_TAG);
+        ei_x_encode_atom(x, "ops");
+        emit_list(t, x, &p->out);
+        outbox_reset(&p->out);
+        if (p->conn_up) emit(ud, SW_DEST_PEER, atom_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && (t->agent_ops.count || t->agent_replies.count)) {
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 4);
+        ei_x_encode_atom(x, SW_PROTO_TAG);
+        ei_x_encode_atom(x, "batch");
+        emit_list(t, x, &t->agent_ops);
+        emit_list(t, x, &t->agent_replies);
+        outbox_reset(&t->agent_ops);
+        outbox_reset(&t->agent_replies);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && t->synced && !t->synced_sent) {
+        t->synced_sent = 1;
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, SW_PROTO_TAG);
+        ei_x_encode_atom(x, "synced");
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+}
+
+int sw_tracker_pending(const sw_tracker_t *t) {
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i].out.count) return 1;
+    return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || (t->synced && !t->synced_sent)));
+}
+
+int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }
+
+void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) { *out = t->st; }
+
+int sw_tracker_lookup(sw_tracker_t *t, const char *name, size_t nlen, erlang_pid *pid_out) {
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (!e || e->reserved) return 0;
+    if (pid_out) {
+        memset(pid_out, 0, sizeof *pid_out);
+        strncpy(pid_out->node, atom_str(&t->atoms, e->pid.node), sizeof pid_out->node - 1);
+        pid_out->num = e->pid.num;
+        pid_out->serial = e->pid.serial;
+        pid_out->creation = e->pid.creation;
+    }
+    return 1;
+}

@@ -1,0 +1,144 @@
+/* tracker.h - the replicated name registry: the state machine of one C node.
+ *
+ * What it is: a pure core. Events go in (a local caller's request, a batch of
+ * operations from a peer C node, a peer going up or down, a local process
+ * dying); state changes, and the effects come out as encoded messages queued
+ * in outboxes (one per peer C node, one for the local agent) that the I/O
+ * layer drains with sw_tracker_flush(), plus connect/disconnect requests made
+ * through the env callbacks. No sockets, no libuv, no clock of its own (time
+ * comes in through sw_tracker_tick()).
+ *
+ * What it is not: it does not parse distribution frames (dist.c does) and it
+ * does not decide ring placement itself (ring.c does).
+ *
+ * The protocol and its guarantees are described in README.md, Internals. In
+ * short: every name has an owner (the ring picks it among the connected
+ * nodes) that serialises registrations of that name, and a home (the node of
+ * its pid) that holds the authoritative entry, monitors the pid and
+ * originates every add and delete of it. Peers apply adds/deletes in the FIFO
+ * order of their connection to the home; conflicting entries (created while
+ * views differed) are resolved everywhere the same way: the larger stamp
+ * {Lamport counter, origin node name} wins.
+ */
+#ifndef SW_TRACKER_H
+#define SW_TRACKER_H
+
+#include <ei.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sw_tracker_s sw_tracker_t;
+
+/* A pid in compact form: node is an index in the tracker's atom table. */
+typedef struct {
+    uint32_t node, num, serial, creation;
+} sw_pid_t;
+
+/* Requests the tracker makes of the layer around it. All may be NULL. */
+typedef struct {
+    /* Open a distribution connection to this C node (name borrowed). */
+    void (*connect)(void *ud, const char *cnode);
+    /* Close the connection to this C node, if any. */
+    void (*disconnect)(void *ud, const char *cnode);
+} sw_tracker_env_t;
+
+/* Where sw_tracker_flush() sends an outbox. */
+typedef enum { SW_DEST_PEER = 0, SW_DEST_AGENT } sw_dest_t;
+
+/* Called by sw_tracker_flush() once per non-empty outbox: buf/len is a whole
+ * message term (with its 131 version byte), borrowed for the call. For
+ * SW_DEST_PEER, cnode names the peer C node; for SW_DEST_AGENT it is NULL. */
+typedef void (*sw_tracker_emit_cb)(void *ud, sw_dest_t dest, const char *cnode,
+                                   const char *buf, size_t len);
+
+/* Counters, readable with sw_tracker_stats(). */
+typedef struct {
+    uint64_t names;          /* committed entries */
+    uint64_t reserved;       /* pending reservations (this node is owner) */
+    uint64_t pids;           /* distinct pids with names */
+    uint64_t bad_ops;        /* malformed or unknown ops received */
+    uint64_t conflicts;      /* entries replaced by a larger stamp */
+    uint64_t expired;        /* reservations that timed out */
+} sw_tracker_stats_t;
+
+/* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.
+ * env and ud are borrowed for the tracker's life. NULL on out of memory. */
+sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode,
+                             const sw_tracker_env_t *env, void *ud);
+/* Frees the tracker and everything it holds. */
+void sw_tracker_free(sw_tracker_t *t);
+
+/* ---- events from the local agent (decoded by dist.c) ------------------- */
+
+/* The agent (re)connected: agent is its pid. buf at *index points at two list
+ * terms: [{NameBin, Pid}], the names of live local processes (after a
+ * restart of this C node: what the agent's replica holds for them), then
+ * [{BeamNode, CNode}], the BEAM nodes the agent knows to run swarm. The
+ * tracker adopts the names as its own (home) entries with fresh stamps,
+ * queues them to the agent, marks the peers up (dialling those it should),
+ * and greets every connected peer with its sync. The agent gets
+ * {'$sw1', synced} once every listed peer has sent its sync or gone.
+ * Returns 0, or < 0 if a list is malformed (then nothing changes). */
+int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index);
+
+/* The agent saw BEAM node `beam` start running swarm, with C node `cnode`.
+ * The tracker connects to it if its name orders after ours (the smaller name
+ * dials, so two C nodes never dial each other at once). */
+void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode);
+
+/* BEAM node `beam` went down (or stopped swarm): every entry whose pid lives
+ * there is removed, here and in the agent's replica, and the connection to
+ * its C node is closed. */
+void sw_tracker_peer_down(sw_tracker_t *t, const char *beam);
+
+/* A local process that had names died: its names are removed cluster-wide. */
+void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid);
+
+/* ---- requests from local callers --------------------------------------- */
+
+/* register_name(Name, Pid) from caller (reply {Ref, yes | no} through the
+ * agent). name/nlen: term_to_binary(Name) bytes (with 131), validated by the
+ * caller of this function; ref/rlen: the encoded Ref term (without 131).
+ * Both borrowed. */
+void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
+                         const char *name, size_t nlen, const erlang_pid *pid);
+
+/* unregister_name(Name) from caller (reply {Ref, ok}). */
+void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
+                           const char *name, size_t nlen);
+
+/* ---- events from peer C nodes ------------------------------------------ */
+
+/* The connection to C node `cnode` is up: queue our sync to it. */
+void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode);
+/* The connection to C node `cnode` went down. Its entries stay (its BEAM node
+ * may still be up; only sw_tracker_peer_down removes them). */
+void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode);
+/* A list of ops from C node `cnode`, at buf at *index (the third element of
+ * {'$sw1', ops, [Op]}). Malformed ops are counted and skipped; returns the
+ * number of ops skipped. */
+int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index);
+
+/* ---- time and output --------------------------------------------------- */
+
+/* Advances time: expires reservations older than the claim timeout, and
+ * re-dials peers we should be connected to. Call about once a second. */
+void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms);
+
+/* Hands every non-empty outbox to emit, then empties them. */
+void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud);
+
+/* 1 when at least one outbox holds something. */
+int sw_tracker_pending(const sw_tracker_t *t);
+
+/* 1 once the initial sync is complete: every peer known at hello has sent its
+ * sync or gone away (then the agent was sent {'$sw1', synced}). */
+int sw_tracker_synced(const sw_tracker_t *t);
+
+void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out);
+
+/* Looks a name up (name/nlen with 131). Returns 1 and fills *pid_out if the
+ * name is registered (committed), 0 otherwise. For tests and diagnostics. */
+int sw_tracker_lookup(sw_tracker_t *t, const char *name, size_t nlen, erlang_pid *pid_out);
+
+#endif

@@ -1,0 +1,328 @@
+%% @private
+%% @doc The agent: swarm's one process per BEAM node.
+%%
+%% It starts the node's C node as a port program (and restarts it if it dies
+%% alone), applies the C node's change stream to the ETS replica and delivers
+%% the replies that must follow those changes, monitors local processes that
+%% have names and reports their deaths, and finds the agents of other BEAM
+%% nodes (reporting them up and down to the C node). It never runs user code
+%% and never waits on a remote node. See README.md, Internals.
+-module(swarm_agent).
+-behaviour(gen_server).
+-include("swarm_proto.hrl").
+-include_lib("kernel/include/logger.hrl").
+
+-export([start_link/0, cnode/0, stats/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-record(st, {
+    port :: port() | undefined,
+    cnode :: node(),
+    cnode_ready = false :: boolean(),
+    %% local pid -> {MonitorRef, NumberOfNames}
+    mons = #{} :: #{pid() => {reference(), non_neg_integer()}},
+    %% BEAM node -> {AgentPid, MonitorRef, CNode}
+    peers = #{} :: #{node() => {pid(), reference(), node()}},
+    %% During the first sync after a C node restart: names seen since.
+    shadow :: ets:tid() | undefined,
+    backoff :: pos_integer(),
+    restart_timer :: reference() | undefined
+}).
+
+-type state() :: #st{}.
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?SW_AGENT}, ?MODULE, [], []).
+
+%% @doc The name of this node's C node.
+-spec cnode() -> node().
+cnode() ->
+    persistent_term:get({swarm, cnode}).
+
+%% @doc Counters of the local C node, as a proplist ({error, timeout} if it
+%% does not answer within 5 s).
+-spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
+stats() ->
+    Ref = make_ref(),
+    erlang:send({?SW_SERVER, cnode()}, {?SW_TAG, stats, self(), Ref}),
+    receive
+        {Ref, Stats} -> Stats
+    after 5000 -> {error, timeout}
+    end.
+
+%% ---------------------------------------------------------------------------
+
+-spec init([]) -> {ok, state()} | {stop, term()}.
+init([]) ->
+    case node() of
+        nonode@nohost ->
+            {stop, {not_distributed, "swarm needs a distributed node (-name or -sname)"}};
+        Node ->
+            process_flag(trap_exit, true),
+            [Alive, Host] = string:split(atom_to_list(Node), "@"),
+            CNode = list_to_atom("swarm_" ++ Alive ++ "@" ++ Host),
+            persistent_term:put({swarm, cnode}, CNode),
+            ok = net_kernel:monitor_nodes(true),
+            St0 = #st{cnode = CNode, backoff = backoff0()},
+            case open_cnode(St0) of
+                {ok, St1} ->
+                    case await_ready(St1, 10000) of
+                        {ok, St2} ->
+                            [announce(N) || N <- nodes()],
+                            {ok, St2};
+                        {error, Why} ->
+                            {stop, Why}
+                    end;
+                {error, Why} ->
+                    {stop, Why}
+            end
+    end.
+
+-spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
+handle_call(peers, _From, St) ->
+    {reply, maps:keys(St#st.peers), St};
+handle_call(cnode_ready, _From, St) ->
+    {reply, St#st.cnode_ready, St};
+handle_call(os_pid, _From, #st{port = Port} = St) when Port =/= undefined ->
+    {reply, proplists:get_value(os_pid, erlang:port_info(Port)), St};
+handle_call(_Req, _From, St) ->
+    {reply, {error, unknown_call}, St}.
+
+-spec handle_cast(term(), state()) -> {noreply, state()}.
+handle_cast(_Msg, St) ->
+    {noreply, St}.
+
+-spec handle_info(term(), state()) -> {noreply, state()}.
+handle_info({?SW_TAG, batch, Ops, Replies}, St0) ->
+    St = apply_ops(Ops, St0),
+    [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    {noreply, St};
+handle_info({?SW_TAG, synced}, St) ->
+    {noreply, end_shadow(St)};
+handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
+    case maps:find(Pid, St#st.mons) of
+        {ok, {Mref, _}} ->
+            to_cnode(St, {?SW_TAG, pid_down, Pid}),
+            {noreply, St#st{mons = maps:remove(Pid, St#st.mons)}};
+        _ ->
+            {noreply, St}
+    end;
+handle_info({'DOWN', Mref, process, _Pid, _Why}, St) ->
+    Peers = maps:filter(fun(_, {_, M, _}) -> M =/= Mref end, St#st.peers),
+    Gone = maps:keys(St#st.peers) -- maps:keys(Peers),
+    [to_cnode(St, {?SW_TAG, peer_down, N}) || N <- Gone],
+    {noreply, St#st{peers = Peers}};
+handle_info({?SW_TAG, agent_hello, Node, Agent, CNode}, St) when is_pid(Agent) ->
+    {noreply, peer_hello(Node, Agent, CNode, St)};
+handle_info({?SW_TAG, agent_bye, Node}, St) ->
+    {noreply, peer_gone(Node, St)};
+handle_info({nodeup, Node}, St) ->
+    announce(Node),
+    {noreply, St};
+handle_info({nodedown, Node}, St) ->
+    {noreply, peer_gone(Node, St)};
+handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
+    ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => St#st.backoff}),
+    {noreply, schedule_restart(St#st{port = undefined, cnode_ready = false})};
+handle_info({'EXIT', Port, _}, #st{port = Port} = St) ->
+    {noreply, St};
+handle_info({Port, {data, Bin}}, #st{port = Port} = St) ->
+    {noreply, port_data(Bin, St)};
+handle_info(restart_cnode, St0) ->
+    St = St0#st{restart_timer = undefined},
+    case open_cnode(St) of
+        {ok, St1} -> {noreply, St1};
+        {error, Why} ->
+            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}),
+            {noreply, schedule_restart(St)}
+    end;
+handle_info(Other, St) ->
+    ?LOG_DEBUG(#{event => unexpected_message, message => Other}),
+    {noreply, St}.
+
+-spec terminate(term(), state()) -> ok.
+terminate(_Why, St) ->
+    [erlang:send(A, {?SW_TAG, agent_bye, node()}, [noconnect]) || {A, _, _} <- maps:values(St#st.peers)],
+    case St#st.port of
+        undefined -> ok;
+        Port -> catch port_close(Port), ok
+    end,
+    ok.
+
+%% ---------------------------------------------------------------------------
+%% The C node as a port program.
+
+-spec open_cnode(state()) -> {ok, state()} | {error, term()}.
+open_cnode(St) ->
+    Exe = filename:join(code:priv_dir(swarm), "swarm_node"),
+    case filelib:is_regular(Exe) of
+        false ->
+            {error, {cnode_missing, Exe}};
+        true ->
+            [Alive, Host] = string:split(atom_to_list(St#st.cnode), "@"),
+            Env = [{"SWARM_LOG", atom_to_list(application:get_env(swarm, cnode_log, info))}],
+            Port = open_port({spawn_executable, Exe},
+                             [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
+            Config = [{beam_node, node()},
+                      {alive, list_to_binary(Alive)},
+                      {host, list_to_binary(Host)},
+                      {cookie, atom_to_binary(erlang:get_cookie(), utf8)}],
+            true = port_command(Port, term_to_binary({?SW_TAG, config, Config})),
+            {ok, St#st{port = Port, cnode_ready = false}}
+    end.
+
+%% Waits (in init only) for the C node's ready line.
+-spec await_ready(state(), timeout()) -> {ok, state()} | {error, term()}.
+await_ready(#st{port = Port} = St, Timeout) ->
+    receive
+        {Port, {data, Bin}} ->
+            St1 = port_data(Bin, St),
+            case St1#st.cnode_ready of
+                true -> {ok, St1};
+                false -> {error, cnode_start_failed}
+            end;
+        {Port, {exit_status, Status}} ->
+            {error, {cnode_exited, Status}}
+    after Timeout ->
+        catch port_close(Port),
+        {error, cnode_start_timeout}
+    end.
+
+-spec port_data(binary(), state()) -> state().
+port_data(Bin, St) ->
+    case catch binary_to_term(Bin, [safe]) of
+        {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
+            St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
+            hello(St1),
+            St1;
+        {?SW_TAG, error, Why} ->
+            ?LOG_ERROR(#{event => cnode_error, reason => Why}),
+            St;
+        Other ->
+            ?LOG_WARNING(#{event => cnode_unexpected, message => Other}),
+            St
+    end.
+
+%% Tells the (new) C node who we are, which local processes have names (our
+%% replica's view) and which BEAM nodes run swarm.
+-spec hello(state()) -> ok.
+hello(St) ->
+    Me = node(),
+    Local = ets:select(?SW_NAMES, [{{'$1', '$2'}, [{'=:=', {node, '$2'}, Me}], [{{'$1', '$2'}}]}]),
+    Entries = [{term_to_binary(N, [deterministic]), P} || {N, P} <- Local, is_process_alive(P)],
+    Peers = [{N, C} || {N, {_, _, C}} <- maps:to_list(St#st.peers)],
+    to_cnode(St, {?SW_TAG, hello, self(), Entries, Peers}).
+
+-spec schedule_restart(state()) -> state().
+schedule_restart(#st{restart_timer = undefined, backoff = B} = St) ->
+    T = erlang:send_after(B, self(), restart_cnode),
+    St#st{restart_timer = T, backoff = min(B * 2, 5000)};
+schedule_restart(St) ->
+    St.
+
+-spec backoff0() -> pos_integer().
+backoff0() ->
+    application:get_env(swarm, restart_backoff, 100).
+
+-spec to_cnode(state(), term()) -> ok.
+to_cnode(#st{cnode = CNode}, Msg) ->
+    erlang:send({?SW_SERVER, CNode}, Msg),
+    ok.
+
+%% ---------------------------------------------------------------------------
+%% The replica.
+
+-spec apply_ops([{add | del, term(), pid()}], state()) -> state().
+apply_ops([], St) ->
+    St;
+apply_ops([{add, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
+    true = ets:insert(?SW_NAMES, {Name, Pid}),
+    Sh =:= undefined orelse ets:insert(Sh, {Name}),
+    apply_ops(Ops, watch(Pid, 1, St));
+apply_ops([{del, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
+    true = ets:delete_object(?SW_NAMES, {Name, Pid}),
+    Sh =:= undefined orelse ets:delete(Sh, Name),
+    apply_ops(Ops, watch(Pid, -1, St)).
+
+%% Keeps one monitor per local pid that has names.
+-spec watch(pid(), 1 | -1, state()) -> state().
+watch(Pid, _, St) when node(Pid) =/= node() ->
+    St;
+watch(Pid, D, #st{mons = Mons} = St) ->
+    case maps:find(Pid, Mons) of
+        error when D > 0 ->
+            St#st{mons = Mons#{Pid => {erlang:monitor(process, Pid), 1}}};
+        error ->
+            St;
+        {ok, {Mref, N}} when N + D =< 0 ->
+            erlang:demonitor(Mref, [flush]),
+            St#st{mons = maps:remove(Pid, Mons)};
+        {ok, {Mref, N}} ->
+            St#st{mons = Mons#{Pid := {Mref, N + D}}}
+    end.
+
+%% After a C node restart the replica may hold names the new C node will not
+%% confirm (they went away while it was down). Until it reports synced, every
+%% name it sends is noted; then the names it did not send are dropped.
+%% Monitors are rebuilt from the stream.
+-spec begin_shadow(state()) -> state().
+begin_shadow(St0) ->
+    St = drop_shadow(St0),
+    [erlang:demonitor(M, [flush]) || {M, _} <- maps:values(St#st.mons)],
+    case ets:info(?SW_NAMES, size) of
+        0 -> St#st{mons = #{}};
+        _ -> St#st{mons = #{}, shadow = ets:new(swarm_shadow, [set, private])}
+    end.
+
+-spec end_shadow(state()) -> state().
+end_shadow(#st{shadow = undefined} = St) ->
+    St;
+end_shadow(#st{shadow = Sh} = St) ->
+    Stale = ets:foldl(fun({Name, _Pid}, Acc) ->
+                              case ets:member(Sh, Name) of
+                                  true -> Acc;
+                                  false -> [Name | Acc]
+                              end
+                      end, [], ?SW_NAMES),
+    [ets:delete(?SW_NAMES, N) || N <- Stale],
+    drop_shadow(St).
+
+-spec drop_shadow(state()) -> state().
+drop_shadow(#st{shadow = undefined} = St) -> St;
+drop_shadow(#st{shadow = Sh} = St) -> ets:delete(Sh), St#st{shadow = undefined}.
+
+%% ---------------------------------------------------------------------------
+%% Other agents.
+
+-spec announce(node()) -> ok.
+announce(Node) ->
+    erlang:send({?SW_AGENT, Node}, {?SW_TAG, agent_hello, node(), self(), cnode()}, [noconnect]),
+    ok.
+
+-spec peer_hello(node(), pid(), node(), state()) -> state().
+peer_hello(Node, Agent, CNode, #st{peers = Peers} = St) ->
+    case maps:find(Node, Peers) of
+        {ok, {Agent, _, _}} ->
+            St;
+        Found ->
+            case Found of
+                {ok, {_, OldRef, _}} -> erlang:demonitor(OldRef, [flush]);
+                error -> ok
+            end,
+            Mref = erlang:monitor(process, Agent),
+            announce(Node),
+            to_cnode(St, {?SW_TAG, peer_up, Node, CNode}),
+            St#st{peers = Peers#{Node => {Agent, Mref, CNode}}}
+    end.
+
+-spec peer_gone(node(), state()) -> state().
+peer_gone(Node, #st{peers = Peers} = St) ->
+    case maps:take(Node, Peers) of
+        {{_, Mref, _}, Rest} ->
+            erlang:demonitor(Mref, [flush]),
+            to_cnode(St, {?SW_TAG, peer_down, Node}),
+            St#st{peers = Rest};
+        error ->
+            St
+    end.

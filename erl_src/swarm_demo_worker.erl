@@ -1,0 +1,14 @@
+%% @private
+%% @doc The worker of the demo: answers calls with its name and node.
+-module(swarm_demo_worker).
+-behaviour(gen_server).
+-export([init/1, handle_call/3, handle_cast/2]).
+
+-spec init(term()) -> {ok, term()}.
+init(Name) -> {ok, Name}.
+
+-spec handle_call(term(), gen_server:from(), term()) -> {reply, term(), term()}.
+handle_call(Msg, _From, Name) -> {reply, {Name, node(), Msg}, Name}.
+
+-spec handle_cast(term(), term()) -> {noreply, term()}.
+handle_cast(_Msg, Name) -> {noreply, Name}.

@@ -1,0 +1,22 @@
+%% @private
+%% @doc Top supervisor. It owns the ETS replica (created in init/1, so the
+%% table survives restarts of the agent) and supervises the agent.
+-module(swarm_sup).
+-behaviour(supervisor).
+-include("swarm_proto.hrl").
+-export([start_link/0, init/1]).
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, swarm_sup}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
+    Agent = #{id => swarm_agent,
+              start => {swarm_agent, start_link, []},
+              restart => permanent,
+              shutdown => 5000,
+              type => worker,
+              modules => [swarm_agent]},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent]}}.

@@ -1,0 +1,21 @@
+/* swarm_proto.h - the wire protocol shared by the C node and the Erlang side.
+ * include/swarm_proto.hrl holds the same definitions for Erlang; the two
+ * files change together (test_proto checks the C side against the .hrl).
+ *
+ * Every message is a tuple whose first element is the atom SW_PROTO_TAG
+ * ('$sw1': protocol version 1). A message whose first element is another atom
+ * is an unknown message: logged, counted, dropped. The full message list is in
+ * README.md, section Internals. */
+#ifndef SWARM_PROTO_H
+#define SWARM_PROTO_H
+
+#define SW_PROTO_TAG "$sw1"
+#define SW_PROTO_VERSION 1
+
+/* Registered name of the registry server inside every C node. */
+#define SW_SERVER_NAME "swarm"
+
+/* Largest accepted encoded name (term_to_binary(Name, [deterministic])). */
+#define SW_MAX_NAME_BYTES (64 * 1024)
+
+#endif

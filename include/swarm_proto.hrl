@@ -1,0 +1,10 @@
+%% swarm_proto.hrl - the wire protocol shared by the Erlang side and the C
+%% node; include/swarm_proto.h holds the same definitions for C.
+-define(SW_TAG, '$sw1').
+-define(SW_PROTO_VERSION, 1).
+-define(SW_SERVER, swarm).
+-define(SW_MAX_NAME_BYTES, 65536).
+%% ETS replica of the registry, fed by the local C node.
+-define(SW_NAMES, swarm_names).
+%% Registered name of the agent process on every BEAM node running swarm.
+-define(SW_AGENT, swarm_agent).

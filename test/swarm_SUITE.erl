@@ -1,0 +1,420 @@
+%% @doc The registry end to end: real BEAM nodes (OTP's peer), each running
+%% the swarm application with its real C node, on 127.0.0.1.
+-module(swarm_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2]).
+-export([via_call_across_nodes/1, any_term_as_name/1, unregister_one_name/1,
+         read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
+         race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
+         garbage_to_cnode/1, wrong_cookie_raw_tcp/1, huge_name/1,
+         node_stop/1, late_join/1, simultaneous_start/1, cnode_killed/1,
+         app_stop_start/1]).
+
+suite() -> [{timetrap, {minutes, 5}}].
+
+all() ->
+    [{group, cluster3}, node_stop, late_join, simultaneous_start, cnode_killed,
+     app_stop_start].
+
+groups() ->
+    [{cluster3, [],
+      [via_call_across_nodes, any_term_as_name, unregister_one_name, read_your_writes,
+       whereis_miss_is_local, send_unknown_name, race_one_winner, process_death,
+       elixir_facade, elixir_genserver, garbage_to_cnode, wrong_cookie_raw_tcp, huge_name]}].
+
+init_per_suite(Config) ->
+    ok = swarm_ct:ensure_dist(),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_group(cluster3, Config) ->
+    Peers = swarm_ct:start_nodes(3, "c3"),
+    Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    [{peers, Peers}, {nodes, Nodes} | Config].
+
+end_per_group(cluster3, Config) ->
+    [swarm_ct:stop_node(P) || P <- ?config(peers, Config)],
+    ok.
+
+%% ---------------------------------------------------------------------------
+
+%% @doc A gen_server started through {via, swarm, Name} on one node is called
+%% and cast to from the others.
+via_call_across_nodes(Config) ->
+    [A, B, C] = ?config(nodes, Config),
+    Name = {via_test, 1},
+    {ok, Pid} = swarm_ct:spawn_server(A, Name, x),
+    ?assertEqual(A, node(Pid)),
+    ?assertEqual(Pid, swarm_ct:rpc(A, swarm, whereis_name, [Name])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [Name]) =:= Pid
+                                     andalso swarm_ct:rpc(C, swarm, whereis_name, [Name]) =:= Pid
+                        end, 5000),
+    ?assertEqual({pong, A, Pid}, swarm_ct:rpc(B, gen_server, call, [{via, swarm, Name}, ping])),
+    ?assertEqual({pong, A, Pid}, swarm_ct:rpc(C, gen_server, call, [{via, swarm, Name}, ping])),
+    ok = swarm_ct:rpc(C, gen_server, cast, [{via, swarm, Name}, hello_from_c]),
+    swarm_ct:wait_until(fun() -> gen_server:call(Pid, casts) =:= [hello_from_c] end, 5000),
+    %% A second start under the same name fails with already_started.
+    ?assertEqual({error, {already_started, Pid}}, swarm_ct:spawn_server(B, Name, y)).
+
+%% @doc Any term can be a name; every node sees the same pid for it.
+any_term_as_name(Config) ->
+    [A, B, C] = ?config(nodes, Config),
+    Names = [atom_name, 'ünïcödé_åtom', <<"binary">>, <<>>, "a string", [1, [2], 3 | improper],
+             {tuple, 1, 2.5}, -0.0, 3.14, 1 bsl 200, -(1 bsl 70), 0, -1, #{a => 1, "b" => [2]},
+             maps:from_list([{I, I} || I <- lists:seq(1, 40)]), self(), make_ref(),
+             <<1:3>>, {nested, {deep, [#{k => {v}}]}}, list_to_tuple(lists:seq(1, 300))],
+    Regs = [{Name, register_idle(Node, Name)}
+            || {Name, Node} <- lists:zip(Names, lists:sublist(lists:append(lists:duplicate(7, [A, B, C])),
+                                                             length(Names)))],
+    [swarm_ct:wait_until(fun() -> swarm_ct:rpc(N, swarm, whereis_name, [Name]) =:= Pid end, 5000)
+     || {Name, Pid} <- Regs, N <- [A, B, C]],
+    %% 0.0 and -0.0, 1 and 1.0 are different names (exact term equality).
+    ?assertEqual(undefined, swarm_ct:rpc(B, swarm, whereis_name, [0.0])),
+    ?assertEqual(undefined, swarm_ct:rpc(B, swarm, whereis_name, [0.0 + 1])),
+    [begin ok = swarm_ct:rpc(A, swarm, unregister_name, [Name]), Pid ! stop end || {Name, Pid} <- Regs],
+    [swarm_ct:wait_until(fun() -> swarm_ct:rpc(N, swarm, whereis_name, [Name]) =:= undefined end, 5000)
+     || {Name, _} <- Regs, N <- [A, B, C]].
+
+%% @doc unregister_name/1 removes that one name, as global does.
+unregister_one_name(Config) ->
+    [A, B, C] = ?config(nodes, Config),
+    Pid = swarm_ct:spawn_idle(B),
+    yes = swarm_ct:rpc(B, swarm, register_name, [{two, 1}, Pid]),
+    yes = swarm_ct:rpc(B, swarm, register_name, [{two, 2}, Pid]),
+    ok = swarm_ct:rpc(C, swarm, unregister_name, [{two, 1}]),
+    ?assertEqual(undefined, swarm_ct:rpc(C, swarm, whereis_name, [{two, 1}])),
+    swarm_ct:wait_until(fun() ->
+                                [swarm_ct:rpc(N, swarm, whereis_name, [{two, 1}]) || N <- [A, B, C]]
+                                    =:= [undefined, undefined, undefined]
+                        end, 5000),
+    [?assertEqual(Pid, swarm_ct:rpc(N, swarm, whereis_name, [{two, 2}])) || N <- [A, B, C]],
+    ?assertEqual(ok, swarm_ct:rpc(A, swarm, unregister_name, [{never, registered}])),
+    Pid ! stop.
+
+%% @doc A node reads its own writes: whereis right after yes, and undefined
+%% right after unregister, on the calling node.
+read_your_writes(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    Res = swarm_ct:rpc(B, erlang, apply, [fun() ->
+        [begin
+             P = spawn(fun() -> receive stop -> ok end end),
+             yes = swarm:register_name({ryw, I}, P),
+             P = swarm:whereis_name({ryw, I}),
+             ok = swarm:unregister_name({ryw, I}),
+             undefined = swarm:whereis_name({ryw, I}),
+             P ! stop,
+             ok
+         end || I <- lists:seq(1, 300)]
+    end, []]),
+    ?assertEqual(lists:duplicate(300, ok), Res),
+    %% Also when the pid lives on another node than the caller.
+    P = swarm_ct:spawn_idle(A),
+    ?assertEqual(yes, swarm_ct:rpc(B, swarm, register_name, [remote_pid_name, P])),
+    ?assertEqual(P, swarm_ct:rpc(B, swarm, whereis_name, [remote_pid_name])),
+    P ! stop.
+
+%% @doc whereis_name of an unknown name sends nothing to the C node.
+whereis_miss_is_local(Config) ->
+    [A | _] = ?config(nodes, Config),
+    Before = proplists:get_value(msgs_in, swarm_ct:rpc(A, swarm_agent, stats, [])),
+    undefined = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        lists:foldl(fun(I, _) -> swarm:whereis_name({missing, I}) end, x, lists:seq(1, 5000))
+    end, []]),
+    After = proplists:get_value(msgs_in, swarm_ct:rpc(A, swarm_agent, stats, [])),
+    %% Only the second stats request itself may have been counted.
+    ?assert(After - Before =< 1).
+
+%% @doc send/2 to an unknown name exits {badarg, {Name, Msg}}, like global.
+send_unknown_name(Config) ->
+    [A | _] = ?config(nodes, Config),
+    R = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        try swarm:send(no_such_name, msg) catch exit:E -> {exit, E} end
+    end, []]),
+    ?assertEqual({exit, {badarg, {no_such_name, msg}}}, R),
+    P = swarm_ct:spawn_idle(A),
+    yes = swarm_ct:rpc(A, swarm, register_name, [send_target, P]),
+    ?assertEqual(P, swarm_ct:rpc(A, swarm, send, [send_target, stop])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, whereis_name, [send_target]) =:= undefined end,
+                        5000).
+
+%% @doc Hundreds of names registered at once from all nodes with different
+%% pids: exactly one yes per name, and every node agrees on the winner.
+race_one_winner(Config) ->
+    Nodes = ?config(nodes, Config),
+    N = 400,
+    Self = self(),
+    Go = make_ref(),
+    Racers = [spawn_link(fun() ->
+        Res = swarm_ct:rpc(Node, erlang, apply, [fun() ->
+            receive_go(),
+            [begin
+                 P = spawn(fun() -> receive stop -> ok end end),
+                 {I, P, swarm:register_name({race, I}, P)}
+             end || I <- lists:seq(1, N)]
+        end, []]),
+        Self ! {self(), Node, Res}
+    end) || Node <- Nodes],
+    %% The rpc'd funs each wait for a go message sent to every node at once.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(Node) -> swarm_ct:rpc(Node, erlang, whereis, [race_go]) =/= undefined end, Nodes)
+    end, 10000),
+    [erlang:send({race_go, Node}, Go) || Node <- Nodes],
+    Results = lists:append([receive {R, _Node, Res} -> Res end || R <- Racers]),
+    Winners = [{I, P} || {I, P, yes} <- Results],
+    ?assertEqual(N, length(Winners)),
+    ?assertEqual(lists:seq(1, N), lists:sort([I || {I, _} <- Winners])),
+    Expected = lists:sort([{{race, I}, P} || {I, P} <- Winners]),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(Node) ->
+            [E || {{race, _}, _} = E <- swarm_ct:registry(Node)] =:= Expected
+        end, Nodes)
+    end, 10000),
+    [P ! stop || {_, P, _} <- Results],
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(Node) -> [E || {{race, _}, _} = E <- swarm_ct:registry(Node)] =:= [] end, Nodes)
+    end, 10000).
+
+receive_go() ->
+    true = register(race_go, self()),
+    receive _ -> unregister(race_go), ok end.
+
+%% @doc When a registered process dies, its names disappear everywhere.
+process_death(Config) ->
+    [A, B, C] = ?config(nodes, Config),
+    {ok, Pid} = swarm_ct:spawn_server(C, doomed, x),
+    yes = swarm_ct:rpc(C, swarm, register_name, [doomed_alias, Pid]),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, whereis_name, [doomed_alias]) =:= Pid end, 5000),
+    exit(Pid, kill),
+    swarm_ct:wait_until(fun() ->
+        [swarm_ct:rpc(N, swarm, whereis_name, [X]) || N <- [A, B, C], X <- [doomed, doomed_alias]]
+            =:= lists:duplicate(6, undefined)
+    end, 5000).
+
+%% @doc The Elixir facade 'Elixir.Swarm' offers the same functions.
+elixir_facade(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    P = swarm_ct:spawn_idle(A),
+    yes = swarm_ct:rpc(A, 'Elixir.Swarm', register_name, [ex_name, P]),
+    no = swarm_ct:rpc(B, 'Elixir.Swarm', register_name, [ex_name, self()]),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, 'Elixir.Swarm', whereis_name, [ex_name]) =:= P end, 5000),
+    ?assert(lists:member({ex_name, P}, swarm_ct:rpc(B, 'Elixir.Swarm', registered, []))),
+    ok = swarm_ct:rpc(B, 'Elixir.Swarm', unregister_name, [ex_name]),
+    ?assertEqual(undefined, swarm_ct:rpc(B, 'Elixir.Swarm', whereis_name, [ex_name])),
+    P ! stop.
+
+%% @doc Elixir code using GenServer with {:via, :swarm, name} works unchanged.
+elixir_genserver(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    case code:lib_dir(elixir) of
+        {error, _} -> add_elixir_path([A, B]);
+        _ -> add_elixir_path([A, B])
+    end,
+    Def = "defmodule SwarmExWorker do\n"
+          "  use GenServer\n"
+          "  def init(arg), do: {:ok, arg}\n"
+          "  def handle_call(:ping, _from, s), do: {:reply, {:pong, s}, s}\n"
+          "  def handle_cast({:set, v}, _s), do: {:noreply, v}\n"
+          "end\n",
+    [{ok, _} = swarm_ct:rpc(N, application, ensure_all_started, [elixir]) || N <- [A, B]],
+    [_ = swarm_ct:rpc(N, 'Elixir.Code', eval_string, [list_to_binary(Def)]) || N <- [A, B]],
+    Start = "{:ok, pid} = GenServer.start(SwarmExWorker, :hi, name: {:via, :swarm, {:ex_worker, 1}}); pid",
+    {Pid, _} = swarm_ct:rpc(A, 'Elixir.Code', eval_string, [list_to_binary(Start)]),
+    ?assert(is_pid(Pid)),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [{ex_worker, 1}]) =:= Pid end, 5000),
+    Call = "GenServer.cast({:via, :swarm, {:ex_worker, 1}}, {:set, :there}); "
+           "GenServer.call({:via, :swarm, {:ex_worker, 1}}, :ping)",
+    ?assertMatch({{pong, there}, _}, swarm_ct:rpc(B, 'Elixir.Code', eval_string, [list_to_binary(Call)])),
+    ?assertMatch({Pid, _}, swarm_ct:rpc(B, 'Elixir.Code', eval_string,
+                                         [<<"Swarm.whereis_name({:ex_worker, 1})">>])),
+    exit(Pid, kill).
+
+add_elixir_path(Nodes) ->
+    Ebin = case code:lib_dir(elixir) of
+               {error, _} -> "/usr/lib/elixir/lib/elixir/ebin";
+               Dir -> filename:join(Dir, "ebin")
+           end,
+    [true = swarm_ct:rpc(N, code, add_patha, [Ebin]) || N <- Nodes],
+    ok.
+
+%% @doc Garbage sent to the C node's swarm server and to unknown names is
+%% counted and dropped; the registry keeps working.
+garbage_to_cnode(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    CNode = swarm_ct:rpc(A, swarm_agent, cnode, []),
+    Before = proplists:get_value(unknown_msgs, swarm_ct:rpc(A, swarm_agent, stats, [])),
+    Garbage = [hello, {'$sw1'}, {'$sw1', reg}, {'$sw1', reg, self(), 1, <<"notaterm">>, self()},
+               {'$sw1', reg, self(), 1, <<131, 109, 255, 255, 255, 255>>, self()},
+               {'$sw1', ops, [garbage]}, {'$sw1', unknown_tag, 1}, <<0:80000>>,
+               {'$sw1', hello, self(), not_a_list, []}, {'$sw1', pid_down, not_a_pid},
+               lists:seq(1, 1000), #{a => b}, {'$sw2', reg}],
+    swarm_ct:rpc(A, erlang, apply, [fun() ->
+        [erlang:send({swarm, CNode}, G) || G <- Garbage],
+        [erlang:send({no_such_process, CNode}, G) || G <- Garbage],
+        ok
+    end, []]),
+    swarm_ct:wait_until(fun() ->
+        proplists:get_value(unknown_msgs, swarm_ct:rpc(A, swarm_agent, stats, [])) >= Before + length(Garbage)
+    end, 5000),
+    P = swarm_ct:spawn_idle(A),
+    ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [after_garbage, P])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [after_garbage]) =:= P end, 5000),
+    P ! stop.
+
+%% @doc Raw TCP garbage, a wrong cookie and peers that vanish mid-handshake
+%% or mid-frame do not disturb the C node.
+wrong_cookie_raw_tcp(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    CNode = swarm_ct:rpc(A, swarm_agent, cnode, []),
+    [Alive, _] = string:split(atom_to_list(CNode), "@"),
+    {port, Port, _} = erl_epmd:port_please(Alive, "127.0.0.1"),
+    Send = fun(Bytes) ->
+                   {ok, S} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}]),
+                   ok = gen_tcp:send(S, Bytes),
+                   _ = gen_tcp:recv(S, 0, 200),
+                   gen_tcp:close(S)
+           end,
+    Send(crypto:strong_rand_bytes(3000)),
+    Send(<<0, 200, $N>>),                               % send_name cut short
+    Send(<<255, 255>>),                                 % huge handshake length, then gone
+    Send(<<0, 3, 1, 2, 3>>),                            % nonsense message
+    %% A node with the wrong cookie is refused.
+    {ok, Peer, Bad} = peer:start_link(#{name => swarm_ct:unique("badcookie"), host => "127.0.0.1",
+                                         longnames => true, connection => standard_io,
+                                         args => ["-setcookie", "wrong_cookie"]}),
+    ?assertEqual(pang, peer:call(Peer, net_adm, ping, [CNode])),
+    peer:stop(Peer),
+    _ = Bad,
+    ?assert(proplists:get_value(auth_failed, swarm_ct:rpc(A, swarm_agent, stats, [])) >= 1),
+    P = swarm_ct:spawn_idle(A),
+    ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [after_tcp_garbage, P])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [after_tcp_garbage]) =:= P end, 5000),
+    P ! stop.
+
+%% @doc A name larger than 64 KiB is refused with a clear error; one just
+%% below works.
+huge_name(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    P = swarm_ct:spawn_idle(A),
+    Big = binary:copy(<<"x">>, 70000),
+    ?assertMatch({error, {name_too_large, _}},
+                 swarm_ct:rpc(A, erlang, apply, [fun() ->
+                     try swarm:register_name(Big, P) catch error:E -> {error, E} end
+                 end, []])),
+    Ok = binary:copy(<<"y">>, 60000),
+    ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [Ok, P])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [Ok]) =:= P end, 5000),
+    P ! stop.
+
+%% ---------------------------------------------------------------------------
+
+%% @doc When a node stops, its names disappear from the others.
+node_stop(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "ns"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    Regs = [{{ns, I}, register_idle(N, {ns, I})} || {I, N} <- lists:zip(lists:seq(1, 60),
+                                                                          lists:append(lists:duplicate(20, Nodes)))],
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    swarm_ct:stop_node(lists:keyfind(C, 2, Peers)),
+    Expected = lists:sort([{Name, P} || {Name, P} <- Regs, node(P) =/= C]),
+    swarm_ct:wait_until(fun() ->
+        swarm_ct:registry(A) =:= Expected andalso swarm_ct:registry(B) =:= Expected
+    end, 10000),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A node that joins later receives the whole registry, answering
+%% lookups meanwhile.
+late_join(_Config) ->
+    Peers = swarm_ct:start_nodes(2, "lj"),
+    Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    [register_idle(N, {lj, I}) || {I, N} <- lists:zip(lists:seq(1, 2000), lists:append(lists:duplicate(1000, Nodes)))],
+    Reg = swarm_ct:wait_converged(Nodes, 10000),
+    ?assertEqual(2000, length(Reg)),
+    {_, D} = Late = swarm_ct:start_node(swarm_ct:unique("lj_late")),
+    ok = swarm_ct:connect_all([D | Nodes]),
+    {ok, _} = swarm_ct:rpc(D, application, ensure_all_started, [swarm]),
+    %% Lookups answer (hit or miss) while the sync runs.
+    _ = swarm_ct:rpc(D, swarm, whereis_name, [{lj, 1}]),
+    swarm_ct:wait_until(fun() -> swarm_ct:registry(D) =:= Reg end, 10000),
+    P = swarm_ct:spawn_idle(D),
+    yes = swarm_ct:rpc(D, swarm, register_name, [late_name, P]),
+    swarm_ct:wait_until(fun() -> lists:all(fun(N) -> swarm_ct:rpc(N, swarm, whereis_name, [late_name]) =:= P end, Nodes) end, 5000),
+    [swarm_ct:stop_node(X) || X <- [Late | Peers]].
+
+%% @doc Starting swarm on all nodes at the same moment, nodes already
+%% connected, gives a working cluster, every time.
+simultaneous_start(_Config) ->
+    [begin
+         Peers = swarm_ct:start_nodes(3, "ss" ++ integer_to_list(Round)),
+         Nodes = [N || {_, N} <- Peers],
+         ok = swarm_ct:start_swarm_parallel(Nodes),
+         Regs = [{{ss, Round, I}, register_idle(N, {ss, Round, I})}
+                 || {I, N} <- lists:zip(lists:seq(1, 30), lists:append(lists:duplicate(10, Nodes)))],
+         ?assertEqual(30, length([x || {_, P} <- Regs, is_pid(P)])),
+         ?assertEqual(lists:sort(Regs), swarm_ct:wait_converged(Nodes, 10000)),
+         [swarm_ct:stop_node(P) || P <- Peers]
+     end || Round <- lists:seq(1, 5)],
+    ok.
+
+%% @doc A C node killed with SIGKILL is restarted; the registry is refilled
+%% from its peers, and names of processes that died meanwhile go away.
+cnode_killed(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "ck"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    Regs = [{{ck, I}, register_idle(N, {ck, I})} || {I, N} <- lists:zip(lists:seq(1, 90),
+                                                                          lists:append(lists:duplicate(30, Nodes)))],
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    OsPid = swarm_ct:cnode_os_pid(A),
+    %% Stop the C node, kill one of A's processes while it is down, kill it.
+    os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+    {_, Victim} = hd([R || {_, P} = R <- Regs, node(P) =:= A]),
+    exit(Victim, kill),
+    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    swarm_ct:wait_until(fun() ->
+        try swarm_ct:cnode_os_pid(A) =/= OsPid andalso
+                swarm_ct:rpc(A, gen_server, call, [swarm_agent, cnode_ready])
+        catch _:_ -> false end
+    end, 10000),
+    Expected = lists:sort([R || {_, P} = R <- Regs, P =/= Victim]),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:registry(N) =:= Expected end, [A, B, C])
+    end, 15000),
+    %% Registration works again from the restarted node.
+    P = swarm_ct:spawn_idle(A),
+    yes = swarm_ct:rpc(A, swarm, register_name, [after_restart, P]),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_restart]) =:= P end, 5000),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc Stopping the application stops its C node and removes the node's
+%% names elsewhere; starting it again works.
+app_stop_start(_Config) ->
+    Peers = swarm_ct:start_nodes(2, "as"),
+    [A, B] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    PA = register_idle(A, as_a),
+    _PB = register_idle(B, as_b),
+    OsPid = swarm_ct:cnode_os_pid(A),
+    ok = swarm_ct:rpc(A, application, stop, [swarm]),
+    swarm_ct:wait_until(fun() -> os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =/= "" end, 5000),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [as_a]) =:= undefined end, 5000),
+    ok = swarm_ct:start_swarm(Nodes),
+    ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [as_a2, PA])),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [as_a2]) =:= PA end, 5000),
+    ?assertNotEqual(undefined, swarm_ct:rpc(A, swarm, whereis_name, [as_b])),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% ---------------------------------------------------------------------------
+
+%% Registers an idle process on Node under Name; returns its pid.
+register_idle(Node, Name) ->
+    P = swarm_ct:spawn_idle(Node),
+    yes = swarm_ct:rpc(Node, swarm, register_name, [Name, P]),
+    P.
