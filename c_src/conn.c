@@ -120,8 +120,8 @@ void sw__conn_close_handles(sw_conn_t *c) {
         uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     }
     if (c->handles == 0) {
-        /* Only when the handles never existed (allocation-time failure).
-         * Still deferred to nobody: nothing of libuv refers to c. */
+        /* Only when no handle was ever initialised (a failure inside
+         * sw__conn_new): nothing in libuv refers to c, it can go now. */
         conn_free(c);
     }
 }
@@ -256,9 +256,11 @@ static void conn_flush(sw_conn_t *c) {
         }
         c->writing = 1;
     }
-    if (c->closing_local && !c->writing && c->obuf.len == 0 && c->state == SW_CS_UP) {
+    if (c->closing_local && !c->shutting && !c->writing && c->obuf.len == 0 &&
+        c->state == SW_CS_UP) {
         /* Everything is in the kernel: send FIN behind it, and report the
          * close when libuv confirms the shutdown. */
+        c->shutting = 1;
         if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
             sw__conn_down(c, SW_DOWN_LOCAL);
     }
@@ -409,11 +411,16 @@ static void frames(sw_conn_t *c) {
             n->stats.frames_in++;
             if (n->cbs.on_frame) n->cbs.on_frame(n, c, body, len, n->ud);
             break;
-        case SW_FRAME_BAD:
-            n->stats.bad_frames++;
-            SW_WARN("bad_frame", "peer=%s first_byte=%u len=%zu action=dropped", c->peer,
-                    (unsigned)(unsigned char)body[0], len);
+        case SW_FRAME_BAD: {
+            /* Dropped: the length is trusted, so the stream stays in step.
+             * Logged for the first ten, then at powers of two, so that a
+             * broken peer cannot flood the log. */
+            uint64_t k = ++n->stats.bad_frames;
+            if (k <= 10 || (k & (k - 1)) == 0)
+                SW_WARN("bad_frame", "peer=%s first_byte=%u len=%zu action=dropped total=%llu",
+                        c->peer, (unsigned)(unsigned char)body[0], len, (unsigned long long)k);
             break;
+        }
         case SW_FRAME_TOOBIG:
             SW_WARN("frame_too_big", "peer=%s len=%zu max=%u", c->peer, len,
                     (unsigned)SW_NODE_MAX_FRAME);

@@ -59,6 +59,7 @@ struct sw_conn_s {
     sw__conn_state_t state;
     int outgoing;
     int closing_local;          /* sw_conn_close(): flush, then on_down(LOCAL) */
+    int shutting;               /* closing_local and uv_shutdown requested */
     int dirty;                  /* in the node's flush list */
     int handles;                /* open handles; freed when it drops to 0 */
     int tcp_open, timer_open;

@@ -24,6 +24,7 @@
  *      connection up (two incoming attempts from one peer raced) is closed.
  */
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,20 @@ sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg, const sw_no
 
     sw_node_t *n = calloc(1, sizeof *n);
     if (!n) return NULL;
+
+    /* libuv writes sockets with writev(), which raises SIGPIPE when the peer
+     * has reset the connection; at its default disposition that kills the
+     * process. A broken peer must only end its connection, so unless the
+     * program chose a disposition itself, ignore the signal (the write then
+     * fails with EPIPE and the connection goes down). */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGPIPE, &sa, NULL);
+    }
+
     n->loop = loop;
     if (cbs) n->cbs = *cbs;
     n->ud = ud;

@@ -108,7 +108,10 @@ typedef struct {
 
 /* Allocates a node on `loop`. Copies the config strings. Returns NULL on bad
  * config (missing alive/host/cookie, name longer than SW_MAXNODELEN) or out of
- * memory. Does no I/O. cbs and ud are borrowed for the node's life. */
+ * memory. Does no I/O. cbs and ud are borrowed for the node's life.
+ * Added: if SIGPIPE is at its default disposition, sets it to ignored
+ * (process-wide; a disposition chosen by the program is left alone), since
+ * libuv's socket writes raise it when a peer resets its connection. */
 sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg,
                        const sw_node_cbs_t *cbs, void *ud);
 

@@ -22,14 +22,24 @@
  * move (a pid lives where it lives), so ring changes never move authority.
  *
  * Failure modes, stated plainly. (1) While two nodes disagree about the ring
- * (a node just joined or left), two owners may both say yes to one name; the
- * two entries then meet at every node and the larger stamp wins everywhere,
- * so the registry still converges to one winner. (2) A claim whose home never
- * answers (its C node died) holds the name reserved for CLAIM_TIMEOUT_MS.
- * (3) When only a C node restarts, its BEAM node's entries stay valid on the
- * peers; the restarted node rebuilds its home entries from its agent's
- * replica and re-syncs, which also removes entries of processes that died
- * while it was down. */
+ * (a node just joined, left or restarted; a restarted owner may also decide
+ * before the syncs that hold a name reached it), two owners may both say yes
+ * to one name; the two entries then meet at every node and the larger stamp
+ * (ties: the larger pid) wins everywhere. A node that sees the conflict tells
+ * the loser's home ({lost, ...}), and the home deletes the loser everywhere:
+ * without that, the loser would live on at its home and come back with its
+ * next sync after the winner is gone, at some nodes only. So the registry
+ * still converges, but one of the two callers that got yes loses the name.
+ * (2) A claim whose home never answers (its C node died) holds the name
+ * reserved for CLAIM_TIMEOUT_MS; its caller gets no reply from us. (3) When
+ * only a C node restarts, its BEAM node's entries stay valid on the peers;
+ * the restarted node rebuilds its home entries from its agent's replica
+ * (with fresh stamps: a home's stamp for its own entry always replaces the
+ * peers' copy) and re-syncs, which also removes entries of processes that
+ * died while it was down. (4) Once the agent reports a BEAM node down, its
+ * C node is not listened to (what it still sends is ignored, a dial from it
+ * is hung up) until the agent reports the node up again, so nothing brings
+ * its purged names back. */
 #include "tracker.h"
 
 #include <stdlib.h>
@@ -161,6 +171,8 @@ typedef struct {
     uint8_t agent_up;    /* its BEAM node runs swarm (agent said peer_up) */
     uint8_t synced;      /* we received its sync on the current connection */
     uint8_t awaited;     /* counts for our initial sync */
+    uint8_t down;        /* its BEAM node went down (peer_down) and has not come
+                          * back (peer_up): its C node is not listened to */
     outbox_t out;
 } peer_t;
 
@@ -439,7 +451,8 @@ static void entry_confirm(sw_tracker_t *t, entry_t *e) {
 /* ---- ownership --------------------------------------------------------- */
 
 /* The node (BEAM atom) that decides registrations of this name: the ring
- * owner among this node and the peers whose connection is up and synced.
+ * owner among this node and the peers whose connection is up and whose BEAM
+ * node is known (not only those whose sync came: see failure mode 1).
  * Rendezvous hashing: the member maximising hash(name, member) wins. */
 static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
     uint64_t nh = sw_hash_bytes(name, len, 0x6f776e72);
@@ -686,29 +699,103 @@ static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
     return 0;
 }
 
-/* Applies an add from a home: insert, or replace a smaller stamp. */
+/* Orders two entries of one name with equal stamps (a restarted C node's
+ * clock starts again from 0, so its stamps can repeat): by pid, so that the
+ * order stays total and every node picks the same winner. */
+static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) {
+    if (a->node != b->node) return strcmp(atom_str(&t->atoms, a->node), atom_str(&t->atoms, b->node));
+    if (a->num != b->num) return a->num < b->num ? -1 : 1;
+    if (a->serial != b->serial) return a->serial < b->serial ? -1 : 1;
+    if (a->creation != b->creation) return a->creation < b->creation ? -1 : 1;
+    return 0;
+}
+
+/* {lost, NameBin, Pid, Counter, Origin} to the home of pid: its entry lost
+ * a conflict here. Only the home can remove it everywhere (it originates
+ * every del of its pids); if the message cannot go now, the conflict is
+ * seen again, and reported again, when the home's next sync arrives. */
+static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                      const stamp_t *s) {
+    peer_t *home = peer_by_beam(t, pid->node);
+    if (!home || !home->conn_up) return;
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_atom(x, "lost");
+    ei_x_encode_binary(x, name, (int)nlen);
+    enc_pid(x, t, pid);
+    enc_stamp(x, t, s);
+    home->out.count++;
+}
+
+/* Applies an add from a home: insert, or settle a conflict with the entry
+ * held for that name. */
 static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                       const stamp_t *s) {
     clock_see(t, s->counter);
-    uint64_t h = name_hash(name, nlen);
-    entry_t *e = find(t, name, nlen, h);
-    if (e) {
-        int c = stamp_cmp(t, s, &e->stamp);
-        if (c == 0 && memcmp(&e->pid, pid, sizeof *pid) == 0) {
-            if (e->reserved) entry_confirm(t, e);
-            return;
-        }
-        if (c <= 0) return;
-        if (!e->reserved) t->st.conflicts++;
-        entry_drop(t, e, !e->reserved);
-    }
     peer_t *home = peer_by_beam(t, pid->node);
     if (pid->node != t->self_beam && home && !home->agent_up && home->beam != UINT32_MAX &&
         !home->conn_up) {
-        /* Its node is known down: a late add must not resurrect it. */
+        /* Its node is known down: a late add must not resurrect it (nor
+         * displace what we hold). */
         return;
     }
+    uint64_t h = name_hash(name, nlen);
+    entry_t *e = find(t, name, nlen, h);
+    if (e) {
+        if (memcmp(&e->pid, pid, sizeof *pid) == 0) {
+            /* The same registration. Only the home originates adds of its
+             * pids, in its connection's order, so its stamp is the current
+             * one: take it. It differs from ours when the home's C node
+             * restarted and re-stamped its entries (keeping ours would make
+             * its later del, which carries the new stamp, miss), or when the
+             * home had the entry before our reservation's claim reached it
+             * (the claim will be refused; the entry stands). */
+            e->stamp = *s;
+            if (e->reserved) entry_confirm(t, e);
+            return;
+        }
+        if (!e->reserved && e->pid.node == pid->node) {
+            /* Another pid of the same home: the home is the authority on
+             * its pids and no longer holds ours (its del went missing). */
+            entry_drop(t, e, 1);
+        } else if (e->reserved) {
+            /* A reservation is only a pending decision: a committed entry
+             * replaces it whatever the stamps. (Kept, it would hide the
+             * entry here for good if its claim is then refused.) If the
+             * claim still succeeds, its add meets this entry and the stamps
+             * decide. */
+            entry_drop(t, e, 0);
+        } else {
+            /* A conflict: two owners said yes while their views differed.
+             * The larger stamp wins here, as everywhere. The loser must go
+             * at its home too, or it would stay there (and come back here
+             * with the home's next sync) after the winner is gone, while the
+             * nodes that saw the conflict dropped it: its home removes it and
+             * tells everyone (a del). */
+            int c = stamp_cmp(t, s, &e->stamp);
+            if (c == 0) c = pid_cmp(t, pid, &e->pid);
+            t->st.conflicts++;
+            if (c < 0) {
+                send_lost(t, name, nlen, pid, s);
+                return;
+            }
+            if (e->pid.node == t->self_beam) broadcast(t, "del", e);
+            else send_lost(t, e->name, e->nlen, &e->pid, &e->stamp);
+            entry_drop(t, e, 1);
+        }
+    }
     entry_commit(t, name, nlen, h, pid, s);
+}
+
+/* {lost, ...} at the home of the losing entry: remove it everywhere. */
+static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                       const stamp_t *s) {
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
+        stamp_cmp(t, s, &e->stamp) == 0) {
+        broadcast(t, "del", e);
+        entry_drop(t, e, 1);
+    }
 }
 
 static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
@@ -801,8 +888,13 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
         entry_t *next;
         for (; e; e = next) {
             next = e->pid_next;
+            /* Kept only if the home lists that name for that very pid: an
+             * entry of its pids under a name it now lists for another of
+             * its pids is stale too (it re-registered the name while our
+             * copy's del went missing, e.g. across its C node's restart). */
             namekey_t k = {e->name, e->nlen};
-            if (!sw_htab_find(&listed, e->hash, &k, entry_eq)) entry_drop(t, e, 1);
+            entry_t *l = sw_htab_find(&listed, e->hash, &k, entry_eq);
+            if (!l || memcmp(&l->pid, &e->pid, sizeof e->pid) != 0) entry_drop(t, e, 1);
         }
     }
     for (int k = 0; k < ntmp; k++) {
@@ -834,8 +926,15 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s))
             return -1;
+        /* Only a home originates adds and dels of its pids. */
+        if (pid.node != from->beam) return -1;
         if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s);
         else apply_del(t, name, (size_t)nlen, &pid, &s);
+    } else if (strcmp(tag, "lost") == 0) {
+        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s))
+            return -1;
+        apply_lost(t, name, (size_t)nlen, &pid, &s);
     } else if (strcmp(tag, "reg_req") == 0) {
         if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
@@ -922,6 +1021,19 @@ int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int
 
 /* ---- membership -------------------------------------------------------- */
 
+/* The connection to p is gone (or is to be ignored from now on). */
+static void conn_lost(sw_tracker_t *t, peer_t *p) {
+    p->conn_up = 0;
+    p->synced = 0;
+    outbox_reset(&p->out);
+    /* Reservations waiting on that home will never be answered. */
+    if (p->beam != UINT32_MAX)
+        for (entry_t *e = t->res_head, *next; e; e = next) {
+            next = e->pid_next;
+            if (e->pid.node == p->beam) entry_drop(t, e, 0);
+        }
+}
+
 static void dial_if_ours(sw_tracker_t *t, peer_t *p) {
     if (!p->conn_up && p->agent_up && t->have_agent && t->env && t->env->connect &&
         strcmp(atom_str(&t->atoms, t->self_cnode), atom_str(&t->atoms, p->cnode)) < 0)
@@ -935,6 +1047,7 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     if (!p) return;
     p->beam = b;
     p->agent_up = 1;
+    p->down = 0;
     dial_if_ours(t, p);
 }
 
@@ -944,12 +1057,19 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
     peer_t *p = peer_by_beam(t, b);
     if (p) {
         p->agent_up = 0;
+        p->down = 1;
         if (p->awaited) {
             p->awaited = 0;
             maybe_synced(t);
         }
-        if (p->conn_up && t->env && t->env->disconnect)
-            t->env->disconnect(t->ud, atom_str(&t->atoms, p->cnode));
+        if (p->conn_up) {
+            if (t->env && t->env->disconnect) t->env->disconnect(t->ud, atom_str(&t->atoms, p->cnode));
+            /* The connection counts as down from now on, not from when the
+             * I/O layer reports it closed: what its C node sent before its
+             * BEAM node died may still be in flight, and must not bring back
+             * the names purged below. */
+            conn_lost(t, p);
+        }
     }
     purge_node(t, b);
 }
@@ -969,6 +1089,15 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
     if (c == UINT32_MAX) return;
     peer_t *p = peer_get(t, c);
     if (!p) return;
+    if (p->down) {
+        /* Its BEAM node is known down, but its C node lives on (it has not
+         * seen its stdin close yet, or only the BEAM nodes are cut apart)
+         * and dialled us: its sync would bring back the names purged at
+         * peer_down. Hang up; once the agent reports the node up again
+         * (peer_up), the next dial is welcome. */
+        if (t->env && t->env->disconnect) t->env->disconnect(t->ud, cnode);
+        return;
+    }
     p->conn_up = 1;
     p->synced = 0;
     outbox_reset(&p->out);
@@ -980,16 +1109,7 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
 void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
     uint32_t c = atom_intern(&t->atoms, cnode);
     peer_t *p = c == UINT32_MAX ? NULL : peer_by_cnode(t, c);
-    if (!p) return;
-    p->conn_up = 0;
-    p->synced = 0;
-    outbox_reset(&p->out);
-    /* Reservations waiting on that home will never be answered. */
-    if (p->beam != UINT32_MAX)
-        for (entry_t *e = t->res_head, *next; e; e = next) {
-            next = e->pid_next;
-            if (e->pid.node == p->beam) entry_drop(t, e, 0);
-        }
+    if (p) conn_lost(t, p);
 }
 
 /* Validates a list of {NameBin, Pid} (arity 2) or {BeamAtom, CNodeAtom}. */
@@ -1041,8 +1161,10 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             stamp_t s = {++t->clock, t->self_beam};
             entry_commit(t, name, (size_t)nlen, h, &pid, &s);
         }
+        /* The tail of a non-empty list; ei_decode_list_header already
+         * consumed an empty one. */
+        if (arity > 0) ei_skip_term(buf, &i);
     }
-    ei_skip_term(buf, &i); /* the list's tail */
     if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
             char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
@@ -1051,8 +1173,8 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             ei_decode_atom(buf, &i, cnode);
             sw_tracker_peer_up(t, beam, cnode);
         }
+        if (arity > 0) ei_skip_term(buf, &i);
     }
-    ei_skip_term(buf, &i);
     *index = i;
     for (uint32_t k = 0; k < t->npeers; k++) {
         peer_t *p = &t->peers[k];

@@ -8,8 +8,11 @@
 %% '''
 %% Every function forwards to the module `swarm'; see its documentation.
 -module('Elixir.Swarm').
+-compile(warn_missing_spec).
 
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
+%% Process groups (issue 4): see the end of this file.
+-export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 
 %% @doc See {@link swarm:register_name/2}.
 -spec register_name(term(), pid()) -> yes | no.
@@ -30,3 +33,30 @@ send(Name, Msg) -> swarm:send(Name, Msg).
 %% @doc See {@link swarm:registered/0}.
 -spec registered() -> [{term(), pid()}].
 registered() -> swarm:registered().
+
+%% ---------------------------------------------------------------------------
+%% Process groups (issue 4).
+
+%% @doc See {@link swarm:join/2}.
+-spec join(term(), pid()) -> ok | {error, home_unreachable}.
+join(Group, Pid) -> swarm:join(Group, Pid).
+
+%% @doc See {@link swarm:leave/2}.
+-spec leave(term(), pid()) -> ok | {error, home_unreachable}.
+leave(Group, Pid) -> swarm:leave(Group, Pid).
+
+%% @doc See {@link swarm:members/1}.
+-spec members(term()) -> [pid()].
+members(Group) -> swarm:members(Group).
+
+%% @doc See {@link swarm:publish/2}.
+-spec publish(term(), term()) -> ok.
+publish(Group, Msg) -> swarm:publish(Group, Msg).
+
+%% @doc See {@link swarm:multi_call/2}.
+-spec multi_call(term(), term()) -> [term()].
+multi_call(Group, Msg) -> swarm:multi_call(Group, Msg).
+
+%% @doc See {@link swarm:multi_call/3}.
+-spec multi_call(term(), term(), timeout()) -> [term()].
+multi_call(Group, Msg, Timeout) -> swarm:multi_call(Group, Msg, Timeout).

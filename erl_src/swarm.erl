@@ -21,9 +21,21 @@
 %% which has the name's owner decide and replicates the result; they return
 %% once this node's replica shows the change.
 -module(swarm).
+-compile(warn_missing_spec).
 -include("swarm_proto.hrl").
 
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
+-export([register_name/4, register_name/5, whereis_or_register_name/4,
+         whereis_or_register_name/5]).
+%% Process groups (issue 4): see the section at the end of this file.
+-export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
+
+-type start_error() :: {already_registered, pid()} | no_node_available
+                     | {invalid_return, term()} | term().
+-export_type([start_error/0]).
+
+%% Default wait of register_name/4 and whereis_or_register_name/4.
+-define(START_TIMEOUT, 30000).
 
 %% @doc Registers `Name' for `Pid' cluster-wide. Returns `yes', or `no' if
 %% the name is taken (also when concurrent calls race for it: in a connected
@@ -35,14 +47,56 @@
 %% not answer within the `call_timeout' setting (it is restarting).
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) when is_pid(Pid) ->
-    call(reg, Name, [encode(Name), Pid], {register_name, [Name, Pid]}).
+    call(reg, [encode(Name), Pid], {register_name, [Name, Pid]}).
+
+%% @doc Starts a process with `apply(M, F, A)' on the node the hash ring
+%% assigns to `Name' (the node Swarm's libring would pick), registers it there
+%% as `Name', and returns `{ok, Pid}'. The MFA must return `{ok, Pid}'. If that
+%% node goes down, the process is started again, once, on the name's new
+%% owner. Same as `register_name(Name, M, F, A, 30000)'.
+%%
+%% Errors: `{error, {already_registered, Pid}}' if the name is taken,
+%% `{error, no_node_available}' when a StaticQuorumRing has fewer nodes than
+%% its quorum, `{error, {invalid_return, Other}}' when the MFA returns
+%% something else, or the MFA's own `{error, Reason}' (a crash of the MFA
+%% gives `{error, {Class, Reason}}'). The start runs in a fresh process, so it
+%% may itself call swarm; it never blocks other registrations or lookups.
+-spec register_name(term(), module(), atom(), [term()]) -> {ok, pid()} | {error, start_error()}.
+register_name(Name, M, F, A) ->
+    register_name(Name, M, F, A, ?START_TIMEOUT).
+
+%% @doc As {@link register_name/4}, waiting at most `Timeout' ms for the
+%% start; then exits `{timeout, {swarm, register_name, [Name, M, F, A, Timeout]}}'
+%% (the start itself goes on and may still register the name).
+-spec register_name(term(), module(), atom(), [term()], timeout()) ->
+          {ok, pid()} | {error, start_error()}.
+register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is_list(A) ->
+    start_call(register, Name, {M, F, A}, Timeout, {register_name, [Name, M, F, A, Timeout]}).
+
+%% @doc As {@link register_name/4}, but a name that is already registered
+%% gives `{ok, Pid}' of the registered process instead of an error.
+-spec whereis_or_register_name(term(), module(), atom(), [term()]) ->
+          {ok, pid()} | {error, start_error()}.
+whereis_or_register_name(Name, M, F, A) ->
+    whereis_or_register_name(Name, M, F, A, ?START_TIMEOUT).
+
+%% @doc As {@link whereis_or_register_name/4} with a timeout in ms.
+-spec whereis_or_register_name(term(), module(), atom(), [term()], timeout()) ->
+          {ok, pid()} | {error, start_error()}.
+whereis_or_register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is_list(A) ->
+    case whereis_name(Name) of
+        Pid when is_pid(Pid) -> {ok, Pid};
+        undefined ->
+            start_call(whereis_or_register, Name, {M, F, A}, Timeout,
+                       {whereis_or_register_name, [Name, M, F, A, Timeout]})
+    end.
 
 %% @doc Removes the registration of `Name' (this one name only, as `global'
 %% does; Swarm 3.x removes every name of the same pid). Always `ok', also for
 %% an unknown name.
 -spec unregister_name(term()) -> ok.
 unregister_name(Name) ->
-    call(unreg, Name, [encode(Name)], {unregister_name, [Name]}).
+    call(unreg, [encode(Name)], {unregister_name, [Name]}).
 
 %% @doc The pid registered as `Name', or `undefined'. A local read: no
 %% message is sent, hit or miss.
@@ -69,22 +123,44 @@ registered() ->
 
 %% ---------------------------------------------------------------------------
 
+%% The C node compares names by their encoding, so the encoding must be one
+%% per term: deterministic (maps sorted) and with -0.0 written as 0.0, since
+%% the two are the same term (=:=) before OTP 27 but encode differently.
 -spec encode(term()) -> binary().
 encode(Name) ->
-    Bin = term_to_binary(Name, [deterministic]),
+    Bin0 = term_to_binary(Name, [deterministic]),
+    Bin = case binary:match(Bin0, <<70, 128, 0, 0, 0, 0, 0, 0, 0>>) of
+              nomatch -> Bin0;
+              _ -> term_to_binary(zero_floats(Name), [deterministic])
+          end,
     case byte_size(Bin) of
         N when N > ?SW_MAX_NAME_BYTES -> error({name_too_large, N});
         _ -> Bin
     end.
 
--spec call(reg | unreg, term(), [term()], {atom(), [term()]}) -> term().
-call(Op, _Name, Args, {Fun, FunArgs}) ->
+-spec zero_floats(term()) -> term().
+zero_floats(F) when is_float(F), F == 0 -> 0.0;
+zero_floats(T) when is_tuple(T) -> list_to_tuple(zero_floats(tuple_to_list(T)));
+zero_floats([H | T]) -> [zero_floats(H) | zero_floats(T)];
+zero_floats(M) when is_map(M) -> maps:from_list(zero_floats(maps:to_list(M)));
+zero_floats(X) -> X.
+
+-spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
+                 timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
+start_call(Mode, Name, MFA, Timeout, Where) ->
+    call(reg_mfa, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where).
+
+-spec call(reg | unreg, [term()], {atom(), [term()]}) -> term().
+call(Op, Args, Where) ->
+    call(Op, Args, application:get_env(swarm, call_timeout, 5000), Where).
+
+-spec call(reg | unreg | reg_mfa, [term()], timeout(), {atom(), [term()]}) -> term().
+call(Op, Args, Timeout, {Fun, FunArgs}) ->
     CNode = try persistent_term:get({swarm, cnode})
             catch error:badarg -> exit({noproc, {swarm, Fun, FunArgs}})
             end,
     Ref = erlang:monitor(process, ?SW_AGENT),
     erlang:send({?SW_SERVER, CNode}, list_to_tuple([?SW_TAG, Op, self(), Ref | Args])),
-    Timeout = application:get_env(swarm, call_timeout, 5000),
     receive
         {Ref, Reply} ->
             erlang:demonitor(Ref, [flush]),
@@ -95,3 +171,60 @@ call(Op, _Name, Args, {Fun, FunArgs}) ->
         erlang:demonitor(Ref, [flush]),
         exit({timeout, {swarm, Fun, FunArgs}})
     end.
+
+%% ===========================================================================
+%% Process groups (issue 4). Memberships are replicated by the C nodes
+%% (c_src/group.c); reads come from this node's ETS replica, written by
+%% swarm_groups (erl_src/swarm_groups.erl). See README.md, Internals.
+
+%% @doc Makes `Pid' a member of `Group' (any term, up to 64 KiB encoded, as
+%% for names). Any pid may join, registered or not; joining twice is the same
+%% as once. The membership ends when `Pid' leaves, exits, or its node goes
+%% down. Returns `ok' once this node's replica shows the membership, or
+%% `{error, home_unreachable}' if `Pid''s node does not run swarm or its C
+%% node is not connected (it is restarting). Exits with
+%% `{timeout, {swarm, join, [Group, Pid]}}' after `call_timeout'.
+%% ```
+%% ok = swarm:join(workers, self()),
+%% [_ | _] = swarm:members(workers).
+%% '''
+%% Elixir: `Swarm.join(:workers, self())'.
+-spec join(term(), pid()) -> ok | {error, home_unreachable}.
+join(Group, Pid) when is_pid(Pid) ->
+    swarm_groups:request(gjoin, encode(Group), Pid, {join, [Group, Pid]}).
+
+%% @doc Removes `Pid' from `Group'; `ok' also if it was not a member. Returns
+%% once this node's replica shows the change (errors as for join/2).
+-spec leave(term(), pid()) -> ok | {error, home_unreachable}.
+leave(Group, Pid) when is_pid(Pid) ->
+    swarm_groups:request(gleave, encode(Group), Pid, {leave, [Group, Pid]}).
+
+%% @doc The members of `Group' (`[]' for an unknown group). A local read of
+%% this node's replica: no message is sent.
+-spec members(term()) -> [pid()].
+members(Group) ->
+    swarm_groups:members(encode(Group)).
+
+%% @doc Sends `Msg' once to every member of `Group' (as listed by
+%% members/1 on this node) and returns `ok'.
+-spec publish(term(), term()) -> ok.
+publish(Group, Msg) ->
+    swarm_groups:publish(encode(Group), Msg).
+
+%% @doc multi_call(Group, Msg, 5000).
+-spec multi_call(term(), term()) -> [term()].
+multi_call(Group, Msg) ->
+    multi_call(Group, Msg, 5000).
+
+%% @doc Calls every member of `Group' concurrently with the gen_server call
+%% protocol (`{'$gen_call', From, Msg}') and returns the replies received
+%% within `Timeout' ms, in member order. Members that exit, are unreachable
+%% or do not answer in time are left out. Late replies never reach the
+%% caller's mailbox (a helper process makes the calls).
+%% ```
+%% Replies = swarm:multi_call(workers, status, 1000).
+%% '''
+%% Elixir: `Swarm.multi_call(:workers, :status)'.
+-spec multi_call(term(), term(), timeout()) -> [term()].
+multi_call(Group, Msg, Timeout) ->
+    swarm_groups:multi_call(encode(Group), Msg, Timeout).

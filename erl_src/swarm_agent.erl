@@ -8,11 +8,12 @@
 %% nodes (reporting them up and down to the C node). It never runs user code
 %% and never waits on a remote node. See README.md, Internals.
 -module(swarm_agent).
+-compile(warn_missing_spec).
 -behaviour(gen_server).
 -include("swarm_proto.hrl").
 -include_lib("kernel/include/logger.hrl").
 
--export([start_link/0, cnode/0, stats/0]).
+-export([start_link/1, cnode/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(st, {
@@ -26,14 +27,15 @@
     %% During the first sync after a C node restart: names seen since.
     shadow :: ets:tid() | undefined,
     backoff :: pos_integer(),
+    config :: swarm_config:config(),
     restart_timer :: reference() | undefined
 }).
 
 -type state() :: #st{}.
 
--spec start_link() -> {ok, pid()} | {error, term()}.
-start_link() ->
-    gen_server:start_link({local, ?SW_AGENT}, ?MODULE, [], []).
+-spec start_link(swarm_config:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    gen_server:start_link({local, ?SW_AGENT}, ?MODULE, Config, []).
 
 %% @doc The name of this node's C node.
 -spec cnode() -> node().
@@ -53,8 +55,8 @@ stats() ->
 
 %% ---------------------------------------------------------------------------
 
--spec init([]) -> {ok, state()} | {stop, term()}.
-init([]) ->
+-spec init(swarm_config:config()) -> {ok, state()} | {stop, term()}.
+init(Config) ->
     case node() of
         nonode@nohost ->
             {stop, {not_distributed, "swarm needs a distributed node (-name or -sname)"}};
@@ -64,12 +66,12 @@ init([]) ->
             CNode = list_to_atom("swarm_" ++ Alive ++ "@" ++ Host),
             persistent_term:put({swarm, cnode}, CNode),
             ok = net_kernel:monitor_nodes(true),
-            St0 = #st{cnode = CNode, backoff = backoff0()},
+            St0 = #st{cnode = CNode, backoff = backoff0(), config = Config},
             case open_cnode(St0) of
                 {ok, St1} ->
                     case await_ready(St1, 10000) of
                         {ok, St2} ->
-                            [announce(N) || N <- nodes()],
+                            [announce(N) || N <- nodes(), not swarm_config:ignore_node(N, Config)],
                             {ok, St2};
                         {error, Why} ->
                             {stop, Why}
@@ -114,11 +116,14 @@ handle_info({'DOWN', Mref, process, _Pid, _Why}, St) ->
     [to_cnode(St, {?SW_TAG, peer_down, N}) || N <- Gone],
     {noreply, St#st{peers = Peers}};
 handle_info({?SW_TAG, agent_hello, Node, Agent, CNode}, St) when is_pid(Agent) ->
-    {noreply, peer_hello(Node, Agent, CNode, St)};
+    case swarm_config:ignore_node(Node, St#st.config) of
+        true -> {noreply, St};
+        false -> {noreply, peer_hello(Node, Agent, CNode, St)}
+    end;
 handle_info({?SW_TAG, agent_bye, Node}, St) ->
     {noreply, peer_gone(Node, St)};
 handle_info({nodeup, Node}, St) ->
-    announce(Node),
+    swarm_config:ignore_node(Node, St#st.config) orelse announce(Node),
     {noreply, St};
 handle_info({nodedown, Node}, St) ->
     {noreply, peer_gone(Node, St)};
@@ -167,7 +172,8 @@ open_cnode(St) ->
             Config = [{beam_node, node()},
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
-                      {cookie, atom_to_binary(erlang:get_cookie(), utf8)}],
+                      {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
+                      {quorum, swarm_config:quorum(St#st.config)}],
             true = port_command(Port, term_to_binary({?SW_TAG, config, Config})),
             {ok, St#st{port = Port, cnode_ready = false}}
     end.
@@ -195,6 +201,7 @@ port_data(Bin, St) ->
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
             St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
             hello(St1),
+            swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             St1;
         {?SW_TAG, error, Why} ->
             ?LOG_ERROR(#{event => cnode_error, reason => Why}),
@@ -233,7 +240,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% ---------------------------------------------------------------------------
 %% The replica.
 
--spec apply_ops([{add | del, term(), pid()}], state()) -> state().
+-spec apply_ops([{add | del, term(), pid()} | {start, non_neg_integer(), binary()}], state()) -> state().
 apply_ops([], St) ->
     St;
 apply_ops([{add, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
@@ -243,7 +250,30 @@ apply_ops([{add, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
 apply_ops([{del, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     Sh =:= undefined orelse ets:delete(Sh, Name),
-    apply_ops(Ops, watch(Pid, -1, St)).
+    apply_ops(Ops, watch(Pid, -1, St));
+apply_ops([{start, Id, MFABin} | Ops], St) ->
+    start_mfa(Id, MFABin, St#st.cnode),
+    apply_ops(Ops, St).
+
+%% Runs apply(M, F, A) for the C node in a fresh process (never in this
+%% loop: the start may take long, crash, or call swarm itself) and reports
+%% {'$sw1', started, Id, Pid | undefined, Result}.
+-spec start_mfa(non_neg_integer(), binary(), node()) -> pid().
+start_mfa(Id, MFABin, CNode) ->
+    spawn(fun() ->
+                  Result = try binary_to_term(MFABin) of
+                               {M, F, A} ->
+                                   try apply(M, F, A) of
+                                       {ok, Started} = Ok when is_pid(Started) -> Ok;
+                                       {error, _} = Error -> Error;
+                                       Other -> {error, {invalid_return, Other}}
+                                   catch Class:Reason -> {error, {Class, Reason}}
+                                   end
+                           catch error:badarg -> {error, bad_mfa}
+                           end,
+                  Pid = case Result of {ok, P} -> P; _ -> undefined end,
+                  erlang:send({?SW_SERVER, CNode}, {?SW_TAG, started, Id, Pid, Result})
+          end).
 
 %% Keeps one monitor per local pid that has names.
 -spec watch(pid(), 1 | -1, state()) -> state().

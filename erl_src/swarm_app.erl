@@ -1,12 +1,16 @@
 %% @private
-%% @doc The swarm application: starts swarm_sup.
+%% @doc The swarm application: validates the settings, starts swarm_sup.
 -module(swarm_app).
+-compile(warn_missing_spec).
 -behaviour(application).
 -export([start/2, stop/1]).
 
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
-    swarm_sup:start_link().
+    case swarm_config:load() of
+        {ok, Config} -> swarm_sup:start_link(Config);
+        {error, _} = Error -> Error
+    end.
 
 -spec stop(term()) -> ok.
 stop(_State) ->

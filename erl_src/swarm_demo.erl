@@ -5,6 +5,7 @@
 %% node and shows its names gone. Prints what it does; halts non-zero on any
 %% failure.
 -module(swarm_demo).
+-compile(warn_missing_spec).
 -export([main/0]).
 
 -spec main() -> ok.

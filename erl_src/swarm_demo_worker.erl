@@ -1,6 +1,7 @@
 %% @private
 %% @doc The worker of the demo: answers calls with its name and node.
 -module(swarm_demo_worker).
+-compile(warn_missing_spec).
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2]).
 

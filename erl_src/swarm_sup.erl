@@ -2,21 +2,25 @@
 %% @doc Top supervisor. It owns the ETS replica (created in init/1, so the
 %% table survives restarts of the agent) and supervises the agent.
 -module(swarm_sup).
+-compile(warn_missing_spec).
 -behaviour(supervisor).
 -include("swarm_proto.hrl").
--export([start_link/0, init/1]).
+-export([start_link/1, init/1]).
 
--spec start_link() -> {ok, pid()} | {error, term()}.
-start_link() ->
-    supervisor:start_link({local, swarm_sup}, ?MODULE, []).
+-spec start_link(swarm_config:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    supervisor:start_link({local, swarm_sup}, ?MODULE, Config).
 
--spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
-init([]) ->
+-spec init(swarm_config:config()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init(Config) ->
     _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
+    _ = ets:new(?SW_GROUPS, [named_table, public, duplicate_bag, {read_concurrency, true}]), %% groups
     Agent = #{id => swarm_agent,
-              start => {swarm_agent, start_link, []},
+              start => {swarm_agent, start_link, [Config]},
               restart => permanent,
               shutdown => 5000,
               type => worker,
               modules => [swarm_agent]},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent]}}.
+    Groups = #{id => swarm_groups, start => {swarm_groups, start_link, []}, %% groups (issue 4)
+               restart => permanent, shutdown => 5000, type => worker, modules => [swarm_groups]},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups]}}.

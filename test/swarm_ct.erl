@@ -6,7 +6,7 @@
 -export([ensure_dist/0, start_nodes/2, start_node/1, stop_node/1, connect_all/1,
          start_swarm/1, start_swarm_parallel/1, wait_until/2, wait_until/3,
          rpc/4, spawn_server/3, spawn_idle/1, registry/1, wait_converged/2,
-         cnode_os_pid/1, unique/1, root/0, names_of/1]).
+         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2]).
 
 -define(HOST, "127.0.0.1").
 
@@ -43,7 +43,7 @@ start_node(Name) ->
     Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
             "-kernel", "logger_level", "warning",
             "-pa" | Paths],
-    {ok, Peer, Node} = peer:start_link(#{name => Name, host => ?HOST, longnames => true,
+    {ok, Peer, Node} = peer:start(#{name => Name, host => ?HOST, longnames => true,
                                          args => Args, connection => standard_io}),
     %% Peers started over stdio are not connected to us by distribution yet.
     true = net_kernel:connect_node(Node),
@@ -169,4 +169,30 @@ find_root(D) ->
          filelib:is_dir(filename:join(D, "c_src")) of
         true -> D;
         false -> find_root(filename:dirname(D))
+    end.
+
+%% @doc Reference placement, written from libring's definition: 128 points
+%% per node at phash2({Node, I}, 2^32-1) for I in 1..128 (a colliding point
+%% keeps the node added first; nodes are added in sorted order), key hash
+%% phash2(Key, 2^32-1) (an atom key: of term_to_binary(Key)), owner = first
+%% point at or above the key hash, wrapping to the smallest.
+-spec ring_owner([node()], term()) -> node().
+ring_owner(Nodes, Key) ->
+    Range = 4294967295,
+    Points = lists:foldl(fun(Node, T) ->
+                                 lists:foldl(fun(I, T2) ->
+                                                     H = erlang:phash2({Node, I}, Range),
+                                                     case gb_trees:is_defined(H, T2) of
+                                                         true -> T2;
+                                                         false -> gb_trees:insert(H, Node, T2)
+                                                     end
+                                             end, T, lists:seq(1, 128))
+                         end, gb_trees:empty(), lists:usort(Nodes)),
+    KH = case is_atom(Key) of
+             true -> erlang:phash2(term_to_binary(Key), Range);
+             false -> erlang:phash2(Key, Range)
+         end,
+    case gb_trees:next(gb_trees:iterator_from(KH, Points)) of
+        {_, Node, _} -> Node;
+        none -> element(2, gb_trees:smallest(Points))
     end.

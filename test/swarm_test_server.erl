@@ -3,8 +3,15 @@
 -module(swarm_test_server).
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([start/1, start_error/1, start_bad/0, start_crash/0, start_hang/0,
+         start_reentrant/1, start_elsewhere/1]).
 
 -spec init(term()) -> {ok, map()}.
+init({reentrant, N}) ->
+    yes = swarm:register_name({reentrant_alias, N}, self()),
+    undefined = swarm:whereis_name({reentrant, N}),
+    {ok, _} = swarm:register_name({reentrant_child, N}, ?MODULE, start, [child]),
+    {ok, #{arg => reentrant, casts => []}};
 init(Arg) ->
     {ok, #{arg => Arg, casts => []}}.
 
@@ -20,3 +27,18 @@ handle_cast(M, S = #{casts := C}) -> {noreply, S#{casts := [M | C]}}.
 
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info(_M, S) -> {noreply, S}.
+
+%% Start functions for register_name/4,5 (run in swarm's starter process).
+
+start(Arg) -> gen_server:start(?MODULE, Arg, []).
+start_error(Reason) -> {error, Reason}.
+start_bad() -> not_a_pid.
+start_crash() -> error(boom).
+start_hang() -> receive never -> ok end.
+%% A start whose init itself uses swarm (registers another name, looks up
+%% its own, starts another MFA): must not deadlock.
+start_reentrant(N) ->
+    gen_server:start(?MODULE, {reentrant, N}, []).
+%% Starts the process on another node than the one running the MFA.
+start_elsewhere(Node) ->
+    {ok, spawn(Node, fun() -> receive stop -> ok end end)}.

@@ -61,8 +61,7 @@ static void report(unsigned long recno, const unsigned char *term, size_t len, c
     else
         printf("got %u", got);
     printf(", BEAM says %u\n  term: ", want);
-    int idx = 0;
-    /* ei_print_term skips the version byte itself. */
+    int idx = 1; /* past the version byte */
     if (ei_print_term(stdout, (const char *)term, &idx) < 0) printf("(ei_print_term failed)");
     printf("\n  hex:");
     for (size_t i = 0; i < len && i < 512; i++) printf(" %02x", term[i]);

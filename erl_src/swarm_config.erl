@@ -1,0 +1,95 @@
+%% @private
+%% @doc Reads and validates swarm's settings (application environment of
+%% `swarm', the same keys as Swarm 3.x): `distribution_strategy',
+%% `static_quorum_size', `node_whitelist', `node_blacklist'. A bad value is a
+%% clear error when the application starts, never a crash later.
+-module(swarm_config).
+-compile(warn_missing_spec).
+
+-export([load/0, ignore_node/2, quorum/1]).
+
+-type pattern() :: {re, term(), binary()}.
+-type config() :: #{strategy := ring | static_quorum_ring,
+                    quorum := non_neg_integer(),
+                    whitelist := [pattern()],
+                    blacklist := [pattern()]}.
+-export_type([config/0]).
+
+%% Swarm's default blacklist: remote shells and release upgrade/maintenance
+%% nodes.
+-define(DEFAULT_BLACKLIST, [<<"^remsh.*$">>, <<"^.+_upgrader_.+$">>, <<"^.+_maint_.+$">>]).
+
+%% @doc The validated settings, or `{error, {bad_config, Key, Value}}'.
+-spec load() -> {ok, config()} | {error, {bad_config, atom(), term()}}.
+load() ->
+    try
+        Strategy = strategy(application:get_env(swarm, distribution_strategy, ring)),
+        Quorum = case Strategy of
+                     static_quorum_ring -> quorum_size(application:get_env(swarm, static_quorum_size, undefined));
+                     ring -> 0
+                 end,
+        White = patterns(node_whitelist, application:get_env(swarm, node_whitelist, [])),
+        Black = patterns(node_blacklist, application:get_env(swarm, node_blacklist, ?DEFAULT_BLACKLIST)),
+        {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black}}
+    catch
+        throw:{bad_config, _, _} = E -> {error, E}
+    end.
+
+%% @doc The quorum size (0 for the plain ring).
+-spec quorum(config()) -> non_neg_integer().
+quorum(#{quorum := Q}) -> Q.
+
+%% @doc True if `Node' is left out of the ring (and of swarm's traffic), as
+%% Swarm decides it: with a whitelist, only whitelisted nodes are kept (even
+%% if they are also blacklisted); otherwise blacklisted nodes are left out.
+-spec ignore_node(node(), config()) -> boolean().
+ignore_node(Node, #{whitelist := W, blacklist := B}) ->
+    Name = atom_to_binary(Node, utf8),
+    case W of
+        [] -> matches(Name, B);
+        _ -> not matches(Name, W)
+    end.
+
+%% ---------------------------------------------------------------------------
+
+-spec strategy(term()) -> ring | static_quorum_ring.
+strategy(ring) -> ring;
+strategy('Elixir.Swarm.Distribution.Ring') -> ring;
+strategy(static_quorum_ring) -> static_quorum_ring;
+strategy('Elixir.Swarm.Distribution.StaticQuorumRing') -> static_quorum_ring;
+strategy(Other) -> throw({bad_config, distribution_strategy, Other}).
+
+-spec quorum_size(term()) -> pos_integer().
+quorum_size(N) when is_integer(N), N > 0 -> N;
+quorum_size(S) when is_binary(S) -> quorum_size(binary_to_list(S));
+quorum_size(S) when is_list(S) ->
+    try list_to_integer(string:trim(S)) of
+        N when N > 0 -> N;
+        _ -> throw({bad_config, static_quorum_size, S})
+    catch error:badarg -> throw({bad_config, static_quorum_size, S})
+    end;
+quorum_size(Other) -> throw({bad_config, static_quorum_size, Other}).
+
+-spec patterns(atom(), term()) -> [pattern()].
+patterns(Key, L) when is_list(L) ->
+    case io_lib:printable_unicode_list(L) andalso L =/= [] of
+        true -> throw({bad_config, Key, L}); % a bare string, not a list of patterns
+        false -> [pattern(Key, P) || P <- L]
+    end;
+patterns(Key, Other) -> throw({bad_config, Key, Other}).
+
+%% Strings (binaries or charlists) and Elixir Regex structs; all are regular
+%% expressions, as in Swarm.
+-spec pattern(atom(), term()) -> pattern().
+pattern(Key, #{'__struct__' := 'Elixir.Regex', source := Src}) -> pattern(Key, Src);
+pattern(Key, P) when is_list(P) -> pattern(Key, unicode:characters_to_binary(P));
+pattern(Key, P) when is_binary(P) ->
+    case re:compile(P, [unicode]) of
+        {ok, Re} -> {re, Re, P};
+        {error, _} -> throw({bad_config, Key, P})
+    end;
+pattern(Key, P) -> throw({bad_config, Key, P}).
+
+-spec matches(binary(), [pattern()]) -> boolean().
+matches(Name, Patterns) ->
+    lists:any(fun({re, Re, _}) -> re:run(Name, Re, [{capture, none}]) =:= match end, Patterns).

@@ -1,0 +1,362 @@
+/* test_htab.c - CUnit suite of htab.c, the open-addressing table of item
+ * pointers, checked against a reference model (an array indexed by key).
+ *
+ * Checked: insert/find/remove/replace on an empty and a populated table;
+ * growth keeps the capacity a power of two and the load under 3/4; heavy
+ * churn of a small live set keeps the table small (tombstones are cleaned,
+ * not accumulated); removing the current item while iterating visits every
+ * item exactly once; random operation mixes with a good hash and with a
+ * deliberately bad one (long probe chains, equal hashes), comparing every
+ * answer with the model and the table's counters with its slots; the hash
+ * functions are deterministic, seed- and length-sensitive and read no byte
+ * past their input. */
+#include <CUnit/Basic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "htab.h"
+
+typedef struct {
+    uint32_t key;
+    int gen; /* which of the two items of a key (for replace) */
+} item_t;
+
+static int item_eq(const void *item, const void *key) {
+    return ((const item_t *)item)->key == *(const uint32_t *)key;
+}
+
+/* Hash of a key; mode 0 good, 1 bad (few buckets, long chains), 2 every key
+ * the same hash. */
+static int hash_mode;
+static uint64_t hkey(uint32_t k) {
+    switch (hash_mode) {
+    case 1: return k % 7;
+    case 2: return 0xdeadbeef;
+    default: return sw_hash_u64(k);
+    }
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Checks the table's counters against its slots and the model. */
+static void check_invariants(const sw_htab_t *t, size_t model_count) {
+    CU_ASSERT_EQUAL(t->count, model_count);
+    if (t->cap == 0) {
+        CU_ASSERT_EQUAL(t->count, 0);
+        return;
+    }
+    CU_ASSERT_EQUAL(t->cap & (t->cap - 1), 0);
+    size_t live = 0, tombs = 0, empty = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (sw_htab_at(t, i)) live++;
+        else if (t->slots[i].item) tombs++;
+        else empty++;
+    }
+    CU_ASSERT_EQUAL(live, t->count);
+    CU_ASSERT_EQUAL(tombs, t->tombs);
+    CU_ASSERT((t->count + t->tombs) * 4 <= t->cap * 3);
+    CU_ASSERT(empty > 0); /* every probe ends */
+}
+
+static void test_basic(void) {
+    sw_htab_t t;
+    item_t a = {1, 0}, a2 = {1, 1}, b = {2, 0};
+    uint32_t k1 = 1, k2 = 2, k3 = 3;
+    hash_mode = 0;
+    sw_htab_init(&t);
+    CU_ASSERT_PTR_NULL(sw_htab_find(&t, hkey(1), &k1, item_eq));
+    CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(1), &a), -1);
+    CU_ASSERT_EQUAL(sw_htab_replace(&t, hkey(1), &a, &a2), -1);
+    check_invariants(&t, 0);
+
+    CU_ASSERT_EQUAL(sw_htab_insert(&t, hkey(1), &a), 0);
+    CU_ASSERT_EQUAL(sw_htab_insert(&t, hkey(2), &b), 0);
+    CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(1), &k1, item_eq), &a);
+    CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(2), &k2, item_eq), &b);
+    CU_ASSERT_PTR_NULL(sw_htab_find(&t, hkey(3), &k3, item_eq));
+    /* Same hash, different key: eq decides. */
+    CU_ASSERT_PTR_NULL(sw_htab_find(&t, hkey(1), &k2, item_eq));
+    check_invariants(&t, 2);
+
+    /* Replace swaps the pointer in place. */
+    CU_ASSERT_EQUAL(sw_htab_replace(&t, hkey(1), &a, &a2), 0);
+    CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(1), &k1, item_eq), &a2);
+    CU_ASSERT_EQUAL(sw_htab_replace(&t, hkey(1), &a, &a2), -1); /* a is gone */
+    CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(1), &a), -1);
+    check_invariants(&t, 2);
+
+    /* Remove by pointer. */
+    CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(1), &a2), 0);
+    CU_ASSERT_PTR_NULL(sw_htab_find(&t, hkey(1), &k1, item_eq));
+    CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(1), &a2), -1);
+    CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(2), &k2, item_eq), &b);
+    check_invariants(&t, 1);
+    sw_htab_close(&t);
+    CU_ASSERT_EQUAL(t.cap, 0);
+    CU_ASSERT_EQUAL(t.count, 0);
+    CU_ASSERT_PTR_NULL(sw_htab_find(&t, hkey(2), &k2, item_eq));
+    sw_htab_close(&t); /* twice is harmless */
+}
+
+static void test_growth(void) {
+    for (hash_mode = 0; hash_mode <= 1; hash_mode++) {
+        size_t n = hash_mode ? 3000 : 100000;
+        item_t *items = calloc(n, sizeof *items);
+        sw_htab_t t;
+        sw_htab_init(&t);
+        size_t prev_cap = 0;
+        for (size_t i = 0; i < n; i++) {
+            items[i].key = (uint32_t)i;
+            CU_ASSERT_EQUAL_FATAL(sw_htab_insert(&t, hkey((uint32_t)i), &items[i]), 0);
+            CU_ASSERT(t.cap >= prev_cap);
+            prev_cap = t.cap;
+            CU_ASSERT((t.count + t.tombs) * 4 <= t.cap * 3);
+        }
+        check_invariants(&t, n);
+        /* Not oversized either: under 1/8 load would mean runaway growth. */
+        CU_ASSERT(t.cap <= 8 * n);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t k = (uint32_t)i;
+            CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(k), &k, item_eq), &items[i]);
+        }
+        sw_htab_close(&t);
+        free(items);
+    }
+}
+
+/* A live set of 10 items while 200,000 keys come and go: the table must
+ * stay small, its tombstones cleaned by rebuilds rather than piling up. */
+static void test_tombstones(void) {
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        enum { LIVE = 10, ROUNDS = 200000 };
+        item_t ring[LIVE];
+        sw_htab_t t;
+        sw_htab_init(&t);
+        size_t max_cap = 0;
+        for (uint32_t k = 0; k < ROUNDS; k++) {
+            item_t *slot = &ring[k % LIVE];
+            if (k >= LIVE) {
+                CU_ASSERT_EQUAL_FATAL(sw_htab_remove(&t, hkey(slot->key), slot), 0);
+            }
+            slot->key = k;
+            CU_ASSERT_EQUAL_FATAL(sw_htab_insert(&t, hkey(k), slot), 0);
+            if (t.cap > max_cap) max_cap = t.cap;
+            if (t.count + t.tombs >= t.cap) CU_FAIL("table full of tombstones");
+        }
+        check_invariants(&t, LIVE);
+        CU_ASSERT(max_cap <= 64);
+        for (int i = 0; i < LIVE; i++) {
+            uint32_t k = ring[i].key;
+            CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(k), &k, item_eq), &ring[i]);
+        }
+        /* Removing everything empties it; it stays usable. */
+        for (int i = 0; i < LIVE; i++) CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(ring[i].key), &ring[i]), 0);
+        check_invariants(&t, 0);
+        CU_ASSERT_EQUAL(sw_htab_insert(&t, hkey(ring[0].key), &ring[0]), 0);
+        check_invariants(&t, 1);
+        sw_htab_close(&t);
+    }
+}
+
+/* Iterating slot by slot and removing some items (the current one, as the
+ * header allows): every item is seen exactly once, the kept ones stay
+ * findable. Also replacing the current item while iterating. */
+static void test_iterate_remove(void) {
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        enum { N = 2000 };
+        size_t n = hash_mode == 2 ? 300 : N;
+        item_t *items = calloc(2 * n, sizeof *items);
+        int *seen = calloc(n, sizeof *seen);
+        sw_htab_t t;
+        sw_htab_init(&t);
+        for (size_t i = 0; i < n; i++) {
+            items[i].key = (uint32_t)i;
+            items[n + i].key = (uint32_t)i;
+            items[n + i].gen = 1;
+            sw_htab_insert(&t, hkey((uint32_t)i), &items[i]);
+        }
+        size_t removed = 0;
+        for (size_t i = 0; i < t.cap; i++) {
+            item_t *it = sw_htab_at(&t, i);
+            if (!it) continue;
+            seen[it->key]++;
+            if (it->key % 3 == 0) {
+                CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(it->key), it), 0);
+                removed++;
+            } else if (it->key % 3 == 1) {
+                CU_ASSERT_EQUAL(sw_htab_replace(&t, hkey(it->key), it, &items[n + it->key]), 0);
+                CU_ASSERT_PTR_EQUAL(sw_htab_at(&t, i), &items[n + it->key]);
+            }
+        }
+        for (size_t k = 0; k < n; k++) CU_ASSERT_EQUAL(seen[k], 1);
+        check_invariants(&t, n - removed);
+        for (uint32_t k = 0; k < n; k++) {
+            item_t *it = sw_htab_find(&t, hkey(k), &k, item_eq);
+            if (k % 3 == 0) {
+                CU_ASSERT_PTR_NULL(it);
+            } else if (k % 3 == 1) {
+                CU_ASSERT_PTR_EQUAL(it, &items[n + k]);
+            } else {
+                CU_ASSERT_PTR_EQUAL(it, &items[k]);
+            }
+        }
+        /* Remove everything while iterating. */
+        for (size_t i = 0; i < t.cap; i++) {
+            item_t *it = sw_htab_at(&t, i);
+            if (it) CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(it->key), it), 0);
+        }
+        check_invariants(&t, 0);
+        sw_htab_close(&t);
+        free(items);
+        free(seen);
+    }
+}
+
+/* Random operations against the model: model[k] is the item stored for key
+ * k, or NULL. */
+static void test_random_model(void) {
+    enum { KEYS = 512 };
+    static item_t items[2][KEYS];
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        for (int seed = 1; seed <= 20; seed++) {
+            item_t *model[KEYS];
+            memset(model, 0, sizeof model);
+            size_t count = 0;
+            sw_htab_t t;
+            sw_htab_init(&t);
+            rng_state = (uint64_t)seed * 1000003u + (uint64_t)hash_mode;
+            /* Bias the live-set size so the table both grows and shrinks. */
+            int keyspace = hash_mode == 2 ? 64 : (seed % 2 ? KEYS : 40);
+            for (int step = 0; step < 20000; step++) {
+                uint32_t k = (uint32_t)(rnd() % (uint64_t)keyspace);
+                item_t *cur = model[k];
+                switch (rnd() % 4) {
+                case 0:
+                case 1: /* insert if absent */
+                    if (!cur) {
+                        item_t *it = &items[rnd() % 2][k];
+                        it->key = k;
+                        CU_ASSERT_EQUAL_FATAL(sw_htab_insert(&t, hkey(k), it), 0);
+                        model[k] = it;
+                        count++;
+                    }
+                    break;
+                case 2: { /* remove: the present item succeeds, the other fails */
+                    item_t *other = cur == &items[0][k] ? &items[1][k] : &items[0][k];
+                    CU_ASSERT_EQUAL(sw_htab_remove(&t, hkey(k), other), -1);
+                    if (cur) {
+                        CU_ASSERT_EQUAL_FATAL(sw_htab_remove(&t, hkey(k), cur), 0);
+                        model[k] = NULL;
+                        count--;
+                    }
+                    break;
+                }
+                default: /* replace with the key's other item */
+                    if (cur) {
+                        item_t *other = cur == &items[0][k] ? &items[1][k] : &items[0][k];
+                        other->key = k;
+                        CU_ASSERT_EQUAL_FATAL(sw_htab_replace(&t, hkey(k), cur, other), 0);
+                        model[k] = other;
+                    } else {
+                        CU_ASSERT_EQUAL(sw_htab_replace(&t, hkey(k), &items[0][k], &items[1][k]), -1);
+                    }
+                    break;
+                }
+                /* Every lookup answers as the model does. */
+                if (step % (hash_mode == 2 ? 16 : 97) == 0) {
+                    for (uint32_t q = 0; q < (uint32_t)keyspace; q++)
+                        CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(q), &q, item_eq), model[q]);
+                    check_invariants(&t, count);
+                } else {
+                    CU_ASSERT_PTR_EQUAL(sw_htab_find(&t, hkey(k), &k, item_eq), model[k]);
+                }
+            }
+            check_invariants(&t, count);
+            sw_htab_close(&t);
+        }
+    }
+}
+
+static void test_hash_functions(void) {
+    /* Deterministic; seed-, content- and length-sensitive. */
+    CU_ASSERT_EQUAL(sw_hash_bytes("abc", 3, 1), sw_hash_bytes("abc", 3, 1));
+    CU_ASSERT_NOT_EQUAL(sw_hash_bytes("abc", 3, 1), sw_hash_bytes("abc", 3, 2));
+    CU_ASSERT_NOT_EQUAL(sw_hash_bytes("abc", 3, 1), sw_hash_bytes("abd", 3, 1));
+    CU_ASSERT_NOT_EQUAL(sw_hash_bytes("a\0", 1, 1), sw_hash_bytes("a\0", 2, 1));
+    CU_ASSERT_NOT_EQUAL(sw_hash_bytes("", 0, 1), sw_hash_bytes("\0", 1, 1));
+    CU_ASSERT_NOT_EQUAL(sw_hash_bytes("\0\0\0\0\0\0\0\0", 8, 0), sw_hash_bytes("\0\0\0\0\0\0\0", 7, 0));
+    CU_ASSERT_NOT_EQUAL(sw_hash_u64(1), sw_hash_u64(2));
+    CU_ASSERT_EQUAL(sw_hash_u64(12345), sw_hash_u64(12345));
+
+    /* No read past the input: each length ends at a guard page; and the
+     * hash depends on the bytes only, not on their address. */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(map != MAP_FAILED);
+    CU_ASSERT_FATAL(mprotect(map + pg, pg, PROT_NONE) == 0);
+    char src[80];
+    for (size_t i = 0; i < sizeof src; i++) src[i] = (char)(i * 37 + 11);
+    for (size_t len = 0; len <= 72; len++) {
+        char *p = map + pg - len;
+        memcpy(p, src, len);
+        uint64_t h = sw_hash_bytes(p, len, 7);
+        char copy[80];
+        memcpy(copy + 3, src, len); /* unaligned */
+        CU_ASSERT_EQUAL(h, sw_hash_bytes(copy + 3, len, 7));
+        if (len > 0) {
+            /* Each length gives another hash of the same prefix. */
+            CU_ASSERT_NOT_EQUAL(h, sw_hash_bytes(p + 1, len - 1, 7));
+        }
+    }
+    munmap(map, 2 * pg);
+
+    /* Dispersion: 65536 consecutive keys fill 4096 buckets of the low bits
+     * evenly (none empty, none more than 3x the mean). */
+    static uint32_t bucket[4096];
+    memset(bucket, 0, sizeof bucket);
+    for (uint32_t k = 0; k < 65536; k++) {
+        bucket[sw_hash_u64(k) & 4095]++;
+    }
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (int i = 0; i < 4096; i++) {
+        if (bucket[i] < lo) lo = bucket[i];
+        if (bucket[i] > hi) hi = bucket[i];
+    }
+    CU_ASSERT(lo > 0);
+    CU_ASSERT(hi <= 48);
+    memset(bucket, 0, sizeof bucket);
+    for (uint32_t k = 0; k < 65536; k++) {
+        char b[4] = {(char)(k >> 24), (char)(k >> 16), (char)(k >> 8), (char)k};
+        bucket[sw_hash_bytes(b, 4, 0) & 4095]++;
+    }
+    lo = UINT32_MAX;
+    hi = 0;
+    for (int i = 0; i < 4096; i++) {
+        if (bucket[i] < lo) lo = bucket[i];
+        if (bucket[i] > hi) hi = bucket[i];
+    }
+    CU_ASSERT(lo > 0);
+    CU_ASSERT(hi <= 48);
+}
+
+int test_htab_suite(void) {
+    CU_pSuite s = CU_add_suite("htab", NULL, NULL);
+    if (!s) return -1;
+    if (!CU_add_test(s, "insert/find/remove/replace", test_basic) ||
+        !CU_add_test(s, "growth", test_growth) ||
+        !CU_add_test(s, "tombstones cleaned under churn", test_tombstones) ||
+        !CU_add_test(s, "iteration while removing/replacing", test_iterate_remove) ||
+        !CU_add_test(s, "random ops against a model", test_random_model) ||
+        !CU_add_test(s, "hash functions", test_hash_functions))
+        return -1;
+    return 0;
+}
