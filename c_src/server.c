@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "dist.h"
-#include "group_io.h"
 #include "log.h"
 #include "swarm_proto.h"
 #include "term.h"
@@ -129,7 +128,6 @@ static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     const char *peer = sw_conn_peer(c);
     SW_INFO("conn_up", "peer=%s", peer);
     if (strcmp(peer, s->beam) != 0) sw_tracker_conn_up(s->tracker, peer);
-    if (strcmp(peer, s->beam) != 0) sw_group_conn_up(s->groups, peer); /* groups */
 }
 
 static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud) {
@@ -142,7 +140,6 @@ static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) 
     SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_down(s->tracker, peer);
-        sw_group_conn_down(s->groups, peer); /* groups */
     } else if (!s->stopping) {
         /* The link to our own BEAM node dropped while it is alive (stdin is
          * still open): dial it back so the agent keeps getting the stream. */
@@ -161,15 +158,12 @@ static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_
 static void on_flush(uv_check_t *h) {
     sw_server_t *s = h->data;
     if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_io_flush(s); /* groups */
 }
 
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
     sw_tracker_tick(s->tracker, uv_now(s->loop));
     if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_tick(s->groups, uv_now(s->loop)); /* groups */
-    sw_group_io_flush(s);
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
@@ -267,8 +261,6 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     s->env.disconnect = env_disconnect;
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
-    s->groups = sw_group_new(s->beam); /* groups */
-    if (!s->groups) return -1;
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     return sw_node_start(s->node);
@@ -383,7 +375,6 @@ int sw_server_run(int in_fd, int out_fd) {
 
     int code = s->exit_code;
     sw_tracker_free(s->tracker);
-    sw_group_free(s->groups); /* groups */
     ei_x_free(&s->ctrl);
     ei_x_free(&s->msg);
     free(s->inbuf);
