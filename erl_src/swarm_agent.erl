@@ -201,7 +201,6 @@ port_data(Bin, St) ->
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
             St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
             hello(St1),
-            swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             St1;
         {?SW_TAG, error, Why} ->
             ?LOG_ERROR(#{event => cnode_error, reason => Why}),
