@@ -14,8 +14,10 @@
  * buf holding len bytes. On success returns 0 and advances *index past the
  * term. Returns -1 (index unchanged) on truncation, an unknown or unsupported
  * tag (atom cache references, LOCAL_EXT, funs: a fun is never a
- * registry name nor part of the protocol), or more than 10,000,000 nested
- * elements. Iterative: deep nesting cannot exhaust the C stack. */
+ * registry name nor part of the protocol), or more than 10,000,000 terms
+ * pending at once (announced by the headers of the containers being read,
+ * not read yet: a huge list, or deep nesting of lists). Iterative: deep
+ * nesting cannot exhaust the C stack. */
 int sw_term_validate(const char *buf, size_t len, int *index);
 
 /* Validates a whole external term: the 131 byte followed by exactly one term

@@ -754,11 +754,7 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
             if (e->reserved) entry_confirm(t, e);
             return;
         }
-        if (!e->reserved && e->pid.node == pid->node) {
-            /* Another pid of the same home: the home is the authority on
-             * its pids and no longer holds ours (its del went missing). */
-            entry_drop(t, e, 1);
-        } else if (e->reserved) {
+        if (e->reserved) {
             /* A reservation is only a pending decision: a committed entry
              * replaces it whatever the stamps. (Kept, it would hide the
              * entry here for good if its claim is then refused.) If the

@@ -18,7 +18,8 @@
  * originates every add and delete of it. Peers apply adds/deletes in the FIFO
  * order of their connection to the home; conflicting entries (created while
  * views differed) are resolved everywhere the same way: the larger stamp
- * {Lamport counter, origin node name} wins.
+ * {Lamport counter, origin node name} wins, and the loser's home deletes the
+ * loser.
  */
 #ifndef SW_TRACKER_H
 #define SW_TRACKER_H
@@ -57,7 +58,7 @@ typedef struct {
     uint64_t reserved;       /* pending reservations (this node is owner) */
     uint64_t pids;           /* distinct pids with names */
     uint64_t bad_ops;        /* malformed or unknown ops received */
-    uint64_t conflicts;      /* entries replaced by a larger stamp */
+    uint64_t conflicts;      /* conflicts settled here (two pids for one name) */
     uint64_t expired;        /* reservations that timed out */
 } sw_tracker_stats_t;
 

@@ -1701,6 +1701,36 @@ static void test_malformed_ops(void) {
     sim_free(s);
 }
 
+/* Two entries of one name with equal stamps (a restarted origin's clock
+ * repeats counters) reach two nodes in opposite orders: both keep the same
+ * one (the larger pid), not the one that came last. */
+static void test_equal_stamps(void) {
+    sim_t *s = cluster(4, 8);
+    erlang_pid pb = mkpid(1, 1), pc = mkpid(2, 1), got;
+    ei_x_buff xb, xc;
+    ei_x_new(&xb);
+    ei_x_new(&xc);
+    ei_x_encode_list_header(&xb, 1);
+    enc_entry(&xb, "add", nm(5)->bytes, nm(5)->len, &pb, 7, beam_name(3));
+    ei_x_encode_empty_list(&xb);
+    ei_x_encode_list_header(&xc, 1);
+    enc_entry(&xc, "add", nm(5)->bytes, nm(5)->len, &pc, 7, beam_name(3));
+    ei_x_encode_empty_list(&xc);
+    CU_ASSERT_EQUAL(peer_ops(s, 0, 1, &xb), 0);
+    CU_ASSERT_EQUAL(peer_ops(s, 0, 2, &xc), 0);
+    CU_ASSERT_EQUAL(peer_ops(s, 3, 2, &xc), 0);
+    CU_ASSERT_EQUAL(peer_ops(s, 3, 1, &xb), 0);
+    run(s);
+    CU_ASSERT(tlook(s, 0, 5, &got) && pid_eq(&got, &pc));
+    CU_ASSERT(tlook(s, 3, 5, &got) && pid_eq(&got, &pc));
+    sw_tracker_stats_t st;
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.conflicts, 1);
+    ei_x_free(&xb);
+    ei_x_free(&xc);
+    sim_free(s);
+}
+
 /* ---- (j) reservation expiry -------------------------------------------- */
 
 static void test_reservation_expiry(void) {
@@ -1798,6 +1828,7 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "(h) 200 random schedules", test_random_schedules) ||
         !CU_add_test(s, "(h) 2x100 random schedules with crashes (and partitions)", test_churn_schedules) ||
         !CU_add_test(s, "(i) malformed ops", test_malformed_ops) ||
+        !CU_add_test(s, "conflict with equal stamps", test_equal_stamps) ||
         !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry))
         return -1;
     return 0;
