@@ -78,6 +78,10 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
     s->st.msgs_in++;
 
     if (!from_beam) {
+        if (strcmp(tag, "gops") == 0 && arity == 3) { /* groups: group.c */
+            sw_group_peer_ops(s->groups, from, buf, index);
+            return 0;
+        }
         if (strcmp(tag, "ops") != 0 || arity != 3) return -1;
         sw_tracker_peer_ops(s->tracker, from, buf, index);
         return 0;
@@ -90,6 +94,34 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
             dec_name(buf, index, &name, &nlen) || ei_decode_pid(buf, index, &pid))
             return -1;
         sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+    } else if (strcmp(tag, "reg_mfa") == 0) {
+        /* {'$sw1', reg_mfa, Caller, Ref, NameBin, MFABin, Mode} */
+        char mode[MAXATOMLEN_UTF8];
+        const char *mfa;
+        long mfalen;
+        int type, size;
+        if (arity != 7 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
+            dec_name(buf, index, &name, &nlen) || ei_get_type(buf, index, &type, &size) ||
+            type != ERL_BINARY_EXT)
+            return -1;
+        mfa = buf + *index + 5;
+        mfalen = size;
+        *index += 5 + size;
+        if (ei_decode_atom(buf, index, mode)) return -1;
+        sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
+                                strcmp(mode, "whereis_or_register") == 0);
+    } else if (strcmp(tag, "started") == 0) {
+        /* {'$sw1', started, Id, Pid | undefined, Result} from a starter */
+        unsigned long long id;
+        int type, size;
+        const char *res;
+        size_t reslen;
+        if (arity != 5 || ei_decode_ulonglong(buf, index, &id) || ei_get_type(buf, index, &type, &size))
+            return -1;
+        int have_pid = type == ERL_NEW_PID_EXT || type == ERL_PID_EXT;
+        if (have_pid ? ei_decode_pid(buf, index, &pid) : ei_skip_term(buf, index)) return -1;
+        if (dec_raw(buf, index, &res, &reslen)) return -1;
+        sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
     } else if (strcmp(tag, "unreg") == 0) {
         if (arity != 5 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
             dec_name(buf, index, &name, &nlen))
@@ -103,13 +135,17 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         if (arity != 4 || ei_decode_atom(buf, index, beam) || ei_decode_atom(buf, index, cnode))
             return -1;
         sw_tracker_peer_up(s->tracker, beam, cnode);
+        sw_group_peer_up(s->groups, beam, cnode); /* groups */
     } else if (strcmp(tag, "peer_down") == 0) {
         char beam[MAXATOMLEN_UTF8];
         if (arity != 3 || ei_decode_atom(buf, index, beam)) return -1;
         sw_tracker_peer_down(s->tracker, beam);
+        sw_group_peer_down(s->groups, beam); /* groups */
     } else if (strcmp(tag, "hello") == 0) {
         if (arity != 5 || ei_decode_pid(buf, index, &pid)) return -1;
+        int gi = *index; /* groups: the peer list of the hello */
         if (sw_tracker_hello(s->tracker, &pid, buf, index) != 0) return -1;
+        sw_group_agent_hello(s->groups, buf, gi);
         s->agent = pid;
         s->have_agent = 1;
         SW_INFO("agent_hello", "agent=<%u.%u>", pid.num, pid.serial);
@@ -117,6 +153,8 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         if (arity != 4 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
             return -1;
         reply_stats(s, &caller, ref, rlen);
+    } else if (tag[0] == 'g') { /* groups: gjoin, gleave, gdown, ghello, ... (group.c) */
+        if (sw_group_local(s->groups, tag, arity, buf, index) != 0) return -1;
     } else {
         return -1;
     }

@@ -455,7 +455,8 @@ static int hash_float(ctx_t *c) {
         c->pos += 8;
         memcpy(&d, &bits, sizeof d);
     } else {
-        /* FLOAT_EXT: 31 bytes of "%.20e" text, NUL padded. */
+        /* FLOAT_EXT: 31 bytes of "%.20e" text, NUL padded (obsolete; parsed
+         * with strtod, so in the C locale the C node runs in). */
         char text[32], *end;
         NEED(c, 31);
         memcpy(text, c->p + c->pos, 31);

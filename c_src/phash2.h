@@ -15,7 +15,8 @@
  * Semantics worth knowing (measured on OTP 25):
  *  - phash2(T) is the 32-bit hash masked to its low 27 bits; phash2(T, R) is
  *    the hash modulo R for 1 <= R <= 2^32.
- *  - -0.0 hashes as 0.0.
+ *  - -0.0 hashes as 0.0 (the BEAM normalises it; newer releases keep doing
+ *    so even where -0.0 and 0.0 are different terms).
  *  - Atoms hash their text (hashpjw over the UTF-8 name with latin1 bytes
  *    folded back), so ATOM_EXT 'foo' and SMALL_ATOM_UTF8_EXT 'foo' agree.
  *  - STRING_EXT hashes as the list of small integers it stands for; a list

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "dist.h"
+#include "group_io.h"
 #include "log.h"
+#include "ring.h"
 #include "swarm_proto.h"
 #include "term.h"
 
@@ -128,6 +130,7 @@ static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     const char *peer = sw_conn_peer(c);
     SW_INFO("conn_up", "peer=%s", peer);
     if (strcmp(peer, s->beam) != 0) sw_tracker_conn_up(s->tracker, peer);
+    if (strcmp(peer, s->beam) != 0) sw_group_conn_up(s->groups, peer); /* groups */
 }
 
 static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud) {
@@ -140,6 +143,7 @@ static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) 
     SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_down(s->tracker, peer);
+        sw_group_conn_down(s->groups, peer); /* groups */
     } else if (!s->stopping) {
         /* The link to our own BEAM node dropped while it is alive (stdin is
          * still open): dial it back so the agent keeps getting the stream. */
@@ -158,12 +162,15 @@ static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_
 static void on_flush(uv_check_t *h) {
     sw_server_t *s = h->data;
     if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+    sw_group_io_flush(s); /* groups */
 }
 
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
     sw_tracker_tick(s->tracker, uv_now(s->loop));
     if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+    sw_group_tick(s->groups, uv_now(s->loop)); /* groups */
+    sw_group_io_flush(s);
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
@@ -180,6 +187,7 @@ typedef struct {
     char cookie[1024];
     long tick_ms;
     long quorum; /* StaticQuorumRing size; 0: plain ring */
+    long otp_release; /* of the BEAM: 26+ encodes atoms as UTF-8 (ring keys) */
 } config_t;
 
 static int dec_str(const char *buf, int *index, char *out, size_t cap) {
@@ -220,11 +228,13 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
         if (ei_decode_tuple_header(buf, &index, &arity) || arity != 2 ||
             ei_decode_atom(buf, &index, atom))
             return -1;
-        if (strcmp(atom, "tick_ms") == 0 || strcmp(atom, "quorum") == 0) {
+        if (strcmp(atom, "tick_ms") == 0 || strcmp(atom, "quorum") == 0 ||
+            strcmp(atom, "otp_release") == 0) {
             long v;
             if (ei_decode_long(buf, &index, &v) || v < 0) return -1;
             if (atom[0] == 't') cfg->tick_ms = v;
-            else cfg->quorum = v;
+            else if (atom[0] == 'q') cfg->quorum = v;
+            else cfg->otp_release = v;
             continue;
         }
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
@@ -261,6 +271,10 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     s->env.disconnect = env_disconnect;
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
+    sw_tracker_set_ring(s->tracker, (unsigned)cfg->quorum,
+                        cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
+    s->groups = sw_group_new(s->beam); /* groups */
+    if (!s->groups) return -1;
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     return sw_node_start(s->node);
@@ -375,6 +389,7 @@ int sw_server_run(int in_fd, int out_fd) {
 
     int code = s->exit_code;
     sw_tracker_free(s->tracker);
+    sw_group_free(s->groups); /* groups */
     ei_x_free(&s->ctrl);
     ei_x_free(&s->msg);
     free(s->inbuf);

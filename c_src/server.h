@@ -17,6 +17,7 @@
 
 #include "node.h"
 #include "tracker.h"
+#include "group.h" /* process groups (issue 4) */
 
 typedef struct {
     uint64_t msgs_in;       /* messages to the swarm server */
@@ -30,6 +31,7 @@ typedef struct sw_server_s {
     uv_loop_t *loop;
     sw_node_t *node;
     sw_tracker_t *tracker;
+    sw_group_t *groups; /* process groups: group.c, flushed by group_io.c */
     char beam[SW_MAXNODELEN + 1];  /* our BEAM node, "a@host" */
     char cnode[SW_MAXNODELEN + 1]; /* our own name, "swarm_a@host" */
     erlang_pid self;               /* pid of the swarm server, as peers see it */

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "htab.h"
+#include "ring.h"
 #include "log.h"
 #include "swarm_proto.h"
 #include "term.h"
@@ -128,11 +129,20 @@ struct entry_s {
     sw_pid_t pid;
     stamp_t stamp;
     entry_t *pid_next, *pid_prev;
-    uint64_t deadline; /* reservations only */
+    uint64_t deadline; /* claim reservations: expiry; start reservations: start id */
     uint32_t nlen;
-    uint8_t reserved;
-    char name[]; /* term_to_binary bytes, with the 131 byte */
+    uint32_t mfalen;   /* register_name/4,5 entries: term_to_binary({M,F,A}) size */
+    uint8_t reserved;  /* 0 committed, RES_CLAIM or RES_START */
+    char name[];       /* term_to_binary bytes (with 131), then the MFA bytes */
 };
+
+/* A claim reservation: the owner said yes and waits for the home. */
+#define RES_CLAIM 1
+/* A start reservation: the owner runs the MFA; the pid is not known yet
+ * (pid.node is UINT32_MAX) and the entry is in no pid chain. */
+#define RES_START 2
+
+static const char *entry_mfa(const entry_t *e) { return e->name + e->nlen; }
 
 typedef struct {
     const char *name;
@@ -197,7 +207,37 @@ struct sw_tracker_s {
     uint64_t clock; /* Lamport counter */
     sw_tracker_stats_t st;
     ei_x_buff scratch;
+    ei_x_buff res;  /* scratch for reply terms */
+
+    sw_ring_t ring;      /* libring ring over the members */
+    int ring_dirty;      /* membership changed since the ring was built */
+    unsigned ring_flags; /* SW_RING_* */
+    uint32_t quorum;     /* StaticQuorumRing size, 0 for the plain ring */
+    sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
 };
+
+/* A waiter on an MFA start: where its reply goes. */
+typedef struct waiter_s waiter_t;
+struct waiter_s {
+    waiter_t *next;
+    uint32_t ccbeam;
+    uint8_t mode; /* MODE_REGISTER or MODE_WHEREIS */
+    sw_pid_t caller;
+    size_t rlen;
+    char ref[];
+};
+#define MODE_REGISTER 0
+#define MODE_WHEREIS 1
+
+typedef struct {
+    uint64_t id;        /* the reservation's stamp counter */
+    entry_t *e;         /* the RES_START entry, NULL once it was dropped */
+    waiter_t *waiters;  /* oldest first: the first one caused the start */
+    sw_pid_t old_pid;   /* restart after a node went down: the dead pid */
+    int restart;
+    uint32_t nlen;
+    char name[];        /* copy of the name, for when e is gone */
+} start_t;
 
 static void outbox_init(outbox_t *o) {
     ei_x_new(&o->body);
@@ -286,24 +326,39 @@ static void agent_op(sw_tracker_t *t, const char *op, const entry_t *e) {
     t->agent_ops.count++;
 }
 
-/* Agent replies: {Caller, Ref, Result}. */
-static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                        const char *result) {
+/* Agent replies: {Caller, Ref, Result}; res/reslen is the encoded Result
+ * term (without 131). */
+static void agent_reply_raw(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
+                            const char *res, size_t reslen) {
     ei_x_buff *x = &t->agent_replies.body;
     ei_x_encode_tuple_header(x, 3);
     enc_pid(x, t, caller);
     ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_encode_atom(x, result);
+    ei_x_append_buf(x, res, (int)reslen);
     t->agent_replies.count++;
+}
+
+/* The Result term `atom`, encoded into t->res. */
+static ei_x_buff *res_atom(sw_tracker_t *t, const char *atom) {
+    t->res.index = 0;
+    ei_x_encode_atom(&t->res, atom);
+    return &t->res;
+}
+
+static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
+                        const char *result) {
+    ei_x_buff *r = res_atom(t, result);
+    agent_reply_raw(t, caller, ref, rlen, r->buff, (size_t)r->index);
 }
 
 /* Sends a reply to the caller through its C node (ccnode is a BEAM node
  * atom). Queued after everything already queued to that node, so the caller's
  * replica shows the change before the caller learns of it. */
-static void reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                      size_t rlen, const char *result) {
+static void reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                          size_t rlen, const char *res, size_t reslen) {
+    if (ccbeam == UINT32_MAX) return; /* nobody waits (a restart) */
     if (ccbeam == t->self_beam) {
-        agent_reply(t, caller, ref, rlen, result);
+        agent_reply_raw(t, caller, ref, rlen, res, reslen);
         return;
     }
     peer_t *p = peer_by_beam(t, ccbeam);
@@ -316,16 +371,26 @@ static void reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, 
     ei_x_encode_atom(x, "reply");
     enc_pid(x, t, caller);
     ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_encode_atom(x, result);
+    ei_x_append_buf(x, res, (int)reslen);
     p->out.count++;
 }
 
+static void reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                      size_t rlen, const char *result) {
+    ei_x_buff *r = res_atom(t, result);
+    reply_raw_via(t, ccbeam, caller, ref, rlen, r->buff, (size_t)r->index);
+}
+
+/* {add|del, NameBin, Pid, Counter, Origin}; an add of an MFA entry carries
+ * a sixth element, the MFA bytes, so that any node can restart it. */
 static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, const char *op, const entry_t *e) {
-    ei_x_encode_tuple_header(x, 5);
+    int with_mfa = e->mfalen && op[0] == 'a';
+    ei_x_encode_tuple_header(x, with_mfa ? 6 : 5);
     ei_x_encode_atom(x, op);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
     enc_pid(x, t, &e->pid);
     enc_stamp(x, t, &e->stamp);
+    if (with_mfa) ei_x_encode_binary(x, entry_mfa(e), (int)e->mfalen);
 }
 
 /* {add|del, NameBin, Pid, Counter, Origin} to every connected peer. */
@@ -346,15 +411,17 @@ static entry_t *find(const sw_tracker_t *t, const char *name, size_t len, uint64
 }
 
 static entry_t *entry_new(const char *name, size_t len, uint64_t h, const sw_pid_t *pid,
-                          const stamp_t *s) {
-    entry_t *e = malloc(sizeof *e + len);
+                          const stamp_t *s, const char *mfa, size_t mfalen) {
+    entry_t *e = malloc(sizeof *e + len + mfalen);
     if (!e) return NULL;
     memset(e, 0, sizeof *e);
     e->hash = h;
     e->pid = *pid;
     e->stamp = *s;
     e->nlen = (uint32_t)len;
+    e->mfalen = (uint32_t)mfalen;
     memcpy(e->name, name, len);
+    if (mfalen) memcpy(e->name + len, mfa, mfalen);
     return e;
 }
 
@@ -410,11 +477,16 @@ static void res_unlink(sw_tracker_t *t, entry_t *e) {
     t->st.reserved--;
 }
 
+static void start_detach(sw_tracker_t *t, entry_t *e);
+static void start_free(start_t *st);
+
 /* Removes e from every index and frees it; tells the agent if it was
  * committed. */
 static void entry_drop(sw_tracker_t *t, entry_t *e, int tell_agent) {
     sw_htab_remove(&t->names, e->hash, e);
-    if (e->reserved) {
+    if (e->reserved == RES_START) {
+        start_detach(t, e);
+    } else if (e->reserved) {
         res_unlink(t, e);
     } else {
         pid_unlink(t, e);
@@ -426,8 +498,9 @@ static void entry_drop(sw_tracker_t *t, entry_t *e, int tell_agent) {
 
 /* Inserts a committed entry. Returns it, or NULL on out of memory. */
 static entry_t *entry_commit(sw_tracker_t *t, const char *name, size_t len, uint64_t h,
-                             const sw_pid_t *pid, const stamp_t *s) {
-    entry_t *e = entry_new(name, len, h, pid, s);
+                             const sw_pid_t *pid, const stamp_t *s, const char *mfa,
+                             size_t mfalen) {
+    entry_t *e = entry_new(name, len, h, pid, s, mfa, mfalen);
     if (!e) return NULL;
     if (sw_htab_insert(&t->names, h, e) != 0) {
         free(e);
@@ -450,85 +523,349 @@ static void entry_confirm(sw_tracker_t *t, entry_t *e) {
 
 /* ---- ownership --------------------------------------------------------- */
 
-/* The node (BEAM atom) that decides registrations of this name: the ring
- * owner among this node and the peers whose connection is up and whose BEAM
- * node is known (not only those whose sync came: see failure mode 1).
- * Rendezvous hashing: the member maximising hash(name, member) wins. */
-static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
-    uint64_t nh = sw_hash_bytes(name, len, 0x6f776e72);
-    uint32_t best = t->self_beam;
-    uint64_t best_score = 0;
-    int first = 1;
-    for (uint32_t i = 0; i <= t->npeers; i++) {
-        uint32_t beam;
-        if (i == t->npeers) {
-            beam = t->self_beam;
-        } else {
-            peer_t *p = &t->peers[i];
-            if (!p->conn_up || p->beam == UINT32_MAX) continue;
-            beam = p->beam;
-        }
-        const char *s = atom_str(&t->atoms, beam);
-        uint64_t score = sw_hash_bytes(s, strlen(s), nh);
-        if (first || score > best_score ||
-            (score == best_score && strcmp(s, atom_str(&t->atoms, best)) < 0)) {
-            best = beam;
-            best_score = score;
-            first = 0;
-        }
+/* Rebuilds the ring from the members: this node and the peers whose
+ * connection is up, whose BEAM node is known and not reported down. Nodes are
+ * added in sorted order, so every node builds the same ring from the same
+ * members (libring's ring depends on the order of joins when two nodes claim
+ * one point). */
+static void ring_rebuild(sw_tracker_t *t) {
+    const char *names[1 + t->npeers];
+    size_t n = 0;
+    names[n++] = atom_str(&t->atoms, t->self_beam);
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        peer_t *p = &t->peers[i];
+        if (p->conn_up && !p->down && p->beam != UINT32_MAX) names[n++] = atom_str(&t->atoms, p->beam);
     }
-    return best;
+    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *x = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = x;
+        }
+    sw_ring_close(&t->ring);
+    sw_ring_init(&t->ring, t->ring_flags);
+    for (size_t i = 0; i < n; i++)
+        if (sw_ring_add_node(&t->ring, names[i]) != 0) SW_ERROR("ring_add_failed", "node=%s", names[i]);
+    t->ring_dirty = 0;
+}
+
+/* Number of ring members (for the quorum). */
+static size_t members(sw_tracker_t *t) {
+    if (t->ring_dirty) ring_rebuild(t);
+    return sw_ring_node_count(&t->ring);
+}
+
+static int below_quorum(sw_tracker_t *t) { return t->quorum && members(t) < t->quorum; }
+
+/* The node (BEAM atom) that decides registrations of this name: its owner on
+ * the libring ring of the members. */
+static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
+    if (t->ring_dirty) ring_rebuild(t);
+    const char *node;
+    if (sw_ring_owner_of(&t->ring, name, len, &node) != 0) return t->self_beam;
+    uint32_t b = atom_intern(&t->atoms, node);
+    return b == UINT32_MAX ? t->self_beam : b;
 }
 
 /* ---- decisions --------------------------------------------------------- */
 
-/* Owner's decision on register(name, pid) coming from the caller's node
- * ccbeam. */
-static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
-    uint64_t h = name_hash(name, nlen);
-    entry_t *e = find(t, name, nlen, h);
-    if (e) {
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
-        return;
-    }
-    stamp_t s = {++t->clock, t->self_beam};
+/* Commits name -> pid (pid known, not registered here) as the owner:
+ * directly if the pid is ours, else through a claim to its home. yes/no are
+ * the encoded Result terms for the caller (no when the home refuses). */
+static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                            const char *ref, size_t rlen, const char *name, size_t nlen,
+                            uint64_t h, const sw_pid_t *pid, const stamp_t *s,
+                            const char *yes, size_t yeslen, const char *no, size_t nolen,
+                            const char *mfa, size_t mfalen) {
+    entry_t *e;
     if (pid->node == t->self_beam) {
-        e = entry_commit(t, name, nlen, h, pid, &s);
+        e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
         if (!e) {
-            reply_via(t, ccbeam, caller, ref, rlen, "no");
+            reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
             return;
         }
         broadcast(t, "add", e);
-        reply_via(t, ccbeam, caller, ref, rlen, "yes");
+        reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
         return;
     }
     peer_t *home = peer_by_beam(t, pid->node);
     if (!home || !home->conn_up) {
         SW_WARN("register_refused", "reason=pid_node_not_in_swarm pid_node=%s",
                 atom_str(&t->atoms, pid->node));
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    e = entry_new(name, nlen, h, pid, &s);
+    e = entry_new(name, nlen, h, pid, s, mfa, mfalen);
     if (!e || sw_htab_insert(&t->names, h, e) != 0) {
         free(e);
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    e->reserved = 1;
+    e->reserved = RES_CLAIM;
     e->deadline = t->now + CLAIM_TIMEOUT_MS;
     res_link(t, e);
     ei_x_buff *x = &home->out.body;
-    ei_x_encode_tuple_header(x, 8);
+    ei_x_encode_tuple_header(x, 11);
     ei_x_encode_atom(x, "claim");
     ei_x_encode_binary(x, name, (int)nlen);
     enc_pid(x, t, pid);
-    enc_stamp(x, t, &s);
+    enc_stamp(x, t, s);
     ei_x_encode_atom(x, atom_str(&t->atoms, ccbeam));
     enc_pid(x, t, caller);
     ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_append_buf(x, yes, (int)yeslen);
+    ei_x_append_buf(x, no, (int)nolen);
+    ei_x_encode_binary(x, mfa ? mfa : "", (int)mfalen);
     home->out.count++;
+}
+
+/* Owner's decision on register(name, pid) coming from the caller's node
+ * ccbeam. */
+static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
+    uint64_t h = name_hash(name, nlen);
+    if (find(t, name, nlen, h)) {
+        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        return;
+    }
+    stamp_t s = {++t->clock, t->self_beam};
+    char yes[8], no[8];
+    int yl = 0, nl = 0;
+    ei_encode_atom(yes, &yl, "yes");
+    ei_encode_atom(no, &nl, "no");
+    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, (size_t)yl, no,
+                    (size_t)nl, NULL, 0);
+}
+
+/* ---- MFA starts (register_name/4,5) ------------------------------------
+ *
+ * The owner of a name reserves it (a RES_START entry, invisible to lookups),
+ * asks its agent to run apply(M, F, A) in a fresh process ({start, Id, MFA}
+ * in the agent's batch), and queues every request for that name that comes
+ * meanwhile. The agent always answers with sw_tracker_started(); the start
+ * then commits like register_name/2 would, and the waiters get their
+ * replies: the first one (who caused the start) and whereis_or_register
+ * callers {ok, Pid}, later register callers {error, {already_registered,
+ * Pid}}, everyone the MFA's error if it failed. */
+
+static int start_eq(const void *item, const void *key) {
+    return ((const start_t *)item)->id == *(const uint64_t *)key;
+}
+
+static start_t *start_find(sw_tracker_t *t, uint64_t id) {
+    return sw_htab_find(&t->starts, sw_hash_u64(id), &id, start_eq);
+}
+
+static void start_free(start_t *st) {
+    for (waiter_t *w = st->waiters, *next; w; w = next) {
+        next = w->next;
+        free(w);
+    }
+    free(st);
+}
+
+static void start_detach(sw_tracker_t *t, entry_t *e) {
+    start_t *st = start_find(t, e->deadline);
+    if (st && st->e == e) st->e = NULL;
+}
+
+static int add_waiter(start_t *st, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                      size_t rlen, int mode) {
+    waiter_t *w = malloc(sizeof *w + rlen);
+    if (!w) return -1;
+    w->next = NULL;
+    w->ccbeam = ccbeam;
+    w->mode = (uint8_t)mode;
+    w->caller = *caller;
+    w->rlen = rlen;
+    memcpy(w->ref, ref, rlen);
+    waiter_t **tail = &st->waiters;
+    while (*tail) tail = &(*tail)->next;
+    *tail = w;
+    return 0;
+}
+
+/* {Tag, Pid} or {error, {already_registered, Pid}} into t->res. */
+static ei_x_buff *res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid) {
+    ei_x_buff *x = &t->res;
+    x->index = 0;
+    ei_x_encode_tuple_header(x, 2);
+    if (already) {
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "already_registered");
+    } else {
+        ei_x_encode_atom(x, "ok");
+    }
+    if (pid->node == UINT32_MAX) ei_x_encode_atom(x, "undefined");
+    else enc_pid(x, t, pid);
+    return x;
+}
+
+static ei_x_buff *res_error(sw_tracker_t *t, const char *why) {
+    ei_x_buff *x = &t->res;
+    x->index = 0;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_atom(x, why);
+    return x;
+}
+
+static void reply_res(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                      size_t rlen, ei_x_buff *r) {
+    reply_raw_via(t, ccbeam, caller, ref, rlen, r->buff, (size_t)r->index);
+}
+
+/* Reserves name and asks the agent to run the MFA. NULL on out of memory. */
+static start_t *start_begin(sw_tracker_t *t, const char *name, size_t nlen, uint64_t h,
+                            const char *mfa, size_t mfalen) {
+    stamp_t s = {++t->clock, t->self_beam};
+    sw_pid_t none = {UINT32_MAX, 0, 0, 0};
+    start_t *st = calloc(1, sizeof *st + nlen);
+    entry_t *e = entry_new(name, nlen, h, &none, &s, mfa, mfalen);
+    if (!st || !e || sw_htab_insert(&t->names, h, e) != 0) {
+        free(st);
+        free(e);
+        return NULL;
+    }
+    e->reserved = RES_START;
+    e->deadline = s.counter;
+    st->id = s.counter;
+    st->e = e;
+    st->nlen = (uint32_t)nlen;
+    memcpy(st->name, name, nlen);
+    if (sw_htab_insert(&t->starts, sw_hash_u64(st->id), st) != 0) {
+        sw_htab_remove(&t->names, h, e);
+        free(e);
+        free(st);
+        return NULL;
+    }
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "start");
+    ei_x_encode_ulonglong(x, st->id);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    t->agent_ops.count++;
+    return st;
+}
+
+/* Owner's decision on register_name(Name, M, F, A) from node ccbeam. */
+static void decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                       size_t rlen, const char *name, size_t nlen, const char *mfa, size_t mfalen,
+                       int mode) {
+    if (below_quorum(t)) {
+        reply_res(t, ccbeam, caller, ref, rlen, res_error(t, "no_node_available"));
+        return;
+    }
+    uint64_t h = name_hash(name, nlen);
+    entry_t *e = find(t, name, nlen, h);
+    if (e && e->reserved == RES_START) {
+        start_t *st = start_find(t, e->deadline);
+        if (st && add_waiter(st, ccbeam, caller, ref, rlen, mode) == 0) return;
+        reply_res(t, ccbeam, caller, ref, rlen, res_error(t, "out_of_memory"));
+        return;
+    }
+    if (e) {
+        reply_res(t, ccbeam, caller, ref, rlen, res_pid(t, mode != MODE_WHEREIS, &e->pid));
+        return;
+    }
+    start_t *st = start_begin(t, name, nlen, h, mfa, mfalen);
+    if (!st || add_waiter(st, ccbeam, caller, ref, rlen, mode) != 0) {
+        reply_res(t, ccbeam, caller, ref, rlen, res_error(t, "out_of_memory"));
+        return;
+    }
+}
+
+void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
+                             size_t rlen, const char *name, size_t nlen, const char *mfa,
+                             size_t mfalen, int whereis) {
+    sw_pid_t c;
+    if (to_compact(t, caller, &c) != 0) return;
+    int mode = whereis ? MODE_WHEREIS : MODE_REGISTER;
+    if (below_quorum(t)) {
+        reply_res(t, t->self_beam, &c, ref, rlen, res_error(t, "no_node_available"));
+        return;
+    }
+    uint32_t owner = owner_of(t, name, nlen);
+    if (owner == t->self_beam) {
+        decide_mfa(t, t->self_beam, &c, ref, rlen, name, nlen, mfa, mfalen, mode);
+        return;
+    }
+    peer_t *o = peer_by_beam(t, owner);
+    ei_x_buff *x = &o->out.body;
+    ei_x_encode_tuple_header(x, 6);
+    ei_x_encode_atom(x, "reg_mfa_req");
+    ei_x_encode_binary(x, name, (int)nlen);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    ei_x_encode_atom(x, mode == MODE_WHEREIS ? "whereis_or_register" : "register");
+    enc_pid(x, t, &c);
+    ei_x_append_buf(x, ref, (int)rlen);
+    o->out.count++;
+}
+
+void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, const char *res,
+                        size_t reslen) {
+    start_t *st = start_find(t, id);
+    if (!st) {
+        SW_WARN("start_unknown", "id=%llu", (unsigned long long)id);
+        return;
+    }
+    sw_htab_remove(&t->starts, sw_hash_u64(id), st);
+    entry_t *e = st->e;
+    sw_pid_t pid;
+    if (epid && to_compact(t, epid, &pid) == 0) {
+        waiter_t *first = st->waiters;
+        if (e) {
+            /* Take the reservation out, then commit under the same stamp. */
+            sw_htab_remove(&t->names, e->hash, e);
+            ei_x_buff yes, no;
+            ei_x_new(&yes);
+            ei_x_new(&no);
+            /* (res_pid fills t->res: evaluate it before reading its index) */
+            ei_x_buff *r = res_pid(t, 0, &pid);
+            ei_x_append_buf(&yes, r->buff, r->index);
+            sw_pid_t none = {UINT32_MAX, 0, 0, 0};
+            r = res_pid(t, 1, &none);
+            ei_x_append_buf(&no, r->buff, r->index);
+            commit_or_claim(t, first ? first->ccbeam : UINT32_MAX,
+                            first ? &first->caller : &pid, first ? first->ref : "",
+                            first ? first->rlen : 0, e->name, e->nlen, e->hash, &pid, &e->stamp,
+                            yes.buff, (size_t)yes.index, no.buff, (size_t)no.index, entry_mfa(e),
+                            e->mfalen);
+            ei_x_free(&yes);
+            ei_x_free(&no);
+            free(e);
+            if (st->restart && t->env && t->env->restarted) {
+                erlang_pid oldp, newp;
+                memset(&oldp, 0, sizeof oldp);
+                memset(&newp, 0, sizeof newp);
+                snprintf(oldp.node, sizeof oldp.node, "%s", atom_str(&t->atoms, st->old_pid.node));
+                oldp.num = st->old_pid.num;
+                oldp.serial = st->old_pid.serial;
+                oldp.creation = st->old_pid.creation;
+                newp = *epid;
+                t->env->restarted(t->ud, &oldp, &newp);
+            }
+            for (waiter_t *w = first ? first->next : NULL; w; w = w->next)
+                reply_res(t, w->ccbeam, &w->caller, w->ref, w->rlen,
+                          res_pid(t, w->mode != MODE_WHEREIS, &pid));
+        } else {
+            /* The reservation gave way to an entry committed elsewhere (two
+             * owners while views differed): the process runs unnamed. */
+            entry_t *cur = find(t, st->name, st->nlen, name_hash(st->name, st->nlen));
+            SW_WARN("start_orphaned", "id=%llu", (unsigned long long)id);
+            for (waiter_t *w = st->waiters; w; w = w->next)
+                reply_res(t, w->ccbeam, &w->caller, w->ref, w->rlen,
+                          res_pid(t, w->mode != MODE_WHEREIS, cur ? &cur->pid : &pid));
+        }
+    } else {
+        if (e) entry_drop(t, e, 0);
+        if (st->restart)
+            SW_WARN("restart_failed", "id=%llu", (unsigned long long)id);
+        for (waiter_t *w = st->waiters; w; w = w->next)
+            reply_raw_via(t, w->ccbeam, &w->caller, w->ref, w->rlen, res, reslen);
+    }
+    start_free(st);
 }
 
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
@@ -624,7 +961,8 @@ static void maybe_synced(sw_tracker_t *t) {
     t->synced = 1;
 }
 
-/* Queues {sync, [{NameBin, Pid, Counter, Origin}]} of our home entries. */
+/* Queues {sync, [{NameBin, Pid, Counter, Origin[, MFABin]}]} of our home
+ * entries. */
 static void send_sync(sw_tracker_t *t, peer_t *p) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
@@ -640,10 +978,11 @@ static void send_sync(sw_tracker_t *t, peer_t *p) {
         const entry_t *e = sw_htab_at(&t->pids, i);
         if (!e || e->pid.node != t->self_beam) continue;
         for (; e; e = e->pid_next) {
-            ei_x_encode_tuple_header(x, 4);
+            ei_x_encode_tuple_header(x, e->mfalen ? 5 : 4);
             ei_x_encode_binary(x, e->name, (int)e->nlen);
             enc_pid(x, t, &e->pid);
             enc_stamp(x, t, &e->stamp);
+            if (e->mfalen) ei_x_encode_binary(x, entry_mfa(e), (int)e->mfalen);
         }
     }
     ei_x_encode_empty_list(x);
@@ -699,6 +1038,16 @@ static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
     return 0;
 }
 
+/* A binary's bytes, without copying (MFA blobs: opaque to the C node). */
+static int dec_bin(const char *buf, int *index, const char **data, long *len) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
+    *data = buf + *index + 5;
+    *len = size;
+    *index += 5 + size;
+    return 0;
+}
+
 /* Orders two entries of one name with equal stamps (a restarted C node's
  * clock starts again from 0, so its stamps can repeat): by pid, so that the
  * order stays total and every node picks the same winner. */
@@ -730,7 +1079,7 @@ static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
 /* Applies an add from a home: insert, or settle a conflict with the entry
  * held for that name. */
 static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                      const stamp_t *s) {
+                      const stamp_t *s, const char *mfa, size_t mfalen) {
     clock_see(t, s->counter);
     peer_t *home = peer_by_beam(t, pid->node);
     if (pid->node != t->self_beam && home && !home->agent_up && home->beam != UINT32_MAX &&
@@ -780,7 +1129,7 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
             entry_drop(t, e, 1);
         }
     }
-    entry_commit(t, name, nlen, h, pid, s);
+    entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
 }
 
 /* {lost, ...} at the home of the losing entry: remove it everywhere. */
@@ -801,10 +1150,12 @@ static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
         entry_drop(t, e, 1);
 }
 
-/* Home's handling of an owner's claim. */
+/* Home's handling of an owner's claim. yes/no: the Result terms to send. */
 static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t nlen,
                         const sw_pid_t *pid, const stamp_t *s, uint32_t ccbeam,
-                        const sw_pid_t *caller, const char *ref, size_t rlen) {
+                        const sw_pid_t *caller, const char *ref, size_t rlen, const char *yes,
+                        size_t yeslen, const char *no, size_t nolen, const char *mfa,
+                        size_t mfalen) {
     clock_see(t, s->counter);
     uint64_t h = name_hash(name, nlen);
     entry_t *e = find(t, name, nlen, h);
@@ -816,16 +1167,16 @@ static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t 
         ei_x_encode_binary(x, name, (int)nlen);
         enc_stamp(x, t, s);
         from->out.count++;
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    e = entry_commit(t, name, nlen, h, pid, s);
+    e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
     if (!e) {
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
     broadcast(t, "add", e);
-    reply_via(t, ccbeam, caller, ref, rlen, "yes");
+    reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
 }
 
 /* A home's sync: authoritative for the pids of its BEAM node. */
@@ -844,9 +1195,12 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
             sw_pid_t pid;
             stamp_t s;
             int tup;
-            if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 4) return -1;
+            const char *mfa;
+            long mfalen;
+            if (ei_decode_tuple_header(buf, index, &tup) != 0 || (tup != 4 && tup != 5)) return -1;
             if (dec_namebin(buf, index, &name, &nlen) != 0) return -1;
             if (dec_pid(t, buf, index, &pid) != 0 || dec_stamp(t, buf, index, &s) != 0) return -1;
+            if (tup == 5 && dec_bin(buf, index, &mfa, &mfalen) != 0) return -1;
             if (pid.node != from->beam) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
@@ -868,12 +1222,16 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
         int tup;
         sw_pid_t pid;
         stamp_t s;
+        const char *mfa = NULL;
+        long mfalen = 0;
         ei_decode_tuple_header(buf, &i2, &tup);
         dec_namebin(buf, &i2, &name, &nlen);
         dec_pid(t, buf, &i2, &pid);
         dec_stamp(t, buf, &i2, &s);
+        if (tup == 5) dec_bin(buf, &i2, &mfa, &mfalen);
         if (tmp) {
-            entry_t *x = entry_new(name, (size_t)nlen, name_hash(name, (size_t)nlen), &pid, &s);
+            entry_t *x = entry_new(name, (size_t)nlen, name_hash(name, (size_t)nlen), &pid, &s, mfa,
+                                   (size_t)mfalen);
             if (x && sw_htab_insert(&listed, x->hash, x) == 0) tmp[ntmp++] = x;
             else free(x);
         }
@@ -895,7 +1253,7 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
     }
     for (int k = 0; k < ntmp; k++) {
         entry_t *x = tmp[k];
-        apply_add(t, x->name, x->nlen, &x->pid, &x->stamp);
+        apply_add(t, x->name, x->nlen, &x->pid, &x->stamp, entry_mfa(x), x->mfalen);
         free(x);
     }
     free(tmp);
@@ -919,18 +1277,32 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
     if (ei_decode_atom(buf, index, tag) != 0) return -1;
     if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s))
+        const char *mfa = NULL;
+        long mfalen = 0;
+        if ((arity != 5 && !(arity == 6 && tag[0] == 'a')) ||
+            dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s) || (arity == 6 && dec_bin(buf, index, &mfa, &mfalen)))
             return -1;
         /* Only a home originates adds and dels of its pids. */
         if (pid.node != from->beam) return -1;
-        if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s);
+        if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
         else apply_del(t, name, (size_t)nlen, &pid, &s);
     } else if (strcmp(tag, "lost") == 0) {
         if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s))
             return -1;
         apply_lost(t, name, (size_t)nlen, &pid, &s);
+    } else if (strcmp(tag, "reg_mfa_req") == 0) {
+        const char *mfa;
+        long mfalen;
+        char mode[MAXATOMLEN_UTF8];
+        if (arity != 6 || dec_namebin(buf, index, &name, &nlen) || dec_bin(buf, index, &mfa, &mfalen) ||
+            ei_decode_atom(buf, index, mode) || dec_pid(t, buf, index, &caller) ||
+            dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
+                   strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
     } else if (strcmp(tag, "reg_req") == 0) {
         if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
@@ -939,24 +1311,31 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
     } else if (strcmp(tag, "claim") == 0) {
         char cc[MAXATOMLEN_UTF8];
-        if (arity != 8 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+        const char *yes, *no, *mfa;
+        size_t yeslen, nolen;
+        long mfalen;
+        if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s) || ei_decode_atom(buf, index, cc) ||
-            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
+            dec_raw(buf, index, &yes, &yeslen) || dec_raw(buf, index, &no, &nolen) ||
+            dec_bin(buf, index, &mfa, &mfalen))
             return -1;
         uint32_t ccbeam = atom_intern(&t->atoms, cc);
         if (ccbeam == UINT32_MAX) return -1;
-        apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen);
+        apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes, yeslen,
+                    no, nolen, mfa, (size_t)mfalen);
     } else if (strcmp(tag, "claim_nack") == 0) {
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_stamp(t, buf, index, &s))
             return -1;
         entry_t *e = find(t, name, (size_t)nlen, name_hash(name, (size_t)nlen));
         if (e && e->reserved && stamp_cmp(t, &s, &e->stamp) == 0) entry_drop(t, e, 0);
     } else if (strcmp(tag, "reply") == 0) {
-        char res[MAXATOMLEN_UTF8];
+        const char *res;
+        size_t reslen;
         if (arity != 4 || dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            ei_decode_atom(buf, index, res))
+            dec_raw(buf, index, &res, &reslen))
             return -1;
-        agent_reply(t, &caller, ref, rlen, res);
+        agent_reply_raw(t, &caller, ref, rlen, res, reslen);
     } else if (strcmp(tag, "unreg_req") == 0) {
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &caller) ||
             dec_raw(buf, index, &ref, &rlen))
@@ -984,6 +1363,7 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
             other->awaited = 0;
         }
         from->beam = b;
+        t->ring_dirty = 1;
     } else {
         return -1;
     }
@@ -1020,6 +1400,7 @@ int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int
 /* The connection to p is gone (or is to be ignored from now on). */
 static void conn_lost(sw_tracker_t *t, peer_t *p) {
     p->conn_up = 0;
+    t->ring_dirty = 1;
     p->synced = 0;
     outbox_reset(&p->out);
     /* Reservations waiting on that home will never be answered. */
@@ -1047,6 +1428,8 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     dial_if_ours(t, p);
 }
 
+static void restart_node(sw_tracker_t *t, uint32_t beam);
+
 void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
     uint32_t b = atom_intern(&t->atoms, beam);
     if (b == UINT32_MAX || b == t->self_beam) return;
@@ -1067,7 +1450,50 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
             conn_lost(t, p);
         }
     }
-    purge_node(t, b);
+    t->ring_dirty = 1;
+    restart_node(t, b);
+}
+
+/* The MFA entries of a node that went down are started again, once, by
+ * their new owner: every survivor computes the same ring without that node,
+ * and only the owner starts. The other entries of the node just go. */
+static void restart_node(sw_tracker_t *t, uint32_t beam) {
+    typedef struct {
+        entry_t *copy;
+    } item_t;
+    size_t n = 0, cap = 0;
+    item_t *items = NULL;
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        entry_t *e = sw_htab_at(&t->pids, i);
+        if (!e || e->pid.node != beam) continue;
+        for (; e; e = e->pid_next) {
+            if (!e->mfalen || owner_of(t, e->name, e->nlen) != t->self_beam) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                item_t *ni = realloc(items, cap * sizeof *ni);
+                if (!ni) break;
+                items = ni;
+            }
+            entry_t *c = entry_new(e->name, e->nlen, e->hash, &e->pid, &e->stamp, entry_mfa(e), e->mfalen);
+            if (c) items[n++].copy = c;
+        }
+    }
+    purge_node(t, beam);
+    int quorum_ok = !below_quorum(t);
+    for (size_t k = 0; k < n; k++) {
+        entry_t *c = items[k].copy;
+        if (!quorum_ok) {
+            SW_WARN("restart_skipped", "reason=no_quorum");
+        } else if (!find(t, c->name, c->nlen, c->hash)) {
+            start_t *st = start_begin(t, c->name, c->nlen, c->hash, entry_mfa(c), c->mfalen);
+            if (st) {
+                st->restart = 1;
+                st->old_pid = c->pid;
+            }
+        }
+        free(c);
+    }
+    free(items);
 }
 
 /* First ops on every connection: {hello, OurBeamNode}, then our sync. */
@@ -1096,6 +1522,7 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
     }
     p->conn_up = 1;
     p->synced = 0;
+    t->ring_dirty = 1;
     outbox_reset(&p->out);
     /* Before the agent's hello our home entries are not known yet, and an
      * empty sync would make the peer drop them: greet once hello came. */
@@ -1155,7 +1582,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             uint64_t h = name_hash(name, (size_t)nlen);
             if (pid.node != t->self_beam || find(t, name, (size_t)nlen, h)) continue;
             stamp_t s = {++t->clock, t->self_beam};
-            entry_commit(t, name, (size_t)nlen, h, &pid, &s);
+            entry_commit(t, name, (size_t)nlen, h, &pid, &s, NULL, 0);
         }
         /* The tail of a non-empty list; ei_decode_list_header already
          * consumed an empty one. */
@@ -1202,6 +1629,10 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     outbox_init(&t->agent_ops);
     outbox_init(&t->agent_replies);
     ei_x_new(&t->scratch);
+    ei_x_new(&t->res);
+    sw_htab_init(&t->starts);
+    sw_ring_init(&t->ring, 0);
+    t->ring_dirty = 1;
     return t;
 }
 
@@ -1218,6 +1649,13 @@ void sw_tracker_free(sw_tracker_t *t) {
     if (t->agent_ops.body.buff) ei_x_free(&t->agent_ops.body);
     if (t->agent_replies.body.buff) ei_x_free(&t->agent_replies.body);
     if (t->scratch.buff) ei_x_free(&t->scratch);
+    if (t->res.buff) ei_x_free(&t->res);
+    for (size_t i = 0; i < t->starts.cap; i++) {
+        start_t *st = sw_htab_at(&t->starts, i);
+        if (st) start_free(st);
+    }
+    sw_htab_close(&t->starts);
+    sw_ring_close(&t->ring);
     atoms_close(&t->atoms);
     free(t);
 }
@@ -1291,6 +1729,12 @@ int sw_tracker_pending(const sw_tracker_t *t) {
 }
 
 int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }
+
+void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) {
+    t->quorum = quorum;
+    t->ring_flags = ring_flags;
+    t->ring_dirty = 1;
+}
 
 void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) { *out = t->st; }
 

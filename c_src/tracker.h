@@ -41,6 +41,10 @@ typedef struct {
     void (*connect)(void *ud, const char *cnode);
     /* Close the connection to this C node, if any. */
     void (*disconnect)(void *ud, const char *cnode);
+    /* An MFA name whose node went down was started again here: old_pid (on
+     * the dead node) is now new_pid (local). For groups to carry the
+     * memberships over. Both borrowed for the call. */
+    void (*restarted)(void *ud, const erlang_pid *old_pid, const erlang_pid *new_pid);
 } sw_tracker_env_t;
 
 /* Where sw_tracker_flush() sends an outbox. */
@@ -103,6 +107,25 @@ void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid);
  * Both borrowed. */
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
                          const char *name, size_t nlen, const erlang_pid *pid);
+
+/* register_name(Name, M, F, A) (whereis = 0) or whereis_or_register_name
+ * (whereis = 1) from caller. mfa/mfalen: term_to_binary({M, F, A}), opaque
+ * here. The name's owner reserves the name and has its agent run the MFA;
+ * the reply {Ref, Result} is {ok, Pid}, {error, {already_registered, Pid}},
+ * {error, no_node_available} (below the quorum) or the MFA's own error. */
+void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
+                             size_t rlen, const char *name, size_t nlen, const char *mfa,
+                             size_t mfalen, int whereis);
+
+/* The agent's answer to {start, Id, MFA}: pid is the started process (NULL
+ * if the start failed), res/reslen the encoded result term (without 131),
+ * passed to the waiting callers on failure. Unknown ids are logged. */
+void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *pid, const char *res,
+                        size_t reslen);
+
+/* Placement settings: quorum (StaticQuorumRing size, 0 for the plain ring)
+ * and SW_RING_* flags for the ring. Call before the agent's hello. */
+void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags);
 
 /* unregister_name(Name) from caller (reply {Ref, ok}). */
 void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,

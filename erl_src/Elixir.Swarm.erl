@@ -11,12 +11,34 @@
 -compile(warn_missing_spec).
 
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
+-export([register_name/4, register_name/5, whereis_or_register_name/4,
+         whereis_or_register_name/5]).
 %% Process groups (issue 4): see the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 
 %% @doc See {@link swarm:register_name/2}.
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) -> swarm:register_name(Name, Pid).
+
+%% @doc See {@link swarm:register_name/4}.
+-spec register_name(term(), module(), atom(), [term()]) -> {ok, pid()} | {error, swarm:start_error()}.
+register_name(Name, M, F, A) -> swarm:register_name(Name, M, F, A).
+
+%% @doc See {@link swarm:register_name/5}.
+-spec register_name(term(), module(), atom(), [term()], timeout()) ->
+          {ok, pid()} | {error, swarm:start_error()}.
+register_name(Name, M, F, A, Timeout) -> swarm:register_name(Name, M, F, A, Timeout).
+
+%% @doc See {@link swarm:whereis_or_register_name/4}.
+-spec whereis_or_register_name(term(), module(), atom(), [term()]) ->
+          {ok, pid()} | {error, swarm:start_error()}.
+whereis_or_register_name(Name, M, F, A) -> swarm:whereis_or_register_name(Name, M, F, A).
+
+%% @doc See {@link swarm:whereis_or_register_name/5}.
+-spec whereis_or_register_name(term(), module(), atom(), [term()], timeout()) ->
+          {ok, pid()} | {error, swarm:start_error()}.
+whereis_or_register_name(Name, M, F, A, Timeout) ->
+    swarm:whereis_or_register_name(Name, M, F, A, Timeout).
 
 %% @doc See {@link swarm:unregister_name/1}.
 -spec unregister_name(term()) -> ok.

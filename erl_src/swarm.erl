@@ -148,7 +148,10 @@ zero_floats(X) -> X.
 -spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
                  timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
 start_call(Mode, Name, MFA, Timeout, Where) ->
-    call(reg_mfa, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where).
+    case call(reg_mfa, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where) of
+        {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
+        Reply -> Reply
+    end.
 
 -spec call(reg | unreg, [term()], {atom(), [term()]}) -> term().
 call(Op, Args, Where) ->

@@ -173,7 +173,8 @@ open_cnode(St) ->
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
                       {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
-                      {quorum, swarm_config:quorum(St#st.config)}],
+                      {quorum, swarm_config:quorum(St#st.config)},
+                      {otp_release, list_to_integer(erlang:system_info(otp_release))}],
             true = port_command(Port, term_to_binary({?SW_TAG, config, Config})),
             {ok, St#st{port = Port, cnode_ready = false}}
     end.
@@ -201,6 +202,7 @@ port_data(Bin, St) ->
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
             St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
             hello(St1),
+            swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             St1;
         {?SW_TAG, error, Why} ->
             ?LOG_ERROR(#{event => cnode_error, reason => Why}),
@@ -256,7 +258,7 @@ apply_ops([{start, Id, MFABin} | Ops], St) ->
 
 %% Runs apply(M, F, A) for the C node in a fresh process (never in this
 %% loop: the start may take long, crash, or call swarm itself) and reports
-%% {'$sw1', started, Id, Pid | undefined, Result}.
+%% {'$sw1', started, Id, Pid | undefined, {'$sw1', raw, term_to_binary(Result)}}.
 -spec start_mfa(non_neg_integer(), binary(), node()) -> pid().
 start_mfa(Id, MFABin, CNode) ->
     spawn(fun() ->
@@ -271,7 +273,10 @@ start_mfa(Id, MFABin, CNode) ->
                            catch error:badarg -> {error, bad_mfa}
                            end,
                   Pid = case Result of {ok, P} -> P; _ -> undefined end,
-                  erlang:send({?SW_SERVER, CNode}, {?SW_TAG, started, Id, Pid, Result})
+                  %% The result travels as a binary: it may hold terms (funs)
+                  %% that the C node does not decode; the caller unwraps it.
+                  Wrapped = {?SW_TAG, raw, term_to_binary(Result)},
+                  erlang:send({?SW_SERVER, CNode}, {?SW_TAG, started, Id, Pid, Wrapped})
           end).
 
 %% Keeps one monitor per local pid that has names.

@@ -14,10 +14,13 @@ start_link(Config) ->
 -spec init(swarm_config:config()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(Config) ->
     _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
+    _ = ets:new(?SW_GROUPS, [named_table, public, duplicate_bag, {read_concurrency, true}]), %% groups
     Agent = #{id => swarm_agent,
               start => {swarm_agent, start_link, [Config]},
               restart => permanent,
               shutdown => 5000,
               type => worker,
               modules => [swarm_agent]},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent]}}.
+    Groups = #{id => swarm_groups, start => {swarm_groups, start_link, []}, %% groups (issue 4)
+               restart => permanent, shutdown => 5000, type => worker, modules => [swarm_groups]},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups]}}.

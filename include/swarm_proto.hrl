@@ -8,3 +8,6 @@
 -define(SW_NAMES, swarm_names).
 %% Registered name of the agent process on every BEAM node running swarm.
 -define(SW_AGENT, swarm_agent).
+%% Process groups (issue 4): ETS replica of the memberships (chunks of
+%% pids, see swarm_groups.erl) and the registered name of its writer.
+-define(SW_GROUPS, swarm_groups).

@@ -27,7 +27,8 @@ ensure_dist() ->
 %% @doc A name unique within this test run.
 -spec unique(string()) -> atom().
 unique(Prefix) ->
-    list_to_atom(Prefix ++ "_" ++ integer_to_list(erlang:unique_integer([positive]))).
+    %% The OS pid keeps names apart across concurrent or leftover test runs.
+    list_to_atom(Prefix ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive]))).
 
 %% @doc Starts N peer nodes (not yet running swarm), connected to each other.
 -spec start_nodes(pos_integer(), string()) -> [{pid(), node()}].

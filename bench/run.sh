@@ -1,0 +1,24 @@
+#!/bin/sh
+# The benchmark (`make bench`): swarm against OTP's global on a local cluster
+# of 3 BEAM nodes (each with its C node) on 127.0.0.1, driven by a hidden
+# coordinator node. The module is compiled into a temporary directory, never
+# into the application's ebin. Report: stdout and bench/results/latest.txt.
+# Knobs (environment): SWARM_BENCH_N, SWARM_BENCH_GLOBAL_N, SWARM_BENCH_GLOBAL_N1,
+# SWARM_BENCH_REPS, SWARM_BENCH_OUT (see bench/swarm_bench.erl).
+set -eu
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+EBIN="$ROOT/_build/default/lib/swarm/ebin"
+if [ ! -f "$EBIN/swarm.beam" ] || [ ! -x "$ROOT/priv/swarm_node" ]; then
+    echo "bench: build first (make)" >&2
+    exit 1
+fi
+epmd -daemon
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/swarm_bench.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT INT TERM
+erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/swarm_bench.erl"
+mkdir -p "$ROOT/bench/results"
+: "${SWARM_BENCH_OUT:=$ROOT/bench/results/latest.txt}"
+export SWARM_BENCH_OUT
+erl -noshell -hidden -name "swarm_bench_$$@127.0.0.1" -setcookie "swarm_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'swarm_bench:main().'

@@ -1,0 +1,401 @@
+%% @doc Process groups end to end (issue 4): real BEAM nodes (OTP's peer),
+%% each running swarm with its real C node, on 127.0.0.1.
+-module(groups_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2]).
+-export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
+         publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
+         garbage/1, members_fast/1, groups_proc_restart/1,
+         node_stop/1, cnode_killed/1, transfer_after_node_down/1]).
+%% Run on the cluster's nodes.
+-export([member/2]).
+
+suite() -> [{timetrap, {minutes, 5}}].
+
+all() ->
+    [{group, cluster3}, node_stop, cnode_killed, transfer_after_node_down].
+
+groups() ->
+    [{cluster3, [],
+      [joins_converge, read_your_writes, idempotent, death_leaves, big_group, publish_once,
+       multi_call_filters, elixir_facade, unreachable_home, garbage, members_fast,
+       groups_proc_restart]}].
+
+init_per_suite(Config) ->
+    ok = swarm_ct:ensure_dist(),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_group(cluster3, Config) ->
+    {Peers, Nodes} = start_cluster(3, "g3"),
+    [{peers, Peers}, {nodes, Nodes} | Config].
+
+end_per_group(cluster3, Config) ->
+    [swarm_ct:stop_node(P) || P <- ?config(peers, Config)],
+    ok.
+
+%% ---------------------------------------------------------------------------
+
+%% @doc Joins made from every node, for pids of every node (mostly remote to
+%% the caller), concurrently: every node ends up listing the same members.
+joins_converge(Config) ->
+    Nodes = ?config(nodes, Config),
+    G = {conv, 1},
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 40)],
+    Self = self(),
+    Joiners = [spawn_link(fun() ->
+                   Res = swarm_ct:rpc(J, erlang, apply,
+                                      [fun() -> [swarm:join(G, P) || P <- Ps] end, []]),
+                   Self ! {self(), Res}
+               end) || {J, Ps} <- deal(Pids, Nodes)],
+    [receive {J, Res} -> ?assert(lists:all(fun(R) -> R =:= ok end, Res)) end || J <- Joiners],
+    Expected = lists:sort(Pids),
+    wait_members(Nodes, G, Expected),
+    [P ! stop || P <- Pids],
+    wait_members(Nodes, G, []).
+
+%% @doc join/leave return once the caller's node shows the change, also
+%% when the pid lives on another node.
+read_your_writes(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    P = spawn_member(A, good),
+    Res = swarm_ct:rpc(B, erlang, apply, [fun() ->
+        [begin
+             ok = swarm:join({ryw, I}, P),
+             [P] = swarm:members({ryw, I}),
+             ok = swarm:leave({ryw, I}, P),
+             [] = swarm:members({ryw, I}),
+             ok
+         end || I <- lists:seq(1, 200)]
+    end, []]),
+    ?assertEqual(lists:duplicate(200, ok), Res),
+    Local = spawn_member(B, good),
+    ?assertEqual(ok, swarm_ct:rpc(B, swarm, join, [ryw_local, Local])),
+    ?assertEqual([Local], swarm_ct:rpc(B, swarm, members, [ryw_local])),
+    P ! stop,
+    Local ! stop.
+
+%% @doc Joining twice is joining once, leaving twice is leaving once, leaving
+%% a group one is not in is ok; a pid can be in many groups.
+idempotent(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    P = spawn_member(B, good),
+    ok = swarm_ct:rpc(A, swarm, join, [idem, P]),
+    ok = swarm_ct:rpc(C, swarm, join, [idem, P]),
+    ok = swarm_ct:rpc(B, swarm, join, [idem, P]),
+    ok = swarm_ct:rpc(A, swarm, join, [idem2, P]),
+    wait_members(Nodes, idem, [P]),
+    wait_members(Nodes, idem2, [P]),
+    ok = swarm_ct:rpc(C, swarm, leave, [idem, P]),
+    ok = swarm_ct:rpc(A, swarm, leave, [idem, P]),
+    ok = swarm_ct:rpc(A, swarm, leave, [never_joined, P]),
+    wait_members(Nodes, idem, []),
+    wait_members(Nodes, idem2, [P]),
+    ?assertEqual([], swarm_ct:rpc(A, swarm, members, [never_joined])),
+    P ! stop,
+    wait_members(Nodes, idem2, []),
+    %% Every C node agrees there is nothing left of it.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> proplists:get_value(memberships, gstats(N)) =:= 0 end, Nodes)
+    end, 5000).
+
+%% @doc A member that exits leaves all its groups, on every node.
+death_leaves(Config) ->
+    Nodes = ?config(nodes, Config),
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 5)],
+    [ok = swarm_ct:rpc(node(P), swarm, join, [G, P]) || P <- Pids, G <- [death_a, death_b]],
+    wait_members(Nodes, death_a, lists:sort(Pids)),
+    Victims = [lists:nth(2, Pids), lists:nth(7, Pids), lists:nth(13, Pids)],
+    [exit(V, kill) || V <- Victims],
+    Left = lists:sort(Pids -- Victims),
+    wait_members(Nodes, death_a, Left),
+    wait_members(Nodes, death_b, Left),
+    [P ! stop || P <- Left],
+    wait_members(Nodes, death_a, []).
+
+%% @doc A group of several chunks (300 members): leaves from the middle,
+%% made from every node, keep every replica equal to the expected set.
+big_group(Config) ->
+    Nodes = ?config(nodes, Config),
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 100)],
+    [ok = swarm_ct:rpc(J, erlang, apply, [fun() -> [ok = swarm:join(big, P) || P <- Ps], ok end, []])
+     || {J, Ps} <- deal(Pids, Nodes)],
+    wait_members(Nodes, big, lists:sort(Pids)),
+    Leaving = [P || {I, P} <- lists:zip(lists:seq(1, length(Pids)), Pids), I rem 3 =/= 0],
+    [ok = swarm_ct:rpc(J, erlang, apply, [fun() -> [ok = swarm:leave(big, P) || P <- Ps], ok end, []])
+     || {J, Ps} <- deal(Leaving, lists:reverse(Nodes))],
+    Left = lists:sort(Pids -- Leaving),
+    wait_members(Nodes, big, Left),
+    ?assertEqual(100, length(Left)),
+    [P ! stop || P <- Pids],
+    wait_members(Nodes, big, []).
+
+%% @doc publish/2 delivers each message exactly once to each member.
+publish_once(Config) ->
+    [A, _, C] = Nodes = ?config(nodes, Config),
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 20)],
+    [ok = swarm_ct:rpc(node(P), swarm, join, [pub, P]) || P <- Pids],
+    wait_members(Nodes, pub, lists:sort(Pids)),
+    [ok = swarm_ct:rpc(A, swarm, publish, [pub, {msg, I}]) || I <- lists:seq(1, 5)],
+    [ok = swarm_ct:rpc(C, swarm, publish, [pub, {msg, I}]) || I <- lists:seq(6, 10)],
+    swarm_ct:wait_until(fun() -> lists:all(fun(P) -> count(P) =:= 10 end, Pids) end, 5000),
+    timer:sleep(300),
+    ?assertEqual(lists:duplicate(length(Pids), 10), [count(P) || P <- Pids]),
+    ?assertEqual(ok, swarm_ct:rpc(A, swarm, publish, [no_such_group, x])),
+    [P ! stop || P <- Pids].
+
+%% @doc multi_call returns the replies of the members that answer in time;
+%% a slow member and a crashing one are left out, and nothing arrives in the
+%% caller's mailbox afterwards.
+multi_call_filters(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    Good = [spawn_member(N, good) || N <- Nodes],
+    Slow = spawn_member(B, slow),
+    Crash = spawn_member(C, crash),
+    Silent = spawn_member(A, silent),
+    All = Good ++ [Slow, Crash, Silent],
+    [ok = swarm_ct:rpc(A, swarm, join, [mc, P]) || P <- All],
+    wait_members(Nodes, mc, lists:sort(All)),
+    {Replies, Queue} = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        R = swarm:multi_call(mc, hello, 500),
+        timer:sleep(1500),   % the slow member answers meanwhile (1 s)
+        {R, erlang:process_info(self(), message_queue_len)}
+    end, []]),
+    ?assertEqual(lists:sort([{reply, node(P), P, hello} || P <- Good]), lists:sort(Replies)),
+    ?assertEqual({message_queue_len, 0}, Queue),
+    %% The crashed member left the group; the default timeout lets the slow
+    %% one answer.
+    wait_members(Nodes, mc, lists:sort(All -- [Crash])),
+    Replies2 = swarm_ct:rpc(C, swarm, multi_call, [mc, again]),
+    ?assertEqual(lists:sort([late | [{reply, node(P), P, again} || P <- Good]]),
+                 lists:sort(Replies2)),
+    ?assertEqual([], swarm_ct:rpc(C, swarm, multi_call, [no_such_group, x, 100])),
+    [P ! stop || P <- All].
+
+%% @doc The Elixir facade has the same group functions.
+elixir_facade(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    P = spawn_member(B, good),
+    ok = swarm_ct:rpc(A, 'Elixir.Swarm', join, [ex_group, P]),
+    ?assertEqual([P], swarm_ct:rpc(A, 'Elixir.Swarm', members, [ex_group])),
+    ok = swarm_ct:rpc(A, 'Elixir.Swarm', publish, [ex_group, ping]),
+    swarm_ct:wait_until(fun() -> count(P) =:= 1 end, 5000),
+    ?assertEqual([{reply, B, P, hi}], swarm_ct:rpc(A, 'Elixir.Swarm', multi_call, [ex_group, hi])),
+    ?assertEqual([{reply, B, P, ho}], swarm_ct:rpc(A, 'Elixir.Swarm', multi_call, [ex_group, ho, 1000])),
+    ok = swarm_ct:rpc(B, 'Elixir.Swarm', leave, [ex_group, P]),
+    wait_members(Nodes, ex_group, []),
+    P ! stop.
+
+%% @doc A pid whose node does not run swarm cannot join: the answer says so
+%% at once.
+unreachable_home(Config) ->
+    [A | _] = ?config(nodes, Config),
+    Me = self(),
+    ?assertEqual({error, home_unreachable}, swarm_ct:rpc(A, swarm, join, [unreach, Me])),
+    ?assertEqual({error, home_unreachable}, swarm_ct:rpc(A, swarm, leave, [unreach, Me])),
+    ?assertEqual([], swarm_ct:rpc(A, swarm, members, [unreach])).
+
+%% @doc Malformed group messages to a C node are counted and dropped; groups
+%% keep working.
+garbage(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    CNode = swarm_ct:rpc(A, swarm_agent, cnode, []),
+    Before = proplists:get_value(bad_msgs, gstats(A)),
+    Garbage = [{'$sw1', gjoin}, {'$sw1', gjoin, self(), 1, <<"notaterm">>, self()},
+               {'$sw1', gleave, self(), make_ref(), <<131, 100>>, self()},
+               {'$sw1', ghello, self(), not_a_list}, {'$sw1', ghello, self(), [{<<131, 106>>, [x]}]},
+               {'$sw1', gdown, not_a_pid}, {'$sw1', gops, [garbage]}, {'$sw1', gtransfer, a, b},
+               {'$sw1', gunknown, 1}, {'$sw1', gstats, self()}],
+    swarm_ct:rpc(A, erlang, apply, [fun() -> [erlang:send({swarm, CNode}, M) || M <- Garbage], ok end, []]),
+    swarm_ct:wait_until(fun() ->
+        proplists:get_value(bad_msgs, gstats(A)) >= Before + length(Garbage)
+    end, 5000),
+    P = spawn_member(B, good),
+    ok = swarm_ct:rpc(A, swarm, join, [after_garbage, P]),
+    wait_members(Nodes, after_garbage, [P]),
+    P ! stop.
+
+%% @doc members/1 of a 10,000-member group is a fast local read (< 0.3 ms
+%% typical; the assertion leaves room for a loaded test machine).
+members_fast(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    {Min, N} = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        Ps = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 10000)],
+        [ok = swarm:join(fast, P) || P <- Ps],
+        T = lists:min([element(1, timer:tc(swarm, members, [fast])) || _ <- lists:seq(1, 50)]),
+        {T, length(swarm:members(fast))}
+    end, []]),
+    ct:pal("members/1 of 10k: ~p us", [Min]),
+    ?assertEqual(10000, N),
+    ?assert(Min < 3000),
+    swarm_ct:wait_until(fun() ->
+        length(swarm_ct:rpc(B, swarm, members, [fast])) =:= 10000 andalso
+            length(swarm_ct:rpc(C, swarm, members, [fast])) =:= 10000
+    end, 20000),
+    swarm_ct:rpc(A, erlang, apply, [fun() -> [P ! stop || P <- swarm:members(fast)], ok end, []]),
+    wait_members(Nodes, fast, []).
+
+%% @doc The swarm_groups process restarting alone rebuilds its monitors from
+%% the C node: deaths are still seen, joins still work.
+groups_proc_restart(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    Ps = [spawn_member(A, good) || _ <- lists:seq(1, 5)],
+    [ok = swarm_ct:rpc(A, swarm, join, [gpr, P]) || P <- Ps],
+    Old = swarm_ct:rpc(A, erlang, whereis, [swarm_groups]),
+    exit(Old, kill),
+    swarm_ct:wait_until(fun() ->
+        case swarm_ct:rpc(A, erlang, whereis, [swarm_groups]) of
+            New when is_pid(New), New =/= Old ->
+                swarm_ct:rpc(A, gen_server, call, [swarm_groups, monitored]) =:= 5;
+            _ -> false
+        end
+    end, 10000),
+    wait_members(Nodes, gpr, lists:sort(Ps)),
+    exit(hd(Ps), kill),
+    wait_members(Nodes, gpr, lists:sort(tl(Ps))),
+    P = spawn_member(B, good),
+    ok = swarm_ct:rpc(A, swarm, join, [gpr, P]),
+    wait_members(Nodes, gpr, lists:sort([P | tl(Ps)])),
+    [X ! stop || X <- [P | Ps]].
+
+%% ---------------------------------------------------------------------------
+
+%% @doc When a node stops, its members leave every group on the others.
+node_stop(_Config) ->
+    {Peers, [A, B, C] = Nodes} = start_cluster(3, "gns"),
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 30)],
+    [ok = swarm_ct:rpc(J, erlang, apply, [fun() -> [ok = swarm:join(G, P) || P <- Ps, G <- [ns1, ns2]], ok end, []])
+     || {J, Ps} <- deal(Pids, Nodes)],
+    wait_members(Nodes, ns1, lists:sort(Pids)),
+    swarm_ct:stop_node(lists:keyfind(C, 2, Peers)),
+    Left = lists:sort([P || P <- Pids, node(P) =/= C]),
+    wait_members([A, B], ns1, Left),
+    wait_members([A, B], ns2, Left),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A C node killed with SIGKILL is restarted: its node's members are
+%% still members everywhere afterwards, and a member that died while the C
+%% node was down is gone everywhere.
+cnode_killed(_Config) ->
+    {Peers, [A, B, C] = Nodes} = start_cluster(3, "gck"),
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 20)],
+    [ok = swarm_ct:rpc(node(P), swarm, join, [ck, P]) || P <- Pids],
+    [ok = swarm_ct:rpc(B, swarm, join, [ck2, P]) || P <- Pids],
+    wait_members(Nodes, ck, lists:sort(Pids)),
+    wait_members(Nodes, ck2, lists:sort(Pids)),
+    OsPid = swarm_ct:cnode_os_pid(A),
+    os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+    Victim = hd([P || P <- Pids, node(P) =:= A]),
+    exit(Victim, kill),
+    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    swarm_ct:wait_until(fun() ->
+        try swarm_ct:cnode_os_pid(A) =/= OsPid andalso
+                swarm_ct:rpc(A, gen_server, call, [swarm_agent, cnode_ready])
+        catch _:_ -> false end
+    end, 10000),
+    Expected = lists:sort(Pids -- [Victim]),
+    wait_members(Nodes, ck, Expected),
+    wait_members(Nodes, ck2, Expected),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> proplists:get_value(memberships, gstats(N)) =:= 2 * length(Expected) end, Nodes)
+    end, 10000),
+    %% Deaths are seen again, and joins work from the restarted node.
+    Second = hd([P || P <- Expected, node(P) =:= A]),
+    exit(Second, kill),
+    wait_members(Nodes, ck, Expected -- [Second]),
+    P = spawn_member(C, good),
+    ok = swarm_ct:rpc(A, swarm, join, [ck, P]),
+    wait_members(Nodes, ck, lists:sort([P | Expected -- [Second]])),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc The rejoin hook: after a node went down, swarm_groups:transfer(Old,
+%% New) gives New the groups Old had (called on New's node or elsewhere).
+transfer_after_node_down(_Config) ->
+    {Peers, [A, B, C] = Nodes} = start_cluster(3, "gtr"),
+    Old1 = spawn_member(C, good),
+    Old2 = spawn_member(C, good),
+    Stay = spawn_member(B, good),
+    [ok = swarm_ct:rpc(A, swarm, join, [G, P]) || G <- [tr1, tr2], P <- [Old1, Stay]],
+    ok = swarm_ct:rpc(A, swarm, join, [tr3, Old2]),
+    wait_members(Nodes, tr1, lists:sort([Old1, Stay])),
+    wait_members(Nodes, tr3, [Old2]),
+    swarm_ct:stop_node(lists:keyfind(C, 2, Peers)),
+    wait_members([A, B], tr1, [Stay]),
+    wait_members([A, B], tr3, []),
+    New1 = spawn_member(A, good),
+    New2 = spawn_member(A, good),
+    ok = swarm_ct:rpc(A, swarm_groups, transfer, [Old1, New1]),
+    ok = swarm_ct:rpc(B, swarm_groups, transfer, [Old2, New2]),   % forwarded to A
+    wait_members([A, B], tr1, lists:sort([New1, Stay])),
+    wait_members([A, B], tr2, lists:sort([New1, Stay])),
+    wait_members([A, B], tr3, [New2]),
+    %% A live process's groups can be given too (handoff); it keeps its own.
+    New3 = spawn_member(B, good),
+    ok = swarm_ct:rpc(A, swarm_groups, transfer, [Stay, New3]),
+    wait_members([A, B], tr2, lists:sort([New1, Stay, New3])),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% ---------------------------------------------------------------------------
+
+%% A group member: counts the plain messages it gets; answers gen_server
+%% calls according to Mode: good (replies at once), slow (after 1 s), crash
+%% (exits), silent (never).
+member(Mode, Count) ->
+    receive
+        stop -> ok;
+        {'$gen_call', From, get_count} ->
+            gen_server:reply(From, Count),
+            member(Mode, Count);
+        {'$gen_call', From, Msg} ->
+            case Mode of
+                good -> gen_server:reply(From, {reply, node(), self(), Msg});
+                slow -> timer:sleep(1000), gen_server:reply(From, late);
+                crash -> exit(crash_requested);
+                silent -> ok
+            end,
+            member(Mode, Count);
+        _ ->
+            member(Mode, Count + 1)
+    end.
+
+spawn_member(Node, Mode) ->
+    spawn(Node, ?MODULE, member, [Mode, 0]).
+
+count(P) ->
+    gen_server:call(P, get_count).
+
+gstats(Node) ->
+    swarm_ct:rpc(Node, swarm_groups, stats, []).
+
+%% Starts N nodes running swarm and waits until every C node can reach every
+%% other for groups (a join of a remote pid succeeds).
+start_cluster(N, Prefix) ->
+    Peers = swarm_ct:start_nodes(N, Prefix),
+    Nodes = [Node || {_, Node} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    [begin
+         P = swarm_ct:spawn_idle(M),
+         swarm_ct:wait_until(fun() -> swarm_ct:rpc(J, swarm, join, [probe, P]) =:= ok end, 15000),
+         ok = swarm_ct:rpc(J, swarm, leave, [probe, P]),
+         P ! stop
+     end || J <- Nodes, M <- Nodes, J =/= M],
+    {Peers, Nodes}.
+
+%% Waits until every node lists exactly Expected (sorted) as members of G.
+wait_members(Nodes, G, Expected) ->
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> lists:sort(swarm_ct:rpc(N, swarm, members, [G])) =:= Expected end, Nodes)
+    end, 15000).
+
+%% Splits Items round robin over Nodes: [{Node, [Item]}], each item going to
+%% the node after its own when items are pids (so most joins are remote).
+deal(Items, Nodes) ->
+    N = length(Nodes),
+    Indexed = lists:zip(lists:seq(0, length(Items) - 1), Items),
+    [{Node, [X || {I, X} <- Indexed, I rem N =:= K]}
+     || {K, Node} <- lists:zip(lists:seq(0, N - 1), Nodes)].

@@ -1,0 +1,237 @@
+%% @doc Placement: register_name/4,5 start processes where Swarm's libring
+%% ring puts them, and restart them when their node goes down. Real BEAM
+%% nodes (peer) with their real C nodes, on 127.0.0.1.
+-module(placement_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2]).
+-export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
+         start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
+         restart_on_node_down/1, static_quorum/1, bad_config/1, blacklist/1]).
+
+suite() -> [{timetrap, {minutes, 5}}].
+
+all() ->
+    [{group, cluster3}, restart_on_node_down, static_quorum, bad_config, blacklist].
+
+groups() ->
+    [{cluster3, [], [placement_matches_ring, already_registered, whereis_or_register,
+                     start_errors, start_timeout, reentrant_start, pid_on_other_node]}].
+
+init_per_suite(Config) ->
+    ok = swarm_ct:ensure_dist(),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_group(cluster3, Config) ->
+    Peers = swarm_ct:start_nodes(3, "pl"),
+    Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    [{peers, Peers}, {nodes, Nodes} | Config].
+
+end_per_group(cluster3, Config) ->
+    [swarm_ct:stop_node(P) || P <- ?config(peers, Config)],
+    ok.
+
+%% ---------------------------------------------------------------------------
+
+%% @doc 1,000 names of many term types, registered from all nodes, each run
+%% on the node the libring reference picks.
+placement_matches_ring(Config) ->
+    Nodes = ?config(nodes, Config),
+    Names = [case I rem 5 of
+                 0 -> {pl, I};
+                 1 -> list_to_atom("pl_atom_" ++ integer_to_list(I));
+                 2 -> <<"pl_bin_", (integer_to_binary(I))/binary>>;
+                 3 -> I * 7919;
+                 4 -> #{pl => I, s => "x"}
+             end || I <- lists:seq(1, 1000)],
+    Results = [{Name, swarm_ct:rpc(lists:nth(1 + I rem 3, Nodes), swarm, register_name,
+                                   [Name, swarm_test_server, start, [Name]])}
+               || {I, Name} <- lists:zip(lists:seq(1, 1000), Names)],
+    Wrong = [{Name, node(Pid), swarm_ct:ring_owner(Nodes, Name)}
+             || {Name, {ok, Pid}} <- Results, node(Pid) =/= swarm_ct:ring_owner(Nodes, Name)],
+    ?assertEqual([], Wrong),
+    ?assertEqual(1000, length([ok || {_, {ok, _}} <- Results])),
+    %% Spread over all three nodes.
+    ?assertEqual(lists:sort(Nodes), lists:usort([node(P) || {_, {ok, P}} <- Results])),
+    Reg = swarm_ct:wait_converged(Nodes, 10000),
+    [?assertEqual({Name, Pid}, lists:keyfind(Name, 1, Reg)) || {Name, {ok, Pid}} <- Results],
+    [exit(P, kill) || {_, {ok, P}} <- Results].
+
+%% @doc A taken name gives {error, {already_registered, Pid}}, also for names
+%% registered with register_name/2.
+already_registered(Config) ->
+    [A, B, C] = ?config(nodes, Config),
+    {ok, Pid} = swarm_ct:rpc(A, swarm, register_name, [ar1, swarm_test_server, start, [x]]),
+    ?assertEqual({error, {already_registered, Pid}},
+                 swarm_ct:rpc(B, swarm, register_name, [ar1, swarm_test_server, start, [y]])),
+    P2 = swarm_ct:spawn_idle(C),
+    yes = swarm_ct:rpc(C, swarm, register_name, [ar2, P2]),
+    ?assertEqual({error, {already_registered, P2}},
+                 swarm_ct:rpc(A, swarm, register_name, [ar2, swarm_test_server, start, [y]])),
+    %% Elixir names.
+    ?assertEqual({error, {already_registered, Pid}},
+                 swarm_ct:rpc(C, 'Elixir.Swarm', register_name, [ar1, swarm_test_server, start, [y], 5000])),
+    exit(Pid, kill), P2 ! stop.
+
+%% @doc whereis_or_register_name returns the running process or starts one;
+%% concurrent callers all get the same pid and one process is started.
+whereis_or_register(Config) ->
+    Nodes = ?config(nodes, Config),
+    Self = self(),
+    [spawn_link(fun() ->
+                        Self ! {wor, swarm_ct:rpc(N, swarm, whereis_or_register_name,
+                                                  [wor1, swarm_test_server, start, [N]])}
+                end) || N <- Nodes, _ <- lists:seq(1, 5)],
+    Rs = [receive {wor, R} -> R end || _ <- lists:seq(1, 15)],
+    [{ok, Pid}] = lists:usort(Rs),
+    ?assertEqual(swarm_ct:ring_owner(Nodes, wor1), node(Pid)),
+    ?assertEqual({ok, Pid}, swarm_ct:rpc(hd(Nodes), 'Elixir.Swarm', whereis_or_register_name,
+                                         [wor1, swarm_test_server, start, [z]])),
+    exit(Pid, kill).
+
+%% @doc A failing start returns its error to the caller; nothing stays
+%% registered; the name can be used afterwards.
+start_errors(Config) ->
+    [A | _] = Nodes = ?config(nodes, Config),
+    ?assertEqual({error, nope}, swarm_ct:rpc(A, swarm, register_name, [se1, swarm_test_server, start_error, [nope]])),
+    ?assertEqual({error, {invalid_return, not_a_pid}},
+                 swarm_ct:rpc(A, swarm, register_name, [se2, swarm_test_server, start_bad, []])),
+    ?assertMatch({error, {error, boom}}, swarm_ct:rpc(A, swarm, register_name, [se3, swarm_test_server, start_crash, []])),
+    ?assertMatch({error, {error, undef}}, swarm_ct:rpc(A, swarm, register_name, [se4, no_such_module, start, []])),
+    [?assertEqual(undefined, swarm_ct:rpc(N, swarm, whereis_name, [S])) || N <- Nodes, S <- [se1, se2, se3, se4]],
+    {ok, P} = swarm_ct:rpc(A, swarm, register_name, [se1, swarm_test_server, start, [ok]]),
+    exit(P, kill).
+
+%% @doc A start that hangs: the caller's timeout is honoured, and other
+%% registrations and lookups keep working meanwhile.
+start_timeout(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    R = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        try swarm:register_name(hang1, swarm_test_server, start_hang, [], 300)
+        catch exit:E -> {exit, E} end
+    end, []]),
+    ?assertMatch({exit, {timeout, {swarm, register_name, _}}}, R),
+    {ok, P} = swarm_ct:rpc(B, swarm, register_name, [after_hang, swarm_test_server, start, [x]]),
+    ?assertEqual(swarm_ct:ring_owner(Nodes, after_hang), node(P)),
+    ?assertEqual(undefined, swarm_ct:rpc(A, swarm, whereis_name, [hang1])),
+    exit(P, kill).
+
+%% @doc A start whose init calls swarm (register_name/2, whereis_name,
+%% register_name/4 of another name) does not deadlock.
+reentrant_start(Config) ->
+    [A, B, _] = ?config(nodes, Config),
+    {ok, P} = swarm_ct:rpc(A, swarm, register_name, [{reentrant, 1}, swarm_test_server, start_reentrant, [1]]),
+    swarm_ct:wait_until(fun() ->
+        swarm_ct:rpc(B, swarm, whereis_name, [{reentrant, 1}]) =:= P andalso
+            swarm_ct:rpc(B, swarm, whereis_name, [{reentrant_alias, 1}]) =:= P andalso
+            is_pid(swarm_ct:rpc(B, swarm, whereis_name, [{reentrant_child, 1}]))
+    end, 5000),
+    exit(P, kill).
+
+%% @doc An MFA may return a pid living on another node; it is registered
+%% under that node.
+pid_on_other_node(Config) ->
+    [A, B, C] = Nodes = ?config(nodes, Config),
+    Owner = swarm_ct:ring_owner(Nodes, elsewhere1),
+    Target = hd(Nodes -- [Owner]),
+    {ok, P} = swarm_ct:rpc(A, swarm, register_name, [elsewhere1, swarm_test_server, start_elsewhere, [Target]]),
+    ?assertEqual(Target, node(P)),
+    swarm_ct:wait_until(fun() -> [swarm_ct:rpc(N, swarm, whereis_name, [elsewhere1]) || N <- [A, B, C]]
+                                     =:= [P, P, P] end, 5000),
+    P ! stop,
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [elsewhere1]) =:= undefined end, 5000).
+
+%% ---------------------------------------------------------------------------
+
+%% @doc When a node stops, each MFA name that lived there is started again,
+%% exactly once, on its new owner; register_name/2 names of that node go.
+restart_on_node_down(_Config) ->
+    Peers = swarm_ct:start_nodes(4, "rd"),
+    Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    Names = [{rd, I} || I <- lists:seq(1, 400)],
+    Started = [{Name, swarm_ct:rpc(lists:nth(1 + erlang:phash2(Name, 4), Nodes), swarm, register_name,
+                                   [Name, swarm_test_server, start, [Name]])} || Name <- Names],
+    [{ok, _} = R || {_, R} <- Started],
+    [Victim | _] = [N || N <- Nodes, lists:any(fun({_, {ok, P}}) -> node(P) =:= N end, Started)],
+    Plain = swarm_ct:spawn_idle(Victim),
+    yes = swarm_ct:rpc(Victim, swarm, register_name, [rd_plain, Plain]),
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    Moved = [Name || {Name, {ok, P}} <- Started, node(P) =:= Victim],
+    ?assert(length(Moved) > 50),
+    swarm_ct:stop_node(lists:keyfind(Victim, 2, Peers)),
+    Survivors = Nodes -- [Victim],
+    Reg = swarm_ct:wait_converged(Survivors, 15000),
+    swarm_ct:wait_until(fun() -> length(swarm_ct:registry(hd(Survivors))) =:= length(Names) end, 15000),
+    Reg2 = swarm_ct:wait_converged(Survivors, 15000),
+    _ = Reg,
+    ?assertEqual(false, lists:keymember(rd_plain, 1, Reg2)),
+    [begin
+         {Name, P} = lists:keyfind(Name, 1, Reg2),
+         ?assertEqual(swarm_ct:ring_owner(Survivors, Name), node(P)),
+         ?assert(swarm_ct:rpc(node(P), erlang, is_process_alive, [P]))
+     end || Name <- Moved],
+    %% Exactly once: no stray started processes of swarm_test_server beyond
+    %% the registered ones.
+    Running = lists:append([swarm_ct:rpc(N, erlang, apply, [fun() ->
+        [P || P <- processes(),
+              {'$initial_call', {swarm_test_server, init, 1}} =:=
+                  lists:keyfind('$initial_call', 1, element(2, process_info(P, dictionary)))]
+    end, []]) || N <- Survivors]),
+    ?assertEqual(length(Names), length(Running)),
+    [swarm_ct:stop_node(P) || P <- Peers, element(2, P) =/= Victim].
+
+%% @doc StaticQuorumRing: below its size register_name/4 answers
+%% no_node_available; once enough nodes run swarm, it works.
+static_quorum(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "sq"),
+    [A, B, C] = [N || {_, N} <- Peers],
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, K, V])
+     || N <- [A, B, C], {K, V} <- [{distribution_strategy, 'Elixir.Swarm.Distribution.StaticQuorumRing'},
+                                   {static_quorum_size, "3"}]],
+    ok = swarm_ct:start_swarm([A, B]),
+    ?assertEqual({error, no_node_available},
+                 swarm_ct:rpc(A, swarm, register_name, [sq1, swarm_test_server, start, [x]])),
+    ok = swarm_ct:start_swarm([A, B, C]),
+    swarm_ct:wait_until(fun() ->
+        case swarm_ct:rpc(A, swarm, register_name, [sq1, swarm_test_server, start, [x]]) of
+            {ok, _} -> true;
+            Other -> Other
+        end
+    end, 10000),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A bad static_quorum_size or strategy is a clear error at start.
+bad_config(_Config) ->
+    [{_, A} = Peer] = swarm_ct:start_nodes(1, "bc"),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, distribution_strategy, static_quorum_ring]),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, static_quorum_size, "three"]),
+    ?assertMatch({error, {swarm, {bad_config, static_quorum_size, "three"}}},
+                 strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, distribution_strategy, 'Elixir.NoSuchStrategy']),
+    ?assertMatch({error, {swarm, {bad_config, distribution_strategy, 'Elixir.NoSuchStrategy'}}},
+                 strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
+    swarm_ct:stop_node(Peer).
+
+strip_start_error({error, {swarm, {{bad_config, _, _} = E, _}}}) -> {error, {swarm, E}};
+strip_start_error({error, {swarm, {bad_return, {_, {error, E}}}}}) -> {error, {swarm, E}};
+strip_start_error(Other) -> Other.
+
+%% @doc A blacklisted node is left out of the ring: nothing is placed on it.
+blacklist(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "bl"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    [Alive, _] = string:split(atom_to_list(C), "@"),
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, node_blacklist, ["^" ++ Alive ++ "@.*$"]]) || N <- Nodes],
+    ok = swarm_ct:start_swarm([A, B]),
+    {ok, _} = swarm_ct:rpc(C, application, ensure_all_started, [swarm]),
+    Rs = [swarm_ct:rpc(A, swarm, register_name, [{bl, I}, swarm_test_server, start, [I]]) || I <- lists:seq(1, 100)],
+    ?assertEqual([], [P || {ok, P} <- Rs, node(P) =:= C]),
+    [?assertEqual(swarm_ct:ring_owner([A, B], {bl, I}), node(P)) || {I, {ok, P}} <- lists:zip(lists:seq(1, 100), Rs)],
+    [swarm_ct:stop_node(P) || P <- Peers].
