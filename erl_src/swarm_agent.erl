@@ -28,7 +28,8 @@
     shadow :: ets:tid() | undefined,
     backoff :: pos_integer(),
     config :: swarm_config:config(),
-    restart_timer :: reference() | undefined
+    restart_timer :: reference() | undefined,
+    restarts = 0 :: non_neg_integer()
 }).
 
 -type state() :: #st{}.
@@ -84,6 +85,8 @@ init(Config) ->
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call(peers, _From, St) ->
     {reply, maps:keys(St#st.peers), St};
+handle_call(restarts, _From, St) ->
+    {reply, St#st.restarts, St};
 handle_call(cnode_ready, _From, St) ->
     {reply, St#st.cnode_ready, St};
 handle_call(os_pid, _From, #st{port = Port} = St) when Port =/= undefined ->
@@ -160,13 +163,17 @@ terminate(_Why, St) ->
 
 -spec open_cnode(state()) -> {ok, state()} | {error, term()}.
 open_cnode(St) ->
-    Exe = filename:join(code:priv_dir(swarm), "swarm_node"),
+    %% cnode_executable / cnode_env: for running the C node under a
+    %% sanitizer or a profiler (the test suites do); not needed otherwise.
+    Exe = application:get_env(swarm, cnode_executable,
+                              filename:join(code:priv_dir(swarm), "swarm_node")),
     case filelib:is_regular(Exe) of
         false ->
             {error, {cnode_missing, Exe}};
         true ->
             [Alive, Host] = string:split(atom_to_list(St#st.cnode), "@"),
-            Env = [{"SWARM_LOG", atom_to_list(application:get_env(swarm, cnode_log, info))}],
+            Env = [{"SWARM_LOG", atom_to_list(application:get_env(swarm, cnode_log, info))}
+                   | application:get_env(swarm, cnode_env, [])],
             Port = open_port({spawn_executable, Exe},
                              [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
             Config = [{beam_node, node()},
@@ -225,7 +232,7 @@ hello(St) ->
 -spec schedule_restart(state()) -> state().
 schedule_restart(#st{restart_timer = undefined, backoff = B} = St) ->
     T = erlang:send_after(B, self(), restart_cnode),
-    St#st{restart_timer = T, backoff = min(B * 2, 5000)};
+    St#st{restart_timer = T, backoff = min(B * 2, 5000), restarts = St#st.restarts + 1};
 schedule_restart(St) ->
     St.
 

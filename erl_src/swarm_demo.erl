@@ -1,9 +1,10 @@
 %% @private
 %% @doc The demo run by `make demo' (scripts/demo.sh): starts a cluster of 3
 %% BEAM nodes on 127.0.0.1 with OTP's peer, runs swarm on each, registers
-%% workers through {via, swarm, Name}, calls them from other nodes, stops a
-%% node and shows its names gone. Prints what it does; halts non-zero on any
-%% failure.
+%% workers (placed by the ring with register_name/4, and through
+%% {via, swarm, Name}), calls them from another node, stops a node and shows
+%% the placed workers moved and the others gone. Prints what it does; halts
+%% non-zero on any failure.
 -module(swarm_demo).
 -compile(warn_missing_spec).
 -export([main/0]).
@@ -21,43 +22,64 @@ main() ->
 run() ->
     Paths = [P || P <- code:get_path(), not lists:prefix(code:lib_dir(), P)],
     Cookie = atom_to_list(erlang:get_cookie()),
-    Nodes = [begin
-                 {ok, _Peer, N} = peer:start(#{name => list_to_atom("demo_" ++ S ++ "_" ++ os:getpid()),
-                                               host => "127.0.0.1", longnames => true,
-                                               args => ["-setcookie", Cookie, "-pa" | Paths]}),
-                 N
+    Peers = [begin
+                 {ok, Peer, N} = peer:start(#{name => list_to_atom("demo_" ++ S ++ "_" ++ os:getpid()),
+                                              host => "127.0.0.1", longnames => true,
+                                              args => ["-setcookie", Cookie, "-pa" | Paths]}),
+                 {Peer, N}
              end || S <- ["a", "b", "c"]],
+    Nodes = [N || {_, N} <- Peers],
     [A, B, C] = Nodes,
     [true = rpc:call(X, net_kernel, connect_node, [Y]) || X <- Nodes, Y <- Nodes, X =/= Y],
-    say("started 3 BEAM nodes: ~p", [Nodes]),
+    say("started 3 BEAM nodes: ~w", [Nodes]),
     [{ok, _} = rpc:call(N, application, ensure_all_started, [swarm]) || N <- Nodes],
-    say("swarm running on each, C nodes: ~p", [[rpc:call(N, swarm_agent, cnode, []) || N <- Nodes]]),
-    Workers = [{{worker, I}, lists:nth(1 + I rem 3, Nodes)} || I <- lists:seq(1, 9)],
+    say("swarm running on each; C nodes: ~w", [[rpc:call(N, swarm_agent, cnode, []) || N <- Nodes]]),
+    %% Workers placed by the hash ring (register_name/4): they move when
+    %% their node goes away.
+    Placed = [{placed, I} || I <- lists:seq(1, 9)],
+    [begin
+         {ok, Pid} = rpc:call(lists:nth(1 + I rem 3, Nodes), swarm, register_name,
+                              [Name, swarm_demo_worker, start_link, [Name]]),
+         say("register_name(~w, swarm_demo_worker, start_link, ...) -> ~w on ~w", [Name, Pid, node(Pid)])
+     end || {placed, I} = Name <- Placed],
+    %% Workers registered where they run ({via, swarm, Name}): they stay put,
+    %% and go away with their node.
+    Local = [{{local, I}, lists:nth(1 + I rem 3, Nodes)} || I <- lists:seq(1, 3)],
     [begin
          {ok, Pid} = rpc:call(N, gen_server, start, [{via, swarm, Name}, swarm_demo_worker, Name, []]),
-         say("registered ~p on ~p as ~p", [Name, N, Pid])
-     end || {Name, N} <- Workers],
-    wait(fun() -> length(rpc:call(C, swarm, registered, [])) =:= 9 end),
+         say("gen_server:start({via, swarm, ~w}, ...) on ~w -> ~w", [Name, N, Pid])
+     end || {Name, N} <- Local],
+    All = Placed ++ [Name || {Name, _} <- Local],
+    wait(fun() -> length(rpc:call(C, swarm, registered, [])) =:= length(All) end),
     [begin
-         Other = hd(Nodes -- [N]),
-         Reply = rpc:call(Other, gen_server, call, [{via, swarm, Name}, hello]),
-         say("from ~p: gen_server:call({via, swarm, ~p}, hello) -> ~p", [Other, Name, Reply])
-     end || {Name, N} <- Workers],
-    say("stopping ~p (it hosts ~p)", [C, [Name || {Name, N} <- Workers, N =:= C]]),
-    ok = rpc:call(C, init, stop, []),
-    wait(fun() -> not lists:member(C, nodes()) end),
-    wait(fun() -> length(rpc:call(A, swarm, registered, [])) =:= 6 end),
-    [say("on ~p, whereis_name(~p) -> ~p", [B, Name, rpc:call(B, swarm, whereis_name, [Name])])
-     || {Name, _} <- Workers],
-    say("names left on ~p: ~p", [A, length(rpc:call(A, swarm, registered, []))]),
-    [peer_stop(N) || N <- [A, B]],
+         Reply = rpc:call(B, gen_server, call, [{via, swarm, Name}, hello]),
+         say("from ~w: gen_server:call({via, swarm, ~w}, hello) -> ~w", [B, Name, Reply])
+     end || Name <- All],
+    %% Stop the node that runs the most placed workers (not the one we ask).
+    Count = fun(N) -> length([x || P <- Placed, node(rpc:call(A, swarm, whereis_name, [P])) =:= N]) end,
+    Victim = hd(lists:reverse(lists:sort(fun(X, Y) -> Count(X) =< Count(Y) end, [A, C]))),
+    OnVictim = [Name || Name <- All, node(rpc:call(A, swarm, whereis_name, [Name])) =:= Victim],
+    say("stopping ~w, which runs ~w", [Victim, OnVictim]),
+    peer:stop(element(1, lists:keyfind(Victim, 2, Peers))),
+    Expected = length(All) - length([x || {local, _} <- OnVictim]),
+    Ask = hd([A, C] -- [Victim]),
+    wait(fun() -> length(rpc:call(Ask, swarm, registered, [])) =:= Expected
+                      andalso lists:all(fun({placed, _} = Nm) -> is_pid(rpc:call(Ask, swarm, whereis_name, [Nm]));
+                                           (_) -> true end, Placed) end),
+    [begin
+         Where = rpc:call(B, swarm, whereis_name, [Name]),
+         Reply = case Where of
+                     undefined -> gone;
+                     _ -> rpc:call(B, gen_server, call, [{via, swarm, Name}, hello])
+                 end,
+         say("after the stop, from ~w: ~w -> ~w", [B, Name, Reply])
+     end || Name <- All],
+    say("placed workers moved to the survivors; via-registered ones of ~w are gone", [Victim]),
+    [peer:stop(P) || {P, N} <- Peers, N =/= Victim],
     ok.
 
 -spec say(string(), [term()]) -> ok.
 say(F, A) -> io:format("demo: " ++ F ++ "~n", A).
-
--spec peer_stop(node()) -> term().
-peer_stop(N) -> rpc:call(N, init, stop, []).
 
 -spec wait(fun(() -> boolean())) -> ok.
 wait(F) -> wait(F, 200).

@@ -3,7 +3,11 @@
 -module(swarm_demo_worker).
 -compile(warn_missing_spec).
 -behaviour(gen_server).
--export([init/1, handle_call/3, handle_cast/2]).
+-export([start_link/1, init/1, handle_call/3, handle_cast/2]).
+
+%% @doc Starts a worker (for register_name/4).
+-spec start_link(term()) -> {ok, pid()}.
+start_link(Name) -> gen_server:start_link(?MODULE, Name, []).
 
 -spec init(term()) -> {ok, term()}.
 init(Name) -> {ok, Name}.
