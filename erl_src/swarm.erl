@@ -102,8 +102,10 @@ unregister_name(Name) ->
 %% message is sent, hit or miss.
 -spec whereis_name(term()) -> pid() | undefined.
 whereis_name(Name) ->
-    try ets:lookup_element(?SW_NAMES, Name, 2)
-    catch error:badarg -> undefined
+    %% lookup, not lookup_element: a miss must not cost an exception.
+    case ets:lookup(?SW_NAMES, Name) of
+        [{_, Pid}] -> Pid;
+        [] -> undefined
     end.
 
 %% @doc Sends `Msg' to the process registered as `Name' and returns its pid.

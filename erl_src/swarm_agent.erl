@@ -100,9 +100,7 @@ handle_cast(_Msg, St) ->
 
 -spec handle_info(term(), state()) -> {noreply, state()}.
 handle_info({?SW_TAG, batch, Ops, Replies}, St0) ->
-    St = apply_ops(Ops, St0),
-    [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
-    {noreply, St};
+    {noreply, batches(Ops, Replies, St0, 64)};
 handle_info({?SW_TAG, synced}, St) ->
     {noreply, end_shadow(St)};
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
@@ -248,20 +246,38 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% ---------------------------------------------------------------------------
 %% The replica.
 
--spec apply_ops([{add | del, term(), pid()} | {start, non_neg_integer(), binary()}], state()) -> state().
-apply_ops([], St) ->
-    St;
-apply_ops([{add, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
-    true = ets:insert(?SW_NAMES, {Name, Pid}),
+%% Applies a batch, then the batches already waiting behind it (in their
+%% order; at most Max more), so that a busy agent pays the gen_server round
+%% once per many batches. Each batch's replies go after its own ops.
+-type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()}.
+-spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
+batches(Ops, Replies, St0, Max) ->
+    St = apply_ops(Ops, [], St0),
+    [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    receive
+        {?SW_TAG, batch, Ops2, Replies2} when Max > 0 -> batches(Ops2, Replies2, St, Max - 1)
+    after 0 -> St
+    end.
+
+%% Consecutive adds are written with one ets:insert/2 (one table lock); a
+%% name appears at most once in such a run, since the C node always deletes
+%% a name before adding it again.
+-spec apply_ops([op()], [{term(), pid()}], state()) -> state().
+apply_ops([{add, Name, Pid} | Ops], Adds, #st{shadow = Sh} = St) ->
     Sh =:= undefined orelse ets:insert(Sh, {Name}),
-    apply_ops(Ops, watch(Pid, 1, St));
-apply_ops([{del, Name, Pid} | Ops], #st{shadow = Sh} = St) ->
+    apply_ops(Ops, [{Name, Pid} | Adds], watch(Pid, 1, St));
+apply_ops(Ops, [_ | _] = Adds, St) ->
+    true = ets:insert(?SW_NAMES, Adds),
+    apply_ops(Ops, [], St);
+apply_ops([], [], St) ->
+    St;
+apply_ops([{del, Name, Pid} | Ops], [], #st{shadow = Sh} = St) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     Sh =:= undefined orelse ets:delete(Sh, Name),
-    apply_ops(Ops, watch(Pid, -1, St));
-apply_ops([{start, Id, MFABin} | Ops], St) ->
+    apply_ops(Ops, [], watch(Pid, -1, St));
+apply_ops([{start, Id, MFABin} | Ops], [], St) ->
     start_mfa(Id, MFABin, St#st.cnode),
-    apply_ops(Ops, St).
+    apply_ops(Ops, [], St).
 
 %% Runs apply(M, F, A) for the C node in a fresh process (never in this
 %% loop: the start may take long, crash, or call swarm itself) and reports
