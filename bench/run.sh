@@ -15,7 +15,8 @@ if [ ! -f "$EBIN/swarm.beam" ] || [ ! -x "$ROOT/priv/swarm_node" ]; then
 fi
 epmd -daemon
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/swarm_bench.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/swarm_bench.erl"
 mkdir -p "$ROOT/bench/results"
 : "${SWARM_BENCH_OUT:=$ROOT/bench/results/latest.txt}"

@@ -6,10 +6,16 @@
 %%
 %% Every timed loop runs inside the node it measures (never one rpc per
 %% operation); idle processes are spawned and name lists built before the
-%% clock starts; every figure uses erlang:monotonic_time(nanosecond), except
-%% cross-node latencies, which use os:perf_counter(nanosecond): it is the
-%% machine's CLOCK_MONOTONIC, shared by all nodes (checked below by a
-%% ping-pong skew estimate).
+%% clock starts; throughputs use erlang:monotonic_time(nanosecond); per-call
+%% latencies and cross-node timings use os:perf_counter(nanosecond), which
+%% is the machine's CLOCK_MONOTONIC, the same clock on every node (checked
+%% below by a ping-pong skew estimate).
+%%
+%% The machine is shared: the report says how much CPU other processes used
+%% meanwhile. On a small VM a wakeup across CPUs is expensive, so round trips
+%% are bimodal (about 13 us, or 50-90 us): reference round trips are taken
+%% in the same loop as what they are compared with, and ratios (via call
+%% against plain pid) come from one caller process alternating the kinds.
 %%
 %% Knobs (environment): SWARM_BENCH_N (names, default 100000),
 %% SWARM_BENCH_GLOBAL_N (global, 8 callers, default 3000),
