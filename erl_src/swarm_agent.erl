@@ -253,7 +253,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
-    [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
     receive
         {?SW_TAG, batch, Ops2, Replies2} when Max > 0 -> batches(Ops2, Replies2, St, Max - 1)
     after 0 -> St

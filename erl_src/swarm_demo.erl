@@ -32,7 +32,7 @@ run() ->
     [A, B, C] = Nodes,
     [true = rpc:call(X, net_kernel, connect_node, [Y]) || X <- Nodes, Y <- Nodes, X =/= Y],
     say("started 3 BEAM nodes: ~w", [Nodes]),
-    [{ok, _} = rpc:call(N, application, ensure_all_started, [swarm]) || N <- Nodes],
+    _ = [{ok, _} = rpc:call(N, application, ensure_all_started, [swarm]) || N <- Nodes],
     say("swarm running on each; C nodes: ~w", [[rpc:call(N, swarm_agent, cnode, []) || N <- Nodes]]),
     %% Workers placed by the hash ring (register_name/4): they move when
     %% their node goes away.
