@@ -23,3 +23,12 @@ mkdir -p "$ROOT/bench/results"
 export SWARM_BENCH_OUT
 erl -noshell -hidden -name "swarm_bench_$$@127.0.0.1" -setcookie "swarm_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'swarm_bench:main().'
+# Then the placement benchmark (issue 3, bench/placement_bench.erl):
+# register_name/4 starts per second, and the restart of a stopped node's
+# names on the survivors, with register_name/2 and global as baselines; on a
+# fresh cluster of its own. Its report is appended to the same file.
+# Knobs: SWARM_PLACEMENT_N, SWARM_PLACEMENT_GLOBAL_N, SWARM_PLACEMENT_REPS,
+# SWARM_PLACEMENT_FAILOVER_REPS, SWARM_PLACEMENT_PROFILE, SWARM_PLACEMENT_ERL_ARGS.
+erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/placement_bench.erl"
+erl -noshell -hidden -name "placement_bench_$$@127.0.0.1" -setcookie "placement_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'placement_bench:main().'

@@ -737,12 +737,18 @@ repl_watch_start(Tab, Writer) ->
 
 repl_watch_loop(#{seen := Seen} = St) ->
     receive
-        {trace_ts, _, call, {ets, insert, [_, Obj]}, Ts} when is_tuple(Obj) ->
-            Name = element(1, Obj),
-            case maps:is_key(Name, Seen) of
-                true -> repl_watch_loop(St);
-                false -> repl_watch_loop(St#{seen := Seen#{Name => Ts}})
-            end;
+        {trace_ts, _, call, {ets, insert, [_, Obj]}, Ts} when is_tuple(Obj); is_list(Obj) ->
+            %% The agent inserts one object or a list of them (a run of adds).
+            Objs = case is_tuple(Obj) of true -> [Obj]; false -> Obj end,
+            Seen2 = lists:foldl(fun(O, Acc) when is_tuple(O) ->
+                                        Name = element(1, O),
+                                        case maps:is_key(Name, Acc) of
+                                            true -> Acc;
+                                            false -> Acc#{Name => Ts}
+                                        end;
+                                   (_, Acc) -> Acc
+                                end, Seen, Objs),
+            repl_watch_loop(St#{seen := Seen2});
         {dump, From} ->
             erlang:trace(maps:get(writer, St), false, [call]),
             erlang:trace_pattern({ets, insert, 2}, false, [global]),

@@ -111,17 +111,23 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
                                 strcmp(mode, "whereis_or_register") == 0);
     } else if (strcmp(tag, "started") == 0) {
-        /* {'$sw1', started, Id, Pid | undefined, Result} from a starter */
-        unsigned long long id;
-        int type, size;
-        const char *res;
-        size_t reslen;
-        if (arity != 5 || ei_decode_ulonglong(buf, index, &id) || ei_get_type(buf, index, &type, &size))
-            return -1;
-        int have_pid = type == ERL_NEW_PID_EXT || type == ERL_PID_EXT;
-        if (have_pid ? ei_decode_pid(buf, index, &pid) : ei_skip_term(buf, index)) return -1;
-        if (dec_raw(buf, index, &res, &reslen)) return -1;
-        sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
+        /* {'$sw1', started, [{Id, Pid | undefined, Result}]} from the agent,
+         * which gathers its starters' results into one message. */
+        int n, type, size;
+        if (arity != 3 || ei_decode_list_header(buf, index, &n)) return -1;
+        for (int k = 0; k < n; k++) {
+            unsigned long long id;
+            int tup;
+            const char *res;
+            size_t reslen;
+            if (ei_decode_tuple_header(buf, index, &tup) || tup != 3 ||
+                ei_decode_ulonglong(buf, index, &id) || ei_get_type(buf, index, &type, &size))
+                return -1;
+            int have_pid = type == ERL_NEW_PID_EXT || type == ERL_PID_EXT;
+            if (have_pid ? ei_decode_pid(buf, index, &pid) : ei_skip_term(buf, index)) return -1;
+            if (dec_raw(buf, index, &res, &reslen)) return -1;
+            sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
+        }
     } else if (strcmp(tag, "unreg") == 0) {
         if (arity != 5 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
             dec_name(buf, index, &name, &nlen))

@@ -101,6 +101,9 @@ handle_cast(_Msg, St) ->
 -spec handle_info(term(), state()) -> {noreply, state()}.
 handle_info({?SW_TAG, batch, Ops, Replies}, St0) ->
     {noreply, batches(Ops, Replies, St0, 64)};
+handle_info({?SW_TAG, started, Id, Pid, Res}, St) ->
+    started([{Id, Pid, Res}], 256, St),
+    {noreply, St};
 handle_info({?SW_TAG, synced}, St) ->
     {noreply, end_shadow(St)};
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
@@ -280,10 +283,12 @@ apply_ops([{start, Id, MFABin} | Ops], [], St) ->
     apply_ops(Ops, [], St).
 
 %% Runs apply(M, F, A) for the C node in a fresh process (never in this
-%% loop: the start may take long, crash, or call swarm itself) and reports
-%% {'$sw1', started, Id, Pid | undefined, {'$sw1', raw, term_to_binary(Result)}}.
+%% loop: the start may take long, crash, or call swarm itself), which tells
+%% the agent {'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
+%% term_to_binary(Result)}}; the agent passes results on in lists.
 -spec start_mfa(non_neg_integer(), binary(), node()) -> pid().
-start_mfa(Id, MFABin, CNode) ->
+start_mfa(Id, MFABin, _CNode) ->
+    Agent = self(),
     spawn(fun() ->
                   Result = try binary_to_term(MFABin) of
                                {M, F, A} ->
@@ -299,8 +304,18 @@ start_mfa(Id, MFABin, CNode) ->
                   %% The result travels as a binary: it may hold terms (funs)
                   %% that the C node does not decode; the caller unwraps it.
                   Wrapped = {?SW_TAG, raw, term_to_binary(Result)},
-                  erlang:send({?SW_SERVER, CNode}, {?SW_TAG, started, Id, Pid, Wrapped})
+                  Agent ! {?SW_TAG, started, Id, Pid, Wrapped}
           end).
+
+%% Gathers the start results waiting in the mailbox (at most Max) into one
+%% message to the C node.
+-spec started([{non_neg_integer(), pid() | undefined, term()}], non_neg_integer(), state()) -> ok.
+started(Acc, Max, St) ->
+    receive
+        {?SW_TAG, started, Id, Pid, Res} when Max > 0 -> started([{Id, Pid, Res} | Acc], Max - 1, St)
+    after 0 ->
+        to_cnode(St, {?SW_TAG, started, lists:reverse(Acc)})
+    end.
 
 %% Keeps one monitor per local pid that has names.
 -spec watch(pid(), 1 | -1, state()) -> state().
