@@ -13,12 +13,16 @@
 %% all members; members/1 latency of a 10k group (on a, where the members
 %% live, and on b); publish fan-out (call on a to the last delivery, members
 %% spread over the 3 nodes); multi_call of those members; memory per
-%% membership per node over SWARM_GROUPS_BENCH_MEM_N memberships (C node
-%% RSS + ETS, the monitoring process shown apart).
+%% membership per node over SWARM_GROUPS_BENCH_MEM_N memberships in 10
+%% groups (C node RSS + ETS, the monitoring process shown apart).
 %%
 %% Knobs (environment): SWARM_GROUPS_BENCH_N (members, default 10000),
 %% SWARM_GROUPS_BENCH_MEM_N (memberships for the memory figure, default
-%% 100000), SWARM_GROUPS_BENCH_OUT (report file).
+%% 100000), SWARM_GROUPS_BENCH_ERL_ARGS (extra emulator flags for the 3
+%% nodes, e.g. "+sbwt none +sbwtdcpu none +sbwtdio none": the nodes share the
+%% machine's cores, and spinning schedulers take CPU from the C nodes),
+%% SWARM_GROUPS_BENCH_OUT (report file; without it the report is appended
+%% to SWARM_BENCH_OUT, run.sh's report, if set).
 -module(groups_bench).
 
 -export([main/0]).
@@ -29,16 +33,20 @@
 -define(HOST, "127.0.0.1").
 -define(SCOPE, groups_bench_pg).
 -define(RPC_TMO, 600000).
+-define(MEM_GROUPS, 10).
 
 %% ===========================================================================
 %% Entry point (coordinator)
 
 main() ->
     T0 = erlang:monotonic_time(millisecond),
-    Out = case os:getenv("SWARM_GROUPS_BENCH_OUT") of
-              false -> "bench/results/groups_latest.txt";
-              O -> O
-          end,
+    %% Own file if asked for; else appended to the run's report (run.sh sets
+    %% SWARM_BENCH_OUT); else bench/results/groups_latest.txt.
+    {Out, Modes} = case {os:getenv("SWARM_GROUPS_BENCH_OUT"), os:getenv("SWARM_BENCH_OUT")} of
+                       {false, false} -> {"bench/results/groups_latest.txt", []};
+                       {false, Run} -> {Run, [append]};
+                       {O, _} -> {O, []}
+                   end,
     put(report, []),
     Res = try run() of
               ok -> ok
@@ -48,7 +56,7 @@ main() ->
           end,
     say("~ntotal groups bench time: ~.1f s", [(erlang:monotonic_time(millisecond) - T0) / 1000]),
     ok = filelib:ensure_dir(Out),
-    ok = file:write_file(Out, lists:reverse(get(report))),
+    ok = file:write_file(Out, lists:reverse(get(report)), Modes),
     io:format("(report written to ~s)~n", [Out]),
     [catch peer:stop(P) || P <- case get(peers) of undefined -> []; Ps -> Ps end],
     halt(case Res of ok -> 0; error -> 1 end).
@@ -60,6 +68,8 @@ run() ->
         [calendar:system_time_to_rfc3339(erlang:system_time(second)),
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available), ?HOST]),
     say("load average at start: ~s", [string:trim(os:cmd("cut -d' ' -f1-3 /proc/loadavg"))]),
+    say("extra emulator flags of the cluster nodes (SWARM_GROUPS_BENCH_ERL_ARGS): ~s",
+        [case os:getenv("SWARM_GROUPS_BENCH_ERL_ARGS", "") of "" -> "none"; F -> F end]),
     Nodes = [A, B, _] = start_cluster(),
     say("cluster: ~p; pg scope ~p on every node", [Nodes, ?SCOPE]),
 
@@ -121,8 +131,8 @@ run() ->
     wait_count(Nodes, swarm, PG, 0),
     wait_count(Nodes, pg, PG, 0),
 
-    section(io_lib:format("Memory per membership per node (~p memberships, members spread over a, b, c)",
-                          [MemN])),
+    section(io_lib:format("Memory per membership per node (~p memberships in ~p groups, members spread over a, b, c)",
+                          [MemN, ?MEM_GROUPS])),
     memory(swarm, Nodes, MemN),
     memory(pg, Nodes, MemN),
     ok.
@@ -244,7 +254,11 @@ collector(Name, Expected, Coord) ->
     Coord ! {self(), ready},
     collector_loop(Expected, 0, Coord).
 
-collector_loop(0, Max, Coord) -> Coord ! {self(), Max}, ok;
+collector_loop(0, Max, Coord) ->
+    %% Free the name before reporting: the next round registers it again.
+    unregister(element(2, process_info(self(), registered_name))),
+    Coord ! {self(), Max},
+    ok;
 collector_loop(N, Max, Coord) ->
     receive {got, T} -> collector_loop(N - 1, max(T, Max), Coord) end.
 
@@ -302,20 +316,28 @@ hc_loop(Pending, Got, Deadline) ->
 %% Memory
 
 memory(Mod, Nodes, MemN) ->
-    G = {mem, Mod},
+    %% MemN memberships as ?MEM_GROUPS groups (pg rewrites a group's whole
+    %% member list on every join, so one huge group would take it hours).
     Spread = spread_members(Nodes, MemN, mem),
-    %% Touch the allocators once (join, converge, leave), then measure.
-    [ok = rpc(X, erlang, apply, [fun() -> [ok = join(Mod, {warm, Mod}, P) || P <- XPs], ok end, []])
-     || {X, XPs} <- Spread],
-    wait_count(Nodes, Mod, {warm, Mod}, MemN),
-    [ok = rpc(X, erlang, apply, [fun() -> [ok = leave(Mod, {warm, Mod}, P) || P <- XPs], ok end, []])
-     || {X, XPs} <- Spread],
-    wait_count(Nodes, Mod, {warm, Mod}, 0),
+    Groups = [{mem, Mod, I} || I <- lists:seq(1, ?MEM_GROUPS)],
+    Per = MemN div ?MEM_GROUPS,
+    %% The baseline is taken right before the joins: what the earlier
+    %% phases (10k memberships at most) left allocated counts as already
+    %% there, so the figure is the growth to MemN memberships.
     timer:sleep(500),
     M0 = [{X, rpc(X, ?MODULE, mem_snapshot, [Mod])} || X <- Nodes],
-    [ok = rpc(X, erlang, apply, [fun() -> [ok = join(Mod, G, P) || P <- XPs], ok end, []])
-     || {X, XPs} <- Spread],
-    wait_count(Nodes, Mod, G, MemN),
+    Self = self(),
+    Joiners = [spawn_link(fun() ->
+                   ok = rpc(X, erlang, apply,
+                            [fun() ->
+                                     [ok = join(Mod, lists:nth(I rem ?MEM_GROUPS + 1, Groups), P)
+                                      || {I, P} <- lists:zip(lists:seq(1, length(XPs)), XPs)],
+                                     ok
+                             end, []]),
+                   Self ! {self(), done}
+               end) || {X, XPs} <- Spread],
+    [receive {J, done} -> ok end || J <- Joiners],
+    [wait_count(Nodes, Mod, G, Count) || {G, Count} <- lists:zip(Groups, counts(Spread, Per))],
     timer:sleep(500),
     M1 = [{X, rpc(X, ?MODULE, mem_snapshot, [Mod])} || X <- Nodes],
     [begin
@@ -324,19 +346,28 @@ memory(Mod, Nodes, MemN) ->
          D = fun(K) -> (maps:get(K, S1) - maps:get(K, S0)) / MemN end,
          case Mod of
              swarm ->
-                 say("~-6s swarm: C node RSS ~6.1f B (its state ~5.1f B) + ETS ~5.1f B = ~6.1f B/membership;"
+                 say("~-16s swarm: C node RSS ~6.1f B (its state ~5.1f B) + ETS ~5.1f B = ~6.1f B/membership;"
                      " swarm_groups process (monitors of local members) ~5.1f B",
                      [short(X), D(rss), D(state), D(ets), D(rss) + D(ets), D(proc)]);
              pg ->
-                 say("~-6s pg:    ETS ~5.1f B + scope process ~5.1f B = ~6.1f B/membership",
+                 say("~-16s pg:    ETS ~5.1f B + scope process ~5.1f B = ~6.1f B/membership",
                      [short(X), D(ets), D(proc), D(ets) + D(proc)])
          end
      end || X <- Nodes],
     [ok = rpc(X, ?MODULE, kill_all, [XPs]) || {X, XPs} <- Spread],
-    wait_count(Nodes, Mod, G, 0).
+    [wait_count(Nodes, Mod, G, 0) || G <- Groups],
+    ok.
 
-leave(swarm, G, P) -> swarm:leave(G, P);
-leave(pg, G, P) -> pg:leave(?SCOPE, G, P).
+%% How many members each group gets (member I of each node goes to group
+%% I rem ?MEM_GROUPS).
+counts(Spread, _Per) ->
+    Tally = lists:foldl(fun({_, XPs}, Acc) ->
+                                lists:foldl(fun(I, A) ->
+                                                    K = I rem ?MEM_GROUPS + 1,
+                                                    A#{K => maps:get(K, A, 0) + 1}
+                                            end, Acc, lists:seq(1, length(XPs)))
+                        end, #{}, Spread),
+    [maps:get(K, Tally, 0) || K <- lists:seq(1, ?MEM_GROUPS)].
 
 mem_snapshot(swarm) ->
     W = erlang:system_info(wordsize),
@@ -364,10 +395,10 @@ vmrss(OsPid) ->
 
 start_cluster() ->
     Paths = [P || P <- code:get_path(), not lists:prefix(code:lib_dir(), P)],
+    Extra = string:lexemes(os:getenv("SWARM_GROUPS_BENCH_ERL_ARGS", ""), " "),
     Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
             "-kernel", "logger_level", "warning",
-            "-swarm", "cnode_log", "warning",
-            "-pa" | Paths],
+            "-swarm", "cnode_log", "warning" | Extra] ++ ["-pa" | Paths],
     Peers = [begin
                  Name = list_to_atom("gbench_" ++ S ++ "_" ++ os:getpid()),
                  {ok, Peer, Node} = peer:start_link(#{name => Name, host => ?HOST, longnames => true,

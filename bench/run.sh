@@ -32,3 +32,13 @@ erl -noshell -hidden -name "swarm_bench_$$@127.0.0.1" -setcookie "swarm_bench_$$
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/placement_bench.erl"
 erl -noshell -hidden -name "placement_bench_$$@127.0.0.1" -setcookie "placement_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'placement_bench:main().'
+# Then the process groups benchmark (issue 4, bench/groups_bench.erl):
+# join/2 per second (1 and 8 callers), time until every node lists the
+# members, members/1, publish/2 and multi_call/3 of 10k members, memory per
+# membership, against OTP's pg in the same run; on a fresh cluster of its
+# own. Its report is appended to the same file.
+# Knobs: SWARM_GROUPS_BENCH_N, SWARM_GROUPS_BENCH_MEM_N, SWARM_GROUPS_BENCH_ERL_ARGS,
+# SWARM_GROUPS_BENCH_OUT.
+erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/groups_bench.erl"
+erl -noshell -hidden -name "groups_bench_$$@127.0.0.1" -setcookie "groups_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'groups_bench:main().'

@@ -7,10 +7,14 @@
  *
  * Reads go straight into the frame reader's buffer (frame.c), so a frame is
  * never copied before on_frame sees it. Writes are queued in obuf; the node's
- * prepare/check handles hand obuf to libuv once per loop iteration, so the
- * many small frames the registry sends in one iteration leave in one
- * write(2). While that write is in flight, new frames gather in obuf and go
- * out in one write when it completes.
+ * prepare/check handles flush obuf once per loop iteration, so the many small
+ * frames the registry sends in one iteration leave in one write(2). The flush
+ * first tries a plain non-blocking write (uv_try_write): usually the socket
+ * takes everything, and that costs one system call, with no write request,
+ * no epoll_ctl and no extra loop iteration for its callback. Only the part
+ * the socket did not take becomes a uv_write; while that write is in flight,
+ * new frames gather in obuf and go out when it completes, so bytes always
+ * leave in the order they were queued.
  */
 #include "conn.h"
 
@@ -220,6 +224,20 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     if (c->state == SW_CS_UP) sw__conn_down(c, SW_DOWN_LOCAL);
 }
 
+/* Empties a buffer whose bytes have all left; frees its memory when a big
+ * burst made it larger than OBUF_SHRINK_AT, so that one large frame does not
+ * pin its size for the connection's life. */
+static void obuf_done(sw__obuf_t *b) {
+    b->len = 0;
+    if (b->cap > OBUF_SHRINK_AT) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+}
+
+/* The uv_write of the bytes in wbuf (the tail of a flush the socket did not
+ * take at once) completed: count them, then flush what gathered meanwhile. */
 static void on_write(uv_write_t *req, int status) {
     sw_conn_t *c = SW_CONTAINER_OF(req, sw_conn_t, wreq);
     sw_node_t *n = c->node;
@@ -230,31 +248,51 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     n->stats.bytes_out += c->wbuf.len;
-    c->wbuf.len = 0;
-    if (c->wbuf.cap > OBUF_SHRINK_AT) {
-        free(c->wbuf.data);
-        c->wbuf.data = NULL;
-        c->wbuf.cap = 0;
-    }
+    obuf_done(&c->wbuf);
     conn_flush(c);
 }
 
+/* Sends what obuf holds, unless a uv_write is still in flight (then its
+ * callback calls us again, so bytes never overtake each other). One
+ * uv_try_write first: what the socket takes is done (counted in bytes_out,
+ * obuf emptied); the rest, or everything when the socket is full
+ * (UV_EAGAIN) or reports an error, is handed to uv_write from where the
+ * try stopped, and obuf and wbuf swap so new frames gather in the other
+ * buffer. An error of the try is not acted on here: uv_write meets it again
+ * and reports it through on_write, exactly as without the try (only
+ * uv_write refusing the request at once closes the connection here).
+ * wbuf.len is always the number of bytes in flight, so sw_conn_queued()
+ * stays exact. Then, for a local close whose bytes have all left, requests
+ * the shutdown (FIN). */
 static void conn_flush(sw_conn_t *c) {
     if (!c->tcp_open || (c->state != SW_CS_UP && c->state != SW_CS_HANDSHAKE)) return;
     if (!c->writing && c->obuf.len > 0) {
-        sw__obuf_t t = c->wbuf;
-        c->wbuf = c->obuf;
-        c->obuf = t;
         uv_buf_t b;
-        b.base = c->wbuf.data;
-        b.len = c->wbuf.len;
-        int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-        if (r < 0) {
-            c->wbuf.len = 0;
-            conn_lost(c, r);
-            return;
+        b.base = c->obuf.data;
+        b.len = c->obuf.len;
+        size_t done = 0;
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w > 0) {
+            done = (size_t)w;
+            c->node->stats.bytes_out += done;
         }
-        c->writing = 1;
+        if (done == c->obuf.len) {
+            obuf_done(&c->obuf);
+        } else {
+            sw__obuf_t t = c->wbuf;
+            c->wbuf = c->obuf;
+            c->obuf = t;
+            c->wbuf.len -= done;
+            b.base = c->wbuf.data + done;
+            b.len = c->wbuf.len;
+            int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+            if (r < 0) {
+                c->wbuf.len = 0;
+                conn_lost(c, r);
+                return;
+            }
+            c->writing = 1;
+        }
     }
     if (c->closing_local && !c->shutting && !c->writing && c->obuf.len == 0 &&
         c->state == SW_CS_UP) {

@@ -13,13 +13,23 @@
  *   park    two generations of the same kind of table: the memberships of
  *           pids whose BEAM node went down, kept for sw_group_transfer
  *   groups  name bytes -> group (each name stored once) and gid -> group;
- *           a group holds its members as record numbers in a dense array
- *   dq      groups with chunks to send to swarm_groups (a bitmap each)
+ *           a group holds its members, as record numbers, in chunks of up
+ *           to 64 with stable ids (see below)
+ *   dq      groups with chunks to send to swarm_groups
  *   peers   one per known C node: its BEAM node, connection state, outbox
  *
- * A record lists its memberships as (gid, pos) pairs, pos being the index
- * of the record in the group's member array; mem_add and mem_del keep both
- * directions in step.
+ * A record lists its memberships as (gid, pos) pairs, pos = chunk id << 6 |
+ * slot; mem_add and mem_del keep both directions in step.
+ *
+ * Why chunks with stable ids. swarm_groups mirrors every chunk as one ETS
+ * object keyed {GroupBin, K}, and members/1 reads a group's chunks one after
+ * the other (one ets:select). A member never moves to another chunk (a join
+ * fills a chunk with room, a leave moves the chunk's last member into the
+ * hole, within the chunk), so every change rewrites exactly one chunk, and a
+ * reader, even though it reads several objects one after the other, sees
+ * every member that stays in the group exactly once.
+ * The cost: chunks emptied by leaves stay partly filled until joins fill
+ * them again.
  *
  * Why the home decides. The home (BEAM node of the pid) is where the pid is
  * monitored, so it is the only node that knows whether a membership is still
@@ -123,9 +133,13 @@ static void atoms_close(atoms_t *at) {
 
 /* ---- node incarnations ------------------------------------------------- */
 
+/* A node incarnation, with the start of its pids' encoding (NEW_PID_EXT
+ * tag and node atom) made once, so a pid encodes with one copy. */
 typedef struct {
     uint64_t hash;
     uint32_t idx, beam, creation;
+    uint32_t plen;
+    unsigned char pfx[]; /* 88, 119 | 118, length, atom text */
 } nc_t;
 
 typedef struct {
@@ -144,7 +158,7 @@ static int nc_eq(const void *item, const void *key) {
     return a->beam == k->beam && a->creation == k->creation;
 }
 
-static uint32_t nc_intern(ncs_t *t, uint32_t beam, uint32_t creation) {
+static uint32_t nc_intern(ncs_t *t, const atoms_t *at, uint32_t beam, uint32_t creation) {
     nckey_t k = {beam, creation};
     uint64_t h = sw_hash_u64((uint64_t)beam << 32 | creation);
     nc_t *a = sw_htab_find(&t->tab, h, &k, nc_eq);
@@ -156,12 +170,25 @@ static uint32_t nc_intern(ncs_t *t, uint32_t beam, uint32_t creation) {
         t->byidx = nb;
         t->cap = cap;
     }
-    a = malloc(sizeof *a);
+    const atom_t *name = at->byidx[beam];
+    a = malloc(sizeof *a + 4 + name->len);
     if (!a) return NONE;
     a->hash = h;
     a->idx = t->n;
     a->beam = beam;
     a->creation = creation;
+    unsigned char *q = a->pfx;
+    *q++ = 88; /* NEW_PID_EXT */
+    if (name->len < 256) {
+        *q++ = 119; /* SMALL_ATOM_UTF8_EXT: ei hands node names over as UTF-8 */
+        *q++ = (unsigned char)name->len;
+    } else {
+        *q++ = 118; /* ATOM_UTF8_EXT */
+        *q++ = (unsigned char)(name->len >> 8);
+        *q++ = (unsigned char)name->len;
+    }
+    memcpy(q, name->str, name->len);
+    a->plen = (uint32_t)(q - a->pfx) + name->len;
     if (sw_htab_insert(&t->tab, h, a) != 0) {
         free(a);
         return NONE;
@@ -367,15 +394,28 @@ static void rec_drop(prec_t *p, uint32_t j) {
 
 /* ---- groups and peers -------------------------------------------------- */
 
+#define CHUNK_BITS 6
+#define CHUNK_MAX (1u << 25) /* chunk ids per group: pos keeps bit 31 for MARK */
+
+typedef struct {
+    uint32_t n, cap;  /* members, capacity (4 .. SW_GROUP_CHUNK) */
+    uint32_t mem[];   /* live record numbers */
+} chunk_t;
+
 typedef struct {
     uint64_t hash;
-    uint32_t *mem; /* live record numbers, dense */
-    uint32_t count, cap;
+    chunk_t **chunks; /* by chunk id; NULL: id unused */
+    uint32_t nids;    /* ids handed out so far (array length in use) */
+    uint32_t capids;
+    uint32_t live;    /* chunks allocated */
+    uint32_t nonfull; /* allocated chunks with room */
+    uint32_t room;    /* where the search for a chunk with room starts */
+    uint32_t count;   /* members */
     uint32_t gid;
     uint32_t parked;  /* parked memberships naming this group */
-    uint64_t *dirty;  /* chunks to send to swarm_groups */
+    uint64_t *dirty;  /* chunk ids to send to swarm_groups */
     uint32_t dwords;
-    uint32_t queued;  /* on the dq list */
+    uint8_t queued;   /* on the dq list */
     uint32_t nlen;
     char name[];      /* GroupBin: term_to_binary(Group), with 131 */
 } group_t;
@@ -497,7 +537,7 @@ static void group_maybe_free(sw_group_t *g, group_t *gr) {
     g->byid[gr->gid] = NULL;
     /* If the gid cannot be recycled it is simply never reused. */
     push_u32(&g->freegids, &g->nfree, &g->capfree, gr->gid);
-    free(gr->mem);
+    free(gr->chunks); /* all NULL: count == 0 */
     free(gr->dirty);
     free(gr);
     g->st.groups--;
@@ -527,56 +567,113 @@ static void dirty(sw_group_t *g, group_t *gr, uint32_t chunk) {
     }
 }
 
-static uint32_t nchunks(const group_t *gr) { return (gr->count + SW_GROUP_CHUNK - 1) / SW_GROUP_CHUNK; }
-
+/* Marks every chunk to be sent again. */
 static void dirty_all(sw_group_t *g, group_t *gr) {
-    uint32_t n = nchunks(gr);
-    if (n == 0) dirty(g, gr, 0);
-    for (uint32_t k = 0; k < n; k++) dirty(g, gr, k);
+    for (uint32_t k = 0; k < gr->nids; k++)
+        if (gr->chunks[k]) dirty(g, gr, k);
+}
+
+/* Frees chunk k, which holds no member. */
+static void chunk_release(group_t *gr, uint32_t k) {
+    free(gr->chunks[k]);
+    gr->chunks[k] = NULL;
+    gr->live--;
+    gr->nonfull--;
+    while (gr->nids && !gr->chunks[gr->nids - 1]) gr->nids--;
+    if (gr->room >= gr->nids) gr->room = 0;
+}
+
+/* The id of a chunk with room, allocating one if needed; NONE on out of
+ * memory. */
+static uint32_t chunk_with_room(group_t *gr) {
+    if (gr->nonfull) {
+        for (uint32_t i = 0; i < gr->nids; i++) {
+            uint32_t k = (gr->room + i) % gr->nids;
+            chunk_t *c = gr->chunks[k];
+            if (c && c->n < SW_GROUP_CHUNK) {
+                gr->room = k;
+                return k;
+            }
+        }
+    }
+    uint32_t k = gr->nids;
+    if (gr->live < gr->nids) { /* reuse a free id, the lowest */
+        for (k = 0; gr->chunks[k]; k++) {
+        }
+    } else {
+        if (gr->nids == CHUNK_MAX) return NONE;
+        if (gr->nids == gr->capids) {
+            uint32_t cap = gr->capids ? gr->capids * 2 : 1;
+            chunk_t **nc = realloc(gr->chunks, (size_t)cap * sizeof *nc);
+            if (!nc) return NONE;
+            gr->chunks = nc;
+            gr->capids = cap;
+        }
+        gr->chunks[gr->nids++] = NULL;
+    }
+    /* Small groups get small chunks; a group that filled one gets full
+     * size ones at once. */
+    uint32_t cap = gr->count >= SW_GROUP_CHUNK ? SW_GROUP_CHUNK : 4;
+    chunk_t *c = malloc(sizeof *c + cap * sizeof(uint32_t));
+    if (!c) return NONE;
+    c->n = 0;
+    c->cap = cap;
+    gr->chunks[k] = c;
+    gr->live++;
+    gr->nonfull++;
+    gr->room = k;
+    return k;
 }
 
 /* Adds live record r to the group. 0, or -1 on out of memory. */
 static int mem_add(sw_group_t *g, group_t *gr, uint32_t r) {
-    if (gr->count == gr->cap) {
-        uint32_t cap = gr->cap < 4 ? 4 : gr->cap + gr->cap / 2;
-        uint32_t *m = realloc(gr->mem, (size_t)cap * sizeof *m);
-        if (!m) return -1;
-        gr->mem = m;
-        gr->cap = cap;
+    uint32_t k = chunk_with_room(gr);
+    if (k == NONE) return -1;
+    chunk_t *c = gr->chunks[k];
+    if (c->n == c->cap) {
+        uint32_t cap = c->cap * 2 > SW_GROUP_CHUNK ? SW_GROUP_CHUNK : c->cap * 2;
+        chunk_t *nc = realloc(c, sizeof *c + cap * sizeof(uint32_t));
+        if (!nc) return -1;
+        c = gr->chunks[k] = nc;
+        c->cap = cap;
     }
-    if (rec_push(&g->live.recs[r], gr->gid, gr->count) != 0) return -1;
-    gr->mem[gr->count] = r;
-    dirty(g, gr, gr->count / SW_GROUP_CHUNK);
+    if (rec_push(&g->live.recs[r], gr->gid, k << CHUNK_BITS | c->n) != 0) {
+        if (c->n == 0) chunk_release(gr, k);
+        return -1;
+    }
+    c->mem[c->n++] = r;
+    if (c->n == SW_GROUP_CHUNK) gr->nonfull--;
+    dirty(g, gr, k);
     gr->count++;
     g->memberships++;
     return 0;
 }
 
-/* Removes membership j of live record r (in group gr). The group's last
- * member moves into the freed position. */
+/* Removes membership j of live record r (in group gr). The chunk's last
+ * member moves into the freed slot; an emptied chunk is freed. */
 static void mem_del(sw_group_t *g, group_t *gr, uint32_t r, uint32_t j) {
     prec_t *p = &g->live.recs[r];
     uint32_t pos = mems(p)[j].pos & ~MARK;
-    uint32_t last = gr->count - 1;
-    if (pos != last) {
-        uint32_t mr = gr->mem[last];
+    uint32_t k = pos >> CHUNK_BITS, slot = pos & (SW_GROUP_CHUNK - 1);
+    chunk_t *c = gr->chunks[k];
+    uint32_t last = c->n - 1;
+    if (slot != last) {
+        uint32_t mr = c->mem[last];
         prec_t *q = &g->live.recs[mr];
         mem_t *qm = &mems(q)[rec_find(q, gr->gid)];
         qm->pos = (qm->pos & MARK) | pos;
-        gr->mem[pos] = mr;
-        dirty(g, gr, pos / SW_GROUP_CHUNK);
+        c->mem[slot] = mr;
     }
-    dirty(g, gr, last / SW_GROUP_CHUNK);
+    if (c->n == SW_GROUP_CHUNK) gr->nonfull++;
+    c->n--;
+    dirty(g, gr, k);
     gr->count--;
     rec_drop(p, j);
     g->memberships--;
-    if (gr->cap > 16 && gr->count < gr->cap / 4) {
-        uint32_t cap = gr->cap / 2;
-        uint32_t *m = realloc(gr->mem, (size_t)cap * sizeof *m);
-        if (m) {
-            gr->mem = m;
-            gr->cap = cap;
-        }
+    if (c->n == 0) {
+        chunk_release(gr, k);
+    } else if (k < gr->room) {
+        gr->room = k; /* fill low chunks first */
     }
 }
 
@@ -610,8 +707,17 @@ static gpeer_t *peer_get(sw_group_t *g, uint32_t cnode) {
     return p;
 }
 
+/* Empties a buffer; one that grew past 1 MiB (a big sync) is given back. */
+static void buf_reset(ei_x_buff *x) {
+    if (x->buffsz > (1 << 20)) {
+        ei_x_free(x);
+        ei_x_new(x);
+    }
+    x->index = 0;
+}
+
 static void out_reset(gpeer_t *p) {
-    p->out.index = 0;
+    buf_reset(&p->out);
     p->nout = 0;
 }
 
@@ -620,7 +726,7 @@ static void out_reset(gpeer_t *p) {
 static int to_key(sw_group_t *g, const erlang_pid *ep, pkey_t *k) {
     uint32_t b = atom_intern(&g->atoms, ep->node);
     if (b == NONE) return -1;
-    uint32_t nc = nc_intern(&g->ncs, b, ep->creation);
+    uint32_t nc = nc_intern(&g->ncs, &g->atoms, b, ep->creation);
     if (nc == NONE) return -1;
     k->nc = nc;
     k->num = ep->num;
@@ -630,17 +736,24 @@ static int to_key(sw_group_t *g, const erlang_pid *ep, pkey_t *k) {
 
 static uint32_t key_beam(const sw_group_t *g, const pkey_t *k) { return g->ncs.byidx[k->nc]->beam; }
 
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* NEW_PID_EXT: the incarnation's prefix, then ID, Serial, Creation (32-bit
+ * big-endian each). Chunks re-encode up to 64 pids per change, so this is
+ * one copy instead of ei_x_encode_pid's atom encoding per pid. */
 static void enc_pid(ei_x_buff *x, const sw_group_t *g, const pkey_t *k) {
-    /* Only the fields ei_encode_pid reads are set: clearing the whole
-     * struct (1 KiB of node name) per pid would dominate chunk encoding. */
-    erlang_pid ep;
     const nc_t *nc = g->ncs.byidx[k->nc];
-    const atom_t *a = g->atoms.byidx[nc->beam];
-    memcpy(ep.node, a->str, (size_t)a->len + 1);
-    ep.num = k->num;
-    ep.serial = k->serial;
-    ep.creation = nc->creation;
-    ei_x_encode_pid(x, &ep);
+    unsigned char buf[4 + MAXATOMLEN_UTF8 + 12];
+    memcpy(buf, nc->pfx, nc->plen);
+    put32(buf + nc->plen, k->num);
+    put32(buf + nc->plen + 4, k->serial);
+    put32(buf + nc->plen + 8, nc->creation);
+    ei_x_append_buf(x, (const char *)buf, (int)nc->plen + 12);
 }
 
 static int dec_pid(sw_group_t *g, const char *buf, int *index, pkey_t *k) {
@@ -932,8 +1045,24 @@ int sw_group_transfer(sw_group_t *g, const erlang_pid *old_pid, const erlang_pid
 
 /* ---- sync -------------------------------------------------------------- */
 
-static int is_local_member(const sw_group_t *g, const group_t *gr, uint32_t i) {
-    return key_beam(g, &g->live.recs[gr->mem[i]].k) == g->self_beam;
+/* Calls fn for every member of the group (a live record number). */
+#define FOR_MEMBERS(gr, r, body)                                      \
+    for (uint32_t k_ = 0; k_ < (gr)->nids; k_++) {                    \
+        const chunk_t *c_ = (gr)->chunks[k_];                         \
+        for (uint32_t i_ = 0; c_ && i_ < c_->n; i_++) {               \
+            uint32_t r = c_->mem[i_];                                 \
+            body;                                                     \
+        }                                                             \
+    }
+
+static int is_local(const sw_group_t *g, uint32_t r) {
+    return key_beam(g, &g->live.recs[r].k) == g->self_beam;
+}
+
+static long local_members(const sw_group_t *g, const group_t *gr) {
+    long n = 0;
+    FOR_MEMBERS(gr, r, n += is_local(g, r));
+    return n;
 }
 
 /* Queues {sync, [{GroupBin, [Pid]}]}: the memberships of our pids. */
@@ -942,27 +1071,17 @@ static void send_sync(sw_group_t *g, gpeer_t *p) {
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "sync");
     long ngroups = 0;
-    for (uint32_t gid = 0; gid < g->ngids; gid++) {
-        const group_t *gr = g->byid[gid];
-        if (!gr) continue;
-        for (uint32_t i = 0; i < gr->count; i++)
-            if (is_local_member(g, gr, i)) {
-                ngroups++;
-                break;
-            }
-    }
+    for (uint32_t gid = 0; gid < g->ngids; gid++)
+        if (g->byid[gid] && local_members(g, g->byid[gid])) ngroups++;
     if (ngroups) ei_x_encode_list_header(x, ngroups);
     for (uint32_t gid = 0; gid < g->ngids; gid++) {
         const group_t *gr = g->byid[gid];
-        if (!gr) continue;
-        long n = 0;
-        for (uint32_t i = 0; i < gr->count; i++) n += is_local_member(g, gr, i);
+        long n = gr ? local_members(g, gr) : 0;
         if (!n) continue;
         ei_x_encode_tuple_header(x, 2);
         ei_x_encode_binary(x, gr->name, (int)gr->nlen);
         ei_x_encode_list_header(x, n);
-        for (uint32_t i = 0; i < gr->count; i++)
-            if (is_local_member(g, gr, i)) enc_pid(x, g, &g->live.recs[gr->mem[i]].k);
+        FOR_MEMBERS(gr, r, if (is_local(g, r)) enc_pid(x, g, &g->live.recs[r].k));
         ei_x_encode_empty_list(x);
     }
     ei_x_encode_empty_list(x);
@@ -1364,7 +1483,8 @@ void sw_group_free(sw_group_t *g) {
     for (uint32_t gid = 0; gid < g->ngids; gid++) {
         group_t *gr = g->byid[gid];
         if (!gr) continue;
-        free(gr->mem);
+        for (uint32_t k = 0; k < gr->nids; k++) free(gr->chunks[k]);
+        free(gr->chunks);
         free(gr->dirty);
         free(gr);
     }
@@ -1409,7 +1529,8 @@ static void emit_list(ei_x_buff *x, const ei_x_buff *body, uint32_t count) {
     ei_x_encode_empty_list(x);
 }
 
-/* The chunks of the dirty groups: [{GroupBin, K, PidTuple}]; clears dq. */
+/* The dirty chunks, [{GroupBin, K, PidTuple}] (an empty tuple: chunk K is
+ * gone); clears dq. */
 static void emit_chunks(sw_group_t *g, ei_x_buff *x) {
     long total = 0;
     for (uint32_t i = 0; i < g->ndq; i++) {
@@ -1419,21 +1540,15 @@ static void emit_chunks(sw_group_t *g, ei_x_buff *x) {
     if (total) ei_x_encode_list_header(x, total);
     for (uint32_t i = 0; i < g->ndq; i++) {
         group_t *gr = g->byid[g->dq[i]];
-        uint32_t nch = nchunks(gr);
         for (uint32_t w = 0; w < gr->dwords; w++) {
             for (uint64_t bits = gr->dirty[w]; bits; bits &= bits - 1) {
                 uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                const chunk_t *c = k < gr->nids ? gr->chunks[k] : NULL;
                 ei_x_encode_tuple_header(x, 3);
                 ei_x_encode_binary(x, gr->name, (int)gr->nlen);
                 ei_x_encode_ulong(x, k);
-                if (k >= nch) {
-                    ei_x_encode_tuple_header(x, 0);
-                    continue;
-                }
-                uint32_t lo = k * SW_GROUP_CHUNK;
-                uint32_t hi = lo + SW_GROUP_CHUNK < gr->count ? lo + SW_GROUP_CHUNK : gr->count;
-                ei_x_encode_tuple_header(x, (long)(hi - lo));
-                for (uint32_t m = lo; m < hi; m++) enc_pid(x, g, &g->live.recs[gr->mem[m]].k);
+                ei_x_encode_tuple_header(x, c ? (long)c->n : 0);
+                for (uint32_t m = 0; c && m < c->n; m++) enc_pid(x, g, &g->live.recs[c->mem[m]].k);
             }
         }
         free(gr->dirty);
@@ -1474,7 +1589,10 @@ void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud) {
         g->mons.index = g->replies.index = 0;
         g->nmons = g->nreplies = 0;
         emit(ud, NULL, &g->proc, x->buff, (size_t)x->index);
+        buf_reset(&g->mons);
+        buf_reset(&g->replies);
     }
+    buf_reset(x);
     if (g->synced && !g->synced_sent) {
         g->synced_sent = 1;
         x->index = 0;
@@ -1516,7 +1634,10 @@ void sw_group_stats(const sw_group_t *g, sw_group_stats_t *out) {
     b += (uint64_t)g->gnames.cap * sizeof(sw_htab_slot_t) + (uint64_t)g->capgids * sizeof(group_t *);
     for (uint32_t gid = 0; gid < g->ngids; gid++) {
         const group_t *gr = g->byid[gid];
-        if (gr) b += sizeof *gr + gr->nlen + (uint64_t)gr->cap * sizeof(uint32_t) + gr->dwords * 8u;
+        if (!gr) continue;
+        b += sizeof *gr + gr->nlen + (uint64_t)gr->capids * sizeof(chunk_t *) + gr->dwords * 8u;
+        for (uint32_t k = 0; k < gr->nids; k++)
+            if (gr->chunks[k]) b += sizeof(chunk_t) + gr->chunks[k]->cap * sizeof(uint32_t);
     }
     out->state_bytes = b;
 }
@@ -1527,7 +1648,8 @@ int sw_group_is_member(const sw_group_t *g, const char *group, size_t glen, cons
     if (!gr || b == NONE) return 0;
     /* Look the incarnation up without interning (g is const here). */
     nckey_t nk = {b, pid->creation};
-    const nc_t *nc = sw_htab_find(&g->ncs.tab, sw_hash_u64((uint64_t)b << 32 | pid->creation), &nk, nc_eq);
+    const nc_t *nc = sw_htab_find(&g->ncs.tab, sw_hash_u64((uint64_t)b << 32 | pid->creation), &nk,
+                                  nc_eq);
     if (!nc) return 0;
     pkey_t k = {nc->idx, pid->num, pid->serial};
     uint32_t r = ptab_find(&g->live, &k);

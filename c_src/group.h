@@ -24,18 +24,19 @@
  * it, on every node, without any message from it. The protocol and its
  * guarantees are described in README.md, Internals.
  *
- * The replica the BEAM reads. The members of a group are kept here in one
- * dense array; its chunk k is the members at positions [64k, 64k + 64). The
- * swarm_groups process receives whole chunks, {GroupBin, K, PidTuple} (an
- * empty tuple: chunk gone), only for chunks that changed since the last
- * flush, and stores them in ETS under the key GroupBin (the group's encoding,
- * the same bytes everywhere); members/1 reads that one key. A leave moves the group's
- * last member into the freed position, so at most two chunks change per
- * leave and one per join.
+ * The replica the BEAM reads. The members of a group are kept here in
+ * chunks of up to 64, each with a stable id K; a member stays in its chunk
+ * until it leaves (a join fills a chunk with room, a leave moves the chunk's
+ * last member into the hole). After each round of changes the swarm_groups
+ * process receives the chunks that changed, {GroupBin, K, PidTuple} (an
+ * empty tuple: chunk K is gone), and stores each as one ETS object (see
+ * swarm_groups.erl). Every join or leave rewrites exactly one chunk, so a
+ * reader that reads a group's chunks one after the other still sees each
+ * member that stays in the group exactly once.
  *
  * Memory: a pid in groups costs one 24-byte record plus a 4-byte index slot
  * (more memberships of one pid cost 8 bytes each); each membership costs a
- * 4-byte entry in its group's member array; a group costs its name once. */
+ * 4-byte slot in a chunk; a group costs its name once. */
 #ifndef SW_GROUP_H
 #define SW_GROUP_H
 
@@ -154,7 +155,9 @@ int sw_group_peer_ops(sw_group_t *g, const char *cnode, const char *buf, int *in
 void sw_group_tick(sw_group_t *g, uint64_t now_ms);
 
 /* Hands every pending message to emit: each peer's {'$sw1', gops, [Op]},
- * then swarm_groups' {'$sw1', gbatch, Chunks, Monitors, Replies} and
+ * then swarm_groups' {'$sw1', gbatch, Chunks, Monitors, Replies}
+ * (Chunks = [{GroupBin, K, PidTuple}], Monitors = [{mon | demon, Pid}],
+ * Replies = [{Caller, Ref, Result}]) and
  * {'$sw1', gsynced}; then empties the outboxes. Nothing goes to
  * swarm_groups before its hello. */
 void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud);

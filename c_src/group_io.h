@@ -15,4 +15,9 @@
  * protocol recovers through the sync on the next connection. */
 void sw_group_io_flush(sw_server_t *s);
 
+/* The tracker's env->restarted (ud: the server): an MFA process whose node
+ * went down was started again here as new_pid; it joins every group
+ * old_pid was in (sw_group_transfer). Both borrowed for the call. */
+void sw_group_io_restarted(void *ud, const erlang_pid *old_pid, const erlang_pid *new_pid);
+
 #endif

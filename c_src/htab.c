@@ -1,6 +1,7 @@
-/* htab.c - see htab.h. Linear probing over a power-of-two array of
- * {hash, item} slots; the stored hash avoids calling eq on most probes and
- * lets the table grow without rehashing items. */
+/* htab.c - see htab.h. sw_htab_t: linear probing over a power-of-two array
+ * of {hash, item} slots; the stored hash avoids calling eq on most probes and
+ * lets the table grow without rehashing items. sw_ctab_t: control bytes and
+ * item pointers, probed 8 slots at a time (below). */
 #include "htab.h"
 
 #include <stdlib.h>
@@ -130,3 +131,168 @@ uint64_t sw_hash_bytes(const void *data, size_t len, uint64_t seed) {
     memcpy(&w, p, len);
     return sw_hash_u64(h ^ w ^ ((uint64_t)len << 56));
 }
+
+/* ---- compact table ------------------------------------------------------
+ *
+ * Control bytes: CT_EMPTY (0x00), CT_TOMB (0x01), or 0x80 | the top 7 bits of
+ * the item's hash for a live slot. calloc's zeroes are thus an empty table.
+ * A group is 8 aligned slots; its control bytes are read as one
+ * little-endian 64-bit word and matched with the usual SWAR tricks:
+ *   bytes equal to b:  x = w ^ (b * LO); (x - LO) & ~x & HI
+ *     (exact when no byte matches; a match may also flag bytes above it,
+ *     so candidates are checked against the control byte itself);
+ *   any empty byte:    the same with b = 0 (exact as a yes/no);
+ *   free (empty or tombstone): ~w & HI (exact).
+ * The group of a hash is its low bits; the probe sequence adds 1, 2, 3, ...
+ * groups (mod the group count, a power of two), so it visits every group.
+ *
+ * Deletion leaves CT_EMPTY when the slot's group still has an empty slot,
+ * else a tombstone. That is safe: a probe only moves past a group that has
+ * no empty slot, and a group that was ever full holds no empty slot until
+ * the next rebuild (a full group's slots only ever become tombstones), so a
+ * group with an empty slot never had an item placed beyond it. */
+
+#define CT_EMPTY 0x00u
+#define CT_TOMB 0x01u
+#define CT_LO 0x0101010101010101ULL
+#define CT_HI 0x8080808080808080ULL
+#define CT_MIN_CAP 16u
+
+static inline uint8_t ct_tag(uint64_t hash) { return (uint8_t)(0x80u | (hash >> 57)); }
+
+static inline uint64_t ct_load(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+static inline uint64_t ct_match(uint64_t w, uint8_t b) {
+    uint64_t x = w ^ (CT_LO * b);
+    return (x - CT_LO) & ~x & CT_HI;
+}
+
+static inline int ct_has_empty(uint64_t w) { return ((w - CT_LO) & ~w & CT_HI) != 0; }
+
+/* Index of the byte of the lowest set flag bit of m (m != 0). */
+static inline size_t ct_byte(uint64_t m) { return (size_t)__builtin_ctzll(m) >> 3; }
+
+void sw_ctab_init(sw_ctab_t *t, sw_ctab_hash_cb hash) {
+    memset(t, 0, sizeof *t);
+    t->hash = hash;
+}
+
+void sw_ctab_close(sw_ctab_t *t) {
+    free(t->items);
+    sw_ctab_init(t, t->hash);
+}
+
+/* The slot of this exact item pointer, or cap when absent. */
+static size_t ct_slot_of(const sw_ctab_t *t, uint64_t hash, const void *item) {
+    if (t->cap == 0) return 0;
+    size_t gmask = (t->cap >> 3) - 1, g = (size_t)hash & gmask;
+    uint8_t tag = ct_tag(hash);
+    for (size_t step = 0; step <= gmask;) {
+        size_t base = g << 3;
+        uint64_t w = ct_load(t->ctrl + base);
+        for (uint64_t m = ct_match(w, tag); m; m &= m - 1) {
+            size_t i = base + ct_byte(m);
+            if (t->ctrl[i] == tag && t->items[i] == item) return i;
+        }
+        if (ct_has_empty(w)) break;
+        g = (g + ++step) & gmask;
+    }
+    return t->cap;
+}
+
+void *sw_ctab_find(const sw_ctab_t *t, uint64_t hash, const void *key, sw_htab_eq_cb eq) {
+    if (t->cap == 0) return NULL;
+    size_t gmask = (t->cap >> 3) - 1, g = (size_t)hash & gmask;
+    uint8_t tag = ct_tag(hash);
+    for (size_t step = 0; step <= gmask;) {
+        size_t base = g << 3;
+        uint64_t w = ct_load(t->ctrl + base);
+        for (uint64_t m = ct_match(w, tag); m; m &= m - 1) {
+            size_t i = base + ct_byte(m);
+            if (t->ctrl[i] == tag && eq(t->items[i], key)) return t->items[i];
+        }
+        if (ct_has_empty(w)) return NULL;
+        g = (g + ++step) & gmask;
+    }
+    return NULL;
+}
+
+/* Stores item in the first free slot of its probe sequence (there is one:
+ * the load stays under 7/8). */
+static void ct_place(void **items, uint8_t *ctrl, size_t cap, uint64_t hash, void *item,
+                     size_t *tombs) {
+    size_t gmask = (cap >> 3) - 1, g = (size_t)hash & gmask;
+    for (size_t step = 0;; g = (g + ++step) & gmask) {
+        size_t base = g << 3;
+        uint64_t m = ~ct_load(ctrl + base) & CT_HI;
+        if (!m) continue;
+        size_t i = base + ct_byte(m);
+        if (ctrl[i] == CT_TOMB && tombs) (*tombs)--;
+        ctrl[i] = ct_tag(hash);
+        items[i] = item;
+        return;
+    }
+}
+
+static int ct_rebuild(sw_ctab_t *t, size_t cap) {
+    void **items = calloc(cap, sizeof *items + 1);
+    if (!items) return -1;
+    uint8_t *ctrl = (uint8_t *)(items + cap);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->ctrl[i] & 0x80u) ct_place(items, ctrl, cap, t->hash(t->items[i]), t->items[i], NULL);
+    free(t->items);
+    t->items = items;
+    t->ctrl = ctrl;
+    t->cap = cap;
+    t->tombs = 0;
+    return 0;
+}
+
+int sw_ctab_insert(sw_ctab_t *t, uint64_t hash, void *item) {
+    if ((t->count + t->tombs + 1) * 8 > t->cap * 7) {
+        size_t cap = t->cap ? t->cap : CT_MIN_CAP;
+        /* Double when live items fill more than 25/32 of the slots (the
+         * table is then about 7/16 full); otherwise rebuild at the same
+         * size to clear tombstones, which leaves at least 3/32 of the slots
+         * for inserts before the next rebuild. So a table whose live count
+         * stays under 25/32 of its size does not grow, however much it
+         * churns. */
+        while (t->count * 32 > cap * 25) cap *= 2;
+        if (ct_rebuild(t, cap) != 0) return -1;
+    }
+    ct_place(t->items, t->ctrl, t->cap, hash, item, &t->tombs);
+    t->count++;
+    return 0;
+}
+
+int sw_ctab_remove(sw_ctab_t *t, uint64_t hash, const void *item) {
+    size_t i = ct_slot_of(t, hash, item);
+    if (i >= t->cap) return -1;
+    if (ct_has_empty(ct_load(t->ctrl + (i & ~(size_t)7)))) {
+        t->ctrl[i] = CT_EMPTY;
+    } else {
+        t->ctrl[i] = CT_TOMB;
+        t->tombs++;
+    }
+    t->items[i] = NULL;
+    t->count--;
+    return 0;
+}
+
+int sw_ctab_replace(sw_ctab_t *t, uint64_t hash, const void *old, void *item) {
+    size_t i = ct_slot_of(t, hash, old);
+    if (i >= t->cap) return -1;
+    t->items[i] = item;
+    return 0;
+}
+
+void *sw_ctab_at(const sw_ctab_t *t, size_t i) { return (t->ctrl[i] & 0x80u) ? t->items[i] : NULL; }
+
+size_t sw_ctab_bytes(const sw_ctab_t *t) { return t->cap * (sizeof(void *) + 1); }

@@ -269,6 +269,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     nc.tick_ms = cfg->tick_ms > 0 ? (unsigned)cfg->tick_ms : 0;
     s->env.connect = env_connect;
     s->env.disconnect = env_disconnect;
+    s->env.restarted = sw_group_io_restarted; /* groups: a restarted process rejoins */
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
     sw_tracker_set_ring(s->tracker, (unsigned)cfg->quorum,

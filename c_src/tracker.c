@@ -3,10 +3,10 @@
  *
  * State:
  *   names    name bytes -> entry            (committed entries and reservations)
- *   pids     pid -> first entry of that pid (committed entries only; the
- *            entries of one pid are chained through pid_next/pid_prev)
- *   reserved FIFO of reservations (this node is the owner and has sent a
- *            claim to the home of the pid; chained through pid_next/pid_prev)
+ *   pids     pid -> its committed entries   (the entry itself when the pid has
+ *            one name, else a pidset_t listing them)
+ *   resv     claim reservations (this node is the owner and has sent a claim
+ *            to the home of the pid): expiry, FIFO order, oldest first
  *   atoms    interned node names; indexes are local to this tracker and never
  *            go on the wire
  *   peers    one record per known C node: its BEAM node, connection state and
@@ -42,6 +42,8 @@
  * its purged names back. */
 #include "tracker.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +63,79 @@ typedef struct {
     uint64_t hash;
     uint32_t idx;
     uint32_t len;
-    char str[];
+    uint32_t extlen; /* size of the atom's external encoding (by ei), after
+                      * str; 0 when ei cannot encode it */
+    uint32_t pidlen; /* size of the encoding of a pid on this node up to its
+                      * numbers (after the atom's encoding); 0: not known,
+                      * pids on this node are encoded by ei */
+    char str[];      /* the name, NUL-terminated, then its ei_encode_atom
+                      * bytes, then the pid prefix */
 } atom_t;
+
+/* ---- pid codec ------------------------------------------------------------
+ *
+ * Pids are the most frequent term we encode and decode (callers, owners of
+ * names), and ei does both the slow way (ei_x_encode_pid sizes the term,
+ * then encodes it, each time checking the node name character by
+ * character; ei_decode_pid copies the name into a 1 KiB struct). The ei
+ * linked here (erl_interface 5.x) writes a pid as NEW_PID_EXT: 'X', the node
+ * atom, then num, serial and creation as 32-bit big-endian integers, as
+ * they are; it reads them back the same way. pidcodec_fast() checks that on
+ * probe pids once per process; if it holds, a pid is encoded as its node
+ * atom's prefix (made by ei, kept in atom_t) followed by the three numbers,
+ * and a NEW_PID_EXT whose node is a plain ASCII atom is read directly. Any
+ * other pid, or any other ei, goes through ei as before: the bytes are
+ * ei's either way. */
+
+static void put32be(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static uint32_t get32be(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static int atom_ascii(const char *buf, int *index, const char **s, size_t *len);
+
+/* 1 when ei encodes and decodes pids as described above (checked once). */
+static int pidcodec_fast(void) {
+    static int state; /* 0 not checked yet, 1 fast, -1 ei only */
+    static const uint32_t probe[][3] = {{0, 0, 0},
+                                        {1, 2, 3},
+                                        {0xffffffffu, 0xffffffffu, 0xffffffffu},
+                                        {0x12345678u, 0x9abcdef0u, 0x0fedcba9u}};
+    if (state) return state > 0;
+    state = -1;
+    int prefix = -1;
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+        erlang_pid p, q;
+        char buf[64];
+        int n = 0, i = 0, ai = 1;
+        const char *node;
+        size_t nlen;
+        memcpy(p.node, "n@h", 4);
+        p.num = probe[k][0];
+        p.serial = probe[k][1];
+        p.creation = probe[k][2];
+        if (ei_encode_pid(NULL, &n, &p) != 0 || n < 13 || n > (int)sizeof buf) return 0;
+        n = 0;
+        if (ei_encode_pid(buf, &n, &p) != 0) return 0;
+        unsigned char *tail = (unsigned char *)buf + n - 12;
+        if ((unsigned char)buf[0] != ERL_NEW_PID_EXT || !atom_ascii(buf, &ai, &node, &nlen) ||
+            ai != n - 12 || nlen != 3 || memcmp(node, "n@h", 3) != 0 || (prefix >= 0 && prefix != ai) ||
+            get32be(tail) != p.num || get32be(tail + 4) != p.serial || get32be(tail + 8) != p.creation)
+            return 0;
+        prefix = ai;
+        if (ei_decode_pid(buf, &i, &q) != 0 || i != n || strcmp(q.node, "n@h") != 0 || q.num != p.num ||
+            q.serial != p.serial || q.creation != p.creation)
+            return 0;
+    }
+    state = 1;
+    return 1;
+}
 
 typedef struct {
     sw_htab_t tab;
@@ -81,10 +154,13 @@ static int atom_eq(const void *item, const void *key) {
     return a->len == k->len && memcmp(a->str, k->s, k->len) == 0;
 }
 
-/* Returns the index of s, interning it; UINT32_MAX on out of memory. */
-static uint32_t atom_intern(atoms_t *at, const char *s) {
-    strkey_t k = {s, strlen(s)};
-    uint64_t h = sw_hash_bytes(s, k.len, 0x61746f6d);
+/* Returns the index of the len bytes at s (no NUL among them), interning
+ * them; UINT32_MAX on out of memory. A new atom keeps its name and, when ei
+ * can encode it, its external encoding (what ei_x_encode_atom writes for
+ * it), made once here. */
+static uint32_t atom_intern_len(atoms_t *at, const char *s, size_t len) {
+    strkey_t k = {s, len};
+    uint64_t h = sw_hash_bytes(s, len, 0x61746f6d);
     atom_t *a = sw_htab_find(&at->tab, h, &k, atom_eq);
     if (a) return a->idx;
     if (at->n == at->cap) {
@@ -94,12 +170,39 @@ static uint32_t atom_intern(atoms_t *at, const char *s) {
         at->byidx = nb;
         at->cap = cap;
     }
-    a = malloc(sizeof *a + k.len + 1);
+    a = malloc(sizeof *a + len + 1);
     if (!a) return UINT32_MAX;
+    memcpy(a->str, s, len);
+    a->str[len] = 0;
+    int extlen = 0, ix = 0, pidlen = 0;
+    if (ei_encode_atom(NULL, &extlen, a->str) != 0) extlen = 0;
+    /* A pid on this node, by ei, less its 12 bytes of numbers. */
+    char pidbuf[MAXATOMLEN_UTF8 + 32];
+    if (pidcodec_fast() && len < MAXATOMLEN_UTF8) {
+        erlang_pid ep;
+        memcpy(ep.node, a->str, len + 1);
+        ep.num = ep.serial = ep.creation = 0;
+        int n = 0;
+        if (ei_encode_pid(NULL, &n, &ep) == 0 && n > 12 && n <= (int)sizeof pidbuf) {
+            n = 0;
+            if (ei_encode_pid(pidbuf, &n, &ep) == 0) pidlen = n - 12;
+        }
+    }
+    if (extlen || pidlen) {
+        atom_t *na = realloc(a, sizeof *a + len + 1 + (size_t)extlen + (size_t)pidlen);
+        if (!na) {
+            free(a);
+            return UINT32_MAX;
+        }
+        a = na;
+        if (extlen) ei_encode_atom(a->str + len + 1, &ix, a->str);
+        memcpy(a->str + len + 1 + ix, pidbuf, (size_t)pidlen);
+    }
+    a->extlen = (uint32_t)ix;
+    a->pidlen = (uint32_t)pidlen;
     a->hash = h;
     a->idx = at->n;
-    a->len = (uint32_t)k.len;
-    memcpy(a->str, s, k.len + 1);
+    a->len = (uint32_t)len;
     if (sw_htab_insert(&at->tab, h, a) != 0) {
         free(a);
         return UINT32_MAX;
@@ -108,12 +211,122 @@ static uint32_t atom_intern(atoms_t *at, const char *s) {
     return a->idx;
 }
 
+/* atom_intern_len of a NUL-terminated string. */
+static uint32_t atom_intern(atoms_t *at, const char *s) { return atom_intern_len(at, s, strlen(s)); }
+
 static const char *atom_str(const atoms_t *at, uint32_t idx) { return at->byidx[idx]->str; }
+
+/* Appends atom idx to x: ei_x_encode_atom(x, atom_str(at, idx)), from the
+ * bytes it made at interning. */
+static void enc_atom_idx(ei_x_buff *x, const atoms_t *at, uint32_t idx) {
+    const atom_t *a = at->byidx[idx];
+    if (a->extlen) ei_x_append_buf(x, a->str + a->len + 1, (int)a->extlen);
+    else ei_x_encode_atom(x, a->str);
+}
+
+/* The atom at buf[*index] as it stands, when ei_decode_atom would return
+ * exactly its bytes: plain ASCII without NUL (the same bytes in Latin-1 and
+ * UTF-8, under each of the four atom tags, and the same C string) and at
+ * most 255 of them (what every version of ei_decode_atom accepts). Then
+ * sets *s, *len, moves *index past it and returns 1; otherwise returns 0
+ * and leaves *index alone (the caller asks ei). buf must hold a validated
+ * term at *index (sw_term_validate). */
+static int atom_ascii(const char *buf, int *index, const char **s, size_t *len) {
+    const unsigned char *p = (const unsigned char *)buf + *index;
+    size_t n, hdr;
+    switch (p[0]) {
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_ATOM_EXT:
+        n = p[1];
+        hdr = 2;
+        break;
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_ATOM_EXT:
+        n = (size_t)p[1] << 8 | p[2];
+        hdr = 3;
+        break;
+    default:
+        return 0;
+    }
+    if (n >= MAXATOMLEN) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[hdr + i] == 0 || p[hdr + i] >= 0x80) return 0;
+    *s = (const char *)p + hdr;
+    *len = n;
+    *index += (int)(hdr + n);
+    return 1;
+}
+
+/* ei_decode_atom into out (MAXATOMLEN_UTF8 bytes), without ei's per-byte
+ * conversion when atom_ascii applies. Returns 0, or -1 as ei_decode_atom. */
+static int dec_atom(const char *buf, int *index, char *out) {
+    const char *s;
+    size_t len;
+    if (!atom_ascii(buf, index, &s, &len)) return ei_decode_atom(buf, index, out);
+    memcpy(out, s, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* Decodes an atom and interns it: its index, or UINT32_MAX when it is
+ * malformed (or out of memory). */
+static uint32_t dec_atom_idx(atoms_t *at, const char *buf, int *index) {
+    const char *s;
+    size_t len;
+    if (atom_ascii(buf, index, &s, &len)) return atom_intern_len(at, s, len);
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_atom(buf, index, atom) != 0) return UINT32_MAX;
+    return atom_intern(at, atom);
+}
 
 static void atoms_close(atoms_t *at) {
     for (uint32_t i = 0; i < at->n; i++) free(at->byidx[i]);
     free(at->byidx);
     sw_htab_close(&at->tab);
+}
+
+/* ---- words ------------------------------------------------------------
+ *
+ * The atoms written with every operation (op tags, results, the envelope),
+ * encoded by ei once per process and copied from then on: ei_x_encode_atom
+ * sizes, checks and converts its string at every call. */
+typedef enum {
+    W_ADD, W_DEL, W_REPLY, W_CLAIM, W_CLAIM_NACK, W_REG_REQ, W_UNREG_REQ, W_LOST,
+    W_YES, W_NO, W_OK, W_PROTO, W_OPS, W_BATCH, W_COUNT
+} word_t;
+
+static const char *const word_str[W_COUNT] = {
+    "add", "del", "reply", "claim", "claim_nack", "reg_req", "unreg_req", "lost",
+    "yes", "no", "ok", SW_PROTO_TAG, "ops", "batch"};
+
+/* The ei encoding of word w (*len bytes; 0 if ei could not encode it, which
+ * it always can for these short ASCII words). */
+static const char *word_bytes(word_t w, size_t *len) {
+    static struct {
+        int len;
+        char ext[32];
+    } words[W_COUNT];
+    static int ready;
+    if (!ready) {
+        for (int i = 0; i < W_COUNT; i++) {
+            int n = 0;
+            if (ei_encode_atom(NULL, &n, word_str[i]) == 0 && n <= (int)sizeof words[i].ext) {
+                n = 0;
+                if (ei_encode_atom(words[i].ext, &n, word_str[i]) == 0) words[i].len = n;
+            }
+        }
+        ready = 1;
+    }
+    *len = (size_t)words[w].len;
+    return words[w].ext;
+}
+
+/* ei_x_encode_atom(x, word_str[w]), from the bytes made once. */
+static void enc_word(ei_x_buff *x, word_t w) {
+    size_t len;
+    const char *b = word_bytes(w, &len);
+    if (len) ei_x_append_buf(x, b, (int)len);
+    else ei_x_encode_atom(x, word_str[w]);
 }
 
 /* ---- entries ----------------------------------------------------------- */
@@ -123,26 +336,53 @@ typedef struct {
     uint32_t origin; /* atom index of the node that issued the stamp */
 } stamp_t;
 
+/* One name: a committed entry or a reservation, in one malloc'd block of
+ * ENTRY_HDR + nlen bytes (+ 4 + MFA size for an MFA entry), the most
+ * frequent object of a C node, hence packed: no stored hash (names_hash()
+ * recomputes it from the name when a table needs it), the stamp as two
+ * fields (no padding), no links (the pid index and the reservation records
+ * are outside), sizes and kind in one word. A name of up to 20 bytes (say
+ * {worker, 12345}) makes a 56-byte block, one 64-byte malloc chunk. */
 typedef struct entry_s entry_t;
 struct entry_s {
-    uint64_t hash;
-    sw_pid_t pid;
-    stamp_t stamp;
-    entry_t *pid_next, *pid_prev;
-    uint64_t deadline; /* claim reservations: expiry; start reservations: start id */
-    uint32_t nlen;
-    uint32_t mfalen;   /* register_name/4,5 entries: term_to_binary({M,F,A}) size */
-    uint8_t reserved;  /* 0 committed, RES_CLAIM or RES_START */
-    char name[];       /* term_to_binary bytes (with 131), then the MFA bytes */
+    sw_pid_t pid;      /* RES_START: node UINT32_MAX (no pid yet) */
+    uint64_t counter;  /* stamp: Lamport counter (RES_START: also the start id) */
+    uint32_t origin;   /* stamp: atom of the node that issued it */
+    uint32_t ix;       /* committed: position in its pid's pidset_t (0 when the
+                        * pid has only this entry); RES_CLAIM: its record in
+                        * t->resv; RES_START: unused */
+    uint32_t nlen : 24;    /* name size (entry_new refuses longer names) */
+    uint32_t reserved : 2; /* 0 committed, RES_CLAIM or RES_START */
+    uint32_t has_mfa : 1;  /* register_name/4,5 entry: the MFA follows the name */
+    char name[];       /* term_to_binary bytes (with 131); for an MFA entry then
+                        * the MFA size (4 bytes, native order, unaligned) and
+                        * term_to_binary({M,F,A}) */
 };
+#define ENTRY_HDR offsetof(entry_t, name)
+#define ENTRY_MAX_NAME ((1u << 24) - 1)
 
 /* A claim reservation: the owner said yes and waits for the home. */
 #define RES_CLAIM 1
 /* A start reservation: the owner runs the MFA; the pid is not known yet
- * (pid.node is UINT32_MAX) and the entry is in no pid chain. */
+ * (pid.node is UINT32_MAX) and the entry is in no pid index. Its stamp
+ * counter is the start's id (a reservation's stamp never changes). */
 #define RES_START 2
 
-static const char *entry_mfa(const entry_t *e) { return e->name + e->nlen; }
+static uint32_t entry_mfalen(const entry_t *e) {
+    uint32_t l = 0;
+    if (e->has_mfa) memcpy(&l, e->name + e->nlen, sizeof l);
+    return l;
+}
+
+/* The MFA bytes (entry_mfalen() of them; none for a plain entry). */
+static const char *entry_mfa(const entry_t *e) {
+    return e->name + e->nlen + (e->has_mfa ? sizeof(uint32_t) : 0);
+}
+
+static stamp_t entry_stamp(const entry_t *e) {
+    stamp_t s = {e->counter, e->origin};
+    return s;
+}
 
 typedef struct {
     const char *name;
@@ -155,17 +395,48 @@ static int entry_eq(const void *item, const void *key) {
     return e->nlen == k->len && memcmp(e->name, k->name, k->len) == 0;
 }
 
-static int pid_entry_eq(const void *item, const void *key) {
-    const entry_t *e = item;
-    const sw_pid_t *p = key;
-    return memcmp(&e->pid, p, sizeof *p) == 0;
-}
-
 static uint64_t name_hash(const char *name, size_t len) { return sw_hash_bytes(name, len, 0x6e616d65); }
+
+/* The names table's hash of an entry. */
+static uint64_t entry_hash(const entry_t *e) { return name_hash(e->name, e->nlen); }
+static uint64_t names_hash(const void *item) { return entry_hash(item); }
 
 static uint64_t pid_hash(const sw_pid_t *p) {
     return sw_hash_u64(((uint64_t)p->node << 32 | p->num) ^ sw_hash_u64((uint64_t)p->serial << 32 | p->creation));
 }
+
+/* The pids table maps a pid to its committed entries: an item is the entry
+ * itself when the pid has one name (the usual case), or a pidset_t tagged
+ * with the low bit when it has several. In a set, e[k]->ix == k; removal
+ * moves the last entry into the hole; a set that drops to one entry gives
+ * its slot back to that entry. */
+typedef struct {
+    uint32_t n, cap; /* n >= 2 */
+    entry_t *e[];
+} pidset_t;
+
+static int pi_is_set(const void *item) { return ((uintptr_t)item & 1u) != 0; }
+static pidset_t *pi_set(const void *item) { return (pidset_t *)((uintptr_t)item & ~(uintptr_t)1); }
+static void *pi_tag(pidset_t *ps) { return (void *)((uintptr_t)ps | 1u); }
+/* Number of entries of a pids table item, and its k-th entry. */
+static uint32_t pi_count(const void *item) { return pi_is_set(item) ? pi_set(item)->n : 1; }
+static entry_t *pi_at(const void *item, uint32_t k) {
+    return pi_is_set(item) ? pi_set(item)->e[k] : (entry_t *)item;
+}
+
+static int pid_item_eq(const void *item, const void *key) {
+    return memcmp(&pi_at(item, 0)->pid, key, sizeof(sw_pid_t)) == 0;
+}
+static uint64_t pids_hash(const void *item) { return pid_hash(&pi_at(item, 0)->pid); }
+
+/* A claim reservation's record: expiry and FIFO links (indexes in t->resv).
+ * Free records are chained through next. */
+#define NO_RESV UINT32_MAX
+typedef struct {
+    entry_t *e; /* NULL when free */
+    uint64_t deadline;
+    uint32_t prev, next;
+} resv_t;
 
 /* ---- peers and outboxes ------------------------------------------------ */
 
@@ -192,8 +463,12 @@ struct sw_tracker_s {
     const sw_tracker_env_t *env;
     void *ud;
 
-    sw_htab_t names, pids;
-    entry_t *res_head, *res_tail; /* reservations, oldest first */
+    sw_ctab_t names;       /* name -> entry_t */
+    sw_ctab_t pids;        /* pid -> entry_t or tagged pidset_t */
+    resv_t *resv;          /* claim reservation records */
+    uint32_t resv_n, resv_cap; /* records in use or on the free list; allocated */
+    uint32_t resv_free;    /* free list head */
+    uint32_t res_head, res_tail; /* reservations, oldest first */
 
     peer_t *peers;
     uint32_t npeers, peers_cap;
@@ -281,13 +556,33 @@ static peer_t *peer_get(sw_tracker_t *t, uint32_t cnode) {
 
 /* ---- encoding helpers -------------------------------------------------- */
 
+/* The erlang_pid of a compact pid. Only the node name up to its NUL and
+ * the three numbers are written (the struct is over 1 KiB; neither ei nor
+ * our callers read past the NUL). */
+static void pid_expand(const sw_tracker_t *t, const sw_pid_t *p, erlang_pid *ep) {
+    const atom_t *a = t->atoms.byidx[p->node];
+    size_t n = a->len < sizeof ep->node ? a->len : sizeof ep->node - 1;
+    memcpy(ep->node, a->str, n);
+    ep->node[n] = 0;
+    ep->num = p->num;
+    ep->serial = p->serial;
+    ep->creation = p->creation;
+}
+
+/* Appends pid p, as ei_x_encode_pid would (see "pid codec"). */
 static void enc_pid(ei_x_buff *x, const sw_tracker_t *t, const sw_pid_t *p) {
+    const atom_t *a = t->atoms.byidx[p->node];
+    if (a->pidlen) {
+        unsigned char nums[12];
+        put32be(nums, p->num);
+        put32be(nums + 4, p->serial);
+        put32be(nums + 8, p->creation);
+        ei_x_append_buf(x, a->str + a->len + 1 + a->extlen, (int)a->pidlen);
+        ei_x_append_buf(x, (const char *)nums, 12);
+        return;
+    }
     erlang_pid ep;
-    memset(&ep, 0, sizeof ep);
-    strncpy(ep.node, atom_str(&t->atoms, p->node), sizeof ep.node - 1);
-    ep.num = p->num;
-    ep.serial = p->serial;
-    ep.creation = p->creation;
+    pid_expand(t, p, &ep);
     ei_x_encode_pid(x, &ep);
 }
 
@@ -303,7 +598,7 @@ static int to_compact(sw_tracker_t *t, const erlang_pid *ep, sw_pid_t *out) {
 
 static void enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const stamp_t *s) {
     ei_x_encode_ulonglong(x, s->counter);
-    ei_x_encode_atom(x, atom_str(&t->atoms, s->origin));
+    enc_atom_idx(x, &t->atoms, s->origin);
 }
 
 static int stamp_cmp(const sw_tracker_t *t, const stamp_t *a, const stamp_t *b) {
@@ -316,11 +611,12 @@ static void clock_see(sw_tracker_t *t, uint64_t c) {
     if (c > t->clock) t->clock = c;
 }
 
-/* Agent ops: {add, Name, Pid} | {del, Name, Pid}; Name spliced as a term. */
-static void agent_op(sw_tracker_t *t, const char *op, const entry_t *e) {
+/* Agent ops: {add, Name, Pid} | {del, Name, Pid} (op: W_ADD or W_DEL);
+ * Name spliced as a term. */
+static void agent_op(sw_tracker_t *t, word_t op, const entry_t *e) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, op);
+    enc_word(x, op);
     ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
     enc_pid(x, t, &e->pid);
     t->agent_ops.count++;
@@ -339,14 +635,14 @@ static void agent_reply_raw(sw_tracker_t *t, const sw_pid_t *caller, const char 
 }
 
 /* The Result term `atom`, encoded into t->res. */
-static ei_x_buff *res_atom(sw_tracker_t *t, const char *atom) {
+static ei_x_buff *res_atom(sw_tracker_t *t, word_t atom) {
     t->res.index = 0;
-    ei_x_encode_atom(&t->res, atom);
+    enc_word(&t->res, atom);
     return &t->res;
 }
 
 static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                        const char *result) {
+                        word_t result) {
     ei_x_buff *r = res_atom(t, result);
     agent_reply_raw(t, caller, ref, rlen, r->buff, (size_t)r->index);
 }
@@ -368,7 +664,7 @@ static void reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *call
     }
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_atom(x, "reply");
+    enc_word(x, W_REPLY);
     enc_pid(x, t, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, res, (int)reslen);
@@ -376,25 +672,28 @@ static void reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *call
 }
 
 static void reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                      size_t rlen, const char *result) {
+                      size_t rlen, word_t result) {
     ei_x_buff *r = res_atom(t, result);
     reply_raw_via(t, ccbeam, caller, ref, rlen, r->buff, (size_t)r->index);
 }
 
-/* {add|del, NameBin, Pid, Counter, Origin}; an add of an MFA entry carries
- * a sixth element, the MFA bytes, so that any node can restart it. */
-static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, const char *op, const entry_t *e) {
-    int with_mfa = e->mfalen && op[0] == 'a';
+/* {add|del, NameBin, Pid, Counter, Origin} (op: W_ADD or W_DEL); an add of
+ * an MFA entry carries a sixth element, the MFA bytes, so that any node can
+ * restart it. */
+static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, word_t op, const entry_t *e) {
+    uint32_t mfalen = entry_mfalen(e);
+    int with_mfa = mfalen && op == W_ADD;
+    stamp_t s = entry_stamp(e);
     ei_x_encode_tuple_header(x, with_mfa ? 6 : 5);
-    ei_x_encode_atom(x, op);
+    enc_word(x, op);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
     enc_pid(x, t, &e->pid);
-    enc_stamp(x, t, &e->stamp);
-    if (with_mfa) ei_x_encode_binary(x, entry_mfa(e), (int)e->mfalen);
+    enc_stamp(x, t, &s);
+    if (with_mfa) ei_x_encode_binary(x, entry_mfa(e), (int)mfalen);
 }
 
 /* {add|del, NameBin, Pid, Counter, Origin} to every connected peer. */
-static void broadcast(sw_tracker_t *t, const char *op, const entry_t *e) {
+static void broadcast(sw_tracker_t *t, word_t op, const entry_t *e) {
     for (uint32_t i = 0; i < t->npeers; i++) {
         peer_t *p = &t->peers[i];
         if (!p->conn_up) continue;
@@ -407,74 +706,164 @@ static void broadcast(sw_tracker_t *t, const char *op, const entry_t *e) {
 
 static entry_t *find(const sw_tracker_t *t, const char *name, size_t len, uint64_t h) {
     namekey_t k = {name, len};
-    return sw_htab_find(&t->names, h, &k, entry_eq);
+    return sw_ctab_find(&t->names, h, &k, entry_eq);
 }
 
-static entry_t *entry_new(const char *name, size_t len, uint64_t h, const sw_pid_t *pid,
-                          const stamp_t *s, const char *mfa, size_t mfalen) {
-    entry_t *e = malloc(sizeof *e + len + mfalen);
+/* A new entry (committed, in no index) holding copies of name and of the
+ * MFA bytes (mfalen 0: a plain entry). NULL when out of memory or when the
+ * name is longer than ENTRY_MAX_NAME (peers and callers send at most
+ * SW_MAX_NAME_BYTES). */
+static entry_t *entry_new(const char *name, size_t len, const sw_pid_t *pid, const stamp_t *s,
+                          const char *mfa, size_t mfalen) {
+    if (len > ENTRY_MAX_NAME || mfalen > UINT32_MAX) return NULL;
+    size_t extra = mfalen ? sizeof(uint32_t) + mfalen : 0;
+    entry_t *e = malloc(ENTRY_HDR + len + extra);
     if (!e) return NULL;
-    memset(e, 0, sizeof *e);
-    e->hash = h;
+    memset(e, 0, ENTRY_HDR);
     e->pid = *pid;
-    e->stamp = *s;
+    e->counter = s->counter;
+    e->origin = s->origin;
     e->nlen = (uint32_t)len;
-    e->mfalen = (uint32_t)mfalen;
     memcpy(e->name, name, len);
-    if (mfalen) memcpy(e->name + len, mfa, mfalen);
+    if (mfalen) {
+        uint32_t l = (uint32_t)mfalen;
+        e->has_mfa = 1;
+        memcpy(e->name + len, &l, sizeof l);
+        memcpy(e->name + len + sizeof l, mfa, mfalen);
+    }
     return e;
 }
 
+/* Moves set ps (the pids table's item under hash ph) to an allocation of
+ * cap entries (cap >= ps->n), in the same table slot. Returns the new set,
+ * or NULL when out of memory (ps unchanged). */
+static pidset_t *pidset_resize(sw_tracker_t *t, uint64_t ph, pidset_t *ps, uint32_t cap) {
+    pidset_t *np = malloc(sizeof *np + (size_t)cap * sizeof np->e[0]);
+    if (!np) return NULL;
+    np->n = ps->n;
+    np->cap = cap;
+    memcpy(np->e, ps->e, (size_t)ps->n * sizeof ps->e[0]);
+    sw_ctab_replace(&t->pids, ph, pi_tag(ps), pi_tag(np));
+    free(ps);
+    return np;
+}
+
+/* Adds committed entry e to the pid index (t->st.pids counts pids). Out of
+ * memory leaves e out of the index (pid_unlink copes). */
 static void pid_link(sw_tracker_t *t, entry_t *e) {
     uint64_t ph = pid_hash(&e->pid);
-    entry_t *head = sw_htab_find(&t->pids, ph, &e->pid, pid_entry_eq);
-    if (head) {
-        /* Insert after the head so the table's item pointer stays valid. */
-        e->pid_prev = head;
-        e->pid_next = head->pid_next;
-        if (head->pid_next) head->pid_next->pid_prev = e;
-        head->pid_next = e;
+    void *it = sw_ctab_find(&t->pids, ph, &e->pid, pid_item_eq);
+    e->ix = 0;
+    if (!it) {
+        if (sw_ctab_insert(&t->pids, ph, e) == 0) t->st.pids++;
         return;
     }
-    e->pid_prev = e->pid_next = NULL;
-    if (sw_htab_insert(&t->pids, ph, e) == 0) t->st.pids++;
+    if (!pi_is_set(it)) {
+        /* The pid's second name: its entries move into a set, which takes
+         * the slot in place. */
+        pidset_t *ps = malloc(sizeof *ps + 4 * sizeof ps->e[0]);
+        if (!ps) return;
+        ps->n = 2;
+        ps->cap = 4;
+        ps->e[0] = it;
+        ps->e[1] = e;
+        e->ix = 1;
+        sw_ctab_replace(&t->pids, ph, it, pi_tag(ps));
+        return;
+    }
+    pidset_t *ps = pi_set(it);
+    if (ps->n == ps->cap) {
+        ps = pidset_resize(t, ph, ps, ps->cap * 2);
+        if (!ps) return;
+    }
+    e->ix = ps->n;
+    ps->e[ps->n++] = e;
 }
 
+/* Removes committed entry e from the pid index, if it is there. Other
+ * entries of its pid may move inside the pid's item, but the item stays in
+ * its table slot (or the slot empties), so loops walking the table slot by
+ * slot stay valid. */
 static void pid_unlink(sw_tracker_t *t, entry_t *e) {
-    if (e->pid_prev) {
-        e->pid_prev->pid_next = e->pid_next;
-        if (e->pid_next) e->pid_next->pid_prev = e->pid_prev;
+    uint64_t ph = pid_hash(&e->pid);
+    /* Usually the pid's only entry, the table's item itself: one probe. */
+    if (sw_ctab_remove(&t->pids, ph, e) == 0) {
+        t->st.pids--;
+        return;
+    }
+    void *it = sw_ctab_find(&t->pids, ph, &e->pid, pid_item_eq);
+    if (!it || !pi_is_set(it)) return;
+    pidset_t *ps = pi_set(it);
+    uint32_t k = e->ix;
+    if (k >= ps->n || ps->e[k] != e) return;
+    ps->e[k] = ps->e[--ps->n];
+    ps->e[k]->ix = k;
+    if (ps->n == 1) {
+        entry_t *last = ps->e[0];
+        last->ix = 0;
+        sw_ctab_replace(&t->pids, ph, it, last);
+        free(ps);
+    } else if (ps->cap > 4 && ps->n * 4 <= ps->cap) {
+        (void)pidset_resize(t, ph, ps, ps->cap / 2);
+    }
+}
+
+/* Makes e (just created, in no index) a claim reservation expiring at
+ * deadline, youngest in the FIFO. Returns 0, or -1 when out of memory
+ * (nothing changed). */
+static int res_link(sw_tracker_t *t, entry_t *e, uint64_t deadline) {
+    uint32_t i = t->resv_free;
+    if (i != NO_RESV) {
+        t->resv_free = t->resv[i].next;
     } else {
-        /* e heads its pid's chain: the successor takes its slot in place,
-         * so loops walking the table slot by slot stay valid. */
-        uint64_t ph = pid_hash(&e->pid);
-        if (e->pid_next) {
-            e->pid_next->pid_prev = NULL;
-            sw_htab_replace(&t->pids, ph, e, e->pid_next);
-        } else {
-            sw_htab_remove(&t->pids, ph, e);
-            t->st.pids--;
+        if (t->resv_n == t->resv_cap) {
+            uint32_t cap = t->resv_cap ? t->resv_cap * 2 : 16;
+            resv_t *nr = realloc(t->resv, (size_t)cap * sizeof *nr);
+            if (!nr) return -1;
+            t->resv = nr;
+            t->resv_cap = cap;
+        }
+        i = t->resv_n++;
+    }
+    resv_t *r = &t->resv[i];
+    r->e = e;
+    r->deadline = deadline;
+    r->next = NO_RESV;
+    r->prev = t->res_tail;
+    if (t->res_tail != NO_RESV) t->resv[t->res_tail].next = i;
+    else t->res_head = i;
+    t->res_tail = i;
+    e->reserved = RES_CLAIM;
+    e->ix = i;
+    t->st.reserved++;
+    return 0;
+}
+
+/* Takes claim reservation e out of the FIFO and frees its record (e stays
+ * RES_CLAIM; the caller commits or frees it). */
+static void res_unlink(sw_tracker_t *t, entry_t *e) {
+    uint32_t i = e->ix;
+    resv_t *r = &t->resv[i];
+    if (r->prev != NO_RESV) t->resv[r->prev].next = r->next;
+    else t->res_head = r->next;
+    if (r->next != NO_RESV) t->resv[r->next].prev = r->prev;
+    else t->res_tail = r->prev;
+    r->e = NULL;
+    r->next = t->resv_free;
+    t->resv_free = i;
+    e->ix = 0;
+    t->st.reserved--;
+    if (t->st.reserved == 0) {
+        /* All records are free: start again from the first, and give the
+         * memory back if a burst made the array large. */
+        t->resv_n = 0;
+        t->resv_free = NO_RESV;
+        if (t->resv_cap > 256) {
+            free(t->resv);
+            t->resv = NULL;
+            t->resv_cap = 0;
         }
     }
-    e->pid_next = e->pid_prev = NULL;
-}
-
-static void res_link(sw_tracker_t *t, entry_t *e) {
-    e->pid_next = NULL;
-    e->pid_prev = t->res_tail;
-    if (t->res_tail) t->res_tail->pid_next = e;
-    else t->res_head = e;
-    t->res_tail = e;
-    t->st.reserved++;
-}
-
-static void res_unlink(sw_tracker_t *t, entry_t *e) {
-    if (e->pid_prev) e->pid_prev->pid_next = e->pid_next;
-    else t->res_head = e->pid_next;
-    if (e->pid_next) e->pid_next->pid_prev = e->pid_prev;
-    else t->res_tail = e->pid_prev;
-    e->pid_next = e->pid_prev = NULL;
-    t->st.reserved--;
 }
 
 static void start_detach(sw_tracker_t *t, entry_t *e);
@@ -483,7 +872,7 @@ static void start_free(start_t *st);
 /* Removes e from every index and frees it; tells the agent if it was
  * committed. */
 static void entry_drop(sw_tracker_t *t, entry_t *e, int tell_agent) {
-    sw_htab_remove(&t->names, e->hash, e);
+    sw_ctab_remove(&t->names, entry_hash(e), e);
     if (e->reserved == RES_START) {
         start_detach(t, e);
     } else if (e->reserved) {
@@ -491,34 +880,35 @@ static void entry_drop(sw_tracker_t *t, entry_t *e, int tell_agent) {
     } else {
         pid_unlink(t, e);
         t->st.names--;
-        if (tell_agent) agent_op(t, "del", e);
+        if (tell_agent) agent_op(t, W_DEL, e);
     }
     free(e);
 }
 
-/* Inserts a committed entry. Returns it, or NULL on out of memory. */
+/* Inserts a committed entry (h: name_hash of the name). Returns it, or NULL
+ * on out of memory. */
 static entry_t *entry_commit(sw_tracker_t *t, const char *name, size_t len, uint64_t h,
                              const sw_pid_t *pid, const stamp_t *s, const char *mfa,
                              size_t mfalen) {
-    entry_t *e = entry_new(name, len, h, pid, s, mfa, mfalen);
+    entry_t *e = entry_new(name, len, pid, s, mfa, mfalen);
     if (!e) return NULL;
-    if (sw_htab_insert(&t->names, h, e) != 0) {
+    if (sw_ctab_insert(&t->names, h, e) != 0) {
         free(e);
         return NULL;
     }
     pid_link(t, e);
     t->st.names++;
-    agent_op(t, "add", e);
+    agent_op(t, W_ADD, e);
     return e;
 }
 
-/* Turns a reservation into a committed entry. */
+/* Turns a claim reservation into a committed entry. */
 static void entry_confirm(sw_tracker_t *t, entry_t *e) {
     res_unlink(t, e);
     e->reserved = 0;
     pid_link(t, e);
     t->st.names++;
-    agent_op(t, "add", e);
+    agent_op(t, W_ADD, e);
 }
 
 /* ---- ownership --------------------------------------------------------- */
@@ -584,7 +974,7 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
             reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
             return;
         }
-        broadcast(t, "add", e);
+        broadcast(t, W_ADD, e);
         reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
         return;
     }
@@ -595,22 +985,25 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    e = entry_new(name, nlen, h, pid, s, mfa, mfalen);
-    if (!e || sw_htab_insert(&t->names, h, e) != 0) {
+    e = entry_new(name, nlen, pid, s, mfa, mfalen);
+    if (!e || res_link(t, e, t->now + CLAIM_TIMEOUT_MS) != 0) {
         free(e);
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    e->reserved = RES_CLAIM;
-    e->deadline = t->now + CLAIM_TIMEOUT_MS;
-    res_link(t, e);
+    if (sw_ctab_insert(&t->names, h, e) != 0) {
+        res_unlink(t, e);
+        free(e);
+        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
+        return;
+    }
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 11);
-    ei_x_encode_atom(x, "claim");
+    enc_word(x, W_CLAIM);
     ei_x_encode_binary(x, name, (int)nlen);
     enc_pid(x, t, pid);
     enc_stamp(x, t, s);
-    ei_x_encode_atom(x, atom_str(&t->atoms, ccbeam));
+    enc_atom_idx(x, &t->atoms, ccbeam);
     enc_pid(x, t, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, yes, (int)yeslen);
@@ -625,16 +1018,13 @@ static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, con
                    size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
     uint64_t h = name_hash(name, nlen);
     if (find(t, name, nlen, h)) {
-        reply_via(t, ccbeam, caller, ref, rlen, "no");
+        reply_via(t, ccbeam, caller, ref, rlen, W_NO);
         return;
     }
     stamp_t s = {++t->clock, t->self_beam};
-    char yes[8], no[8];
-    int yl = 0, nl = 0;
-    ei_encode_atom(yes, &yl, "yes");
-    ei_encode_atom(no, &nl, "no");
-    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, (size_t)yl, no,
-                    (size_t)nl, NULL, 0);
+    size_t yl, nl;
+    const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl, NULL, 0);
 }
 
 /* ---- MFA starts (register_name/4,5) ------------------------------------
@@ -665,7 +1055,7 @@ static void start_free(start_t *st) {
 }
 
 static void start_detach(sw_tracker_t *t, entry_t *e) {
-    start_t *st = start_find(t, e->deadline);
+    start_t *st = start_find(t, e->counter);
     if (st && st->e == e) st->e = NULL;
 }
 
@@ -722,20 +1112,19 @@ static start_t *start_begin(sw_tracker_t *t, const char *name, size_t nlen, uint
     stamp_t s = {++t->clock, t->self_beam};
     sw_pid_t none = {UINT32_MAX, 0, 0, 0};
     start_t *st = calloc(1, sizeof *st + nlen);
-    entry_t *e = entry_new(name, nlen, h, &none, &s, mfa, mfalen);
-    if (!st || !e || sw_htab_insert(&t->names, h, e) != 0) {
+    entry_t *e = entry_new(name, nlen, &none, &s, mfa, mfalen);
+    if (!st || !e || sw_ctab_insert(&t->names, h, e) != 0) {
         free(st);
         free(e);
         return NULL;
     }
     e->reserved = RES_START;
-    e->deadline = s.counter;
     st->id = s.counter;
     st->e = e;
     st->nlen = (uint32_t)nlen;
     memcpy(st->name, name, nlen);
     if (sw_htab_insert(&t->starts, sw_hash_u64(st->id), st) != 0) {
-        sw_htab_remove(&t->names, h, e);
+        sw_ctab_remove(&t->names, h, e);
         free(e);
         free(st);
         return NULL;
@@ -760,7 +1149,7 @@ static void decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
     uint64_t h = name_hash(name, nlen);
     entry_t *e = find(t, name, nlen, h);
     if (e && e->reserved == RES_START) {
-        start_t *st = start_find(t, e->deadline);
+        start_t *st = start_find(t, e->counter);
         if (st && add_waiter(st, ccbeam, caller, ref, rlen, mode) == 0) return;
         reply_res(t, ccbeam, caller, ref, rlen, res_error(t, "out_of_memory"));
         return;
@@ -817,7 +1206,9 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
         waiter_t *first = st->waiters;
         if (e) {
             /* Take the reservation out, then commit under the same stamp. */
-            sw_htab_remove(&t->names, e->hash, e);
+            uint64_t h = entry_hash(e);
+            stamp_t es = entry_stamp(e);
+            sw_ctab_remove(&t->names, h, e);
             ei_x_buff yes, no;
             ei_x_new(&yes);
             ei_x_new(&no);
@@ -829,9 +1220,9 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
             ei_x_append_buf(&no, r->buff, r->index);
             commit_or_claim(t, first ? first->ccbeam : UINT32_MAX,
                             first ? &first->caller : &pid, first ? first->ref : "",
-                            first ? first->rlen : 0, e->name, e->nlen, e->hash, &pid, &e->stamp,
+                            first ? first->rlen : 0, e->name, e->nlen, h, &pid, &es,
                             yes.buff, (size_t)yes.index, no.buff, (size_t)no.index, entry_mfa(e),
-                            e->mfalen);
+                            entry_mfalen(e));
             ei_x_free(&yes);
             ei_x_free(&no);
             free(e);
@@ -880,7 +1271,7 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
     peer_t *o = peer_by_beam(t, owner);
     ei_x_buff *x = &o->out.body;
     ei_x_encode_tuple_header(x, 5);
-    ei_x_encode_atom(x, "reg_req");
+    enc_word(x, W_REG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     enc_pid(x, t, &p);
     enc_pid(x, t, &c);
@@ -893,10 +1284,10 @@ static void unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t 
                                const char *ref, size_t rlen, const char *name, size_t nlen) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
     if (e && !e->reserved && e->pid.node == t->self_beam) {
-        broadcast(t, "del", e);
+        broadcast(t, W_DEL, e);
         entry_drop(t, e, 1);
     }
-    reply_via(t, ccbeam, caller, ref, rlen, "ok");
+    reply_via(t, ccbeam, caller, ref, rlen, W_OK);
 }
 
 void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
@@ -915,12 +1306,12 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
          * goes away when its process or node dies. */
         SW_WARN("unregister_deferred", "reason=home_unreachable home=%s",
                 atom_str(&t->atoms, e->pid.node));
-        agent_reply(t, &c, ref, rlen, "ok");
+        agent_reply(t, &c, ref, rlen, W_OK);
         return;
     }
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_atom(x, "unreg_req");
+    enc_word(x, W_UNREG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     enc_pid(x, t, &c);
     ei_x_append_buf(x, ref, (int)rlen);
@@ -930,9 +1321,10 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
 void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
     sw_pid_t p;
     if (to_compact(t, pid, &p) != 0) return;
-    entry_t *e;
-    while ((e = sw_htab_find(&t->pids, pid_hash(&p), &p, pid_entry_eq)) != NULL) {
-        if (e->pid.node == t->self_beam) broadcast(t, "del", e);
+    void *it;
+    while ((it = sw_ctab_find(&t->pids, pid_hash(&p), &p, pid_item_eq)) != NULL) {
+        entry_t *e = pi_at(it, pi_count(it) - 1);
+        if (e->pid.node == t->self_beam) broadcast(t, W_DEL, e);
         entry_drop(t, e, 1);
     }
 }
@@ -940,15 +1332,14 @@ void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
 /* Drops every entry (and reservation) whose pid lives on BEAM node beam. */
 static void purge_node(sw_tracker_t *t, uint32_t beam) {
     for (size_t i = 0; i < t->pids.cap; i++) {
-        entry_t *e = sw_htab_at(&t->pids, i);
-        while (e && e->pid.node == beam) {
-            entry_drop(t, e, 1);
-            e = sw_htab_at(&t->pids, i); /* slot may now hold the next entry of this pid */
-        }
+        void *it;
+        /* The slot keeps the pid's item until its last entry is gone. */
+        while ((it = sw_ctab_at(&t->pids, i)) != NULL && pi_at(it, 0)->pid.node == beam)
+            entry_drop(t, pi_at(it, pi_count(it) - 1), 1);
     }
-    for (entry_t *e = t->res_head, *next; e; e = next) {
-        next = e->pid_next;
-        if (e->pid.node == beam) entry_drop(t, e, 0);
+    for (uint32_t r = t->res_head, next; r != NO_RESV; r = next) {
+        next = t->resv[r].next;
+        if (t->resv[r].e->pid.node == beam) entry_drop(t, t->resv[r].e, 0);
     }
 }
 
@@ -969,20 +1360,22 @@ static void send_sync(sw_tracker_t *t, peer_t *p) {
     ei_x_encode_atom(x, "sync");
     uint64_t n = 0;
     for (size_t i = 0; i < t->pids.cap; i++) {
-        const entry_t *e = sw_htab_at(&t->pids, i);
-        if (e && e->pid.node == t->self_beam)
-            for (; e; e = e->pid_next) n++;
+        const void *it = sw_ctab_at(&t->pids, i);
+        if (it && pi_at(it, 0)->pid.node == t->self_beam) n += pi_count(it);
     }
     if (n) ei_x_encode_list_header(x, (long)n);
     for (size_t i = 0; i < t->pids.cap; i++) {
-        const entry_t *e = sw_htab_at(&t->pids, i);
-        if (!e || e->pid.node != t->self_beam) continue;
-        for (; e; e = e->pid_next) {
-            ei_x_encode_tuple_header(x, e->mfalen ? 5 : 4);
+        const void *it = sw_ctab_at(&t->pids, i);
+        if (!it || pi_at(it, 0)->pid.node != t->self_beam) continue;
+        for (uint32_t k = 0, cnt = pi_count(it); k < cnt; k++) {
+            const entry_t *e = pi_at(it, k);
+            uint32_t mfalen = entry_mfalen(e);
+            stamp_t s = entry_stamp(e);
+            ei_x_encode_tuple_header(x, mfalen ? 5 : 4);
             ei_x_encode_binary(x, e->name, (int)e->nlen);
             enc_pid(x, t, &e->pid);
-            enc_stamp(x, t, &e->stamp);
-            if (e->mfalen) ei_x_encode_binary(x, entry_mfa(e), (int)e->mfalen);
+            enc_stamp(x, t, &s);
+            if (mfalen) ei_x_encode_binary(x, entry_mfa(e), (int)mfalen);
         }
     }
     ei_x_encode_empty_list(x);
@@ -1013,17 +1406,35 @@ static int dec_namebin(const char *buf, int *index, const char **name, long *len
 
 static int dec_stamp(sw_tracker_t *t, const char *buf, int *index, stamp_t *s) {
     unsigned long long c;
-    char atom[MAXATOMLEN_UTF8];
     if (ei_decode_ulonglong(buf, index, &c) != 0) return -1;
-    if (ei_decode_atom(buf, index, atom) != 0) return -1;
-    uint32_t o = atom_intern(&t->atoms, atom);
+    uint32_t o = dec_atom_idx(&t->atoms, buf, index);
     if (o == UINT32_MAX) return -1;
     s->counter = c;
     s->origin = o;
     return 0;
 }
 
+/* Decodes a pid (validated term at *index) into compact form, interning
+ * its node: directly for a NEW_PID_EXT on a plain ASCII node when the pid
+ * codec is ei's (see "pid codec"), else by ei_decode_pid. Returns 0, or -1
+ * when it is not a pid (or out of memory). */
 static int dec_pid(sw_tracker_t *t, const char *buf, int *index, sw_pid_t *p) {
+    if ((unsigned char)buf[*index] == ERL_NEW_PID_EXT && pidcodec_fast()) {
+        int i = *index + 1;
+        const char *node;
+        size_t len;
+        if (atom_ascii(buf, &i, &node, &len)) {
+            uint32_t n = atom_intern_len(&t->atoms, node, len);
+            if (n == UINT32_MAX) return -1;
+            const unsigned char *q = (const unsigned char *)buf + i;
+            p->node = n;
+            p->num = get32be(q);
+            p->serial = get32be(q + 4);
+            p->creation = get32be(q + 8);
+            *index = i + 12;
+            return 0;
+        }
+    }
     erlang_pid ep;
     if (ei_decode_pid(buf, index, &ep) != 0) return -1;
     return to_compact(t, &ep, p);
@@ -1069,7 +1480,7 @@ static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     if (!home || !home->conn_up) return;
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 5);
-    ei_x_encode_atom(x, "lost");
+    enc_word(x, W_LOST);
     ei_x_encode_binary(x, name, (int)nlen);
     enc_pid(x, t, pid);
     enc_stamp(x, t, s);
@@ -1099,7 +1510,8 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
              * its later del, which carries the new stamp, miss), or when the
              * home had the entry before our reservation's claim reached it
              * (the claim will be refused; the entry stands). */
-            e->stamp = *s;
+            e->counter = s->counter;
+            e->origin = s->origin;
             if (e->reserved) entry_confirm(t, e);
             return;
         }
@@ -1117,15 +1529,16 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
              * with the home's next sync) after the winner is gone, while the
              * nodes that saw the conflict dropped it: its home removes it and
              * tells everyone (a del). */
-            int c = stamp_cmp(t, s, &e->stamp);
+            stamp_t es = entry_stamp(e);
+            int c = stamp_cmp(t, s, &es);
             if (c == 0) c = pid_cmp(t, pid, &e->pid);
             t->st.conflicts++;
             if (c < 0) {
                 send_lost(t, name, nlen, pid, s);
                 return;
             }
-            if (e->pid.node == t->self_beam) broadcast(t, "del", e);
-            else send_lost(t, e->name, e->nlen, &e->pid, &e->stamp);
+            if (e->pid.node == t->self_beam) broadcast(t, W_DEL, e);
+            else send_lost(t, e->name, e->nlen, &e->pid, &es);
             entry_drop(t, e, 1);
         }
     }
@@ -1136,9 +1549,10 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
 static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                        const stamp_t *s) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    stamp_t es = e ? entry_stamp(e) : *s;
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
-        stamp_cmp(t, s, &e->stamp) == 0) {
-        broadcast(t, "del", e);
+        stamp_cmp(t, s, &es) == 0) {
+        broadcast(t, W_DEL, e);
         entry_drop(t, e, 1);
     }
 }
@@ -1146,7 +1560,8 @@ static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_
 static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                       const stamp_t *s) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
-    if (e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0 && stamp_cmp(t, s, &e->stamp) == 0)
+    stamp_t es = e ? entry_stamp(e) : *s;
+    if (e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0 && stamp_cmp(t, s, &es) == 0)
         entry_drop(t, e, 1);
 }
 
@@ -1163,7 +1578,7 @@ static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t 
         /* Taken here (the owner's view was behind), or we are not the home. */
         ei_x_buff *x = &from->out.body;
         ei_x_encode_tuple_header(x, 4);
-        ei_x_encode_atom(x, "claim_nack");
+        enc_word(x, W_CLAIM_NACK);
         ei_x_encode_binary(x, name, (int)nlen);
         enc_stamp(x, t, s);
         from->out.count++;
@@ -1175,7 +1590,7 @@ static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t 
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    broadcast(t, "add", e);
+    broadcast(t, W_ADD, e);
     reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
 }
 
@@ -1230,30 +1645,35 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
         dec_stamp(t, buf, &i2, &s);
         if (tup == 5) dec_bin(buf, &i2, &mfa, &mfalen);
         if (tmp) {
-            entry_t *x = entry_new(name, (size_t)nlen, name_hash(name, (size_t)nlen), &pid, &s, mfa,
-                                   (size_t)mfalen);
-            if (x && sw_htab_insert(&listed, x->hash, x) == 0) tmp[ntmp++] = x;
+            entry_t *x = entry_new(name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
+            if (x && sw_htab_insert(&listed, entry_hash(x), x) == 0) tmp[ntmp++] = x;
             else free(x);
         }
     }
     for (size_t i = 0; i < t->pids.cap; i++) {
-        entry_t *e = sw_htab_at(&t->pids, i);
-        if (!e || e->pid.node != from->beam) continue;
-        entry_t *next;
-        for (; e; e = next) {
-            next = e->pid_next;
+        void *it = sw_ctab_at(&t->pids, i);
+        if (!it || pi_at(it, 0)->pid.node != from->beam) continue;
+        /* Last entry first: dropping entry k moves the last one (already
+         * seen) into k and leaves 0..k-1 in place; the slot keeps the
+         * pid's item until its last entry is gone. */
+        for (uint32_t k = pi_count(it); k-- > 0;) {
+            entry_t *e = pi_at(it, k);
             /* Kept only if the home lists that name for that very pid: an
              * entry of its pids under a name it now lists for another of
              * its pids is stale too (it re-registered the name while our
              * copy's del went missing, e.g. across its C node's restart). */
-            namekey_t k = {e->name, e->nlen};
-            entry_t *l = sw_htab_find(&listed, e->hash, &k, entry_eq);
-            if (!l || memcmp(&l->pid, &e->pid, sizeof e->pid) != 0) entry_drop(t, e, 1);
+            namekey_t nk = {e->name, e->nlen};
+            entry_t *l = sw_htab_find(&listed, entry_hash(e), &nk, entry_eq);
+            if (!l || memcmp(&l->pid, &e->pid, sizeof e->pid) != 0) {
+                entry_drop(t, e, 1);
+                if (!(it = sw_ctab_at(&t->pids, i))) break;
+            }
         }
     }
     for (int k = 0; k < ntmp; k++) {
         entry_t *x = tmp[k];
-        apply_add(t, x->name, x->nlen, &x->pid, &x->stamp, entry_mfa(x), x->mfalen);
+        stamp_t xs = entry_stamp(x);
+        apply_add(t, x->name, x->nlen, &x->pid, &xs, entry_mfa(x), entry_mfalen(x));
         free(x);
     }
     free(tmp);
@@ -1275,7 +1695,7 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
     sw_pid_t pid, caller;
     stamp_t s;
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
-    if (ei_decode_atom(buf, index, tag) != 0) return -1;
+    if (dec_atom(buf, index, tag) != 0) return -1;
     if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
         const char *mfa = NULL;
         long mfalen = 0;
@@ -1315,7 +1735,7 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         size_t yeslen, nolen;
         long mfalen;
         if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s) || ei_decode_atom(buf, index, cc) ||
+            dec_stamp(t, buf, index, &s) || dec_atom(buf, index, cc) ||
             dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
             dec_raw(buf, index, &yes, &yeslen) || dec_raw(buf, index, &no, &nolen) ||
             dec_bin(buf, index, &mfa, &mfalen))
@@ -1328,7 +1748,8 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_stamp(t, buf, index, &s))
             return -1;
         entry_t *e = find(t, name, (size_t)nlen, name_hash(name, (size_t)nlen));
-        if (e && e->reserved && stamp_cmp(t, &s, &e->stamp) == 0) entry_drop(t, e, 0);
+        stamp_t es = e ? entry_stamp(e) : s;
+        if (e && e->reserved && stamp_cmp(t, &s, &es) == 0) entry_drop(t, e, 0);
     } else if (strcmp(tag, "reply") == 0) {
         const char *res;
         size_t reslen;
@@ -1405,9 +1826,9 @@ static void conn_lost(sw_tracker_t *t, peer_t *p) {
     outbox_reset(&p->out);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
-        for (entry_t *e = t->res_head, *next; e; e = next) {
-            next = e->pid_next;
-            if (e->pid.node == p->beam) entry_drop(t, e, 0);
+        for (uint32_t r = t->res_head, next; r != NO_RESV; r = next) {
+            next = t->resv[r].next;
+            if (t->resv[r].e->pid.node == p->beam) entry_drop(t, t->resv[r].e, 0);
         }
 }
 
@@ -1464,17 +1885,19 @@ static void restart_node(sw_tracker_t *t, uint32_t beam) {
     size_t n = 0, cap = 0;
     item_t *items = NULL;
     for (size_t i = 0; i < t->pids.cap; i++) {
-        entry_t *e = sw_htab_at(&t->pids, i);
-        if (!e || e->pid.node != beam) continue;
-        for (; e; e = e->pid_next) {
-            if (!e->mfalen || owner_of(t, e->name, e->nlen) != t->self_beam) continue;
+        const void *it = sw_ctab_at(&t->pids, i);
+        if (!it || pi_at(it, 0)->pid.node != beam) continue;
+        for (uint32_t k = 0, cnt = pi_count(it); k < cnt; k++) {
+            const entry_t *e = pi_at(it, k);
+            if (!e->has_mfa || owner_of(t, e->name, e->nlen) != t->self_beam) continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
                 item_t *ni = realloc(items, cap * sizeof *ni);
                 if (!ni) break;
                 items = ni;
             }
-            entry_t *c = entry_new(e->name, e->nlen, e->hash, &e->pid, &e->stamp, entry_mfa(e), e->mfalen);
+            stamp_t es = entry_stamp(e);
+            entry_t *c = entry_new(e->name, e->nlen, &e->pid, &es, entry_mfa(e), entry_mfalen(e));
             if (c) items[n++].copy = c;
         }
     }
@@ -1484,8 +1907,9 @@ static void restart_node(sw_tracker_t *t, uint32_t beam) {
         entry_t *c = items[k].copy;
         if (!quorum_ok) {
             SW_WARN("restart_skipped", "reason=no_quorum");
-        } else if (!find(t, c->name, c->nlen, c->hash)) {
-            start_t *st = start_begin(t, c->name, c->nlen, c->hash, entry_mfa(c), c->mfalen);
+        } else if (!find(t, c->name, c->nlen, entry_hash(c))) {
+            start_t *st = start_begin(t, c->name, c->nlen, entry_hash(c), entry_mfa(c),
+                                      entry_mfalen(c));
             if (st) {
                 st->restart = 1;
                 st->old_pid = c->pid;
@@ -1616,8 +2040,9 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     sw_tracker_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     sw_htab_init(&t->atoms.tab);
-    sw_htab_init(&t->names);
-    sw_htab_init(&t->pids);
+    sw_ctab_init(&t->names, names_hash);
+    sw_ctab_init(&t->pids, pids_hash);
+    t->resv_free = t->res_head = t->res_tail = NO_RESV;
     t->env = env;
     t->ud = ud;
     t->self_beam = atom_intern(&t->atoms, beam);
@@ -1638,12 +2063,14 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
 
 void sw_tracker_free(sw_tracker_t *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->names.cap; i++) {
-        entry_t *e = sw_htab_at(&t->names, i);
-        if (e) free(e);
+    for (size_t i = 0; i < t->names.cap; i++) free(sw_ctab_at(&t->names, i));
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        void *it = sw_ctab_at(&t->pids, i);
+        if (it && pi_is_set(it)) free(pi_set(it));
     }
-    sw_htab_close(&t->names);
-    sw_htab_close(&t->pids);
+    sw_ctab_close(&t->names);
+    sw_ctab_close(&t->pids);
+    free(t->resv);
     for (uint32_t i = 0; i < t->npeers; i++) ei_x_free(&t->peers[i].out.body);
     free(t->peers);
     if (t->agent_ops.body.buff) ei_x_free(&t->agent_ops.body);
@@ -1662,9 +2089,9 @@ void sw_tracker_free(sw_tracker_t *t) {
 
 void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     t->now = now_ms;
-    while (t->res_head && t->res_head->deadline <= now_ms) {
+    while (t->res_head != NO_RESV && t->resv[t->res_head].deadline <= now_ms) {
         t->st.expired++;
-        entry_drop(t, t->res_head, 0);
+        entry_drop(t, t->resv[t->res_head].e, 0);
     }
     if (t->have_agent && !t->synced && now_ms - t->hello_at >= SYNC_TIMEOUT_MS) {
         SW_WARN("sync_timeout", "waited_ms=%u", SYNC_TIMEOUT_MS);
@@ -1693,8 +2120,8 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         x->index = 0;
         ei_x_encode_version(x);
         ei_x_encode_tuple_header(x, 3);
-        ei_x_encode_atom(x, SW_PROTO_TAG);
-        ei_x_encode_atom(x, "ops");
+        enc_word(x, W_PROTO);
+        enc_word(x, W_OPS);
         emit_list(t, x, &p->out);
         outbox_reset(&p->out);
         if (p->conn_up) emit(ud, SW_DEST_PEER, atom_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
@@ -1703,8 +2130,8 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         x->index = 0;
         ei_x_encode_version(x);
         ei_x_encode_tuple_header(x, 4);
-        ei_x_encode_atom(x, SW_PROTO_TAG);
-        ei_x_encode_atom(x, "batch");
+        enc_word(x, W_PROTO);
+        enc_word(x, W_BATCH);
         emit_list(t, x, &t->agent_ops);
         emit_list(t, x, &t->agent_replies);
         outbox_reset(&t->agent_ops);
@@ -1743,10 +2170,7 @@ int sw_tracker_lookup(sw_tracker_t *t, const char *name, size_t nlen, erlang_pid
     if (!e || e->reserved) return 0;
     if (pid_out) {
         memset(pid_out, 0, sizeof *pid_out);
-        strncpy(pid_out->node, atom_str(&t->atoms, e->pid.node), sizeof pid_out->node - 1);
-        pid_out->num = e->pid.num;
-        pid_out->serial = e->pid.serial;
-        pid_out->creation = e->pid.creation;
+        pid_expand(t, &e->pid, pid_out);
     }
     return 1;
 }

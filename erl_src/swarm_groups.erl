@@ -15,15 +15,15 @@
 %%   its replica holds, whenever the C node (re)starts (swarm_agent tells it
 %%   with `{cnode_ready, CNode}') and when it starts itself.
 %%
-%% The replica. The members of a group are stored in chunks of up to 64
-%% pids, as objects `{GroupBin, K, Version, PidTuple}' of a duplicate_bag
-%% keyed by `GroupBin' (the group's encoding, see swarm:encode/1), so
-%% members/1 is one ETS lookup. The C node sends whole chunks
-%% `{GroupBin, K, PidTuple}' (an empty tuple when chunk K is gone). One batch
-%% of chunks is inserted with a single ets:insert/2 (atomic and isolated),
-%% stamped with a new version; older versions of those chunks are deleted
-%% afterwards. A reader that meets two versions of a chunk keeps the newest,
-%% so every lookup sees the group as it was before or after a whole batch.
+%% The replica. An ordered_set of chunks `{{GroupBin, K}, PidTuple}' (up to
+%% 64 pids each); `GroupBin' is the group's encoding (see swarm:encode/1).
+%% members/1 reads a group's chunks with one ets:select/2 (the key's first
+%% element bound: only that group's range is visited). The C node sends the
+%% chunks that changed, `{GroupBin, K, PidTuple}' (an empty tuple when chunk
+%% K is gone); a batch is written with one ets:insert/2, then the chunks that
+%% are gone are deleted. A member never moves between chunks (c_src/group.c),
+%% so every change rewrites one chunk and a reader sees each member that
+%% stays in the group exactly once, though it reads the chunks one by one.
 %%
 %% Callers (swarm:join/2, leave/2) send their requests straight to the local
 %% C node; the replies come back through this process (request/4).
@@ -47,6 +47,7 @@
 -type state() :: #st{}.
 -type group_bin() :: binary().
 
+%% @doc Starts the process, registered as `swarm_groups' (by swarm_sup).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     gen_server:start_link({local, ?SW_GROUPS}, ?MODULE, [], []).
@@ -91,27 +92,22 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
 %% local replica.
 -spec members(group_bin()) -> [pid()].
 members(GroupBin) ->
-    try ets:lookup(?SW_GROUPS, GroupBin) of
-        [] -> [];
-        [{_, _, _, T}] -> tuple_to_list(T);
-        Chunks -> newest(lists:keysort(2, Chunks), [])
+    lists:append([tuple_to_list(T) || T <- chunks(GroupBin)]).
+
+-spec chunks(group_bin()) -> [tuple()].
+chunks(GroupBin) ->
+    try ets:select(?SW_GROUPS, [{{{GroupBin, '_'}, '$1'}, [], ['$1']}])
     catch error:badarg -> []
     end.
-
-%% Keeps the newest version of every chunk, drops gone chunks, and
-%% concatenates in chunk order.
--spec newest([{group_bin(), non_neg_integer(), integer(), tuple()}], [tuple()]) -> [pid()].
-newest([{_, K, V1, _} = A, {_, K, V2, _} = B | Rest], Acc) ->
-    newest([case V1 > V2 of true -> A; false -> B end | Rest], Acc);
-newest([{_, _, _, T} | Rest], Acc) ->
-    newest(Rest, [T | Acc]);
-newest([], Acc) ->
-    lists:foldl(fun(T, L) -> tuple_to_list(T) ++ L end, [], Acc).
 
 %% @doc Sends `Msg' once to every member (local replica) of the group.
 -spec publish(group_bin(), term()) -> ok.
 publish(GroupBin, Msg) ->
-    lists:foreach(fun(P) -> P ! Msg end, members(GroupBin)).
+    lists:foreach(fun(T) -> send_all(T, tuple_size(T), Msg) end, chunks(GroupBin)).
+
+-spec send_all(tuple(), non_neg_integer(), term()) -> ok.
+send_all(_T, 0, _Msg) -> ok;
+send_all(T, I, Msg) -> element(I, T) ! Msg, send_all(T, I - 1, Msg).
 
 %% @doc Calls every member concurrently (gen_server call protocol) and
 %% returns the replies that arrived within `Timeout' ms, in member order.
@@ -194,6 +190,7 @@ stats() ->
 
 %% ---------------------------------------------------------------------------
 
+%% @doc gen_server callback: says hello to the C node if it runs.
 -spec init([]) -> {ok, state()}.
 init([]) ->
     St = #st{},
@@ -202,21 +199,30 @@ init([]) ->
         CNode -> {ok, hello(CNode, St)}
     end.
 
+%% @doc gen_server callback: `monitored' gives the number of monitored
+%% local members (for tests).
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call(monitored, _From, St) ->
     {reply, maps:size(St#st.mons), St};
 handle_call(_Req, _From, St) ->
     {reply, {error, unknown_call}, St}.
 
+%% @doc gen_server callback: nothing is cast to this process.
 -spec handle_cast(term(), state()) -> {noreply, state()}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @doc gen_server callback: the C node's batches and gsynced, monitors'
+%% DOWN messages, and swarm_agent's cnode_ready.
 -spec handle_info(term(), state()) -> {noreply, state()}.
 handle_info({?SW_TAG, gbatch, Chunks, Mons, Replies}, St0) ->
-    ok = apply_chunks(Chunks, St0#st.shadow),
-    St = St0#st{mons = apply_mons(Mons, St0#st.mons)},
-    [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    %% Batches queued behind this one are applied with it: a chunk written
+    %% several times is written once, and the replies still follow the
+    %% changes they report.
+    {Chunks1, Mons1, Replies1} = more_batches([Chunks], [Mons], [Replies], 64),
+    ok = apply_chunks(Chunks1, St0#st.shadow),
+    St = St0#st{mons = apply_mons(Mons1, St0#st.mons)},
+    _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies1],
     {noreply, St};
 handle_info({?SW_TAG, gsynced}, St) ->
     {noreply, end_shadow(St)};
@@ -243,13 +249,13 @@ to_cnode(Msg) ->
 
 %% Tells the C node our pid and the memberships of live local pids in the
 %% replica. Monitors are rebuilt from the C node's answer; until it reports
-%% gsynced, the chunks it sends are noted, then the others are dropped.
+%% gsynced, the keys it writes are noted, then the others are dropped.
 -spec hello(node(), state()) -> state().
 hello(CNode, St0) ->
     St = begin_shadow(St0),
     Me = node(),
     Local = ets:foldl(
-              fun({Bin, _K, _V, T}, Acc) ->
+              fun({{Bin, _K}, T}, Acc) ->
                       case [P || P <- tuple_to_list(T), node(P) =:= Me, is_process_alive(P)] of
                           [] -> Acc;
                           Ps -> [{Bin, Ps} | Acc]
@@ -258,20 +264,35 @@ hello(CNode, St0) ->
     erlang:send({?SW_SERVER, CNode}, {?SW_TAG, ghello, self(), Local}),
     St.
 
+-spec more_batches([list()], [list()], [list()], non_neg_integer()) -> {list(), list(), list()}.
+more_batches(Cs, Ms, Rs, 0) ->
+    merged(Cs, Ms, Rs);
+more_batches(Cs, Ms, Rs, N) ->
+    receive
+        {?SW_TAG, gbatch, C, M, R} -> more_batches([C | Cs], [M | Ms], [R | Rs], N - 1)
+    after 0 ->
+        merged(Cs, Ms, Rs)
+    end.
+
+-spec merged([list()], [list()], [list()]) -> {list(), list(), list()}.
+merged([C], [M], [R]) ->
+    {C, M, R};
+merged(Cs, Ms, Rs) ->
+    %% The last version of each chunk wins (maps:from_list keeps the last).
+    Last = maps:from_list([{{G, K}, T} || C <- lists:reverse(Cs), {G, K, T} <- C]),
+    {[{G, K, T} || {{G, K}, T} <- maps:to_list(Last)],
+     lists:append(lists:reverse(Ms)), lists:append(lists:reverse(Rs))}.
+
 -spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], ets:tid() | undefined) -> ok.
 apply_chunks([], _Shadow) ->
     ok;
 apply_chunks(Chunks, Shadow) ->
-    %% Monotonic across restarts of this process, so a new chunk always
-    %% outranks what an earlier incarnation wrote.
-    V = erlang:unique_integer([monotonic, positive]),
-    true = ets:insert(?SW_GROUPS, [{G, K, V, T} || {G, K, T} <- Chunks]),
-    lists:foreach(
-      fun({G, K, T}) ->
-              _ = ets:select_delete(?SW_GROUPS, [{{G, K, '$1', '_'}, [{'<', '$1', V}], [true]}]),
-              T =:= {} andalso ets:delete_object(?SW_GROUPS, {G, K, V, {}}),
-              Shadow =:= undefined orelse ets:insert(Shadow, {{G, K}})
-      end, Chunks).
+    true = ets:insert(?SW_GROUPS, [{{G, K}, T} || {G, K, T} <- Chunks, T =/= {}]),
+    _ = [ets:delete(?SW_GROUPS, {G, K}) || {G, K, {}} <- Chunks],
+    case Shadow of
+        undefined -> ok;
+        _ -> true = ets:insert(Shadow, [{{G, K}} || {G, K, _} <- Chunks]), ok
+    end.
 
 -spec apply_mons([{mon | demon, pid()}], #{pid() => reference()}) -> #{pid() => reference()}.
 apply_mons([], Mons) ->
@@ -293,7 +314,7 @@ apply_mons([{demon, P} | Rest], Mons) ->
 -spec begin_shadow(state()) -> state().
 begin_shadow(St0) ->
     St = drop_shadow(St0),
-    [erlang:demonitor(M, [flush]) || M <- maps:values(St#st.mons)],
+    _ = [erlang:demonitor(M, [flush]) || M <- maps:values(St#st.mons)],
     case ets:info(?SW_GROUPS, size) of
         0 -> St#st{mons = #{}};
         _ -> St#st{mons = #{}, shadow = ets:new(swarm_groups_shadow, [set, private])}
@@ -303,13 +324,14 @@ begin_shadow(St0) ->
 end_shadow(#st{shadow = undefined} = St) ->
     St;
 end_shadow(#st{shadow = Sh} = St) ->
-    Stale = ets:foldl(fun({G, K, _, _} = O, Acc) ->
-                              case ets:member(Sh, {G, K}) of
+    Stale = ets:foldl(fun(O, Acc) ->
+                              Key = element(1, O),
+                              case ets:member(Sh, Key) of
                                   true -> Acc;
-                                  false -> [O | Acc]
+                                  false -> [Key | Acc]
                               end
                       end, [], ?SW_GROUPS),
-    [ets:delete_object(?SW_GROUPS, O) || O <- Stale],
+    _ = [ets:delete(?SW_GROUPS, K) || K <- Stale],
     drop_shadow(St).
 
 -spec drop_shadow(state()) -> state().

@@ -9,14 +9,16 @@
 -export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
          garbage/1, members_fast/1, groups_proc_restart/1,
-         node_stop/1, cnode_killed/1, transfer_after_node_down/1]).
+         node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
+         groups_under_asan/1]).
 %% Run on the cluster's nodes.
 -export([member/2]).
 
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
-    [{group, cluster3}, node_stop, cnode_killed, transfer_after_node_down].
+    [{group, cluster3}, node_stop, cnode_killed, transfer_after_node_down, restart_rejoins,
+     groups_under_asan].
 
 groups() ->
     [{cluster3, [],
@@ -340,6 +342,128 @@ transfer_after_node_down(_Config) ->
     wait_members([A, B], tr2, lists:sort([New1, Stay, New3])),
     [swarm_ct:stop_node(X) || X <- Peers].
 
+%% @doc A process that swarm restarts after its node went down
+%% (register_name/4) is a member of the groups its predecessor was in.
+restart_rejoins(_Config) ->
+    {Peers, Nodes} = start_cluster(3, "grr"),
+    [A | _] = Nodes,
+    Names = [{rr, I} || I <- lists:seq(1, 12)],
+    Old = [begin
+               {ok, P} = swarm_ct:rpc(A, swarm, register_name, [N, swarm_test_server, start, [x]]),
+               P
+           end || N <- Names],
+    [ok = swarm_ct:rpc(A, swarm, join, [G, P]) || P <- Old, G <- [rr1, rr2]],
+    Plain = spawn_member(A, good),   % not restartable: just leaves
+    ok = swarm_ct:rpc(A, swarm, join, [rr1, Plain]),
+    wait_members(Nodes, rr2, lists:sort(Old)),
+    Victim = node(hd(Old)),
+    Survivors = Nodes -- [Victim],
+    swarm_ct:stop_node(lists:keyfind(Victim, 2, Peers)),
+    [S | _] = Survivors,
+    %% Every name has a live pid again, on a survivor.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) ->
+                          case swarm_ct:rpc(S, swarm, whereis_name, [N]) of
+                              P when is_pid(P) -> node(P) =/= Victim;
+                              _ -> false
+                          end
+                  end, Names)
+    end, 20000),
+    New = [swarm_ct:rpc(S, swarm, whereis_name, [N]) || N <- Names],
+    ?assert(length([P || P <- Old, node(P) =:= Victim]) > 0),
+    Expected2 = lists:sort(New),
+    Expected1 = lists:sort([Plain || node(Plain) =/= Victim] ++ New),
+    wait_members(Survivors, rr2, Expected2),
+    wait_members(Survivors, rr1, Expected1),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc Group traffic of every kind against C nodes built with ASan, UBSan
+%% and LSan (build-asan/swarm_node, `make asan'); afterwards no sanitizer
+%% report may exist.
+groups_under_asan(Config) ->
+    Exe = filename:join([swarm_ct:root(), "build-asan", "swarm_node"]),
+    case filelib:is_regular(Exe) of
+        false -> {skip, "build-asan/swarm_node missing: run make asan"};
+        true -> groups_under_asan(Config, Exe)
+    end.
+
+groups_under_asan(Config, Exe) ->
+    Dir = filename:join(?config(priv_dir, Config), "groups_asan"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Log = filename:join(Dir, "report"),
+    Env = [{"ASAN_OPTIONS", "log_path=" ++ Log ++ ":detect_leaks=1:abort_on_error=1"},
+           {"UBSAN_OPTIONS", "log_path=" ++ Log ++ ":print_stacktrace=1:halt_on_error=1"}],
+    Peers = swarm_ct:start_nodes(3, "gasan"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, K, V])
+     || N <- Nodes, {K, V} <- [{cnode_executable, Exe}, {cnode_env, Env}]],
+    {_, _} = start_cluster_on(Peers, Nodes),
+    %% Joins of the same pids from every node at once, many groups.
+    Pids = [spawn_member(N, good) || N <- Nodes, _ <- lists:seq(1, 100)],
+    Self = self(),
+    [spawn_link(fun() ->
+        Self ! {done, swarm_ct:rpc(J, erlang, apply, [fun() ->
+            [ok = swarm:join({asan, I rem 7}, P) || {I, P} <- lists:zip(lists:seq(1, length(Pids)), Pids)],
+            ok
+        end, []])}
+     end) || J <- Nodes],
+    [receive {done, ok} -> ok end || _ <- Nodes],
+    [wait_members(Nodes, {asan, G}, lists:sort([P || {I, P} <- lists:zip(lists:seq(1, length(Pids)), Pids),
+                                                      I rem 7 =:= G]))
+     || G <- lists:seq(0, 6)],
+    %% Leaves, deaths, publish, multi_call, garbage, stats.
+    [ok = swarm_ct:rpc(B, swarm, leave, [{asan, I rem 7}, P])
+     || {I, P} <- lists:zip(lists:seq(1, 60), lists:sublist(Pids, 60))],
+    [exit(P, kill) || P <- lists:sublist(Pids, 61, 40)],
+    ok = swarm_ct:rpc(C, swarm, publish, [{asan, 3}, hello]),
+    _ = swarm_ct:rpc(A, swarm, multi_call, [{asan, 4}, ping, 2000]),
+    CNode = swarm_ct:rpc(A, swarm_agent, cnode, []),
+    swarm_ct:rpc(A, erlang, apply, [fun() ->
+        [erlang:send({swarm, CNode}, G) || G <- [{'$sw1', gjoin, self(), 1, <<131, 109, 0, 0, 0, 9>>, self()},
+                                                {'$sw1', ghello, self(), [{<<131>>, [x]}]},
+                                                {'$sw1', gops, [{join, 1, 2}]}, {'$sw1', gdown, 1}]],
+        ok
+    end, []]),
+    _ = gstats(A),
+    %% A C node killed (restarted, still under ASan), then a node stopped with
+    %% a restarted MFA process that rejoins.
+    Left = fun() -> lists:sort([P || {I, P} <- lists:zip(lists:seq(1, length(Pids)), Pids),
+                                     I > 100, I rem 7 =:= 5]) end,
+    wait_members(Nodes, {asan, 5}, Left()),
+    OsPid = swarm_ct:cnode_os_pid(B),
+    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    swarm_ct:wait_until(fun() ->
+        try swarm_ct:cnode_os_pid(B) =/= OsPid andalso
+                swarm_ct:rpc(B, gen_server, call, [swarm_agent, cnode_ready])
+        catch _:_ -> false end
+    end, 15000),
+    wait_members(Nodes, {asan, 5}, Left()),
+    {ok, W} = swarm_ct:rpc(A, swarm, register_name, [asan_worker, swarm_test_server, start, [x]]),
+    ok = swarm_ct:rpc(A, swarm, join, [asan_w, W]),
+    wait_members(Nodes, asan_w, [W]),
+    Victim = case node(W) of A -> C; N0 -> N0 end,
+    Stay = Nodes -- [Victim],
+    OsPids = [swarm_ct:cnode_os_pid(N) || N <- Nodes],
+    swarm_ct:stop_node(lists:keyfind(Victim, 2, Peers)),
+    case node(W) of
+        Victim ->
+            swarm_ct:wait_until(fun() ->
+                case swarm_ct:rpc(hd(Stay), swarm, whereis_name, [asan_worker]) of
+                    W2 when is_pid(W2), W2 =/= W ->
+                        lists:all(fun(N) -> swarm_ct:rpc(N, swarm, members, [asan_w]) =:= [W2] end, Stay);
+                    _ -> false
+                end
+            end, 20000);
+        _ ->
+            wait_members(Stay, asan_w, [W])
+    end,
+    [swarm_ct:stop_node(P) || P <- Peers],
+    %% Every C node exits at stdin EOF, running LeakSanitizer; then no report.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(P) -> os:cmd("kill -0 " ++ integer_to_list(P) ++ " 2>&1") =/= "" end, OsPids)
+    end, 15000),
+    ?assertEqual([], [{F, file:read_file(filename:join(Dir, F))} || F <- element(2, file:list_dir(Dir))]).
+
 %% ---------------------------------------------------------------------------
 
 %% A group member: counts the plain messages it gets; answers gen_server
@@ -376,7 +500,9 @@ gstats(Node) ->
 %% other for groups (a join of a remote pid succeeds).
 start_cluster(N, Prefix) ->
     Peers = swarm_ct:start_nodes(N, Prefix),
-    Nodes = [Node || {_, Node} <- Peers],
+    start_cluster_on(Peers, [Node || {_, Node} <- Peers]).
+
+start_cluster_on(Peers, Nodes) ->
     ok = swarm_ct:start_swarm(Nodes),
     [begin
          P = swarm_ct:spawn_idle(M),

@@ -14,7 +14,7 @@
  *
  * Invariants checked at quiescence: every node's group state equals what the
  * homes hold for their own pids; every replica (the union of its chunks)
- * equals its node's state, with no pid twice; every local member is
+ * equals its node's state, with no pid twice (checked after every batch); every local member is
  * monitored and nothing else is; no dead pid is a member anywhere.
  *
  * Properties (one test each): (a) one node: join, leave, idempotence,
@@ -25,7 +25,8 @@
  * vanished pid to a new one; (e) after a disconnection the home's sync is
  * authoritative; (f) a C node restart rebuilds from swarm_groups' hello and
  * converges, members that died meanwhile gone; (g) a 300-member group over
- * five chunks stays exact through leaves from the middle; (h) 150 seeds of
+ * several chunks stays exact through leaves from the middle, and no member
+ * ever moves to another chunk; (h) 150 seeds of
  * random join/leave/kill mixes converge; (i) malformed and misrouted peer
  * ops are counted and change nothing; (j) malformed local messages are
  * refused; (k) gsynced after the peers' syncs, or after the timeout. */
@@ -144,11 +145,14 @@ typedef struct {
     sw_group_t *g; /* NULL while the C node is down */
     int beam_up;
     int dead[MAXP];
-    /* swarm_groups model */
+    /* swarm_groups model: the chunks */
     int have_chunk[MAXG][MAXCH];
     int chunk_len[MAXG][MAXCH];
     int chunk[MAXG][MAXCH][SW_GROUP_CHUNK];
     int mon[MAXP];
+    int where[MAXG][MAXN * MAXP]; /* chunk + 1 a pid was in at the last batch end */
+    int moved;                    /* a pid changed chunks between two batch ends */
+    int dups;                     /* a pid in two chunks at a batch end */
     int gsynced;
     int batches;
     queue_t down; /* gdown messages to the C node (pid nums) */
@@ -202,6 +206,7 @@ static void push_down(node_t *nd, int num) {
     q_push(&nd->down, b, sizeof b);
 }
 
+/* As members/1 reads it: the group's chunks. */
 static int replica_has(const node_t *nd, int g, int pid) {
     for (int k = 0; k < MAXCH; k++) {
         if (!nd->have_chunk[g][k]) continue;
@@ -274,6 +279,24 @@ static void agent_batch(node_t *nd, const char *buf, int *index) {
     }
     if (n > 0) ei_skip_term(buf, index);
     nd->batches++;
+    /* After each batch: no pid twice; a pid that stays never changes chunk
+     * (the tests that check `moved` never make a pid leave and rejoin). */
+    for (int g = 0; g < MAXG; g++) {
+        static int now[MAXN * MAXP];
+        memset(now, 0, sizeof now);
+        for (int k = 0; k < MAXCH; k++) {
+            if (!nd->have_chunk[g][k]) continue;
+            for (int i = 0; i < nd->chunk_len[g][k]; i++) {
+                int p = nd->chunk[g][k][i];
+                if (now[p]) nd->dups++;
+                now[p] = k + 1;
+            }
+        }
+        for (int p = 0; p < MAXN * MAXP; p++) {
+            if (now[p] && nd->where[g][p] && now[p] != nd->where[g][p]) nd->moved++;
+            nd->where[g][p] = now[p];
+        }
+    }
 }
 
 static void emit(void *ud, const char *cnode, const erlang_pid *to, const char *buf, size_t len) {
@@ -776,6 +799,7 @@ static void test_big_group(void) {
     }
     run(s);
     CU_ASSERT(check_converged(s, "big group leaves") == 0);
+    for (int n = 0; n < 3; n++) CU_ASSERT(s->nodes[n].moved == 0 && s->nodes[n].dups == 0);
     sim_free(s);
     free(s);
 }
@@ -803,6 +827,7 @@ static void test_random_schedules(void) {
         int bad = check_converged(s, ctx);
         for (int i = 0; i < s->nreq; i++)
             if (s->reqs[i].replies != 1) bad++;
+        for (int i = 0; i < n; i++) bad += s->nodes[i].dups;
         if (bad) failures++;
         sim_free(s);
         free(s);

@@ -9,7 +9,9 @@
  * deliberately bad one (long probe chains, equal hashes), comparing every
  * answer with the model and the table's counters with its slots; the hash
  * functions are deterministic, seed- and length-sensitive and read no byte
- * past their input. */
+ * past their input. The compact table (sw_ctab_t) gets the same checks, plus
+ * its control bytes (tags of live slots, tombstones, empties) and its 7/8
+ * load bound. */
 #include <CUnit/Basic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -348,6 +350,286 @@ static void test_hash_functions(void) {
     CU_ASSERT(hi <= 48);
 }
 
+/* ---- sw_ctab_t ------------------------------------------------------------
+ * The same checks for the compact table, whose items hash with this: */
+static uint64_t item_hash(const void *item) { return hkey(((const item_t *)item)->key); }
+
+/* Counters against control bytes; load at most 7/8; every live slot holds
+ * its item's tag; capacity a power of two. */
+static void ct_check_invariants(const sw_ctab_t *t, size_t model_count) {
+    CU_ASSERT_EQUAL(t->count, model_count);
+    if (t->cap == 0) {
+        CU_ASSERT_EQUAL(t->count, 0);
+        CU_ASSERT_EQUAL(sw_ctab_bytes(t), 0);
+        return;
+    }
+    CU_ASSERT_EQUAL(t->cap & (t->cap - 1), 0);
+    CU_ASSERT(t->cap >= 16);
+    CU_ASSERT_EQUAL(sw_ctab_bytes(t), t->cap * (sizeof(void *) + 1));
+    size_t live = 0, tombs = 0, empty = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        const item_t *it = sw_ctab_at(t, i);
+        if (it) {
+            live++;
+            CU_ASSERT_EQUAL(t->ctrl[i], 0x80u | (item_hash(it) >> 57));
+        } else if (t->ctrl[i] == 0x01) {
+            tombs++;
+        } else {
+            CU_ASSERT_EQUAL(t->ctrl[i], 0);
+            empty++;
+        }
+    }
+    CU_ASSERT_EQUAL(live, t->count);
+    CU_ASSERT_EQUAL(tombs, t->tombs);
+    CU_ASSERT((t->count + t->tombs) * 8 <= t->cap * 7);
+    CU_ASSERT(empty > 0);
+}
+
+static void test_ct_basic(void) {
+    sw_ctab_t t;
+    item_t a = {1, 0}, a2 = {1, 1}, b = {2, 0};
+    uint32_t k1 = 1, k2 = 2, k3 = 3;
+    hash_mode = 0;
+    sw_ctab_init(&t, item_hash);
+    CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(1), &k1, item_eq));
+    CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(1), &a), -1);
+    CU_ASSERT_EQUAL(sw_ctab_replace(&t, hkey(1), &a, &a2), -1);
+    ct_check_invariants(&t, 0);
+
+    CU_ASSERT_EQUAL(sw_ctab_insert(&t, hkey(1), &a), 0);
+    CU_ASSERT_EQUAL(sw_ctab_insert(&t, hkey(2), &b), 0);
+    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(1), &k1, item_eq), &a);
+    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(2), &k2, item_eq), &b);
+    CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(3), &k3, item_eq));
+    CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(1), &k2, item_eq));
+    ct_check_invariants(&t, 2);
+
+    CU_ASSERT_EQUAL(sw_ctab_replace(&t, hkey(1), &a, &a2), 0);
+    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(1), &k1, item_eq), &a2);
+    CU_ASSERT_EQUAL(sw_ctab_replace(&t, hkey(1), &a, &a2), -1);
+    CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(1), &a), -1);
+    ct_check_invariants(&t, 2);
+
+    CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(1), &a2), 0);
+    CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(1), &k1, item_eq));
+    CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(1), &a2), -1);
+    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(2), &k2, item_eq), &b);
+    ct_check_invariants(&t, 1);
+    sw_ctab_close(&t);
+    CU_ASSERT_EQUAL(t.cap, 0);
+    CU_ASSERT_EQUAL(t.count, 0);
+    CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(2), &k2, item_eq));
+    sw_ctab_close(&t);
+    /* Still usable after close (the hash function is kept). */
+    CU_ASSERT_EQUAL(sw_ctab_insert(&t, hkey(2), &b), 0);
+    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(2), &k2, item_eq), &b);
+    sw_ctab_close(&t);
+}
+
+/* Grows through many rebuilds (each rehashes through the callback); the
+ * load stays between 7/16 (just after a growth) and 7/8. */
+static void test_ct_growth(void) {
+    for (hash_mode = 0; hash_mode <= 1; hash_mode++) {
+        size_t n = hash_mode ? 3000 : 200000;
+        item_t *items = calloc(n, sizeof *items);
+        sw_ctab_t t;
+        sw_ctab_init(&t, item_hash);
+        size_t prev_cap = 0;
+        for (size_t i = 0; i < n; i++) {
+            items[i].key = (uint32_t)i;
+            CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey((uint32_t)i), &items[i]), 0);
+            CU_ASSERT(t.cap >= prev_cap);
+            if (t.cap != prev_cap && prev_cap) CU_ASSERT_EQUAL(t.cap, 2 * prev_cap);
+            prev_cap = t.cap;
+            CU_ASSERT((t.count + t.tombs) * 8 <= t.cap * 7);
+        }
+        ct_check_invariants(&t, n);
+        CU_ASSERT(t.cap * 7 <= n * 16 + 16 * 7);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t k = (uint32_t)i;
+            CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), &items[i]);
+        }
+        for (uint32_t k = (uint32_t)n; k < (uint32_t)n + 1000; k++)
+            CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(k), &k, item_eq));
+        sw_ctab_close(&t);
+        free(items);
+    }
+}
+
+static void test_ct_tombstones(void) {
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        enum { LIVE = 10, ROUNDS = 200000 };
+        item_t ring[LIVE];
+        sw_ctab_t t;
+        sw_ctab_init(&t, item_hash);
+        size_t max_cap = 0;
+        for (uint32_t k = 0; k < ROUNDS; k++) {
+            item_t *slot = &ring[k % LIVE];
+            if (k >= LIVE) CU_ASSERT_EQUAL_FATAL(sw_ctab_remove(&t, hkey(slot->key), slot), 0);
+            slot->key = k;
+            CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), slot), 0);
+            if (t.cap > max_cap) max_cap = t.cap;
+            if (t.count + t.tombs >= t.cap) CU_FAIL("table full of tombstones");
+        }
+        ct_check_invariants(&t, LIVE);
+        CU_ASSERT(max_cap <= 16);
+        for (int i = 0; i < LIVE; i++) {
+            uint32_t k = ring[i].key;
+            CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), &ring[i]);
+        }
+        for (int i = 0; i < LIVE; i++) CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(ring[i].key), &ring[i]), 0);
+        ct_check_invariants(&t, 0);
+        CU_ASSERT_EQUAL(sw_ctab_insert(&t, hkey(ring[0].key), &ring[0]), 0);
+        ct_check_invariants(&t, 1);
+        sw_ctab_close(&t);
+    }
+}
+
+/* A live set of 1400 (about 2/3 of 2048 slots) churned 200,000 times: the
+ * rebuilds that clear tombstones keep the size; it never doubles. */
+static void test_ct_churn_no_growth(void) {
+    enum { LIVE = 1400, ROUNDS = 200000 };
+    static item_t ring[LIVE];
+    hash_mode = 0;
+    sw_ctab_t t;
+    sw_ctab_init(&t, item_hash);
+    for (uint32_t k = 0; k < LIVE; k++) {
+        ring[k].key = k;
+        CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), &ring[k]), 0);
+    }
+    CU_ASSERT_EQUAL(t.cap, 2048);
+    rng_state = 5;
+    for (uint32_t k = LIVE; k < ROUNDS; k++) {
+        item_t *slot = &ring[rnd() % LIVE];
+        CU_ASSERT_EQUAL_FATAL(sw_ctab_remove(&t, hkey(slot->key), slot), 0);
+        slot->key = k;
+        CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), slot), 0);
+        if (t.cap != 2048) {
+            CU_FAIL("grew under churn");
+            break;
+        }
+    }
+    ct_check_invariants(&t, LIVE);
+    for (int i = 0; i < LIVE; i++) {
+        uint32_t k = ring[i].key;
+        CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), &ring[i]);
+    }
+    sw_ctab_close(&t);
+}
+
+static void test_ct_iterate_remove(void) {
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        size_t n = hash_mode == 2 ? 300 : 2000;
+        item_t *items = calloc(2 * n, sizeof *items);
+        int *seen = calloc(n, sizeof *seen);
+        sw_ctab_t t;
+        sw_ctab_init(&t, item_hash);
+        for (size_t i = 0; i < n; i++) {
+            items[i].key = (uint32_t)i;
+            items[n + i].key = (uint32_t)i;
+            items[n + i].gen = 1;
+            sw_ctab_insert(&t, hkey((uint32_t)i), &items[i]);
+        }
+        size_t removed = 0;
+        for (size_t i = 0; i < t.cap; i++) {
+            item_t *it = sw_ctab_at(&t, i);
+            if (!it) continue;
+            seen[it->key]++;
+            if (it->key % 3 == 0) {
+                CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(it->key), it), 0);
+                CU_ASSERT_PTR_NULL(sw_ctab_at(&t, i));
+                removed++;
+            } else if (it->key % 3 == 1) {
+                CU_ASSERT_EQUAL(sw_ctab_replace(&t, hkey(it->key), it, &items[n + it->key]), 0);
+                CU_ASSERT_PTR_EQUAL(sw_ctab_at(&t, i), &items[n + it->key]);
+            }
+        }
+        for (size_t k = 0; k < n; k++) CU_ASSERT_EQUAL(seen[k], 1);
+        ct_check_invariants(&t, n - removed);
+        for (uint32_t k = 0; k < n; k++) {
+            item_t *it = sw_ctab_find(&t, hkey(k), &k, item_eq);
+            if (k % 3 == 0) {
+                CU_ASSERT_PTR_NULL(it);
+            } else if (k % 3 == 1) {
+                CU_ASSERT_PTR_EQUAL(it, &items[n + k]);
+            } else {
+                CU_ASSERT_PTR_EQUAL(it, &items[k]);
+            }
+        }
+        for (size_t i = 0; i < t.cap; i++) {
+            item_t *it = sw_ctab_at(&t, i);
+            if (it) CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(it->key), it), 0);
+        }
+        ct_check_invariants(&t, 0);
+        sw_ctab_close(&t);
+        free(items);
+        free(seen);
+    }
+}
+
+/* Random operations against the model, with the three hash qualities; also
+ * a live set that grows large, then shrinks (tombstones and empties mixed in
+ * full groups). */
+static void test_ct_random_model(void) {
+    enum { KEYS = 4096 };
+    static item_t items[2][KEYS];
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        for (int seed = 1; seed <= 20; seed++) {
+            static item_t *model[KEYS];
+            memset(model, 0, sizeof model);
+            size_t count = 0;
+            sw_ctab_t t;
+            sw_ctab_init(&t, item_hash);
+            rng_state = (uint64_t)seed * 1000003u + (uint64_t)hash_mode + 77;
+            int keyspace = hash_mode == 2 ? 64 : (seed % 3 == 0 ? KEYS : seed % 3 == 1 ? 512 : 40);
+            int steps = hash_mode == 2 ? 5000 : 40000;
+            for (int step = 0; step < steps; step++) {
+                uint32_t k = (uint32_t)(rnd() % (uint64_t)keyspace);
+                item_t *cur = model[k];
+                /* First half mostly inserts, second half mostly removes. */
+                unsigned op = (unsigned)(rnd() % 8);
+                int ins = step < steps / 2 ? op < 5 : op < 2;
+                int rem = !ins && op < 7; /* else replace */
+                if (ins) {
+                    if (!cur) {
+                        item_t *it = &items[rnd() % 2][k];
+                        it->key = k;
+                        CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), it), 0);
+                        model[k] = it;
+                        count++;
+                    }
+                } else if (rem) {
+                    item_t *other = cur == &items[0][k] ? &items[1][k] : &items[0][k];
+                    CU_ASSERT_EQUAL(sw_ctab_remove(&t, hkey(k), other), -1);
+                    if (cur) {
+                        CU_ASSERT_EQUAL_FATAL(sw_ctab_remove(&t, hkey(k), cur), 0);
+                        model[k] = NULL;
+                        count--;
+                    }
+                } else if (cur) {
+                    item_t *other = cur == &items[0][k] ? &items[1][k] : &items[0][k];
+                    other->key = k;
+                    CU_ASSERT_EQUAL_FATAL(sw_ctab_replace(&t, hkey(k), cur, other), 0);
+                    model[k] = other;
+                } else {
+                    CU_ASSERT_EQUAL(sw_ctab_replace(&t, hkey(k), &items[0][k], &items[1][k]), -1);
+                }
+                if (step % (hash_mode == 2 ? 16 : 997) == 0) {
+                    for (uint32_t q = 0; q < (uint32_t)keyspace; q++)
+                        CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(q), &q, item_eq), model[q]);
+                    ct_check_invariants(&t, count);
+                } else {
+                    CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), model[k]);
+                }
+            }
+            for (uint32_t q = 0; q < (uint32_t)keyspace; q++)
+                CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(q), &q, item_eq), model[q]);
+            ct_check_invariants(&t, count);
+            sw_ctab_close(&t);
+        }
+    }
+}
+
 int test_htab_suite(void) {
     CU_pSuite s = CU_add_suite("htab", NULL, NULL);
     if (!s) return -1;
@@ -356,7 +638,13 @@ int test_htab_suite(void) {
         !CU_add_test(s, "tombstones cleaned under churn", test_tombstones) ||
         !CU_add_test(s, "iteration while removing/replacing", test_iterate_remove) ||
         !CU_add_test(s, "random ops against a model", test_random_model) ||
-        !CU_add_test(s, "hash functions", test_hash_functions))
+        !CU_add_test(s, "hash functions", test_hash_functions) ||
+        !CU_add_test(s, "ctab: insert/find/remove/replace", test_ct_basic) ||
+        !CU_add_test(s, "ctab: growth", test_ct_growth) ||
+        !CU_add_test(s, "ctab: tombstones cleaned under churn", test_ct_tombstones) ||
+        !CU_add_test(s, "ctab: churn at 2/3 load keeps the size", test_ct_churn_no_growth) ||
+        !CU_add_test(s, "ctab: iteration while removing/replacing", test_ct_iterate_remove) ||
+        !CU_add_test(s, "ctab: random ops against a model", test_ct_random_model))
         return -1;
     return 0;
 }

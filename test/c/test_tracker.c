@@ -37,7 +37,9 @@
  * request answered once, and 2 x 100 seeds mixing in C node crashes/restarts
  * and BEAM partitions converge; (i) malformed ops are counted and skipped;
  * (j) a reservation whose home never answers expires, and the late claim is
- * refused.
+ * refused; several expire oldest first, each at its deadline; (k) a pid
+ * with hundreds of names, removed by unregister in random order, by its
+ * death and by its node's death.
  *
  * Debugging: SW_SIM_SEED=N (with SW_SIM_TRACE=1: every step on stderr) runs
  * only seed N of (h)'s random schedules, SW_SIM_CHURN_SEED=N (and
@@ -1812,6 +1814,139 @@ static int suite_cleanup(void) {
     return 0;
 }
 
+/* Many names per pid: a pid's entries live in a set in the pid index that
+ * grows and shrinks. Names registered from every node for two pids of node
+ * 1 (and one of node 2), removed in a random order by unregister (at the
+ * home and elsewhere), then by the pid's death and by its node's death;
+ * every node agrees and counts the pids right at each stage. */
+static void test_many_names_per_pid(void) {
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        enum { NAMES = 600 };
+        sim_t *s = cluster(3, seed);
+        erlang_pid p = mkpid(1, 5), q = mkpid(1, 6), r = mkpid(2, 7);
+        for (int k = 0; k < NAMES; k++) reg(s, k % 3, k, k < 400 ? &p : k < 500 ? &q : &r);
+        run(s);
+        sw_tracker_stats_t st;
+        for (int i = 0; i < 3; i++) {
+            sw_tracker_stats(s->nd[i].t, &st);
+            CU_ASSERT_EQUAL(st.names, NAMES);
+            CU_ASSERT_EQUAL(st.pids, 3);
+            for (int k = 0; k < NAMES; k++) CU_ASSERT(tlook(s, i, k, NULL));
+        }
+        /* Unregister 390 of p's 400 names in a random order, from every
+         * node: the set shrinks down to 10 entries. */
+        int order[400];
+        for (int k = 0; k < 400; k++) order[k] = k;
+        uint64_t rs = seed * 31;
+        for (int k = 399; k > 0; k--) {
+            int j = (int)(splitmix(&rs) % (uint64_t)(k + 1));
+            int x = order[k];
+            order[k] = order[j];
+            order[j] = x;
+        }
+        for (int k = 0; k < 390; k++) {
+            unreg(s, k % 3, order[k]);
+            if (k % 7 == 0) run(s);
+        }
+        run(s);
+        for (int i = 0; i < 3; i++) {
+            sw_tracker_stats(s->nd[i].t, &st);
+            CU_ASSERT_EQUAL(st.names, NAMES - 390);
+            CU_ASSERT_EQUAL(st.pids, 3);
+            for (int k = 0; k < 400; k++) CU_ASSERT_EQUAL(tlook(s, i, order[k], NULL), k >= 390);
+        }
+        check_converged(s, NAMES, "many_names");
+        /* Down to one name, then none: the pid leaves the index. */
+        for (int k = 390; k < 399; k++) unreg(s, 0, order[k]);
+        run(s);
+        for (int i = 0; i < 3; i++) {
+            sw_tracker_stats(s->nd[i].t, &st);
+            CU_ASSERT_EQUAL(st.pids, 3);
+        }
+        kill_proc(s, 1, 5);
+        run(s);
+        for (int i = 0; i < 3; i++) {
+            sw_tracker_stats(s->nd[i].t, &st);
+            CU_ASSERT_EQUAL(st.pids, 2);
+            CU_ASSERT_EQUAL(st.names, 200);
+            CU_ASSERT_FALSE(tlook(s, i, order[399], NULL));
+        }
+        check_all_replied(s, "many_names");
+        /* q's 100 names go with its node; r's stay. */
+        s->nd[1].beam_up = 0;
+        cnode_crash(s, 1);
+        for (int i = 0; i < 3; i += 2) {
+            s->nd[i].known[1] = 0;
+            ev_push(&s->nd[i], EV_PEER_DOWN, NULL, 1);
+        }
+        settle(s);
+        for (int i = 0; i < 3; i += 2) {
+            sw_tracker_stats(s->nd[i].t, &st);
+            CU_ASSERT_EQUAL(st.pids, 1);
+            CU_ASSERT_EQUAL(st.names, 100);
+            for (int k = 400; k < NAMES; k++) CU_ASSERT_EQUAL(tlook(s, i, k, NULL), k >= 500);
+        }
+        check_converged(s, NAMES, "many_names");
+        sim_free(s);
+    }
+}
+
+/* Several reservations at once, their claims lost: they expire oldest
+ * first, each at its own deadline, and leave no trace; later ones reuse
+ * the freed records. */
+static void test_reservations_fifo(void) {
+    sim_t *s = cluster(3, 9);
+    erlang_pid pb = mkpid(1, 1);
+    sw_tracker_stats_t st;
+    /* Names node 0 owns, for a pid of node 1: a reservation each. */
+    int owned[8], n = 0;
+    for (int k = 0; k < 200 && n < 8; k++) {
+        sw_tracker_stats(s->nd[0].t, &st);
+        uint64_t before = st.reserved;
+        reg(s, 0, k, &pb);
+        sw_tracker_stats(s->nd[0].t, &st);
+        if (st.reserved == before + 1) {
+            owned[n++] = k;
+            /* Lose the claim; a tick between them staggers the deadlines. */
+            CU_ASSERT_FATAL(s->q[0][1].n == 1);
+            free(q_pop(&s->q[0][1]));
+            tick_all(s, 100);
+        } else {
+            run(s);
+        }
+    }
+    CU_ASSERT_FATAL(n == 8);
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.reserved, 8);
+    /* The first reservation was made at t0, the last at t0 + 700 ms; after
+     * 5000 - 700 + 250 more ms, the first three (and only they) are gone. */
+    tick_all(s, 5000 - 800 + 250);
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.expired, 3);
+    CU_ASSERT_EQUAL(st.reserved, 5);
+    for (int k = 0; k < 3; k++) {
+        int r = reg(s, 2, owned[k], &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+    }
+    for (int k = 3; k < 8; k++) {
+        int r = reg(s, 2, owned[k], &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "no");
+    }
+    tick_all(s, 1000);
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.expired, 8);
+    CU_ASSERT_EQUAL(st.reserved, 0);
+    for (int k = 3; k < 8; k++) {
+        int r = reg(s, 2, owned[k], &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+    }
+    check_converged(s, 200, "resv_fifo");
+    sim_free(s);
+}
+
 int test_tracker_suite(void) {
     CU_pSuite s = CU_add_suite("tracker", suite_init, suite_cleanup);
     if (!s) return -1;
@@ -1830,7 +1965,9 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "(h) 2x100 random schedules with crashes (and partitions)", test_churn_schedules) ||
         !CU_add_test(s, "(i) malformed ops", test_malformed_ops) ||
         !CU_add_test(s, "conflict with equal stamps", test_equal_stamps) ||
-        !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry))
+        !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry) ||
+        !CU_add_test(s, "(j) reservations expire oldest first", test_reservations_fifo) ||
+        !CU_add_test(s, "(k) many names per pid", test_many_names_per_pid))
         return -1;
     return 0;
 }
