@@ -164,8 +164,12 @@ multi_call_filters(Config) ->
     [ok = swarm_ct:rpc(A, swarm, join, [mc, P]) || P <- All],
     wait_members(Nodes, mc, lists:sort(All)),
     {Replies, Queue} = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        true = register(mc_observer, self()),
         R = swarm:multi_call(mc, hello, 500),
-        timer:sleep(1500),   % the slow member answers meanwhile (1 s)
+        %% The slow member tells us once its late reply is sent (same
+        %% connection, so after it): then nothing more may be waiting.
+        receive late_sent -> ok after 10000 -> error(no_late_reply) end,
+        unregister(mc_observer),
         {R, erlang:process_info(self(), message_queue_len)}
     end, []]),
     ?assertEqual(lists:sort([{reply, node(P), P, hello} || P <- Good]), lists:sort(Replies)),
@@ -478,7 +482,11 @@ member(Mode, Count) ->
         {'$gen_call', From, Msg} ->
             case Mode of
                 good -> gen_server:reply(From, {reply, node(), self(), Msg});
-                slow -> timer:sleep(1000), gen_server:reply(From, late);
+                slow ->
+                    timer:sleep(1000),
+                    gen_server:reply(From, late),
+                    {Caller, _} = From,
+                    erlang:send({mc_observer, node(Caller)}, late_sent);
                 crash -> exit(crash_requested);
                 silent -> ok
             end,
