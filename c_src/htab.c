@@ -1,7 +1,7 @@
 /* htab.c - see htab.h. sw_htab_t: linear probing over a power-of-two array
  * of {hash, item} slots; the stored hash avoids calling eq on most probes and
- * lets the table grow without rehashing items. sw_ctab_t: control bytes and
- * item pointers, probed 8 slots at a time (below). */
+ * lets the table grow without rehashing items. sw_ctab_t: groups of 7 slots
+ * (8 control bytes, 7 item pointers) in one cache line each (below). */
 #include "htab.h"
 
 #include <stdlib.h>
@@ -135,9 +135,10 @@ uint64_t sw_hash_bytes(const void *data, size_t len, uint64_t seed) {
 /* ---- compact table ------------------------------------------------------
  *
  * Control bytes: CT_EMPTY (0x00), CT_TOMB (0x01), or 0x80 | the top 7 bits of
- * the item's hash for a live slot. calloc's zeroes are thus an empty table.
- * A group is 8 aligned slots; its control bytes are read as one
- * little-endian 64-bit word and matched with the usual SWAR tricks:
+ * the item's hash for a live slot; the unused eighth byte of a group is
+ * CT_PAD (0x80, "live": never free, never empty; masked out of tag
+ * matches). A group's control bytes are read as one little-endian 64-bit
+ * word and matched with the usual SWAR tricks:
  *   bytes equal to b:  x = w ^ (b * LO); (x - LO) & ~x & HI
  *     (exact when no byte matches; a match may also flag bytes above it,
  *     so candidates are checked against the control byte itself);
@@ -154,9 +155,11 @@ uint64_t sw_hash_bytes(const void *data, size_t len, uint64_t seed) {
 
 #define CT_EMPTY 0x00u
 #define CT_TOMB 0x01u
+#define CT_PAD 0x80u
 #define CT_LO 0x0101010101010101ULL
 #define CT_HI 0x8080808080808080ULL
-#define CT_MIN_CAP 16u
+#define CT_SLOTS 0x0080808080808080ULL /* flag bits of bytes 0..6 */
+#define CT_MIN_GROUPS 2u
 
 static inline uint8_t ct_tag(uint64_t hash) { return (uint8_t)(0x80u | (hash >> 57)); }
 
@@ -171,7 +174,7 @@ static inline uint64_t ct_load(const uint8_t *p) {
 
 static inline uint64_t ct_match(uint64_t w, uint8_t b) {
     uint64_t x = w ^ (CT_LO * b);
-    return (x - CT_LO) & ~x & CT_HI;
+    return (x - CT_LO) & ~x & CT_SLOTS;
 }
 
 static inline int ct_has_empty(uint64_t w) { return ((w - CT_LO) & ~w & CT_HI) != 0; }
@@ -185,38 +188,43 @@ void sw_ctab_init(sw_ctab_t *t, sw_ctab_hash_cb hash) {
 }
 
 void sw_ctab_close(sw_ctab_t *t) {
-    free(t->items);
+    free(t->groups);
     sw_ctab_init(t, t->hash);
 }
 
-/* The slot of this exact item pointer, or cap when absent. */
-static size_t ct_slot_of(const sw_ctab_t *t, uint64_t hash, const void *item) {
-    if (t->cap == 0) return 0;
-    size_t gmask = (t->cap >> 3) - 1, g = (size_t)hash & gmask;
+/* The group and slot of this exact item pointer: 1, or 0 when absent. */
+static int ct_slot_of(const sw_ctab_t *t, uint64_t hash, const void *item, sw_ctab_group_t **gp,
+                      size_t *kp) {
+    if (t->ngroups == 0) return 0;
+    size_t gmask = t->ngroups - 1, g = (size_t)hash & gmask;
     uint8_t tag = ct_tag(hash);
     for (size_t step = 0; step <= gmask;) {
-        size_t base = g << 3;
-        uint64_t w = ct_load(t->ctrl + base);
+        sw_ctab_group_t *grp = &t->groups[g];
+        uint64_t w = ct_load(grp->ctrl);
         for (uint64_t m = ct_match(w, tag); m; m &= m - 1) {
-            size_t i = base + ct_byte(m);
-            if (t->ctrl[i] == tag && t->items[i] == item) return i;
+            size_t k = ct_byte(m);
+            if (grp->ctrl[k] == tag && grp->items[k] == item) {
+                *gp = grp;
+                *kp = k;
+                return 1;
+            }
         }
         if (ct_has_empty(w)) break;
         g = (g + ++step) & gmask;
     }
-    return t->cap;
+    return 0;
 }
 
 void *sw_ctab_find(const sw_ctab_t *t, uint64_t hash, const void *key, sw_htab_eq_cb eq) {
-    if (t->cap == 0) return NULL;
-    size_t gmask = (t->cap >> 3) - 1, g = (size_t)hash & gmask;
+    if (t->ngroups == 0) return NULL;
+    size_t gmask = t->ngroups - 1, g = (size_t)hash & gmask;
     uint8_t tag = ct_tag(hash);
     for (size_t step = 0; step <= gmask;) {
-        size_t base = g << 3;
-        uint64_t w = ct_load(t->ctrl + base);
+        const sw_ctab_group_t *grp = &t->groups[g];
+        uint64_t w = ct_load(grp->ctrl);
         for (uint64_t m = ct_match(w, tag); m; m &= m - 1) {
-            size_t i = base + ct_byte(m);
-            if (t->ctrl[i] == tag && eq(t->items[i], key)) return t->items[i];
+            size_t k = ct_byte(m);
+            if (grp->ctrl[k] == tag && eq(grp->items[k], key)) return grp->items[k];
         }
         if (ct_has_empty(w)) return NULL;
         g = (g + ++step) & gmask;
@@ -225,74 +233,94 @@ void *sw_ctab_find(const sw_ctab_t *t, uint64_t hash, const void *key, sw_htab_e
 }
 
 /* Stores item in the first free slot of its probe sequence (there is one:
- * the load stays under 7/8). */
-static void ct_place(void **items, uint8_t *ctrl, size_t cap, uint64_t hash, void *item,
-                     size_t *tombs) {
-    size_t gmask = (cap >> 3) - 1, g = (size_t)hash & gmask;
+ * the load stays under 7/8). Returns 1 if that slot was a tombstone. */
+static int ct_place(sw_ctab_group_t *groups, size_t ngroups, uint64_t hash, void *item) {
+    size_t gmask = ngroups - 1, g = (size_t)hash & gmask;
     for (size_t step = 0;; g = (g + ++step) & gmask) {
-        size_t base = g << 3;
-        uint64_t m = ~ct_load(ctrl + base) & CT_HI;
+        sw_ctab_group_t *grp = &groups[g];
+        uint64_t m = ~ct_load(grp->ctrl) & CT_HI;
         if (!m) continue;
-        size_t i = base + ct_byte(m);
-        if (ctrl[i] == CT_TOMB && tombs) (*tombs)--;
-        ctrl[i] = ct_tag(hash);
-        items[i] = item;
-        return;
+        size_t k = ct_byte(m);
+        int tomb = grp->ctrl[k] == CT_TOMB;
+        grp->ctrl[k] = ct_tag(hash);
+        grp->items[k] = item;
+        return tomb;
     }
 }
 
-static int ct_rebuild(sw_ctab_t *t, size_t cap) {
-    void **items = calloc(cap, sizeof *items + 1);
-    if (!items) return -1;
-    uint8_t *ctrl = (uint8_t *)(items + cap);
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->ctrl[i] & 0x80u) ct_place(items, ctrl, cap, t->hash(t->items[i]), t->items[i], NULL);
-    free(t->items);
-    t->items = items;
-    t->ctrl = ctrl;
-    t->cap = cap;
+static int ct_rebuild(sw_ctab_t *t, size_t ngroups) {
+    void *mem;
+    if (ngroups > SIZE_MAX / sizeof(sw_ctab_group_t) ||
+        posix_memalign(&mem, 64, ngroups * sizeof(sw_ctab_group_t)) != 0)
+        return -1;
+    sw_ctab_group_t *groups = mem;
+    memset(groups, 0, ngroups * sizeof *groups);
+    for (size_t g = 0; g < ngroups; g++) groups[g].ctrl[SW_CTAB_GROUP] = CT_PAD;
+    for (size_t g = 0; g < t->ngroups; g++)
+        for (size_t k = 0; k < SW_CTAB_GROUP; k++)
+            if (t->groups[g].ctrl[k] & 0x80u) {
+                void *it = t->groups[g].items[k];
+                ct_place(groups, ngroups, t->hash(it), it);
+            }
+    free(t->groups);
+    t->groups = groups;
+    t->ngroups = ngroups;
+    t->cap = ngroups * SW_CTAB_GROUP;
     t->tombs = 0;
     return 0;
 }
 
 int sw_ctab_insert(sw_ctab_t *t, uint64_t hash, void *item) {
     if ((t->count + t->tombs + 1) * 8 > t->cap * 7) {
-        size_t cap = t->cap ? t->cap : CT_MIN_CAP;
+        size_t ng = t->ngroups ? t->ngroups : CT_MIN_GROUPS;
         /* Double when live items fill more than 25/32 of the slots (the
          * table is then about 7/16 full); otherwise rebuild at the same
          * size to clear tombstones, which leaves at least 3/32 of the slots
          * for inserts before the next rebuild. So a table whose live count
          * stays under 25/32 of its size does not grow, however much it
          * churns. */
-        while (t->count * 32 > cap * 25) cap *= 2;
-        if (ct_rebuild(t, cap) != 0) return -1;
+        while (t->count * 32 > ng * SW_CTAB_GROUP * 25) ng *= 2;
+        if (ct_rebuild(t, ng) != 0) return -1;
     }
-    ct_place(t->items, t->ctrl, t->cap, hash, item, &t->tombs);
+    if (ct_place(t->groups, t->ngroups, hash, item)) t->tombs--;
     t->count++;
     return 0;
 }
 
 int sw_ctab_remove(sw_ctab_t *t, uint64_t hash, const void *item) {
-    size_t i = ct_slot_of(t, hash, item);
-    if (i >= t->cap) return -1;
-    if (ct_has_empty(ct_load(t->ctrl + (i & ~(size_t)7)))) {
-        t->ctrl[i] = CT_EMPTY;
+    sw_ctab_group_t *grp;
+    size_t k;
+    if (!ct_slot_of(t, hash, item, &grp, &k)) return -1;
+    if (ct_has_empty(ct_load(grp->ctrl))) {
+        grp->ctrl[k] = CT_EMPTY;
     } else {
-        t->ctrl[i] = CT_TOMB;
+        grp->ctrl[k] = CT_TOMB;
         t->tombs++;
     }
-    t->items[i] = NULL;
+    grp->items[k] = NULL;
     t->count--;
+    if (t->count == 0 && t->tombs * 8 >= t->cap) {
+        /* Emptied with many tombstones (which would keep lookups long until
+         * the next rebuild): start clean. At least cap/8 removals paid for
+         * this pass. */
+        for (size_t g = 0; g < t->ngroups; g++) memset(t->groups[g].ctrl, CT_EMPTY, SW_CTAB_GROUP);
+        t->tombs = 0;
+    }
     return 0;
 }
 
 int sw_ctab_replace(sw_ctab_t *t, uint64_t hash, const void *old, void *item) {
-    size_t i = ct_slot_of(t, hash, old);
-    if (i >= t->cap) return -1;
-    t->items[i] = item;
+    sw_ctab_group_t *grp;
+    size_t k;
+    if (!ct_slot_of(t, hash, old, &grp, &k)) return -1;
+    grp->items[k] = item;
     return 0;
 }
 
-void *sw_ctab_at(const sw_ctab_t *t, size_t i) { return (t->ctrl[i] & 0x80u) ? t->items[i] : NULL; }
+void *sw_ctab_at(const sw_ctab_t *t, size_t i) {
+    const sw_ctab_group_t *grp = &t->groups[i / SW_CTAB_GROUP];
+    size_t k = i % SW_CTAB_GROUP;
+    return (grp->ctrl[k] & 0x80u) ? grp->items[k] : NULL;
+}
 
-size_t sw_ctab_bytes(const sw_ctab_t *t) { return t->cap * (sizeof(void *) + 1); }
+size_t sw_ctab_bytes(const sw_ctab_t *t) { return t->ngroups * sizeof(sw_ctab_group_t); }

@@ -65,19 +65,20 @@ uint64_t sw_hash_u64(uint64_t x);
  *
  * sw_ctab_t: the contract of sw_htab_t (caller-owned item pointers found by
  * a 64-bit hash plus an equality callback; never allocates, copies or frees
- * items) in 9 bytes per slot instead of 16, for tables with many items. It
- * keeps, per slot, the item pointer and one control byte (empty, deleted,
- * or 7 bits of the item's hash), not the hash itself: so it takes the
- * items' hash function at init, and calls it on every item when it
- * rebuilds (growth, or too many tombstones). The hash passed to find,
- * insert, remove and replace must be the one that function gives for the
- * item (or key).
+ * items) in about 9 bytes per slot instead of 16, and one cache line per
+ * probe, for tables with many items. It keeps, per slot, the item pointer
+ * and one control byte (empty, deleted, or 7 bits of the item's hash), not
+ * the hash itself: so it takes the items' hash function at init, and calls
+ * it on every item when it rebuilds (growth, or too many tombstones). The
+ * hash passed to find, insert, remove and replace must be the one that
+ * function gives for the item (or key).
  *
- * Slots are probed in aligned groups of 8 control bytes, matched 8 at a
- * time; groups follow a triangular sequence that visits each group once.
- * That keeps probes short up to 7/8 full (live items and tombstones), the
- * load at which it rebuilds: doubling when live items fill more than 25/32
- * of the slots, else at the same size.
+ * Slots come in groups of 7 that fill one 64-byte line: 8 control bytes
+ * (the last unused), matched 8 at a time, then 7 item pointers. A probe
+ * reads a group at a time; groups follow a triangular sequence that visits
+ * each group once. That keeps probes short up to 7/8 full (live items and
+ * tombstones), the load at which the table rebuilds: doubling when live
+ * items fill more than 25/32 of the slots, else at the same size.
  *
  * Iteration: for (size_t i = 0; i < t->cap; i++) if (sw_ctab_at(t, i)) ...
  * Removing or replacing the current item while iterating is allowed;
@@ -86,19 +87,27 @@ uint64_t sw_hash_u64(uint64_t x);
 /* The hash of a stored item (as given to sw_ctab_insert). */
 typedef uint64_t (*sw_ctab_hash_cb)(const void *item);
 
+#define SW_CTAB_GROUP 7 /* slots per group */
+
 typedef struct {
-    void **items;         /* cap item pointers, then cap control bytes */
-    uint8_t *ctrl;        /* (in the same allocation as items) */
-    size_t cap;           /* power of two >= 16, or 0 before the first insert */
-    size_t count;         /* live items */
-    size_t tombs;         /* deleted slots */
-    sw_ctab_hash_cb hash; /* the items' hash function */
+    uint8_t ctrl[8];                 /* ctrl[k] describes items[k]; ctrl[7] unused */
+    void *items[SW_CTAB_GROUP];
+} sw_ctab_group_t;
+
+typedef struct {
+    sw_ctab_group_t *groups; /* a power of two >= 2 of them, 64-byte aligned */
+    size_t ngroups;          /* 0 before the first insert */
+    size_t cap;              /* slots: SW_CTAB_GROUP * ngroups; slot i is
+                              * groups[i / 7].items[i % 7] */
+    size_t count;            /* live items */
+    size_t tombs;            /* deleted slots */
+    sw_ctab_hash_cb hash;    /* the items' hash function */
 } sw_ctab_t;
 
 /* Initialises an empty table (no allocation) whose items hash with hash. */
 void sw_ctab_init(sw_ctab_t *t, sw_ctab_hash_cb hash);
-/* Frees the slot arrays (not the items); the table is empty afterwards and
- * keeps its hash function. */
+/* Frees the groups (not the items); the table is empty afterwards and keeps
+ * its hash function. */
 void sw_ctab_close(sw_ctab_t *t);
 
 /* The item with this hash for which eq(item, key) holds, or NULL. */
@@ -109,7 +118,8 @@ void *sw_ctab_find(const sw_ctab_t *t, uint64_t hash, const void *key, sw_htab_e
 int sw_ctab_insert(sw_ctab_t *t, uint64_t hash, void *item);
 
 /* Removes this exact item pointer (stored under hash). Returns 0, or -1 if
- * it is not in the table. */
+ * it is not in the table. Removing the last item may clear the tombstones
+ * (all slots are then empty); iterating stays safe. */
 int sw_ctab_remove(sw_ctab_t *t, uint64_t hash, const void *item);
 
 /* Swaps the stored pointer old (under hash) for item, in the same slot: no
@@ -121,7 +131,7 @@ int sw_ctab_replace(sw_ctab_t *t, uint64_t hash, const void *old, void *item);
 /* The item in slot i (i < cap), or NULL for an empty or deleted slot. */
 void *sw_ctab_at(const sw_ctab_t *t, size_t i);
 
-/* Bytes of the slot arrays (what the table itself holds, items aside). */
+/* Bytes of the groups (what the table itself holds, items aside). */
 size_t sw_ctab_bytes(const sw_ctab_t *t);
 
 #endif

@@ -2163,7 +2163,14 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
     t->ring_dirty = 1;
 }
 
-void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) { *out = t->st; }
+void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) {
+    *out = t->st;
+    out->members = 1;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const peer_t *p = &t->peers[i];
+        if (p->conn_up && !p->down && p->beam != UINT32_MAX) out->members++;
+    }
+}
 
 int sw_tracker_lookup(sw_tracker_t *t, const char *name, size_t nlen, erlang_pid *pid_out) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));

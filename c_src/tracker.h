@@ -64,6 +64,7 @@ typedef struct {
     uint64_t bad_ops;        /* malformed or unknown ops received */
     uint64_t conflicts;      /* conflicts settled here (two pids for one name) */
     uint64_t expired;        /* reservations that timed out */
+    uint64_t members;        /* ring members: this node + connected, live peers */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.

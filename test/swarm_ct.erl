@@ -81,12 +81,15 @@ start_swarm_parallel(Nodes) ->
     [receive {P, R} -> {ok, _} = R end || P <- Pids],
     wait_peers(Nodes).
 
-%% Every agent knows every other node.
+%% Every agent knows every other node, and every C node is connected to
+%% the others' (so all nodes agree on the ring: "one yes" holds only then).
 wait_peers(Nodes) ->
     wait_until(fun() ->
                        lists:all(fun(N) ->
                                          Peers = rpc(N, gen_server, call, [swarm_agent, peers]),
                                          lists:sort(Peers) =:= lists:sort(Nodes -- [N])
+                                             andalso proplists:get_value(members, rpc(N, swarm_agent, stats, []))
+                                                     =:= length(Nodes)
                                  end, Nodes)
                end, 15000),
     ok.

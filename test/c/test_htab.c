@@ -10,8 +10,8 @@
  * answer with the model and the table's counters with its slots; the hash
  * functions are deterministic, seed- and length-sensitive and read no byte
  * past their input. The compact table (sw_ctab_t) gets the same checks, plus
- * its control bytes (tags of live slots, tombstones, empties) and its 7/8
- * load bound. */
+ * its control bytes (tags of live slots, tombstones, empties, pads), its
+ * group layout (64-byte lines) and its 7/8 load bound. */
 #include <CUnit/Basic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -354,28 +354,39 @@ static void test_hash_functions(void) {
  * The same checks for the compact table, whose items hash with this: */
 static uint64_t item_hash(const void *item) { return hkey(((const item_t *)item)->key); }
 
+/* The control byte of slot i. */
+static uint8_t ct_ctrl(const sw_ctab_t *t, size_t i) {
+    return t->groups[i / SW_CTAB_GROUP].ctrl[i % SW_CTAB_GROUP];
+}
+
 /* Counters against control bytes; load at most 7/8; every live slot holds
- * its item's tag; capacity a power of two. */
+ * its item's tag; groups: a power of two of them, 64-byte lines, 7 slots
+ * each, the eighth control byte the pad. */
 static void ct_check_invariants(const sw_ctab_t *t, size_t model_count) {
     CU_ASSERT_EQUAL(t->count, model_count);
     if (t->cap == 0) {
         CU_ASSERT_EQUAL(t->count, 0);
+        CU_ASSERT_EQUAL(t->ngroups, 0);
         CU_ASSERT_EQUAL(sw_ctab_bytes(t), 0);
         return;
     }
-    CU_ASSERT_EQUAL(t->cap & (t->cap - 1), 0);
-    CU_ASSERT(t->cap >= 16);
-    CU_ASSERT_EQUAL(sw_ctab_bytes(t), t->cap * (sizeof(void *) + 1));
+    CU_ASSERT_EQUAL(sizeof(sw_ctab_group_t), 64);
+    CU_ASSERT_EQUAL((uintptr_t)t->groups % 64, 0);
+    CU_ASSERT_EQUAL(t->ngroups & (t->ngroups - 1), 0);
+    CU_ASSERT(t->ngroups >= 2);
+    CU_ASSERT_EQUAL(t->cap, t->ngroups * SW_CTAB_GROUP);
+    CU_ASSERT_EQUAL(sw_ctab_bytes(t), t->ngroups * 64);
+    for (size_t g = 0; g < t->ngroups; g++) CU_ASSERT_EQUAL(t->groups[g].ctrl[SW_CTAB_GROUP], 0x80);
     size_t live = 0, tombs = 0, empty = 0;
     for (size_t i = 0; i < t->cap; i++) {
         const item_t *it = sw_ctab_at(t, i);
         if (it) {
             live++;
-            CU_ASSERT_EQUAL(t->ctrl[i], 0x80u | (item_hash(it) >> 57));
-        } else if (t->ctrl[i] == 0x01) {
+            CU_ASSERT_EQUAL(ct_ctrl(t, i), 0x80u | (item_hash(it) >> 57));
+        } else if (ct_ctrl(t, i) == 0x01) {
             tombs++;
         } else {
-            CU_ASSERT_EQUAL(t->ctrl[i], 0);
+            CU_ASSERT_EQUAL(ct_ctrl(t, i), 0);
             empty++;
         }
     }
@@ -472,7 +483,7 @@ static void test_ct_tombstones(void) {
             if (t.count + t.tombs >= t.cap) CU_FAIL("table full of tombstones");
         }
         ct_check_invariants(&t, LIVE);
-        CU_ASSERT(max_cap <= 16);
+        CU_ASSERT(max_cap <= 14); /* never grew past its first 2 groups */
         for (int i = 0; i < LIVE; i++) {
             uint32_t k = ring[i].key;
             CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), &ring[i]);
@@ -485,10 +496,44 @@ static void test_ct_tombstones(void) {
     }
 }
 
-/* A live set of 1400 (about 2/3 of 2048 slots) churned 200,000 times: the
- * rebuilds that clear tombstones keep the size; it never doubles. */
+/* A table filled to its 7/8 bound (so that removals leave tombstones in
+ * full groups), then emptied: the last removal clears the tombstones when
+ * they reach 1/8 of the slots; lookups and inserts work on as before. */
+static void test_ct_empty_clears(void) {
+    hash_mode = 0;
+    static item_t items[1568];
+    sw_ctab_t t;
+    sw_ctab_init(&t, item_hash);
+    uint32_t n = 0;
+    do {
+        items[n].key = n;
+        CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(n), &items[n]), 0);
+        n++;
+    } while (n < 1000 || ((t.count + 1) * 8 <= t.cap * 7 && n < 1568));
+    CU_ASSERT_EQUAL(t.cap, 1792);
+    CU_ASSERT_EQUAL(n, 1568);
+    size_t cap = t.cap, max_tombs = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (k == n - 1) max_tombs = t.tombs;
+        CU_ASSERT_EQUAL_FATAL(sw_ctab_remove(&t, hkey(k), &items[k]), 0);
+    }
+    CU_ASSERT(max_tombs * 8 >= cap); /* the case this test is about */
+    CU_ASSERT_EQUAL(t.tombs, 0);
+    CU_ASSERT_EQUAL(t.cap, cap);
+    ct_check_invariants(&t, 0);
+    for (uint32_t k = 0; k < n; k++) CU_ASSERT_PTR_NULL(sw_ctab_find(&t, hkey(k), &k, item_eq));
+    for (uint32_t k = 0; k < n; k += 2) CU_ASSERT_EQUAL(sw_ctab_insert(&t, hkey(k), &items[k]), 0);
+    for (uint32_t k = 0; k < n; k++)
+        CU_ASSERT_PTR_EQUAL(sw_ctab_find(&t, hkey(k), &k, item_eq), k % 2 ? NULL : &items[k]);
+    ct_check_invariants(&t, (n + 1) / 2);
+    sw_ctab_close(&t);
+}
+
+/* A live set of 1300 (about 3/4 of 1792 slots, 256 groups) churned 200,000
+ * times: the rebuilds that clear tombstones keep the size; it never
+ * doubles. */
 static void test_ct_churn_no_growth(void) {
-    enum { LIVE = 1400, ROUNDS = 200000 };
+    enum { LIVE = 1300, ROUNDS = 200000 };
     static item_t ring[LIVE];
     hash_mode = 0;
     sw_ctab_t t;
@@ -497,14 +542,14 @@ static void test_ct_churn_no_growth(void) {
         ring[k].key = k;
         CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), &ring[k]), 0);
     }
-    CU_ASSERT_EQUAL(t.cap, 2048);
+    CU_ASSERT_EQUAL(t.cap, 1792);
     rng_state = 5;
     for (uint32_t k = LIVE; k < ROUNDS; k++) {
         item_t *slot = &ring[rnd() % LIVE];
         CU_ASSERT_EQUAL_FATAL(sw_ctab_remove(&t, hkey(slot->key), slot), 0);
         slot->key = k;
         CU_ASSERT_EQUAL_FATAL(sw_ctab_insert(&t, hkey(k), slot), 0);
-        if (t.cap != 2048) {
+        if (t.cap != 1792) {
             CU_FAIL("grew under churn");
             break;
         }
@@ -642,7 +687,8 @@ int test_htab_suite(void) {
         !CU_add_test(s, "ctab: insert/find/remove/replace", test_ct_basic) ||
         !CU_add_test(s, "ctab: growth", test_ct_growth) ||
         !CU_add_test(s, "ctab: tombstones cleaned under churn", test_ct_tombstones) ||
-        !CU_add_test(s, "ctab: churn at 2/3 load keeps the size", test_ct_churn_no_growth) ||
+        !CU_add_test(s, "ctab: churn at 3/4 load keeps the size", test_ct_churn_no_growth) ||
+        !CU_add_test(s, "ctab: emptied table drops its tombstones", test_ct_empty_clears) ||
         !CU_add_test(s, "ctab: iteration while removing/replacing", test_ct_iterate_remove) ||
         !CU_add_test(s, "ctab: random ops against a model", test_ct_random_model))
         return -1;
