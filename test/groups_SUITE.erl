@@ -483,7 +483,9 @@ member(Mode, Count) ->
             case Mode of
                 good -> gen_server:reply(From, {reply, node(), self(), Msg});
                 slow ->
-                    timer:sleep(1000),
+                    %% A deliberately slow responder (not a wait for a
+                    %% condition): it answers after the 500 ms timeout.
+                    receive after 1000 -> ok end,
                     gen_server:reply(From, late),
                     {Caller, _} = From,
                     erlang:send({mc_observer, node(Caller)}, late_sent);
