@@ -8,28 +8,6 @@
 #include "swarm_proto.h"
 #include "term.h"
 
-/* Decodes a NameBin argument: a binary holding term_to_binary(Name). The
- * name must be a complete, valid term; it is not copied. */
-static int dec_name(const char *buf, int *index, const char **name, size_t *len) {
-    int type, size;
-    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
-    if (size < 2 || size > SW_MAX_NAME_BYTES) return -1;
-    const char *p = buf + *index + 5;
-    if (sw_term_validate_ext(p, (size_t)size) != 0) return -1;
-    *name = p;
-    *len = (size_t)size;
-    *index += 5 + size;
-    return 0;
-}
-
-static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
-    int start = *index;
-    if (ei_skip_term(buf, index) != 0) return -1;
-    *raw = buf + start;
-    *len = (size_t)(*index - start);
-    return 0;
-}
-
 /* {Ref, Reply} to a pid on our BEAM node, Reply built by the callback. */
 static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, size_t rlen) {
     sw_node_stats_t ns;
@@ -91,8 +69,8 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
     const char *ref, *name;
     size_t rlen, nlen;
     if (strcmp(tag, "reg") == 0) {
-        if (arity != 6 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            dec_name(buf, index, &name, &nlen) || ei_decode_pid(buf, index, &pid))
+        if (arity != 6 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_decode_pid(buf, index, &pid))
             return -1;
         sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
     } else if (strcmp(tag, "reg_mfa") == 0) {
@@ -101,8 +79,8 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         const char *mfa;
         long mfalen;
         int type, size;
-        if (arity != 7 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            dec_name(buf, index, &name, &nlen) || ei_get_type(buf, index, &type, &size) ||
+        if (arity != 7 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_get_type(buf, index, &type, &size) ||
             type != ERL_BINARY_EXT)
             return -1;
         mfa = buf + *index + 5;
@@ -126,12 +104,12 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
                 return -1;
             int have_pid = type == ERL_NEW_PID_EXT || type == ERL_PID_EXT;
             if (have_pid ? ei_decode_pid(buf, index, &pid) : ei_skip_term(buf, index)) return -1;
-            if (dec_raw(buf, index, &res, &reslen)) return -1;
+            if (sw_term_dec_raw(buf, index, &res, &reslen)) return -1;
             sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
         }
     } else if (strcmp(tag, "unreg") == 0) {
-        if (arity != 5 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            dec_name(buf, index, &name, &nlen))
+        if (arity != 5 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
             return -1;
         sw_tracker_unregister(s->tracker, &caller, ref, rlen, name, nlen);
     } else if (strcmp(tag, "pid_down") == 0) {
@@ -157,7 +135,7 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         s->have_agent = 1;
         SW_INFO("agent_hello", "agent=<%u.%u>", pid.num, pid.serial);
     } else if (strcmp(tag, "stats") == 0) {
-        if (arity != 4 || ei_decode_pid(buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         reply_stats(s, &caller, ref, rlen);
     } else if (tag[0] == 'g') { /* groups: gjoin, gleave, gdown, ghello, ... (group.c) */
@@ -179,7 +157,7 @@ static int handle_net_kernel(sw_server_t *s, const char *buf, int *index) {
     if (ei_decode_tuple_header(buf, index, &arity) || arity != 3) return -1;
     if (ei_decode_atom(buf, index, atom) || strcmp(atom, "$gen_call") != 0) return -1;
     if (ei_decode_tuple_header(buf, index, &arity) || arity != 2) return -1;
-    if (ei_decode_pid(buf, index, &from) || dec_raw(buf, index, &tag, &tlen)) return -1;
+    if (ei_decode_pid(buf, index, &from) || sw_term_dec_raw(buf, index, &tag, &tlen)) return -1;
     if (ei_decode_tuple_header(buf, index, &arity) || arity != 2) return -1;
     if (ei_decode_atom(buf, index, atom) || strcmp(atom, "is_auth") != 0) return -1;
     ei_x_buff *x = &s->msg;

@@ -762,27 +762,6 @@ static int dec_pid(sw_group_t *g, const char *buf, int *index, pkey_t *k) {
     return to_key(g, &ep, k);
 }
 
-/* GroupBin: a binary holding a complete external term; not copied. */
-static int dec_gbin(const char *buf, int *index, const char **name, size_t *len) {
-    int type, size;
-    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
-    if (size < 2 || size > SW_MAX_NAME_BYTES) return -1;
-    const char *p = buf + *index + 5;
-    if (sw_term_validate_ext(p, (size_t)size) != 0) return -1;
-    *name = p;
-    *len = (size_t)size;
-    *index += 5 + size;
-    return 0;
-}
-
-static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
-    int start = *index;
-    if (ei_skip_term(buf, index) != 0) return -1;
-    *raw = buf + start;
-    *len = (size_t)(*index - start);
-    return 0;
-}
-
 /* ---- outboxes ---------------------------------------------------------- */
 
 /* {join | leave, GroupBin, Pid} to every connected peer. */
@@ -1107,7 +1086,7 @@ static int check_glist(const char *buf, int *index, const char *beam) {
         const char *name;
         size_t len;
         if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 2 ||
-            dec_gbin(buf, index, &name, &len) != 0)
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0)
             return -1;
         if (ei_get_type(buf, index, &type, &size) != 0) return -1;
         if (type == ERL_NIL_EXT) {
@@ -1138,7 +1117,7 @@ static void walk_glist(sw_group_t *g, const char *buf, int *index, glist_cb fn, 
         const char *name;
         size_t len;
         ei_decode_tuple_header(buf, index, &tup);
-        dec_gbin(buf, index, &name, &len);
+        sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len);
         ei_decode_list_header(buf, index, &m);
         for (int j = 0; j < m; j++) {
             pkey_t k;
@@ -1215,7 +1194,7 @@ static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
     }
     if (from->beam == NONE) return -1; /* everything else needs hello first */
     if (strcmp(tag, "join") == 0 || strcmp(tag, "leave") == 0) {
-        if (arity != 3 || dec_gbin(buf, index, &name, &len) != 0 || dec_pid(g, buf, index, &k) != 0 ||
+        if (arity != 3 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 || dec_pid(g, buf, index, &k) != 0 ||
             key_beam(g, &k) != from->beam)
             return -1;
         if (tag[0] == 'j') {
@@ -1233,8 +1212,8 @@ static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
         return apply_sync(g, from, buf, index);
     } else if (strcmp(tag, "join_req") == 0 || strcmp(tag, "leave_req") == 0) {
         erlang_pid caller;
-        if (arity != 5 || dec_gbin(buf, index, &name, &len) != 0 || dec_pid(g, buf, index, &k) != 0 ||
-            ei_decode_pid(buf, index, &caller) != 0 || dec_raw(buf, index, &ref, &rlen) != 0)
+        if (arity != 5 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 || dec_pid(g, buf, index, &k) != 0 ||
+            ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0)
             return -1;
         if (key_beam(g, &k) != g->self_beam) {
             /* Not ours (the sender's view is wrong): answer, never hang. */
@@ -1246,7 +1225,7 @@ static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
     } else if (strcmp(tag, "reply") == 0) {
         erlang_pid caller;
         char res[MAXATOMLEN_UTF8];
-        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || dec_raw(buf, index, &ref, &rlen) != 0 ||
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0 ||
             ei_decode_atom(buf, index, res) != 0)
             return -1;
         agent_reply(g, &caller, ref, rlen, res);
@@ -1428,8 +1407,8 @@ int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, i
     const char *ref, *name;
     size_t rlen, len;
     if (strcmp(tag, "gjoin") == 0 || strcmp(tag, "gleave") == 0) {
-        if (arity != 6 || ei_decode_pid(buf, index, &caller) != 0 || dec_raw(buf, index, &ref, &rlen) != 0 ||
-            dec_gbin(buf, index, &name, &len) != 0 || ei_decode_pid(buf, index, &pid) != 0)
+        if (arity != 6 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0 ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 || ei_decode_pid(buf, index, &pid) != 0)
             goto bad;
         if (tag[1] == 'j') sw_group_join(g, &caller, ref, rlen, name, len, &pid);
         else sw_group_leave(g, &caller, ref, rlen, name, len, &pid);
@@ -1444,7 +1423,7 @@ int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, i
             goto bad;
         sw_group_transfer(g, &pid, &pid2);
     } else if (strcmp(tag, "gstats") == 0) {
-        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || dec_raw(buf, index, &ref, &rlen) != 0)
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0)
             goto bad;
         reply_stats(g, &caller, ref, rlen);
     } else {

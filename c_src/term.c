@@ -4,6 +4,8 @@
  * and needs no stack. */
 #include "term.h"
 
+#include <ei.h>
+
 #include <stdint.h>
 #include <string.h>
 
@@ -182,4 +184,25 @@ int sw_term_validate_ext(const char *buf, size_t len) {
     int i = 1;
     if (sw_term_validate(buf, len, &i)) return -1;
     return (size_t)i == len ? 0 : -1;
+}
+
+int sw_term_dec_ext_bin(const char *buf, int *index, size_t max, const char **term, size_t *len) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
+    if (size < 2 || (size_t)size > max) return -1;
+    const char *p = buf + *index + 5;
+    if (sw_term_validate_ext(p, (size_t)size) != 0) return -1;
+    *term = p;
+    *len = (size_t)size;
+    *index += 5 + size;
+    return 0;
+}
+
+int sw_term_dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
+    int i = *index;
+    if (ei_skip_term(buf, &i) != 0) return -1;
+    *raw = buf + *index;
+    *len = (size_t)(i - *index);
+    *index = i;
+    return 0;
 }

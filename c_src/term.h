@@ -24,4 +24,20 @@ int sw_term_validate(const char *buf, size_t len, int *index);
  * filling all len bytes. Returns 0 or -1. */
 int sw_term_validate_ext(const char *buf, size_t len);
 
+/* Decoders for terms inside a frame that sw_term_validate has already
+ * accepted as a whole (so every length inside it fits the buffer); they
+ * point into buf and copy nothing. */
+
+/* The binary at buf[*index], whose contents must be one whole external term
+ * (131 byte first) of 2..max bytes, itself validated here. Sets *term and
+ * *len to those contents and advances *index. Returns 0, or -1 (index
+ * unchanged) if it is not a binary, has the wrong size or holds no valid
+ * term. Used for names and groups (NameBin). */
+int sw_term_dec_ext_bin(const char *buf, int *index, size_t max, const char **term, size_t *len);
+
+/* The encoded bytes of the term at buf[*index] (no 131 byte: a term inside
+ * a message, e.g. a Ref), for passing on verbatim. Sets *raw and *len and
+ * advances *index. Returns 0, or -1 (index unchanged). */
+int sw_term_dec_raw(const char *buf, int *index, const char **raw, size_t *len);
+
 #endif

@@ -1394,13 +1394,9 @@ typedef struct {
 
 /* Decodes NameBin at *index without copying: the name points into buf. */
 static int dec_namebin(const char *buf, int *index, const char **name, long *len) {
-    int type, size;
-    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
-    if (size < 2 || size > SW_MAX_NAME_BYTES) return -1;
-    *name = buf + *index + 5;
-    if (sw_term_validate_ext(*name, (size_t)size) != 0) return -1;
-    *len = size;
-    *index += 5 + size;
+    size_t n;
+    if (sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, name, &n) != 0) return -1;
+    *len = (long)n;
     return 0;
 }
 
@@ -1438,15 +1434,6 @@ static int dec_pid(sw_tracker_t *t, const char *buf, int *index, sw_pid_t *p) {
     erlang_pid ep;
     if (ei_decode_pid(buf, index, &ep) != 0) return -1;
     return to_compact(t, &ep, p);
-}
-
-/* The raw bytes of the next term (a Ref), without copying. */
-static int dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
-    int start = *index;
-    if (ei_skip_term(buf, index) != 0) return -1;
-    *raw = buf + start;
-    *len = (size_t)(*index - start);
-    return 0;
 }
 
 /* A binary's bytes, without copying (MFA blobs: opaque to the C node). */
@@ -1632,8 +1619,9 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
     entry_t **tmp = n ? malloc((size_t)n * sizeof *tmp) : NULL;
     int ntmp = 0;
     for (int k = 0; k < n; k++) {
-        const char *name;
-        long nlen;
+        /* (validated by the first pass: these decodes succeed) */
+        const char *name = NULL;
+        long nlen = 0;
         int tup;
         sw_pid_t pid;
         stamp_t s;
@@ -1718,14 +1706,14 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         char mode[MAXATOMLEN_UTF8];
         if (arity != 6 || dec_namebin(buf, index, &name, &nlen) || dec_bin(buf, index, &mfa, &mfalen) ||
             ei_decode_atom(buf, index, mode) || dec_pid(t, buf, index, &caller) ||
-            dec_raw(buf, index, &ref, &rlen))
+            sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
                    strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
     } else if (strcmp(tag, "reg_req") == 0) {
         if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
-            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen))
+            dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
@@ -1736,8 +1724,8 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         long mfalen;
         if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s) || dec_atom(buf, index, cc) ||
-            dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            dec_raw(buf, index, &yes, &yeslen) || dec_raw(buf, index, &no, &nolen) ||
+            dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_raw(buf, index, &yes, &yeslen) || sw_term_dec_raw(buf, index, &no, &nolen) ||
             dec_bin(buf, index, &mfa, &mfalen))
             return -1;
         uint32_t ccbeam = atom_intern(&t->atoms, cc);
@@ -1753,13 +1741,13 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
     } else if (strcmp(tag, "reply") == 0) {
         const char *res;
         size_t reslen;
-        if (arity != 4 || dec_pid(t, buf, index, &caller) || dec_raw(buf, index, &ref, &rlen) ||
-            dec_raw(buf, index, &res, &reslen))
+        if (arity != 4 || dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_raw(buf, index, &res, &reslen))
             return -1;
         agent_reply_raw(t, &caller, ref, rlen, res, reslen);
     } else if (strcmp(tag, "unreg_req") == 0) {
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &caller) ||
-            dec_raw(buf, index, &ref, &rlen))
+            sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         unregister_at_home(t, from->beam, &caller, ref, rlen, name, (size_t)nlen);
