@@ -375,7 +375,9 @@ mem_snapshot(swarm) ->
     true = erlang:garbage_collect(Proc),
     {memory, PM} = process_info(Proc, memory),
     OsPid = gen_server:call(swarm_agent, os_pid),
-    #{rss => vmrss(OsPid), ets => ets:info(swarm_groups, memory) * W, proc => PM,
+    %% The replica and members/1's cache of member lists.
+    Ets = ets:info(swarm_groups, memory) + ets:info(swarm_groups_cache, memory),
+    #{rss => vmrss(OsPid), ets => Ets * W, proc => PM,
       state => proplists:get_value(state_bytes, swarm_groups:stats())};
 mem_snapshot(pg) ->
     W = erlang:system_info(wordsize),

@@ -21,7 +21,8 @@
 %% SWARM_BENCH_GLOBAL_N (global, 8 callers, default 3000),
 %% SWARM_BENCH_GLOBAL_N1 (global, 1 caller, default 2000),
 %% SWARM_BENCH_OUT (report file), SWARM_BENCH_REPS (micro-bench repetitions,
-%% median reported, default 5).
+%% median reported, default 5), SWARM_BENCH_ERL_ARGS (extra emulator flags
+%% for the 3 nodes, e.g. "+sbwt none +sbwtdcpu none +sbwtdio none").
 -module(swarm_bench).
 
 -export([main/0]).
@@ -409,7 +410,7 @@ start_cluster() ->
     Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
             "-kernel", "logger_level", "warning",
             "-swarm", "cnode_log", "warning",
-            "-pa" | Paths],
+            "-pa" | Paths] ++ string:lexemes(os:getenv("SWARM_BENCH_ERL_ARGS", ""), " "),
     Peers = [begin
                  Name = list_to_atom("sbench_" ++ S ++ "_" ++ os:getpid()),
                  {ok, Peer, Node} = peer:start_link(#{name => Name, host => ?HOST, longnames => true,
@@ -750,7 +751,14 @@ repl_watch_loop(#{seen := Seen} = St) ->
                                 end, Seen, Objs),
             repl_watch_loop(St#{seen := Seen2});
         {dump, From} ->
-            erlang:trace(maps:get(writer, St), false, [call]),
+            %% Trace messages may still be on their way (under load they lag
+            %% behind the table): wait until all of them are delivered.
+            WPid = maps:get(writer, St),
+            erlang:trace(WPid, false, [call]),
+            Ref = erlang:trace_delivered(WPid),
+            repl_watch_loop(St#{dump => {From, Ref}});
+        {trace_delivered, _, Ref} when element(2, map_get(dump, St)) =:= Ref ->
+            {From, Ref} = maps:get(dump, St),
             erlang:trace_pattern({ets, insert, 2}, false, [global]),
             From ! {seen, self(), Seen, mono_perf_offset()};
         _ ->

@@ -124,6 +124,12 @@ handle_info({?SW_TAG, agent_hello, Node, Agent, CNode}, St) when is_pid(Agent) -
         true -> {noreply, St};
         false -> {noreply, peer_hello(Node, Agent, CNode, St)}
     end;
+handle_info({?SW_TAG, agent_cnode_up, Node}, St) ->
+    case maps:find(Node, St#st.peers) of
+        {ok, {_, _, CNode}} -> to_cnode(St, {?SW_TAG, peer_up, Node, CNode});
+        error -> ok
+    end,
+    {noreply, St};
 handle_info({?SW_TAG, agent_bye, Node}, St) ->
     {noreply, peer_gone(Node, St)};
 handle_info({nodeup, Node}, St) ->
@@ -211,6 +217,10 @@ port_data(Bin, St) ->
             St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
             hello(St1),
             swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
+            %% A restarted C node: the peers whose C nodes dial it (the
+            %% smaller name dials) do so now, not at their next redial.
+            [erlang:send(A, {?SW_TAG, agent_cnode_up, node()}, [noconnect])
+             || {A, _, _} <- maps:values(St1#st.peers)],
             St1;
         {?SW_TAG, error, Why} ->
             ?LOG_ERROR(#{event => cnode_error, reason => Why}),

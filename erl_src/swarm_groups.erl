@@ -25,6 +25,20 @@
 %% so every change rewrites one chunk and a reader sees each member that
 %% stays in the group exactly once, though it reads the chunks one by one.
 %%
+%% The member list cache. Building a 10k-member list from 157 chunks costs
+%% a few times what copying one finished list out of ETS does (mostly the
+%% garbage collections of the intermediate terms), so members/1 keeps the
+%% list of a group of more than ?CACHE_MIN_CHUNKS chunks in the set
+%% `swarm_groups_cache', as `{{c, GroupBin}, Version, Pids}'. This process
+%% writes `{{v, GroupBin}, Version}' (a fresh erlang:unique_integer/1) after
+%% every batch that changes the group, and deletes the cached list; a reader
+%% uses a cached list only if its version is the current one, and caches
+%% what it built with the version it read *before* reading the chunks. A
+%% list built from chunks that changed meanwhile carries an old version, so
+%% it is never served after the change is complete: a caller of join/leave,
+%% whose reply follows the version bump, reads its own writes. An empty
+%% group has no version (nothing is cached for it).
+%%
 %% Callers (swarm:join/2, leave/2) send their requests straight to the local
 %% C node; the replies come back through this process (request/4).
 -module(swarm_groups).
@@ -46,6 +60,10 @@
 
 -type state() :: #st{}.
 -type group_bin() :: binary().
+
+%% Groups of more chunks than this (64 members each) have their member list
+%% cached by members/1.
+-define(CACHE_MIN_CHUNKS, 4).
 
 %% @doc Starts the process, registered as `swarm_groups' (by swarm_sup).
 -spec start_link() -> {ok, pid()} | {error, term()}.
@@ -92,7 +110,27 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
 %% local replica.
 -spec members(group_bin()) -> [pid()].
 members(GroupBin) ->
-    lists:append([tuple_to_list(T) || T <- chunks(GroupBin)]).
+    try ets:lookup(?SW_GROUPS_CACHE, {v, GroupBin}) of
+        [] ->
+            build(chunks(GroupBin));
+        [{_, V}] ->
+            case ets:select(?SW_GROUPS_CACHE, [{{{c, GroupBin}, V, '$1'}, [], ['$1']}]) of
+                [Cached] ->
+                    Cached;
+                [] ->
+                    Chunks = chunks(GroupBin),
+                    Pids = build(Chunks),
+                    length(Chunks) > ?CACHE_MIN_CHUNKS andalso
+                        ets:insert(?SW_GROUPS_CACHE, {{c, GroupBin}, V, Pids}),
+                    Pids
+            end
+    catch error:badarg ->
+        []
+    end.
+
+-spec build([tuple()]) -> [pid()].
+build(Chunks) ->
+    lists:append([tuple_to_list(T) || T <- Chunks]).
 
 -spec chunks(group_bin()) -> [tuple()].
 chunks(GroupBin) ->
@@ -289,10 +327,27 @@ apply_chunks([], _Shadow) ->
 apply_chunks(Chunks, Shadow) ->
     true = ets:insert(?SW_GROUPS, [{{G, K}, T} || {G, K, T} <- Chunks, T =/= {}]),
     _ = [ets:delete(?SW_GROUPS, {G, K}) || {G, K, {}} <- Chunks],
+    changed(lists:usort([G || {G, _, _} <- Chunks])),
     case Shadow of
         undefined -> ok;
         _ -> true = ets:insert(Shadow, [{{G, K}} || {G, K, _} <- Chunks]), ok
     end.
+
+%% The chunks of these groups were just rewritten: new versions (none for a
+%% group left empty), and their cached member lists are dropped.
+-spec changed([group_bin()]) -> ok.
+changed([]) ->
+    ok;
+changed(Groups) ->
+    V = erlang:unique_integer([monotonic, positive]),
+    lists:foreach(
+      fun(G) ->
+              case ets:next(?SW_GROUPS, {G, -1}) of
+                  {G, _} -> true = ets:insert(?SW_GROUPS_CACHE, {{v, G}, V});
+                  _ -> true = ets:delete(?SW_GROUPS_CACHE, {v, G})
+              end,
+              true = ets:delete(?SW_GROUPS_CACHE, {c, G})
+      end, Groups).
 
 -spec apply_mons([{mon | demon, pid()}], #{pid() => reference()}) -> #{pid() => reference()}.
 apply_mons([], Mons) ->
@@ -332,6 +387,7 @@ end_shadow(#st{shadow = Sh} = St) ->
                               end
                       end, [], ?SW_GROUPS),
     _ = [ets:delete(?SW_GROUPS, K) || K <- Stale],
+    changed(lists:usort([G || {G, _} <- Stale])),
     drop_shadow(St).
 
 -spec drop_shadow(state()) -> state().

@@ -15,6 +15,7 @@ start_link(Config) ->
 init(Config) ->
     _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
     _ = ets:new(?SW_GROUPS, [named_table, public, ordered_set, {read_concurrency, true}]), %% groups
+    _ = ets:new(?SW_GROUPS_CACHE, [named_table, public, set, {read_concurrency, true}]),
     Agent = #{id => swarm_agent,
               start => {swarm_agent, start_link, [Config]},
               restart => permanent,

@@ -11,3 +11,6 @@
 %% Process groups (issue 4): ETS replica of the memberships (chunks of
 %% pids, see swarm_groups.erl) and the registered name of its writer.
 -define(SW_GROUPS, swarm_groups).
+%% Member lists of large groups as members/1 last built them, with the
+%% version of the group they were built at (see swarm_groups.erl).
+-define(SW_GROUPS_CACHE, swarm_groups_cache).

@@ -6,7 +6,7 @@
 -export([ensure_dist/0, start_nodes/2, start_node/1, stop_node/1, connect_all/1,
          start_swarm/1, start_swarm_parallel/1, wait_until/2, wait_until/3,
          rpc/4, spawn_server/3, spawn_idle/1, registry/1, wait_converged/2,
-         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2]).
+         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1]).
 
 -define(HOST, "127.0.0.1").
 
@@ -81,8 +81,10 @@ start_swarm_parallel(Nodes) ->
     [receive {P, R} -> {ok, _} = R end || P <- Pids],
     wait_peers(Nodes).
 
-%% Every agent knows every other node, and every C node is connected to
-%% the others' (so all nodes agree on the ring: "one yes" holds only then).
+%% @doc Waits until every agent knows every other node, and every C node is
+%% connected to the others' (so all nodes agree on the ring: "one yes" and
+%% "restarted exactly once" hold only then).
+-spec wait_peers([node()]) -> ok.
 wait_peers(Nodes) ->
     wait_until(fun() ->
                        lists:all(fun(N) ->
