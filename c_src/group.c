@@ -2,7 +2,8 @@
  * and README.md (Internals) for the protocol.
  *
  * State:
- *   atoms   interned node names (BEAM and C nodes); local indexes only
+ *   atoms   interned node names (BEAM and C nodes), with their pid
+ *           encodings (atoms.h); local indexes only
  *   ncs     node incarnations (BEAM node atom, creation); a pid is stored as
  *           {nc, num, serial}: 12 bytes
  *   live    the pids that have memberships: 24-byte records in one dense
@@ -17,6 +18,7 @@
  *           to 64 with stable ids (see below)
  *   dq      groups with chunks to send to swarm_groups
  *   peers   one per known C node: its BEAM node, connection state, outbox
+ *           (peers.h)
  *
  * A record lists its memberships as (gid, pos) pairs, pos = chunk id << 6 |
  * slot; mem_add and mem_del keep both directions in step.
@@ -52,8 +54,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atoms.h"
 #include "htab.h"
 #include "log.h"
+#include "peers.h"
 #include "swarm_proto.h"
 #include "term.h"
 
@@ -62,84 +66,13 @@
 #define MARK 0x80000000u /* on a membership's pos: seen in the current sync */
 #define NONE UINT32_MAX
 
-/* ---- atoms ------------------------------------------------------------- */
-
-typedef struct {
-    uint64_t hash;
-    uint32_t idx, len;
-    char str[];
-} atom_t;
-
-typedef struct {
-    sw_htab_t tab;
-    atom_t **byidx;
-    uint32_t n, cap;
-} atoms_t;
-
-typedef struct {
-    const char *s;
-    size_t len;
-} strkey_t;
-
-static int atom_eq(const void *item, const void *key) {
-    const atom_t *a = item;
-    const strkey_t *k = key;
-    return a->len == k->len && memcmp(a->str, k->s, k->len) == 0;
-}
-
-static uint64_t atom_hash(const char *s, size_t len) { return sw_hash_bytes(s, len, 0x67726f75); }
-
-/* The index of s, or NONE if it was never interned. */
-static uint32_t atom_find(const atoms_t *at, const char *s) {
-    strkey_t k = {s, strlen(s)};
-    atom_t *a = sw_htab_find(&at->tab, atom_hash(s, k.len), &k, atom_eq);
-    return a ? a->idx : NONE;
-}
-
-/* The index of s, interning it; NONE on out of memory. */
-static uint32_t atom_intern(atoms_t *at, const char *s) {
-    strkey_t k = {s, strlen(s)};
-    uint64_t h = atom_hash(s, k.len);
-    atom_t *a = sw_htab_find(&at->tab, h, &k, atom_eq);
-    if (a) return a->idx;
-    if (at->n == at->cap) {
-        uint32_t cap = at->cap ? at->cap * 2 : 16;
-        atom_t **nb = realloc(at->byidx, cap * sizeof *nb);
-        if (!nb) return NONE;
-        at->byidx = nb;
-        at->cap = cap;
-    }
-    a = malloc(sizeof *a + k.len + 1);
-    if (!a) return NONE;
-    a->hash = h;
-    a->idx = at->n;
-    a->len = (uint32_t)k.len;
-    memcpy(a->str, s, k.len + 1);
-    if (sw_htab_insert(&at->tab, h, a) != 0) {
-        free(a);
-        return NONE;
-    }
-    at->byidx[at->n++] = a;
-    return a->idx;
-}
-
-static const char *atom_str(const atoms_t *at, uint32_t idx) { return at->byidx[idx]->str; }
-
-static void atoms_close(atoms_t *at) {
-    for (uint32_t i = 0; i < at->n; i++) free(at->byidx[i]);
-    free(at->byidx);
-    sw_htab_close(&at->tab);
-}
-
 /* ---- node incarnations ------------------------------------------------- */
 
-/* A node incarnation, with the start of its pids' encoding (NEW_PID_EXT
- * tag and node atom) made once, so a pid encodes with one copy. */
+/* A node incarnation: a BEAM node's atom and a creation. (The encoding of
+ * its pids' start is its atom's, kept by the atom table.) */
 typedef struct {
     uint64_t hash;
     uint32_t idx, beam, creation;
-    uint32_t plen;
-    unsigned char pfx[]; /* 88, 119 | 118, length, atom text */
 } nc_t;
 
 typedef struct {
@@ -158,7 +91,7 @@ static int nc_eq(const void *item, const void *key) {
     return a->beam == k->beam && a->creation == k->creation;
 }
 
-static uint32_t nc_intern(ncs_t *t, const atoms_t *at, uint32_t beam, uint32_t creation) {
+static uint32_t nc_intern(ncs_t *t, uint32_t beam, uint32_t creation) {
     nckey_t k = {beam, creation};
     uint64_t h = sw_hash_u64((uint64_t)beam << 32 | creation);
     nc_t *a = sw_htab_find(&t->tab, h, &k, nc_eq);
@@ -170,25 +103,12 @@ static uint32_t nc_intern(ncs_t *t, const atoms_t *at, uint32_t beam, uint32_t c
         t->byidx = nb;
         t->cap = cap;
     }
-    const atom_t *name = at->byidx[beam];
-    a = malloc(sizeof *a + 4 + name->len);
+    a = malloc(sizeof *a);
     if (!a) return NONE;
     a->hash = h;
     a->idx = t->n;
     a->beam = beam;
     a->creation = creation;
-    unsigned char *q = a->pfx;
-    *q++ = 88; /* NEW_PID_EXT */
-    if (name->len < 256) {
-        *q++ = 119; /* SMALL_ATOM_UTF8_EXT: ei hands node names over as UTF-8 */
-        *q++ = (unsigned char)name->len;
-    } else {
-        *q++ = 118; /* ATOM_UTF8_EXT */
-        *q++ = (unsigned char)(name->len >> 8);
-        *q++ = (unsigned char)name->len;
-    }
-    memcpy(q, name->str, name->len);
-    a->plen = (uint32_t)(q - a->pfx) + name->len;
     if (sw_htab_insert(&t->tab, h, a) != 0) {
         free(a);
         return NONE;
@@ -425,21 +345,8 @@ typedef struct {
     size_t len;
 } gkey_t;
 
-typedef struct {
-    uint32_t cnode, beam; /* atoms; beam NONE until known */
-    uint8_t conn_up;      /* distribution connection established */
-    uint8_t agent_up;     /* its BEAM node runs swarm */
-    uint8_t synced_from;  /* its sync arrived on the current connection */
-    uint8_t sync_sent;    /* our sync went out on the current connection */
-    uint8_t awaited;      /* counts for our initial sync */
-    uint8_t down;         /* its BEAM node was reported down and not up
-                           * since: nothing from its C node is applied */
-    ei_x_buff out;        /* encoded ops, without the list header */
-    uint32_t nout;
-} gpeer_t;
-
 struct sw_group_s {
-    atoms_t atoms;
+    sw_atoms_t atoms;
     ncs_t ncs;
     uint32_t self_beam;
 
@@ -456,14 +363,12 @@ struct sw_group_s {
     uint32_t ndq, capdq;
     uint64_t memberships;
 
-    gpeer_t *peers;
-    uint32_t npeers, peers_cap;
+    sw_peers_t peers; /* one per known C node (down: nothing from it is applied) */
 
     /* swarm_groups, the local replica's owner */
     erlang_pid proc;
     int have_proc, synced, synced_sent;
-    ei_x_buff mons, replies;
-    uint32_t nmons, nreplies;
+    sw_outbox_t mons, replies;
     uint64_t hello_at, now;
 
     sw_group_stats_t st;
@@ -677,134 +582,89 @@ static void mem_del(sw_group_t *g, group_t *gr, uint32_t r, uint32_t j) {
     }
 }
 
-static gpeer_t *peer_by_cnode(sw_group_t *g, uint32_t cnode) {
-    for (uint32_t i = 0; i < g->npeers; i++)
-        if (g->peers[i].cnode == cnode) return &g->peers[i];
-    return NULL;
-}
-
-static gpeer_t *peer_by_beam(sw_group_t *g, uint32_t beam) {
-    for (uint32_t i = 0; i < g->npeers; i++)
-        if (g->peers[i].beam == beam) return &g->peers[i];
-    return NULL;
-}
-
-static gpeer_t *peer_get(sw_group_t *g, uint32_t cnode) {
-    gpeer_t *p = peer_by_cnode(g, cnode);
-    if (p) return p;
-    if (g->npeers == g->peers_cap) {
-        uint32_t cap = g->peers_cap ? g->peers_cap * 2 : 8;
-        gpeer_t *np = realloc(g->peers, (size_t)cap * sizeof *np);
-        if (!np) return NULL;
-        g->peers = np;
-        g->peers_cap = cap;
-    }
-    p = &g->peers[g->npeers++];
-    memset(p, 0, sizeof *p);
-    p->cnode = cnode;
-    p->beam = NONE;
-    ei_x_new(&p->out);
-    return p;
-}
-
-/* Empties a buffer; one that grew past 1 MiB (a big sync) is given back. */
-static void buf_reset(ei_x_buff *x) {
-    if (x->buffsz > (1 << 20)) {
-        ei_x_free(x);
-        ei_x_new(x);
-    }
-    x->index = 0;
-}
-
-static void out_reset(gpeer_t *p) {
-    buf_reset(&p->out);
-    p->nout = 0;
-}
-
 /* ---- pids: conversion and encoding ------------------------------------- */
 
-static int to_key(sw_group_t *g, const erlang_pid *ep, pkey_t *k) {
-    uint32_t b = atom_intern(&g->atoms, ep->node);
-    if (b == NONE) return -1;
-    uint32_t nc = nc_intern(&g->ncs, &g->atoms, b, ep->creation);
+/* The key of compact pid p, interning its incarnation. 0, or -1 on out of
+ * memory. */
+static int cpid_key(sw_group_t *g, const sw_pid_t *p, pkey_t *k) {
+    uint32_t nc = nc_intern(&g->ncs, p->node, p->creation);
     if (nc == NONE) return -1;
     k->nc = nc;
-    k->num = ep->num;
-    k->serial = ep->serial;
+    k->num = p->num;
+    k->serial = p->serial;
     return 0;
+}
+
+static int to_key(sw_group_t *g, const erlang_pid *ep, pkey_t *k) {
+    sw_pid_t p;
+    if (sw_pid_compact(&g->atoms, ep, &p) != 0) return -1;
+    return cpid_key(g, &p, k);
 }
 
 static uint32_t key_beam(const sw_group_t *g, const pkey_t *k) { return g->ncs.byidx[k->nc]->beam; }
 
-static void put32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-/* NEW_PID_EXT: the incarnation's prefix, then ID, Serial, Creation (32-bit
- * big-endian each). Chunks re-encode up to 64 pids per change, so this is
- * one copy instead of ei_x_encode_pid's atom encoding per pid. */
+/* Appends the pid of key k, as ei_x_encode_pid would: chunks re-encode up
+ * to 64 pids per change, so this is one copy of the node's pid prefix (see
+ * atoms.h) instead of ei's atom encoding per pid. */
 static void enc_pid(ei_x_buff *x, const sw_group_t *g, const pkey_t *k) {
     const nc_t *nc = g->ncs.byidx[k->nc];
-    unsigned char buf[4 + MAXATOMLEN_UTF8 + 12];
-    memcpy(buf, nc->pfx, nc->plen);
-    put32(buf + nc->plen, k->num);
-    put32(buf + nc->plen + 4, k->serial);
-    put32(buf + nc->plen + 8, nc->creation);
-    ei_x_append_buf(x, (const char *)buf, (int)nc->plen + 12);
+    sw_pid_t p = {nc->beam, k->num, k->serial, nc->creation};
+    sw_pid_enc(x, &g->atoms, &p);
 }
 
 static int dec_pid(sw_group_t *g, const char *buf, int *index, pkey_t *k) {
-    erlang_pid ep;
-    if (ei_decode_pid(buf, index, &ep) != 0) return -1;
-    return to_key(g, &ep, k);
+    sw_pid_t p;
+    if (sw_pid_dec(&g->atoms, buf, index, &p) != 0) return -1;
+    return cpid_key(g, &p, k);
 }
 
 /* ---- outboxes ---------------------------------------------------------- */
 
 /* {join | leave, GroupBin, Pid} to every connected peer. */
 static void broadcast(sw_group_t *g, const char *op, const group_t *gr, const pkey_t *k) {
-    for (uint32_t i = 0; i < g->npeers; i++) {
-        gpeer_t *p = &g->peers[i];
+    for (uint32_t i = 0; i < g->peers.n; i++) {
+        sw_peer_t *p = &g->peers.v[i];
         if (!p->conn_up) continue;
-        ei_x_encode_tuple_header(&p->out, 3);
-        ei_x_encode_atom(&p->out, op);
-        ei_x_encode_binary(&p->out, gr->name, (int)gr->nlen);
-        enc_pid(&p->out, g, k);
-        p->nout++;
+        ei_x_buff *x = &p->out.body;
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_atom(x, op);
+        ei_x_encode_binary(x, gr->name, (int)gr->nlen);
+        enc_pid(x, g, k);
+        p->out.count++;
     }
 }
 
 /* {down, Pid} to every connected peer. */
 static void broadcast_down(sw_group_t *g, const pkey_t *k) {
-    for (uint32_t i = 0; i < g->npeers; i++) {
-        gpeer_t *p = &g->peers[i];
+    for (uint32_t i = 0; i < g->peers.n; i++) {
+        sw_peer_t *p = &g->peers.v[i];
         if (!p->conn_up) continue;
-        ei_x_encode_tuple_header(&p->out, 2);
-        ei_x_encode_atom(&p->out, "down");
-        enc_pid(&p->out, g, k);
-        p->nout++;
+        ei_x_buff *x = &p->out.body;
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "down");
+        enc_pid(x, g, k);
+        p->out.count++;
     }
 }
 
 /* {mon | demon, Pid} for swarm_groups. */
 static void mon_op(sw_group_t *g, const char *op, const pkey_t *k) {
-    ei_x_encode_tuple_header(&g->mons, 2);
-    ei_x_encode_atom(&g->mons, op);
-    enc_pid(&g->mons, g, k);
-    g->nmons++;
+    ei_x_buff *x = &g->mons.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, op);
+    enc_pid(x, g, k);
+    g->mons.count++;
 }
 
 /* {Caller, Ref, Result} for swarm_groups. */
 static void agent_reply(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
                         const char *result) {
-    ei_x_encode_tuple_header(&g->replies, 3);
-    ei_x_encode_pid(&g->replies, caller);
-    ei_x_append_buf(&g->replies, ref, (int)rlen);
-    ei_x_encode_atom(&g->replies, result);
-    g->nreplies++;
+    ei_x_buff *x = &g->replies.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_pid(x, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_encode_atom(x, result);
+    g->replies.count++;
 }
 
 /* A reply to a caller on BEAM node ccbeam, queued after every change
@@ -816,18 +676,19 @@ static void reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, 
         agent_reply(g, caller, ref, rlen, result);
         return;
     }
-    gpeer_t *p = peer_by_beam(g, ccbeam);
+    sw_peer_t *p = sw_peers_by_beam(&g->peers, ccbeam);
     if (!p || !p->conn_up) {
         g->st.unreachable++;
-        SW_WARN("group_reply_dropped", "to=%s reason=no_connection", atom_str(&g->atoms, ccbeam));
+        SW_WARN("group_reply_dropped", "to=%s reason=no_connection", sw_atoms_str(&g->atoms, ccbeam));
         return;
     }
-    ei_x_encode_tuple_header(&p->out, 4);
-    ei_x_encode_atom(&p->out, "reply");
-    ei_x_encode_pid(&p->out, caller);
-    ei_x_append_buf(&p->out, ref, (int)rlen);
-    ei_x_encode_atom(&p->out, result);
-    p->nout++;
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "reply");
+    ei_x_encode_pid(x, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_encode_atom(x, result);
+    p->out.count++;
 }
 
 /* ---- membership changes ------------------------------------------------ */
@@ -935,19 +796,20 @@ static void leave_home(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller,
 static void request_remote(sw_group_t *g, const char *op, const erlang_pid *caller,
                            const char *ref, size_t rlen, const char *name, size_t len,
                            const erlang_pid *pid, uint32_t home) {
-    gpeer_t *p = peer_by_beam(g, home);
+    sw_peer_t *p = sw_peers_by_beam(&g->peers, home);
     if (!p || !p->conn_up) {
         g->st.unreachable++;
         agent_reply(g, caller, ref, rlen, "home_unreachable");
         return;
     }
-    ei_x_encode_tuple_header(&p->out, 5);
-    ei_x_encode_atom(&p->out, op);
-    ei_x_encode_binary(&p->out, name, (int)len);
-    ei_x_encode_pid(&p->out, pid);
-    ei_x_encode_pid(&p->out, caller);
-    ei_x_append_buf(&p->out, ref, (int)rlen);
-    p->nout++;
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_atom(x, op);
+    ei_x_encode_binary(x, name, (int)len);
+    ei_x_encode_pid(x, pid);
+    ei_x_encode_pid(x, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    p->out.count++;
 }
 
 void sw_group_join(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
@@ -996,16 +858,17 @@ int sw_group_transfer(sw_group_t *g, const erlang_pid *old_pid, const erlang_pid
     if (to_key(g, old_pid, &ok) != 0 || to_key(g, new_pid, &nk) != 0) return -1;
     uint32_t home = key_beam(g, &nk);
     if (home != g->self_beam) {
-        gpeer_t *p = peer_by_beam(g, home);
+        sw_peer_t *p = sw_peers_by_beam(&g->peers, home);
         if (!p || !p->conn_up) {
             g->st.unreachable++;
             return -1;
         }
-        ei_x_encode_tuple_header(&p->out, 3);
-        ei_x_encode_atom(&p->out, "transfer");
-        ei_x_encode_pid(&p->out, old_pid);
-        ei_x_encode_pid(&p->out, new_pid);
-        p->nout++;
+        ei_x_buff *x = &p->out.body;
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_atom(x, "transfer");
+        ei_x_encode_pid(x, old_pid);
+        ei_x_encode_pid(x, new_pid);
+        p->out.count++;
         return 0;
     }
     /* Copy the gids first: joining may move the records they live in. */
@@ -1045,8 +908,8 @@ static long local_members(const sw_group_t *g, const group_t *gr) {
 }
 
 /* Queues {sync, [{GroupBin, [Pid]}]}: the memberships of our pids. */
-static void send_sync(sw_group_t *g, gpeer_t *p) {
-    ei_x_buff *x = &p->out;
+static void send_sync(sw_group_t *g, sw_peer_t *p) {
+    ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "sync");
     long ngroups = 0;
@@ -1064,14 +927,12 @@ static void send_sync(sw_group_t *g, gpeer_t *p) {
         ei_x_encode_empty_list(x);
     }
     ei_x_encode_empty_list(x);
-    p->nout++;
+    p->out.count++;
     p->sync_sent = 1;
 }
 
 static void maybe_synced(sw_group_t *g) {
-    if (g->synced || !g->have_proc) return;
-    for (uint32_t i = 0; i < g->npeers; i++)
-        if (g->peers[i].awaited) return;
+    if (g->synced || !g->have_proc || sw_peers_awaiting(&g->peers)) return;
     g->synced = 1;
 }
 
@@ -1140,9 +1001,9 @@ static void sync_item(sw_group_t *g, const char *name, size_t len, const pkey_t 
 }
 
 /* A home's sync: authoritative for the pids of its BEAM node. */
-static int apply_sync(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
+static int apply_sync(sw_group_t *g, sw_peer_t *from, const char *buf, int *index) {
     int start = *index;
-    if (check_glist(buf, index, atom_str(&g->atoms, from->beam)) != 0) return -1;
+    if (check_glist(buf, index, sw_atoms_str(&g->atoms, from->beam)) != 0) return -1;
     int i = start;
     walk_glist(g, buf, &i, sync_item, NULL);
     /* Drop what we hold for that node's pids and the sync did not list. */
@@ -1157,17 +1018,16 @@ static int apply_sync(sw_group_t *g, gpeer_t *from, const char *buf, int *index)
         }
         if (g->live.recs[r].n == 0) ptab_del(&g->live, r);
     }
-    from->synced_from = 1;
-    if (from->awaited) {
-        from->awaited = 0;
-        maybe_synced(g);
-    }
+    from->synced = 1;
+    if (sw_peer_unawait(from)) maybe_synced(g);
     return 0;
 }
 
 /* ---- peer ops ---------------------------------------------------------- */
 
-static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
+/* One op from peer `from` (an sw_peer_op_cb; ud is the group state). */
+static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
+    sw_group_t *g = ud;
     int arity;
     char tag[MAXATOMLEN_UTF8];
     const char *name, *ref;
@@ -1178,18 +1038,11 @@ static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
     if (strcmp(tag, "hello") == 0) {
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
-        uint32_t b = atom_intern(&g->atoms, beam);
+        uint32_t b = sw_atoms_intern(&g->atoms, beam);
         if (b == NONE || b == g->self_beam) return -1;
-        gpeer_t *other = peer_by_beam(g, b);
-        if (other && other != from) {
-            /* Known first under another C node record (peer_up before the
-             * connection): merge into this one. */
-            from->agent_up |= other->agent_up;
-            from->awaited |= other->awaited;
-            other->beam = NONE;
-            other->agent_up = other->awaited = 0;
-        }
-        from->beam = b;
+        /* (A record that knew the BEAM node first, by peer_up before the
+         * connection, is merged into this one.) */
+        sw_peers_set_beam(&g->peers, from, b);
         return 0;
     }
     if (from->beam == NONE) return -1; /* everything else needs hello first */
@@ -1243,53 +1096,23 @@ static int apply_op(sw_group_t *g, gpeer_t *from, const char *buf, int *index) {
 }
 
 int sw_group_peer_ops(sw_group_t *g, const char *cnode, const char *buf, int *index) {
-    uint32_t c = atom_find(&g->atoms, cnode);
-    gpeer_t *p = c == NONE ? NULL : peer_by_cnode(g, c);
-    int type, size, n, bad = 0;
+    uint32_t c = sw_atoms_find(&g->atoms, cnode);
+    sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
     if (!p || !p->conn_up || p->down) return 1;
-    if (ei_get_type(buf, index, &type, &size) != 0) return 1;
-    if (type == ERL_NIL_EXT) return 0;
-    if (ei_decode_list_header(buf, index, &n) != 0) {
-        g->st.bad_ops++;
-        return 1;
-    }
-    for (int i = 0; i < n; i++) {
-        int start = *index;
-        if (apply_op(g, p, buf, index) != 0) {
-            bad++;
-            g->st.bad_ops++;
-            SW_WARN("bad_group_op", "from=%s", cnode);
-            *index = start;
-            if (ei_skip_term(buf, index) != 0) return bad + (n - i);
-        }
-    }
-    return bad;
+    return sw_peer_ops(p, cnode, buf, index, apply_op, g, &g->st.bad_ops, "bad_group_op");
 }
 
 /* ---- membership of the cluster ----------------------------------------- */
 
 void sw_group_peer_up(sw_group_t *g, const char *beam, const char *cnode) {
-    uint32_t b = atom_intern(&g->atoms, beam), c = atom_intern(&g->atoms, cnode);
-    if (b == NONE || c == NONE || b == g->self_beam) return;
-    gpeer_t *p = peer_get(g, c);
-    if (!p) return;
-    p->beam = b;
-    p->agent_up = 1;
-    p->down = 0;
+    sw_peers_up(&g->peers, &g->atoms, g->self_beam, beam, cnode);
 }
 
 void sw_group_peer_down(sw_group_t *g, const char *beam) {
-    uint32_t b = atom_find(&g->atoms, beam);
+    uint32_t b = sw_atoms_find(&g->atoms, beam);
     if (b == NONE || b == g->self_beam) return;
-    gpeer_t *p = peer_by_beam(g, b);
-    if (p) {
-        p->agent_up = 0;
-        p->down = 1;
-        if (p->awaited) {
-            p->awaited = 0;
-            maybe_synced(g);
-        }
-    }
+    sw_peer_t *p = sw_peers_down(&g->peers, b);
+    if (p && sw_peer_unawait(p)) maybe_synced(g);
     for (uint32_t r = 0; r < g->live.nrecs; r++) {
         prec_t *q = &g->live.recs[r];
         if (q->k.nc == NONE || key_beam(g, &q->k) != b) continue;
@@ -1311,30 +1134,27 @@ void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
 }
 
 void sw_group_conn_up(sw_group_t *g, const char *cnode) {
-    uint32_t c = atom_intern(&g->atoms, cnode);
-    gpeer_t *p = c == NONE ? NULL : peer_get(g, c);
+    uint32_t c = sw_atoms_intern(&g->atoms, cnode);
+    sw_peer_t *p = c == NONE ? NULL : sw_peers_get(&g->peers, c);
     if (!p) return;
     p->conn_up = 1;
-    p->synced_from = 0;
+    p->synced = 0;
     p->sync_sent = 0;
-    out_reset(p);
-    ei_x_encode_tuple_header(&p->out, 2);
-    ei_x_encode_atom(&p->out, "hello");
-    ei_x_encode_atom(&p->out, atom_str(&g->atoms, g->self_beam));
-    p->nout++;
+    sw_outbox_release(&p->out);
+    sw_peer_hello(p, &g->atoms, g->self_beam);
     /* Before swarm_groups' hello our home memberships are not known yet
      * (after a restart), and an empty sync would make the peer drop them. */
     if (g->have_proc) send_sync(g, p);
 }
 
 void sw_group_conn_down(sw_group_t *g, const char *cnode) {
-    uint32_t c = atom_find(&g->atoms, cnode);
-    gpeer_t *p = c == NONE ? NULL : peer_by_cnode(g, c);
+    uint32_t c = sw_atoms_find(&g->atoms, cnode);
+    sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
     if (!p) return;
     p->conn_up = 0;
-    p->synced_from = 0;
+    p->synced = 0;
     p->sync_sent = 0;
-    out_reset(p);
+    sw_outbox_release(&p->out);
 }
 
 /* ---- local messages ---------------------------------------------------- */
@@ -1352,8 +1172,7 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
     g->synced = g->synced_sent = 0;
     g->hello_at = g->now;
     /* Every member is announced again below; drop older monitor requests. */
-    g->mons.index = 0;
-    g->nmons = 0;
+    sw_outbox_reset(&g->mons);
     int i = start;
     walk_glist(g, buf, &i, adopt_item, NULL);
     /* The whole replica again: every chunk, a monitor per local member. */
@@ -1363,10 +1182,10 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
         prec_t *p = &g->live.recs[r];
         if (p->k.nc != NONE && key_beam(g, &p->k) == g->self_beam) mon_op(g, "mon", &p->k);
     }
-    for (uint32_t k = 0; k < g->npeers; k++) {
-        gpeer_t *p = &g->peers[k];
+    for (uint32_t k = 0; k < g->peers.n; k++) {
+        sw_peer_t *p = &g->peers.v[k];
         if (p->conn_up && !p->sync_sent) send_sync(g, p);
-        p->awaited = p->agent_up && !p->synced_from;
+        p->awaited = p->agent_up && !p->synced;
     }
     maybe_synced(g);
     SW_INFO("groups_hello", "groups=%llu memberships=%llu", (unsigned long long)g->st.groups,
@@ -1388,7 +1207,7 @@ static void reply_stats(sw_group_t *g, const erlang_pid *caller, const char *ref
         {"synced", (uint64_t)g->synced},
     };
     size_t n = sizeof kv / sizeof kv[0];
-    ei_x_buff *x = &g->replies;
+    ei_x_buff *x = &g->replies.body;
     ei_x_encode_tuple_header(x, 3);
     ei_x_encode_pid(x, caller);
     ei_x_append_buf(x, ref, (int)rlen);
@@ -1399,7 +1218,7 @@ static void reply_stats(sw_group_t *g, const erlang_pid *caller, const char *ref
         ei_x_encode_ulonglong(x, kv[i].v);
     }
     ei_x_encode_empty_list(x);
-    g->nreplies++;
+    g->replies.count++;
 }
 
 int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, int *index) {
@@ -1440,16 +1259,16 @@ bad:
 sw_group_t *sw_group_new(const char *beam) {
     sw_group_t *g = calloc(1, sizeof *g);
     if (!g) return NULL;
-    sw_htab_init(&g->atoms.tab);
+    sw_atoms_init(&g->atoms);
     sw_htab_init(&g->ncs.tab);
     sw_htab_init(&g->gnames);
     ptab_init(&g->live);
     ptab_init(&g->park[0]);
     ptab_init(&g->park[1]);
-    ei_x_new(&g->mons);
-    ei_x_new(&g->replies);
+    sw_outbox_init(&g->mons);
+    sw_outbox_init(&g->replies);
     ei_x_new(&g->scratch);
-    g->self_beam = atom_intern(&g->atoms, beam);
+    g->self_beam = sw_atoms_intern(&g->atoms, beam);
     if (g->self_beam == NONE) {
         sw_group_free(g);
         return NULL;
@@ -1474,13 +1293,12 @@ void sw_group_free(sw_group_t *g) {
     ptab_close(&g->live);
     ptab_close(&g->park[0]);
     ptab_close(&g->park[1]);
-    for (uint32_t i = 0; i < g->npeers; i++) ei_x_free(&g->peers[i].out);
-    free(g->peers);
-    ei_x_free(&g->mons);
-    ei_x_free(&g->replies);
+    sw_peers_close(&g->peers);
+    sw_outbox_free(&g->mons);
+    sw_outbox_free(&g->replies);
     ei_x_free(&g->scratch);
     ncs_close(&g->ncs);
-    atoms_close(&g->atoms);
+    sw_atoms_close(&g->atoms);
     free(g);
 }
 
@@ -1489,7 +1307,7 @@ void sw_group_tick(sw_group_t *g, uint64_t now_ms) {
     g->now = now_ms;
     if (g->have_proc && !g->synced && now_ms - g->hello_at >= SYNC_TIMEOUT_MS) {
         SW_WARN("groups_sync_timeout", "waited_ms=%u", SYNC_TIMEOUT_MS);
-        for (uint32_t i = 0; i < g->npeers; i++) g->peers[i].awaited = 0;
+        for (uint32_t i = 0; i < g->peers.n; i++) g->peers.v[i].awaited = 0;
         maybe_synced(g);
     }
     if (now_ms - g->park_rotated >= PARK_MS) {
@@ -1498,14 +1316,6 @@ void sw_group_tick(sw_group_t *g, uint64_t now_ms) {
         g->park[1] = g->park[0];
         ptab_init(&g->park[0]);
     }
-}
-
-static void emit_list(ei_x_buff *x, const ei_x_buff *body, uint32_t count) {
-    if (count) {
-        ei_x_encode_list_header(x, count);
-        ei_x_append_buf(x, body->buff, body->index);
-    }
-    ei_x_encode_empty_list(x);
 }
 
 /* The dirty chunks, [{GroupBin, K, PidTuple}] (an empty tuple: chunk K is
@@ -1543,35 +1353,35 @@ static void emit_chunks(sw_group_t *g, ei_x_buff *x) {
 void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud) {
     if (!g) return;
     ei_x_buff *x = &g->scratch;
-    for (uint32_t i = 0; i < g->npeers; i++) {
-        gpeer_t *p = &g->peers[i];
-        if (!p->nout) continue;
+    for (uint32_t i = 0; i < g->peers.n; i++) {
+        sw_peer_t *p = &g->peers.v[i];
+        if (!p->out.count) continue;
         x->index = 0;
         ei_x_encode_version(x);
         ei_x_encode_tuple_header(x, 3);
         ei_x_encode_atom(x, SW_PROTO_TAG);
         ei_x_encode_atom(x, "gops");
-        emit_list(x, &p->out, p->nout);
-        out_reset(p);
-        if (p->conn_up) emit(ud, atom_str(&g->atoms, p->cnode), NULL, x->buff, (size_t)x->index);
+        sw_outbox_emit(x, &p->out);
+        sw_outbox_release(&p->out);
+        if (p->conn_up) emit(ud, sw_atoms_str(&g->atoms, p->cnode), NULL, x->buff, (size_t)x->index);
     }
     if (!g->have_proc) return;
-    if (g->ndq || g->nmons || g->nreplies) {
+    if (g->ndq || g->mons.count || g->replies.count) {
         x->index = 0;
         ei_x_encode_version(x);
         ei_x_encode_tuple_header(x, 5);
         ei_x_encode_atom(x, SW_PROTO_TAG);
         ei_x_encode_atom(x, "gbatch");
         emit_chunks(g, x);
-        emit_list(x, &g->mons, g->nmons);
-        emit_list(x, &g->replies, g->nreplies);
-        g->mons.index = g->replies.index = 0;
-        g->nmons = g->nreplies = 0;
+        sw_outbox_emit(x, &g->mons);
+        sw_outbox_emit(x, &g->replies);
+        sw_outbox_reset(&g->mons);
+        sw_outbox_reset(&g->replies);
         emit(ud, NULL, &g->proc, x->buff, (size_t)x->index);
-        buf_reset(&g->mons);
-        buf_reset(&g->replies);
+        sw_outbox_release(&g->mons);
+        sw_outbox_release(&g->replies);
     }
-    buf_reset(x);
+    sw_buf_release(x);
     if (g->synced && !g->synced_sent) {
         g->synced_sent = 1;
         x->index = 0;
@@ -1585,9 +1395,8 @@ void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud) {
 
 int sw_group_pending(const sw_group_t *g) {
     if (!g) return 0;
-    for (uint32_t i = 0; i < g->npeers; i++)
-        if (g->peers[i].nout) return 1;
-    return g->have_proc && (g->ndq || g->nmons || g->nreplies || (g->synced && !g->synced_sent));
+    if (sw_peers_pending(&g->peers)) return 1;
+    return g->have_proc && (g->ndq || g->mons.count || g->replies.count || (g->synced && !g->synced_sent));
 }
 
 int sw_group_synced(const sw_group_t *g) { return g->synced; }
@@ -1623,7 +1432,7 @@ void sw_group_stats(const sw_group_t *g, sw_group_stats_t *out) {
 
 int sw_group_is_member(const sw_group_t *g, const char *group, size_t glen, const erlang_pid *pid) {
     const group_t *gr = group_find(g, group, glen, group_hash(group, glen));
-    uint32_t b = atom_find(&g->atoms, pid->node);
+    uint32_t b = sw_atoms_find(&g->atoms, pid->node);
     if (!gr || b == NONE) return 0;
     /* Look the incarnation up without interning (g is const here). */
     nckey_t nk = {b, pid->creation};

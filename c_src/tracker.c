@@ -7,10 +7,10 @@
  *            one name, else a pidset_t listing them)
  *   resv     claim reservations (this node is the owner and has sent a claim
  *            to the home of the pid): expiry, FIFO order, oldest first
- *   atoms    interned node names; indexes are local to this tracker and never
- *            go on the wire
+ *   atoms    interned node names (atoms.h); indexes are local to this
+ *            tracker and never go on the wire; a pid is held as an sw_pid_t
  *   peers    one record per known C node: its BEAM node, connection state and
- *            outbox
+ *            outbox (peers.h)
  *
  * Why a home and an owner. The owner (ring) serialises decisions so that two
  * concurrent registrations of one name in a connected cluster get exactly one
@@ -47,243 +47,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atoms.h"
 #include "htab.h"
-#include "ring.h"
 #include "log.h"
+#include "peers.h"
+#include "ring.h"
 #include "swarm_proto.h"
 #include "term.h"
 
 #define CLAIM_TIMEOUT_MS 5000u
 #define SYNC_TIMEOUT_MS 10000u
 #define REDIAL_MS 1000u
-
-/* ---- atoms ------------------------------------------------------------- */
-
-typedef struct {
-    uint64_t hash;
-    uint32_t idx;
-    uint32_t len;
-    uint32_t extlen; /* size of the atom's external encoding (by ei), after
-                      * str; 0 when ei cannot encode it */
-    uint32_t pidlen; /* size of the encoding of a pid on this node up to its
-                      * numbers (after the atom's encoding); 0: not known,
-                      * pids on this node are encoded by ei */
-    char str[];      /* the name, NUL-terminated, then its ei_encode_atom
-                      * bytes, then the pid prefix */
-} atom_t;
-
-/* ---- pid codec ------------------------------------------------------------
- *
- * Pids are the most frequent term we encode and decode (callers, owners of
- * names), and ei does both the slow way (ei_x_encode_pid sizes the term,
- * then encodes it, each time checking the node name character by
- * character; ei_decode_pid copies the name into a 1 KiB struct). The ei
- * linked here (erl_interface 5.x) writes a pid as NEW_PID_EXT: 'X', the node
- * atom, then num, serial and creation as 32-bit big-endian integers, as
- * they are; it reads them back the same way. pidcodec_fast() checks that on
- * probe pids once per process; if it holds, a pid is encoded as its node
- * atom's prefix (made by ei, kept in atom_t) followed by the three numbers,
- * and a NEW_PID_EXT whose node is a plain ASCII atom is read directly. Any
- * other pid, or any other ei, goes through ei as before: the bytes are
- * ei's either way. */
-
-static void put32be(unsigned char *b, uint32_t v) {
-    b[0] = (unsigned char)(v >> 24);
-    b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
-}
-
-static uint32_t get32be(const unsigned char *b) {
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static int atom_ascii(const char *buf, int *index, const char **s, size_t *len);
-
-/* 1 when ei encodes and decodes pids as described above (checked once). */
-static int pidcodec_fast(void) {
-    static int state; /* 0 not checked yet, 1 fast, -1 ei only */
-    static const uint32_t probe[][3] = {{0, 0, 0},
-                                        {1, 2, 3},
-                                        {0xffffffffu, 0xffffffffu, 0xffffffffu},
-                                        {0x12345678u, 0x9abcdef0u, 0x0fedcba9u}};
-    if (state) return state > 0;
-    state = -1;
-    int prefix = -1;
-    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
-        erlang_pid p, q;
-        char buf[64];
-        int n = 0, i = 0, ai = 1;
-        const char *node;
-        size_t nlen;
-        memcpy(p.node, "n@h", 4);
-        p.num = probe[k][0];
-        p.serial = probe[k][1];
-        p.creation = probe[k][2];
-        if (ei_encode_pid(NULL, &n, &p) != 0 || n < 13 || n > (int)sizeof buf) return 0;
-        n = 0;
-        if (ei_encode_pid(buf, &n, &p) != 0) return 0;
-        unsigned char *tail = (unsigned char *)buf + n - 12;
-        if ((unsigned char)buf[0] != ERL_NEW_PID_EXT || !atom_ascii(buf, &ai, &node, &nlen) ||
-            ai != n - 12 || nlen != 3 || memcmp(node, "n@h", 3) != 0 || (prefix >= 0 && prefix != ai) ||
-            get32be(tail) != p.num || get32be(tail + 4) != p.serial || get32be(tail + 8) != p.creation)
-            return 0;
-        prefix = ai;
-        if (ei_decode_pid(buf, &i, &q) != 0 || i != n || strcmp(q.node, "n@h") != 0 || q.num != p.num ||
-            q.serial != p.serial || q.creation != p.creation)
-            return 0;
-    }
-    state = 1;
-    return 1;
-}
-
-typedef struct {
-    sw_htab_t tab;
-    atom_t **byidx;
-    uint32_t n, cap;
-} atoms_t;
-
-typedef struct {
-    const char *s;
-    size_t len;
-} strkey_t;
-
-static int atom_eq(const void *item, const void *key) {
-    const atom_t *a = item;
-    const strkey_t *k = key;
-    return a->len == k->len && memcmp(a->str, k->s, k->len) == 0;
-}
-
-/* Returns the index of the len bytes at s (no NUL among them), interning
- * them; UINT32_MAX on out of memory. A new atom keeps its name and, when ei
- * can encode it, its external encoding (what ei_x_encode_atom writes for
- * it), made once here. */
-static uint32_t atom_intern_len(atoms_t *at, const char *s, size_t len) {
-    strkey_t k = {s, len};
-    uint64_t h = sw_hash_bytes(s, len, 0x61746f6d);
-    atom_t *a = sw_htab_find(&at->tab, h, &k, atom_eq);
-    if (a) return a->idx;
-    if (at->n == at->cap) {
-        uint32_t cap = at->cap ? at->cap * 2 : 16;
-        atom_t **nb = realloc(at->byidx, cap * sizeof *nb);
-        if (!nb) return UINT32_MAX;
-        at->byidx = nb;
-        at->cap = cap;
-    }
-    a = malloc(sizeof *a + len + 1);
-    if (!a) return UINT32_MAX;
-    memcpy(a->str, s, len);
-    a->str[len] = 0;
-    int extlen = 0, ix = 0, pidlen = 0;
-    if (ei_encode_atom(NULL, &extlen, a->str) != 0) extlen = 0;
-    /* A pid on this node, by ei, less its 12 bytes of numbers. */
-    char pidbuf[MAXATOMLEN_UTF8 + 32];
-    if (pidcodec_fast() && len < MAXATOMLEN_UTF8) {
-        erlang_pid ep;
-        memcpy(ep.node, a->str, len + 1);
-        ep.num = ep.serial = ep.creation = 0;
-        int n = 0;
-        if (ei_encode_pid(NULL, &n, &ep) == 0 && n > 12 && n <= (int)sizeof pidbuf) {
-            n = 0;
-            if (ei_encode_pid(pidbuf, &n, &ep) == 0) pidlen = n - 12;
-        }
-    }
-    if (extlen || pidlen) {
-        atom_t *na = realloc(a, sizeof *a + len + 1 + (size_t)extlen + (size_t)pidlen);
-        if (!na) {
-            free(a);
-            return UINT32_MAX;
-        }
-        a = na;
-        if (extlen) ei_encode_atom(a->str + len + 1, &ix, a->str);
-        memcpy(a->str + len + 1 + ix, pidbuf, (size_t)pidlen);
-    }
-    a->extlen = (uint32_t)ix;
-    a->pidlen = (uint32_t)pidlen;
-    a->hash = h;
-    a->idx = at->n;
-    a->len = (uint32_t)len;
-    if (sw_htab_insert(&at->tab, h, a) != 0) {
-        free(a);
-        return UINT32_MAX;
-    }
-    at->byidx[at->n++] = a;
-    return a->idx;
-}
-
-/* atom_intern_len of a NUL-terminated string. */
-static uint32_t atom_intern(atoms_t *at, const char *s) { return atom_intern_len(at, s, strlen(s)); }
-
-static const char *atom_str(const atoms_t *at, uint32_t idx) { return at->byidx[idx]->str; }
-
-/* Appends atom idx to x: ei_x_encode_atom(x, atom_str(at, idx)), from the
- * bytes it made at interning. */
-static void enc_atom_idx(ei_x_buff *x, const atoms_t *at, uint32_t idx) {
-    const atom_t *a = at->byidx[idx];
-    if (a->extlen) ei_x_append_buf(x, a->str + a->len + 1, (int)a->extlen);
-    else ei_x_encode_atom(x, a->str);
-}
-
-/* The atom at buf[*index] as it stands, when ei_decode_atom would return
- * exactly its bytes: plain ASCII without NUL (the same bytes in Latin-1 and
- * UTF-8, under each of the four atom tags, and the same C string) and at
- * most 255 of them (what every version of ei_decode_atom accepts). Then
- * sets *s, *len, moves *index past it and returns 1; otherwise returns 0
- * and leaves *index alone (the caller asks ei). buf must hold a validated
- * term at *index (sw_term_validate). */
-static int atom_ascii(const char *buf, int *index, const char **s, size_t *len) {
-    const unsigned char *p = (const unsigned char *)buf + *index;
-    size_t n, hdr;
-    switch (p[0]) {
-    case ERL_SMALL_ATOM_UTF8_EXT:
-    case ERL_SMALL_ATOM_EXT:
-        n = p[1];
-        hdr = 2;
-        break;
-    case ERL_ATOM_UTF8_EXT:
-    case ERL_ATOM_EXT:
-        n = (size_t)p[1] << 8 | p[2];
-        hdr = 3;
-        break;
-    default:
-        return 0;
-    }
-    if (n >= MAXATOMLEN) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[hdr + i] == 0 || p[hdr + i] >= 0x80) return 0;
-    *s = (const char *)p + hdr;
-    *len = n;
-    *index += (int)(hdr + n);
-    return 1;
-}
-
-/* ei_decode_atom into out (MAXATOMLEN_UTF8 bytes), without ei's per-byte
- * conversion when atom_ascii applies. Returns 0, or -1 as ei_decode_atom. */
-static int dec_atom(const char *buf, int *index, char *out) {
-    const char *s;
-    size_t len;
-    if (!atom_ascii(buf, index, &s, &len)) return ei_decode_atom(buf, index, out);
-    memcpy(out, s, len);
-    out[len] = 0;
-    return 0;
-}
-
-/* Decodes an atom and interns it: its index, or UINT32_MAX when it is
- * malformed (or out of memory). */
-static uint32_t dec_atom_idx(atoms_t *at, const char *buf, int *index) {
-    const char *s;
-    size_t len;
-    if (atom_ascii(buf, index, &s, &len)) return atom_intern_len(at, s, len);
-    char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_atom(buf, index, atom) != 0) return UINT32_MAX;
-    return atom_intern(at, atom);
-}
-
-static void atoms_close(atoms_t *at) {
-    for (uint32_t i = 0; i < at->n; i++) free(at->byidx[i]);
-    free(at->byidx);
-    sw_htab_close(&at->tab);
-}
 
 /* ---- words ------------------------------------------------------------
  *
@@ -438,27 +212,8 @@ typedef struct {
     uint32_t prev, next;
 } resv_t;
 
-/* ---- peers and outboxes ------------------------------------------------ */
-
-typedef struct {
-    ei_x_buff body; /* encoded elements, without the list header */
-    uint32_t count;
-} outbox_t;
-
-typedef struct {
-    uint32_t cnode;      /* atom of the C node name */
-    uint32_t beam;       /* atom of its BEAM node, UINT32_MAX until known */
-    uint8_t conn_up;     /* distribution connection established */
-    uint8_t agent_up;    /* its BEAM node runs swarm (agent said peer_up) */
-    uint8_t synced;      /* we received its sync on the current connection */
-    uint8_t awaited;     /* counts for our initial sync */
-    uint8_t down;        /* its BEAM node went down (peer_down) and has not come
-                          * back (peer_up): its C node is not listened to */
-    outbox_t out;
-} peer_t;
-
 struct sw_tracker_s {
-    atoms_t atoms;
+    sw_atoms_t atoms;
     uint32_t self_beam, self_cnode;
     const sw_tracker_env_t *env;
     void *ud;
@@ -470,10 +225,9 @@ struct sw_tracker_s {
     uint32_t resv_free;    /* free list head */
     uint32_t res_head, res_tail; /* reservations, oldest first */
 
-    peer_t *peers;
-    uint32_t npeers, peers_cap;
+    sw_peers_t peers;       /* one record per known C node */
 
-    outbox_t agent_ops, agent_replies;
+    sw_outbox_t agent_ops, agent_replies;
     erlang_pid agent;
     int have_agent;
     int synced, synced_sent;
@@ -514,97 +268,17 @@ typedef struct {
     char name[];        /* copy of the name, for when e is gone */
 } start_t;
 
-static void outbox_init(outbox_t *o) {
-    ei_x_new(&o->body);
-    o->count = 0;
-}
-
-static void outbox_reset(outbox_t *o) {
-    o->body.index = 0;
-    o->count = 0;
-}
-
-static peer_t *peer_by_cnode(sw_tracker_t *t, uint32_t cnode) {
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i].cnode == cnode) return &t->peers[i];
-    return NULL;
-}
-
-static peer_t *peer_by_beam(sw_tracker_t *t, uint32_t beam) {
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i].beam == beam) return &t->peers[i];
-    return NULL;
-}
-
-static peer_t *peer_get(sw_tracker_t *t, uint32_t cnode) {
-    peer_t *p = peer_by_cnode(t, cnode);
-    if (p) return p;
-    if (t->npeers == t->peers_cap) {
-        uint32_t cap = t->peers_cap ? t->peers_cap * 2 : 8;
-        peer_t *np = realloc(t->peers, cap * sizeof *np);
-        if (!np) return NULL;
-        t->peers = np;
-        t->peers_cap = cap;
-    }
-    p = &t->peers[t->npeers++];
-    memset(p, 0, sizeof *p);
-    p->cnode = cnode;
-    p->beam = UINT32_MAX;
-    outbox_init(&p->out);
-    return p;
-}
-
 /* ---- encoding helpers -------------------------------------------------- */
-
-/* The erlang_pid of a compact pid. Only the node name up to its NUL and
- * the three numbers are written (the struct is over 1 KiB; neither ei nor
- * our callers read past the NUL). */
-static void pid_expand(const sw_tracker_t *t, const sw_pid_t *p, erlang_pid *ep) {
-    const atom_t *a = t->atoms.byidx[p->node];
-    size_t n = a->len < sizeof ep->node ? a->len : sizeof ep->node - 1;
-    memcpy(ep->node, a->str, n);
-    ep->node[n] = 0;
-    ep->num = p->num;
-    ep->serial = p->serial;
-    ep->creation = p->creation;
-}
-
-/* Appends pid p, as ei_x_encode_pid would (see "pid codec"). */
-static void enc_pid(ei_x_buff *x, const sw_tracker_t *t, const sw_pid_t *p) {
-    const atom_t *a = t->atoms.byidx[p->node];
-    if (a->pidlen) {
-        unsigned char nums[12];
-        put32be(nums, p->num);
-        put32be(nums + 4, p->serial);
-        put32be(nums + 8, p->creation);
-        ei_x_append_buf(x, a->str + a->len + 1 + a->extlen, (int)a->pidlen);
-        ei_x_append_buf(x, (const char *)nums, 12);
-        return;
-    }
-    erlang_pid ep;
-    pid_expand(t, p, &ep);
-    ei_x_encode_pid(x, &ep);
-}
-
-static int to_compact(sw_tracker_t *t, const erlang_pid *ep, sw_pid_t *out) {
-    uint32_t n = atom_intern(&t->atoms, ep->node);
-    if (n == UINT32_MAX) return -1;
-    out->node = n;
-    out->num = ep->num;
-    out->serial = ep->serial;
-    out->creation = ep->creation;
-    return 0;
-}
 
 static void enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const stamp_t *s) {
     ei_x_encode_ulonglong(x, s->counter);
-    enc_atom_idx(x, &t->atoms, s->origin);
+    sw_atoms_enc(x, &t->atoms, s->origin);
 }
 
 static int stamp_cmp(const sw_tracker_t *t, const stamp_t *a, const stamp_t *b) {
     if (a->counter != b->counter) return a->counter < b->counter ? -1 : 1;
     if (a->origin == b->origin) return 0;
-    return strcmp(atom_str(&t->atoms, a->origin), atom_str(&t->atoms, b->origin));
+    return strcmp(sw_atoms_str(&t->atoms, a->origin), sw_atoms_str(&t->atoms, b->origin));
 }
 
 static void clock_see(sw_tracker_t *t, uint64_t c) {
@@ -618,7 +292,7 @@ static void agent_op(sw_tracker_t *t, word_t op, const entry_t *e) {
     ei_x_encode_tuple_header(x, 3);
     enc_word(x, op);
     ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
-    enc_pid(x, t, &e->pid);
+    sw_pid_enc(x, &t->atoms, &e->pid);
     t->agent_ops.count++;
 }
 
@@ -628,7 +302,7 @@ static void agent_reply_raw(sw_tracker_t *t, const sw_pid_t *caller, const char 
                             const char *res, size_t reslen) {
     ei_x_buff *x = &t->agent_replies.body;
     ei_x_encode_tuple_header(x, 3);
-    enc_pid(x, t, caller);
+    sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, res, (int)reslen);
     t->agent_replies.count++;
@@ -657,15 +331,15 @@ static void reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *call
         agent_reply_raw(t, caller, ref, rlen, res, reslen);
         return;
     }
-    peer_t *p = peer_by_beam(t, ccbeam);
+    sw_peer_t *p = sw_peers_by_beam(&t->peers, ccbeam);
     if (!p || !p->conn_up) {
-        SW_WARN("reply_dropped", "to=%s reason=no_connection", atom_str(&t->atoms, ccbeam));
+        SW_WARN("reply_dropped", "to=%s reason=no_connection", sw_atoms_str(&t->atoms, ccbeam));
         return;
     }
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 4);
     enc_word(x, W_REPLY);
-    enc_pid(x, t, caller);
+    sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, res, (int)reslen);
     p->out.count++;
@@ -687,15 +361,15 @@ static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, word_t op, const entry_t
     ei_x_encode_tuple_header(x, with_mfa ? 6 : 5);
     enc_word(x, op);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
-    enc_pid(x, t, &e->pid);
+    sw_pid_enc(x, &t->atoms, &e->pid);
     enc_stamp(x, t, &s);
     if (with_mfa) ei_x_encode_binary(x, entry_mfa(e), (int)mfalen);
 }
 
 /* {add|del, NameBin, Pid, Counter, Origin} to every connected peer. */
 static void broadcast(sw_tracker_t *t, word_t op, const entry_t *e) {
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        peer_t *p = &t->peers[i];
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
         if (!p->conn_up) continue;
         enc_entry_op(t, &p->out.body, op, e);
         p->out.count++;
@@ -919,12 +593,12 @@ static void entry_confirm(sw_tracker_t *t, entry_t *e) {
  * members (libring's ring depends on the order of joins when two nodes claim
  * one point). */
 static void ring_rebuild(sw_tracker_t *t) {
-    const char *names[1 + t->npeers];
+    const char *names[1 + t->peers.n];
     size_t n = 0;
-    names[n++] = atom_str(&t->atoms, t->self_beam);
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        peer_t *p = &t->peers[i];
-        if (p->conn_up && !p->down && p->beam != UINT32_MAX) names[n++] = atom_str(&t->atoms, p->beam);
+    names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        if (p->conn_up && !p->down && p->beam != UINT32_MAX) names[n++] = sw_atoms_str(&t->atoms, p->beam);
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
         for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
@@ -953,7 +627,7 @@ static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
     if (t->ring_dirty) ring_rebuild(t);
     const char *node;
     if (sw_ring_owner_of(&t->ring, name, len, &node) != 0) return t->self_beam;
-    uint32_t b = atom_intern(&t->atoms, node);
+    uint32_t b = sw_atoms_intern(&t->atoms, node);
     return b == UINT32_MAX ? t->self_beam : b;
 }
 
@@ -978,10 +652,10 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
         reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
         return;
     }
-    peer_t *home = peer_by_beam(t, pid->node);
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) {
         SW_WARN("register_refused", "reason=pid_node_not_in_swarm pid_node=%s",
-                atom_str(&t->atoms, pid->node));
+                sw_atoms_str(&t->atoms, pid->node));
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
@@ -1001,10 +675,10 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
     ei_x_encode_tuple_header(x, 11);
     enc_word(x, W_CLAIM);
     ei_x_encode_binary(x, name, (int)nlen);
-    enc_pid(x, t, pid);
+    sw_pid_enc(x, &t->atoms, pid);
     enc_stamp(x, t, s);
-    enc_atom_idx(x, &t->atoms, ccbeam);
-    enc_pid(x, t, caller);
+    sw_atoms_enc(x, &t->atoms, ccbeam);
+    sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, yes, (int)yeslen);
     ei_x_append_buf(x, no, (int)nolen);
@@ -1088,7 +762,7 @@ static ei_x_buff *res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid) {
         ei_x_encode_atom(x, "ok");
     }
     if (pid->node == UINT32_MAX) ei_x_encode_atom(x, "undefined");
-    else enc_pid(x, t, pid);
+    else sw_pid_enc(x, &t->atoms, pid);
     return x;
 }
 
@@ -1169,7 +843,7 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
                              size_t rlen, const char *name, size_t nlen, const char *mfa,
                              size_t mfalen, int whereis) {
     sw_pid_t c;
-    if (to_compact(t, caller, &c) != 0) return;
+    if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
     int mode = whereis ? MODE_WHEREIS : MODE_REGISTER;
     if (below_quorum(t)) {
         reply_res(t, t->self_beam, &c, ref, rlen, res_error(t, "no_node_available"));
@@ -1180,14 +854,14 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
         decide_mfa(t, t->self_beam, &c, ref, rlen, name, nlen, mfa, mfalen, mode);
         return;
     }
-    peer_t *o = peer_by_beam(t, owner);
+    sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
     ei_x_buff *x = &o->out.body;
     ei_x_encode_tuple_header(x, 6);
     ei_x_encode_atom(x, "reg_mfa_req");
     ei_x_encode_binary(x, name, (int)nlen);
     ei_x_encode_binary(x, mfa, (int)mfalen);
     ei_x_encode_atom(x, mode == MODE_WHEREIS ? "whereis_or_register" : "register");
-    enc_pid(x, t, &c);
+    sw_pid_enc(x, &t->atoms, &c);
     ei_x_append_buf(x, ref, (int)rlen);
     o->out.count++;
 }
@@ -1202,7 +876,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
     sw_htab_remove(&t->starts, sw_hash_u64(id), st);
     entry_t *e = st->e;
     sw_pid_t pid;
-    if (epid && to_compact(t, epid, &pid) == 0) {
+    if (epid && sw_pid_compact(&t->atoms, epid, &pid) == 0) {
         waiter_t *first = st->waiters;
         if (e) {
             /* Take the reservation out, then commit under the same stamp. */
@@ -1230,7 +904,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
                 erlang_pid oldp, newp;
                 memset(&oldp, 0, sizeof oldp);
                 memset(&newp, 0, sizeof newp);
-                snprintf(oldp.node, sizeof oldp.node, "%s", atom_str(&t->atoms, st->old_pid.node));
+                snprintf(oldp.node, sizeof oldp.node, "%s", sw_atoms_str(&t->atoms, st->old_pid.node));
                 oldp.num = st->old_pid.num;
                 oldp.serial = st->old_pid.serial;
                 oldp.creation = st->old_pid.creation;
@@ -1262,19 +936,19 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
                          const char *name, size_t nlen, const erlang_pid *pid) {
     sw_pid_t c, p;
-    if (to_compact(t, caller, &c) != 0 || to_compact(t, pid, &p) != 0) return;
+    if (sw_pid_compact(&t->atoms, caller, &c) != 0 || sw_pid_compact(&t->atoms, pid, &p) != 0) return;
     uint32_t owner = owner_of(t, name, nlen);
     if (owner == t->self_beam) {
         decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p);
         return;
     }
-    peer_t *o = peer_by_beam(t, owner);
+    sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
     ei_x_buff *x = &o->out.body;
     ei_x_encode_tuple_header(x, 5);
     enc_word(x, W_REG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
-    enc_pid(x, t, &p);
-    enc_pid(x, t, &c);
+    sw_pid_enc(x, &t->atoms, &p);
+    sw_pid_enc(x, &t->atoms, &c);
     ei_x_append_buf(x, ref, (int)rlen);
     o->out.count++;
 }
@@ -1293,19 +967,19 @@ static void unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t 
 void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
                            const char *name, size_t nlen) {
     sw_pid_t c;
-    if (to_compact(t, caller, &c) != 0) return;
+    if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
     if (!e || e->reserved || e->pid.node == t->self_beam) {
         unregister_at_home(t, t->self_beam, &c, ref, rlen, name, nlen);
         return;
     }
-    peer_t *home = peer_by_beam(t, e->pid.node);
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
     if (!home || !home->conn_up) {
         /* The home's C node is away (restarting): nobody can remove the entry
          * now. Say ok, as global does for a name it cannot find; the entry
          * goes away when its process or node dies. */
         SW_WARN("unregister_deferred", "reason=home_unreachable home=%s",
-                atom_str(&t->atoms, e->pid.node));
+                sw_atoms_str(&t->atoms, e->pid.node));
         agent_reply(t, &c, ref, rlen, W_OK);
         return;
     }
@@ -1313,14 +987,14 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
     ei_x_encode_tuple_header(x, 4);
     enc_word(x, W_UNREG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
-    enc_pid(x, t, &c);
+    sw_pid_enc(x, &t->atoms, &c);
     ei_x_append_buf(x, ref, (int)rlen);
     home->out.count++;
 }
 
 void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
     sw_pid_t p;
-    if (to_compact(t, pid, &p) != 0) return;
+    if (sw_pid_compact(&t->atoms, pid, &p) != 0) return;
     void *it;
     while ((it = sw_ctab_find(&t->pids, pid_hash(&p), &p, pid_item_eq)) != NULL) {
         entry_t *e = pi_at(it, pi_count(it) - 1);
@@ -1346,15 +1020,13 @@ static void purge_node(sw_tracker_t *t, uint32_t beam) {
 /* ---- sync -------------------------------------------------------------- */
 
 static void maybe_synced(sw_tracker_t *t) {
-    if (t->synced_sent || !t->have_agent) return;
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i].awaited) return;
+    if (t->synced_sent || !t->have_agent || sw_peers_awaiting(&t->peers)) return;
     t->synced = 1;
 }
 
 /* Queues {sync, [{NameBin, Pid, Counter, Origin[, MFABin]}]} of our home
  * entries. */
-static void send_sync(sw_tracker_t *t, peer_t *p) {
+static void send_sync(sw_tracker_t *t, sw_peer_t *p) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "sync");
@@ -1373,7 +1045,7 @@ static void send_sync(sw_tracker_t *t, peer_t *p) {
             stamp_t s = entry_stamp(e);
             ei_x_encode_tuple_header(x, mfalen ? 5 : 4);
             ei_x_encode_binary(x, e->name, (int)e->nlen);
-            enc_pid(x, t, &e->pid);
+            sw_pid_enc(x, &t->atoms, &e->pid);
             enc_stamp(x, t, &s);
             if (mfalen) ei_x_encode_binary(x, entry_mfa(e), (int)mfalen);
         }
@@ -1403,37 +1075,11 @@ static int dec_namebin(const char *buf, int *index, const char **name, long *len
 static int dec_stamp(sw_tracker_t *t, const char *buf, int *index, stamp_t *s) {
     unsigned long long c;
     if (ei_decode_ulonglong(buf, index, &c) != 0) return -1;
-    uint32_t o = dec_atom_idx(&t->atoms, buf, index);
+    uint32_t o = sw_atoms_dec(&t->atoms, buf, index);
     if (o == UINT32_MAX) return -1;
     s->counter = c;
     s->origin = o;
     return 0;
-}
-
-/* Decodes a pid (validated term at *index) into compact form, interning
- * its node: directly for a NEW_PID_EXT on a plain ASCII node when the pid
- * codec is ei's (see "pid codec"), else by ei_decode_pid. Returns 0, or -1
- * when it is not a pid (or out of memory). */
-static int dec_pid(sw_tracker_t *t, const char *buf, int *index, sw_pid_t *p) {
-    if ((unsigned char)buf[*index] == ERL_NEW_PID_EXT && pidcodec_fast()) {
-        int i = *index + 1;
-        const char *node;
-        size_t len;
-        if (atom_ascii(buf, &i, &node, &len)) {
-            uint32_t n = atom_intern_len(&t->atoms, node, len);
-            if (n == UINT32_MAX) return -1;
-            const unsigned char *q = (const unsigned char *)buf + i;
-            p->node = n;
-            p->num = get32be(q);
-            p->serial = get32be(q + 4);
-            p->creation = get32be(q + 8);
-            *index = i + 12;
-            return 0;
-        }
-    }
-    erlang_pid ep;
-    if (ei_decode_pid(buf, index, &ep) != 0) return -1;
-    return to_compact(t, &ep, p);
 }
 
 /* A binary's bytes, without copying (MFA blobs: opaque to the C node). */
@@ -1450,7 +1096,7 @@ static int dec_bin(const char *buf, int *index, const char **data, long *len) {
  * clock starts again from 0, so its stamps can repeat): by pid, so that the
  * order stays total and every node picks the same winner. */
 static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) {
-    if (a->node != b->node) return strcmp(atom_str(&t->atoms, a->node), atom_str(&t->atoms, b->node));
+    if (a->node != b->node) return strcmp(sw_atoms_str(&t->atoms, a->node), sw_atoms_str(&t->atoms, b->node));
     if (a->num != b->num) return a->num < b->num ? -1 : 1;
     if (a->serial != b->serial) return a->serial < b->serial ? -1 : 1;
     if (a->creation != b->creation) return a->creation < b->creation ? -1 : 1;
@@ -1463,13 +1109,13 @@ static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) 
  * seen again, and reported again, when the home's next sync arrives. */
 static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                       const stamp_t *s) {
-    peer_t *home = peer_by_beam(t, pid->node);
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) return;
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 5);
     enc_word(x, W_LOST);
     ei_x_encode_binary(x, name, (int)nlen);
-    enc_pid(x, t, pid);
+    sw_pid_enc(x, &t->atoms, pid);
     enc_stamp(x, t, s);
     home->out.count++;
 }
@@ -1479,7 +1125,7 @@ static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
 static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                       const stamp_t *s, const char *mfa, size_t mfalen) {
     clock_see(t, s->counter);
-    peer_t *home = peer_by_beam(t, pid->node);
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (pid->node != t->self_beam && home && !home->agent_up && home->beam != UINT32_MAX &&
         !home->conn_up) {
         /* Its node is known down: a late add must not resurrect it (nor
@@ -1553,7 +1199,7 @@ static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
 }
 
 /* Home's handling of an owner's claim. yes/no: the Result terms to send. */
-static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t nlen,
+static void apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size_t nlen,
                         const sw_pid_t *pid, const stamp_t *s, uint32_t ccbeam,
                         const sw_pid_t *caller, const char *ref, size_t rlen, const char *yes,
                         size_t yeslen, const char *no, size_t nolen, const char *mfa,
@@ -1582,7 +1228,7 @@ static void apply_claim(sw_tracker_t *t, peer_t *from, const char *name, size_t 
 }
 
 /* A home's sync: authoritative for the pids of its BEAM node. */
-static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index) {
+static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *index) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
     /* First pass: validate and remember which names the home lists. */
@@ -1601,7 +1247,7 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
             long mfalen;
             if (ei_decode_tuple_header(buf, index, &tup) != 0 || (tup != 4 && tup != 5)) return -1;
             if (dec_namebin(buf, index, &name, &nlen) != 0) return -1;
-            if (dec_pid(t, buf, index, &pid) != 0 || dec_stamp(t, buf, index, &s) != 0) return -1;
+            if (sw_pid_dec(&t->atoms, buf, index, &pid) != 0 || dec_stamp(t, buf, index, &s) != 0) return -1;
             if (tup == 5 && dec_bin(buf, index, &mfa, &mfalen) != 0) return -1;
             if (pid.node != from->beam) return -1;
         }
@@ -1629,7 +1275,7 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
         long mfalen = 0;
         ei_decode_tuple_header(buf, &i2, &tup);
         dec_namebin(buf, &i2, &name, &nlen);
-        dec_pid(t, buf, &i2, &pid);
+        sw_pid_dec(&t->atoms, buf, &i2, &pid);
         dec_stamp(t, buf, &i2, &s);
         if (tup == 5) dec_bin(buf, &i2, &mfa, &mfalen);
         if (tmp) {
@@ -1667,14 +1313,13 @@ static int apply_sync(sw_tracker_t *t, peer_t *from, const char *buf, int *index
     free(tmp);
     sw_htab_close(&listed);
     from->synced = 1;
-    if (from->awaited) {
-        from->awaited = 0;
-        maybe_synced(t);
-    }
+    if (sw_peer_unawait(from)) maybe_synced(t);
     return 0;
 }
 
-static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) {
+/* One op from peer `from` (an sw_peer_op_cb; ud is the tracker). */
+static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
+    sw_tracker_t *t = ud;
     int arity;
     char tag[MAXATOMLEN_UTF8];
     const char *name, *ref;
@@ -1683,12 +1328,12 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
     sw_pid_t pid, caller;
     stamp_t s;
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
-    if (dec_atom(buf, index, tag) != 0) return -1;
+    if (sw_atom_dec(buf, index, tag) != 0) return -1;
     if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
         const char *mfa = NULL;
         long mfalen = 0;
         if ((arity != 5 && !(arity == 6 && tag[0] == 'a')) ||
-            dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+            dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s) || (arity == 6 && dec_bin(buf, index, &mfa, &mfalen)))
             return -1;
         /* Only a home originates adds and dels of its pids. */
@@ -1696,7 +1341,7 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
         else apply_del(t, name, (size_t)nlen, &pid, &s);
     } else if (strcmp(tag, "lost") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
+        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
             dec_stamp(t, buf, index, &s))
             return -1;
         apply_lost(t, name, (size_t)nlen, &pid, &s);
@@ -1705,15 +1350,15 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         long mfalen;
         char mode[MAXATOMLEN_UTF8];
         if (arity != 6 || dec_namebin(buf, index, &name, &nlen) || dec_bin(buf, index, &mfa, &mfalen) ||
-            ei_decode_atom(buf, index, mode) || dec_pid(t, buf, index, &caller) ||
+            ei_decode_atom(buf, index, mode) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
             sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
                    strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
     } else if (strcmp(tag, "reg_req") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
-            dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
+            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
@@ -1722,13 +1367,13 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
         const char *yes, *no, *mfa;
         size_t yeslen, nolen;
         long mfalen;
-        if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s) || dec_atom(buf, index, cc) ||
-            dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+        if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s) || sw_atom_dec(buf, index, cc) ||
+            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
             sw_term_dec_raw(buf, index, &yes, &yeslen) || sw_term_dec_raw(buf, index, &no, &nolen) ||
             dec_bin(buf, index, &mfa, &mfalen))
             return -1;
-        uint32_t ccbeam = atom_intern(&t->atoms, cc);
+        uint32_t ccbeam = sw_atoms_intern(&t->atoms, cc);
         if (ccbeam == UINT32_MAX) return -1;
         apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes, yeslen,
                     no, nolen, mfa, (size_t)mfalen);
@@ -1741,12 +1386,12 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
     } else if (strcmp(tag, "reply") == 0) {
         const char *res;
         size_t reslen;
-        if (arity != 4 || dec_pid(t, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_raw(buf, index, &res, &reslen))
+        if (arity != 4 || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &res, &reslen))
             return -1;
         agent_reply_raw(t, &caller, ref, rlen, res, reslen);
     } else if (strcmp(tag, "unreg_req") == 0) {
-        if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_pid(t, buf, index, &caller) ||
+        if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
             sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
@@ -1759,19 +1404,11 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
          * BEAM node before anything else needs it. */
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
-        uint32_t b = atom_intern(&t->atoms, beam);
+        uint32_t b = sw_atoms_intern(&t->atoms, beam);
         if (b == UINT32_MAX || b == t->self_beam) return -1;
-        peer_t *other = peer_by_beam(t, b);
-        if (other && other != from) {
-            /* The BEAM node was first known under another C node record
-             * (peer_up before connection); merge into this one. */
-            from->agent_up |= other->agent_up;
-            from->awaited |= other->awaited;
-            other->beam = UINT32_MAX;
-            other->agent_up = 0;
-            other->awaited = 0;
-        }
-        from->beam = b;
+        /* (A record that knew the BEAM node first, by peer_up before the
+         * connection, is merged into this one.) */
+        sw_peers_set_beam(&t->peers, from, b);
         t->ring_dirty = 1;
     } else {
         return -1;
@@ -1780,38 +1417,20 @@ static int apply_op(sw_tracker_t *t, peer_t *from, const char *buf, int *index) 
 }
 
 int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index) {
-    uint32_t c = atom_intern(&t->atoms, cnode);
-    peer_t *p = c == UINT32_MAX ? NULL : peer_by_cnode(t, c);
-    int type, size, arity, bad = 0;
+    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
     if (!p || !p->conn_up) return 1;
-    if (ei_get_type(buf, index, &type, &size) != 0) return 1;
-    if (type == ERL_NIL_EXT) return 0;
-    if (ei_decode_list_header(buf, index, &arity) != 0) {
-        t->st.bad_ops++;
-        return 1;
-    }
-    for (int i = 0; i < arity; i++) {
-        int start = *index;
-        if (apply_op(t, p, buf, index) != 0) {
-            bad++;
-            t->st.bad_ops++;
-            SW_WARN("bad_op", "from=%s", cnode);
-            /* Resynchronise on the next list element. */
-            *index = start;
-            if (ei_skip_term(buf, index) != 0) return bad + (arity - i);
-        }
-    }
-    return bad;
+    return sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
 }
 
 /* ---- membership -------------------------------------------------------- */
 
 /* The connection to p is gone (or is to be ignored from now on). */
-static void conn_lost(sw_tracker_t *t, peer_t *p) {
+static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
     p->conn_up = 0;
     t->ring_dirty = 1;
     p->synced = 0;
-    outbox_reset(&p->out);
+    sw_outbox_reset(&p->out);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
         for (uint32_t r = t->res_head, next; r != NO_RESV; r = next) {
@@ -1820,38 +1439,27 @@ static void conn_lost(sw_tracker_t *t, peer_t *p) {
         }
 }
 
-static void dial_if_ours(sw_tracker_t *t, peer_t *p) {
+static void dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
     if (!p->conn_up && p->agent_up && t->have_agent && t->env && t->env->connect &&
-        strcmp(atom_str(&t->atoms, t->self_cnode), atom_str(&t->atoms, p->cnode)) < 0)
-        t->env->connect(t->ud, atom_str(&t->atoms, p->cnode));
+        strcmp(sw_atoms_str(&t->atoms, t->self_cnode), sw_atoms_str(&t->atoms, p->cnode)) < 0)
+        t->env->connect(t->ud, sw_atoms_str(&t->atoms, p->cnode));
 }
 
 void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
-    uint32_t b = atom_intern(&t->atoms, beam), c = atom_intern(&t->atoms, cnode);
-    if (b == UINT32_MAX || c == UINT32_MAX || b == t->self_beam) return;
-    peer_t *p = peer_get(t, c);
-    if (!p) return;
-    p->beam = b;
-    p->agent_up = 1;
-    p->down = 0;
-    dial_if_ours(t, p);
+    sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
+    if (p) dial_if_ours(t, p);
 }
 
 static void restart_node(sw_tracker_t *t, uint32_t beam);
 
 void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
-    uint32_t b = atom_intern(&t->atoms, beam);
+    uint32_t b = sw_atoms_intern(&t->atoms, beam);
     if (b == UINT32_MAX || b == t->self_beam) return;
-    peer_t *p = peer_by_beam(t, b);
+    sw_peer_t *p = sw_peers_down(&t->peers, b);
     if (p) {
-        p->agent_up = 0;
-        p->down = 1;
-        if (p->awaited) {
-            p->awaited = 0;
-            maybe_synced(t);
-        }
+        if (sw_peer_unawait(p)) maybe_synced(t);
         if (p->conn_up) {
-            if (t->env && t->env->disconnect) t->env->disconnect(t->ud, atom_str(&t->atoms, p->cnode));
+            if (t->env && t->env->disconnect) t->env->disconnect(t->ud, sw_atoms_str(&t->atoms, p->cnode));
             /* The connection counts as down from now on, not from when the
              * I/O layer reports it closed: what its C node sent before its
              * BEAM node died may still be in flight, and must not bring back
@@ -1909,19 +1517,15 @@ static void restart_node(sw_tracker_t *t, uint32_t beam) {
 }
 
 /* First ops on every connection: {hello, OurBeamNode}, then our sync. */
-static void greet(sw_tracker_t *t, peer_t *p) {
-    ei_x_buff *x = &p->out.body;
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "hello");
-    ei_x_encode_atom(x, atom_str(&t->atoms, t->self_beam));
-    p->out.count++;
+static void greet(sw_tracker_t *t, sw_peer_t *p) {
+    sw_peer_hello(p, &t->atoms, t->self_beam);
     send_sync(t, p);
 }
 
 void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = atom_intern(&t->atoms, cnode);
+    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
     if (c == UINT32_MAX) return;
-    peer_t *p = peer_get(t, c);
+    sw_peer_t *p = sw_peers_get(&t->peers, c);
     if (!p) return;
     if (p->down) {
         /* Its BEAM node is known down, but its C node lives on (it has not
@@ -1935,15 +1539,15 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
     p->conn_up = 1;
     p->synced = 0;
     t->ring_dirty = 1;
-    outbox_reset(&p->out);
+    sw_outbox_reset(&p->out);
     /* Before the agent's hello our home entries are not known yet, and an
      * empty sync would make the peer drop them: greet once hello came. */
     if (t->have_agent) greet(t, p);
 }
 
 void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = atom_intern(&t->atoms, cnode);
-    peer_t *p = c == UINT32_MAX ? NULL : peer_by_cnode(t, c);
+    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
     if (p) conn_lost(t, p);
 }
 
@@ -1961,7 +1565,7 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
         char a1[MAXATOMLEN_UTF8], a2[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 2) return -1;
         if (names) {
-            if (dec_namebin(buf, index, &name, &nlen) != 0 || dec_pid(t, buf, index, &pid) != 0)
+            if (dec_namebin(buf, index, &name, &nlen) != 0 || sw_pid_dec(&t->atoms, buf, index, &pid) != 0)
                 return -1;
         } else if (ei_decode_atom(buf, index, a1) != 0 || ei_decode_atom(buf, index, a2) != 0) {
             return -1;
@@ -1990,7 +1594,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             sw_pid_t pid = {0, 0, 0, 0};
             ei_decode_tuple_header(buf, &i, &tup);
             dec_namebin(buf, &i, &name, &nlen);
-            if (dec_pid(t, buf, &i, &pid) != 0) continue;
+            if (sw_pid_dec(&t->atoms, buf, &i, &pid) != 0) continue;
             uint64_t h = name_hash(name, (size_t)nlen);
             if (pid.node != t->self_beam || find(t, name, (size_t)nlen, h)) continue;
             stamp_t s = {++t->clock, t->self_beam};
@@ -2011,8 +1615,8 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         if (arity > 0) ei_skip_term(buf, &i);
     }
     *index = i;
-    for (uint32_t k = 0; k < t->npeers; k++) {
-        peer_t *p = &t->peers[k];
+    for (uint32_t k = 0; k < t->peers.n; k++) {
+        sw_peer_t *p = &t->peers.v[k];
         if (p->agent_up && !p->synced) p->awaited = 1;
         /* Connections that came up before hello get their greeting now. */
         if (p->conn_up) greet(t, p);
@@ -2027,20 +1631,20 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
                              void *ud) {
     sw_tracker_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    sw_htab_init(&t->atoms.tab);
+    sw_atoms_init(&t->atoms);
     sw_ctab_init(&t->names, names_hash);
     sw_ctab_init(&t->pids, pids_hash);
     t->resv_free = t->res_head = t->res_tail = NO_RESV;
     t->env = env;
     t->ud = ud;
-    t->self_beam = atom_intern(&t->atoms, beam);
-    t->self_cnode = atom_intern(&t->atoms, cnode);
+    t->self_beam = sw_atoms_intern(&t->atoms, beam);
+    t->self_cnode = sw_atoms_intern(&t->atoms, cnode);
     if (t->self_beam == UINT32_MAX || t->self_cnode == UINT32_MAX) {
         sw_tracker_free(t);
         return NULL;
     }
-    outbox_init(&t->agent_ops);
-    outbox_init(&t->agent_replies);
+    sw_outbox_init(&t->agent_ops);
+    sw_outbox_init(&t->agent_replies);
     ei_x_new(&t->scratch);
     ei_x_new(&t->res);
     sw_htab_init(&t->starts);
@@ -2059,10 +1663,9 @@ void sw_tracker_free(sw_tracker_t *t) {
     sw_ctab_close(&t->names);
     sw_ctab_close(&t->pids);
     free(t->resv);
-    for (uint32_t i = 0; i < t->npeers; i++) ei_x_free(&t->peers[i].out.body);
-    free(t->peers);
-    if (t->agent_ops.body.buff) ei_x_free(&t->agent_ops.body);
-    if (t->agent_replies.body.buff) ei_x_free(&t->agent_replies.body);
+    sw_peers_close(&t->peers);
+    sw_outbox_free(&t->agent_ops);
+    sw_outbox_free(&t->agent_replies);
     if (t->scratch.buff) ei_x_free(&t->scratch);
     if (t->res.buff) ei_x_free(&t->res);
     for (size_t i = 0; i < t->starts.cap; i++) {
@@ -2071,7 +1674,7 @@ void sw_tracker_free(sw_tracker_t *t) {
     }
     sw_htab_close(&t->starts);
     sw_ring_close(&t->ring);
-    atoms_close(&t->atoms);
+    sw_atoms_close(&t->atoms);
     free(t);
 }
 
@@ -2083,36 +1686,28 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
     if (t->have_agent && !t->synced && now_ms - t->hello_at >= SYNC_TIMEOUT_MS) {
         SW_WARN("sync_timeout", "waited_ms=%u", SYNC_TIMEOUT_MS);
-        for (uint32_t i = 0; i < t->npeers; i++) t->peers[i].awaited = 0;
+        for (uint32_t i = 0; i < t->peers.n; i++) t->peers.v[i].awaited = 0;
         maybe_synced(t);
     }
     if (now_ms - t->last_redial >= REDIAL_MS) {
         t->last_redial = now_ms;
-        for (uint32_t i = 0; i < t->npeers; i++) dial_if_ours(t, &t->peers[i]);
+        for (uint32_t i = 0; i < t->peers.n; i++) dial_if_ours(t, &t->peers.v[i]);
     }
-}
-
-static void emit_list(sw_tracker_t *t, ei_x_buff *x, const outbox_t *o) {
-    if (o->count) {
-        ei_x_encode_list_header(x, o->count);
-        ei_x_append_buf(x, o->body.buff, o->body.index);
-    }
-    ei_x_encode_empty_list(x);
 }
 
 void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     ei_x_buff *x = &t->scratch;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        peer_t *p = &t->peers[i];
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
         if (!p->out.count) continue;
         x->index = 0;
         ei_x_encode_version(x);
         ei_x_encode_tuple_header(x, 3);
         enc_word(x, W_PROTO);
         enc_word(x, W_OPS);
-        emit_list(t, x, &p->out);
-        outbox_reset(&p->out);
-        if (p->conn_up) emit(ud, SW_DEST_PEER, atom_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
+        sw_outbox_emit(x, &p->out);
+        sw_outbox_reset(&p->out);
+        if (p->conn_up) emit(ud, SW_DEST_PEER, sw_atoms_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
     }
     if (t->have_agent && (t->agent_ops.count || t->agent_replies.count)) {
         x->index = 0;
@@ -2120,10 +1715,10 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         ei_x_encode_tuple_header(x, 4);
         enc_word(x, W_PROTO);
         enc_word(x, W_BATCH);
-        emit_list(t, x, &t->agent_ops);
-        emit_list(t, x, &t->agent_replies);
-        outbox_reset(&t->agent_ops);
-        outbox_reset(&t->agent_replies);
+        sw_outbox_emit(x, &t->agent_ops);
+        sw_outbox_emit(x, &t->agent_replies);
+        sw_outbox_reset(&t->agent_ops);
+        sw_outbox_reset(&t->agent_replies);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
     if (t->have_agent && t->synced && !t->synced_sent) {
@@ -2138,8 +1733,7 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
 }
 
 int sw_tracker_pending(const sw_tracker_t *t) {
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i].out.count) return 1;
+    if (sw_peers_pending(&t->peers)) return 1;
     return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || (t->synced && !t->synced_sent)));
 }
 
@@ -2154,8 +1748,8 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
 void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) {
     *out = t->st;
     out->members = 1;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const peer_t *p = &t->peers[i];
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        const sw_peer_t *p = &t->peers.v[i];
         if (p->conn_up && !p->down && p->beam != UINT32_MAX) out->members++;
     }
 }
@@ -2165,7 +1759,7 @@ int sw_tracker_lookup(sw_tracker_t *t, const char *name, size_t nlen, erlang_pid
     if (!e || e->reserved) return 0;
     if (pid_out) {
         memset(pid_out, 0, sizeof *pid_out);
-        pid_expand(t, &e->pid, pid_out);
+        sw_pid_expand(&t->atoms, &e->pid, pid_out);
     }
     return 1;
 }

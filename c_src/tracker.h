@@ -30,11 +30,6 @@
 
 typedef struct sw_tracker_s sw_tracker_t;
 
-/* A pid in compact form: node is an index in the tracker's atom table. */
-typedef struct {
-    uint32_t node, num, serial, creation;
-} sw_pid_t;
-
 /* Requests the tracker makes of the layer around it. All may be NULL. */
 typedef struct {
     /* Open a distribution connection to this C node (name borrowed). */

@@ -39,6 +39,7 @@
 
 #include "group.h"
 #include "log.h"
+#include "sim.h"
 #include "swarm_proto.h"
 
 #define MAXN 4
@@ -48,14 +49,7 @@
 #define CALLER_NUM 5000
 #define MAXREQ 4096
 
-/* ---- PRNG, names, pids ------------------------------------------------- */
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* ---- names and pids ---------------------------------------------------- */
 
 typedef struct {
     char *bytes; /* term_to_binary({group, I}), with 131 */
@@ -67,15 +61,9 @@ static gname_t gnames[MAXG];
 static const gname_t *gn(int i) {
     gname_t *n = &gnames[i];
     if (!n->bytes) {
-        ei_x_buff x;
-        ei_x_new_with_version(&x);
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, "group");
-        ei_x_encode_long(&x, i);
-        n->bytes = malloc((size_t)x.index);
-        memcpy(n->bytes, x.buff, (size_t)x.index);
-        n->len = x.index;
-        ei_x_free(&x);
+        size_t len;
+        n->bytes = tagged_bin("group", i, &len);
+        n->len = (int)len;
     }
     return n;
 }
@@ -86,48 +74,10 @@ static int gindex(const char *bin, long len) {
     return -1;
 }
 
-static const char *beam_name(int i) {
-    static const char *n[MAXN] = {"a@127.0.0.1", "b@127.0.0.1", "c@127.0.0.1", "d@127.0.0.1"};
-    return n[i];
-}
-
-static const char *cnode_name(int i) {
-    static const char *n[MAXN] = {"swarm_a@127.0.0.1", "swarm_b@127.0.0.1", "swarm_c@127.0.0.1",
-                                  "swarm_d@127.0.0.1"};
-    return n[i];
-}
-
-static erlang_pid mkpid(int node, unsigned num) {
-    erlang_pid p;
-    memset(&p, 0, sizeof p);
-    strcpy(p.node, beam_name(node));
-    p.num = num;
-    p.serial = 0;
-    p.creation = 1;
-    return p;
-}
-
-static int pid_node(const erlang_pid *p) {
-    for (int i = 0; i < MAXN; i++)
-        if (strcmp(p->node, beam_name(i)) == 0) return i;
-    return -1;
-}
-
 /* A pid as one int: node * MAXP + num (worker pids only). */
 static int pid_id(const erlang_pid *p) { return pid_node(p) * MAXP + (int)p->num; }
 
 /* ---- the simulation ---------------------------------------------------- */
-
-typedef struct msg_s {
-    struct msg_s *next;
-    size_t len;
-    char buf[];
-} msg_t;
-
-typedef struct {
-    msg_t *head, *tail;
-    int n;
-} queue_t;
 
 typedef struct {
     int kind; /* 0 join, 1 leave */
@@ -168,31 +118,6 @@ struct sim_s {
     int check_ryw;
     uint64_t now;
 };
-
-static void q_push(queue_t *q, const char *buf, size_t len) {
-    msg_t *m = malloc(sizeof *m + len);
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->buf, buf, len);
-    if (q->tail) q->tail->next = m;
-    else q->head = m;
-    q->tail = m;
-    q->n++;
-}
-
-static msg_t *q_pop(queue_t *q) {
-    msg_t *m = q->head;
-    if (!m) return NULL;
-    q->head = m->next;
-    if (!q->head) q->tail = NULL;
-    q->n--;
-    return m;
-}
-
-static void q_clear(queue_t *q) {
-    msg_t *m;
-    while ((m = q_pop(q)) != NULL) free(m);
-}
 
 static int node_by_cnode(const char *cnode) {
     for (int i = 0; i < MAXN; i++)
@@ -308,12 +233,9 @@ static void emit(void *ud, const char *cnode, const erlang_pid *to, const char *
         return;
     }
     CU_ASSERT_FATAL(to != NULL);
-    int index = 0, version, arity;
+    int index, arity;
     char atom[MAXATOMLEN_UTF8];
-    CU_ASSERT_FATAL(ei_decode_version(buf, &index, &version) == 0);
-    CU_ASSERT_FATAL(ei_decode_tuple_header(buf, &index, &arity) == 0);
-    CU_ASSERT_FATAL(ei_decode_atom(buf, &index, atom) == 0 && strcmp(atom, SW_PROTO_TAG) == 0);
-    CU_ASSERT_FATAL(ei_decode_atom(buf, &index, atom) == 0);
+    CU_ASSERT_FATAL(dec_envelope(buf, &index, &arity, atom) == 0);
     if (strcmp(atom, "gsynced") == 0) {
         nd->gsynced++;
         return;
@@ -331,12 +253,9 @@ static void flush_all(sim_t *s) {
 /* Sends a local message {'$sw1', Tag, ...} built by the caller (x holds
  * the whole term); returns sw_group_local's result. */
 static int local(node_t *nd, ei_x_buff *x) {
-    int index = 0, version, arity;
-    char a[MAXATOMLEN_UTF8], tag[MAXATOMLEN_UTF8];
-    ei_decode_version(x->buff, &index, &version);
-    ei_decode_tuple_header(x->buff, &index, &arity);
-    ei_decode_atom(x->buff, &index, a);
-    ei_decode_atom(x->buff, &index, tag);
+    int index, arity;
+    char tag[MAXATOMLEN_UTF8];
+    CU_ASSERT_FATAL(dec_envelope(x->buff, &index, &arity, tag) == 0);
     return sw_group_local(nd->g, tag, arity, x->buff, &index);
 }
 
@@ -451,12 +370,9 @@ static int step(sim_t *s) {
         int i = c / MAXN, j = c % MAXN;
         msg_t *m = q_pop(&s->net[i][j]);
         if (s->nodes[j].g) {
-            int index = 0, version, arity;
+            int index, arity;
             char a[MAXATOMLEN_UTF8];
-            ei_decode_version(m->buf, &index, &version);
-            ei_decode_tuple_header(m->buf, &index, &arity);
-            ei_decode_atom(m->buf, &index, a);
-            ei_decode_atom(m->buf, &index, a);
+            CU_ASSERT_FATAL(dec_envelope(m->buf, &index, &arity, a) == 0);
             CU_ASSERT(strcmp(a, "gops") == 0 && arity == 3);
             CU_ASSERT(sw_group_peer_ops(s->nodes[j].g, cnode_name(i), m->buf, &index) == 0);
         }
@@ -677,12 +593,9 @@ static void test_node_down_transfer(void) {
     /* The late message is dropped by the disconnection; if it had been
      * delivered, node 0 would ignore it: deliver it by hand. */
     msg_t *m = q_pop(&s->net[2][0]);
-    int index = 0, version, arity;
+    int index, arity;
     char a[MAXATOMLEN_UTF8];
-    ei_decode_version(m->buf, &index, &version);
-    ei_decode_tuple_header(m->buf, &index, &arity);
-    ei_decode_atom(m->buf, &index, a);
-    ei_decode_atom(m->buf, &index, a);
+    CU_ASSERT_FATAL(dec_envelope(m->buf, &index, &arity, a) == 0);
     sw_group_peer_ops(s->nodes[0].g, cnode_name(2), m->buf, &index);
     free(m);
     flush_all(s);
@@ -843,12 +756,9 @@ static int send_ops(sim_t *s, int from, int to, void (*build)(ei_x_buff *x)) {
     ei_x_encode_atom(&x, SW_PROTO_TAG);
     ei_x_encode_atom(&x, "gops");
     build(&x);
-    int index = 0, version, arity;
+    int index, arity;
     char a[MAXATOMLEN_UTF8];
-    ei_decode_version(x.buff, &index, &version);
-    ei_decode_tuple_header(x.buff, &index, &arity);
-    ei_decode_atom(x.buff, &index, a);
-    ei_decode_atom(x.buff, &index, a);
+    CU_ASSERT_FATAL(dec_envelope(x.buff, &index, &arity, a) == 0);
     int bad = sw_group_peer_ops(s->nodes[to].g, cnode_name(from), x.buff, &index);
     ei_x_free(&x);
     flush_all(s);

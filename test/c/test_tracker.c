@@ -53,11 +53,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "sim.h"
 #include "swarm_proto.h"
 #include "term.h"
 #include "tracker.h"
 
-#define MAXN 6
+#define MAXN SIM_MAXN
 #define MAXNAMES 1024
 #define MAXPROCS 64       /* worker processes per node: pid nums 1..MAXPROCS-1 */
 #define CALLER_NUM 1000   /* callers are pids <CALLER_NUM + k> */
@@ -74,15 +75,6 @@ static void trace_term(const char *what, const char *buf, int index) {
     free(out);
 }
 
-/* ---- PRNG -------------------------------------------------------------- */
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* ---- names and pids ---------------------------------------------------- */
 
 typedef struct {
@@ -95,17 +87,7 @@ static name_t names[MAXNAMES];
 /* NameBin of {worker, I}. */
 static const name_t *nm(int i) {
     name_t *n = &names[i];
-    if (!n->bytes) {
-        ei_x_buff x;
-        ei_x_new_with_version(&x);
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, "worker");
-        ei_x_encode_long(&x, i);
-        n->bytes = malloc((size_t)x.index);
-        memcpy(n->bytes, x.buff, (size_t)x.index);
-        n->len = (size_t)x.index;
-        ei_x_free(&x);
-    }
+    if (!n->bytes) n->bytes = tagged_bin("worker", i, &n->len);
     return n;
 }
 
@@ -120,52 +102,7 @@ static int dec_name_id(const char *buf, int *index) {
     return (int)i;
 }
 
-static const char *beam_name(int i) {
-    static const char *n[MAXN] = {"a@127.0.0.1", "b@127.0.0.1", "c@127.0.0.1",
-                                  "d@127.0.0.1", "e@127.0.0.1", "f@127.0.0.1"};
-    return n[i];
-}
-
-static const char *cnode_name(int i) {
-    static const char *n[MAXN] = {"swarm_a@127.0.0.1", "swarm_b@127.0.0.1", "swarm_c@127.0.0.1",
-                                  "swarm_d@127.0.0.1", "swarm_e@127.0.0.1", "swarm_f@127.0.0.1"};
-    return n[i];
-}
-
-/* A pid on BEAM node i. */
-static erlang_pid mkpid(int node, unsigned num) {
-    erlang_pid p;
-    memset(&p, 0, sizeof p);
-    strcpy(p.node, beam_name(node));
-    p.num = num;
-    p.serial = 0;
-    p.creation = 1;
-    return p;
-}
-
-static int pid_eq(const erlang_pid *a, const erlang_pid *b) {
-    return strcmp(a->node, b->node) == 0 && a->num == b->num && a->serial == b->serial &&
-           a->creation == b->creation;
-}
-
-static int pid_node(const erlang_pid *p) {
-    for (int i = 0; i < MAXN; i++)
-        if (strcmp(p->node, beam_name(i)) == 0) return i;
-    return -1;
-}
-
 /* ---- the simulation ---------------------------------------------------- */
-
-typedef struct msg_s {
-    struct msg_s *next;
-    size_t len;
-    char buf[];
-} msg_t;
-
-typedef struct {
-    msg_t *head, *tail;
-    int n;
-} queue_t;
 
 enum { EV_PID_DOWN, EV_PEER_UP, EV_PEER_DOWN, EV_HELLO };
 
@@ -261,31 +198,6 @@ static node_t *node_by_cnode(sim_t *s, const char *cnode) {
     for (int i = 0; i < s->n; i++)
         if (strcmp(cnode_name(i), cnode) == 0) return &s->nd[i];
     return NULL;
-}
-
-static void q_push(queue_t *q, const char *buf, size_t len) {
-    msg_t *m = malloc(sizeof *m + len);
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->buf, buf, len);
-    if (q->tail) q->tail->next = m;
-    else q->head = m;
-    q->tail = m;
-    q->n++;
-}
-
-static msg_t *q_pop(queue_t *q) {
-    msg_t *m = q->head;
-    if (!m) return NULL;
-    q->head = m->next;
-    if (!q->head) q->tail = NULL;
-    q->n--;
-    return m;
-}
-
-static void q_clear(queue_t *q) {
-    msg_t *m;
-    while ((m = q_pop(q)) != NULL) free(m);
 }
 
 static void ev_push(node_t *nd, int kind, const erlang_pid *pid, int peer) {
@@ -459,12 +371,9 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
     }
     CU_ASSERT_PTR_NULL(cnode);
     if (!nd->beam_up) return;
-    int index = 0, version, arity;
+    int index, arity;
     char atom[MAXATOMLEN_UTF8];
-    CU_ASSERT_FATAL(ei_decode_version(buf, &index, &version) == 0);
-    CU_ASSERT_FATAL(ei_decode_tuple_header(buf, &index, &arity) == 0);
-    CU_ASSERT_FATAL(ei_decode_atom(buf, &index, atom) == 0 && strcmp(atom, SW_PROTO_TAG) == 0);
-    CU_ASSERT_FATAL(ei_decode_atom(buf, &index, atom) == 0);
+    CU_ASSERT_FATAL(dec_envelope(buf, &index, &arity, atom) == 0);
     if (trace) {
         char what[64];
         snprintf(what, sizeof what, "agent %d gets", nd->id);
@@ -631,13 +540,11 @@ static void deliver_peer(sim_t *s, int i, int j) {
     msg_t *m = q_pop(&s->q[i][j]);
     node_t *to = &s->nd[j];
     if (to->t) {
-        int index = 0, version, arity;
+        int index, arity;
         char atom[MAXATOMLEN_UTF8];
         CU_ASSERT_FATAL(sw_term_validate_ext(m->buf, m->len) == 0);
-        CU_ASSERT_FATAL(ei_decode_version(m->buf, &index, &version) == 0);
-        CU_ASSERT_FATAL(ei_decode_tuple_header(m->buf, &index, &arity) == 0 && arity == 3);
-        CU_ASSERT_FATAL(ei_decode_atom(m->buf, &index, atom) == 0 && strcmp(atom, SW_PROTO_TAG) == 0);
-        CU_ASSERT_FATAL(ei_decode_atom(m->buf, &index, atom) == 0 && strcmp(atom, "ops") == 0);
+        CU_ASSERT_FATAL(dec_envelope(m->buf, &index, &arity, atom) == 0 && arity == 3);
+        CU_ASSERT_FATAL(strcmp(atom, "ops") == 0);
         if (trace) {
             char what[64];
             snprintf(what, sizeof what, "deliver %d->%d", i, j);
@@ -1781,12 +1688,9 @@ static void test_reservation_expiry(void) {
 
     /* The lost claim shows up after all (a home that was only slow): the
      * home refuses it, the name stays with the later registration. */
-    int index = 0, version, arity;
+    int index, arity;
     char atom[MAXATOMLEN_UTF8];
-    ei_decode_version(claim->buf, &index, &version);
-    ei_decode_tuple_header(claim->buf, &index, &arity);
-    ei_decode_atom(claim->buf, &index, atom);
-    ei_decode_atom(claim->buf, &index, atom);
+    CU_ASSERT_FATAL(dec_envelope(claim->buf, &index, &arity, atom) == 0);
     CU_ASSERT_EQUAL(sw_tracker_peer_ops(s->nd[1].t, cnode_name(0), claim->buf, &index), 0);
     free(claim);
     after_call(s);

@@ -1,0 +1,166 @@
+/* peers.c - peer records and outboxes; see peers.h. */
+#include "peers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* ---- outboxes ------------------------------------------------------------ */
+
+void sw_buf_release(ei_x_buff *x) {
+    if (x->buffsz > (1 << 20)) {
+        ei_x_free(x);
+        ei_x_new(x);
+    }
+    x->index = 0;
+}
+
+void sw_outbox_init(sw_outbox_t *o) {
+    ei_x_new(&o->body);
+    o->count = 0;
+}
+
+void sw_outbox_free(sw_outbox_t *o) {
+    if (o->body.buff) ei_x_free(&o->body);
+    o->count = 0;
+}
+
+void sw_outbox_reset(sw_outbox_t *o) {
+    o->body.index = 0;
+    o->count = 0;
+}
+
+void sw_outbox_release(sw_outbox_t *o) {
+    sw_buf_release(&o->body);
+    o->count = 0;
+}
+
+void sw_outbox_emit(ei_x_buff *x, const sw_outbox_t *o) {
+    if (o->count) {
+        ei_x_encode_list_header(x, o->count);
+        ei_x_append_buf(x, o->body.buff, o->body.index);
+    }
+    ei_x_encode_empty_list(x);
+}
+
+/* ---- the peer list ------------------------------------------------------- */
+
+void sw_peers_close(sw_peers_t *ps) {
+    for (uint32_t i = 0; i < ps->n; i++) sw_outbox_free(&ps->v[i].out);
+    free(ps->v);
+    ps->v = NULL;
+    ps->n = ps->cap = 0;
+}
+
+sw_peer_t *sw_peers_by_cnode(sw_peers_t *ps, uint32_t cnode) {
+    for (uint32_t i = 0; i < ps->n; i++)
+        if (ps->v[i].cnode == cnode) return &ps->v[i];
+    return NULL;
+}
+
+sw_peer_t *sw_peers_by_beam(sw_peers_t *ps, uint32_t beam) {
+    for (uint32_t i = 0; i < ps->n; i++)
+        if (ps->v[i].beam == beam) return &ps->v[i];
+    return NULL;
+}
+
+sw_peer_t *sw_peers_get(sw_peers_t *ps, uint32_t cnode) {
+    sw_peer_t *p = sw_peers_by_cnode(ps, cnode);
+    if (p) return p;
+    if (ps->n == ps->cap) {
+        uint32_t cap = ps->cap ? ps->cap * 2 : 8;
+        sw_peer_t *nv = realloc(ps->v, (size_t)cap * sizeof *nv);
+        if (!nv) return NULL;
+        ps->v = nv;
+        ps->cap = cap;
+    }
+    p = &ps->v[ps->n++];
+    memset(p, 0, sizeof *p);
+    p->cnode = cnode;
+    p->beam = SW_ATOM_NONE;
+    sw_outbox_init(&p->out);
+    return p;
+}
+
+sw_peer_t *sw_peers_up(sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam, const char *beam,
+                       const char *cnode) {
+    uint32_t b = sw_atoms_intern(at, beam), c = sw_atoms_intern(at, cnode);
+    if (b == SW_ATOM_NONE || c == SW_ATOM_NONE || b == self_beam) return NULL;
+    sw_peer_t *p = sw_peers_get(ps, c);
+    if (!p) return NULL;
+    p->beam = b;
+    p->agent_up = 1;
+    p->down = 0;
+    return p;
+}
+
+sw_peer_t *sw_peers_down(sw_peers_t *ps, uint32_t beam) {
+    sw_peer_t *p = sw_peers_by_beam(ps, beam);
+    if (p) {
+        p->agent_up = 0;
+        p->down = 1;
+    }
+    return p;
+}
+
+void sw_peers_set_beam(sw_peers_t *ps, sw_peer_t *from, uint32_t beam) {
+    sw_peer_t *other = sw_peers_by_beam(ps, beam);
+    if (other && other != from) {
+        from->agent_up |= other->agent_up;
+        from->awaited |= other->awaited;
+        other->beam = SW_ATOM_NONE;
+        other->agent_up = 0;
+        other->awaited = 0;
+    }
+    from->beam = beam;
+}
+
+int sw_peer_unawait(sw_peer_t *p) {
+    if (!p->awaited) return 0;
+    p->awaited = 0;
+    return 1;
+}
+
+int sw_peers_awaiting(const sw_peers_t *ps) {
+    for (uint32_t i = 0; i < ps->n; i++)
+        if (ps->v[i].awaited) return 1;
+    return 0;
+}
+
+int sw_peers_pending(const sw_peers_t *ps) {
+    for (uint32_t i = 0; i < ps->n; i++)
+        if (ps->v[i].out.count) return 1;
+    return 0;
+}
+
+void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "hello");
+    sw_atoms_enc(x, at, self_beam);
+    p->out.count++;
+}
+
+int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index, sw_peer_op_cb apply,
+                void *ud, uint64_t *bad_ops, const char *event) {
+    int type, size, n, bad = 0;
+    if (ei_get_type(buf, index, &type, &size) != 0) return 1;
+    if (type == ERL_NIL_EXT) return 0;
+    if (ei_decode_list_header(buf, index, &n) != 0) {
+        (*bad_ops)++;
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        int start = *index;
+        if (apply(ud, from, buf, index) != 0) {
+            bad++;
+            (*bad_ops)++;
+            SW_WARN(event, "from=%s", cnode);
+            /* Resynchronise on the next list element. */
+            *index = start;
+            if (ei_skip_term(buf, index) != 0) return bad + (n - i);
+        }
+    }
+    return bad;
+}

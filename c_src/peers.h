@@ -1,0 +1,130 @@
+/* peers.h - the peer C nodes of a state machine and their outboxes, shared by
+ * tracker.c and group.c.
+ *
+ * What it is: a list of records, one per C node a state machine has heard
+ * of (its BEAM node, the state of its connection, the flags of the initial
+ * sync, and an outbox of encoded ops for it), and the outbox itself: an ei
+ * buffer of list elements without the list header, plus their count, that
+ * the owner wraps into one message when it flushes. Names are atom indexes
+ * of the owner's table (atoms.h).
+ *
+ * What it is not: a protocol. What the ops mean, when a peer counts as up,
+ * and what the owner sends are the owner's; this module only keeps the
+ * records, and decodes the op list of one peer message, handing each op to
+ * the owner. Records live in one array: a pointer to one is valid until the
+ * next sw_peers_get that adds a record. A handful of peers is the expected
+ * size (lookups are linear). */
+#ifndef SW_PEERS_H
+#define SW_PEERS_H
+
+#include <ei.h>
+#include <stdint.h>
+
+#include "atoms.h"
+
+/* Encoded ops for one destination. */
+typedef struct {
+    ei_x_buff body; /* encoded elements, without the list header */
+    uint32_t count; /* elements in body */
+} sw_outbox_t;
+
+/* One known C node. */
+typedef struct {
+    uint32_t cnode;    /* atom of the C node name */
+    uint32_t beam;     /* atom of its BEAM node, SW_ATOM_NONE until known */
+    uint8_t conn_up;   /* distribution connection established */
+    uint8_t agent_up;  /* its BEAM node runs swarm (the agent said peer_up) */
+    uint8_t synced;    /* its sync arrived on the current connection */
+    uint8_t sync_sent; /* our sync went out on the current connection (if the
+                        * owner keeps track of it) */
+    uint8_t awaited;   /* counts for our initial sync */
+    uint8_t down;      /* its BEAM node went down (peer_down) and has not come
+                        * back (peer_up): its C node is not listened to */
+    sw_outbox_t out;
+} sw_peer_t;
+
+/* The list. Zeroed memory is an empty list. */
+typedef struct {
+    sw_peer_t *v;
+    uint32_t n, cap;
+} sw_peers_t;
+
+/* ---- outboxes ------------------------------------------------------------ */
+
+/* Empties x; a buffer that grew past 1 MiB (a big sync) is given back. */
+void sw_buf_release(ei_x_buff *x);
+
+/* Initialises an empty outbox (ei_x_new). */
+void sw_outbox_init(sw_outbox_t *o);
+/* Frees its buffer. */
+void sw_outbox_free(sw_outbox_t *o);
+/* Empties it, keeping the buffer's memory. */
+void sw_outbox_reset(sw_outbox_t *o);
+/* Empties it, as sw_buf_release. */
+void sw_outbox_release(sw_outbox_t *o);
+/* Appends the elements of o to x as one list term (an empty list when o is
+ * empty). o is unchanged. */
+void sw_outbox_emit(ei_x_buff *x, const sw_outbox_t *o);
+
+/* ---- the peer list ------------------------------------------------------- */
+
+/* Frees every record's outbox and the array; the list is empty afterwards. */
+void sw_peers_close(sw_peers_t *ps);
+
+/* The record of C node cnode, or NULL. */
+sw_peer_t *sw_peers_by_cnode(sw_peers_t *ps, uint32_t cnode);
+/* The record whose BEAM node is beam, or NULL. */
+sw_peer_t *sw_peers_by_beam(sw_peers_t *ps, uint32_t beam);
+/* The record of C node cnode, added (all flags 0, BEAM node unknown, empty
+ * outbox) if absent; NULL on out of memory. Adding may move every record. */
+sw_peer_t *sw_peers_get(sw_peers_t *ps, uint32_t cnode);
+
+/* The agent says BEAM node beam runs swarm with C node cnode: interns both
+ * names and marks that C node's record (added if needed) up and no longer
+ * down. Returns the record, or NULL when beam is self_beam or out of
+ * memory. */
+sw_peer_t *sw_peers_up(sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam, const char *beam,
+                       const char *cnode);
+
+/* The agent says BEAM node beam went down (or stopped swarm): its record,
+ * if any, is marked down and its agent not up. Returns the record, or NULL
+ * if no record has that BEAM node. (Its awaited flag is the caller's: see
+ * sw_peer_unawait.) */
+sw_peer_t *sw_peers_down(sw_peers_t *ps, uint32_t beam);
+
+/* Record from names BEAM node beam (its {hello, Beam} op). If that node was
+ * first known under another C node record (the agent's peer_up before this
+ * connection), that record's agent_up and awaited move to from and it
+ * forgets the node. */
+void sw_peers_set_beam(sw_peers_t *ps, sw_peer_t *from, uint32_t beam);
+
+/* Clears p's awaited flag (its sync came, or it will never come). Returns 1
+ * if it was set (the owner then checks whether its initial sync is
+ * complete), else 0. */
+int sw_peer_unawait(sw_peer_t *p);
+
+/* 1 if some record is awaited (the initial sync is not complete), else 0. */
+int sw_peers_awaiting(const sw_peers_t *ps);
+/* 1 if some record's outbox holds something, else 0. */
+int sw_peers_pending(const sw_peers_t *ps);
+
+/* Queues {hello, Beam} (Beam: atom self_beam of at) to p. */
+void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam);
+
+/* Applies one op of a peer: called with buf at the op, it moves *index past
+ * it and returns 0, or returns -1 (any *index) if the op is malformed or
+ * refused. */
+typedef int (*sw_peer_op_cb)(void *ud, sw_peer_t *from, const char *buf, int *index);
+
+/* Applies the op list at buf[*index] (the third element of a peer's
+ * {'$sw1', Tag, [Op]}; a validated term) from peer `from`, op by op through
+ * apply. An op that apply refuses is counted in *bad_ops, logged (warning
+ * `event`, from=cnode) and skipped; the next one is read from where it
+ * ends. Returns the number of ops skipped (0 for an empty list), or 1
+ * when there is no list (counted in *bad_ops if there is a term of another
+ * type); when an op cannot even be skipped, the rest of the list is given
+ * up and counted in the result. */
+int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index, sw_peer_op_cb apply,
+                void *ud, uint64_t *bad_ops, const char *event);
+
+#endif
