@@ -26,7 +26,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"names", ts.names},                 {"pids", ts.pids},
         {"reserved", ts.reserved},           {"bad_ops", ts.bad_ops},
         {"conflicts", ts.conflicts},         {"expired", ts.expired},
-        {"members", ts.members},
+        {"members", ts.members},             {"told_to_die", ts.told_to_die},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     size_t n = sizeof kv / sizeof kv[0];

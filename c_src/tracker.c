@@ -296,6 +296,19 @@ static void agent_op(sw_tracker_t *t, word_t op, const entry_t *e) {
     t->agent_ops.count++;
 }
 
+/* Agent op {die, Pid}: the local process Pid, started by register_name/4,5,
+ * lost its name in a conflict (two owners started it while their views of
+ * the cluster differed): the agent sends it {swarm, die}, as Swarm asks the
+ * copies of a name that live where they do not belong to shut down. */
+static void agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "die");
+    sw_pid_enc(x, &t->atoms, pid);
+    t->agent_ops.count++;
+    t->st.told_to_die++;
+}
+
 /* Agent replies: {Caller, Ref, Result}; res/reslen is the encoded Result
  * term (without 131). */
 static void agent_reply_raw(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
@@ -1170,8 +1183,12 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
                 send_lost(t, name, nlen, pid, s);
                 return;
             }
-            if (e->pid.node == t->self_beam) broadcast(t, W_DEL, e);
-            else send_lost(t, e->name, e->nlen, &e->pid, &es);
+            if (e->pid.node == t->self_beam) {
+                broadcast(t, W_DEL, e);
+                if (e->has_mfa) agent_die(t, &e->pid);
+            } else {
+                send_lost(t, e->name, e->nlen, &e->pid, &es);
+            }
             entry_drop(t, e, 1);
         }
     }
@@ -1186,6 +1203,7 @@ static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
         stamp_cmp(t, s, &es) == 0) {
         broadcast(t, W_DEL, e);
+        if (e->has_mfa) agent_die(t, &e->pid);
         entry_drop(t, e, 1);
     }
 }

@@ -60,6 +60,8 @@ typedef struct {
     uint64_t conflicts;      /* conflicts settled here (two pids for one name) */
     uint64_t expired;        /* reservations that timed out */
     uint64_t members;        /* ring members: this node + connected, live peers */
+    uint64_t told_to_die;    /* local register_name/4,5 processes that lost a
+                              * conflict and were sent {swarm, die} */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.

@@ -61,6 +61,11 @@ register_name(Name, Pid) when is_pid(Pid) ->
 %% something else, or the MFA's own `{error, Reason}' (a crash of the MFA
 %% gives `{error, {Class, Reason}}'). The start runs in a fresh process, so it
 %% may itself call swarm; it never blocks other registrations or lookups.
+%%
+%% If nodes that disagreed about the cluster (a partition, a node joining)
+%% both started `Name', the copy that loses the conflict is sent
+%% `{swarm, die}' and should stop, as in Swarm:
+%% `handle_info({swarm, die}, S) -> {stop, shutdown, S}'.
 -spec register_name(term(), module(), atom(), [term()]) -> {ok, pid()} | {error, start_error()}.
 register_name(Name, M, F, A) ->
     register_name(Name, M, F, A, ?START_TIMEOUT).

@@ -262,7 +262,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% Applies a batch, then the batches already waiting behind it (in their
 %% order; at most Max more), so that a busy agent pays the gen_server round
 %% once per many batches. Each batch's replies go after its own ops.
--type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()}.
+-type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()} | {die, pid()}.
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
@@ -288,6 +288,11 @@ apply_ops([{del, Name, Pid} | Ops], [], #st{shadow = Sh} = St) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     Sh =:= undefined orelse ets:delete(Sh, Name),
     apply_ops(Ops, [], watch(Pid, -1, St));
+apply_ops([{die, Pid} | Ops], [], St) ->
+    %% A process started by register_name/4,5 lost its name to a duplicate
+    %% (started while nodes disagreed on the ring): Swarm's shutdown request.
+    Pid ! {swarm, die},
+    apply_ops(Ops, [], St);
 apply_ops([{start, Id, MFABin} | Ops], [], St) ->
     start_mfa(Id, MFABin, St#st.cnode),
     apply_ops(Ops, [], St).

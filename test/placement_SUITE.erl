@@ -9,12 +9,13 @@
          init_per_group/2, end_per_group/2]).
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
-         restart_on_node_down/1, static_quorum/1, bad_config/1, blacklist/1]).
+         restart_on_node_down/1, partition_heal/1, static_quorum/1, bad_config/1,
+         blacklist/1]).
 
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
-    [{group, cluster3}, restart_on_node_down, static_quorum, bad_config, blacklist].
+    [{group, cluster3}, restart_on_node_down, partition_heal, static_quorum, bad_config, blacklist].
 
 groups() ->
     [{cluster3, [], [placement_matches_ring, already_registered, whereis_or_register,
@@ -186,6 +187,66 @@ restart_on_node_down(_Config) ->
     end, []]) || N <- Survivors]),
     ?assertEqual(length(Names), length(Running)),
     [swarm_ct:stop_node(P) || P <- Peers, element(2, P) =/= Victim].
+
+%% @doc A partition between two BEAM nodes A and B (both still see C): A
+%% takes B for down and restarts B's register_name/4 process that it owns
+%% without B, while the original runs on. Two processes hold one name while
+%% the views differ; C, which sees both, settles on one (the larger stamp),
+%% and the loser's home sends the loser {swarm, die}: it exits. Once the
+%% partition heals, every node lists the one survivor, for the name and in
+%% the groups the original had joined (the restart rejoined them).
+partition_heal(_Config) ->
+    %% OTP 25's global would cut C off too (overlapping partitions).
+    Peers = swarm_ct:start_nodes(3, "ph", ["-kernel", "prevent_overlapping_partitions", "false"]),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    %% A name whose process runs on B, and that A owns once B is gone.
+    [Name | _] = [{ph, I} || I <- lists:seq(1, 10000),
+                             swarm_ct:ring_owner(Nodes, {ph, I}) =:= B,
+                             swarm_ct:ring_owner([A, C], {ph, I}) =:= A],
+    {ok, W} = swarm_ct:rpc(C, swarm, register_name, [Name, swarm_test_server, start, [x]]),
+    ?assertEqual(B, node(W)),
+    ok = swarm_ct:rpc(B, swarm, join, [ph_group, W]),
+    wait_whereis(Nodes, Name, fun(P) -> P =:= W end),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:rpc(N, swarm, members, [ph_group]) =:= [W] end, Nodes)
+    end, 10000),
+    %% The cut: A's cookie for B is wrong, so neither side can reconnect.
+    Cookie = swarm_ct:rpc(A, erlang, get_cookie, []),
+    true = swarm_ct:rpc(A, erlang, set_cookie, [B, ph_cut]),
+    true = swarm_ct:rpc(A, erlang, disconnect_node, [B]),
+    %% A restarts the name on A; C sees both processes and settles: one of
+    %% them is told to die and exits.
+    swarm_ct:wait_until(fun() ->
+        case swarm_ct:rpc(A, swarm, whereis_name, [Name]) of
+            W2 when is_pid(W2), W2 =/= W -> put(ph_restarted, W2), true;
+            _ -> false
+        end
+    end, 15000),
+    W2 = get(ph_restarted),
+    ?assertEqual(A, node(W2)),
+    Alive = fun() -> [P || P <- [W, W2], swarm_ct:rpc(node(P), erlang, is_process_alive, [P])] end,
+    swarm_ct:wait_until(fun() -> length(Alive()) =:= 1 end, 15000),
+    %% Heal.
+    true = swarm_ct:rpc(A, erlang, set_cookie, [B, Cookie]),
+    true = swarm_ct:rpc(A, net_kernel, connect_node, [B]),
+    [Winner] = Alive(),
+    wait_whereis(Nodes, Name, fun(P) -> P =:= Winner end),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:rpc(N, swarm, members, [ph_group]) =:= [Winner] end, Nodes)
+    end, 15000),
+    %% One process was told to die, once, by its home.
+    swarm_ct:wait_until(fun() ->
+        lists:sum([proplists:get_value(told_to_die, swarm_ct:rpc(N, swarm_agent, stats, []))
+                   || N <- Nodes]) =:= 1
+    end, 5000),
+    ?assertEqual([Winner], Alive()),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+wait_whereis(Nodes, Name, Pred) ->
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> Pred(swarm_ct:rpc(N, swarm, whereis_name, [Name])) end, Nodes)
+    end, 15000).
 
 %% @doc StaticQuorumRing: below its size register_name/4 answers
 %% no_node_available; once enough nodes run swarm, it works.

@@ -3,7 +3,7 @@
 %% real C node), all on 127.0.0.1 with long names.
 -module(swarm_ct).
 
--export([ensure_dist/0, start_nodes/2, start_node/1, stop_node/1, connect_all/1,
+-export([ensure_dist/0, start_nodes/2, start_nodes/3, start_node/1, stop_node/1, connect_all/1,
          start_swarm/1, start_swarm_parallel/1, wait_until/2, wait_until/3,
          rpc/4, spawn_server/3, spawn_idle/1, registry/1, wait_converged/2,
          cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1]).
@@ -33,17 +33,25 @@ unique(Prefix) ->
 %% @doc Starts N peer nodes (not yet running swarm), connected to each other.
 -spec start_nodes(pos_integer(), string()) -> [{pid(), node()}].
 start_nodes(N, Prefix) ->
-    Peers = [start_node(unique(Prefix ++ integer_to_list(I))) || I <- lists:seq(1, N)],
+    start_nodes(N, Prefix, []).
+
+%% @doc As start_nodes/2, with extra emulator arguments for every node.
+-spec start_nodes(pos_integer(), string(), [string()]) -> [{pid(), node()}].
+start_nodes(N, Prefix, Extra) ->
+    Peers = [start_node(unique(Prefix ++ integer_to_list(I)), Extra) || I <- lists:seq(1, N)],
     ok = connect_all([Node || {_, Node} <- Peers]),
     Peers.
 
 %% @doc Starts one peer node with this node's code path and cookie.
 -spec start_node(atom()) -> {pid(), node()}.
 start_node(Name) ->
+    start_node(Name, []).
+
+-spec start_node(atom(), [string()]) -> {pid(), node()}.
+start_node(Name, Extra) ->
     Paths = [P || P <- code:get_path(), not lists:prefix(code:lib_dir(), P)],
     Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
-            "-kernel", "logger_level", "warning",
-            "-pa" | Paths],
+            "-kernel", "logger_level", "warning" | Extra] ++ ["-pa" | Paths],
     {ok, Peer, Node} = peer:start(#{name => Name, host => ?HOST, longnames => true,
                                          args => Args, connection => standard_io}),
     %% Peers started over stdio are not connected to us by distribution yet.

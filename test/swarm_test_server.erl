@@ -25,7 +25,8 @@ handle_call(crash, _From, _S) -> error(crash_requested).
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast(M, S = #{casts := C}) -> {noreply, S#{casts := [M | C]}}.
 
--spec handle_info(term(), map()) -> {noreply, map()}.
+-spec handle_info(term(), map()) -> {noreply, map()} | {stop, shutdown, map()}.
+handle_info({swarm, die}, S) -> {stop, shutdown, S};
 handle_info(_M, S) -> {noreply, S}.
 
 %% Start functions for register_name/4,5 (run in swarm's starter process).
