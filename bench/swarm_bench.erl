@@ -479,7 +479,11 @@ throughput(Mod, Tag, Spec, Nodes, Opts) ->
                              W = spawn_link(Node, ?MODULE, worker_start, [Self, Mod, Tag, From, Count]),
                              {W, From + Count}
                      end, 1, Spec),
-    [receive {ready, W} -> ok end || W <- Workers],
+    [receive
+         {ready, W} -> ok;
+         {'EXIT', W, Why} -> error({worker_died, Why})  %% e.g. too many processes
+     after ?RPC_TMO -> error({timeout, ready})
+     end || W <- Workers],
     Total = lists:sum([Cn || {_, Cn} <- Spec]),
     Cpu0 = cpu_all(Nodes),
     Reg = timed(Workers, reg, Total),

@@ -29,7 +29,9 @@
 %% a few times what copying one finished list out of ETS does (mostly the
 %% garbage collections of the intermediate terms), so members/1 keeps the
 %% list of a group of more than ?CACHE_MIN_CHUNKS chunks in the set
-%% `swarm_groups_cache', as `{{c, GroupBin}, Version, Pids}'. This process
+%% `swarm_groups_cache', as `{{c, GroupBin}, Version, PidTuple}' (a tuple
+%% takes half the words of a list in ETS; tuple_to_list/1 on the copy read
+%% out is one allocation, cheap next to the rebuild). This process
 %% writes `{{v, GroupBin}, Version}' (a fresh erlang:unique_integer/1) after
 %% every batch that changes the group, and deletes the cached list; a reader
 %% uses a cached list only if its version is the current one, and caches
@@ -116,12 +118,12 @@ members(GroupBin) ->
         [{_, V}] ->
             case ets:select(?SW_GROUPS_CACHE, [{{{c, GroupBin}, V, '$1'}, [], ['$1']}]) of
                 [Cached] ->
-                    Cached;
+                    tuple_to_list(Cached);
                 [] ->
                     Chunks = chunks(GroupBin),
                     Pids = build(Chunks),
                     length(Chunks) > ?CACHE_MIN_CHUNKS andalso
-                        ets:insert(?SW_GROUPS_CACHE, {{c, GroupBin}, V, Pids}),
+                        ets:insert(?SW_GROUPS_CACHE, {{c, GroupBin}, V, list_to_tuple(Pids)}),
                     Pids
             end
     catch error:badarg ->
