@@ -1,8 +1,9 @@
 # swarm in C: build of the C node, its library, the OTP application and the tests.
 #
 #   make            C library + C node binary (priv/swarm_node) + Erlang app
-#   make test       everything, then CUnit suites, Common Test suites
-#   make demo       the local demo cluster (scripts/demo.escript)
+#   make test       everything, then CUnit suites (plain, ASan/UBSan, valgrind),
+#                   Common Test suites
+#   make demo       the local demo cluster (scripts/demo.sh)
 #   make bench      the benchmarks (bench/)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
 #   make valgrind   CUnit tests under valgrind
@@ -108,6 +109,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory ctest
 	$(Q)$(MAKE) --no-print-directory asan-test
+	$(Q)$(MAKE) --no-print-directory valgrind
 	$(Q)scripts/ct.sh
 
 demo: deps

@@ -1,41 +1,75 @@
-%% @doc The real C node built with AddressSanitizer, UBSan and LeakSanitizer
-%% (build-asan/swarm_node, made by `make asan'), in a real cluster: races,
-%% garbage, process deaths, a C node restart and node stops, then no
-%% sanitizer report may exist and no C node may have died unexpectedly.
+%% @doc The real C node under AddressSanitizer, UBSan and LeakSanitizer
+%% (build-asan/swarm_node, made by `make asan') and under valgrind (the
+%% plain priv/swarm_node, run by a wrapper script), each in a real cluster:
+%% races, garbage, process deaths, groups, node stops (no C node may be
+%% restarted meanwhile); then no
+%% report may exist and no C node may have died unexpectedly.
 -module(sanitizers_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
--export([cluster_under_asan/1]).
+-export([cluster_under_asan/1, cluster_under_valgrind/1]).
 
-suite() -> [{timetrap, {minutes, 5}}].
+suite() -> [{timetrap, {minutes, 8}}].
 
-all() -> [cluster_under_asan].
+all() -> [cluster_under_asan, cluster_under_valgrind].
 
 init_per_suite(Config) ->
-    Exe = filename:join([swarm_ct:root(), "build-asan", "swarm_node"]),
-    case filelib:is_regular(Exe) of
-        false -> {skip, "build-asan/swarm_node missing: run make asan"};
-        true ->
-            ok = swarm_ct:ensure_dist(),
-            [{exe, Exe} | Config]
-    end.
+    ok = swarm_ct:ensure_dist(),
+    Config.
 
 end_per_suite(_Config) ->
     ok.
 
 %% @doc Registry traffic of every kind against ASan/UBSan/LSan C nodes.
 cluster_under_asan(Config) ->
-    Dir = filename:join(?config(priv_dir, Config), "asan"),
-    ok = filelib:ensure_dir(filename:join(Dir, "x")),
-    Log = filename:join(Dir, "report"),
-    Env = [{"ASAN_OPTIONS", "log_path=" ++ Log ++ ":detect_leaks=1:abort_on_error=1"},
-           {"UBSAN_OPTIONS", "log_path=" ++ Log ++ ":print_stacktrace=1:halt_on_error=1"}],
-    Peers = swarm_ct:start_nodes(3, "asan"),
+    Exe = filename:join([swarm_ct:root(), "build-asan", "swarm_node"]),
+    case filelib:is_regular(Exe) of
+        false -> {skip, "build-asan/swarm_node missing: run make asan"};
+        true ->
+            Dir = filename:join(?config(priv_dir, Config), "asan"),
+            ok = filelib:ensure_dir(filename:join(Dir, "x")),
+            Log = filename:join(Dir, "report"),
+            Env = [{"ASAN_OPTIONS", "log_path=" ++ Log ++ ":detect_leaks=1:abort_on_error=1"},
+                   {"UBSAN_OPTIONS", "log_path=" ++ Log ++ ":print_stacktrace=1:halt_on_error=1"}],
+            workload("asan", Exe, Env),
+            ?assertEqual([], reports(Dir))
+    end.
+
+%% @doc The same traffic against C nodes run by valgrind (memcheck: invalid
+%% reads and writes, uninitialised values, definite leaks at exit).
+cluster_under_valgrind(Config) ->
+    case os:find_executable("valgrind") of
+        false -> {skip, "valgrind missing"};
+        Valgrind ->
+            Dir = filename:join(?config(priv_dir, Config), "valgrind"),
+            ok = filelib:ensure_dir(filename:join(Dir, "x")),
+            Node = filename:join([swarm_ct:root(), "priv", "swarm_node"]),
+            Wrapper = filename:join(Dir, "swarm_node_vg"),
+            ok = file:write_file(Wrapper, [
+                "#!/bin/sh\n",
+                "exec ", Valgrind, " -q --error-exitcode=99 --leak-check=full",
+                " --errors-for-leak-kinds=definite --log-file=", Dir, "/report.%p ", Node, "\n"]),
+            ok = file:change_mode(Wrapper, 8#755),
+            workload("vg", Wrapper, []),
+            ?assertEqual([], reports(Dir))
+    end.
+
+%% The report files in Dir that are not empty (valgrind -q writes nothing
+%% when there is nothing to say; the sanitizers write only on errors).
+reports(Dir) ->
+    {ok, Files} = file:list_dir(Dir),
+    [{F, B} || F <- Files, lists:prefix("report", F),
+               {ok, B} <- [file:read_file(filename:join(Dir, F))], B =/= <<>>].
+
+%% Registry and group traffic of every kind on a 3-node cluster whose C
+%% nodes run as Exe with Env; returns once every C node has exited.
+workload(Prefix, Exe, Env) ->
+    Peers = swarm_ct:start_nodes(3, Prefix),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],
     [ok = swarm_ct:rpc(N, application, set_env, [swarm, K, V])
-     || N <- Nodes, {K, V} <- [{cnode_executable, ?config(exe, Config)}, {cnode_env, Env}]],
+     || N <- Nodes, {K, V} <- [{cnode_executable, Exe}, {cnode_env, Env}]],
     ok = swarm_ct:start_swarm(Nodes),
     OsPids = [swarm_ct:cnode_os_pid(N) || N <- Nodes],
     %% Concurrent registrations of the same names from every node.
@@ -62,6 +96,19 @@ cluster_under_asan(Config) ->
     end, []]),
     Reg = swarm_ct:wait_converged(Nodes, 15000),
     ?assertEqual(150 + 50, length(Reg)),
+    %% Groups: joins from every node, a leave, a death, publish, multi_call.
+    Members = [swarm_ct:spawn_idle(N) || N <- Nodes, _ <- [1, 2, 3]],
+    [ok = swarm_ct:rpc(N, swarm, join, [{san_g, I rem 2}, P])
+     || N <- Nodes, {I, P} <- lists:zip(lists:seq(1, length(Members)), Members)],
+    ok = swarm_ct:rpc(A, swarm, leave, [{san_g, 0}, hd(Members)]),
+    exit(lists:last(Members), kill),
+    ok = swarm_ct:rpc(B, swarm, publish, [{san_g, 1}, hello]),
+    _ = swarm_ct:rpc(C, swarm, multi_call, [{san_g, 1}, ping, 500]),
+    Expected = lists:sort([P || {I, P} <- lists:zip(lists:seq(1, length(Members)), Members),
+                                I rem 2 =:= 1, P =/= lists:last(Members)]),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> lists:sort(swarm_ct:rpc(N, swarm, members, [{san_g, 1}])) =:= Expected end, Nodes)
+    end, 15000),
     %% A node stops: its MFA names restart elsewhere.
     swarm_ct:stop_node(lists:keyfind(C, 2, Peers)),
     swarm_ct:wait_until(fun() ->
@@ -69,8 +116,7 @@ cluster_under_asan(Config) ->
     end, 15000),
     ?assertEqual([0, 0], [swarm_ct:rpc(N, gen_server, call, [swarm_agent, restarts]) || N <- [A, B]]),
     [swarm_ct:stop_node(P) || P <- Peers],
-    %% Every C node exits at stdin EOF, running LeakSanitizer; then no report.
+    %% Every C node exits at stdin EOF (running its leak check).
     swarm_ct:wait_until(fun() ->
         lists:all(fun(P) -> os:cmd("kill -0 " ++ integer_to_list(P) ++ " 2>&1") =/= "" end, OsPids)
-    end, 15000),
-    ?assertEqual([], [{F, file:read_file(filename:join(Dir, F))} || F <- element(2, file:list_dir(Dir))]).
+    end, 30000).

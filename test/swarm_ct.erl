@@ -140,7 +140,7 @@ rpc(Node, M, F, A) ->
 spawn_server(Node, Name, Arg) ->
     rpc(Node, gen_server, start, [{via, swarm, Name}, swarm_test_server, Arg, []]).
 
-%% @doc Spawns N idle processes on Node (they wait for `stop').
+%% @doc Spawns an idle process on Node (it waits for `stop').
 -spec spawn_idle(node()) -> pid().
 spawn_idle(Node) ->
     spawn(Node, fun() -> receive stop -> ok end end).
