@@ -27,6 +27,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"reserved", ts.reserved},           {"bad_ops", ts.bad_ops},
         {"conflicts", ts.conflicts},         {"expired", ts.expired},
         {"members", ts.members},             {"told_to_die", ts.told_to_die},
+        {"handoffs", ts.handoffs},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     size_t n = sizeof kv / sizeof kv[0];
@@ -107,6 +108,33 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
             if (sw_term_dec_raw(buf, index, &res, &reslen)) return -1;
             sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
         }
+    } else if (strcmp(tag, "handoff") == 0) {
+        /* {'$sw1', handoff, NameBin, Pid, restart | ignore | {resume, StateBin}}
+         * from a helper of the agent: the process's begin_handoff answer. */
+        int type, size, tup;
+        char how[MAXATOMLEN_UTF8];
+        const char *state = NULL;
+        long statelen = 0;
+        sw_handoff_t h;
+        if (arity != 5 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) ||
+            ei_decode_pid(buf, index, &pid) || ei_get_type(buf, index, &type, &size))
+            return -1;
+        if (type == ERL_SMALL_TUPLE_EXT) {
+            if (ei_decode_tuple_header(buf, index, &tup) || tup != 2 || ei_decode_atom(buf, index, how) ||
+                strcmp(how, "resume") != 0 || ei_get_type(buf, index, &type, &size) ||
+                type != ERL_BINARY_EXT)
+                return -1;
+            state = buf + *index + 5;
+            statelen = size;
+            *index += 5 + size;
+            h = SW_HANDOFF_RESUME;
+        } else {
+            if (ei_decode_atom(buf, index, how)) return -1;
+            if (strcmp(how, "restart") == 0) h = SW_HANDOFF_RESTART;
+            else if (strcmp(how, "ignore") == 0) h = SW_HANDOFF_IGNORE;
+            else return -1;
+        }
+        sw_tracker_handoff_result(s->tracker, name, nlen, &pid, h, state, (size_t)statelen);
     } else if (strcmp(tag, "unreg") == 0) {
         if (arity != 5 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
             sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))

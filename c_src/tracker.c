@@ -58,6 +58,8 @@
 #define CLAIM_TIMEOUT_MS 5000u
 #define SYNC_TIMEOUT_MS 10000u
 #define REDIAL_MS 1000u
+/* From a ring's growth to the handoff scan (the tick runs every 500 ms). */
+#define HANDOFF_DELAY_MS 300u
 
 /* ---- words ------------------------------------------------------------
  *
@@ -128,6 +130,8 @@ struct entry_s {
     uint32_t nlen : 24;    /* name size (entry_new refuses longer names) */
     uint32_t reserved : 2; /* 0 committed, RES_CLAIM or RES_START */
     uint32_t has_mfa : 1;  /* register_name/4,5 entry: the MFA follows the name */
+    uint32_t handoff : 1;  /* home: the agent is asking the process about a
+                            * handoff (begin_handoff); not asked again meanwhile */
     char name[];       /* term_to_binary bytes (with 131); for an MFA entry then
                         * the MFA size (4 bytes, native order, unaligned) and
                         * term_to_binary({M,F,A}) */
@@ -243,6 +247,10 @@ struct sw_tracker_s {
     unsigned ring_flags; /* SW_RING_* */
     uint32_t quorum;     /* StaticQuorumRing size, 0 for the plain ring */
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
+    uint32_t *ring_was;  /* the members (atoms) of the ring last built */
+    size_t ring_seen;    /* ... how many */
+    int handoff_due;     /* the ring gained a member: look for handoffs */
+    uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
 };
 
 /* A waiter on an MFA start: where its reply goes. */
@@ -262,8 +270,15 @@ typedef struct {
     uint64_t id;        /* the reservation's stamp counter */
     entry_t *e;         /* the RES_START entry, NULL once it was dropped */
     waiter_t *waiters;  /* oldest first: the first one caused the start */
-    sw_pid_t old_pid;   /* restart after a node went down: the dead pid */
+    sw_pid_t old_pid;   /* restart after a node went down: the dead pid;
+                         * handoff: the pid handing off */
     int restart;
+    int handoff;        /* a handoff's start: e is NULL (the name stays the
+                         * old pid's until the new one commits) */
+    char *mfa;          /* handoff: copy of the MFA */
+    size_t mfalen;
+    char *state;        /* handoff with {resume, State}: term_to_binary(State) */
+    size_t statelen;
     uint32_t nlen;
     char name[];        /* copy of the name, for when e is gone */
 } start_t;
@@ -624,6 +639,27 @@ static void ring_rebuild(sw_tracker_t *t) {
     for (size_t i = 0; i < n; i++)
         if (sw_ring_add_node(&t->ring, names[i]) != 0) SW_ERROR("ring_add_failed", "node=%s", names[i]);
     t->ring_dirty = 0;
+    /* A member joined: processes started here by register_name/4,5 that
+     * the ring now gives to another node are handed off (handoff_scan), a
+     * little later, once the newcomer is connected to the others too. */
+    uint32_t idx[1 + t->peers.n];
+    int grew = 0;
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = sw_atoms_intern(&t->atoms, names[i]);
+        int known = 0;
+        for (size_t j = 0; j < t->ring_seen && !known; j++) known = t->ring_was[j] == idx[i];
+        grew |= !known;
+    }
+    uint32_t *was = realloc(t->ring_was, n * sizeof *was);
+    if (was) {
+        memcpy(was, idx, n * sizeof *was);
+        t->ring_was = was;
+        t->ring_seen = n;
+    }
+    if (grew) {
+        t->handoff_due = 1;
+        t->handoff_at = t->now + HANDOFF_DELAY_MS;
+    }
 }
 
 /* Number of ring members (for the quorum). */
@@ -738,6 +774,8 @@ static void start_free(start_t *st) {
         next = w->next;
         free(w);
     }
+    free(st->mfa);
+    free(st->state);
     free(st);
 }
 
@@ -879,6 +917,21 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
     o->out.count++;
 }
 
+/* A process replaces old (restart after its node went down, or a handoff):
+ * the environment's hook (groups: the new pid joins the old one's groups). */
+static void tell_restarted(sw_tracker_t *t, const sw_pid_t *old, const erlang_pid *epid) {
+    if (!t->env || !t->env->restarted) return;
+    erlang_pid oldp;
+    memset(&oldp, 0, sizeof oldp);
+    snprintf(oldp.node, sizeof oldp.node, "%s", sw_atoms_str(&t->atoms, old->node));
+    oldp.num = old->num;
+    oldp.serial = old->serial;
+    oldp.creation = old->creation;
+    t->env->restarted(t->ud, &oldp, epid);
+}
+
+static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid);
+
 void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, const char *res,
                         size_t reslen) {
     start_t *st = start_find(t, id);
@@ -887,6 +940,11 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
         return;
     }
     sw_htab_remove(&t->starts, sw_hash_u64(id), st);
+    if (st->handoff) {
+        handoff_started(t, st, epid);
+        start_free(st);
+        return;
+    }
     entry_t *e = st->e;
     sw_pid_t pid;
     if (epid && sw_pid_compact(&t->atoms, epid, &pid) == 0) {
@@ -913,17 +971,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
             ei_x_free(&yes);
             ei_x_free(&no);
             free(e);
-            if (st->restart && t->env && t->env->restarted) {
-                erlang_pid oldp, newp;
-                memset(&oldp, 0, sizeof oldp);
-                memset(&newp, 0, sizeof newp);
-                snprintf(oldp.node, sizeof oldp.node, "%s", sw_atoms_str(&t->atoms, st->old_pid.node));
-                oldp.num = st->old_pid.num;
-                oldp.serial = st->old_pid.serial;
-                oldp.creation = st->old_pid.creation;
-                newp = *epid;
-                t->env->restarted(t->ud, &oldp, &newp);
-            }
+            if (st->restart) tell_restarted(t, &st->old_pid, epid);
             for (waiter_t *w = first ? first->next : NULL; w; w = w->next)
                 reply_res(t, w->ccbeam, &w->caller, w->ref, w->rlen,
                           res_pid(t, w->mode != MODE_WHEREIS, &pid));
@@ -1208,6 +1256,165 @@ static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_
     }
 }
 
+/* ---- handoff ------------------------------------------------------------
+ *
+ * When the ring gains a member, each home looks at the processes it hosts
+ * that register_name/4,5 started (MFA entries): those whose owner is now
+ * another node are asked by the agent, in a fresh process, to answer
+ * {swarm, begin_handoff} (Swarm's protocol): `restart` or `{resume, State}`
+ * moves the name: the home sends {handoff_start, ...} to the new owner,
+ * which starts the MFA there and commits the new pid under a larger stamp,
+ * so the old entry loses everywhere and its home sends the old process
+ * {swarm, die}; with {resume, State} the new process is then cast
+ * {swarm, end_handoff, State}. `ignore` leaves it where it is. A process
+ * that does not answer (not a gen_server, timeout, dead) counts as
+ * `restart`. The new pid joins the old one's groups. */
+
+/* Asks the agent about every local MFA process the ring now places on a
+ * connected peer. Returns how many wait for their new owner's agent to be
+ * reported up (the caller scans again later). */
+static size_t handoff_scan(sw_tracker_t *t) {
+    size_t deferred = 0;
+    if (below_quorum(t)) return 0;
+    for (size_t i = 0; i < t->pids.cap; i++) {
+        const void *it = sw_ctab_at(&t->pids, i);
+        if (!it || pi_at(it, 0)->pid.node != t->self_beam) continue;
+        for (uint32_t k = 0, cnt = pi_count(it); k < cnt; k++) {
+            entry_t *e = pi_at(it, k);
+            if (!e->has_mfa || e->reserved || e->handoff) continue;
+            uint32_t owner = owner_of(t, e->name, e->nlen);
+            if (owner == t->self_beam) continue;
+            sw_peer_t *p = sw_peers_by_beam(&t->peers, owner);
+            if (!p || !p->conn_up) continue;
+            if (!p->agent_up) {
+                deferred++;
+                continue;
+            }
+            e->handoff = 1;
+            ei_x_buff *x = &t->agent_ops.body;
+            ei_x_encode_tuple_header(x, 3);
+            ei_x_encode_atom(x, "handoff");
+            ei_x_encode_binary(x, e->name, (int)e->nlen);
+            sw_pid_enc(x, &t->atoms, &e->pid);
+            t->agent_ops.count++;
+            t->st.handoffs++;
+        }
+    }
+    return deferred;
+}
+
+void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
+                               const erlang_pid *epid, sw_handoff_t how, const char *state,
+                               size_t statelen) {
+    sw_pid_t pid;
+    if (sw_pid_compact(&t->atoms, epid, &pid) != 0) return;
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (!e || e->reserved || !e->has_mfa || memcmp(&e->pid, &pid, sizeof pid) != 0 ||
+        pid.node != t->self_beam)
+        return; /* gone or replaced meanwhile */
+    e->handoff = 0;
+    if (how == SW_HANDOFF_IGNORE) return;
+    uint32_t owner = owner_of(t, name, nlen);
+    sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
+    if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
+    stamp_t es = entry_stamp(e);
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 7);
+    ei_x_encode_atom(x, "handoff_start");
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, &pid);
+    enc_stamp(x, t, &es);
+    ei_x_encode_binary(x, entry_mfa(e), (int)entry_mfalen(e));
+    if (how == SW_HANDOFF_RESUME && state) ei_x_encode_binary(x, state, (int)statelen);
+    else ei_x_encode_atom(x, "none");
+    p->out.count++;
+}
+
+/* {handoff_start, ...} at the new owner: start the MFA here; the name stays
+ * old's until the new process commits (handoff_started). */
+static void handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                          const stamp_t *s, const char *mfa, size_t mfalen, const char *state,
+                          size_t statelen) {
+    clock_see(t, s->counter);
+    entry_t *cur = find(t, name, nlen, name_hash(name, nlen));
+    if (cur && (cur->reserved || memcmp(&cur->pid, old, sizeof *old) != 0)) {
+        SW_WARN("handoff_dropped", "reason=name_taken");
+        return;
+    }
+    start_t *st = calloc(1, sizeof *st + nlen);
+    if (!st || !(st->mfa = malloc(mfalen ? mfalen : 1)) ||
+        (state && !(st->state = malloc(statelen ? statelen : 1)))) {
+        if (st) start_free(st);
+        return;
+    }
+    st->id = ++t->clock;
+    st->handoff = 1;
+    st->restart = 1;
+    st->old_pid = *old;
+    memcpy(st->mfa, mfa, mfalen);
+    st->mfalen = mfalen;
+    if (state) {
+        memcpy(st->state, state, statelen);
+        st->statelen = statelen;
+    }
+    st->nlen = (uint32_t)nlen;
+    memcpy(st->name, name, nlen);
+    if (sw_htab_insert(&t->starts, sw_hash_u64(st->id), st) != 0) {
+        start_free(st);
+        return;
+    }
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "start");
+    ei_x_encode_ulonglong(x, st->id);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    t->agent_ops.count++;
+}
+
+/* The handoff's new process started (epid) or not (NULL): it takes the name
+ * from the old pid with a larger stamp. */
+static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid) {
+    sw_pid_t pid;
+    if (!epid || sw_pid_compact(&t->atoms, epid, &pid) != 0) {
+        SW_WARN("handoff_start_failed", "id=%llu", (unsigned long long)st->id);
+        return;
+    }
+    uint64_t h = name_hash(st->name, st->nlen);
+    entry_t *cur = find(t, st->name, st->nlen, h);
+    if (cur && !cur->reserved && memcmp(&cur->pid, &st->old_pid, sizeof pid) == 0) {
+        stamp_t cs = entry_stamp(cur);
+        if (cur->pid.node == t->self_beam) {
+            broadcast(t, W_DEL, cur);
+            if (cur->has_mfa) agent_die(t, &cur->pid);
+        } else {
+            send_lost(t, cur->name, cur->nlen, &cur->pid, &cs);
+        }
+        entry_drop(t, cur, 1);
+    } else if (cur) {
+        /* Another registration took the name meanwhile: the new process has
+         * no name to hold. */
+        SW_WARN("handoff_dropped", "reason=name_taken");
+        agent_die(t, &pid);
+        return;
+    }
+    stamp_t s = {++t->clock, t->self_beam};
+    entry_t *e = entry_commit(t, st->name, st->nlen, h, &pid, &s, st->mfa, st->mfalen);
+    if (!e) {
+        agent_die(t, &pid);
+        return;
+    }
+    broadcast(t, W_ADD, e);
+    tell_restarted(t, &st->old_pid, epid);
+    if (st->state) {
+        ei_x_buff *x = &t->agent_ops.body;
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_atom(x, "end_handoff");
+        sw_pid_enc(x, &t->atoms, &pid);
+        ei_x_encode_binary(x, st->state, (int)st->statelen);
+        t->agent_ops.count++;
+    }
+}
+
 static void apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                       const stamp_t *s) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
@@ -1363,6 +1570,22 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             dec_stamp(t, buf, index, &s))
             return -1;
         apply_lost(t, name, (size_t)nlen, &pid, &s);
+    } else if (strcmp(tag, "handoff_start") == 0) {
+        const char *mfa, *state = NULL;
+        long mfalen, statelen = 0;
+        int type, size;
+        if (arity != 7 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
+            dec_stamp(t, buf, index, &s) || dec_bin(buf, index, &mfa, &mfalen) ||
+            ei_get_type(buf, index, &type, &size))
+            return -1;
+        if (type == ERL_BINARY_EXT) {
+            if (dec_bin(buf, index, &state, &statelen)) return -1;
+        } else if (ei_skip_term(buf, index) != 0) {
+            return -1;
+        }
+        /* Only a home hands off its own processes. */
+        if (pid.node != from->beam) return -1;
+        handoff_begin(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen, state, (size_t)statelen);
     } else if (strcmp(tag, "reg_mfa_req") == 0) {
         const char *mfa;
         long mfalen;
@@ -1667,7 +1890,10 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     ei_x_new(&t->res);
     sw_htab_init(&t->starts);
     sw_ring_init(&t->ring, 0);
-    t->ring_dirty = 1;
+    /* The first ring (this node alone) is the baseline: any member that
+     * comes later is a newcomer (handoff_scan). */
+    ring_rebuild(t);
+    t->handoff_due = 0;
     return t;
 }
 
@@ -1681,6 +1907,7 @@ void sw_tracker_free(sw_tracker_t *t) {
     sw_ctab_close(&t->names);
     sw_ctab_close(&t->pids);
     free(t->resv);
+    free(t->ring_was);
     sw_peers_close(&t->peers);
     sw_outbox_free(&t->agent_ops);
     sw_outbox_free(&t->agent_replies);
@@ -1710,6 +1937,14 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     if (now_ms - t->last_redial >= REDIAL_MS) {
         t->last_redial = now_ms;
         for (uint32_t i = 0; i < t->peers.n; i++) dial_if_ours(t, &t->peers.v[i]);
+    }
+    if (t->ring_dirty) ring_rebuild(t);
+    if (t->handoff_due && now_ms >= t->handoff_at && t->synced) {
+        t->handoff_due = 0;
+        if (handoff_scan(t) > 0) {
+            t->handoff_due = 1;
+            t->handoff_at = now_ms + HANDOFF_DELAY_MS;
+        }
     }
 }
 

@@ -62,6 +62,7 @@ typedef struct {
     uint64_t members;        /* ring members: this node + connected, live peers */
     uint64_t told_to_die;    /* local register_name/4,5 processes that lost a
                               * conflict and were sent {swarm, die} */
+    uint64_t handoffs;       /* local processes asked {swarm, begin_handoff} */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.
@@ -114,6 +115,22 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
 void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
                              size_t rlen, const char *name, size_t nlen, const char *mfa,
                              size_t mfalen, int whereis);
+
+/* A process's answer to {swarm, begin_handoff}, which the agent asked on
+ * the tracker's agent op {handoff, NameBin, Pid} (sent when the ring gained
+ * a member and now places that register_name/4,5 process elsewhere). */
+typedef enum {
+    SW_HANDOFF_RESTART, /* `restart` (and no answer): start anew on the owner */
+    SW_HANDOFF_RESUME,  /* {resume, State}: same, then {swarm, end_handoff, State} */
+    SW_HANDOFF_IGNORE   /* `ignore`: stay */
+} sw_handoff_t;
+
+/* The answer for name/nlen and its local pid; state/statelen is
+ * term_to_binary(State) for SW_HANDOFF_RESUME (opaque here), else NULL.
+ * Ignored when the entry is gone or holds another pid by now. */
+void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
+                               const erlang_pid *pid, sw_handoff_t how, const char *state,
+                               size_t statelen);
 
 /* The agent's answer to {start, Id, MFA}: pid is the started process (NULL
  * if the start failed), res/reslen the encoded result term (without 131),

@@ -66,6 +66,14 @@ register_name(Name, Pid) when is_pid(Pid) ->
 %% both started `Name', the copy that loses the conflict is sent
 %% `{swarm, die}' and should stop, as in Swarm:
 %% `handle_info({swarm, die}, S) -> {stop, shutdown, S}'.
+%%
+%% Handoff, as in Swarm: when a node joins and the ring makes it the owner
+%% of `Name', the process is called `{swarm, begin_handoff}' (within the
+%% `handoff_timeout' setting, 5 s by default) and may answer `restart'
+%% (started anew there), `{resume, State}' (the same, then the new process
+%% is cast `{swarm, end_handoff, State}') or `ignore' (it stays). No answer
+%% counts as `restart'. The old process is then sent `{swarm, die}'; the new
+%% one joins the old one's groups.
 -spec register_name(term(), module(), atom(), [term()]) -> {ok, pid()} | {error, start_error()}.
 register_name(Name, M, F, A) ->
     register_name(Name, M, F, A, ?START_TIMEOUT).

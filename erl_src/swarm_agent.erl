@@ -262,7 +262,8 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% Applies a batch, then the batches already waiting behind it (in their
 %% order; at most Max more), so that a busy agent pays the gen_server round
 %% once per many batches. Each batch's replies go after its own ops.
--type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()} | {die, pid()}.
+-type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()} | {die, pid()}
+            | {handoff, binary(), pid()} | {end_handoff, pid(), binary()}.
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
@@ -288,6 +289,13 @@ apply_ops([{del, Name, Pid} | Ops], [], #st{shadow = Sh} = St) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     Sh =:= undefined orelse ets:delete(Sh, Name),
     apply_ops(Ops, [], watch(Pid, -1, St));
+apply_ops([{handoff, NameBin, Pid} | Ops], [], St) ->
+    begin_handoff(NameBin, Pid, St#st.cnode),
+    apply_ops(Ops, [], St);
+apply_ops([{end_handoff, Pid, StateBin} | Ops], [], St) ->
+    %% The handed-off state, for the process that replaced the old one.
+    gen_server:cast(Pid, {swarm, end_handoff, binary_to_term(StateBin)}),
+    apply_ops(Ops, [], St);
 apply_ops([{die, Pid} | Ops], [], St) ->
     %% A process started by register_name/4,5 lost its name to a duplicate
     %% (started while nodes disagreed on the ring): Swarm's shutdown request.
@@ -301,6 +309,25 @@ apply_ops([{start, Id, MFABin} | Ops], [], St) ->
 %% loop: the start may take long, crash, or call swarm itself), which tells
 %% the agent {'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
 %% term_to_binary(Result)}}; the agent passes results on in lists.
+%% Asks a process started by register_name/4,5 that the ring now places on
+%% another node what to do ({swarm, begin_handoff}, as in Swarm), from a
+%% fresh process (never from this loop: the call may take up to
+%% `handoff_timeout' ms), and hands the answer to the C node: `restart' or
+%% `{resume, State}' move it, `ignore' keeps it here. No answer (not a
+%% gen_server, a crash, a timeout) counts as `restart'.
+-spec begin_handoff(binary(), pid(), node()) -> pid().
+begin_handoff(NameBin, Pid, CNode) ->
+    Timeout = application:get_env(swarm, handoff_timeout, 5000),
+    spawn(fun() ->
+                  How = try gen_server:call(Pid, {swarm, begin_handoff}, Timeout) of
+                            ignore -> ignore;
+                            {resume, State} -> {resume, term_to_binary(State)};
+                            _ -> restart
+                        catch _:_ -> restart
+                        end,
+                  erlang:send({?SW_SERVER, CNode}, {?SW_TAG, handoff, NameBin, Pid, How})
+          end).
+
 -spec start_mfa(non_neg_integer(), binary(), node()) -> pid().
 start_mfa(Id, MFABin, _CNode) ->
     Agent = self(),

@@ -9,13 +9,15 @@
          init_per_group/2, end_per_group/2]).
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
-         restart_on_node_down/1, partition_heal/1, static_quorum/1, bad_config/1,
+         restart_on_node_down/1, partition_heal/1, handoff_on_join/1, static_quorum/1,
+         bad_config/1,
          blacklist/1]).
 
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
-    [{group, cluster3}, restart_on_node_down, partition_heal, static_quorum, bad_config, blacklist].
+    [{group, cluster3}, restart_on_node_down, partition_heal, handoff_on_join, static_quorum,
+     bad_config, blacklist].
 
 groups() ->
     [{cluster3, [], [placement_matches_ring, already_registered, whereis_or_register,
@@ -241,6 +243,76 @@ partition_heal(_Config) ->
                    || N <- Nodes]) =:= 1
     end, 5000),
     ?assertEqual([Winner], Alive()),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A node joins: each register_name/4 process that the ring now places
+%% on it is asked {swarm, begin_handoff}: `restart' and `{resume, State}'
+%% move it there (the old process is sent {swarm, die} and exits; a resumed
+%% one is cast {swarm, end_handoff, State}), `ignore' keeps it where it is;
+%% the other names stay. Every node agrees on every name, each name has one
+%% process, and a moved process is in its predecessor's groups.
+handoff_on_join(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "ho"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm([A, B]),
+    Mode = fun({ho, I}) -> lists:nth(1 + I rem 3, [restart, resume, ignore]) end,
+    Names = [{ho, I} || I <- lists:seq(1, 150)],
+    Before = [{Nm, P} || Nm <- Names,
+                         {ok, P} <- [swarm_ct:rpc(A, swarm, register_name,
+                                                  [Nm, swarm_test_server, start, [{handoff, Mode(Nm), Nm}]])]],
+    ?assertEqual(150, length(Before)),
+    [ok = swarm_ct:rpc(node(P), swarm, join, [ho_group, P]) || {_, P} <- Before],
+    ok = swarm_ct:start_swarm(Nodes),
+    Moving = [Nm || {Nm, _} <- Before, swarm_ct:ring_owner(Nodes, Nm) =:= C, Mode(Nm) =/= ignore],
+    Staying = [Nm || {Nm, _} <- Before, not lists:member(Nm, Moving)],
+    ?assert(length(Moving) > 10),
+    ?assert(length([Nm || Nm <- Staying, swarm_ct:ring_owner(Nodes, Nm) =:= C]) > 5),
+    %% Every moved name runs on C, seen so by every node.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) ->
+                          Reg = swarm_ct:registry(N),
+                          lists:all(fun(Nm) ->
+                                            case lists:keyfind(Nm, 1, Reg) of
+                                                {_, P} -> node(P) =:= C;
+                                                false -> false
+                                            end
+                                    end, Moving)
+                  end, Nodes)
+    end, 20000),
+    Reg = swarm_ct:wait_converged(Nodes, 15000),
+    ?assertEqual(lists:sort(Names), lists:sort([Nm || {{ho, _} = Nm, _} <- Reg])),
+    [begin
+         {Nm, Old} = lists:keyfind(Nm, 1, Before),
+         {Nm, New} = lists:keyfind(Nm, 1, Reg),
+         case lists:member(Nm, Moving) of
+             true ->
+                 %% The old one was told to die; a resumed one got its state.
+                 swarm_ct:wait_until(fun() ->
+                     not swarm_ct:rpc(node(Old), erlang, is_process_alive, [Old])
+                 end, 10000),
+                 Expected = case Mode(Nm) of
+                                resume -> {state_of, Nm, Old};
+                                restart -> none
+                            end,
+                 swarm_ct:wait_until(fun() ->
+                     swarm_ct:rpc(C, gen_server, call, [New, handed_off]) =:= Expected
+                 end, 10000);
+             false ->
+                 ?assertEqual(Old, New)
+         end
+     end || Nm <- Names],
+    %% One process per name, and the moved ones are in the group instead of
+    %% their predecessors.
+    Running = lists:append([swarm_ct:rpc(N, erlang, apply, [fun() ->
+        [P || P <- processes(),
+              {'$initial_call', {swarm_test_server, init, 1}} =:=
+                  lists:keyfind('$initial_call', 1, element(2, process_info(P, dictionary)))]
+    end, []]) || N <- Nodes]),
+    ?assertEqual(150, length(Running)),
+    Current = lists:sort([P || {{ho, _}, P} <- Reg]),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> lists:sort(swarm_ct:rpc(N, swarm, members, [ho_group])) =:= Current end, Nodes)
+    end, 10000),
     [swarm_ct:stop_node(P) || P <- Peers].
 
 wait_whereis(Nodes, Name, Pred) ->
