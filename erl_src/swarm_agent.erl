@@ -29,7 +29,10 @@
     backoff :: pos_integer(),
     config :: swarm_config:config(),
     restart_timer :: reference() | undefined,
-    restarts = 0 :: non_neg_integer()
+    restarts = 0 :: non_neg_integer(),
+    %% The watchdog: the ping in flight and how many went unanswered.
+    ping :: reference() | undefined,
+    missed = 0 :: non_neg_integer()
 }).
 
 -type state() :: #st{}.
@@ -67,6 +70,7 @@ init(Config) ->
             CNode = list_to_atom("swarm_" ++ Alive ++ "@" ++ Host),
             persistent_term:put({swarm, cnode}, CNode),
             ok = net_kernel:monitor_nodes(true),
+            schedule_watchdog(),
             St0 = #st{cnode = CNode, backoff = backoff0(), config = Config},
             case open_cnode(St0) of
                 {ok, St1} ->
@@ -144,6 +148,11 @@ handle_info({'EXIT', Port, _}, #st{port = Port} = St) ->
     {noreply, St};
 handle_info({Port, {data, Bin}}, #st{port = Port} = St) ->
     {noreply, port_data(Bin, St)};
+handle_info(watchdog, St) ->
+    schedule_watchdog(),
+    {noreply, watchdog(St)};
+handle_info({Ref, Stats}, #st{ping = Ref} = St) when is_list(Stats) ->
+    {noreply, St#st{ping = undefined, missed = 0}};
 handle_info(restart_cnode, St0) ->
     St = St0#st{restart_timer = undefined},
     case open_cnode(St) of
@@ -239,6 +248,37 @@ hello(St) ->
     Entries = [{term_to_binary(N, [deterministic]), P} || {N, P} <- Local, is_process_alive(P)],
     Peers = [{N, C} || {N, {_, _, C}} <- maps:to_list(St#st.peers)],
     to_cnode(St, {?SW_TAG, hello, self(), Entries, Peers}).
+
+%% The watchdog: every `cnode_watchdog_ms' (default 1000) the agent asks
+%% its C node for its counters over the distribution connection; a C node
+%% that leaves `cnode_watchdog_misses' (default 5) asks in a row unanswered
+%% is hung (stopped, stuck in a loop): it is killed, and restarted as if it
+%% had died. A C node that is only starting, or restarting, is not asked.
+-spec schedule_watchdog() -> reference().
+schedule_watchdog() ->
+    erlang:send_after(application:get_env(swarm, cnode_watchdog_ms, 1000), self(), watchdog).
+
+-spec watchdog(state()) -> state().
+watchdog(#st{port = undefined} = St) ->
+    St#st{ping = undefined, missed = 0};
+watchdog(#st{cnode_ready = false} = St) ->
+    St#st{ping = undefined, missed = 0};
+watchdog(#st{port = Port, ping = Ping, missed = Missed} = St) ->
+    Limit = application:get_env(swarm, cnode_watchdog_misses, 5),
+    Missed1 = case Ping of undefined -> 0; _ -> Missed + 1 end,
+    case Missed1 >= Limit of
+        true ->
+            OsPid = proplists:get_value(os_pid, erlang:port_info(Port)),
+            ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}),
+            is_integer(OsPid) andalso
+                spawn(fun() -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)) end),
+            %% Its exit_status comes through the port: the restart follows.
+            St#st{ping = undefined, missed = 0};
+        false ->
+            Ref = make_ref(),
+            to_cnode(St, {?SW_TAG, stats, self(), Ref}),
+            St#st{ping = Ref, missed = Missed1}
+    end.
 
 -spec schedule_restart(state()) -> state().
 schedule_restart(#st{restart_timer = undefined, backoff = B} = St) ->

@@ -10,13 +10,13 @@
          read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
          garbage_to_cnode/1, wrong_cookie_raw_tcp/1, huge_name/1,
-         node_stop/1, late_join/1, simultaneous_start/1, cnode_killed/1,
+         node_stop/1, late_join/1, simultaneous_start/1, cnode_killed/1, cnode_hung/1,
          app_stop_start/1]).
 
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
-    [{group, cluster3}, node_stop, late_join, simultaneous_start, cnode_killed,
+    [{group, cluster3}, node_stop, late_join, simultaneous_start, cnode_killed, cnode_hung,
      app_stop_start].
 
 groups() ->
@@ -396,6 +396,38 @@ cnode_killed(_Config) ->
     P = swarm_ct:spawn_idle(A),
     yes = swarm_ct:rpc(A, swarm, register_name, [after_restart, P]),
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_restart]) =:= P end, 5000),
+    [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc A C node that hangs (SIGSTOP: alive, silent) is found by the agent's
+%% watchdog (its stats pings go unanswered), killed and restarted; the
+%% registry is whole again and works, with no help from the test.
+cnode_hung(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "ch"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, K, V])
+     || N <- Nodes, {K, V} <- [{cnode_watchdog_ms, 200}, {cnode_watchdog_misses, 3}]],
+    ok = swarm_ct:start_swarm(Nodes),
+    Regs = [{{ch, I}, register_idle(N, {ch, I})} || {I, N} <- lists:zip(lists:seq(1, 30),
+                                                                          lists:append(lists:duplicate(10, Nodes)))],
+    Expected = lists:sort(Regs),
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    OsPid = swarm_ct:cnode_os_pid(B),
+    os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+    swarm_ct:wait_until(fun() ->
+        try swarm_ct:cnode_os_pid(B) =/= OsPid andalso
+                swarm_ct:rpc(B, gen_server, call, [swarm_agent, cnode_ready])
+        catch _:_ -> false end
+    end, 15000),
+    %% The stopped one was killed, not left behind.
+    swarm_ct:wait_until(fun() -> os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =/= "" end, 5000),
+    ?assertEqual(1, swarm_ct:rpc(B, gen_server, call, [swarm_agent, restarts])),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:registry(N) =:= Expected end, Nodes)
+    end, 15000),
+    P = swarm_ct:spawn_idle(B),
+    yes = swarm_ct:rpc(B, swarm, register_name, [after_hang, P]),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_hang]) =:= P end, 5000),
+    _ = A,
     [swarm_ct:stop_node(X) || X <- Peers].
 
 %% @doc Stopping the application stops its C node and removes the node's
