@@ -132,6 +132,7 @@ struct entry_s {
     uint32_t has_mfa : 1;  /* register_name/4,5 entry: the MFA follows the name */
     uint32_t handoff : 1;  /* home: the agent is asking the process about a
                             * handoff (begin_handoff); not asked again meanwhile */
+    uint32_t moving : 1;   /* home: handed off; its successor will replace it */
     char name[];       /* term_to_binary bytes (with 131); for an MFA entry then
                         * the MFA size (4 bytes, native order, unaligned) and
                         * term_to_binary({M,F,A}) */
@@ -320,6 +321,26 @@ static void agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "die");
     sw_pid_enc(x, &t->atoms, pid);
+    t->agent_ops.count++;
+    t->st.told_to_die++;
+}
+
+/* The local register_name/4,5 process of entry e lost its name to winner
+ * (NULL: unknown). Handed off (e->moving): it just dies. Otherwise, as in
+ * Swarm when a partition heals, agent op {resolve, Pid, Winner}: the agent
+ * asks it {swarm, begin_handoff} and, on {resume, State}, casts
+ * {swarm, resolve_conflict, State} to the winner; then it sends the loser
+ * {swarm, die}. */
+static void agent_loser(sw_tracker_t *t, const entry_t *e, const sw_pid_t *winner) {
+    if (e->moving || !winner) {
+        agent_die(t, &e->pid);
+        return;
+    }
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "resolve");
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_pid_enc(x, &t->atoms, winner);
     t->agent_ops.count++;
     t->st.told_to_die++;
 }
@@ -1164,20 +1185,22 @@ static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) 
     return 0;
 }
 
-/* {lost, NameBin, Pid, Counter, Origin} to the home of pid: its entry lost
- * a conflict here. Only the home can remove it everywhere (it originates
- * every del of its pids); if the message cannot go now, the conflict is
- * seen again, and reported again, when the home's next sync arrives. */
+/* {lost, NameBin, Pid, Counter, Origin, Winner} to the home of pid: its
+ * entry lost a conflict here, to pid Winner. Only the home can remove it
+ * everywhere (it originates every del of its pids); if the message cannot
+ * go now, the conflict is seen again, and reported again, when the home's
+ * next sync arrives. */
 static void send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                      const stamp_t *s) {
+                      const stamp_t *s, const sw_pid_t *winner) {
     sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) return;
     ei_x_buff *x = &home->out.body;
-    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_tuple_header(x, 6);
     enc_word(x, W_LOST);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
     enc_stamp(x, t, s);
+    sw_pid_enc(x, &t->atoms, winner);
     home->out.count++;
 }
 
@@ -1228,14 +1251,14 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
             if (c == 0) c = pid_cmp(t, pid, &e->pid);
             t->st.conflicts++;
             if (c < 0) {
-                send_lost(t, name, nlen, pid, s);
+                send_lost(t, name, nlen, pid, s, &e->pid);
                 return;
             }
             if (e->pid.node == t->self_beam) {
                 broadcast(t, W_DEL, e);
-                if (e->has_mfa) agent_die(t, &e->pid);
+                if (e->has_mfa) agent_loser(t, e, pid);
             } else {
-                send_lost(t, e->name, e->nlen, &e->pid, &es);
+                send_lost(t, e->name, e->nlen, &e->pid, &es, pid);
             }
             entry_drop(t, e, 1);
         }
@@ -1245,13 +1268,13 @@ static void apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
 
 /* {lost, ...} at the home of the losing entry: remove it everywhere. */
 static void apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                       const stamp_t *s) {
+                       const stamp_t *s, const sw_pid_t *winner) {
     entry_t *e = find(t, name, nlen, name_hash(name, nlen));
     stamp_t es = e ? entry_stamp(e) : *s;
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
         stamp_cmp(t, s, &es) == 0) {
         broadcast(t, W_DEL, e);
-        if (e->has_mfa) agent_die(t, &e->pid);
+        if (e->has_mfa) agent_loser(t, e, winner);
         entry_drop(t, e, 1);
     }
 }
@@ -1318,6 +1341,7 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
     sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
     if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
     stamp_t es = entry_stamp(e);
+    e->moving = 1;
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 7);
     ei_x_encode_atom(x, "handoff_start");
@@ -1387,7 +1411,7 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
             broadcast(t, W_DEL, cur);
             if (cur->has_mfa) agent_die(t, &cur->pid);
         } else {
-            send_lost(t, cur->name, cur->nlen, &cur->pid, &cs);
+            send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid);
         }
         entry_drop(t, cur, 1);
     } else if (cur) {
@@ -1566,10 +1590,12 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         if (tag[0] == 'a') apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
         else apply_del(t, name, (size_t)nlen, &pid, &s);
     } else if (strcmp(tag, "lost") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s))
+        sw_pid_t winner;
+        if ((arity != 5 && arity != 6) || dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || dec_stamp(t, buf, index, &s) ||
+            (arity == 6 && sw_pid_dec(&t->atoms, buf, index, &winner)))
             return -1;
-        apply_lost(t, name, (size_t)nlen, &pid, &s);
+        apply_lost(t, name, (size_t)nlen, &pid, &s, arity == 6 ? &winner : NULL);
     } else if (strcmp(tag, "handoff_start") == 0) {
         const char *mfa, *state = NULL;
         long mfalen, statelen = 0;

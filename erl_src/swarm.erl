@@ -63,7 +63,9 @@ register_name(Name, Pid) when is_pid(Pid) ->
 %% may itself call swarm; it never blocks other registrations or lookups.
 %%
 %% If nodes that disagreed about the cluster (a partition, a node joining)
-%% both started `Name', the copy that loses the conflict is sent
+%% both started `Name', the copy that loses the conflict is asked
+%% `{swarm, begin_handoff}'; if it answers `{resume, State}' the winner is
+%% cast `{swarm, resolve_conflict, State}'. The loser is then sent
 %% `{swarm, die}' and should stop, as in Swarm:
 %% `handle_info({swarm, die}, S) -> {stop, shutdown, S}'.
 %%

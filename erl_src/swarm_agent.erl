@@ -303,7 +303,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% order; at most Max more), so that a busy agent pays the gen_server round
 %% once per many batches. Each batch's replies go after its own ops.
 -type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()} | {die, pid()}
-            | {handoff, binary(), pid()} | {end_handoff, pid(), binary()}.
+            | {handoff, binary(), pid()} | {end_handoff, pid(), binary()} | {resolve, pid(), pid()}.
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
@@ -336,6 +336,9 @@ apply_ops([{end_handoff, Pid, StateBin} | Ops], [], St) ->
     %% The handed-off state, for the process that replaced the old one.
     gen_server:cast(Pid, {swarm, end_handoff, binary_to_term(StateBin)}),
     apply_ops(Ops, [], St);
+apply_ops([{resolve, Loser, Winner} | Ops], [], St) ->
+    resolve_conflict(Loser, Winner),
+    apply_ops(Ops, [], St);
 apply_ops([{die, Pid} | Ops], [], St) ->
     %% A process started by register_name/4,5 lost its name to a duplicate
     %% (started while nodes disagreed on the ring): Swarm's shutdown request.
@@ -366,6 +369,23 @@ begin_handoff(NameBin, Pid, CNode) ->
                         catch _:_ -> restart
                         end,
                   erlang:send({?SW_SERVER, CNode}, {?SW_TAG, handoff, NameBin, Pid, How})
+          end).
+
+%% A local process started by register_name/4,5 lost its name to Winner
+%% (a duplicate started while nodes disagreed, e.g. across a partition): as
+%% in Swarm, from a fresh process, it is asked {swarm, begin_handoff}; on
+%% `{resume, State}' the winner is cast {swarm, resolve_conflict, State};
+%% then the loser is sent {swarm, die}.
+-spec resolve_conflict(pid(), pid()) -> pid().
+resolve_conflict(Loser, Winner) ->
+    Timeout = application:get_env(swarm, handoff_timeout, 5000),
+    spawn(fun() ->
+                  try gen_server:call(Loser, {swarm, begin_handoff}, Timeout) of
+                      {resume, State} -> gen_server:cast(Winner, {swarm, resolve_conflict, State});
+                      _ -> ok
+                  catch _:_ -> ok
+                  end,
+                  Loser ! {swarm, die}
           end).
 
 -spec start_mfa(non_neg_integer(), binary(), node()) -> pid().

@@ -23,6 +23,7 @@ handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, resume, Tag}})
 handle_call({swarm, begin_handoff}, _From, S) ->
     {reply, restart, S};
 handle_call(handed_off, _From, S) -> {reply, maps:get(handed_off, S, none), S};
+handle_call(resolved, _From, S) -> {reply, maps:get(resolved, S, none), S};
 handle_call(ping, _From, S) -> {reply, {pong, node(), self()}, S};
 handle_call(casts, _From, S = #{casts := C}) -> {reply, lists:reverse(C), S};
 handle_call({echo, X}, _From, S) -> {reply, X, S};
@@ -31,6 +32,7 @@ handle_call(crash, _From, _S) -> error(crash_requested).
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast({swarm, end_handoff, State}, S) -> {noreply, S#{handed_off => State}};
+handle_cast({swarm, resolve_conflict, State}, S) -> {noreply, S#{resolved => State}};
 handle_cast(M, S = #{casts := C}) -> {noreply, S#{casts := [M | C]}}.
 
 -spec handle_info(term(), map()) -> {noreply, map()} | {stop, shutdown, map()}.
