@@ -305,10 +305,17 @@ static void clock_see(sw_tracker_t *t, uint64_t c) {
  * Name spliced as a term. */
 static void agent_op(sw_tracker_t *t, word_t op, const entry_t *e) {
     ei_x_buff *x = &t->agent_ops.body;
-    ei_x_encode_tuple_header(x, 3);
+    /* A local register_name/4,5 entry carries its MFA to the agent, which
+     * keeps it (swarm_mfa) for the hello of a restarted C node: without
+     * it, a re-adopted entry could not be restarted elsewhere nor handed
+     * off. {add, Name, Pid, MFABin}; its del: {del, Name, Pid, mfa}. */
+    int mfa = e->has_mfa && e->pid.node == t->self_beam;
+    ei_x_encode_tuple_header(x, mfa ? 4 : 3);
     enc_word(x, op);
     ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
     sw_pid_enc(x, &t->atoms, &e->pid);
+    if (mfa && op == W_ADD) ei_x_encode_binary(x, entry_mfa(e), (int)entry_mfalen(e));
+    else if (mfa) ei_x_encode_atom(x, "mfa");
     t->agent_ops.count++;
 }
 
@@ -1818,7 +1825,8 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
     if (p) conn_lost(t, p);
 }
 
-/* Validates a list of {NameBin, Pid} (arity 2) or {BeamAtom, CNodeAtom}. */
+/* Validates a list of {NameBin, Pid} or {NameBin, Pid, MFABin} (names), or
+ * of {BeamAtom, CNodeAtom}. */
 static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
@@ -1830,9 +1838,13 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
         long nlen;
         sw_pid_t pid;
         char a1[MAXATOMLEN_UTF8], a2[MAXATOMLEN_UTF8];
-        if (ei_decode_tuple_header(buf, index, &tup) != 0 || tup != 2) return -1;
+        if (ei_decode_tuple_header(buf, index, &tup) != 0 || (tup != 2 && !(names && tup == 3)))
+            return -1;
         if (names) {
-            if (dec_namebin(buf, index, &name, &nlen) != 0 || sw_pid_dec(&t->atoms, buf, index, &pid) != 0)
+            const char *mfa;
+            long mfalen;
+            if (dec_namebin(buf, index, &name, &nlen) != 0 || sw_pid_dec(&t->atoms, buf, index, &pid) != 0 ||
+                (tup == 3 && dec_bin(buf, index, &mfa, &mfalen) != 0))
                 return -1;
         } else if (ei_decode_atom(buf, index, a1) != 0 || ei_decode_atom(buf, index, a2) != 0) {
             return -1;
@@ -1856,16 +1868,17 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
     i = *index;
     if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
-            const char *name = NULL;
-            long nlen = 0;
+            const char *name = NULL, *mfa = NULL;
+            long nlen = 0, mfalen = 0;
             sw_pid_t pid = {0, 0, 0, 0};
             ei_decode_tuple_header(buf, &i, &tup);
             dec_namebin(buf, &i, &name, &nlen);
             if (sw_pid_dec(&t->atoms, buf, &i, &pid) != 0) continue;
+            if (tup == 3 && dec_bin(buf, &i, &mfa, &mfalen) != 0) continue;
             uint64_t h = name_hash(name, (size_t)nlen);
             if (pid.node != t->self_beam || find(t, name, (size_t)nlen, h)) continue;
             stamp_t s = {++t->clock, t->self_beam};
-            entry_commit(t, name, (size_t)nlen, h, &pid, &s, NULL, 0);
+            entry_commit(t, name, (size_t)nlen, h, &pid, &s, mfa, (size_t)mfalen);
         }
         /* The tail of a non-empty list; ei_decode_list_header already
          * consumed an empty one. */

@@ -245,7 +245,10 @@ port_data(Bin, St) ->
 hello(St) ->
     Me = node(),
     Local = ets:select(?SW_NAMES, [{{'$1', '$2'}, [{'=:=', {node, '$2'}, Me}], [{{'$1', '$2'}}]}]),
-    Entries = [{term_to_binary(N, [deterministic]), P} || {N, P} <- Local, is_process_alive(P)],
+    Entries = [case ets:lookup(?SW_MFA, N) of
+                   [{_, P, MFABin}] -> {term_to_binary(N, [deterministic]), P, MFABin};
+                   _ -> {term_to_binary(N, [deterministic]), P}
+               end || {N, P} <- Local, is_process_alive(P)],
     Peers = [{N, C} || {N, {_, _, C}} <- maps:to_list(St#st.peers)],
     to_cnode(St, {?SW_TAG, hello, self(), Entries, Peers}).
 
@@ -302,7 +305,8 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 %% Applies a batch, then the batches already waiting behind it (in their
 %% order; at most Max more), so that a busy agent pays the gen_server round
 %% once per many batches. Each batch's replies go after its own ops.
--type op() :: {add | del, term(), pid()} | {start, non_neg_integer(), binary()} | {die, pid()}
+-type op() :: {add | del, term(), pid()} | {add, term(), pid(), binary()} | {del, term(), pid(), mfa}
+            | {start, non_neg_integer(), binary()} | {die, pid()}
             | {handoff, binary(), pid()} | {end_handoff, pid(), binary()} | {resolve, pid(), pid()}.
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
@@ -317,6 +321,14 @@ batches(Ops, Replies, St0, Max) ->
 %% name appears at most once in such a run, since the C node always deletes
 %% a name before adding it again.
 -spec apply_ops([op()], [{term(), pid()}], state()) -> state().
+apply_ops([{add, Name, Pid, MFABin} | Ops], Adds, St) ->
+    %% A local register_name/4,5 process: its MFA is kept for the C node's
+    %% next hello (see hello/1).
+    true = ets:insert(?SW_MFA, {Name, Pid, MFABin}),
+    apply_ops([{add, Name, Pid} | Ops], Adds, St);
+apply_ops([{del, Name, Pid, mfa} | Ops], Adds, St) ->
+    _ = ets:match_delete(?SW_MFA, {Name, Pid, '_'}),
+    apply_ops([{del, Name, Pid} | Ops], Adds, St);
 apply_ops([{add, Name, Pid} | Ops], Adds, #st{shadow = Sh} = St) ->
     Sh =:= undefined orelse ets:insert(Sh, {Name}),
     apply_ops(Ops, [{Name, Pid} | Adds], watch(Pid, 1, St));
@@ -459,7 +471,7 @@ end_shadow(#st{shadow = Sh} = St) ->
                                   false -> [Name | Acc]
                               end
                       end, [], ?SW_NAMES),
-    [ets:delete(?SW_NAMES, N) || N <- Stale],
+    [begin ets:delete(?SW_NAMES, N), ets:delete(?SW_MFA, N) end || N <- Stale],
     drop_shadow(St).
 
 -spec drop_shadow(state()) -> state().

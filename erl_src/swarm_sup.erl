@@ -14,6 +14,7 @@ start_link(Config) ->
 -spec init(swarm_config:config()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(Config) ->
     _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
+    _ = ets:new(?SW_MFA, [named_table, public, set]),
     _ = ets:new(?SW_GROUPS, [named_table, public, ordered_set, {read_concurrency, true}]), %% groups
     _ = ets:new(?SW_GROUPS_CACHE, [named_table, public, set, {read_concurrency, true}]),
     Agent = #{id => swarm_agent,

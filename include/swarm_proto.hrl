@@ -6,6 +6,9 @@
 -define(SW_MAX_NAME_BYTES, 65536).
 %% ETS replica of the registry, fed by the local C node.
 -define(SW_NAMES, swarm_names).
+%% The MFAs of this node's register_name/4,5 processes, {Name, Pid, MFABin},
+%% kept by the agent for the hello of a restarted C node.
+-define(SW_MFA, swarm_mfa).
 %% Registered name of the agent process on every BEAM node running swarm.
 -define(SW_AGENT, swarm_agent).
 %% Process groups (issue 4): ETS replica of the memberships (chunks of

@@ -10,6 +10,7 @@
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
          restart_on_node_down/1, partition_heal/1, partition_resolve/1, handoff_on_join/1,
+         restart_after_cnode_restarts/1,
          static_quorum/1,
          bad_config/1,
          blacklist/1]).
@@ -18,6 +19,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, restart_on_node_down, partition_heal, partition_resolve, handoff_on_join,
+     restart_after_cnode_restarts,
      static_quorum,
      bad_config, blacklist].
 
@@ -286,6 +288,44 @@ partition_resolve(_Config) ->
         swarm_ct:rpc(node(Winner), gen_server, call, [Winner, resolved]) =:= {state_of, pr, Loser}
     end, 10000),
     [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc The MFA of a register_name/4 process survives its C node's restart
+%% (the agent keeps it and hands it to the new C node), so after every C
+%% node was killed and restarted, one after the other, the processes of a
+%% node that then stops are still restarted on the survivors, once each.
+restart_after_cnode_restarts(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "rc"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm(Nodes),
+    OnB = [{rc, I} || I <- lists:seq(1, 400), swarm_ct:ring_owner(Nodes, {rc, I}) =:= B],
+    [{ok, _} = swarm_ct:rpc(A, swarm, register_name, [Nm, swarm_test_server, start, [Nm]]) || Nm <- OnB],
+    ?assert(length(OnB) > 50),
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    [begin
+         OsPid = swarm_ct:cnode_os_pid(N),
+         os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+         swarm_ct:wait_until(fun() ->
+             try swarm_ct:cnode_os_pid(N) =/= OsPid andalso
+                     swarm_ct:rpc(N, gen_server, call, [swarm_agent, cnode_ready])
+             catch _:_ -> false end
+         end, 15000),
+         swarm_ct:wait_peers(Nodes),
+         _ = swarm_ct:wait_converged(Nodes, 15000)
+     end || N <- [B, A, C]],
+    swarm_ct:stop_node(lists:keyfind(B, 2, Peers)),
+    Survivors = [A, C],
+    swarm_ct:wait_until(fun() ->
+        Reg = swarm_ct:registry(A),
+        lists:all(fun(Nm) -> case lists:keyfind(Nm, 1, Reg) of
+                                 {_, P} -> lists:member(node(P), Survivors);
+                                 false -> false
+                             end
+                  end, OnB)
+    end, 15000),
+    Reg = swarm_ct:wait_converged(Survivors, 15000),
+    [?assertEqual(swarm_ct:ring_owner(Survivors, Nm), node(element(2, lists:keyfind(Nm, 1, Reg))))
+     || Nm <- OnB],
+    [swarm_ct:stop_node(P) || P <- Peers, element(2, P) =/= B].
 
 %% @doc A node joins: each register_name/4 process that the ring now places
 %% on it is asked {swarm, begin_handoff}: `restart' and `{resume, State}'
