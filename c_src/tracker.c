@@ -859,6 +859,17 @@ static void reply_res(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, 
     reply_raw_via(t, ccbeam, caller, ref, rlen, r->buff, (size_t)r->index);
 }
 
+/* Agent op {start, Id, MFABin}: run the MFA in a fresh process, answer
+ * {'$sw1', started, [{Id, Pid | undefined, Result}]}. */
+static void agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "start");
+    ei_x_encode_ulonglong(x, id);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    t->agent_ops.count++;
+}
+
 /* Reserves name and asks the agent to run the MFA. NULL on out of memory. */
 static start_t *start_begin(sw_tracker_t *t, const char *name, size_t nlen, uint64_t h,
                             const char *mfa, size_t mfalen) {
@@ -882,12 +893,7 @@ static start_t *start_begin(sw_tracker_t *t, const char *name, size_t nlen, uint
         free(st);
         return NULL;
     }
-    ei_x_buff *x = &t->agent_ops.body;
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "start");
-    ei_x_encode_ulonglong(x, st->id);
-    ei_x_encode_binary(x, mfa, (int)mfalen);
-    t->agent_ops.count++;
+    agent_start(t, st->id, mfa, mfalen);
     return st;
 }
 
@@ -1394,12 +1400,7 @@ static void handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const 
         start_free(st);
         return;
     }
-    ei_x_buff *x = &t->agent_ops.body;
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "start");
-    ei_x_encode_ulonglong(x, st->id);
-    ei_x_encode_binary(x, mfa, (int)mfalen);
-    t->agent_ops.count++;
+    agent_start(t, st->id, mfa, mfalen);
 }
 
 /* The handoff's new process started (epid) or not (NULL): it takes the name

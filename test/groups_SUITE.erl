@@ -5,7 +5,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_group/2, end_per_group/2]).
+         init_per_group/2, end_per_group/2, end_per_testcase/2]).
 -export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
          garbage/1, members_cache/1, groups_proc_restart/1,
@@ -32,6 +32,9 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) ->
     ok.
+
+end_per_testcase(_Case, Config) ->
+    swarm_ct:end_per_testcase(Config).
 
 init_per_group(cluster3, Config) ->
     {Peers, Nodes} = start_cluster(3, "g3"),
@@ -355,11 +358,7 @@ cnode_killed(_Config) ->
     Victim = hd([P || P <- Pids, node(P) =:= A]),
     exit(Victim, kill),
     os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-    swarm_ct:wait_until(fun() ->
-        try swarm_ct:cnode_os_pid(A) =/= OsPid andalso
-                swarm_ct:rpc(A, gen_server, call, [swarm_agent, cnode_ready])
-        catch _:_ -> false end
-    end, 10000),
+    swarm_ct:wait_cnode_replaced(A, OsPid, 10000),
     Expected = lists:sort(Pids -- [Victim]),
     wait_members(Nodes, ck, Expected),
     wait_members(Nodes, ck2, Expected),
@@ -490,13 +489,7 @@ groups_under_asan(Config, Exe) ->
     Left = fun() -> lists:sort([P || {I, P} <- lists:zip(lists:seq(1, length(Pids)), Pids),
                                      I > 100, I rem 7 =:= 5]) end,
     wait_members(Nodes, {asan, 5}, Left()),
-    OsPid = swarm_ct:cnode_os_pid(B),
-    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-    swarm_ct:wait_until(fun() ->
-        try swarm_ct:cnode_os_pid(B) =/= OsPid andalso
-                swarm_ct:rpc(B, gen_server, call, [swarm_agent, cnode_ready])
-        catch _:_ -> false end
-    end, 15000),
+    ok = swarm_ct:kill_cnode(B),
     wait_members(Nodes, {asan, 5}, Left()),
     %% The restarted C node is back in the mesh: all nodes agree on the ring
     %% again (the worker below must be restarted exactly once).

@@ -6,7 +6,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_group/2, end_per_group/2]).
+         init_per_group/2, end_per_group/2, end_per_testcase/2]).
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
          restart_on_node_down/1, partition_heal/1, partition_resolve/1, handoff_on_join/1,
@@ -33,6 +33,9 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) ->
     ok.
+
+end_per_testcase(_Case, Config) ->
+    swarm_ct:end_per_testcase(Config).
 
 init_per_group(cluster3, Config) ->
     Peers = swarm_ct:start_nodes(3, "pl"),
@@ -302,13 +305,7 @@ restart_after_cnode_restarts(_Config) ->
     ?assert(length(OnB) > 50),
     _ = swarm_ct:wait_converged(Nodes, 10000),
     [begin
-         OsPid = swarm_ct:cnode_os_pid(N),
-         os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-         swarm_ct:wait_until(fun() ->
-             try swarm_ct:cnode_os_pid(N) =/= OsPid andalso
-                     swarm_ct:rpc(N, gen_server, call, [swarm_agent, cnode_ready])
-             catch _:_ -> false end
-         end, 15000),
+         ok = swarm_ct:kill_cnode(N),
          swarm_ct:wait_peers(Nodes),
          _ = swarm_ct:wait_converged(Nodes, 15000)
      end || N <- [B, A, C]],

@@ -5,7 +5,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_group/2, end_per_group/2]).
+         init_per_group/2, end_per_group/2, end_per_testcase/2]).
 -export([via_call_across_nodes/1, any_term_as_name/1, unregister_one_name/1,
          read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
@@ -31,6 +31,9 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) ->
     ok.
+
+end_per_testcase(_Case, Config) ->
+    swarm_ct:end_per_testcase(Config).
 
 init_per_group(cluster3, Config) ->
     Peers = swarm_ct:start_nodes(3, "c3"),
@@ -383,11 +386,7 @@ cnode_killed(_Config) ->
     {_, Victim} = hd([R || {_, P} = R <- Regs, node(P) =:= A]),
     exit(Victim, kill),
     os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-    swarm_ct:wait_until(fun() ->
-        try swarm_ct:cnode_os_pid(A) =/= OsPid andalso
-                swarm_ct:rpc(A, gen_server, call, [swarm_agent, cnode_ready])
-        catch _:_ -> false end
-    end, 10000),
+    swarm_ct:wait_cnode_replaced(A, OsPid, 10000),
     Expected = lists:sort([R || {_, P} = R <- Regs, P =/= Victim]),
     swarm_ct:wait_until(fun() ->
         lists:all(fun(N) -> swarm_ct:registry(N) =:= Expected end, [A, B, C])
@@ -413,11 +412,7 @@ cnode_hung(_Config) ->
     _ = swarm_ct:wait_converged(Nodes, 10000),
     OsPid = swarm_ct:cnode_os_pid(B),
     os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
-    swarm_ct:wait_until(fun() ->
-        try swarm_ct:cnode_os_pid(B) =/= OsPid andalso
-                swarm_ct:rpc(B, gen_server, call, [swarm_agent, cnode_ready])
-        catch _:_ -> false end
-    end, 15000),
+    swarm_ct:wait_cnode_replaced(B, OsPid, 15000),
     %% The stopped one was killed, not left behind.
     swarm_ct:wait_until(fun() -> os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =/= "" end, 5000),
     ?assertEqual(1, swarm_ct:rpc(B, gen_server, call, [swarm_agent, restarts])),

@@ -6,7 +6,8 @@
 -export([ensure_dist/0, start_nodes/2, start_nodes/3, start_node/1, stop_node/1, connect_all/1,
          start_swarm/1, start_swarm_parallel/1, wait_until/2, wait_until/3,
          rpc/4, spawn_server/3, spawn_idle/1, registry/1, wait_converged/2,
-         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1]).
+         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1,
+         wait_cnode_replaced/3, kill_cnode/1, end_per_testcase/1]).
 
 -define(HOST, "127.0.0.1").
 
@@ -103,6 +104,39 @@ wait_peers(Nodes) ->
                                  end, Nodes)
                end, 15000),
     ok.
+
+%% @doc For a suite's end_per_testcase/2: after a test case outside any
+%% group (which starts and stops its own nodes), halts the nodes it left
+%% running because it failed halfway; left alone, they would join the next
+%% cases' clusters (distribution connects transitively) and mix registries.
+-spec end_per_testcase(list()) -> ok.
+end_per_testcase(Config) ->
+    %% tc_group_properties: the case's own group ([] outside any).
+    case proplists:get_value(tc_group_properties, Config, []) of
+        [] ->
+            [catch erpc:call(N, erlang, halt, [], 5000) || N <- nodes()],
+            wait_until(fun() -> nodes() =:= [] end, 10000);
+        _ ->
+            ok
+    end.
+
+%% @doc Waits (at most Timeout ms) until Node's agent runs a C node whose
+%% OS pid is not OsPid, and that C node is ready.
+-spec wait_cnode_replaced(node(), integer(), pos_integer()) -> ok.
+wait_cnode_replaced(Node, OsPid, Timeout) ->
+    wait_until(fun() ->
+                       try cnode_os_pid(Node) =/= OsPid andalso
+                               rpc(Node, gen_server, call, [swarm_agent, cnode_ready])
+                       catch _:_ -> false
+                       end
+               end, Timeout).
+
+%% @doc SIGKILLs Node's C node and waits until its agent runs a new one.
+-spec kill_cnode(node()) -> ok.
+kill_cnode(Node) ->
+    OsPid = cnode_os_pid(Node),
+    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    wait_cnode_replaced(Node, OsPid, 15000).
 
 %% @doc Polls F until it returns true, every 20 ms, for at most Timeout ms;
 %% fails the test with the last value otherwise.
