@@ -27,7 +27,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"reserved", ts.reserved},           {"bad_ops", ts.bad_ops},
         {"conflicts", ts.conflicts},         {"expired", ts.expired},
         {"members", ts.members},             {"told_to_die", ts.told_to_die},
-        {"handoffs", ts.handoffs},
+        {"handoffs", ts.handoffs},           {"redirects", s->st.redirects},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     size_t n = sizeof kv / sizeof kv[0];
@@ -57,6 +57,32 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
     if (ei_decode_atom(buf, index, tag) != 0) return -1;
     s->st.msgs_in++;
 
+    if (!from_beam && strcmp(tag, "reg") == 0) {
+        /* {'$sw1', reg, Caller, Ref, NameBin, Pid} from a caller on another
+         * BEAM node that takes this node for the name's owner: decided here
+         * if it is, else the caller is told {Ref, redirect} (straight back,
+         * on the connection it came by) and asks its own C node. */
+        erlang_pid caller, pid;
+        const char *ref, *name;
+        size_t rlen, nlen;
+        if (arity != 6 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_decode_pid(buf, index, &pid))
+            return -1;
+        if (strcmp(caller.node, from) != 0) return -1; /* only its own callers */
+        if (sw_tracker_takes_direct(s->tracker, from, name, nlen)) {
+            sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+        } else {
+            ei_x_buff *x = &s->msg;
+            x->index = 0;
+            ei_x_encode_version(x);
+            ei_x_encode_tuple_header(x, 2);
+            ei_x_append_buf(x, ref, (int)rlen);
+            ei_x_encode_atom(x, "redirect");
+            sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
+            s->st.redirects++;
+        }
+        return 0;
+    }
     if (!from_beam) {
         if (strcmp(tag, "gops") == 0 && arity == 3) { /* groups: group.c */
             sw_group_peer_ops(s->groups, from, buf, index);

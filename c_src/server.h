@@ -24,6 +24,7 @@ typedef struct {
     uint64_t unknown_msgs;  /* messages that are not ours or malformed */
     uint64_t bad_ctrl;      /* undecodable control terms */
     uint64_t ignored_ctrl;  /* link/exit/monitor controls we do not act on */
+    uint64_t redirects;     /* direct register requests sent back to the caller's own C node */
     uint64_t is_auth;       /* net_kernel is_auth calls answered */
 } sw_server_stats_t;
 

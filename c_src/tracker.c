@@ -251,6 +251,7 @@ struct sw_tracker_s {
     uint32_t *ring_was;  /* the members (atoms) of the ring last built */
     size_t ring_seen;    /* ... how many */
     int handoff_due;     /* the ring gained a member: look for handoffs */
+    int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
 };
 
@@ -672,12 +673,14 @@ static void ring_rebuild(sw_tracker_t *t) {
      * little later, once the newcomer is connected to the others too. */
     uint32_t idx[1 + t->peers.n];
     int grew = 0;
+    if (n != t->ring_seen) t->ring_news = 1;
     for (size_t i = 0; i < n; i++) {
         idx[i] = sw_atoms_intern(&t->atoms, names[i]);
         int known = 0;
         for (size_t j = 0; j < t->ring_seen && !known; j++) known = t->ring_was[j] == idx[i];
         grew |= !known;
     }
+    if (grew) t->ring_news = 1;
     uint32_t *was = realloc(t->ring_was, n * sizeof *was);
     if (was) {
         memcpy(was, idx, n * sizeof *was);
@@ -1033,6 +1036,14 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
     sw_pid_t c, p;
     if (sw_pid_compact(&t->atoms, caller, &c) != 0 || sw_pid_compact(&t->atoms, pid, &p) != 0) return;
     uint32_t owner = owner_of(t, name, nlen);
+    if (c.node != t->self_beam) {
+        /* A caller on another node sent its request straight here, taking
+         * this node for the owner (its ring, from its own C node): decide,
+         * with the reply going through the caller's C node (after the
+         * entry, when its pid lives there). */
+        decide(t, c.node, &c, ref, rlen, name, nlen, &p);
+        return;
+    }
     if (owner == t->self_beam) {
         decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p);
         return;
@@ -2014,6 +2025,20 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         sw_outbox_reset(&t->agent_replies);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
+    if (t->have_agent && t->ring_news) {
+        /* {'$sw1', ring, [BeamNode]}: the ring's members, for callers that
+         * send register_name/2 straight to the owner's C node. */
+        t->ring_news = 0;
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_atom(x, SW_PROTO_TAG);
+        ei_x_encode_atom(x, "ring");
+        ei_x_encode_list_header(x, (long)t->ring_seen);
+        for (size_t i = 0; i < t->ring_seen; i++) sw_atoms_enc(x, &t->atoms, t->ring_was[i]);
+        ei_x_encode_empty_list(x);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
     if (t->have_agent && t->synced && !t->synced_sent) {
         t->synced_sent = 1;
         x->index = 0;
@@ -2027,7 +2052,15 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
 
 int sw_tracker_pending(const sw_tracker_t *t) {
     if (sw_peers_pending(&t->peers)) return 1;
-    return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || (t->synced && !t->synced_sent)));
+    return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
+                              (t->synced && !t->synced_sent)));
+}
+
+int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen) {
+    uint32_t b = sw_atoms_find(&t->atoms, beam);
+    if (b == SW_ATOM_NONE || b == t->self_beam) return 0;
+    const sw_peer_t *p = sw_peers_by_beam(&t->peers, b);
+    return p && p->conn_up && p->agent_up && !p->down && owner_of(t, name, nlen) == t->self_beam;
 }
 
 int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }

@@ -116,6 +116,13 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
                              size_t rlen, const char *name, size_t nlen, const char *mfa,
                              size_t mfalen, int whereis);
 
+/* 1 if this node takes a register_name/2 request for name/nlen that a
+ * caller on BEAM node beam sent straight here: beam runs swarm, its C node
+ * is connected (the reply goes through it, after the entry) and this node
+ * owns the name. Otherwise the caller is told to ask its own C node. Pass
+ * the request on to sw_tracker_register only when this is 1. */
+int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen);
+
 /* A process's answer to {swarm, begin_handoff}, which the agent asked on
  * the tracker's agent op {handoff, NameBin, Pid} (sent when the ring gained
  * a member and now places that register_name/4,5 process elsewhere). */

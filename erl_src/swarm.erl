@@ -47,7 +47,19 @@
 %% not answer within the `call_timeout' setting (it is restarting).
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) when is_pid(Pid) ->
-    call(reg, [encode(Name), Pid], {register_name, [Name, Pid]}).
+    Args = [encode(Name), Pid],
+    Where = {register_name, [Name, Pid]},
+    %% Straight to the owner's C node when the ring mirror names another
+    %% one (swarm_ring); it answers through ours, or says to ask ours.
+    case swarm_ring:owner_cnode(Name) of
+        local ->
+            call(reg, Args, Where);
+        CNode ->
+            case call_at(CNode, reg, Args, application:get_env(swarm, call_timeout, 5000), Where) of
+                redirect -> call(reg, Args, Where);
+                Reply -> Reply
+            end
+    end.
 
 %% @doc Starts a process with `apply(M, F, A)' on the node the hash ring
 %% assigns to `Name' (the node Swarm's libring would pick), registers it there
@@ -175,10 +187,16 @@ call(Op, Args, Where) ->
     call(Op, Args, application:get_env(swarm, call_timeout, 5000), Where).
 
 -spec call(reg | unreg | reg_mfa, [term()], timeout(), {atom(), [term()]}) -> term().
-call(Op, Args, Timeout, {Fun, FunArgs}) ->
+call(Op, Args, Timeout, {Fun, FunArgs} = Where) ->
     CNode = try persistent_term:get({swarm, cnode})
             catch error:badarg -> exit({noproc, {swarm, Fun, FunArgs}})
             end,
+    call_at(CNode, Op, Args, Timeout, Where).
+
+%% A request to a C node (ours, or the owner's for reg); the reply comes
+%% through our agent, which the caller monitors.
+-spec call_at(node(), reg | unreg | reg_mfa, [term()], timeout(), {atom(), [term()]}) -> term().
+call_at(CNode, Op, Args, Timeout, {Fun, FunArgs}) ->
     Ref = erlang:monitor(process, ?SW_AGENT),
     erlang:send({?SW_SERVER, CNode}, list_to_tuple([?SW_TAG, Op, self(), Ref | Args])),
     receive

@@ -108,6 +108,19 @@ handle_info({?SW_TAG, batch, Ops, Replies}, St0) ->
 handle_info({?SW_TAG, started, Id, Pid, Res}, St) ->
     started([{Id, Pid, Res}], 256, St),
     {noreply, St};
+handle_info({?SW_TAG, ring, Members}, St) when is_list(Members) ->
+    %% The C node's ring changed: mirror it for register_name/2 callers
+    %% (swarm_ring), and connect to the members' C nodes, which they then
+    %% call directly.
+    case swarm_ring:set(Members) of
+        changed ->
+            Me = node(),
+            [spawn(fun() -> net_kernel:connect_node(swarm_ring:cnode_of(N)) end)
+             || N <- Members, N =/= Me, not lists:member(swarm_ring:cnode_of(N), nodes(hidden))];
+        same ->
+            ok
+    end,
+    {noreply, St};
 handle_info({?SW_TAG, synced}, St) ->
     {noreply, end_shadow(St)};
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
@@ -167,6 +180,7 @@ handle_info(Other, St) ->
 
 -spec terminate(term(), state()) -> ok.
 terminate(_Why, St) ->
+    swarm_ring:clear(),
     [erlang:send(A, {?SW_TAG, agent_bye, node()}, [noconnect]) || {A, _, _} <- maps:values(St#st.peers)],
     case St#st.port of
         undefined -> ok;

@@ -6,6 +6,7 @@
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, end_per_testcase/2]).
+-export([direct_to_owner/1]).
 -export([via_call_across_nodes/1, any_term_as_name/1, unregister_one_name/1,
          read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
@@ -23,7 +24,8 @@ groups() ->
     [{cluster3, [],
       [via_call_across_nodes, any_term_as_name, unregister_one_name, read_your_writes,
        whereis_miss_is_local, send_unknown_name, race_one_winner, process_death,
-       elixir_facade, elixir_genserver, garbage_to_cnode, wrong_cookie_raw_tcp, huge_name]}].
+       elixir_facade, elixir_genserver, garbage_to_cnode, wrong_cookie_raw_tcp, huge_name,
+       direct_to_owner]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -446,6 +448,38 @@ app_stop_start(_Config) ->
 %% ---------------------------------------------------------------------------
 
 %% Registers an idle process on Node under Name; returns its pid.
+%% @doc register_name/2 goes straight to the owner's C node (by the ring
+%% mirror swarm_ring keeps on every node): no redirect when the mirror is
+%% right. With a wrong mirror (every name sent to B's C node), B sends the
+%% callers of names it does not own to their own C node. Either way every
+%% call gets `yes' and reads its own write, and every node ends up with all
+%% the names.
+direct_to_owner(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    Redirects = fun() ->
+                        lists:sum([proplists:get_value(redirects, swarm_ct:rpc(N, swarm_agent, stats, []))
+                                   || N <- Nodes])
+                end,
+    Run = fun(Tag) ->
+                  swarm_ct:rpc(A, erlang, apply, [fun() ->
+                      [begin
+                           P = spawn(fun() -> receive stop -> ok end end),
+                           {swarm:register_name({Tag, I}, P), swarm:whereis_name({Tag, I}) =:= P}
+                       end || I <- lists:seq(1, 150)]
+                  end, []])
+          end,
+    R0 = Redirects(),
+    ?assertEqual(lists:duplicate(150, {yes, true}), Run(direct)),
+    ?assertEqual(R0, Redirects()),
+    %% A wrong mirror on A: every name to B's C node.
+    changed = swarm_ct:rpc(A, swarm_ring, set, [[B]]),
+    ?assertEqual(lists:duplicate(150, {yes, true}), Run(redirected)),
+    Owned = length([I || I <- lists:seq(1, 150), swarm_ct:ring_owner(Nodes, {redirected, I}) =:= B]),
+    ?assertEqual(150 - Owned, Redirects() - R0),
+    changed = swarm_ct:rpc(A, swarm_ring, set, [Nodes]),
+    Reg = swarm_ct:wait_converged(Nodes, 10000),
+    ?assertEqual(300, length([x || {{T, _}, _} <- Reg, T =:= direct orelse T =:= redirected])).
+
 register_idle(Node, Name) ->
     P = swarm_ct:spawn_idle(Node),
     yes = swarm_ct:rpc(Node, swarm, register_name, [Name, P]),

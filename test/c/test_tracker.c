@@ -345,6 +345,22 @@ static void agent_batch(node_t *nd, const char *buf, int *index) {
     nd->batches++;
 }
 
+/* {'$sw1', ring, [Beam]}: the ring's members, for swarm_ring's mirror:
+ * distinct BEAM node names in ascending order, this node's among them. */
+static void agent_ring(node_t *nd, const char *buf, int *index) {
+    int n, self = 0;
+    char prev[MAXATOMLEN_UTF8] = "", atom[MAXATOMLEN_UTF8];
+    CU_ASSERT_FATAL(ei_decode_list_header(buf, index, &n) == 0);
+    CU_ASSERT(n >= 1);
+    for (int k = 0; k < n; k++) {
+        CU_ASSERT_FATAL(ei_decode_atom(buf, index, atom) == 0);
+        CU_ASSERT(strcmp(prev, atom) < 0);
+        self |= strcmp(atom, beam_name(nd->id)) == 0;
+        memcpy(prev, atom, sizeof prev);
+    }
+    CU_ASSERT(self);
+}
+
 /* {'$sw1', synced}: swarm_agent's end_shadow drops what the new C node did
  * not confirm. */
 static void agent_synced(node_t *nd) {
@@ -381,6 +397,7 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
     }
     if (arity == 4 && strcmp(atom, "batch") == 0) agent_batch(nd, buf, &index);
     else if (arity == 2 && strcmp(atom, "synced") == 0) agent_synced(nd);
+    else if (arity == 3 && strcmp(atom, "ring") == 0) agent_ring(nd, buf, &index);
     else CU_FAIL_FATAL("unknown message to the agent");
 }
 
