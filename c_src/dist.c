@@ -57,21 +57,33 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
     if (ei_decode_atom(buf, index, tag) != 0) return -1;
     s->st.msgs_in++;
 
-    if (!from_beam && strcmp(tag, "reg") == 0) {
-        /* {'$sw1', reg, Caller, Ref, NameBin, Pid} from a caller on another
-         * BEAM node that takes this node for the name's owner: decided here
-         * if it is, else the caller is told {Ref, redirect} (straight back,
-         * on the connection it came by) and asks its own C node. */
+    if (!from_beam && (strcmp(tag, "reg") == 0 || strcmp(tag, "reg_mfa") == 0)) {
+        /* {'$sw1', reg, Caller, Ref, NameBin, Pid} or {'$sw1', reg_mfa,
+         * Caller, Ref, NameBin, MFABin, Mode} from a caller on another BEAM
+         * node that takes this node for the name's owner: decided here if
+         * it is, else the caller is told {Ref, redirect} (straight back, on
+         * the connection it came by) and asks its own C node. */
         erlang_pid caller, pid;
-        const char *ref, *name;
+        const char *ref, *name, *mfa = NULL;
         size_t rlen, nlen;
-        if (arity != 6 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_decode_pid(buf, index, &pid))
+        long mfalen = 0;
+        char mode[MAXATOMLEN_UTF8];
+        int mfa_req = tag[3] == '_', type, size;
+        if (arity != (mfa_req ? 7 : 6) || ei_decode_pid(buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
             return -1;
+        if (mfa_req) {
+            if (ei_get_type(buf, index, &type, &size) || type != ERL_BINARY_EXT) return -1;
+            mfa = buf + *index + 5;
+            mfalen = size;
+            *index += 5 + size;
+            if (ei_decode_atom(buf, index, mode)) return -1;
+        } else if (ei_decode_pid(buf, index, &pid)) {
+            return -1;
+        }
         if (strcmp(caller.node, from) != 0) return -1; /* only its own callers */
-        if (sw_tracker_takes_direct(s->tracker, from, name, nlen)) {
-            sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
-        } else {
+        if (!sw_tracker_takes_direct(s->tracker, from, name, nlen)) {
             ei_x_buff *x = &s->msg;
             x->index = 0;
             ei_x_encode_version(x);
@@ -80,6 +92,11 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
             ei_x_encode_atom(x, "redirect");
             sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
             s->st.redirects++;
+        } else if (mfa_req) {
+            sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
+                                    strcmp(mode, "whereis_or_register") == 0);
+        } else {
+            sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
         }
         return 0;
     }

@@ -933,6 +933,12 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
     sw_pid_t c;
     if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
     int mode = whereis ? MODE_WHEREIS : MODE_REGISTER;
+    if (c.node != t->self_beam) {
+        /* Sent straight here by a caller on another node (see
+         * sw_tracker_takes_direct): decide, replying through its C node. */
+        decide_mfa(t, c.node, &c, ref, rlen, name, nlen, mfa, mfalen, mode);
+        return;
+    }
     if (below_quorum(t)) {
         reply_res(t, t->self_beam, &c, ref, rlen, res_error(t, "no_node_available"));
         return;

@@ -116,7 +116,7 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
                              size_t rlen, const char *name, size_t nlen, const char *mfa,
                              size_t mfalen, int whereis);
 
-/* 1 if this node takes a register_name/2 request for name/nlen that a
+/* 1 if this node takes a register_name/2,4 request for name/nlen that a
  * caller on BEAM node beam sent straight here: beam runs swarm, its C node
  * is connected (the reply goes through it, after the entry) and this node
  * owns the name. Otherwise the caller is told to ask its own C node. Pass

@@ -177,9 +177,21 @@ zero_floats(X) -> X.
 -spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
                  timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
 start_call(Mode, Name, MFA, Timeout, Where) ->
-    case call(reg_mfa, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where) of
+    Args = [encode(Name), term_to_binary(MFA), Mode],
+    %% As register_name/2: straight to the owner's C node when the ring
+    %% mirror names another one.
+    Reply = case swarm_ring:owner_cnode(Name) of
+                local ->
+                    call(reg_mfa, Args, Timeout, Where);
+                CNode ->
+                    case call_at(CNode, reg_mfa, Args, Timeout, Where) of
+                        redirect -> call(reg_mfa, Args, Timeout, Where);
+                        R -> R
+                    end
+            end,
+    case Reply of
         {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
-        Reply -> Reply
+        _ -> Reply
     end.
 
 -spec call(reg | unreg, [term()], {atom(), [term()]}) -> term().

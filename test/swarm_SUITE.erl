@@ -452,8 +452,8 @@ app_stop_start(_Config) ->
 %% mirror swarm_ring keeps on every node): no redirect when the mirror is
 %% right. With a wrong mirror (every name sent to B's C node), B sends the
 %% callers of names it does not own to their own C node. Either way every
-%% call gets `yes' and reads its own write, and every node ends up with all
-%% the names.
+%% call gets `yes' and reads its own write, every node ends up with all the
+%% names, and register_name/4 starts each process on its owner.
 direct_to_owner(Config) ->
     [A, B, _] = Nodes = ?config(nodes, Config),
     Redirects = fun() ->
@@ -476,7 +476,20 @@ direct_to_owner(Config) ->
     ?assertEqual(lists:duplicate(150, {yes, true}), Run(redirected)),
     Owned = length([I || I <- lists:seq(1, 150), swarm_ct:ring_owner(Nodes, {redirected, I}) =:= B]),
     ?assertEqual(150 - Owned, Redirects() - R0),
+    %% register_name/4 takes the same way: started on the owner either way.
+    R1 = Redirects(),
+    Mfa = [{{mfa_direct, I}, swarm_ct:rpc(A, swarm, register_name,
+                                         [{mfa_direct, I}, swarm_test_server, start, [I]])}
+           || I <- lists:seq(1, 60)],
+    ?assertEqual(60, length([ok || {_, {ok, _}} <- Mfa])),
+    [?assertEqual(swarm_ct:ring_owner(Nodes, Nm), node(P)) || {Nm, {ok, P}} <- Mfa],
+    ?assertEqual(length([x || {Nm, _} <- Mfa, swarm_ct:ring_owner(Nodes, Nm) =/= B]), Redirects() - R1),
     changed = swarm_ct:rpc(A, swarm_ring, set, [Nodes]),
+    R2 = Redirects(),
+    Mfa2 = [swarm_ct:rpc(A, swarm, register_name, [{mfa_direct2, I}, swarm_test_server, start, [I]])
+            || I <- lists:seq(1, 60)],
+    ?assertEqual(60, length([ok || {ok, _} <- Mfa2])),
+    ?assertEqual(R2, Redirects()),
     Reg = swarm_ct:wait_converged(Nodes, 10000),
     ?assertEqual(300, length([x || {{T, _}, _} <- Reg, T =:= direct orelse T =:= redirected])).
 
