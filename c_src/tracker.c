@@ -1739,6 +1739,9 @@ static void dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 
 void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
+    /* It may make a connected peer a ring member (its BEAM node known, no
+     * longer down): the ring must be rebuilt, as for any such change. */
+    t->ring_dirty = 1;
     if (p) dial_if_ours(t, p);
 }
 

@@ -13,7 +13,7 @@
 %% phash2(Key, 4294967295), an atom key to phash2(term_to_binary(Key), ...);
 %% its owner has the first point at or above the hash, wrapping around.
 %% Kept in persistent_term (written by swarm_agent only when the members
-%% change).
+%% change, and only with the `direct_to_owner' setting).
 -module(swarm_ring).
 -compile(warn_missing_spec).
 

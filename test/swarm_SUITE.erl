@@ -40,6 +40,9 @@ end_per_testcase(_Case, Config) ->
 init_per_group(cluster3, Config) ->
     Peers = swarm_ct:start_nodes(3, "c3"),
     Nodes = [N || {_, N} <- Peers],
+    %% This group runs with callers sending registrations straight to the
+    %% owner's C node (off by default); the other suites cover the default.
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, direct_to_owner, true]) || N <- Nodes],
     ok = swarm_ct:start_swarm(Nodes),
     [{peers, Peers}, {nodes, Nodes} | Config].
 
