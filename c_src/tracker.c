@@ -55,7 +55,13 @@
 #include "swarm_proto.h"
 #include "term.h"
 
-#define CLAIM_TIMEOUT_MS 5000u
+/* A reservation whose home never answers its claim is given up after this
+ * long. Only a last resort: a claim is lost only with its connection
+ * (conn_lost drops the reservations at once) and a hung C node is killed by
+ * its agent's watchdog (its connections drop too); given up early, a
+ * reservation whose home is merely slow (a backlog, valgrind) lets a second
+ * claim for the name through, and both callers get yes. */
+#define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
 #define SYNC_TIMEOUT_MS 10000u
 #define REDIAL_MS 1000u
 /* From a ring's growth to the handoff scan (the tick runs every 500 ms). */

@@ -51,6 +51,10 @@ typedef enum { SW_DEST_PEER = 0, SW_DEST_AGENT } sw_dest_t;
 typedef void (*sw_tracker_emit_cb)(void *ud, sw_dest_t dest, const char *cnode,
                                    const char *buf, size_t len);
 
+/* How long (ms) an owner keeps a reservation whose claim its home does not
+ * answer (see tracker.c). */
+#define SW_CLAIM_TIMEOUT_MS 30000u
+
 /* Counters, readable with sw_tracker_stats(). */
 typedef struct {
     uint64_t names;          /* committed entries */

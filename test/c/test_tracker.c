@@ -1687,7 +1687,7 @@ static void test_reservation_expiry(void) {
     run(s);
     CU_ASSERT_STRING_EQUAL(s->reqs[r2].result, "no");
     /* Not before the timeout... */
-    tick_all(s, 4999);
+    tick_all(s, SW_CLAIM_TIMEOUT_MS - 1);
     sw_tracker_stats(s->nd[0].t, &st);
     CU_ASSERT_EQUAL(st.reserved, 1);
     CU_ASSERT_EQUAL(st.expired, 0);
@@ -1840,8 +1840,8 @@ static void test_reservations_fifo(void) {
     sw_tracker_stats(s->nd[0].t, &st);
     CU_ASSERT_EQUAL(st.reserved, 8);
     /* The first reservation was made at t0, the last at t0 + 700 ms; after
-     * 5000 - 700 + 250 more ms, the first three (and only they) are gone. */
-    tick_all(s, 5000 - 800 + 250);
+     * timeout - 700 + 250 more ms, the first three (and only they) are gone. */
+    tick_all(s, SW_CLAIM_TIMEOUT_MS - 800 + 250);
     sw_tracker_stats(s->nd[0].t, &st);
     CU_ASSERT_EQUAL(st.expired, 3);
     CU_ASSERT_EQUAL(st.reserved, 5);
