@@ -2014,6 +2014,16 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
 }
 
+/* Starts x afresh as {'$sw1', tag, ...} of the given arity (version byte
+ * included): a message of the tracker to its agent. */
+static void begin_msg(ei_x_buff *x, const char *tag, int arity) {
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_atom(x, SW_PROTO_TAG);
+    ei_x_encode_atom(x, tag);
+}
+
 void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     ei_x_buff *x = &t->scratch;
     for (uint32_t i = 0; i < t->peers.n; i++) {
@@ -2044,11 +2054,7 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         /* {'$sw1', ring, [BeamNode]}: the ring's members, for callers that
          * send register_name/2 straight to the owner's C node. */
         t->ring_news = 0;
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 3);
-        ei_x_encode_atom(x, SW_PROTO_TAG);
-        ei_x_encode_atom(x, "ring");
+        begin_msg(x, "ring", 3);
         ei_x_encode_list_header(x, (long)t->ring_seen);
         for (size_t i = 0; i < t->ring_seen; i++) sw_atoms_enc(x, &t->atoms, t->ring_was[i]);
         ei_x_encode_empty_list(x);
@@ -2056,11 +2062,7 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     }
     if (t->have_agent && t->synced && !t->synced_sent) {
         t->synced_sent = 1;
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, SW_PROTO_TAG);
-        ei_x_encode_atom(x, "synced");
+        begin_msg(x, "synced", 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
 }
