@@ -89,6 +89,14 @@ run_workload(Peers, Exe, Env) ->
         end, []])}
      end) || N <- Nodes],
     Results = lists:append([receive {done, R} -> R end || _ <- Nodes]),
+    %% (If this fails, the counters tell how: conflicts settled, claims that
+    %% expired, membership.)
+    length([yes || yes <- Results]) =:= 300 orelse
+        ct:pal("race: ~p yes; stats ~p",
+               [length([yes || yes <- Results]),
+                [{N, [KV || {K, _} = KV <- swarm_ct:rpc(N, swarm_agent, stats, []),
+                            lists:member(K, [conflicts, expired, members, reserved, names])]}
+                 || N <- Nodes]]),
     ?assertEqual(300, length([yes || yes <- Results])),
     %% MFA starts, unregistrations, deaths.
     [{ok, _} = swarm_ct:rpc(A, swarm, register_name, [{asan_mfa, I}, swarm_test_server, start, [I]])
