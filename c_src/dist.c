@@ -14,10 +14,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
     sw_tracker_stats_t ts;
     sw_node_stats(s->node, &ns);
     sw_tracker_stats(s->tracker, &ts);
-    struct {
-        const char *k;
-        uint64_t v;
-    } kv[] = {
+    const sw_counter_t kv[] = {
         {"frames_in", ns.frames_in},         {"frames_out", ns.frames_out},
         {"bad_frames", ns.bad_frames},       {"conns_dropped", ns.conns_dropped},
         {"auth_failed", ns.auth_failed},     {"handshake_failed", ns.handshake_failed},
@@ -36,52 +33,38 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
     ei_x_encode_version(x);
     ei_x_encode_tuple_header(x, 2);
     ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_encode_list_header(x, (long)n);
-    for (size_t i = 0; i < n; i++) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, kv[i].k);
-        ei_x_encode_ulonglong(x, kv[i].v);
-    }
-    ei_x_encode_empty_list(x);
+    sw_term_enc_counters(x, kv, n);
     sw_server_send_pid(s, to, x->buff, (size_t)x->index);
 }
 
-/* A message for the swarm server. from_beam: it came over the connection to
- * our own BEAM node (agent or local caller); otherwise from a peer C node. */
-static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *index) {
-    int arity;
-    char tag[MAXATOMLEN_UTF8];
-    int from_beam = strcmp(from, s->beam) == 0;
-    if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 2) return -1;
-    if (ei_decode_atom(buf, index, tag) != 0 || strcmp(tag, SW_PROTO_TAG) != 0) return -1;
-    if (ei_decode_atom(buf, index, tag) != 0) return -1;
-    s->st.msgs_in++;
-
-    if (!from_beam && (strcmp(tag, "reg") == 0 || strcmp(tag, "reg_mfa") == 0)) {
-        /* {'$sw1', reg, Caller, Ref, NameBin, Pid} or {'$sw1', reg_mfa,
-         * Caller, Ref, NameBin, MFABin, Mode} from a caller on another BEAM
-         * node that takes this node for the name's owner: decided here if
-         * it is, else the caller is told {Ref, redirect} (straight back, on
-         * the connection it came by) and asks its own C node. */
-        erlang_pid caller, pid;
-        const char *ref, *name, *mfa = NULL;
-        size_t rlen, nlen;
-        long mfalen = 0;
-        char mode[MAXATOMLEN_UTF8];
-        int mfa_req = tag[3] == '_', type, size;
-        if (arity != (mfa_req ? 7 : 6) || ei_decode_pid(buf, index, &caller) ||
-            sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
-            return -1;
-        if (mfa_req) {
-            if (ei_get_type(buf, index, &type, &size) || type != ERL_BINARY_EXT) return -1;
-            mfa = buf + *index + 5;
-            mfalen = size;
-            *index += 5 + size;
-            if (ei_decode_atom(buf, index, mode)) return -1;
-        } else if (ei_decode_pid(buf, index, &pid)) {
-            return -1;
-        }
+/* {'$sw1', reg, Caller, Ref, NameBin, Pid} (mfa_req 0) or {'$sw1', reg_mfa,
+ * Caller, Ref, NameBin, MFABin, Mode} (mfa_req 1), from a caller on our own
+ * BEAM node (from_beam) or, with direct_to_owner, on BEAM node `from`,
+ * which takes this node for the name's owner: decided here if it is
+ * (sw_tracker_takes_direct), else that caller is told {Ref, redirect},
+ * straight back on the connection it came by, and asks its own C node. */
+static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_req, int arity,
+                      const char *buf, int *index) {
+    erlang_pid caller, pid;
+    const char *ref, *name, *mfa = NULL;
+    size_t rlen, nlen;
+    long mfalen = 0;
+    char mode[MAXATOMLEN_UTF8];
+    int type, size;
+    if (arity != (mfa_req ? 7 : 6) || ei_decode_pid(buf, index, &caller) ||
+        sw_term_dec_raw(buf, index, &ref, &rlen) ||
+        sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
+        return -1;
+    if (mfa_req) {
+        if (ei_get_type(buf, index, &type, &size) || type != ERL_BINARY_EXT) return -1;
+        mfa = buf + *index + 5;
+        mfalen = size;
+        *index += 5 + size;
+        if (ei_decode_atom(buf, index, mode)) return -1;
+    } else if (ei_decode_pid(buf, index, &pid)) {
+        return -1;
+    }
+    if (!from_beam) {
         if (strcmp(caller.node, from) != 0) return -1; /* only its own callers */
         if (!sw_tracker_takes_direct(s->tracker, from, name, nlen)) {
             ei_x_buff *x = &s->msg;
@@ -92,47 +75,50 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
             ei_x_encode_atom(x, "redirect");
             sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
             s->st.redirects++;
-        } else if (mfa_req) {
-            sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
-                                    strcmp(mode, "whereis_or_register") == 0);
-        } else {
-            sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+            return 0;
         }
-        return 0;
     }
+    if (mfa_req)
+        sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
+                                strcmp(mode, "whereis_or_register") == 0);
+    else
+        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+    return 0;
+}
+
+/* A message for the swarm server. from_beam: it came over the connection to
+ * our own BEAM node (agent or local caller); otherwise from a peer C node
+ * (or, for reg and reg_mfa, from a caller on another BEAM node). */
+static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *index) {
+    int arity;
+    char tag[MAXATOMLEN_UTF8];
+    int from_beam = strcmp(from, s->beam) == 0;
+    if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 2) return -1;
+    if (ei_decode_atom(buf, index, tag) != 0 || strcmp(tag, SW_PROTO_TAG) != 0) return -1;
+    if (ei_decode_atom(buf, index, tag) != 0) return -1;
+    s->st.msgs_in++;
+
     if (!from_beam) {
         if (strcmp(tag, "gops") == 0 && arity == 3) { /* groups: group.c */
             sw_group_peer_ops(s->groups, from, buf, index);
             return 0;
         }
-        if (strcmp(tag, "ops") != 0 || arity != 3) return -1;
-        sw_tracker_peer_ops(s->tracker, from, buf, index);
-        return 0;
+        if (strcmp(tag, "ops") == 0 && arity == 3) {
+            sw_tracker_peer_ops(s->tracker, from, buf, index);
+            return 0;
+        }
+        /* direct_to_owner: a caller on another BEAM node. */
+        if (strcmp(tag, "reg") == 0) return handle_reg(s, from, 0, 0, arity, buf, index);
+        if (strcmp(tag, "reg_mfa") == 0) return handle_reg(s, from, 0, 1, arity, buf, index);
+        return -1;
     }
     erlang_pid caller, pid;
     const char *ref, *name;
     size_t rlen, nlen;
     if (strcmp(tag, "reg") == 0) {
-        if (arity != 6 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_decode_pid(buf, index, &pid))
-            return -1;
-        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+        return handle_reg(s, from, 1, 0, arity, buf, index);
     } else if (strcmp(tag, "reg_mfa") == 0) {
-        /* {'$sw1', reg_mfa, Caller, Ref, NameBin, MFABin, Mode} */
-        char mode[MAXATOMLEN_UTF8];
-        const char *mfa;
-        long mfalen;
-        int type, size;
-        if (arity != 7 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) || ei_get_type(buf, index, &type, &size) ||
-            type != ERL_BINARY_EXT)
-            return -1;
-        mfa = buf + *index + 5;
-        mfalen = size;
-        *index += 5 + size;
-        if (ei_decode_atom(buf, index, mode)) return -1;
-        sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
-                                strcmp(mode, "whereis_or_register") == 0);
+        return handle_reg(s, from, 1, 1, arity, buf, index);
     } else if (strcmp(tag, "started") == 0) {
         /* {'$sw1', started, [{Id, Pid | undefined, Result}]} from the agent,
          * which gathers its starters' results into one message. */

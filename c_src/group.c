@@ -812,28 +812,32 @@ static void request_remote(sw_group_t *g, const char *op, const erlang_pid *call
     p->out.count++;
 }
 
-void sw_group_join(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
-                   const char *group, size_t glen, const erlang_pid *pid) {
+/* A local caller's join (join = 1) or leave: done here if pid is ours,
+ * else asked of pid's home. */
+static void join_or_leave(sw_group_t *g, int join, const erlang_pid *caller, const char *ref,
+                          size_t rlen, const char *group, size_t glen, const erlang_pid *pid) {
     pkey_t k;
     if (to_key(g, pid, &k) != 0) {
         agent_reply(g, caller, ref, rlen, "out_of_memory");
         return;
     }
     uint32_t home = key_beam(g, &k);
-    if (home == g->self_beam) join_home(g, g->self_beam, caller, ref, rlen, group, glen, &k);
-    else request_remote(g, "join_req", caller, ref, rlen, group, glen, pid, home);
+    if (home != g->self_beam)
+        request_remote(g, join ? "join_req" : "leave_req", caller, ref, rlen, group, glen, pid, home);
+    else if (join)
+        join_home(g, g->self_beam, caller, ref, rlen, group, glen, &k);
+    else
+        leave_home(g, g->self_beam, caller, ref, rlen, group, glen, &k);
+}
+
+void sw_group_join(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
+                   const char *group, size_t glen, const erlang_pid *pid) {
+    join_or_leave(g, 1, caller, ref, rlen, group, glen, pid);
 }
 
 void sw_group_leave(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
                     const char *group, size_t glen, const erlang_pid *pid) {
-    pkey_t k;
-    if (to_key(g, pid, &k) != 0) {
-        agent_reply(g, caller, ref, rlen, "out_of_memory");
-        return;
-    }
-    uint32_t home = key_beam(g, &k);
-    if (home == g->self_beam) leave_home(g, g->self_beam, caller, ref, rlen, group, glen, &k);
-    else request_remote(g, "leave_req", caller, ref, rlen, group, glen, pid, home);
+    join_or_leave(g, 0, caller, ref, rlen, group, glen, pid);
 }
 
 void sw_group_pid_down(sw_group_t *g, const erlang_pid *pid) {
@@ -1196,10 +1200,7 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
 static void reply_stats(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen) {
     sw_group_stats_t st;
     sw_group_stats(g, &st);
-    struct {
-        const char *k;
-        uint64_t v;
-    } kv[] = {
+    const sw_counter_t kv[] = {
         {"groups", st.groups},           {"memberships", st.memberships},
         {"pids", st.pids},               {"parked", st.parked},
         {"bad_ops", st.bad_ops},         {"bad_msgs", st.bad_msgs},
@@ -1211,13 +1212,7 @@ static void reply_stats(sw_group_t *g, const erlang_pid *caller, const char *ref
     ei_x_encode_tuple_header(x, 3);
     ei_x_encode_pid(x, caller);
     ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_encode_list_header(x, (long)n);
-    for (size_t i = 0; i < n; i++) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, kv[i].k);
-        ei_x_encode_ulonglong(x, kv[i].v);
-    }
-    ei_x_encode_empty_list(x);
+    sw_term_enc_counters(x, kv, n);
     g->replies.count++;
 }
 

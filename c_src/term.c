@@ -206,3 +206,13 @@ int sw_term_dec_raw(const char *buf, int *index, const char **raw, size_t *len) 
     *index = i;
     return 0;
 }
+
+void sw_term_enc_counters(ei_x_buff *x, const sw_counter_t *kv, size_t n) {
+    ei_x_encode_list_header(x, (long)n);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, kv[i].k);
+        ei_x_encode_ulonglong(x, kv[i].v);
+    }
+    ei_x_encode_empty_list(x);
+}

@@ -8,7 +8,9 @@
 #ifndef SW_TERM_H
 #define SW_TERM_H
 
+#include <ei.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Validates one term (no 131 version byte) starting at buf[*index], with
  * buf holding len bytes. On success returns 0 and advances *index past the
@@ -39,5 +41,15 @@ int sw_term_dec_ext_bin(const char *buf, int *index, size_t max, const char **te
  * a message, e.g. a Ref), for passing on verbatim. Sets *raw and *len and
  * advances *index. Returns 0, or -1 (index unchanged). */
 int sw_term_dec_raw(const char *buf, int *index, const char **raw, size_t *len);
+
+/* One counter of a stats reply. */
+typedef struct {
+    const char *k;
+    uint64_t v;
+} sw_counter_t;
+
+/* Appends to x the proplist [{K, V}] of the n counters kv (atoms and
+ * non-negative integers): the body of every stats reply. */
+void sw_term_enc_counters(ei_x_buff *x, const sw_counter_t *kv, size_t n);
 
 #endif

@@ -47,19 +47,8 @@
 %% not answer within the `call_timeout' setting (it is restarting).
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) when is_pid(Pid) ->
-    Args = [encode(Name), Pid],
-    Where = {register_name, [Name, Pid]},
-    %% Straight to the owner's C node when the ring mirror names another
-    %% one (swarm_ring); it answers through ours, or says to ask ours.
-    case swarm_ring:owner_cnode(Name) of
-        local ->
-            call(reg, Args, Where);
-        CNode ->
-            case call_at(CNode, reg, Args, application:get_env(swarm, call_timeout, 5000), Where) of
-                redirect -> call(reg, Args, Where);
-                Reply -> Reply
-            end
-    end.
+    call_owner(reg, Name, [encode(Name), Pid], application:get_env(swarm, call_timeout, 5000),
+               {register_name, [Name, Pid]}).
 
 %% @doc Starts a process with `apply(M, F, A)' on the node the hash ring
 %% assigns to `Name' (the node Swarm's libring would pick), registers it there
@@ -177,24 +166,27 @@ zero_floats(X) -> X.
 -spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
                  timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
 start_call(Mode, Name, MFA, Timeout, Where) ->
-    Args = [encode(Name), term_to_binary(MFA), Mode],
-    %% As register_name/2: straight to the owner's C node when the ring
-    %% mirror names another one.
-    Reply = case swarm_ring:owner_cnode(Name) of
-                local ->
-                    call(reg_mfa, Args, Timeout, Where);
-                CNode ->
-                    case call_at(CNode, reg_mfa, Args, Timeout, Where) of
-                        redirect -> call(reg_mfa, Args, Timeout, Where);
-                        R -> R
-                    end
-            end,
-    case Reply of
+    case call_owner(reg_mfa, Name, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where) of
         {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
-        _ -> Reply
+        Reply -> Reply
     end.
 
--spec call(reg | unreg, [term()], {atom(), [term()]}) -> term().
+%% A registration request: straight to the C node of Name's owner when the
+%% ring mirror (swarm_ring, kept only with direct_to_owner) names another
+%% one, which answers through ours or says `redirect'; then, or else, to ours.
+-spec call_owner(reg | reg_mfa, term(), [term()], timeout(), {atom(), [term()]}) -> term().
+call_owner(Op, Name, Args, Timeout, Where) ->
+    case swarm_ring:owner_cnode(Name) of
+        local ->
+            call(Op, Args, Timeout, Where);
+        CNode ->
+            case call_at(CNode, Op, Args, Timeout, Where) of
+                redirect -> call(Op, Args, Timeout, Where);
+                Reply -> Reply
+            end
+    end.
+
+-spec call(unreg, [term()], {atom(), [term()]}) -> term().
 call(Op, Args, Where) ->
     call(Op, Args, application:get_env(swarm, call_timeout, 5000), Where).
 

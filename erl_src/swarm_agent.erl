@@ -66,8 +66,7 @@ init(Config) ->
             {stop, {not_distributed, "swarm needs a distributed node (-name or -sname)"}};
         Node ->
             process_flag(trap_exit, true),
-            [Alive, Host] = string:split(atom_to_list(Node), "@"),
-            CNode = list_to_atom("swarm_" ++ Alive ++ "@" ++ Host),
+            CNode = swarm_ring:cnode_of(Node),
             persistent_term:put({swarm, cnode}, CNode),
             ok = net_kernel:monitor_nodes(true),
             schedule_watchdog(),
@@ -392,16 +391,25 @@ apply_ops([{start, Id, MFABin} | Ops], [], St) ->
 %% gen_server, a crash, a timeout) counts as `restart'.
 -spec begin_handoff(binary(), pid(), node()) -> pid().
 begin_handoff(NameBin, Pid, CNode) ->
-    Timeout = application:get_env(swarm, handoff_timeout, 5000),
     spawn(fun() ->
-                  How = try gen_server:call(Pid, {swarm, begin_handoff}, Timeout) of
-                            ignore -> ignore;
+                  How = case ask_handoff(Pid) of
                             {resume, State} -> {resume, term_to_binary(State)};
-                            _ -> restart
-                        catch _:_ -> restart
+                            Other -> Other
                         end,
                   erlang:send({?SW_SERVER, CNode}, {?SW_TAG, handoff, NameBin, Pid, How})
           end).
+
+%% Pid's answer to {swarm, begin_handoff} within `handoff_timeout' ms; no
+%% answer, or another one, counts as `restart'. Called from a fresh process.
+-spec ask_handoff(pid()) -> restart | ignore | {resume, term()}.
+ask_handoff(Pid) ->
+    Timeout = application:get_env(swarm, handoff_timeout, 5000),
+    try gen_server:call(Pid, {swarm, begin_handoff}, Timeout) of
+        ignore -> ignore;
+        {resume, State} -> {resume, State};
+        _ -> restart
+    catch _:_ -> restart
+    end.
 
 %% A local process started by register_name/4,5 lost its name to Winner
 %% (a duplicate started while nodes disagreed, e.g. across a partition): as
@@ -410,12 +418,10 @@ begin_handoff(NameBin, Pid, CNode) ->
 %% then the loser is sent {swarm, die}.
 -spec resolve_conflict(pid(), pid()) -> pid().
 resolve_conflict(Loser, Winner) ->
-    Timeout = application:get_env(swarm, handoff_timeout, 5000),
     spawn(fun() ->
-                  try gen_server:call(Loser, {swarm, begin_handoff}, Timeout) of
+                  case ask_handoff(Loser) of
                       {resume, State} -> gen_server:cast(Winner, {swarm, resolve_conflict, State});
                       _ -> ok
-                  catch _:_ -> ok
                   end,
                   Loser ! {swarm, die}
           end).

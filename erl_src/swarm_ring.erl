@@ -33,11 +33,12 @@ set(Members) ->
             same;
         _ ->
             Points = lists:foldl(fun(Node, Acc) ->
+                                         C = cnode_of(Node),
                                          lists:foldl(fun(I, A) ->
                                                              H = erlang:phash2({Node, I}, ?RANGE),
                                                              case maps:is_key(H, A) of
                                                                  true -> A;
-                                                                 false -> A#{H => cnode_of(Node)}
+                                                                 false -> A#{H => C}
                                                              end
                                                      end, Acc, lists:seq(1, ?POINTS))
                                  end, #{}, Sorted),
