@@ -26,13 +26,13 @@
 -module(groups_bench).
 
 -export([main/0]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, us/1]).
 %% Run on the cluster's nodes.
 -export([idle/0, member/1, join_run/5, watch/5, members_lat/3, mem_snapshot/1, pg_start/0,
          spawn_members/2, collector/3, fanout/4, kill_all/1]).
 
 -define(HOST, "127.0.0.1").
 -define(SCOPE, groups_bench_pg).
--define(RPC_TMO, 600000).
 -define(MEM_GROUPS, 10).
 
 %% ===========================================================================
@@ -430,11 +430,6 @@ pg_start() ->
 %% ===========================================================================
 %% Helpers
 
-envint(Var, Def) ->
-    case os:getenv(Var) of
-        false -> Def;
-        S -> list_to_integer(S)
-    end.
 
 say(Fmt, Args) ->
     S = io_lib:format(Fmt ++ "~n", Args),
@@ -447,29 +442,11 @@ section(Title) ->
 short(Node) -> hd(string:split(atom_to_list(Node), "@")).
 
 rate(R) -> integer_to_list(round(R)).
-us(Ns) -> io_lib:format("~.1f", [Ns / 1000]).
 ms(Ns) -> io_lib:format("~.1f", [Ns / 1.0e6]).
 
 split(L, N) ->
     Indexed = lists:zip(lists:seq(0, length(L) - 1), L),
     [[X || {I, X} <- Indexed, I rem N =:= K] || K <- lists:seq(0, N - 1)].
 
-rpc(Node, M, F, A) ->
-    case rpc:call(Node, M, F, A, ?RPC_TMO) of
-        {badrpc, R} -> error({badrpc, Node, M, F, R});
-        V -> V
-    end.
 
-wait_until(F, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_loop(F, Deadline).
 
-wait_loop(F, Deadline) ->
-    case F() of
-        true -> ok;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error(wait_timeout);
-                false -> timer:sleep(10), wait_loop(F, Deadline)
-            end
-    end.

@@ -47,12 +47,13 @@
 -module(placement_bench).
 
 -export([main/0]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, wait_until/3]).
 %% The MFA started by register_name/4, and what runs on the cluster's nodes.
 -export([start/1, idle/0, worker_start/6, poller/4, count_idle/0, names_on/1,
          kill_registered/0, cnode_stats/0, cpu_ms/0, check_alive/1, eprof_start/0,
          eprof_stop/0]).
 %% For ad-hoc diagnostics from another module (not used by run.sh).
--export([start_cluster/1, variant/6, spread/3, ring/1, rpc/4]).
+-export([start_cluster/1, variant/6, spread/3, ring/1]).
 
 -define(HOST, "127.0.0.1").
 -define(RPC_TMO, 300000).
@@ -91,12 +92,6 @@ main() ->
 
 get_peers() -> case get(peers) of undefined -> []; Ps -> Ps end.
 
-envint(Var, Def) ->
-    case os:getenv(Var) of
-        false -> Def;
-        "" -> Def;
-        S -> list_to_integer(S)
-    end.
 
 say(Fmt, Args) ->
     S = io_lib:format(Fmt ++ "~n", Args),
@@ -639,27 +634,11 @@ machine_busy_ms() ->
 
 short(Node) -> hd(string:split(atom_to_list(Node), "@")).
 
-median(L) -> lists:nth((length(L) + 1) div 2, lists:sort(L)).
 
-rate(R) when R >= 1.0e6 -> io_lib:format("~.2fM", [R / 1.0e6]);
-rate(R) when R >= 1.0e4 -> io_lib:format("~.1fk", [R / 1.0e3]);
-rate(R) when R >= 1000 -> io_lib:format("~.2fk", [R / 1.0e3]);
-rate(R) -> io_lib:format("~.1f", [R / 1]).
 
-us(Ns) -> io_lib:format("~.1f", [Ns / 1000]).
 ms(Ns) -> io_lib:format("~.1f", [Ns / 1.0e6]).
 
-pct([], _) -> 0;
-pct(List, P) ->
-    S = lists:sort(List),
-    L = length(S),
-    lists:nth(max(1, min(L, ceil(P * L / 100))), S).
 
-rpc(Node, M, F, A) ->
-    case rpc:call(Node, M, F, A, ?RPC_TMO) of
-        {badrpc, R} -> error({badrpc, Node, M, F, R});
-        V -> V
-    end.
 
 %% Callers spread over the nodes round-robin (8 over 3: 3+3+2), names split
 %% evenly: [{Node, NumberOfNames}].
@@ -727,22 +706,8 @@ start_cluster_more(Letters, Existing) ->
     wait_tables(swarm_names, Nodes, 0, 10),
     New.
 
-wait_until(F, Timeout) ->
-    wait_until(F, Timeout, 10).
 
-wait_until(F, Timeout, Step) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_loop(F, Deadline, Step).
 
-wait_loop(F, Deadline, Step) ->
-    case F() of
-        true -> ok;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error(wait_timeout);
-                false -> timer:sleep(Step), wait_loop(F, Deadline, Step)
-            end
-    end.
 
 wait_tables(Tab, Nodes, Size, Step) ->
     wait_until(fun() -> lists:all(fun(X) -> rpc(X, ets, info, [Tab, size]) =:= Size end, Nodes) end,

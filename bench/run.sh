@@ -17,6 +17,7 @@ epmd -daemon
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/swarm_bench.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
+erlc -o "$TMP" "$ROOT/bench/bench_lib.erl"  # helpers shared by the benchmarks
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/swarm_bench.erl"
 mkdir -p "$ROOT/bench/results"
 : "${SWARM_BENCH_OUT:=$ROOT/bench/results/latest.txt}"

@@ -26,6 +26,7 @@
 -module(swarm_bench).
 
 -export([main/0]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1]).
 %% Run on the cluster's nodes.
 -export([worker_start/5, idle/0, mem_snapshot/0, whereis_bench/4, call_mix/3,
          seq_register/3, seq_register/4, echo/0, pingpong/2, cnode_rtt/1, repl_watch_start/2,
@@ -62,11 +63,6 @@ main() ->
 
 get_peers() -> case get(peers) of undefined -> []; Ps -> Ps end.
 
-envint(Var, Def) ->
-    case os:getenv(Var) of
-        false -> Def;
-        S -> list_to_integer(S)
-    end.
 
 say(Fmt, Args) ->
     S = io_lib:format(Fmt ++ "~n", Args),
@@ -335,7 +331,6 @@ wm(Res, Mod, Kind, Callers) -> maps:get(median, proplists:get_value({Mod, Kind, 
 c(Res, Node, Kind) -> maps:get(median, proplists:get_value({Node, Kind}, Res)).
 cx(Res, Node, Kind, Key) -> maps:get(Key, proplists:get_value({Node, Kind}, Res)).
 
-median(L) -> lists:nth((length(L) + 1) div 2, lists:sort(L)).
 
 ratio(_, 0) -> "-";
 ratio(_, +0.0) -> "-";
@@ -343,18 +338,9 @@ ratio(A, B) -> io_lib:format("~.2fx", [A / B]).
 
 fmt_g(Rate, N) -> rate(Rate) ++ io_lib:format(" [~p]", [N]).
 
-rate(R) when R >= 1.0e6 -> io_lib:format("~.2fM", [R / 1.0e6]);
-rate(R) when R >= 1.0e4 -> io_lib:format("~.1fk", [R / 1.0e3]);
-rate(R) when R >= 1000 -> io_lib:format("~.2fk", [R / 1.0e3]);
-rate(R) -> io_lib:format("~.1f", [R / 1]).
 
 %% nanoseconds -> microseconds text
-us(Ns) -> io_lib:format("~.1f", [Ns / 1000]).
 
-pct(List, P) ->
-    S = lists:sort(List),
-    L = length(S),
-    lists:nth(max(1, min(L, ceil(P * L / 100))), S).
 
 histo(Lat) ->
     Bounds = [50, 100, 200, 300, 500, 1000, 2000, 5000],
@@ -374,11 +360,6 @@ interleaved(Reps, Variants) ->
              #{best => lists:last(Rs), median => lists:nth((length(Rs) + 1) div 2, Rs)}
          end} || {K, _} <- Variants].
 
-rpc(Node, M, F, A) ->
-    case rpc:call(Node, M, F, A, ?RPC_TMO) of
-        {badrpc, R} -> error({badrpc, Node, M, F, R});
-        V -> V
-    end.
 
 %% The owner of a name as the C node computes it (tracker.c owner_of over
 %% ring.c, libring's ring as Swarm uses it: 128 points per member at
@@ -438,19 +419,7 @@ start_cluster() ->
     wait_tables(swarm, Nodes, 0),
     Nodes.
 
-wait_until(F, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_loop(F, Deadline).
 
-wait_loop(F, Deadline) ->
-    case F() of
-        true -> ok;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error(wait_timeout);
-                false -> timer:sleep(10), wait_loop(F, Deadline)
-            end
-    end.
 
 table(swarm) -> swarm_names;
 table(global) -> global_names.

@@ -1,0 +1,70 @@
+%% @doc Helpers shared by the benchmarks (bench/*_bench.erl): environment
+%% knobs, RPC that fails loudly, polling with a deadline, and the figures'
+%% formatting. Compiled by bench/run.sh next to the benchmarks; the
+%% cluster's nodes load it from the same directory.
+-module(bench_lib).
+
+-export([envint/2, rpc/4, wait_until/2, wait_until/3, pct/2, median/1, rate/1, us/1]).
+
+-define(RPC_TMO, 600000).
+
+%% @doc The integer in environment variable Var, or Def if it is unset or empty.
+-spec envint(string(), integer()) -> integer().
+envint(Var, Def) ->
+    case os:getenv(Var) of
+        false -> Def;
+        "" -> Def;
+        S -> list_to_integer(S)
+    end.
+
+%% @doc apply(M, F, A) on Node; a failed call raises {badrpc, Node, M, F, Reason}.
+-spec rpc(node(), module(), atom(), [term()]) -> term().
+rpc(Node, M, F, A) ->
+    case rpc:call(Node, M, F, A, ?RPC_TMO) of
+        {badrpc, R} -> error({badrpc, Node, M, F, R});
+        V -> V
+    end.
+
+%% @doc Polls F every 10 ms until it returns true; raises wait_timeout after
+%% Timeout ms.
+-spec wait_until(fun(() -> term()), non_neg_integer()) -> ok.
+wait_until(F, Timeout) ->
+    wait_until(F, Timeout, 10).
+
+%% @doc As wait_until/2, polling every Step ms.
+-spec wait_until(fun(() -> term()), non_neg_integer(), pos_integer()) -> ok.
+wait_until(F, Timeout, Step) ->
+    wait_loop(F, erlang:monotonic_time(millisecond) + Timeout, Step).
+
+wait_loop(F, Deadline, Step) ->
+    case F() of
+        true -> ok;
+        _ ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> error(wait_timeout);
+                false -> timer:sleep(Step), wait_loop(F, Deadline, Step)
+            end
+    end.
+
+%% @doc The P-th percentile of List (0 for an empty list).
+-spec pct([number()], number()) -> number().
+pct([], _) -> 0;
+pct(List, P) ->
+    S = lists:sort(List),
+    L = length(S),
+    lists:nth(max(1, min(L, ceil(P * L / 100))), S).
+
+%% @doc The median of a non-empty list.
+-spec median([number()]) -> number().
+median(L) -> lists:nth((length(L) + 1) div 2, lists:sort(L)).
+
+%% @doc A rate per second, short: 1.23M, 45.6k, 7.89k, 12.3.
+-spec rate(number()) -> iolist().
+rate(R) when R >= 1.0e6 -> io_lib:format("~.2fM", [R / 1.0e6]);
+rate(R) when R >= 1.0e4 -> io_lib:format("~.1fk", [R / 1.0e3]);
+rate(R) when R >= 1000 -> io_lib:format("~.2fk", [R / 1.0e3]);
+rate(R) -> io_lib:format("~.1f", [R / 1]).
+
+%% @doc Nanoseconds as microseconds with one decimal.
+-spec us(number()) -> iolist().
+us(Ns) -> io_lib:format("~.1f", [Ns / 1000]).
