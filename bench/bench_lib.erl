@@ -4,7 +4,8 @@
 %% cluster's nodes load it from the same directory.
 -module(bench_lib).
 
--export([envint/2, rpc/4, wait_until/2, wait_until/3, pct/2, median/1, rate/1, us/1]).
+-export([envint/2, rpc/4, wait_until/2, wait_until/3, pct/2, median/1, rate/1, us/1,
+         ping_rate/1, ping_worker/2]).
 
 -define(RPC_TMO, 600000).
 
@@ -45,6 +46,36 @@ wait_loop(F, Deadline, Step) ->
                 false -> timer:sleep(Step), wait_loop(F, Deadline, Step)
             end
     end.
+
+%% @doc The machine's ceiling for anything that must reach a C node: round
+%% trips per second from callers to their own C node (a `ping', answered at
+%% once), with Spec's callers ({Node, Count} each, all started together).
+-spec ping_rate([{node(), pos_integer()}]) -> float().
+ping_rate(Spec) ->
+    Self = self(),
+    Workers = [spawn_link(Node, ?MODULE, ping_worker, [Self, Count]) || {Node, Count} <- Spec],
+    [receive {ready, W} -> ok after ?RPC_TMO -> error({timeout, ready}) end || W <- Workers],
+    T0 = erlang:monotonic_time(nanosecond),
+    [W ! go || W <- Workers],
+    [receive {done, W} -> ok after ?RPC_TMO -> error({timeout, ping}) end || W <- Workers],
+    T1 = erlang:monotonic_time(nanosecond),
+    lists:sum([Cn || {_, Cn} <- Spec]) * 1.0e9 / (T1 - T0).
+
+%% @doc On a node: one caller of ping_rate/1.
+-spec ping_worker(pid(), non_neg_integer()) -> ok.
+ping_worker(Parent, Count) ->
+    To = {swarm, swarm_agent:cnode()},
+    Parent ! {ready, self()},
+    receive go -> ok end,
+    ping_loop(To, Count),
+    Parent ! {done, self()},
+    ok.
+
+ping_loop(_To, 0) -> ok;
+ping_loop(To, K) ->
+    Ref = make_ref(),
+    erlang:send(To, {'$sw1', ping, self(), Ref}),
+    receive {Ref, pong} -> ping_loop(To, K - 1) end.
 
 %% @doc The P-th percentile of List (0 for an empty list).
 -spec pct([number()], number()) -> number().

@@ -26,7 +26,7 @@
 -module(groups_bench).
 
 -export([main/0]).
--import(bench_lib, [envint/2, rpc/4, wait_until/2, us/1]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, us/1, ping_rate/1]).
 %% Run on the cluster's nodes.
 -export([idle/0, member/1, join_run/5, watch/5, members_lat/3, mem_snapshot/1, pg_start/0,
          spawn_members/2, collector/3, fanout/4, kill_all/1]).
@@ -83,6 +83,12 @@ run() ->
     [say("~-5s ~p caller(s): ~10s joins/s; every node lists all ~p after ~s ms (b ~s, c ~s)",
          [Mod, Callers, rate(N / (JoinNs / 1.0e9)), N, ms(Conv), ms(CB), ms(CC)])
      || {Mod, Callers, #{join_ns := JoinNs, conv_ns := Conv, conv := [_, CB, CC]}} <- Rows],
+    JoinRate = fun(Cl) -> hd([N / (Ns / 1.0e9) || {swarm, C2, #{join_ns := Ns}} <- Rows, C2 =:= Cl]) end,
+    Ping8 = ping_rate([{A, N div 8} || _ <- lists:seq(1, 8)]),
+    Ping1 = ping_rate([{A, N}]),
+    say("ceiling: round trips BEAM a -> its C node -> BEAM a (ping), 8 callers: ~s/s, 1 caller: ~s/s;"
+        " swarm joins / ping: 8 callers ~.2f, 1 caller ~.2f",
+        [rate(Ping8), rate(Ping1), JoinRate(8) / Ping8, JoinRate(1) / Ping1]),
 
     section(io_lib:format("members/1 of a ~p-member group (members on a)", [N])),
     G = {lat, N},
@@ -91,12 +97,13 @@ run() ->
     ok = rpc(A, erlang, apply, [fun() -> [ok = pg:join(?SCOPE, G, P) || P <- Ps], ok end, []]),
     wait_count(Nodes, swarm, G, N),
     wait_count(Nodes, pg, G, N),
-    [begin
+    MembersP50 = [begin
          #{min := SMin, p50 := SP50, p99 := SP99} = rpc(X, ?MODULE, members_lat, [swarm, G, 2000]),
          #{min := PMin, p50 := PP50, p99 := PP99} = rpc(X, ?MODULE, members_lat, [pg, G, 2000]),
          say("on ~s (~s): swarm:members min ~s us, p50 ~s us, p99 ~s us | pg:get_members min ~s us, p50 ~s us, p99 ~s us",
              [short(X), case X of A -> "members local"; _ -> "members remote" end,
-              us(SMin), us(SP50), us(SP99), us(PMin), us(PP50), us(PP99)])
+              us(SMin), us(SP50), us(SP99), us(PMin), us(PP50), us(PP99)]),
+         {X, SP50}
      end || X <- [A, B]],
     ok = rpc(A, ?MODULE, kill_all, [Ps]),
     wait_count(Nodes, swarm, G, 0),
@@ -133,8 +140,18 @@ run() ->
 
     section(io_lib:format("Memory per membership per node (~p memberships in ~p groups, members spread over a, b, c)",
                           [MemN, ?MEM_GROUPS])),
-    memory(swarm, Nodes, MemN),
-    memory(pg, Nodes, MemN),
+    SMem = memory(swarm, Nodes, MemN),
+    _ = memory(pg, Nodes, MemN),
+
+    section("Targets"),
+    T = fun(Ok, Fmt, Args) ->
+                say("~s  " ++ Fmt, [case Ok of true -> "PASS"; false -> "FAIL" end | Args])
+        end,
+    T(JoinRate(8) >= 100000, "join/2, 8 callers: ~s/s (>= 100,000/s; the bare round trip to the"
+      " own C node, same callers: ~s/s)", [rate(JoinRate(8)), rate(Ping8)]),
+    [T(P50 < 300000, "members/1 of ~p on ~s: p50 ~s us (< 300 us)", [N, short(X), us(P50)])
+     || {X, P50} <- MembersP50],
+    [T(Bytes =< 100, "memory per membership on ~s: ~.1f B (<= 100 B)", [short(X), Bytes]) || {X, Bytes} <- SMem],
     ok.
 
 %% ===========================================================================
@@ -340,23 +357,25 @@ memory(Mod, Nodes, MemN) ->
     [wait_count(Nodes, Mod, G, Count) || {G, Count} <- lists:zip(Groups, counts(Spread, Per))],
     timer:sleep(500),
     M1 = [{X, rpc(X, ?MODULE, mem_snapshot, [Mod])} || X <- Nodes],
-    [begin
+    Rows = [begin
          S0 = proplists:get_value(X, M0),
          S1 = proplists:get_value(X, M1),
          D = fun(K) -> (maps:get(K, S1) - maps:get(K, S0)) / MemN end,
          case Mod of
              swarm ->
-                 say("~-16s swarm: C node RSS ~6.1f B (its state ~5.1f B) + ETS ~5.1f B = ~6.1f B/membership;"
-                     " swarm_groups process (monitors of local members) ~5.1f B",
-                     [short(X), D(rss), D(state), D(ets), D(rss) + D(ets), D(proc)]);
+                 say("~-16s swarm: C node RSS ~6.1f B (its state ~5.1f B) + ETS ~5.1f B (member-list cache"
+                     " ~4.1f B) + swarm_groups (monitors of local members) ~5.1f B = ~6.1f B/membership",
+                     [short(X), D(rss), D(state), D(ets), D(cache), D(proc), D(rss) + D(ets) + D(proc)]),
+                 {X, D(rss) + D(ets) + D(proc)};
              pg ->
                  say("~-16s pg:    ETS ~5.1f B + scope process ~5.1f B = ~6.1f B/membership",
-                     [short(X), D(ets), D(proc), D(ets) + D(proc)])
+                     [short(X), D(ets), D(proc), D(ets) + D(proc)]),
+                 {X, D(ets) + D(proc)}
          end
      end || X <- Nodes],
     [ok = rpc(X, ?MODULE, kill_all, [XPs]) || {X, XPs} <- Spread],
     [wait_count(Nodes, Mod, G, 0) || G <- Groups],
-    ok.
+    Rows.
 
 %% How many members each group gets (member I of each node goes to group
 %% I rem ?MEM_GROUPS).
@@ -376,8 +395,9 @@ mem_snapshot(swarm) ->
     {memory, PM} = process_info(Proc, memory),
     OsPid = gen_server:call(swarm_agent, os_pid),
     %% The replica and members/1's cache of member lists.
-    Ets = ets:info(swarm_groups, memory) + ets:info(swarm_groups_cache, memory),
-    #{rss => vmrss(OsPid), ets => Ets * W, proc => PM,
+    Cache = ets:info(swarm_groups_cache, memory),
+    Ets = ets:info(swarm_groups, memory) + Cache,
+    #{rss => vmrss(OsPid), ets => Ets * W, cache => Cache * W, proc => PM,
       state => proplists:get_value(state_bytes, swarm_groups:stats())};
 mem_snapshot(pg) ->
     W = erlang:system_info(wordsize),

@@ -191,6 +191,18 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
         s->agent = pid;
         s->have_agent = 1;
         SW_INFO("agent_hello", "agent=<%u.%u>", pid.num, pid.serial);
+    } else if (strcmp(tag, "ping") == 0) {
+        /* {'$sw1', ping, Caller, Ref} -> {Ref, pong}: the cheapest round
+         * trip through this node (benchmarks' ceiling; liveness checks). */
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        ei_x_buff *x = &s->msg;
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_append_buf(x, ref, (int)rlen);
+        ei_x_encode_atom(x, "pong");
+        sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
     } else if (strcmp(tag, "stats") == 0) {
         if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;

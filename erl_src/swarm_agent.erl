@@ -169,7 +169,7 @@ handle_info({Port, {data, Bin}}, #st{port = Port} = St) ->
 handle_info(watchdog, St) ->
     schedule_watchdog(),
     {noreply, watchdog(St)};
-handle_info({Ref, Stats}, #st{ping = Ref} = St) when is_list(Stats) ->
+handle_info({Ref, pong}, #st{ping = Ref} = St) ->
     {noreply, St#st{ping = undefined, missed = 0}};
 handle_info(restart_cnode, St0) ->
     St = St0#st{restart_timer = undefined},
@@ -298,7 +298,7 @@ watchdog(#st{port = Port, ping = Ping, missed = Missed} = St) ->
             St#st{ping = undefined, missed = 0};
         false ->
             Ref = make_ref(),
-            to_cnode(St, {?SW_TAG, stats, self(), Ref}),
+            to_cnode(St, {?SW_TAG, ping, self(), Ref}),
             St#st{ping = Ref, missed = Missed1}
     end.
 

@@ -265,7 +265,8 @@ garbage_to_cnode(Config) ->
                {'$sw1', reg, self(), 1, <<131, 109, 255, 255, 255, 255>>, self()},
                {'$sw1', ops, [garbage]}, {'$sw1', unknown_tag, 1}, <<0:80000>>,
                {'$sw1', hello, self(), not_a_list, []}, {'$sw1', pid_down, not_a_pid},
-               lists:seq(1, 1000), #{a => b}, {'$sw2', reg}],
+               lists:seq(1, 1000), #{a => b}, {'$sw2', reg},
+               {'$sw1', ping}, {'$sw1', ping, not_a_pid, 1}, {'$sw1', ping, self(), 1, extra}],
     swarm_ct:rpc(A, erlang, apply, [fun() ->
         [erlang:send({swarm, CNode}, G) || G <- Garbage],
         [erlang:send({no_such_process, CNode}, G) || G <- Garbage],
@@ -274,6 +275,12 @@ garbage_to_cnode(Config) ->
     swarm_ct:wait_until(fun() ->
         proplists:get_value(unknown_msgs, swarm_ct:rpc(A, swarm_agent, stats, [])) >= Before + length(Garbage)
     end, 5000),
+    %% A well-formed ping is answered.
+    ?assertEqual(pong, swarm_ct:rpc(A, erlang, apply, [fun() ->
+        Ref = make_ref(),
+        erlang:send({swarm, CNode}, {'$sw1', ping, self(), Ref}),
+        receive {Ref, Pong} -> Pong after 5000 -> timeout end
+    end, []])),
     P = swarm_ct:spawn_idle(A),
     ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [after_garbage, P])),
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(B, swarm, whereis_name, [after_garbage]) =:= P end, 5000),
@@ -403,7 +410,7 @@ cnode_killed(_Config) ->
     [swarm_ct:stop_node(X) || X <- Peers].
 
 %% @doc A C node that hangs (SIGSTOP: alive, silent) is found by the agent's
-%% watchdog (its stats pings go unanswered), killed and restarted; the
+%% watchdog (its pings go unanswered), killed and restarted; the
 %% registry is whole again and works, with no help from the test.
 cnode_hung(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ch"),
