@@ -364,7 +364,7 @@ memory(Mod, Nodes, MemN) ->
          case Mod of
              swarm ->
                  say("~-16s swarm: C node RSS ~6.1f B (its state ~5.1f B) + ETS ~5.1f B (member-list cache"
-                     " ~4.1f B) + swarm_groups (monitors of local members) ~5.1f B = ~6.1f B/membership",
+                     " ~4.1f B) + swarm_groups and its holder (monitors of local members) ~5.1f B = ~6.1f B/membership",
                      [short(X), D(rss), D(state), D(ets), D(cache), D(proc), D(rss) + D(ets) + D(proc)]),
                  {X, D(rss) + D(ets) + D(proc)};
              pg ->
@@ -390,9 +390,13 @@ counts(Spread, _Per) ->
 
 mem_snapshot(swarm) ->
     W = erlang:system_info(wordsize),
-    Proc = whereis(swarm_groups),
-    true = erlang:garbage_collect(Proc),
-    {memory, PM} = process_info(Proc, memory),
+    %% swarm_groups and its holder (the monitors of local members).
+    Procs = [whereis(swarm_groups), gen_server:call(swarm_groups, holder)],
+    PM = lists:sum([begin
+                        true = erlang:garbage_collect(P),
+                        {memory, M} = process_info(P, memory),
+                        M
+                    end || P <- Procs]),
     OsPid = gen_server:call(swarm_agent, os_pid),
     %% The replica and members/1's cache of member lists.
     Cache = ets:info(swarm_groups_cache, memory),

@@ -6,7 +6,8 @@
  *           encodings (atoms.h); local indexes only
  *   ncs     node incarnations (BEAM node atom, creation); a pid is stored as
  *           {nc, num, serial}: 12 bytes
- *   live    the pids that have memberships: 24-byte records in one dense
+ *   live    the pids that have memberships (and local pids that had, still
+ *           monitored: see member_add): 24-byte records in one dense
  *           array (with a free list: records never move, so groups can
  *           point at them by number), found through an open-addressing
  *           index of record numbers (linear probing, backward-shift
@@ -647,7 +648,9 @@ static void broadcast_down(sw_group_t *g, const pkey_t *k) {
     }
 }
 
-/* {mon | demon, Pid} for swarm_groups. */
+/* {mon, Pid} for swarm_groups: monitor this local pid. Sent once per
+ * local record (when it is created, and again to a new swarm_groups after
+ * its hello), so swarm_groups needs no table of its monitors. */
 static void mon_op(sw_group_t *g, const char *op, const pkey_t *k) {
     ei_x_buff *x = &g->mons.body;
     ei_x_encode_tuple_header(x, 2);
@@ -694,33 +697,40 @@ static void reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, 
 /* ---- membership changes ------------------------------------------------ */
 
 /* Makes k a member of the group named name/len. home: k is a local pid and
- * this node originates the change (broadcast it, ask swarm_groups to
- * monitor a new member). Returns 1 if added, 0 if it was a member already,
- * -1 on out of memory (nothing changed). */
+ * this node originates the change (broadcast it; a pid new here is to be
+ * monitored). Returns 1 if added, 0 if it was a member already, -1 on out
+ * of memory (nothing changed).
+ *
+ * A local pid's record lives from its first join until swarm_groups reports
+ * it dead (or a new swarm_groups says hello): a local pid that left every
+ * group keeps its record, with no memberships, because it stays monitored;
+ * so a rejoin needs no second monitor, and swarm_groups keeps no table of
+ * its monitors (a monitor there costs 64 bytes, a table entry more). */
 static int member_add(sw_group_t *g, const char *name, size_t len, const pkey_t *k, int home) {
     group_t *gr = group_get(g, name, len, 1);
     if (!gr) return -1;
     uint32_t r = ptab_find(&g->live, k);
     if (r != NONE && rec_find(&g->live.recs[r], gr->gid) >= 0) return 0;
-    if (r == NONE && (r = ptab_add(&g->live, k)) == NONE) {
+    int fresh = r == NONE;
+    if (fresh && (r = ptab_add(&g->live, k)) == NONE) {
         group_maybe_free(g, gr);
         return -1;
     }
     if (mem_add(g, gr, r) != 0) {
-        if (g->live.recs[r].n == 0) ptab_del(&g->live, r);
+        if (fresh) ptab_del(&g->live, r);
         group_maybe_free(g, gr);
         SW_ERROR("out_of_memory", "what=membership");
         return -1;
     }
     if (home) {
         broadcast(g, "join", gr, k);
-        if (g->live.recs[r].n == 1) mon_op(g, "mon", k);
+        if (fresh) mon_op(g, "mon", k);
     }
     return 1;
 }
 
 /* Removes k from the group. home: as for member_add. Returns 1 if removed,
- * 0 if it was not a member. */
+ * 0 if it was not a member. A local pid's record stays (see member_add). */
 static int member_del(sw_group_t *g, group_t *gr, const pkey_t *k, int home) {
     uint32_t r = ptab_find(&g->live, k);
     if (r == NONE) return 0;
@@ -728,10 +738,7 @@ static int member_del(sw_group_t *g, group_t *gr, const pkey_t *k, int home) {
     if (j < 0) return 0;
     if (home) broadcast(g, "leave", gr, k);
     mem_del(g, gr, r, (uint32_t)j);
-    if (g->live.recs[r].n == 0) {
-        if (home) mon_op(g, "demon", k);
-        ptab_del(&g->live, r);
-    }
+    if (g->live.recs[r].n == 0 && key_beam(g, k) != g->self_beam) ptab_del(&g->live, r);
     return 1;
 }
 
@@ -845,7 +852,7 @@ void sw_group_pid_down(sw_group_t *g, const erlang_pid *pid) {
     if (to_key(g, pid, &k) != 0 || key_beam(g, &k) != g->self_beam) return;
     uint32_t r = ptab_find(&g->live, &k);
     if (r == NONE) return;
-    broadcast_down(g, &k);
+    if (g->live.recs[r].n > 0) broadcast_down(g, &k);
     rec_clear(g, r);
 }
 
@@ -1170,21 +1177,34 @@ static void adopt_item(sw_group_t *g, const char *name, size_t len, const pkey_t
 
 static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *index) {
     int start = *index;
-    if (check_glist(buf, index, NULL) != 0) return -1;
+    erlang_pid holder;
+    if (check_glist(buf, index, NULL) != 0 || ei_decode_pid(buf, index, &holder) != 0) return -1;
     g->proc = *proc;
     g->have_proc = 1;
     g->synced = g->synced_sent = 0;
     g->hello_at = g->now;
-    /* Every member is announced again below; drop older monitor requests. */
-    sw_outbox_reset(&g->mons);
     int i = start;
     walk_glist(g, buf, &i, adopt_item, NULL);
-    /* The whole replica again: every chunk, a monitor per local member. */
+    /* The whole replica again: every chunk, and one monitor request per
+     * local member to this swarm_groups, which monitors nothing yet (a new
+     * one monitors from a new process): older requests are dropped, and
+     * local pids that left every group are forgotten (nobody monitors
+     * them any more). */
+    sw_outbox_reset(&g->mons);
+    /* First in the list, {hello, Holder}: the monitor requests that follow
+     * are for that holder; swarm_groups drops those before it (made for an
+     * earlier holder, or for an earlier hello). */
+    ei_x_encode_tuple_header(&g->mons.body, 2);
+    ei_x_encode_atom(&g->mons.body, "hello");
+    ei_x_encode_pid(&g->mons.body, &holder);
+    g->mons.count++;
     for (uint32_t gid = 0; gid < g->ngids; gid++)
         if (g->byid[gid]) dirty_all(g, g->byid[gid]);
     for (uint32_t r = 0; r < g->live.nrecs; r++) {
         prec_t *p = &g->live.recs[r];
-        if (p->k.nc != NONE && key_beam(g, &p->k) == g->self_beam) mon_op(g, "mon", &p->k);
+        if (p->k.nc == NONE || key_beam(g, &p->k) != g->self_beam) continue;
+        if (p->n == 0) ptab_del(&g->live, r);
+        else mon_op(g, "mon", &p->k);
     }
     for (uint32_t k = 0; k < g->peers.n; k++) {
         sw_peer_t *p = &g->peers.v[k];
@@ -1230,7 +1250,7 @@ int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, i
         if (arity != 3 || ei_decode_pid(buf, index, &pid) != 0) goto bad;
         sw_group_pid_down(g, &pid);
     } else if (strcmp(tag, "ghello") == 0) {
-        if (arity != 4 || ei_decode_pid(buf, index, &pid) != 0 || ghello(g, &pid, buf, index) != 0)
+        if (arity != 5 || ei_decode_pid(buf, index, &pid) != 0 || ghello(g, &pid, buf, index) != 0)
             goto bad;
     } else if (strcmp(tag, "gtransfer") == 0) {
         if (arity != 4 || ei_decode_pid(buf, index, &pid) != 0 || ei_decode_pid(buf, index, &pid2) != 0)

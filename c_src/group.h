@@ -60,7 +60,8 @@ typedef void (*sw_group_emit_cb)(void *ud, const char *cnode, const erlang_pid *
 typedef struct {
     uint64_t groups;      /* groups with members (or pending removal) */
     uint64_t memberships; /* (group, pid) pairs */
-    uint64_t pids;        /* distinct pids with memberships */
+    uint64_t pids;        /* distinct pids with memberships, and local pids still
+                             monitored that left every group */
     uint64_t parked;      /* pids of downed nodes kept for sw_group_transfer */
     uint64_t bad_ops;     /* malformed or misrouted ops from peers */
     uint64_t bad_msgs;    /* malformed messages from the local BEAM */
@@ -83,10 +84,11 @@ void sw_group_free(sw_group_t *g);
  *       join or leave; {Ref, ok | home_unreachable} reaches Caller through
  *       swarm_groups once this node's replica shows the change;
  *   gdown:     {'$sw1', gdown, Pid}: a local member died;
- *   ghello:    {'$sw1', ghello, Proc, [{GroupBin, [Pid]}]}: swarm_groups
- *       (pid Proc) started or the C node restarted; the list holds the
- *       memberships of live local pids its replica has. They are adopted,
- *       the whole replica is sent again (every chunk, a monitor request
+ *   ghello:    {'$sw1', ghello, Proc, [{GroupBin, [Pid]}], Holder}:
+ *       swarm_groups (pid Proc) started or the C node restarted; the list
+ *       holds the memberships of live local pids its replica has; Holder is
+ *       its new (monitor-less) holder. They are adopted, the whole replica
+ *       is sent again (every chunk; {hello, Holder}, then a monitor request
  *       for every local member), peers get our sync, and {'$sw1', gsynced}
  *       follows once every peer known to run swarm has sent its sync;
  *   gtransfer: {'$sw1', gtransfer, OldPid, NewPid}: see sw_group_transfer;
@@ -156,7 +158,11 @@ void sw_group_tick(sw_group_t *g, uint64_t now_ms);
 
 /* Hands every pending message to emit: each peer's {'$sw1', gops, [Op]},
  * then swarm_groups' {'$sw1', gbatch, Chunks, Monitors, Replies}
- * (Chunks = [{GroupBin, K, PidTuple}], Monitors = [{mon | demon, Pid}],
+ * (Chunks = [{GroupBin, K, PidTuple}], Monitors = [{hello, Holder} |
+ * {mon, Pid}]: monitor this local pid, asked once per pid (a pid stays
+ * monitored, and known here, until it dies, even after it left every
+ * group); {hello, Holder} heads the requests made after a ghello naming
+ * that holder, which replace all earlier ones,
  * Replies = [{Caller, Ref, Result}]) and
  * {'$sw1', gsynced}; then empties the outboxes. Nothing goes to
  * swarm_groups before its hello. */

@@ -9,8 +9,13 @@
 %%   `swarm_groups' (created by swarm_sup), then delivers the replies that
 %%   must follow those changes, so a caller of join/leave reads its own
 %%   writes;
-%% - it monitors the local pids that are members of a group (the C node says
-%%   which) and reports their deaths to the C node;
+%% - it has the local pids that are members of a group monitored (the C node
+%%   says which, once per pid) and their deaths reported to the C node, by a
+%%   linked helper process, the holder, which keeps nothing but the monitors
+%%   themselves: a pid stays monitored from its first join until it dies,
+%%   even after it left every group (the C node remembers it, so a rejoin
+%%   asks for no second monitor), and every hello starts a new holder (the
+%%   old one exits, and its monitors go with it);
 %% - it says hello to the C node, with the memberships of live local pids
 %%   its replica holds, whenever the C node (re)starts (swarm_agent tells it
 %%   with `{cnode_ready, CNode}') and when it starts itself.
@@ -51,11 +56,15 @@
 
 -export([start_link/0, cnode_ready/1, request/4, members/1, publish/2, multi_call/3,
          transfer/2, stats/0]).
+-export([holder_loop/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -record(st, {
-    %% local member pid -> monitor
-    mons = #{} :: #{pid() => reference()},
+    %% The holder: monitors the local members, reports their deaths.
+    holder :: pid() | undefined,
+    %% Whether the C node's {hello, Holder} for this holder came: monitor
+    %% requests before it were made for an earlier holder.
+    holder_ready = false :: boolean(),
     %% After a hello: the chunks ({GroupBin, K}) received since.
     shadow :: ets:tid() | undefined
 }).
@@ -240,10 +249,16 @@ init([]) ->
     end.
 
 %% @doc gen_server callback: `monitored' gives the number of monitored
-%% local members (for tests).
+%% local pids, `holder' the process that monitors them (for tests and
+%% benchmarks).
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
-handle_call(monitored, _From, St) ->
-    {reply, maps:size(St#st.mons), St};
+handle_call(monitored, _From, #st{holder = undefined} = St) ->
+    {reply, 0, St};
+handle_call(monitored, _From, #st{holder = H} = St) ->
+    {monitors, Ms} = process_info(H, monitors),
+    {reply, length(Ms), St};
+handle_call(holder, _From, St) ->
+    {reply, St#st.holder, St};
 handle_call(_Req, _From, St) ->
     {reply, {error, unknown_call}, St}.
 
@@ -252,8 +267,8 @@ handle_call(_Req, _From, St) ->
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
-%% @doc gen_server callback: the C node's batches and gsynced, monitors'
-%% DOWN messages, and swarm_agent's cnode_ready.
+%% @doc gen_server callback: the C node's batches and gsynced, and
+%% swarm_agent's cnode_ready.
 -spec handle_info(term(), state()) -> {noreply, state()}.
 handle_info({?SW_TAG, gbatch, Chunks, Mons, Replies}, St0) ->
     %% Batches queued behind this one are applied with it: a chunk written
@@ -261,19 +276,12 @@ handle_info({?SW_TAG, gbatch, Chunks, Mons, Replies}, St0) ->
     %% changes they report.
     {Chunks1, Mons1, Replies1} = more_batches([Chunks], [Mons], [Replies], 64),
     ok = apply_chunks(Chunks1, St0#st.shadow),
-    St = St0#st{mons = apply_mons(Mons1, St0#st.mons)},
+    {Ready, Pids} = route_mons(Mons1, St0#st.holder, St0#st.holder_ready, []),
+    Pids =:= [] orelse (St0#st.holder ! {mon, Pids}),
     _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies1],
-    {noreply, St};
+    {noreply, St0#st{holder_ready = Ready}};
 handle_info({?SW_TAG, gsynced}, St) ->
     {noreply, end_shadow(St)};
-handle_info({'DOWN', Mref, process, Pid, _Why}, #st{mons = Mons} = St) ->
-    case Mons of
-        #{Pid := Mref} ->
-            to_cnode({?SW_TAG, gdown, Pid}),
-            {noreply, St#st{mons = maps:remove(Pid, Mons)}};
-        _ ->
-            {noreply, St}
-    end;
 handle_info({cnode_ready, CNode}, St) ->
     {noreply, hello(CNode, St)};
 handle_info(Other, St) ->
@@ -288,8 +296,9 @@ to_cnode(Msg) ->
     ok.
 
 %% Tells the C node our pid and the memberships of live local pids in the
-%% replica. Monitors are rebuilt from the C node's answer; until it reports
-%% gsynced, the keys it writes are noted, then the others are dropped.
+%% replica. Monitors are rebuilt from the C node's answer, by a new holder;
+%% until it reports gsynced, the keys it writes are noted, then the others
+%% are dropped.
 -spec hello(node(), state()) -> state().
 hello(CNode, St0) ->
     St = begin_shadow(St0),
@@ -301,8 +310,24 @@ hello(CNode, St0) ->
                           Ps -> [{Bin, Ps} | Acc]
                       end
               end, [], ?SW_GROUPS),
-    erlang:send({?SW_SERVER, CNode}, {?SW_TAG, ghello, self(), Local}),
+    erlang:send({?SW_SERVER, CNode}, {?SW_TAG, ghello, self(), Local, St#st.holder}),
     St.
+
+%% The pids to monitor, from the C node's requests: those after its
+%% {hello, Holder} for the current holder (and none after a hello for
+%% another one).
+-spec route_mons([{hello, pid()} | {mon, pid()}], pid() | undefined, boolean(), [pid()]) ->
+          {boolean(), [pid()]}.
+route_mons([], _H, Ready, Acc) ->
+    {Ready, lists:reverse(Acc)};
+route_mons([{hello, H} | T], H, _Ready, _Acc) ->
+    route_mons(T, H, true, []);
+route_mons([{hello, _Other} | T], H, _Ready, _Acc) ->
+    route_mons(T, H, false, []);
+route_mons([{mon, P} | T], H, true, Acc) ->
+    route_mons(T, H, true, [P | Acc]);
+route_mons([_ | T], H, Ready, Acc) ->
+    route_mons(T, H, Ready, Acc).
 
 -spec more_batches([list()], [list()], [list()], non_neg_integer()) -> {list(), list(), list()}.
 more_batches(Cs, Ms, Rs, 0) ->
@@ -351,30 +376,35 @@ changed(Groups) ->
               true = ets:delete(?SW_GROUPS_CACHE, {c, G})
       end, Groups).
 
--spec apply_mons([{mon | demon, pid()}], #{pid() => reference()}) -> #{pid() => reference()}.
-apply_mons([], Mons) ->
-    Mons;
-apply_mons([{mon, P} | Rest], Mons) ->
-    case Mons of
-        #{P := _} -> apply_mons(Rest, Mons);
-        _ -> apply_mons(Rest, Mons#{P => erlang:monitor(process, P)})
-    end;
-apply_mons([{demon, P} | Rest], Mons) ->
-    case maps:take(P, Mons) of
-        {M, Mons1} ->
-            erlang:demonitor(M, [flush]),
-            apply_mons(Rest, Mons1);
-        error ->
-            apply_mons(Rest, Mons)
+%% @private
+%% @doc The holder's loop: monitors the pids it is sent, reports the death of
+%% each to the C node (the C node ignores pids it does not know).
+-spec holder_loop() -> no_return().
+holder_loop() ->
+    receive
+        {mon, Pids} ->
+            _ = [erlang:monitor(process, P) || P <- Pids],
+            ?MODULE:holder_loop();
+        {'DOWN', _Mref, process, Pid, _Why} ->
+            to_cnode({?SW_TAG, gdown, Pid}),
+            ?MODULE:holder_loop();
+        _Other ->
+            ?MODULE:holder_loop()
     end.
+
+%% A new holder, which monitors nothing yet; the old one exits with its
+%% monitors (its link to us is removed first).
+-spec new_holder(state()) -> state().
+new_holder(#st{holder = Old} = St) ->
+    is_pid(Old) andalso begin unlink(Old), exit(Old, kill) end,
+    St#st{holder = spawn_link(?MODULE, holder_loop, []), holder_ready = false}.
 
 -spec begin_shadow(state()) -> state().
 begin_shadow(St0) ->
-    St = drop_shadow(St0),
-    _ = [erlang:demonitor(M, [flush]) || M <- maps:values(St#st.mons)],
+    St = new_holder(drop_shadow(St0)),
     case ets:info(?SW_GROUPS, size) of
-        0 -> St#st{mons = #{}};
-        _ -> St#st{mons = #{}, shadow = ets:new(swarm_groups_shadow, [set, private])}
+        0 -> St;
+        _ -> St#st{shadow = ets:new(swarm_groups_shadow, [set, private])}
     end.
 
 -spec end_shadow(state()) -> state().

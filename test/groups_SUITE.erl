@@ -8,7 +8,7 @@
          init_per_group/2, end_per_group/2, end_per_testcase/2]).
 -export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
-         garbage/1, members_cache/1, groups_proc_restart/1,
+         garbage/1, members_cache/1, groups_proc_restart/1, monitored_once/1,
          node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
          groups_under_asan/1]).
 %% Run on the cluster's nodes.
@@ -24,7 +24,7 @@ groups() ->
     [{cluster3, [],
       [joins_converge, read_your_writes, idempotent, death_leaves, big_group, publish_once,
        multi_call_filters, elixir_facade, unreachable_home, garbage, members_cache,
-       groups_proc_restart]}].
+       groups_proc_restart, monitored_once]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -365,6 +365,11 @@ cnode_killed(_Config) ->
     swarm_ct:wait_until(fun() ->
         lists:all(fun(N) -> proplists:get_value(memberships, gstats(N)) =:= 2 * length(Expected) end, Nodes)
     end, 10000),
+    %% A's members are monitored again, each once.
+    swarm_ct:wait_until(fun() ->
+        swarm_ct:rpc(A, gen_server, call, [swarm_groups, monitored]) =:=
+            length([P || P <- Expected, node(P) =:= A])
+    end, 10000),
     %% Deaths are seen again, and joins work from the restarted node.
     Second = hd([P || P <- Expected, node(P) =:= A]),
     exit(Second, kill),
@@ -373,6 +378,42 @@ cnode_killed(_Config) ->
     ok = swarm_ct:rpc(A, swarm, join, [ck, P]),
     wait_members(Nodes, ck, lists:sort([P | Expected -- [Second]])),
     [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc A local member is monitored once, from its first join until it dies:
+%% joins from any node, leaving every group and joining again add no second
+%% monitor; its death empties its groups everywhere and its monitor and its
+%% record in the C node are gone.
+monitored_once(Config) ->
+    [A, B, _] = Nodes = ?config(nodes, Config),
+    Holder = swarm_ct:rpc(A, gen_server, call, [swarm_groups, holder]),
+    Pids0 = proplists:get_value(pids, gstats(A)),
+    P = spawn_member(A, good),
+    MonsOfP = fun() ->
+                      {monitors, Ms} = swarm_ct:rpc(A, erlang, process_info, [Holder, monitors]),
+                      length([X || {process, X} <- Ms, X =:= P])
+              end,
+    ok = swarm_ct:rpc(B, swarm, join, [mo1, P]),
+    ok = swarm_ct:rpc(A, swarm, join, [mo2, P]),
+    swarm_ct:wait_until(fun() -> MonsOfP() =:= 1 end, 5000),
+    ok = swarm_ct:rpc(A, swarm, leave, [mo1, P]),
+    ok = swarm_ct:rpc(B, swarm, leave, [mo2, P]),
+    wait_members(Nodes, mo1, []),
+    wait_members(Nodes, mo2, []),
+    ?assertEqual(Pids0 + 1, proplists:get_value(pids, gstats(A))),
+    ok = swarm_ct:rpc(B, swarm, join, [mo3, P]),
+    ok = swarm_ct:rpc(A, swarm, join, [mo1, P]),
+    wait_members(Nodes, mo3, [P]),
+    %% A join returns after swarm_groups passed the batch's monitor requests
+    %% to the holder: once the holder's queue is empty it has them all.
+    swarm_ct:wait_until(fun() ->
+        swarm_ct:rpc(A, erlang, process_info, [Holder, message_queue_len]) =:= {message_queue_len, 0}
+    end, 5000),
+    ?assertEqual(1, MonsOfP()),
+    exit(P, kill),
+    wait_members(Nodes, mo3, []),
+    wait_members(Nodes, mo1, []),
+    swarm_ct:wait_until(fun() -> MonsOfP() =:= 0 end, 5000),
+    swarm_ct:wait_until(fun() -> proplists:get_value(pids, gstats(A)) =:= Pids0 end, 5000).
 
 %% @doc The rejoin hook: after a node went down, swarm_groups:transfer(Old,
 %% New) gives New the groups Old had (called on New's node or elsewhere).
