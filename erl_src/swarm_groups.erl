@@ -131,7 +131,11 @@ members(GroupBin) ->
                 [] ->
                     Chunks = chunks(GroupBin),
                     Pids = build(Chunks),
+                    %% Not if the group changed meanwhile: that list would
+                    %% never be served (a group changing all the time would
+                    %% have each reader copy its list into ETS for nothing).
                     length(Chunks) > ?CACHE_MIN_CHUNKS andalso
+                        ets:lookup(?SW_GROUPS_CACHE, {v, GroupBin}) =:= [{{v, GroupBin}, V}] andalso
                         ets:insert(?SW_GROUPS_CACHE, {{c, GroupBin}, V, list_to_tuple(Pids)}),
                     Pids
             end
