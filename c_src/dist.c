@@ -25,6 +25,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"conflicts", ts.conflicts},         {"expired", ts.expired},
         {"members", ts.members},             {"told_to_die", ts.told_to_die},
         {"handoffs", ts.handoffs},           {"redirects", s->st.redirects},
+        {"handoffs_failed", ts.handoffs_failed},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     size_t n = sizeof kv / sizeof kv[0];

@@ -1390,6 +1390,30 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
     p->out.count++;
 }
 
+/* The new owner could not take over old's name (its start failed, or the
+ * name was taken meanwhile): {handoff_failed, NameBin, OldPid} to old's
+ * home, whose entry stops being marked as handed off (the process keeps
+ * the name, as with `ignore`; the next ring change asks it again). */
+static void handoff_failed(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old) {
+    sw_peer_t *p = sw_peers_by_beam(&t->peers, old->node);
+    if (!p || !p->conn_up) return;
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "handoff_failed");
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, old);
+    p->out.count++;
+}
+
+/* {handoff_failed, ...} at old's home (see handoff_failed). */
+static void apply_handoff_failed(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old) {
+    entry_t *e = find(t, name, nlen, name_hash(name, nlen));
+    if (!e || e->reserved || !e->moving || memcmp(&e->pid, old, sizeof *old) != 0) return;
+    e->moving = 0;
+    t->st.handoffs_failed++;
+    SW_WARN("handoff_failed", "reason=not_started_at_new_owner");
+}
+
 /* {handoff_start, ...} at the new owner: start the MFA here; the name stays
  * old's until the new process commits (handoff_started). */
 static void handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
@@ -1399,12 +1423,14 @@ static void handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const 
     entry_t *cur = find(t, name, nlen, name_hash(name, nlen));
     if (cur && (cur->reserved || memcmp(&cur->pid, old, sizeof *old) != 0)) {
         SW_WARN("handoff_dropped", "reason=name_taken");
+        handoff_failed(t, name, nlen, old);
         return;
     }
     start_t *st = calloc(1, sizeof *st + nlen);
     if (!st || !(st->mfa = malloc(mfalen ? mfalen : 1)) ||
         (state && !(st->state = malloc(statelen ? statelen : 1)))) {
         if (st) start_free(st);
+        handoff_failed(t, name, nlen, old);
         return;
     }
     st->id = ++t->clock;
@@ -1421,6 +1447,7 @@ static void handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const 
     memcpy(st->name, name, nlen);
     if (sw_htab_insert(&t->starts, sw_hash_u64(st->id), st) != 0) {
         start_free(st);
+        handoff_failed(t, name, nlen, old);
         return;
     }
     agent_start(t, st->id, mfa, mfalen);
@@ -1432,6 +1459,7 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
     sw_pid_t pid;
     if (!epid || sw_pid_compact(&t->atoms, epid, &pid) != 0) {
         SW_WARN("handoff_start_failed", "id=%llu", (unsigned long long)st->id);
+        handoff_failed(t, st->name, st->nlen, &st->old_pid);
         return;
     }
     uint64_t h = name_hash(st->name, st->nlen);
@@ -1627,6 +1655,12 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             (arity == 6 && sw_pid_dec(&t->atoms, buf, index, &winner)))
             return -1;
         apply_lost(t, name, (size_t)nlen, &pid, &s, arity == 6 ? &winner : NULL);
+    } else if (strcmp(tag, "handoff_failed") == 0) {
+        if (arity != 3 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid))
+            return -1;
+        /* Only about our own processes. */
+        if (pid.node != t->self_beam) return -1;
+        apply_handoff_failed(t, name, (size_t)nlen, &pid);
     } else if (strcmp(tag, "handoff_start") == 0) {
         const char *mfa, *state = NULL;
         long mfalen, statelen = 0;

@@ -67,6 +67,8 @@ typedef struct {
     uint64_t told_to_die;    /* local register_name/4,5 processes that lost a
                               * conflict and were sent {swarm, die} */
     uint64_t handoffs;       /* local processes asked {swarm, begin_handoff} */
+    uint64_t handoffs_failed; /* handoffs of local processes whose start failed at
+                                 the new owner (the process keeps its name) */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.

@@ -10,6 +10,7 @@
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
          restart_on_node_down/1, partition_heal/1, partition_resolve/1, handoff_on_join/1,
+         handoff_start_fails/1,
          restart_after_cnode_restarts/1,
          static_quorum/1,
          bad_config/1,
@@ -19,7 +20,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, restart_on_node_down, partition_heal, partition_resolve, handoff_on_join,
-     restart_after_cnode_restarts,
+     handoff_start_fails, restart_after_cnode_restarts,
      static_quorum,
      bad_config, blacklist].
 
@@ -330,6 +331,33 @@ restart_after_cnode_restarts(_Config) ->
 %% one is cast {swarm, end_handoff, State}), `ignore' keeps it where it is;
 %% the other names stay. Every node agrees on every name, each name has one
 %% process, and a moved process is in its predecessor's groups.
+%% @doc A handoff whose start fails at the new owner: the process keeps its
+%% name where it runs (not told to die), its home counts the failure, and
+%% every node agrees on the old pids.
+handoff_start_fails(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "hf"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm([A, B]),
+    Names = [{hf, I} || I <- lists:seq(1, 90)],
+    Before = [{Nm, P} || Nm <- Names,
+                         {ok, P} <- [swarm_ct:rpc(A, swarm, register_name,
+                                                  [Nm, swarm_test_server, start_unless_on,
+                                                   [C, {handoff, restart, Nm}]])]],
+    ?assertEqual(90, length(Before)),
+    ok = swarm_ct:start_swarm(Nodes),
+    ToC = [Nm || Nm <- Names, swarm_ct:ring_owner(Nodes, Nm) =:= C],
+    ?assert(length(ToC) > 10),
+    Failed = fun() -> lists:sum([proplists:get_value(handoffs_failed, swarm_ct:rpc(N, swarm_agent, stats, []))
+                                 || N <- [A, B]]) end,
+    swarm_ct:wait_until(fun() -> Failed() =:= length(ToC) end, 20000),
+    Reg = swarm_ct:wait_converged(Nodes, 15000),
+    ?assertEqual(lists:sort(Before), lists:sort([E || {{hf, _}, _} = E <- Reg])),
+    ?assert(lists:all(fun({_, P}) -> swarm_ct:rpc(node(P), erlang, is_process_alive, [P]) end, Before)),
+    ?assertEqual(0, lists:sum([proplists:get_value(told_to_die, swarm_ct:rpc(N, swarm_agent, stats, []))
+                               || N <- Nodes])),
+    ?assertEqual(length(ToC), Failed()),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
 handoff_on_join(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ho"),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],

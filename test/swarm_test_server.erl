@@ -4,7 +4,7 @@
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 -export([start/1, start_error/1, start_bad/0, start_crash/0, start_hang/0,
-         start_reentrant/1, start_elsewhere/1]).
+         start_reentrant/1, start_elsewhere/1, start_unless_on/2]).
 
 -spec init(term()) -> {ok, map()}.
 init({reentrant, N}) ->
@@ -50,6 +50,9 @@ start_hang() -> receive never -> ok end.
 %% its own, starts another MFA): must not deadlock.
 start_reentrant(N) ->
     gen_server:start(?MODULE, {reentrant, N}, []).
+%% Starts as start/1 except on node Node, where the start fails.
+start_unless_on(Node, _Arg) when Node =:= node() -> {error, refused_here};
+start_unless_on(_Node, Arg) -> start(Arg).
 %% Starts the process on another node than the one running the MFA.
 start_elsewhere(Node) ->
     {ok, spawn(Node, fun() -> receive stop -> ok end end)}.
