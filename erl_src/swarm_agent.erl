@@ -120,8 +120,9 @@ handle_info({?SW_TAG, ring, Members}, St) when is_list(Members) ->
             swarm_ring:clear();
         changed ->
             Me = node(),
-            [spawn(fun() -> net_kernel:connect_node(swarm_ring:cnode_of(N)) end)
-             || N <- Members, N =/= Me, not lists:member(swarm_ring:cnode_of(N), nodes(hidden))];
+            _ = [spawn(fun() -> net_kernel:connect_node(swarm_ring:cnode_of(N)) end)
+                 || N <- Members, N =/= Me, not lists:member(swarm_ring:cnode_of(N), nodes(hidden))],
+            ok;
         same ->
             ok
     end,

@@ -100,21 +100,12 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
     CNode = try persistent_term:get({swarm, cnode})
             catch error:badarg -> exit({noproc, {swarm, Fun, Args}})
             end,
-    Ref = erlang:monitor(process, ?SW_GROUPS),
+    Ref = make_ref(),
     erlang:send({?SW_SERVER, CNode}, {?SW_TAG, Op, self(), Ref, GroupBin, Pid}),
-    Timeout = application:get_env(swarm, call_timeout, 5000),
-    receive
-        {Ref, ok} ->
-            erlang:demonitor(Ref, [flush]),
-            ok;
-        {Ref, Why} ->
-            erlang:demonitor(Ref, [flush]),
-            {error, Why};
-        {'DOWN', Ref, process, _, Why} ->
-            exit({Why, {swarm, Fun, Args}})
-    after Timeout ->
-        erlang:demonitor(Ref, [flush]),
-        exit({timeout, {swarm, Fun, Args}})
+    case swarm:await_reply(Ref, ?SW_GROUPS, application:get_env(swarm, call_timeout, 5000),
+                           {Fun, Args}) of
+        ok -> ok;
+        Why -> {error, Why}
     end.
 
 %% @doc The members of the group whose encoding is `GroupBin', from the

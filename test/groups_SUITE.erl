@@ -9,6 +9,7 @@
 -export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
          garbage/1, members_cache/1, groups_proc_restart/1, monitored_once/1,
+         caller_sees_exit/1,
          node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
          groups_under_asan/1]).
 %% Run on the cluster's nodes.
@@ -24,7 +25,7 @@ groups() ->
     [{cluster3, [],
       [joins_converge, read_your_writes, idempotent, death_leaves, big_group, publish_once,
        multi_call_filters, elixir_facade, unreachable_home, garbage, members_cache,
-       groups_proc_restart, monitored_once]}].
+       groups_proc_restart, monitored_once, caller_sees_exit]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -378,6 +379,39 @@ cnode_killed(_Config) ->
     ok = swarm_ct:rpc(A, swarm, join, [ck, P]),
     wait_members(Nodes, ck, lists:sort([P | Expected -- [Second]])),
     [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc A caller whose reply is late watches the process that is to send it:
+%% if swarm_groups exits meanwhile, the caller exits with its reason at once
+%% (here the wait is set to 60 s: a timeout would fail the test).
+caller_sees_exit(Config) ->
+    [A | _] = Nodes = ?config(nodes, Config),
+    Old = swarm_ct:rpc(A, erlang, whereis, [swarm_groups]),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, call_timeout, 60000]),
+    ok = swarm_ct:rpc(A, sys, suspend, [Old]),
+    Self = self(),
+    Caller = spawn(A, fun() -> Self ! {res, self(), catch swarm:join(gexit, self())} end),
+    %% Past its first 100 ms, the caller monitors swarm_groups.
+    swarm_ct:wait_until(fun() ->
+        {monitors, Ms} = swarm_ct:rpc(A, erlang, process_info, [Caller, monitors]),
+        %% (a monitor by registered name shows as {process, {Name, Node}})
+        lists:member({process, {swarm_groups, A}}, Ms)
+    end, 5000),
+    exit(Old, kill),
+    Res = receive {res, Caller, R} -> R after 10000 -> no_answer end,
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, call_timeout, 5000]),
+    ?assertMatch({'EXIT', {killed, {swarm, join, [gexit, Caller]}}}, Res),
+    %% swarm_groups is back and works.
+    swarm_ct:wait_until(fun() ->
+        case swarm_ct:rpc(A, erlang, whereis, [swarm_groups]) of
+            New when is_pid(New), New =/= Old -> true;
+            _ -> false
+        end
+    end, 10000),
+    P = spawn_member(A, good),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, join, [gexit, P]) =:= ok end, 10000),
+    wait_members(Nodes, gexit, [P]),
+    P ! stop,
+    wait_members(Nodes, gexit, []).
 
 %% @doc A local member is monitored once, from its first join until it dies:
 %% joins from any node, leaving every group and joining again add no second
