@@ -2,7 +2,9 @@
 #
 #   make            C library + C node binary (priv/swarm_node) + Erlang app
 #   make test       everything, then CUnit suites (plain, ASan/UBSan, valgrind),
-#                   Common Test suites
+#                   Dialyzer over erl_src/, Common Test suites
+#   make dialyzer   Dialyzer over erl_src/ (specs and calls; ~30 s with a
+#                   fresh PLT)
 #   make demo       the local demo cluster (scripts/demo.sh)
 #   make bench      the benchmarks (bench/)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
@@ -41,7 +43,7 @@ else
 Q := @
 endif
 
-.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps
+.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer
 
 all: c erl
 
@@ -105,11 +107,16 @@ erl: $(NODE_BIN)
 ct: all
 	$(Q)scripts/ct.sh
 
+# Fails on any warning (rebar.config: unmatched returns, error handling).
+dialyzer: erl
+	$(Q)rebar3 dialyzer
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory ctest
 	$(Q)$(MAKE) --no-print-directory asan-test
 	$(Q)$(MAKE) --no-print-directory valgrind
+	$(Q)$(MAKE) --no-print-directory dialyzer
 	$(Q)scripts/ct.sh
 
 demo: deps
