@@ -8,7 +8,10 @@
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
     case swarm_config:load() of
-        {ok, Config} -> swarm_sup:start_link(Config);
+        {ok, #{members_cache := Cache} = Config} ->
+            %% Read by swarm_groups (no change: no global GC).
+            persistent_term:put({swarm, groups_members_cache}, Cache),
+            swarm_sup:start_link(Config);
         {error, _} = Error -> Error
     end.
 

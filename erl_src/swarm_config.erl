@@ -1,8 +1,9 @@
 %% @private
 %% @doc Reads and validates swarm's settings (application environment of
 %% `swarm', the same keys as Swarm 3.x): `distribution_strategy',
-%% `static_quorum_size', `node_whitelist', `node_blacklist'. A bad value is a
-%% clear error when the application starts, never a crash later.
+%% `static_quorum_size', `node_whitelist', `node_blacklist'; and its own
+%% `groups_members_cache' (a boolean). A bad value is a clear error when the
+%% application starts, never a crash later.
 -module(swarm_config).
 -compile(warn_missing_spec).
 
@@ -12,7 +13,8 @@
 -type config() :: #{strategy := ring | static_quorum_ring,
                     quorum := non_neg_integer(),
                     whitelist := [pattern()],
-                    blacklist := [pattern()]}.
+                    blacklist := [pattern()],
+                    members_cache := boolean()}.
 -export_type([config/0]).
 
 %% Swarm's default blacklist: remote shells and release upgrade/maintenance
@@ -30,7 +32,12 @@ load() ->
                  end,
         White = patterns(node_whitelist, application:get_env(swarm, node_whitelist, [])),
         Black = patterns(node_blacklist, application:get_env(swarm, node_blacklist, ?DEFAULT_BLACKLIST)),
-        {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black}}
+        Cache = case application:get_env(swarm, groups_members_cache, true) of
+                    C when is_boolean(C) -> C;
+                    C -> throw({bad_config, groups_members_cache, C})
+                end,
+        {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black,
+               members_cache => Cache}}
     catch
         throw:{bad_config, _, _} = E -> {error, E}
     end.

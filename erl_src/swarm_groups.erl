@@ -30,7 +30,8 @@
 %% so every change rewrites one chunk and a reader sees each member that
 %% stays in the group exactly once, though it reads the chunks one by one.
 %%
-%% The member list cache. Building a 10k-member list from 157 chunks costs
+%% The member list cache (unless the `groups_members_cache' setting is
+%% false). Building a 10k-member list from 157 chunks costs
 %% a few times what copying one finished list out of ETS does (mostly the
 %% garbage collections of the intermediate terms), so members/1 keeps the
 %% list of a group of more than ?CACHE_MIN_CHUNKS chunks in the set
@@ -356,11 +357,20 @@ apply_chunks(Chunks, Shadow) ->
     end.
 
 %% The chunks of these groups were just rewritten: new versions (none for a
-%% group left empty), and their cached member lists are dropped.
+%% group left empty), and their cached member lists are dropped. With the
+%% `groups_members_cache' setting false no version is ever written, so
+%% members/1 always builds its list from the chunks and caches nothing.
 -spec changed([group_bin()]) -> ok.
 changed([]) ->
     ok;
 changed(Groups) ->
+    case persistent_term:get({swarm, groups_members_cache}, true) of
+        true -> bump(Groups);
+        false -> ok
+    end.
+
+-spec bump([group_bin()]) -> ok.
+bump(Groups) ->
     V = erlang:unique_integer([monotonic, positive]),
     lists:foreach(
       fun(G) ->

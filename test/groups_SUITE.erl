@@ -10,7 +10,7 @@
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
          garbage/1, members_cache/1, groups_proc_restart/1, monitored_once/1,
          caller_sees_exit/1,
-         node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
+         no_members_cache/1, node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
          groups_under_asan/1]).
 %% Run on the cluster's nodes.
 -export([member/2]).
@@ -18,7 +18,7 @@
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
-    [{group, cluster3}, node_stop, cnode_killed, transfer_after_node_down, restart_rejoins,
+    [{group, cluster3}, no_members_cache, node_stop, cnode_killed, transfer_after_node_down, restart_rejoins,
      groups_under_asan].
 
 groups() ->
@@ -448,6 +448,26 @@ monitored_once(Config) ->
     wait_members(Nodes, mo1, []),
     swarm_ct:wait_until(fun() -> MonsOfP() =:= 0 end, 5000),
     swarm_ct:wait_until(fun() -> proplists:get_value(pids, gstats(A)) =:= Pids0 end, 5000).
+
+%% @doc With `groups_members_cache' false, members/1 of a large group reads
+%% the chunks every time and nothing is cached; reads stay exact.
+no_members_cache(_Config) ->
+    Peers = swarm_ct:start_nodes(2, "gnc"),
+    [A, B] = Nodes = [N || {_, N} <- Peers],
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, groups_members_cache, false]) || N <- Nodes],
+    ok = swarm_ct:start_swarm(Nodes),
+    Ps = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        Pids = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 600)],
+        [ok = swarm:join(nc, P) || P <- Pids],
+        Pids
+    end, []]),
+    wait_members(Nodes, nc, lists:sort(Ps)),
+    [?assertEqual(lists:sort(Ps), lists:sort(swarm_ct:rpc(N, swarm, members, [nc]))) || N <- Nodes, _ <- [1, 2]],
+    [?assertEqual(0, swarm_ct:rpc(N, ets, info, [swarm_groups_cache, size])) || N <- Nodes],
+    {Gone, Stay} = lists:split(300, Ps),
+    [exit(P, kill) || P <- Gone],
+    wait_members([A, B], nc, lists:sort(Stay)),
+    [swarm_ct:stop_node(P) || P <- Peers].
 
 %% @doc The rejoin hook: after a node went down, swarm_groups:transfer(Old,
 %% New) gives New the groups Old had (called on New's node or elsewhere).

@@ -447,7 +447,8 @@ static_quorum(_Config) ->
     end, 10000),
     [swarm_ct:stop_node(P) || P <- Peers].
 
-%% @doc A bad static_quorum_size or strategy is a clear error at start.
+%% @doc A bad static_quorum_size, strategy or groups_members_cache is a clear
+%% error at start.
 bad_config(_Config) ->
     [{_, A} = Peer] = swarm_ct:start_nodes(1, "bc"),
     ok = swarm_ct:rpc(A, application, set_env, [swarm, distribution_strategy, static_quorum_ring]),
@@ -456,6 +457,10 @@ bad_config(_Config) ->
                  strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
     ok = swarm_ct:rpc(A, application, set_env, [swarm, distribution_strategy, 'Elixir.NoSuchStrategy']),
     ?assertMatch({error, {swarm, {bad_config, distribution_strategy, 'Elixir.NoSuchStrategy'}}},
+                 strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, distribution_strategy, ring]),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, groups_members_cache, maybe]),
+    ?assertMatch({error, {swarm, {bad_config, groups_members_cache, maybe}}},
                  strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
     swarm_ct:stop_node(Peer).
 
