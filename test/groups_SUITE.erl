@@ -327,7 +327,9 @@ groups_proc_restart(Config) ->
     P = spawn_member(B, good),
     ok = swarm_ct:rpc(A, swarm, join, [gpr, P]),
     wait_members(Nodes, gpr, lists:sort([P | tl(Ps)])),
-    [X ! stop || X <- [P | Ps]].
+    [X ! stop || X <- [P | Ps]],
+    %% Gone everywhere before the next case (which counts A's pids).
+    wait_members(Nodes, gpr, []).
 
 %% ---------------------------------------------------------------------------
 
