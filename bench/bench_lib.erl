@@ -5,7 +5,7 @@
 -module(bench_lib).
 
 -export([envint/2, rpc/4, wait_until/2, wait_until/3, pct/2, median/1, rate/1, us/1,
-         ping_rate/1, ping_worker/2]).
+         ping_rate/1, ping_worker/2, vmrss/1, proc_cpu_ms/1, busy_ms/0, short/1, ms/1]).
 
 -define(RPC_TMO, 600000).
 
@@ -99,3 +99,37 @@ rate(R) -> io_lib:format("~.1f", [R / 1]).
 %% @doc Nanoseconds as microseconds with one decimal.
 -spec us(number()) -> iolist().
 us(Ns) -> io_lib:format("~.1f", [Ns / 1000]).
+
+%% @doc Resident memory of OS process OsPid, in bytes (VmRSS).
+-spec vmrss(pos_integer()) -> non_neg_integer().
+vmrss(OsPid) ->
+    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
+    [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
+    list_to_integer(Kb) * 1024.
+
+%% @doc CPU time (user + system) of OS process OsPid so far, in ms (clock
+%% ticks of 10 ms: USER_HZ = 100 on Linux).
+-spec proc_cpu_ms(pos_integer()) -> non_neg_integer().
+proc_cpu_ms(OsPid) ->
+    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
+    [_, Rest] = binary:split(B, <<") ">>),
+    F = string:lexemes(binary_to_list(Rest), " "),
+    (list_to_integer(lists:nth(12, F)) + list_to_integer(lists:nth(13, F))) * 10.
+
+%% @doc Busy time of the whole machine so far (all CPUs, ms), from /proc/stat.
+-spec busy_ms() -> non_neg_integer().
+busy_ms() ->
+    {ok, B} = file:read_file("/proc/stat"),
+    [Cpu | _] = binary:split(B, <<"\n">>),
+    [_ | Vals] = string:lexemes(binary_to_list(Cpu), " "),
+    [User, Nice, Sys, _Idle, _Iowait, Irq, Soft, Steal | _] = [list_to_integer(V) || V <- Vals],
+    (User + Nice + Sys + Irq + Soft + Steal) * 10.
+
+%% @doc A node's name without its host.
+-spec short(node()) -> string().
+short(Node) -> hd(string:split(atom_to_list(Node), "@")).
+
+%% @doc Nanoseconds as milliseconds, one decimal.
+-spec ms(number()) -> iolist().
+ms(Ns) -> io_lib:format("~.1f", [Ns / 1.0e6]).

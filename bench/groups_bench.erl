@@ -26,7 +26,7 @@
 -module(groups_bench).
 
 -export([main/0]).
--import(bench_lib, [envint/2, rpc/4, wait_until/2, us/1, ping_rate/1]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, us/1, ping_rate/1, vmrss/1, short/1, ms/1]).
 %% Run on the cluster's nodes.
 -export([idle/0, member/1, join_run/5, watch/5, members_lat/3, mem_snapshot/1, pg_start/0,
          spawn_members/2, collector/3, fanout/4, kill_all/1]).
@@ -418,12 +418,6 @@ mem_snapshot(pg) ->
     {memory, PM} = process_info(Proc, memory),
     #{ets => ets:info(?SCOPE, memory) * W, proc => PM}.
 
-vmrss(OsPid) ->
-    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
-    [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
-    list_to_integer(Kb) * 1024.
-
 %% ===========================================================================
 %% Cluster
 
@@ -471,10 +465,8 @@ say(Fmt, Args) ->
 section(Title) ->
     say("~n== ~s", [Title]).
 
-short(Node) -> hd(string:split(atom_to_list(Node), "@")).
 
 rate(R) -> integer_to_list(round(R)).
-ms(Ns) -> io_lib:format("~.1f", [Ns / 1.0e6]).
 
 split(L, N) ->
     Indexed = lists:zip(lists:seq(0, length(L) - 1), L),

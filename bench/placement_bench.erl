@@ -48,7 +48,7 @@
 
 -export([main/0]).
 -import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, wait_until/3,
-                    ping_rate/1]).
+                    ping_rate/1, proc_cpu_ms/1, busy_ms/0, short/1, ms/1]).
 %% The MFA started by register_name/4, and what runs on the cluster's nodes.
 -export([start/1, idle/0, worker_start/6, poller/4, count_idle/0, names_on/1,
          kill_registered/0, cnode_stats/0, cpu_ms/0, check_alive/1, eprof_start/0,
@@ -614,12 +614,6 @@ ctxsw(OsPid) ->
                    end
                end || T <- Tasks]).
 
-proc_cpu_ms(OsPid) ->
-    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
-    [_, Rest] = binary:split(B, <<") ">>),
-    F = string:lexemes(binary_to_list(Rest), " "),
-    (list_to_integer(lists:nth(12, F)) + list_to_integer(lists:nth(13, F))) * 10.
-
 cpu_per_op(C0, C1, Ops) ->
     D = fun(I) -> lists:sum([element(I, X1) - element(I, X0) || {X0, X1} <- lists:zip(C0, C1)]) end,
     {Bt, Ct} = {D(1), D(2)},
@@ -629,20 +623,14 @@ cpu_per_op(C0, C1, Ops) ->
                    D(5) / Ops, D(6) / Ops]).
 
 machine_busy_ms() ->
-    {ok, B} = file:read_file("/proc/stat"),
-    [Cpu | _] = binary:split(B, <<"\n">>),
-    [_ | Vals] = string:lexemes(binary_to_list(Cpu), " "),
-    [User, Nice, Sys, _Idle, _Iowait, Irq, Soft, Steal | _] = [list_to_integer(V) || V <- Vals],
-    {(User + Nice + Sys + Irq + Soft + Steal) * 10, 0}.
+    {busy_ms(), 0}.
 
 %% ===========================================================================
 %% Helpers
 
-short(Node) -> hd(string:split(atom_to_list(Node), "@")).
 
 
 
-ms(Ns) -> io_lib:format("~.1f", [Ns / 1.0e6]).
 
 
 

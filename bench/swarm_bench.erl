@@ -26,7 +26,8 @@
 -module(swarm_bench).
 
 -export([main/0]).
--import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, ping_rate/1]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, ping_rate/1,
+                    vmrss/1, proc_cpu_ms/1, busy_ms/0, short/1]).
 %% Run on the cluster's nodes.
 -export([worker_start/5, idle/0, mem_snapshot/0, whereis_bench/4, call_mix/3,
          seq_register/3, seq_register/4, echo/0, pingpong/2, cnode_rtt/1, repl_watch_start/2,
@@ -333,7 +334,6 @@ run() ->
 section(Title) ->
     say("~n== ~s ==", [Title]).
 
-short(Node) -> hd(string:split(atom_to_list(Node), "@")).
 
 %% best and median rates of the interleaved micro-benchmarks
 w(Res, Mod, Kind, Callers) -> maps:get(best, proplists:get_value({Mod, Kind, Callers}, Res)).
@@ -501,11 +501,7 @@ cpu_all(Nodes) -> {machine_busy_ms(), [rpc(X, ?MODULE, cpu_ms, []) || X <- Nodes
 %% Busy time of the whole machine (all CPUs, ms) from /proc/stat, and of
 %% this coordinator: what the cluster did not use was used by others.
 machine_busy_ms() ->
-    {ok, B} = file:read_file("/proc/stat"),
-    [Cpu | _] = binary:split(B, <<"\n">>),
-    [_ | Vals] = string:lexemes(binary_to_list(Cpu), " "),
-    [User, Nice, Sys, _Idle, _Iowait, Irq, Soft, Steal | _] = [list_to_integer(V) || V <- Vals],
-    {(User + Nice + Sys + Irq + Soft + Steal) * 10, proc_cpu_ms(list_to_integer(os:getpid()))}.
+    {busy_ms(), proc_cpu_ms(list_to_integer(os:getpid()))}.
 
 cpu_ms() ->
     CNode = case whereis(swarm_agent) of
@@ -513,13 +509,6 @@ cpu_ms() ->
                 _ -> proc_cpu_ms(gen_server:call(swarm_agent, os_pid))
             end,
     {proc_cpu_ms(list_to_integer(os:getpid())), CNode}.
-
-proc_cpu_ms(OsPid) ->
-    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
-    [_, Rest] = binary:split(B, <<") ">>),
-    F = string:lexemes(binary_to_list(Rest), " "),
-    %% utime and stime, in clock ticks of 10 ms (USER_HZ = 100 on Linux)
-    (list_to_integer(lists:nth(12, F)) + list_to_integer(lists:nth(13, F))) * 10.
 
 %% "BEAMs x us + C nodes y us = z us (summed over the nodes)"
 cpu_per_op({{M0, Me0}, C0}, {{M1, Me1}, C1}, Ops) ->
@@ -586,12 +575,6 @@ mem_snapshot() ->
       agent => AgentMem,
       gets => lists:sum([ets:info(T, memory) * W || T <- GTabs]),
       gsrv => GSMem}.
-
-vmrss(OsPid) ->
-    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
-    [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
-    list_to_integer(Kb) * 1024.
 
 cnode_stats() ->
     swarm_agent:stats().

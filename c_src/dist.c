@@ -8,7 +8,26 @@
 #include "swarm_proto.h"
 #include "term.h"
 
-/* {Ref, Reply} to a pid on our BEAM node, Reply built by the callback. */
+/* Starts {Ref, Reply} in s->msg: the caller encodes Reply, then sends it
+ * with sw_server_send_pid (the reply_* functions below). */
+static ei_x_buff *begin_reply(sw_server_t *s, const char *ref, size_t rlen) {
+    ei_x_buff *x = &s->msg;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, ref, (int)rlen);
+    return x;
+}
+
+/* {Ref, Atom} to pid `to` (redirect, pong). */
+static void reply_atom(sw_server_t *s, const erlang_pid *to, const char *ref, size_t rlen,
+                       const char *atom) {
+    ei_x_buff *x = begin_reply(s, ref, rlen);
+    ei_x_encode_atom(x, atom);
+    sw_server_send_pid(s, to, x->buff, (size_t)x->index);
+}
+
+/* {Ref, [{Counter, Value}]}: this node's counters, to pid `to`. */
 static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, size_t rlen) {
     sw_node_stats_t ns;
     sw_tracker_stats_t ts;
@@ -28,13 +47,8 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"handoffs_failed", ts.handoffs_failed},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
-    size_t n = sizeof kv / sizeof kv[0];
-    ei_x_buff *x = &s->msg;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_append_buf(x, ref, (int)rlen);
-    sw_term_enc_counters(x, kv, n);
+    ei_x_buff *x = begin_reply(s, ref, rlen);
+    sw_term_enc_counters(x, kv, sizeof kv / sizeof kv[0]);
     sw_server_send_pid(s, to, x->buff, (size_t)x->index);
 }
 
@@ -68,13 +82,7 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
     if (!from_beam) {
         if (strcmp(caller.node, from) != 0) return -1; /* only its own callers */
         if (!sw_tracker_takes_direct(s->tracker, from, name, nlen)) {
-            ei_x_buff *x = &s->msg;
-            x->index = 0;
-            ei_x_encode_version(x);
-            ei_x_encode_tuple_header(x, 2);
-            ei_x_append_buf(x, ref, (int)rlen);
-            ei_x_encode_atom(x, "redirect");
-            sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
+            reply_atom(s, &caller, ref, rlen, "redirect");
             s->st.redirects++;
             return 0;
         }
@@ -197,13 +205,7 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
          * trip through this node (benchmarks' ceiling; liveness checks). */
         if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
-        ei_x_buff *x = &s->msg;
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_append_buf(x, ref, (int)rlen);
-        ei_x_encode_atom(x, "pong");
-        sw_server_send_pid(s, &caller, x->buff, (size_t)x->index);
+        reply_atom(s, &caller, ref, rlen, "pong");
     } else if (strcmp(tag, "stats") == 0) {
         if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;

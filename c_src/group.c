@@ -651,10 +651,10 @@ static void broadcast_down(sw_group_t *g, const pkey_t *k) {
 /* {mon, Pid} for swarm_groups: monitor this local pid. Sent once per
  * local record (when it is created, and again to a new swarm_groups after
  * its hello), so swarm_groups needs no table of its monitors. */
-static void mon_op(sw_group_t *g, const char *op, const pkey_t *k) {
+static void mon_op(sw_group_t *g, const pkey_t *k) {
     ei_x_buff *x = &g->mons.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, op);
+    ei_x_encode_atom(x, "mon");
     enc_pid(x, g, k);
     g->mons.count++;
 }
@@ -724,7 +724,7 @@ static int member_add(sw_group_t *g, const char *name, size_t len, const pkey_t 
     }
     if (home) {
         broadcast(g, "join", gr, k);
-        if (fresh) mon_op(g, "mon", k);
+        if (fresh) mon_op(g, k);
     }
     return 1;
 }
@@ -1204,7 +1204,7 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
         prec_t *p = &g->live.recs[r];
         if (p->k.nc == NONE || key_beam(g, &p->k) != g->self_beam) continue;
         if (p->n == 0) ptab_del(&g->live, r);
-        else mon_op(g, "mon", &p->k);
+        else mon_op(g, &p->k);
     }
     for (uint32_t k = 0; k < g->peers.n; k++) {
         sw_peer_t *p = &g->peers.v[k];

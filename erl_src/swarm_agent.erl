@@ -272,9 +272,9 @@ hello(St) ->
     Peers = [{N, C} || {N, {_, _, C}} <- maps:to_list(St#st.peers)],
     to_cnode(St, {?SW_TAG, hello, self(), Entries, Peers}).
 
-%% The watchdog: every `cnode_watchdog_ms' (default 1000) the agent asks
-%% its C node for its counters over the distribution connection; a C node
-%% that leaves `cnode_watchdog_misses' (default 5) asks in a row unanswered
+%% The watchdog: every `cnode_watchdog_ms' (default 1000) the agent pings
+%% its C node over the distribution connection; a C node that leaves
+%% `cnode_watchdog_misses' (default 5) pings in a row unanswered
 %% is hung (stopped, stuck in a loop): it is killed, and restarted as if it
 %% had died. A C node that is only starting, or restarting, is not asked.
 -spec schedule_watchdog() -> reference().
@@ -377,13 +377,9 @@ apply_ops([{die, Pid} | Ops], [], St) ->
     Pid ! {swarm, die},
     apply_ops(Ops, [], St);
 apply_ops([{start, Id, MFABin} | Ops], [], St) ->
-    start_mfa(Id, MFABin, St#st.cnode),
+    start_mfa(Id, MFABin),
     apply_ops(Ops, [], St).
 
-%% Runs apply(M, F, A) for the C node in a fresh process (never in this
-%% loop: the start may take long, crash, or call swarm itself), which tells
-%% the agent {'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
-%% term_to_binary(Result)}}; the agent passes results on in lists.
 %% Asks a process started by register_name/4,5 that the ring now places on
 %% another node what to do ({swarm, begin_handoff}, as in Swarm), from a
 %% fresh process (never from this loop: the call may take up to
@@ -427,8 +423,12 @@ resolve_conflict(Loser, Winner) ->
                   Loser ! {swarm, die}
           end).
 
--spec start_mfa(non_neg_integer(), binary(), node()) -> pid().
-start_mfa(Id, MFABin, _CNode) ->
+%% Runs apply(M, F, A) for the C node in a fresh process (never in this
+%% loop: the start may take long, crash, or call swarm itself), which tells
+%% the agent {'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
+%% term_to_binary(Result)}}; the agent passes results on in lists.
+-spec start_mfa(non_neg_integer(), binary()) -> pid().
+start_mfa(Id, MFABin) ->
     Agent = self(),
     spawn(fun() ->
                   Result = try binary_to_term(MFABin) of

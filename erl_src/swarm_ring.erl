@@ -1,6 +1,6 @@
 %% @private
 %% @doc The local C node's ring, mirrored on the BEAM for callers of
-%% register_name/2: they send their request straight to the C node of the
+%% register_name/2,4,5: they send their request straight to the C node of the
 %% name's owner (one hop less than through their own C node), which
 %% decides and answers through the caller's own C node, after the entry
 %% (so the caller reads its own write). When the mirror is stale the owner

@@ -221,25 +221,14 @@ partition_heal(_Config) ->
     swarm_ct:wait_until(fun() ->
         lists:all(fun(N) -> swarm_ct:rpc(N, swarm, members, [ph_group]) =:= [W] end, Nodes)
     end, 10000),
-    %% The cut: A's cookie for B is wrong, so neither side can reconnect.
-    Cookie = swarm_ct:rpc(A, erlang, get_cookie, []),
-    true = swarm_ct:rpc(A, erlang, set_cookie, [B, ph_cut]),
-    true = swarm_ct:rpc(A, erlang, disconnect_node, [B]),
+    Cookie = cut(A, B),
     %% A restarts the name on A; C sees both processes and settles: one of
     %% them is told to die and exits.
-    swarm_ct:wait_until(fun() ->
-        case swarm_ct:rpc(A, swarm, whereis_name, [Name]) of
-            W2 when is_pid(W2), W2 =/= W -> put(ph_restarted, W2), true;
-            _ -> false
-        end
-    end, 15000),
-    W2 = get(ph_restarted),
+    W2 = wait_replaced(A, Name, W),
     ?assertEqual(A, node(W2)),
     Alive = fun() -> [P || P <- [W, W2], swarm_ct:rpc(node(P), erlang, is_process_alive, [P])] end,
     swarm_ct:wait_until(fun() -> length(Alive()) =:= 1 end, 15000),
-    %% Heal.
-    true = swarm_ct:rpc(A, erlang, set_cookie, [B, Cookie]),
-    true = swarm_ct:rpc(A, net_kernel, connect_node, [B]),
+    heal(A, B, Cookie),
     [Winner] = Alive(),
     wait_whereis(Nodes, Name, fun(P) -> P =:= Winner end),
     swarm_ct:wait_until(fun() ->
@@ -267,20 +256,10 @@ partition_resolve(_Config) ->
     {ok, W} = swarm_ct:rpc(A, swarm, register_name, [Name, swarm_test_server, start, [{handoff, resume, pr}]]),
     ?assertEqual(B, node(W)),
     wait_whereis(Nodes, Name, fun(P) -> P =:= W end),
-    Cookie = swarm_ct:rpc(A, erlang, get_cookie, []),
-    true = swarm_ct:rpc(A, erlang, set_cookie, [B, pr_cut]),
-    true = swarm_ct:rpc(A, erlang, disconnect_node, [B]),
-    swarm_ct:wait_until(fun() ->
-        case swarm_ct:rpc(A, swarm, whereis_name, [Name]) of
-            W2 when is_pid(W2), W2 =/= W -> put(pr_restarted, W2), true;
-            _ -> false
-        end
-    end, 15000),
-    W2 = get(pr_restarted),
+    Cookie = cut(A, B),
+    W2 = wait_replaced(A, Name, W),
     ?assert(swarm_ct:rpc(B, erlang, is_process_alive, [W])),
-    %% Heal.
-    true = swarm_ct:rpc(A, erlang, set_cookie, [B, Cookie]),
-    true = swarm_ct:rpc(A, net_kernel, connect_node, [B]),
+    heal(A, B, Cookie),
     Alive = fun() -> [P || P <- [W, W2], swarm_ct:rpc(node(P), erlang, is_process_alive, [P])] end,
     swarm_ct:wait_until(fun() -> length(Alive()) =:= 1 end, 15000),
     [Winner] = Alive(),
@@ -421,6 +400,29 @@ handoff_on_join(_Config) ->
         lists:all(fun(N) -> lists:sort(swarm_ct:rpc(N, swarm, members, [ho_group])) =:= Current end, Nodes)
     end, 10000),
     [swarm_ct:stop_node(P) || P <- Peers].
+
+%% Cuts A from B: A's cookie for B is made wrong, so neither side can
+%% reconnect. Returns A's cookie, for heal/3.
+cut(A, B) ->
+    Cookie = swarm_ct:rpc(A, erlang, get_cookie, []),
+    true = swarm_ct:rpc(A, erlang, set_cookie, [B, partition_cut]),
+    true = swarm_ct:rpc(A, erlang, disconnect_node, [B]),
+    Cookie.
+
+heal(A, B, Cookie) ->
+    true = swarm_ct:rpc(A, erlang, set_cookie, [B, Cookie]),
+    true = swarm_ct:rpc(A, net_kernel, connect_node, [B]).
+
+%% Waits until Node's registry names another pid than Old for Name; returns it.
+wait_replaced(Node, Name, Old) ->
+    Self = self(),
+    swarm_ct:wait_until(fun() ->
+        case swarm_ct:rpc(Node, swarm, whereis_name, [Name]) of
+            New when is_pid(New), New =/= Old -> Self ! {replaced, Name, New}, true;
+            _ -> false
+        end
+    end, 15000),
+    receive {replaced, Name, New} -> New end.
 
 wait_whereis(Nodes, Name, Pred) ->
     swarm_ct:wait_until(fun() ->
