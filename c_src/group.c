@@ -952,7 +952,7 @@ static void maybe_synced(sw_group_t *g) {
 static int check_glist(const char *buf, int *index, const char *beam) {
     int type, size, n, tup, m;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
-    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
     if (ei_decode_list_header(buf, index, &n) != 0) return -1;
     for (int i = 0; i < n; i++) {
         const char *name;
@@ -962,7 +962,7 @@ static int check_glist(const char *buf, int *index, const char *beam) {
             return -1;
         if (ei_get_type(buf, index, &type, &size) != 0) return -1;
         if (type == ERL_NIL_EXT) {
-            if (ei_skip_term(buf, index) != 0) return -1;
+            if (sw_term_skip(buf, index) != 0) return -1;
             continue;
         }
         if (ei_decode_list_header(buf, index, &m) != 0) return -1;
@@ -972,10 +972,10 @@ static int check_glist(const char *buf, int *index, const char *beam) {
             if (beam && strcmp(ep.node, beam) != 0) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-    return ei_skip_term(buf, index);
+    return sw_term_skip(buf, index);
 }
 
 /* Calls fn for every (GroupBin, Pid) of a list validated by check_glist;
@@ -995,9 +995,9 @@ static void walk_glist(sw_group_t *g, const char *buf, int *index, glist_cb fn, 
             pkey_t k;
             if (dec_pid(g, buf, index, &k) == 0) fn(g, name, len, &k, arg);
         }
-        if (m > 0) ei_skip_term(buf, index); /* the pid list's tail */
+        if (m > 0) sw_term_skip(buf, index); /* the pid list's tail */
     }
-    if (n > 0) ei_skip_term(buf, index);
+    if (n > 0) sw_term_skip(buf, index);
 }
 
 /* Sync item: add if absent, and mark the membership as listed. */
@@ -1134,7 +1134,7 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
 
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
     int n, tup;
-    if (ei_skip_term(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    if (sw_term_skip(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
     for (int i = 0; i < n; i++) {
         char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, &index, &tup) != 0 || tup != 2 ||

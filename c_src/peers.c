@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "term.h"
 
 /* ---- outboxes ------------------------------------------------------------ */
 
@@ -159,7 +160,7 @@ int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index,
             SW_WARN(event, "from=%s", cnode);
             /* Resynchronise on the next list element. */
             *index = start;
-            if (ei_skip_term(buf, index) != 0) return bad + (n - i);
+            if (sw_term_skip(buf, index) != 0) return bad + (n - i);
         }
     }
     return bad;

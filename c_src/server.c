@@ -217,7 +217,10 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
     int index = 0, version, arity, n;
     char atom[MAXATOMLEN_UTF8];
     memset(cfg, 0, sizeof *cfg);
-    if (sw_term_validate_ext(buf, len) != 0) return -1;
+    int vi = 1;
+    if (len < 2 || len > INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0 || (size_t)vi != len)
+        return -1;
     if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
         arity != 3 || ei_decode_atom(buf, &index, atom) || strcmp(atom, SW_PROTO_TAG) ||
         ei_decode_atom(buf, &index, atom) || strcmp(atom, "config") ||
@@ -240,7 +243,7 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
             strcmp(atom, "cookie")) {
             /* Unknown keys are skipped so newer Erlang sides can add settings. */
-            if (ei_skip_term(buf, &index)) return -1;
+            if (sw_term_skip(buf, &index)) return -1;
             continue;
         }
         if (dec_str(buf, &index, val, sizeof val)) return -1;

@@ -1542,7 +1542,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     /* First pass: validate and remember which names the home lists. */
     int start = *index;
     if (type == ERL_NIL_EXT) {
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     } else {
         if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
         for (int i = 0; i < arity; i++) {
@@ -1560,7 +1560,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
             if (pid.node != from->beam) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     }
     /* Drop what we hold for that node's pids and is not in the sync: build
      * the set of listed names in a temporary table. */
@@ -1671,7 +1671,7 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             return -1;
         if (type == ERL_BINARY_EXT) {
             if (dec_bin(buf, index, &state, &statelen)) return -1;
-        } else if (ei_skip_term(buf, index) != 0) {
+        } else if (sw_term_skip(buf, index) != 0) {
             return -1;
         }
         /* Only a home hands off its own processes. */
@@ -1891,7 +1891,7 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
 static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
-    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
     if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
     for (int k = 0; k < arity; k++) {
         int tup;
@@ -1912,7 +1912,7 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
         }
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-    return ei_skip_term(buf, index);
+    return sw_term_skip(buf, index);
 }
 
 int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index) {
@@ -1943,7 +1943,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         }
         /* The tail of a non-empty list; ei_decode_list_header already
          * consumed an empty one. */
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
     }
     if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
@@ -1953,7 +1953,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             ei_decode_atom(buf, &i, cnode);
             sw_tracker_peer_up(t, beam, cnode);
         }
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
     }
     *index = i;
     for (uint32_t k = 0; k < t->peers.n; k++) {
