@@ -45,6 +45,8 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"members", ts.members},             {"told_to_die", ts.told_to_die},
         {"handoffs", ts.handoffs},           {"redirects", s->st.redirects},
         {"handoffs_failed", ts.handoffs_failed},
+        {"stranger_ops", ts.stranger_ops},   {"atoms_refused", ts.atoms_refused},
+        {"agent_resyncs", ts.agent_resyncs},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     ei_x_buff *x = begin_reply(s, ref, rlen);
@@ -87,11 +89,15 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
             return 0;
         }
     }
+    /* A caller of another node may name a pid of any node: the node names
+     * it brings are not interned at will (see sw_atoms_guard). */
+    if (!from_beam) sw_tracker_guard_atoms(s->tracker, 1);
     if (mfa_req)
         sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
                                 strcmp(mode, "whereis_or_register") == 0);
     else
         sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+    sw_tracker_guard_atoms(s->tracker, 0);
     return 0;
 }
 

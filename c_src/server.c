@@ -72,6 +72,11 @@ static void env_connect(void *ud, const char *cnode) {
     sw_node_connect(s->node, cnode);
 }
 
+static int env_connected(void *ud, const char *cnode) {
+    sw_server_t *s = ud;
+    return s->node && sw_node_find(s->node, cnode) != NULL;
+}
+
 static void env_disconnect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
     sw_conn_t *c = sw_node_find(s->node, cnode);
@@ -272,6 +277,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     nc.tick_ms = cfg->tick_ms > 0 ? (unsigned)cfg->tick_ms : 0;
     s->env.connect = env_connect;
     s->env.disconnect = env_disconnect;
+    s->env.connected = env_connected;
     s->env.restarted = sw_group_io_restarted; /* groups: a restarted process rejoins */
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
@@ -279,6 +285,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
                         cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
     s->groups = sw_group_new(s->beam); /* groups */
     if (!s->groups) return -1;
+    sw_group_set_connected(s->groups, env_connected, s);
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     return sw_node_start(s->node);
