@@ -132,6 +132,12 @@ chaos(Config) ->
     ct:pal("~s~nall counts: ~p~ncuts: ~p", [Summary, Load, Cuts]),
     ct:comment("~s", [Summary]),
     Problems =:= [] orelse report(Problems, Nodes, LogDir, Seed),
+    %% The end state of the memberships whose change this node's replica
+    %% did not show at once.
+    [ct:pal("read-your-writes miss: ~p ~p, now alive ~p, member on ~p", [K, St,
+             swarm_ct:rpc(node(P), erlang, is_process_alive, [P]),
+             [N || N <- Nodes, lists:member(P, swarm_ct:rpc(N, swarm, members, [G]))]])
+     || #{pairs := Ps} <- Results, {{G, P} = K, {missed, _} = St} <- Ps],
     ?assertEqual([], Problems),
     %% Every call answered: with its reply, or a timeout exit, in time.
     ?assertEqual(0, cnt(errors, Load)),
@@ -312,7 +318,9 @@ caller(Seed, Id, Nodes, Deadline) ->
            %% deferred): Name -> [Pid] that may hold it.
            retired => #{},
            gpids => GPids,
-           %% {Group, Pid} -> in | out | maybe | dead
+           %% {Group, Pid} -> in | out | maybe | dead | {missed, in | out}
+           %% (missed: the call said ok but this node's replica did not
+           %% show it at once)
            pairs => maps:from_list([{{group(G), P}, out} || G <- lists:seq(1, ?GROUPS), P <- GPids]),
            stats => #{}, errs => []},
     S = load(S0, 1000000),
@@ -339,7 +347,7 @@ op(R, S) when R =< 30 -> reg(S);
 op(R, S) when R =< 45 -> unreg(S);
 op(R, S) when R =< 50 -> kill_named(S);
 op(R, S) when R =< 77 -> join(S);
-op(R, S) when R =< 98 -> leave(S);
+op(R, S) when R =< 99 -> leave(S);
 op(_, S) -> kill_member(S).
 
 -spec reg(map()) -> map().
@@ -382,7 +390,8 @@ unreg(#{id := Id} = S) ->
                     S2 = count(ok, S1),
                     case swarm:whereis_name(Name) of
                         undefined ->
-                            exit(P, kill),
+                            %% P lives on: a name brought back from a stale
+                            %% copy would show in the end state.
                             set_slot(Slot, {I, absent}, S2);
                         P ->
                             %% The home's C node was not connected: `ok' but
@@ -439,9 +448,15 @@ pair_op(#{pairs := Pairs} = S, From, To, F) ->
                                  #{errs := Errs} = S2a = count(ryw_misses, count(list_to_atom("ryw_" ++ atom_to_list(To)), S2)),
                                  Miss = {ryw, To, G, P, node(P), node(), os:system_time(millisecond),
                                          {before, Before}, {'after', agent_counts()}, M0, Later},
-                                 S2a#{errs := lists:sublist([Miss | Errs], 5)}
+                                 %% Left alone from now on: the end state
+                                 %% shows whether the change was undone.
+                                 S2a#{errs := lists:sublist([Miss | Errs], 5),
+                                      pairs := Pairs#{K := {missed, To}}}
                          end,
-                    S3#{pairs := Pairs#{K := To}};
+                    case S3 of
+                        #{pairs := #{K := {missed, _}}} -> S3;
+                        _ -> S3#{pairs := Pairs#{K := To}}
+                    end;
                 {{error, home_unreachable}, S1} ->
                     count(unreachable, S1);
                 {timeout, S1} ->
@@ -456,8 +471,16 @@ agent_counts() ->
 
 %% Kills one of the group member pids and puts a fresh one in its place.
 -spec kill_member(map()) -> map().
-kill_member(#{gpids := GPids, pairs := Pairs, nodes := Nodes} = S) ->
-    Old = pick(GPids),
+kill_member(#{gpids := GPids, pairs := Pairs} = S) ->
+    %% Not one whose membership this node's replica missed: its death would
+    %% hide what became of that membership.
+    case GPids -- [P || {{_, P}, {missed, _}} <- maps:to_list(Pairs)] of
+        [] -> S;
+        Killable -> kill_member(pick(Killable), S)
+    end.
+
+-spec kill_member(pid(), map()) -> map().
+kill_member(Old, #{gpids := GPids, pairs := Pairs, nodes := Nodes} = S) ->
     exit(Old, kill),
     New = idle(pick(Nodes)),
     Fresh = maps:from_list([{{group(G), New}, out} || G <- lists:seq(1, ?GROUPS)]),
@@ -571,8 +594,12 @@ problems([N1 | _] = Nodes, Results) ->
                ++ [{unknown_member, G, N, P} || {N, M} <- Ms, P <- M, not maps:is_key({G, P}, Known)]
                ++ [{member_missing, G, N, P} || {N, M} <- Ms, {{G2, P}, in} <- Pairs, G2 =:= G,
                                                 IsAlive(P), not lists:member(P, M)]
-               ++ [{left_member_present, G, N, P} || {N, M} <- Ms, {{G2, P}, out} <- Pairs,
-                                                     G2 =:= G, lists:member(P, M)]
+               ++ [{member_missing_after_ryw_miss, G, N, P}
+                   || {N, M} <- Ms, {{G2, P}, {missed, in}} <- Pairs, G2 =:= G, IsAlive(P),
+                      not lists:member(P, M)]
+               ++ [{left_member_present, G, N, P, St}
+                   || {N, M} <- Ms, {{G2, P}, St} <- Pairs, St =:= out orelse St =:= {missed, out},
+                      G2 =:= G, lists:member(P, M)]
            end || G <- Groups]),
     RegProblems ++ GroupProblems.
 
