@@ -1169,12 +1169,34 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
     int n, tup;
     if (sw_term_skip(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    int list = index;
     for (int i = 0; i < n; i++) {
         char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, &index, &tup) != 0 || tup != 2 ||
             ei_decode_atom(buf, &index, beam) != 0 || ei_decode_atom(buf, &index, cnode) != 0)
             return;
         sw_group_peer_up(g, beam, cnode);
+    }
+    /* The list is the agent's whole view: a node it reported before and no
+     * longer lists went down while a peer_down was lost in flight (their
+     * link dropped; this hello is the resynchronisation). */
+    for (uint32_t k = 0; k < g->peers.n; k++) {
+        sw_peer_t *p = &g->peers.v[k];
+        if (!p->agent_up || p->beam == NONE) continue;
+        const char *b = sw_atoms_str(&g->atoms, p->beam);
+        int listed = 0, i2 = list;
+        for (int i = 0; i < n && !listed; i++) {
+            char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+            if (ei_decode_tuple_header(buf, &i2, &tup) != 0 || ei_decode_atom(buf, &i2, beam) != 0 ||
+                ei_decode_atom(buf, &i2, cnode) != 0)
+                break;
+            listed = strcmp(beam, b) == 0;
+        }
+        if (!listed) {
+            char gone[MAXATOMLEN_UTF8];
+            snprintf(gone, sizeof gone, "%s", b);
+            sw_group_peer_down(g, gone);
+        }
     }
 }
 
