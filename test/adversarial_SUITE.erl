@@ -77,36 +77,65 @@ init_per_group(cluster, Config) ->
     ok = file:write_file(Wrapper, ["#!/bin/sh\nexec ", filename:join([swarm_ct:root(), "priv", "swarm_node"]),
                                    " 2>>\"$SWARM_ADV_LOG\"\n"]),
     ok = file:change_mode(Wrapper, 8#755),
+    start_cluster(Dir, Wrapper),
+    [{wrapper, Wrapper} | Config].
+
+end_per_group(cluster, _Config) ->
+    stop_cluster().
+
+%% The shared cluster: 3 nodes whose C nodes log to a file each. Kept in a
+%% persistent term, so that a case can replace a cluster that the previous
+%% case left broken (see init_per_testcase/2).
+start_cluster(Dir, Wrapper) ->
     Peers = swarm_ct:start_nodes(3, "adv"),
     Nodes = [N || {_, N} <- Peers],
-    Logs = [{N, filename:join(Dir, swarm_ct:unique("cnode") )} || N <- Nodes],
+    Logs = [{N, filename:join(Dir, atom_to_list(N) ++ ".cnode.log")} || N <- Nodes],
     [begin
          ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_executable, Wrapper]),
          ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_env, [{"SWARM_ADV_LOG", Log}]])
      end || {N, Log} <- Logs],
     ok = swarm_ct:start_swarm(Nodes),
-    [{peers, Peers}, {nodes, Nodes}, {logs, Logs} | Config].
+    persistent_term:put({?MODULE, cluster}, #{peers => Peers, nodes => Nodes, logs => Logs}).
 
-end_per_group(cluster, Config) ->
-    [swarm_ct:stop_node(P) || P <- ?config(peers, Config)],
-    ok.
+stop_cluster() ->
+    case persistent_term:get({?MODULE, cluster}, undefined) of
+        undefined -> ok;
+        #{peers := Peers} ->
+            [swarm_ct:stop_node(P) || P <- Peers],
+            _ = persistent_term:erase({?MODULE, cluster}),
+            ok
+    end.
+
+cluster_nodes() -> maps:get(nodes, persistent_term:get({?MODULE, cluster})).
+
+log_of(Node) -> proplists:get_value(Node, maps:get(logs, persistent_term:get({?MODULE, cluster}))).
 
 init_per_testcase(_Case, Config) ->
-    case ?config(nodes, Config) of
+    case ?config(wrapper, Config) of
         undefined -> ok;
-        Nodes ->
-            %% A case that failed may have left a C node restarting: start
-            %% from a whole cluster.
-            swarm_ct:wait_until(fun() ->
-                lists:all(fun(N) -> swarm_ct:rpc(N, gen_server, call, [swarm_agent, cnode_ready]) end, Nodes)
-            end, 20000),
-            ok = swarm_ct:wait_peers(Nodes),
-            _ = swarm_ct:wait_converged(Nodes, 15000)
+        Wrapper ->
+            %% A case that failed may have left the cluster broken (a
+            %% forged hello that p1 still believes, a C node restarting):
+            %% each case starts from a whole cluster, a new one if need be.
+            try healthy(cluster_nodes())
+            catch _:Why ->
+                ct:pal("the cluster is not whole (~0p): starting a new one", [Why]),
+                stop_cluster(),
+                start_cluster(?config(priv_dir, Config), Wrapper)
+            end
     end,
     Config.
 
 end_per_testcase(_Case, Config) ->
     swarm_ct:end_per_testcase(Config).
+
+healthy(Nodes) ->
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:rpc(N, gen_server, call, [swarm_agent, cnode_ready]) end, Nodes)
+    end, 10000),
+    ok = swarm_ct:wait_peers(Nodes),
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    ok.
 
 %% ---------------------------------------------------------------------------
 %% The cases
@@ -121,7 +150,7 @@ late_config(_Config) ->
         %% The attack is the delay itself: 1.5 s with no configuration
         %% (the C node's tick timer fires meanwhile). Dying in it fails.
         receive
-            {Port, {exit_status, S0}} -> ct:fail("swarm_node died (exit status ~p) while waiting for its configuration", [S0])
+            {Port, {exit_status, S0}} -> ct:fail("swarm_node died (exit status ~0p) while waiting for its configuration", [S0])
         after 1500 -> ok
         end,
         Alive = "swarm_late_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
@@ -134,15 +163,15 @@ late_config(_Config) ->
             {Port, {data, Bin}} ->
                 case binary_to_term(Bin) of
                     {'$sw1', ready, CNode} -> ok;
-                    Other -> ct:fail("late configuration answered ~p, not {'$sw1', ready, ~p}", [Other, CNode])
+                    Other -> ct:fail("late configuration answered ~0p, not {'$sw1', ready, ~0p}", [Other, CNode])
                 end;
             {Port, {exit_status, S1}} ->
-                ct:fail("swarm_node died (exit status ~p) when its configuration arrived late", [S1])
+                ct:fail("swarm_node died (exit status ~0p) when its configuration arrived late", [S1])
         after 10000 ->
             ct:fail("swarm_node sent no ready within 10 s of a late configuration")
         end,
         %% Alive and serving: it answers a distribution client.
-        {ok, C} = swarm_rawdist:connect(CNode, #{name => raw_name("late"), cookie => cookie()}),
+        C = raw_connect(CNode, "late"),
         {ok, _} = swarm_rawdist:swarm_echo(C, 5000),
         swarm_rawdist:close(C),
         true = is_os_process(OsPid)
@@ -153,13 +182,13 @@ late_config(_Config) ->
     swarm_ct:wait_until(fun() -> not is_os_process(OsPid) end, 10000).
 
 %% @doc A client without the cookie that claims the C node's own BEAM node cannot cut the authenticated link.
-unauth_replace(Config) ->
-    [P1, P2, _P3] = Nodes = ?config(nodes, Config),
+unauth_replace(_Config) ->
+    [P1, P2, _P3] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     B = before(P1),
     Watch = watch_hidden_downs(P1),
     Cnt0 = stats(P1),
-    Log = proplists:get_value(P1, ?config(logs, Config)),
+    Log = log_of(P1),
     LogDowns0 = count_in(Log, <<"event=conn_down">>),
     %% Claim the BEAM node's name, answer "true" to "alive", then send a
     %% wrong digest. Three times, and once claiming a peer C node's name.
@@ -168,18 +197,18 @@ unauth_replace(Config) ->
              || Claim <- [P1, P1, P1, cnode(P2)]],
     ct:pal("handshakes without the cookie: ~p", [Tries]),
     [case T of
-         {ok, _} -> ct:fail("a client with a wrong cookie completed the handshake: ~p", [T]);
+         {ok, _} -> ct:fail("a client with a wrong cookie completed the handshake: ~0p", [T]);
          {error, _} -> ok
      end || T <- Tries],
     ok = probe(P1, P1, Nodes),
     ok = probe(P2, P1, Nodes),
     Downs = downs(Watch),
     Downs =:= [] orelse
-        ct:fail("the authenticated link ~p <-> ~p went down when a client without the cookie "
-                "claimed ~p's name (nodedown seen by ~p: ~p)", [P1, C1, P1, P1, Downs]),
+        ct:fail("the authenticated link ~0p <-> ~0p went down when a client without the cookie "
+                "claimed ~0p's name (nodedown seen by ~0p: ~0p)", [P1, C1, P1, P1, Downs]),
     LogDowns = count_in(Log, <<"event=conn_down">>) - LogDowns0,
     LogDowns =:= 0 orelse
-        ct:fail("~p's C node logged ~p conn_down while clients without the cookie claimed ~p and ~p "
+        ct:fail("~0p's C node logged ~0p conn_down while clients without the cookie claimed ~0p and ~0p "
                 "(its links to them were replaced before any digest was checked; see ~s)",
                 [P1, LogDowns, P1, cnode(P2), Log]),
     Cnt1 = stats(P1),
@@ -192,8 +221,8 @@ unauth_replace(Config) ->
     [] = downs(Watch).
 
 %% @doc A cookie holder running no swarm cannot make p1 forget p3's names or memberships by sending hello/sync in p3's name.
-impersonation(Config) ->
-    [P1, _P2, P3] = Nodes = ?config(nodes, Config),
+impersonation(_Config) ->
+    [P1, _P2, P3] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     B = before(P1),
     Pid = swarm_ct:spawn_idle(P3),
@@ -215,8 +244,8 @@ impersonation(Config) ->
         Seen = {swarm_ct:rpc(P1, swarm, whereis_name, [Name]),
                 lists:member(Pid, swarm_ct:rpc(P1, swarm, members, [Group]))},
         Seen =:= {Pid, true} orelse
-            ct:fail("after a forged {hello, ~p}, {sync, []} from ~p, p1 lost p3's entries: "
-                    "whereis_name -> ~p (want ~p), member of ~p -> ~p", [P3, I, element(1, Seen), Pid, Group,
+            ct:fail("after a forged {hello, ~0p}, {sync, []} from ~0p, p1 lost p3's entries: "
+                    "whereis_name -> ~0p (want ~0p), member of ~0p -> ~0p", [P3, I, element(1, Seen), Pid, Group,
                                                                         element(2, Seen)]),
         %% p3's later changes still reach p1.
         Name2 = {imp2, erlang:unique_integer()},
@@ -226,7 +255,7 @@ impersonation(Config) ->
         try wait_visible(P1, Name2, Pid, Group2)
         catch _:_ ->
             ct:fail("after the forged hello, p3's new name and membership never reached p1 "
-                    "(whereis ~p, members ~p; p1's C node bad_ops ~p)",
+                    "(whereis ~0p, members ~0p; p1's C node bad_ops ~0p)",
                     [swarm_ct:rpc(P1, swarm, whereis_name, [Name2]), swarm_ct:rpc(P1, swarm, members, [Group2]),
                      counter(bad_ops, stats(P1))])
         end
@@ -237,8 +266,8 @@ impersonation(Config) ->
     Pid ! stop.
 
 %% @doc Twenty messages nested 200,000 levels deep (messages, refs, ops, control) and deep names leave the C node up.
-deep_term(Config) ->
-    [P1, P2, _P3] = Nodes = ?config(nodes, Config),
+deep_term(_Config) ->
+    [P1, P2, _P3] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     B = before(P1),
     Depth = ?DEPTH,
@@ -258,6 +287,7 @@ deep_term(Config) ->
                                      Deep]],
         ok
     end, []]),
+    alive_after(B, Nodes, P1, "8 messages 200,000 levels deep from p1 (its own BEAM node)"),
     %% From p2, a BEAM node of the cluster that is not p1's (a peer's path).
     swarm_ct:rpc(P2, erlang, apply, [fun() ->
         Deep = nest(Depth),
@@ -272,9 +302,10 @@ deep_term(Config) ->
                                      {'$sw1', ping, Me, Deep}]],
         ok
     end, []]),
+    alive_after(B, Nodes, P2, "7 messages 200,000 levels deep from p2 (a peer BEAM node)"),
     %% From a raw client: depth where a BEAM node cannot put it, in the
     %% control term.
-    {ok, C} = swarm_rawdist:connect(C1, #{name => raw_name("deep"), cookie => cookie()}),
+    C = raw_connect(C1, "deep"),
     DeepExt = deep_ext(Depth),
     Me = swarm_rawdist:enc_pid(swarm_rawdist:name(C), 1, 0, swarm_rawdist:creation(C)),
     Ctrls = [swarm_rawdist:ext(swarm_rawdist:enc_tuple([swarm_rawdist:enc_small_int(6), Me, DeepExt,
@@ -288,11 +319,11 @@ deep_term(Config) ->
     [_ = swarm_rawdist:send_frame(C, {ext, Ctl}, {ext, swarm_rawdist:ext(DeepExt)}) || Ctl <- Ctrls],
     Echo = swarm_rawdist:swarm_echo(C, 10000),
     swarm_rawdist:close(C),
-    ok = probe(P1, P1, Nodes),
+    alive_after(B, Nodes, P1, "5 frames whose control term is 200,000 levels deep, from a raw client"),
     ok = probe(P2, P1, Nodes),
     case Echo of
         {ok, _} -> ok;
-        _ -> ct:fail("a raw client that sent deep control terms got no answer afterwards: ~p", [Echo])
+        _ -> ct:fail("a raw client that sent deep control terms got no answer afterwards: ~0p", [Echo])
     end,
     %% A deep name through the API: an answer (yes, no or an error), never
     %% a crash. 200,000 levels are over the 64 KiB name limit; 30,000
@@ -309,7 +340,7 @@ deep_term(Config) ->
          {returned, yes} -> ok;
          {returned, no} -> ok;
          {error, _} -> ok;
-         _ -> ct:fail("register_name of a name ~p levels deep gave ~p", [D, A])
+         _ -> ct:fail("register_name of a name ~0p levels deep gave ~0p", [D, A])
      end || {D, A} <- Answers],
     after_attack(Nodes, B, 24 * ?MB),
     %% The 30,000-level name, if taken, is the same on every node; gone.
@@ -317,12 +348,12 @@ deep_term(Config) ->
     ok.
 
 %% @doc Frame headers announcing 256 MiB followed by a trickle do not make the C node allocate them.
-huge_frame_header(Config) ->
-    [P1 | _] = Nodes = ?config(nodes, Config),
+huge_frame_header(_Config) ->
+    [P1 | _] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     B = before(P1),
     Clients = [begin
-                   {ok, C} = swarm_rawdist:connect(C1, #{name => raw_name("huge"), cookie => cookie()}),
+                   C = raw_connect(C1, "huge"),
                    ok = inet:setopts(swarm_rawdist:sock(C), [{packet, raw}]),
                    ok = swarm_rawdist:send_bytes(C, [<<(256 bsl 20):32, 112>>, binary:copy(<<0>>, 65535)]),
                    C
@@ -336,9 +367,9 @@ huge_frame_header(Config) ->
         {MaxRss, MaxVm} = {lists:max([R || {R, _} <- Samples]), lists:max([V || {_, V} <- Samples])},
         ct:comment("4 x 256 MiB headers: RSS +~p kB, VmSize +~p kB", [MaxRss - rss0(B), MaxVm - vm0(B)]),
         MaxRss - rss0(B) =< 16 * ?MB orelse
-            ct:fail("RSS grew by ~p kB (bound 16 MB) under 4 stalled 256 MiB frames", [MaxRss - rss0(B)]),
+            ct:fail("RSS grew by ~0p kB (bound 16 MB) under 4 stalled 256 MiB frames", [MaxRss - rss0(B)]),
         MaxVm - vm0(B) =< 64 * ?MB orelse
-            ct:fail("address space grew by ~p kB (bound 64 MB) under 4 stalled 256 MiB frames: "
+            ct:fail("address space grew by ~0p kB (bound 64 MB) under 4 stalled 256 MiB frames: "
                     "buffers allocated at the header, not as bytes arrive", [MaxVm - vm0(B)]),
         after_attack(Nodes, B, 16 * ?MB)
     after
@@ -346,12 +377,11 @@ huge_frame_header(Config) ->
     end.
 
 %% @doc A client that asks for replies but never reads them is disconnected before the C node holds 64 MB for it.
-non_reading_peer(Config) ->
-    [P1 | _] = Nodes = ?config(nodes, Config),
+non_reading_peer(_Config) ->
+    [P1 | _] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     B = before(P1),
-    {ok, C} = swarm_rawdist:connect(C1, #{name => raw_name("noread"), cookie => cookie(),
-                                          sockopts => [{recbuf, 4096}, {send_timeout, 5000}]}),
+    C = raw_connect(C1, "noread", #{sockopts => [{recbuf, 4096}, {send_timeout, 5000}]}),
     Me = swarm_rawdist:enc_pid(swarm_rawdist:name(C), 1, 0, swarm_rawdist:creation(C)),
     Ctrl = swarm_rawdist:reg_send_ctrl({ext, Me}, <<"swarm">>),
     %% Each request is answered {Ref, redirect} with its 32 KB Ref.
@@ -370,16 +400,16 @@ non_reading_peer(Config) ->
                                                             write_queue_dropped])]]),
     swarm_rawdist:close(C),
     MaxRss - rss0(B) =< 64 * ?MB orelse
-        ct:fail("RSS grew by ~p kB (bound 64 MB) for a client that never reads (~p requests sent, "
-                "stopped by ~p)", [MaxRss - rss0(B), Sent, Why]),
+        ct:fail("RSS grew by ~0p kB (bound 64 MB) for a client that never reads (~0p requests sent, "
+                "stopped by ~0p)", [MaxRss - rss0(B), Sent, Why]),
     Why =:= closed orelse
-        ct:fail("the C node never disconnected a client that read nothing of ~p MB of replies "
-                "(stopped by ~p)", [Sent div 32, Why]),
+        ct:fail("the C node never disconnected a client that read nothing of ~0p MB of replies "
+                "(stopped by ~0p)", [Sent div 32, Why]),
     after_attack(Nodes, B, 64 * ?MB).
 
 %% @doc 40 distinct nodes connect, ask once and leave: no registry is sent to them, and RSS comes back.
-peer_churn_memory(Config) ->
-    [P1 | _] = Nodes = ?config(nodes, Config),
+peer_churn_memory(_Config) ->
+    [P1 | _] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     {Holders, Names} = fill(P1, 20000),
     _ = swarm_ct:wait_converged(Nodes, 30000),
@@ -391,7 +421,7 @@ peer_churn_memory(Config) ->
     Bytes = [begin
                  case churn_one(C1, "churn" ++ integer_to_list(K)) of
                      {ok, N} -> N;
-                     Err -> ct:fail("churn client ~p: ~p", [K, Err])
+                     Err -> ct:fail("churn client ~0p: ~0p", [K, Err])
                  end
              end || K <- lists:seq(1, 40)],
     ok = probe(P1, P1, Nodes),
@@ -402,62 +432,80 @@ peer_churn_memory(Config) ->
     ct:comment("RSS ~p -> ~p kB (limit ~p) after 40 clients; bytes received per client max ~p",
                [rss0(B), Rss, Limit, lists:max(Bytes)]),
     lists:max(Bytes) =< 16384 orelse
-        ct:fail("clients that are not swarm peers received up to ~p bytes each (the registry of "
-                "~p names?)", [lists:max(Bytes), Names]),
+        ct:fail("clients that are not swarm peers received up to ~0p bytes each (the registry of "
+                "~0p names?)", [lists:max(Bytes), Names]),
     Back orelse
-        ct:fail("RSS did not come back after 40 short-lived connections: ~p kB before, ~p kB 10 s "
-                "after (limit ~p kB: +5% + 2 MB)", [rss0(B), Rss, Limit]),
+        ct:fail("RSS did not come back after 40 short-lived connections: ~0p kB before, ~0p kB 10 s "
+                "after (limit ~0p kB: +5% + 2 MB)", [rss0(B), Rss, Limit]),
     after_attack(Nodes, B, 8 * ?MB),
     [H ! stop || H <- Holders],
     swarm_ct:wait_until(fun() -> lists:all(fun(N) -> length(swarm_ct:registry(N)) < 100 end, Nodes) end, 30000).
 
-%% @doc 100,000 messages carrying pids and atoms of 100,000 distinct nodes cost the C node at most 20 MB.
-atom_flood(Config) ->
-    [P1 | _] = Nodes = ?config(nodes, Config),
+%% @doc 100,000 messages carrying pids and atoms of 100,000 distinct nodes (long names) cost the C node at most 20 MB.
+atom_flood(_Config) ->
+    [P1 | _] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
     Reg0 = swarm_ct:wait_converged(Nodes, 15000),
     B = before(P1),
-    {ok, C} = swarm_rawdist:connect(C1, #{name => raw_name("atoms"), cookie => cookie()}),
-    Me = swarm_rawdist:enc_pid(swarm_rawdist:name(C), 1, 0, swarm_rawdist:creation(C)),
-    Ctrl = swarm_rawdist:reg_send_ctrl({ext, Me}, <<"swarm">>),
-    Tag = list_to_binary("fake" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    %% Two senders: a plain node, and one that presents itself as a swarm
+    %% C node (swarm_X, saying {hello, X} and an empty sync, as a real one
+    %% would), whose ops are read as a peer's.
+    Plain = raw_connect(C1, "atoms"),
+    Alive = "atomsx_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Peer = raw_connect(C1, "x", #{name => list_to_binary("swarm_" ++ Alive ++ "@127.0.0.1")}),
     E = fun swarm_rawdist:enc_atom/1,
+    ok = send_msg(Peer, swarm_rawdist:enc_tuple(
+                             [E(<<"$sw1">>), E(<<"ops">>),
+                              swarm_rawdist:enc_list([swarm_rawdist:enc_tuple([E(<<"hello">>), E(list_to_binary(Alive ++ "@127.0.0.1"))]),
+                                                      swarm_rawdist:enc_tuple([E(<<"sync">>), swarm_rawdist:enc_list([])])])])),
+    %% Node names of 240 bytes: what an atom table keeps per name is seen.
+    Pad = binary:copy(<<"n">>, 200),
+    Tag = list_to_binary("f" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive]))),
     Send = fun(I) ->
-                   Fake = <<Tag/binary, "_", (integer_to_binary(I))/binary, "@127.0.0.1">>,
+                   Fake = <<Tag/binary, "_", (integer_to_binary(I))/binary, "_", Pad/binary, "@127.0.0.1">>,
                    FakePid = swarm_rawdist:enc_pid(Fake, I, 0, 1),
                    NameBin = swarm_rawdist:enc_binary(term_to_binary({atom_flood, I})),
-                   Msg = case I rem 2 of
-                             0 -> swarm_rawdist:enc_tuple(
-                                      [E(<<"$sw1">>), E(<<"ops">>),
-                                       swarm_rawdist:enc_list([swarm_rawdist:enc_tuple(
-                                           [E(<<"add">>), NameBin, FakePid, swarm_rawdist:enc_small_int(1), E(Fake)])])]);
-                             1 -> swarm_rawdist:enc_tuple(
-                                      [E(<<"$sw1">>), E(<<"reg">>), FakePid,
-                                       swarm_rawdist:enc_ref(Fake, 1, [I, 0, 0]), NameBin, FakePid])
-                         end,
-                   ok = swarm_rawdist:send_frame(C, {ext, Ctrl}, {ext, swarm_rawdist:ext(Msg)})
+                   Ops = fun(Op) -> swarm_rawdist:enc_tuple([E(<<"$sw1">>), E(<<"ops">>), swarm_rawdist:enc_list([Op])]) end,
+                   {C, Msg} =
+                       case I rem 4 of
+                           0 -> {Peer, Ops(swarm_rawdist:enc_tuple([E(<<"add">>), NameBin, FakePid,
+                                                                    swarm_rawdist:enc_small_int(1), E(Fake)]))};
+                           1 -> {Peer, Ops(swarm_rawdist:enc_tuple([E(<<"reply">>), FakePid,
+                                                                    swarm_rawdist:enc_ref(Fake, 1, [I, 0, 0]), E(<<"yes">>)]))};
+                           2 -> {Plain, Ops(swarm_rawdist:enc_tuple([E(<<"reg_req">>), NameBin, FakePid, FakePid,
+                                                                     swarm_rawdist:enc_ref(Fake, 1, [I, 0, 0])]))};
+                           3 -> {Plain, swarm_rawdist:enc_tuple([E(<<"$sw1">>), E(<<"reg">>), FakePid,
+                                                                 swarm_rawdist:enc_ref(Fake, 1, [I, 0, 0]), NameBin, FakePid])}
+                       end,
+                   ok = send_msg(C, Msg)
            end,
     lists:foreach(Send, lists:seq(1, 100000)),
-    Echo = swarm_rawdist:swarm_echo(C, 30000),
-    swarm_rawdist:close(C),
-    case Echo of
-        {ok, _} -> ok;
-        _ -> ct:fail("the flooding client got no answer after its 100k messages: ~p", [Echo])
-    end,
-    ok = probe(P1, P1, Nodes),
+    Echoes = [swarm_rawdist:swarm_echo(C, 30000) || C <- [Plain, Peer]],
+    [swarm_rawdist:close(C) || C <- [Plain, Peer]],
+    [case Echo of
+         {ok, _} -> ok;
+         _ -> ct:fail("a flooding client got no answer after its 50k messages: ~0p", [Echo])
+     end || Echo <- Echoes],
+    alive_after(B, Nodes, P1, "100k messages naming 100k distinct nodes"),
     Rss = rss(B),
     ct:comment("RSS +~p kB after 100k distinct node names", [Rss - rss0(B)]),
     after_attack(Nodes, B, 20 * ?MB),
     Reg1 = swarm_ct:wait_converged(Nodes, 15000),
     Reg1 =:= Reg0 orelse
-        ct:fail("the flood changed the registry: added ~p, removed ~p",
+        ct:fail("the flood changed the registry: added ~0p, removed ~0p",
                 [lists:sublist(Reg1 -- Reg0, 5), lists:sublist(Reg0 -- Reg1, 5)]).
 
+%% Sends a message (external format body, no 131) to `swarm' on the other
+%% end of C, from C's own pid 1.
+send_msg(C, Body) ->
+    Me = swarm_rawdist:enc_pid(swarm_rawdist:name(C), 1, 0, swarm_rawdist:creation(C)),
+    swarm_rawdist:send_reg(C, {ext, Me}, <<"swarm">>, {ext, swarm_rawdist:ext(Body)}).
+
 %% @doc One message of 300,000 bad ops and 100,000 bad messages write few log lines.
-log_flood(Config) ->
-    [P1, P2, _] = Nodes = ?config(nodes, Config),
+log_flood(_Config) ->
+    [P1, P2, _] = Nodes = cluster_nodes(),
     C1 = cnode(P1),
-    Log = proplists:get_value(P1, ?config(logs, Config)),
+    Log = log_of(P1),
     B = before(P1),
     Lines0 = lines(Log),
     Cnt0 = stats(P1),
@@ -476,7 +524,7 @@ log_flood(Config) ->
                                                          proplists:is_defined(K, Cnt1)],
     ct:comment("~p log lines; counters ~p", [Lines, Stat]),
     Lines =< 100 orelse
-        ct:fail("~p log lines for one message of 300,000 bad ops and 100,000 bad messages "
+        ct:fail("~0p log lines for one message of 300,000 bad ops and 100,000 bad messages "
                 "(bound 100; ~s)", [Lines, Log]),
     [?assert(V =< 100) || {log_lines, V} <- Stat],
     after_attack(Nodes, B, 16 * ?MB).
@@ -499,16 +547,16 @@ drops(Nodes, _Config) ->
                || N <- Nodes, K <- lists:seq(1, 4)],
     Cuts = cut_links(Nodes, 100, 30, Deadline - 20000),
     [C ! stop || C <- Callers],
-    Results = lists:append([receive {loaded, C, R} -> R after 90000 -> ct:fail("caller ~p never finished", [C]) end
+    Results = lists:append([receive {loaded, C, R} -> R after 90000 -> ct:fail("caller ~0p never finished", [C]) end
                             || C <- Callers]),
     Tally = lists:foldl(fun({_, _, R}, M) -> maps:update_with(kind(R), fun(V) -> V + 1 end, 1, M) end,
                         #{}, Results),
     ct:pal("cuts ~p; calls ~p", [Cuts, Tally]),
     ct:comment("~p calls: ~p; cuts: ~p", [length(Results), Tally, Cuts]),
     Others = [R || {_, _, R} <- Results, not lists:member(kind(R), [yes, no, timeout])],
-    Others =:= [] orelse ct:fail("calls that neither answered nor timed out: ~p", [lists:sublist(Others, 5)]),
+    Others =:= [] orelse ct:fail("calls that neither answered nor timed out: ~0p", [lists:sublist(Others, 5)]),
     maps:get(no, Tally, 0) =:= 0 orelse
-        ct:fail("~p register_name calls on fresh names answered no (a name registered twice?)",
+        ct:fail("~0p register_name calls on fresh names answered no (a name registered twice?)",
                 [maps:get(no, Tally, 0)]),
     %% Every yes is visible on every node.
     Yes = [{Name, Pid} || {Name, Pid, yes} <- Results],
@@ -526,7 +574,7 @@ drops(Nodes, _Config) ->
                        "names of live processes after others died"),
     Timeouts = maps:get(timeout, Tally, 0),
     Timeouts =< ?MAX_TIMEOUTS orelse
-        ct:fail("~p register_name calls timed out (bound ~p) during ~p link cuts", [Timeouts, ?MAX_TIMEOUTS, Cuts]),
+        ct:fail("~0p register_name calls timed out (bound ~0p) during ~0p link cuts", [Timeouts, ?MAX_TIMEOUTS, Cuts]),
     [after_attack(Nodes, B, 64 * ?MB) || B <- Bs],
     [P ! stop || P <- Live],
     ok.
@@ -636,7 +684,7 @@ missing_everywhere(Nodes, Expected, Timeout, What) ->
             end,
     try swarm_ct:wait_until(fun() -> Check() =:= [] end, Timeout, 500)
     catch _:_ ->
-        ct:fail("~p ~s missing after ~p ms: ~p", [length(Expected), What, Timeout, Check()])
+        ct:fail("~0p ~s missing after ~0p ms: ~0p", [length(Expected), What, Timeout, Check()])
     end.
 
 %% ---------------------------------------------------------------------------
@@ -649,7 +697,7 @@ cnode(Node) -> swarm_ct:rpc(Node, swarm_agent, cnode, []).
 stats(Node) ->
     case swarm_ct:rpc(Node, swarm_agent, stats, []) of
         L when is_list(L) -> L;
-        Other -> ct:fail("stats of ~p's C node: ~p", [Node, Other])
+        Other -> ct:fail("stats of ~0p's C node: ~0p", [Node, Other])
     end.
 
 counter(K, Stats) -> proplists:get_value(K, Stats, 0).
@@ -677,7 +725,7 @@ mem(OsPid, Field) ->
             [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
             list_to_integer(Kb);
         {error, _} ->
-            ct:fail("the C node (os pid ~p) is gone", [OsPid])
+            ct:fail("the C node (os pid ~0p) is gone", [OsPid])
     end.
 
 is_os_process(OsPid) ->
@@ -700,14 +748,14 @@ sample_loop(P, End, Acc) ->
 after_attack(Nodes, #{node := Node, os_pid := OsPid, rss := Rss0}, BoundKb) ->
     Now = try swarm_ct:cnode_os_pid(Node) catch _:_ -> unknown end,
     (is_os_process(OsPid) andalso Now =:= OsPid) orelse
-        ct:fail("~p's C node crashed or was restarted: os pid ~p before, ~p now (agent restarts: ~p)",
+        ct:fail("~0p's C node crashed or was restarted: os pid ~0p before, ~0p now (agent restarts: ~0p)",
                 [Node, OsPid, Now, catch swarm_ct:rpc(Node, gen_server, call, [swarm_agent, restarts])]),
     Rss = mem(OsPid, "VmRSS:"),
     Rss - Rss0 =< BoundKb orelse
-        ct:fail("~p's C node RSS grew by ~p kB (bound ~p kB): ~p kB -> ~p kB",
+        ct:fail("~0p's C node RSS grew by ~0p kB (bound ~0p kB): ~0p kB -> ~0p kB",
                 [Node, Rss - Rss0, BoundKb, Rss0, Rss]),
     try swarm_ct:wait_converged(Nodes, 15000)
-    catch _:_ -> ct:fail("registries do not agree: ~p", [[{N, length(swarm_ct:registry(N))} || N <- Nodes]])
+    catch _:_ -> ct:fail("registries do not agree: ~0p", [[{N, length(swarm_ct:registry(N))} || N <- Nodes]])
     end,
     fresh_round_trip(Nodes).
 
@@ -719,7 +767,7 @@ fresh_round_trip(Nodes) ->
          P = swarm_ct:spawn_idle(N),
          case catch swarm_ct:rpc(N, swarm, register_name, [Name, P]) of
              yes -> ok;
-             Other -> ct:fail("fresh register_name on ~p gave ~p", [N, Other])
+             Other -> ct:fail("fresh register_name on ~0p gave ~0p", [N, Other])
          end,
          swarm_ct:wait_until(fun() -> lists:all(fun(M) -> swarm_ct:rpc(M, swarm, whereis_name, [Name]) =:= P end, Nodes) end, 10000),
          ok = swarm_ct:rpc(N, swarm, unregister_name, [Name]),
@@ -747,8 +795,30 @@ probe(Sender, Target, Nodes) ->
         end, []]),
     case R of
         {ok, _} -> ok;
-        timeout -> ct:fail("~p's C node did not answer ~p within 10 s (os pid now ~p)",
+        timeout -> ct:fail("~0p's C node did not answer ~0p within 10 s (os pid now ~0p)",
                            [Target, Sender, catch swarm_ct:cnode_os_pid(Target)])
+    end.
+
+%% After a phase of an attack: the C node answers a probe from Sender
+%% and is the same OS process; fails naming the phase otherwise.
+alive_after(#{node := Node, os_pid := OsPid}, Nodes, Sender, Phase) ->
+    Probe = try probe(Sender, Node, Nodes) catch _:R -> R end,
+    Now = try swarm_ct:cnode_os_pid(Node) catch _:_ -> unknown end,
+    case Probe =:= ok andalso Now =:= OsPid andalso is_os_process(OsPid) of
+        true -> ok;
+        false -> ct:fail("~0p's C node did not survive ~s: os pid ~0p before, ~0p now; probe ~0p",
+                         [Node, Phase, OsPid, Now, Probe])
+    end.
+
+%% A raw client authenticated with the cluster's cookie; fails clearly if
+%% the C node does not take it.
+raw_connect(CNode, Prefix) ->
+    raw_connect(CNode, Prefix, #{}).
+
+raw_connect(CNode, Prefix, Opts) ->
+    case swarm_rawdist:connect(CNode, maps:merge(#{name => raw_name(Prefix), cookie => cookie()}, Opts)) of
+        {ok, C} -> C;
+        Err -> ct:fail("a client with the cookie could not connect to ~0p: ~0p", [CNode, Err])
     end.
 
 %% A process on Node that records every nodedown of a hidden node.
@@ -759,7 +829,7 @@ watch_hidden_downs(Node) ->
             Self ! {watching, self()},
             watch_loop([])
         end),
-    receive {watching, W} -> W after 5000 -> ct:fail("watcher on ~p did not start", [Node]) end.
+    receive {watching, W} -> W after 5000 -> ct:fail("watcher on ~0p did not start", [Node]) end.
 
 watch_loop(Downs) ->
     receive
@@ -770,7 +840,7 @@ watch_loop(Downs) ->
 
 downs(W) ->
     W ! {downs, self()},
-    receive {downs, W, D} -> D after 5000 -> ct:fail("watcher ~p gone", [W]) end.
+    receive {downs, W, D} -> D after 5000 -> ct:fail("watcher ~0p gone", [W]) end.
 
 statuses({ok, _}) -> ok;
 statuses({error, {Step, Why, Seen}}) -> {Step, Why, [S || {status, S} <- Seen]}.
