@@ -72,6 +72,11 @@ static void env_connect(void *ud, const char *cnode) {
     sw_node_connect(s->node, cnode);
 }
 
+static int env_connected(void *ud, const char *cnode) {
+    sw_server_t *s = ud;
+    return s->node && sw_node_find(s->node, cnode) != NULL;
+}
+
 static void env_disconnect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
     sw_conn_t *c = sw_node_find(s->node, cnode);
@@ -217,7 +222,10 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
     int index = 0, version, arity, n;
     char atom[MAXATOMLEN_UTF8];
     memset(cfg, 0, sizeof *cfg);
-    if (sw_term_validate_ext(buf, len) != 0) return -1;
+    int vi = 1;
+    if (len < 2 || len > INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0 || (size_t)vi != len)
+        return -1;
     if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
         arity != 3 || ei_decode_atom(buf, &index, atom) || strcmp(atom, SW_PROTO_TAG) ||
         ei_decode_atom(buf, &index, atom) || strcmp(atom, "config") ||
@@ -240,7 +248,7 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
             strcmp(atom, "cookie")) {
             /* Unknown keys are skipped so newer Erlang sides can add settings. */
-            if (ei_skip_term(buf, &index)) return -1;
+            if (sw_term_skip(buf, &index)) return -1;
             continue;
         }
         if (dec_str(buf, &index, val, sizeof val)) return -1;
@@ -269,6 +277,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     nc.tick_ms = cfg->tick_ms > 0 ? (unsigned)cfg->tick_ms : 0;
     s->env.connect = env_connect;
     s->env.disconnect = env_disconnect;
+    s->env.connected = env_connected;
     s->env.restarted = sw_group_io_restarted; /* groups: a restarted process rejoins */
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
@@ -276,6 +285,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
                         cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
     s->groups = sw_group_new(s->beam); /* groups */
     if (!s->groups) return -1;
+    sw_group_set_connected(s->groups, env_connected, s);
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     return sw_node_start(s->node);

@@ -1046,7 +1046,13 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
                          const char *name, size_t nlen, const erlang_pid *pid) {
     sw_pid_t c, p;
-    if (sw_pid_compact(&t->atoms, caller, &c) != 0 || sw_pid_compact(&t->atoms, pid, &p) != 0) return;
+    if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
+    if (sw_pid_compact(&t->atoms, pid, &p) != 0) {
+        /* A pid of a node this C node has never heard of (refused by the
+         * guard on direct requests): not a node of the swarm. */
+        reply_via(t, c.node, &c, ref, rlen, W_NO);
+        return;
+    }
     uint32_t owner = owner_of(t, name, nlen);
     if (c.node != t->self_beam) {
         /* A caller on another node sent its request straight here, taking
@@ -1173,6 +1179,8 @@ static void send_sync(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 /* ---- peer ops ---------------------------------------------------------- */
+
+static void conn_open(sw_tracker_t *t, sw_peer_t *p);
 
 typedef struct {
     const char *name;
@@ -1542,7 +1550,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     /* First pass: validate and remember which names the home lists. */
     int start = *index;
     if (type == ERL_NIL_EXT) {
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     } else {
         if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
         for (int i = 0; i < arity; i++) {
@@ -1560,7 +1568,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
             if (pid.node != from->beam) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     }
     /* Drop what we hold for that node's pids and is not in the sync: build
      * the set of listed names in a temporary table. */
@@ -1671,7 +1679,7 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             return -1;
         if (type == ERL_BINARY_EXT) {
             if (dec_bin(buf, index, &state, &statelen)) return -1;
-        } else if (ei_skip_term(buf, index) != 0) {
+        } else if (sw_term_skip(buf, index) != 0) {
             return -1;
         }
         /* Only a home hands off its own processes. */
@@ -1736,6 +1744,10 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
          * BEAM node before anything else needs it. */
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
+        /* A C node speaks only for the BEAM node its own name implies: a
+         * hello naming another node would let any cookie holder replace
+         * that node's names with its sync. */
+        if (!sw_peer_hello_ok(sw_atoms_str(&t->atoms, from->cnode), beam)) return -1;
         uint32_t b = sw_atoms_intern(&t->atoms, beam);
         if (b == UINT32_MAX || b == t->self_beam) return -1;
         /* (A record that knew the BEAM node first, by peer_up before the
@@ -1749,10 +1761,34 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 }
 
 int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
     sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
-    if (!p || !p->conn_up) return 1;
-    return sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
+    if (!p) {
+        /* A connection the agent has not told us about becomes a peer only
+         * by a first hello that names the BEAM node its name implies; any
+         * other node (a remote shell, an rpc script) is sent nothing and
+         * leaves nothing behind. */
+        if (!sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+            t->st.stranger_ops++;
+            SW_WARN("ops_from_stranger", "from=%s", cnode);
+            return 1;
+        }
+        c = sw_atoms_intern(&t->atoms, cnode);
+        if (c == UINT32_MAX || sw_atoms_intern(&t->atoms, sw_peer_implied_beam(cnode)) == UINT32_MAX)
+            return 1;
+        p = sw_peers_get(&t->peers, c);
+        if (!p) return 1;
+        conn_open(t, p);
+    } else if (!p->conn_up && !p->down && sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+        /* Known by the agent, connected while still a stranger: its hello
+         * arrives on a live connection (frames come only from those). */
+        conn_open(t, p);
+    }
+    if (!p->conn_up) return 1;
+    sw_atoms_guard(&t->atoms, 1);
+    int r = sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
+    sw_atoms_guard(&t->atoms, 0);
+    return r;
 }
 
 /* ---- membership -------------------------------------------------------- */
@@ -1762,7 +1798,7 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
     p->conn_up = 0;
     t->ring_dirty = 1;
     p->synced = 0;
-    sw_outbox_reset(&p->out);
+    sw_outbox_release(&p->out);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
         for (uint32_t r = t->res_head, next; r != NO_RESV; r = next) {
@@ -1778,11 +1814,18 @@ static void dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
+    /* A node joins: peers may mention nodes we have not met yet for a
+     * while (see sw_atoms_guard). */
+    sw_atoms_refill(&t->atoms);
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
      * longer down): the ring must be rebuilt, as for any such change. */
     t->ring_dirty = 1;
-    if (p) dial_if_ours(t, p);
+    if (!p) return;
+    /* Its C node may have connected before this report, when it was still
+     * a stranger: greet it now. */
+    if (!p->conn_up && t->env && t->env->connected && t->env->connected(t->ud, cnode)) conn_open(t, p);
+    dial_if_ours(t, p);
 }
 
 static void restart_node(sw_tracker_t *t, uint32_t beam);
@@ -1858,9 +1901,10 @@ static void greet(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
-    if (c == UINT32_MAX) return;
-    sw_peer_t *p = sw_peers_get(&t->peers, c);
+    /* Only a C node the agent told us about is greeted at once; any other
+     * node that connects must say hello first (sw_tracker_peer_ops). */
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
+    sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
     if (!p) return;
     if (p->down) {
         /* Its BEAM node is known down, but its C node lives on (it has not
@@ -1871,6 +1915,11 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
         if (t->env && t->env->disconnect) t->env->disconnect(t->ud, cnode);
         return;
     }
+    conn_open(t, p);
+}
+
+/* The connection to p's C node is up and p is a swarm peer: greet it. */
+static void conn_open(sw_tracker_t *t, sw_peer_t *p) {
     p->conn_up = 1;
     p->synced = 0;
     t->ring_dirty = 1;
@@ -1881,9 +1930,14 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
 }
 
 void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
     sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
-    if (p) conn_lost(t, p);
+    if (!p) return;
+    conn_lost(t, p);
+    /* A node the agent never reported (it came by its hello alone) is
+     * forgotten; one it reported, up or down, is kept: its down flag must
+     * outlive the connection. */
+    if (!p->agent_up && !p->down && !p->awaited) sw_peers_remove(&t->peers, p);
 }
 
 /* Validates a list of {NameBin, Pid} or {NameBin, Pid, MFABin} (names), or
@@ -1891,7 +1945,7 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
 static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
-    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
     if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
     for (int k = 0; k < arity; k++) {
         int tup;
@@ -1912,7 +1966,22 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
         }
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-    return ei_skip_term(buf, index);
+    return sw_term_skip(buf, index);
+}
+
+/* 1 if the hello's peer list at buf[index] (validated) names BEAM node
+ * beam. */
+static int hello_lists_beam(const char *buf, int index, const char *beam) {
+    int n, tup;
+    if (ei_decode_list_header(buf, &index, &n) != 0) return 0;
+    for (int k = 0; k < n; k++) {
+        char b[MAXATOMLEN_UTF8], c[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, &index, &tup) != 0 || ei_decode_atom(buf, &index, b) != 0 ||
+            ei_decode_atom(buf, &index, c) != 0)
+            return 0;
+        if (strcmp(b, beam) == 0) return 1;
+    }
+    return 0;
 }
 
 int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index) {
@@ -1921,13 +1990,33 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
     int i = *index;
     if (check_pairs(t, buf, &i, 1) != 0 || check_pairs(t, buf, &i, 0) != 0) return -1;
 
+    /* A second hello from the agent (its BEAM node stays the same: the
+     * agent is our port's owner, and a new agent means a new C node) comes
+     * after the distribution link between them went down and back up:
+     * anything in flight either way was lost. This C node's state is the
+     * truth: its entries are all streamed to the agent again (the agent
+     * drops, at `synced`, what was not streamed, and monitors every local
+     * pid afresh, which reports those that died meanwhile), and the
+     * agent's list is not adopted (it may still show a name whose del was
+     * lost). A first hello, to a C node just started, adopts that list. */
+    int resync = t->have_agent;
     t->agent = *agent;
     t->have_agent = 1;
     t->synced = 0;
     t->synced_sent = 0;
     t->hello_at = t->now;
+    if (resync) {
+        t->st.agent_resyncs++;
+        SW_INFO("agent_resync", "names=%zu", t->names.count);
+        for (size_t k = 0; k < t->names.cap; k++) {
+            const entry_t *e = sw_ctab_at(&t->names, k);
+            if (e && !e->reserved) agent_op(t, W_ADD, e);
+        }
+    }
     i = *index;
-    if (ei_decode_list_header(buf, &i, &arity) == 0) {
+    if (resync) {
+        sw_term_skip(buf, &i);
+    } else if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
             const char *name = NULL, *mfa = NULL;
             long nlen = 0, mfalen = 0;
@@ -1943,8 +2032,9 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         }
         /* The tail of a non-empty list; ei_decode_list_header already
          * consumed an empty one. */
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
     }
+    int peers_at = i;
     if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
             char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
@@ -1953,7 +2043,21 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             ei_decode_atom(buf, &i, cnode);
             sw_tracker_peer_up(t, beam, cnode);
         }
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
+    }
+    if (resync) {
+        /* A peer_down may have been lost too: a node the agent reported up
+         * and no longer lists is down. */
+        for (uint32_t k = 0; k < t->peers.n; k++) {
+            sw_peer_t *p = &t->peers.v[k];
+            if (!p->agent_up || p->beam == UINT32_MAX) continue;
+            const char *b = sw_atoms_str(&t->atoms, p->beam);
+            if (!hello_lists_beam(buf, peers_at, b)) {
+                char gone[MAXATOMLEN_UTF8];
+                snprintf(gone, sizeof gone, "%s", b);
+                sw_tracker_peer_down(t, gone);
+            }
+        }
     }
     *index = i;
     for (uint32_t k = 0; k < t->peers.n; k++) {
@@ -2116,6 +2220,8 @@ int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name,
 
 int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }
 
+void sw_tracker_guard_atoms(sw_tracker_t *t, int on) { sw_atoms_guard(&t->atoms, on); }
+
 void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) {
     t->quorum = quorum;
     t->ring_flags = ring_flags;
@@ -2124,6 +2230,7 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
 
 void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) {
     *out = t->st;
+    out->atoms_refused = t->atoms.refused;
     out->members = 1;
     for (uint32_t i = 0; i < t->peers.n; i++) {
         const sw_peer_t *p = &t->peers.v[i];

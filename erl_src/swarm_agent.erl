@@ -32,7 +32,11 @@
     restarts = 0 :: non_neg_integer(),
     %% The watchdog: the ping in flight and how many went unanswered.
     ping :: reference() | undefined,
-    missed = 0 :: non_neg_integer()
+    missed = 0 :: non_neg_integer(),
+    %% The distribution link to the running C node went down: when it is
+    %% back, both sides resynchronise (see link_back/1).
+    link_lost = false :: boolean(),
+    link_resyncs = 0 :: non_neg_integer()
 }).
 
 -type state() :: #st{}.
@@ -68,7 +72,9 @@ init(Config) ->
             process_flag(trap_exit, true),
             CNode = swarm_ring:cnode_of(Node),
             persistent_term:put({swarm, cnode}, CNode),
-            ok = net_kernel:monitor_nodes(true),
+            %% Hidden nodes too: the C node is one, and a loss of its link
+            %% must be seen (see link_back/1).
+            ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
             schedule_watchdog(),
             St0 = #st{cnode = CNode, backoff = backoff0(), config = Config},
             case open_cnode(St0) of
@@ -90,6 +96,8 @@ handle_call(peers, _From, St) ->
     {reply, maps:keys(St#st.peers), St};
 handle_call(restarts, _From, St) ->
     {reply, St#st.restarts, St};
+handle_call(link_resyncs, _From, St) ->
+    {reply, St#st.link_resyncs, St};
 handle_call(cnode_ready, _From, St) ->
     {reply, St#st.cnode_ready, St};
 handle_call(os_pid, _From, #st{port = Port} = St) when Port =/= undefined ->
@@ -155,14 +163,32 @@ handle_info({?SW_TAG, agent_cnode_up, Node}, St) ->
     {noreply, St};
 handle_info({?SW_TAG, agent_bye, Node}, St) ->
     {noreply, peer_gone(Node, St)};
-handle_info({nodeup, Node}, St) ->
-    swarm_config:ignore_node(Node, St#st.config) orelse announce(Node),
+handle_info({nodeup, CNode, _}, #st{cnode = CNode} = St) ->
+    {noreply, link_back(St)};
+handle_info({nodedown, CNode, _}, #st{cnode = CNode, port = Port} = St) ->
+    %% The link to our C node dropped while the C node may live on (a tick
+    %% timeout, a forced disconnect): messages in flight either way are
+    %% lost. A dead C node is seen through its port instead.
+    case Port of
+        undefined -> {noreply, St};
+        _ ->
+            ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}),
+            {noreply, St#st{link_lost = true}}
+    end;
+handle_info({nodeup, Node, Info}, St) ->
+    case proplists:get_value(node_type, Info) of
+        visible -> swarm_config:ignore_node(Node, St#st.config) orelse announce(Node);
+        _ -> ok
+    end,
     {noreply, St};
-handle_info({nodedown, Node}, St) ->
-    {noreply, peer_gone(Node, St)};
+handle_info({nodedown, Node, Info}, St) ->
+    case proplists:get_value(node_type, Info) of
+        visible -> {noreply, peer_gone(Node, St)};
+        _ -> {noreply, St}
+    end;
 handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
     ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => St#st.backoff}),
-    {noreply, schedule_restart(St#st{port = undefined, cnode_ready = false})};
+    {noreply, schedule_restart(St#st{port = undefined, cnode_ready = false, link_lost = false})};
 handle_info({'EXIT', Port, _}, #st{port = Port} = St) ->
     {noreply, St};
 handle_info({Port, {data, Bin}}, #st{port = Port} = St) ->
@@ -243,7 +269,7 @@ await_ready(#st{port = Port} = St, Timeout) ->
 port_data(Bin, St) ->
     case catch binary_to_term(Bin, [safe]) of
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
-            St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
+            St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0(), link_lost = false}),
             hello(St1),
             swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             %% A restarted C node: the peers whose C nodes dial it (the
@@ -258,6 +284,27 @@ port_data(Bin, St) ->
             ?LOG_WARNING(#{event => cnode_unexpected, message => Other}),
             St
     end.
+
+%% The link to the running C node is back after it went down: what either
+%% side sent meanwhile may be lost (a batch of adds and the replies behind
+%% it, a pid_down, a peer_down). Resynchronise as after a C node restart,
+%% except that the C node keeps its state, which is the truth: our hello
+%% makes it stream every entry again (then `synced`, when the names it did
+%% not stream are dropped here), monitors are rebuilt from that stream (a
+%% process that died meanwhile is reported by its monitor at once), and
+%% swarm_groups says hello too. Messages sent while the link was down were
+%% either carried by the new connection or dropped.
+-spec link_back(state()) -> state().
+link_back(#st{link_lost = false} = St) ->
+    St;
+link_back(#st{cnode_ready = false} = St) ->
+    St#st{link_lost = false};
+link_back(#st{cnode = CNode} = St0) ->
+    ?LOG_NOTICE(#{event => cnode_link_back, action => resync}),
+    St = begin_shadow(St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1}),
+    hello(St),
+    swarm_groups:cnode_ready(CNode),
+    St.
 
 %% Tells the (new) C node who we are, which local processes have names (our
 %% replica's view) and which BEAM nodes run swarm.

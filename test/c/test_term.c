@@ -8,6 +8,7 @@
  * unchanged; lying length fields (binary, list, tuple, map, string, big,
  * atom, reference); 1,000,000 nested lists and tuples walked without
  * recursion, and the 10,000,000 pending-element limit at its boundary;
+ * the depth bound at its boundary and the iterative skip;
  * atom cache references, LOCAL_EXT and funs refused, alone and
  * inside containers; random mutations of valid terms never crash, and
  * whatever the validator accepts ei_skip_term can walk without reading past
@@ -443,6 +444,83 @@ static void test_deep_nesting(void) {
     free(b);
 }
 
+/* Depth-bounded validation: exactly max_depth levels pass, one more is
+ * refused (lists, tuples, maps, and a mix of siblings that close and
+ * reopen levels); 200,000 levels are refused without recursion, and
+ * sw_term_skip walks a million levels without recursion. */
+static void test_depth_bound(void) {
+    guard_t g;
+    int end;
+    for (int tuples = 0; tuples <= 1; tuples++) {
+        size_t len;
+        unsigned char *b = nest(SW_TERM_MAX_DEPTH, tuples, &len);
+        guard_open(&g, len + 16);
+        char *p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), 0);
+        CU_ASSERT_EQUAL((size_t)end, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH - 1), -1);
+        CU_ASSERT_EQUAL(end, 0);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, 0), -1);
+        guard_close(&g);
+        free(b);
+        b = nest(SW_TERM_MAX_DEPTH + 1, tuples, &len);
+        guard_open(&g, len);
+        p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), -1);
+        guard_close(&g);
+        free(b);
+        b = nest(200000, tuples, &len);
+        guard_open(&g, len);
+        p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), -1);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate(p, len, &end), 0);
+        guard_close(&g);
+        free(b);
+        b = nest(1000000, tuples, &len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_skip((const char *)b, &end), 0);
+        CU_ASSERT_EQUAL((size_t)end, len);
+        free(b);
+    }
+    /* Siblings: {[[a]], [[a]], #{k => [[a]]}} is depth 4 (tuple, map,
+     * list, list); closing one branch gives its levels back. */
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    for (int i = 0; i < 2; i++) {
+        ei_x_encode_list_header(&x, 1);
+        ei_x_encode_list_header(&x, 1);
+        ei_x_encode_atom(&x, "a");
+        ei_x_encode_empty_list(&x);
+        ei_x_encode_empty_list(&x);
+    }
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "k");
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_atom(&x, "a");
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_empty_list(&x);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_validate_depth(x.buff, (size_t)x.index, &end, 4), 0);
+    CU_ASSERT_EQUAL(end, x.index);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_validate_depth(x.buff, (size_t)x.index, &end, 3), -1);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_skip(x.buff, &end), 0);
+    CU_ASSERT_EQUAL(end, x.index);
+    ei_x_free(&x);
+}
+
 static void test_refused_tags(void) {
     guard_t g;
     guard_open(&g, 4096);
@@ -559,6 +637,7 @@ int test_term_suite(void) {
         !CU_add_test(s, "every truncation refused", test_truncations) ||
         !CU_add_test(s, "lying lengths", test_lying_lengths) ||
         !CU_add_test(s, "1e6 nested lists and tuples", test_deep_nesting) ||
+        !CU_add_test(s, "depth bound, iterative skip", test_depth_bound) ||
         !CU_add_test(s, "atom cache refs, funs, unknown tags refused", test_refused_tags) ||
         !CU_add_test(s, "random mutations", test_mutations))
         return -1;
