@@ -545,7 +545,7 @@ drops(Nodes, _Config) ->
     %% 4 callers per node, each at least 3,334 names, until the cuts end.
     Callers = [spawn_link(N, ?MODULE, load_caller, [Self, {N, K}, 3334, Deadline])
                || N <- Nodes, K <- lists:seq(1, 4)],
-    Cuts = cut_links(Nodes, 100, 30, Deadline - 20000),
+    {Cuts, CutLog} = cut_links(Nodes, 100, 30, Deadline - 20000),
     [C ! stop || C <- Callers],
     Results = lists:append([receive {loaded, C, R} -> R after 90000 -> ct:fail("caller ~0p never finished", [C]) end
                             || C <- Callers]),
@@ -574,7 +574,8 @@ drops(Nodes, _Config) ->
                        "names of live processes after others died"),
     Timeouts = maps:get(timeout, Tally, 0),
     Timeouts =< ?MAX_TIMEOUTS orelse
-        ct:fail("~0p register_name calls timed out (bound ~0p) during ~0p link cuts", [Timeouts, ?MAX_TIMEOUTS, Cuts]),
+        ct:fail("~0p register_name calls timed out (bound ~0p) during ~0p link cuts; by the last cut "
+                "before each call: ~0p", [Timeouts, ?MAX_TIMEOUTS, Cuts, blame(Results, CutLog)]),
     [after_attack(Nodes, B, 64 * ?MB) || B <- Bs],
     [P ! stop || P <- Live],
     ok.
@@ -582,7 +583,7 @@ drops(Nodes, _Config) ->
 %% On a peer: registers fresh names ({drop, Tag, I}) for 20 idle processes
 %% of its own, one call after the other, until it has made at least Min
 %% calls and got `stop', or Deadline passed; sends Parent
-%% {loaded, self(), [{Name, Pid, yes | no | {timeout} | {Class, Reason}}]}.
+%% {loaded, self(), [{Name, Pid, yes | no | {timeout, Node, StartMs} | {Class, Reason}}]}.
 -spec load_caller(pid(), term(), pos_integer(), integer()) -> ok.
 load_caller(Parent, Tag, Min, Deadline) ->
     Pool = list_to_tuple([spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 20)]),
@@ -596,8 +597,9 @@ load_loop(Tag, Pool, I, Min, Stop, Deadline, Acc) ->
         false ->
             Name = {drop, Tag, I},
             Pid = element(I rem tuple_size(Pool) + 1, Pool),
+            T0 = os:system_time(millisecond),
             R = try swarm:register_name(Name, Pid)
-                catch exit:{timeout, _} -> {timeout};
+                catch exit:{timeout, _} -> {timeout, node(), T0};
                       C:E -> {C, E}
                 end,
             load_loop(Tag, Pool, I + 1, Min, Stop1, Deadline, [{Name, Pid, R} | Acc])
@@ -605,34 +607,48 @@ load_loop(Tag, Pool, I, Min, Stop, Deadline, Acc) ->
 
 kind(yes) -> yes;
 kind(no) -> no;
-kind({timeout}) -> timeout;
+kind({timeout, _, _}) -> timeout;
 kind(_) -> other.
 
 %% Cuts BeamCuts links between a BEAM node and its own C node (from the BEAM
 %% side) and CCuts links between C nodes (ss -K), interleaved, one every
-%% 25 ms, until done or Deadline. Returns what it cut.
+%% 25 ms, until done or Deadline. Returns the counts of what it cut and a
+%% log of [{SystemTimeMs, Kind, Link, Result}].
 cut_links(Nodes, BeamCuts, CCuts, Deadline) ->
     CNodes = [{N, cnode(N), swarm_ct:cnode_os_pid(N)} || N <- Nodes],
     Plan = interleave([{beam, I} || I <- lists:seq(1, BeamCuts)], [{cc, I} || I <- lists:seq(1, CCuts)]),
-    lists:foldl(fun({Kind, I}, Acc) ->
+    lists:foldl(fun({Kind, I}, {Acc, Log}) ->
         case erlang:monotonic_time(millisecond) > Deadline of
-            true -> Acc;
+            true -> {Acc, Log};
             false ->
                 %% Pacing: the load must run between cuts.
                 receive after 25 -> ok end,
-                R = cut(Kind, I, CNodes),
-                maps:update_with({Kind, R}, fun(V) -> V + 1 end, 1, Acc)
+                T = os:system_time(millisecond),
+                {Link, R} = cut(Kind, I, CNodes),
+                {maps:update_with({Kind, R}, fun(V) -> V + 1 end, 1, Acc), [{T, Kind, Link, R} | Log]}
         end
-    end, #{}, Plan).
+    end, {#{}, []}, Plan).
 
 cut(beam, I, CNodes) ->
     {N, C, _} = lists:nth(I rem length(CNodes) + 1, CNodes),
-    swarm_ct:rpc(N, erlang, disconnect_node, [C]);
+    {{N, C}, swarm_ct:rpc(N, erlang, disconnect_node, [C])};
 cut(cc, I, CNodes) ->
     L = length(CNodes),
     {_, A, APid} = lists:nth(I rem L + 1, CNodes),
     {_, B, BPid} = lists:nth((I + 1) rem L + 1, CNodes),
-    ss_kill(A, APid, B, BPid).
+    {{A, B}, ss_kill(A, APid, B, BPid)}.
+
+%% For each timed-out call, the last cut made before it started (within
+%% 6 s): counts per {Kind, Link}, to tell which cuts cost answers.
+blame(Results, CutLog) ->
+    lists:foldl(fun({_, _, {timeout, Node, T0}}, M) ->
+                        K = case [{Kind, Link} || {T, Kind, Link, _} <- CutLog, T =< T0, T0 - T < 6000] of
+                                [] -> none;
+                                [Last | _] -> Last   % the log is newest first
+                            end,
+                        maps:update_with({Node, K}, fun(V) -> V + 1 end, 1, M);
+                   (_, M) -> M
+                end, #{}, Results).
 
 interleave([], Bs) -> Bs;
 interleave(As, []) -> As;
