@@ -1222,12 +1222,17 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
     int start = *index;
     erlang_pid holder;
     if (check_glist(buf, index, NULL) != 0 || ei_decode_pid(buf, index, &holder) != 0) return -1;
+    /* Only a C node that never met swarm_groups adopts its list (it was
+     * restarted: the list is all it can know). A later hello (swarm_groups
+     * restarted, or their link dropped and came back) finds this state the
+     * truth: the list may still show a membership whose leave was lost. */
+    int adopt = !g->have_proc;
     g->proc = *proc;
     g->have_proc = 1;
     g->synced = g->synced_sent = 0;
     g->hello_at = g->now;
     int i = start;
-    walk_glist(g, buf, &i, adopt_item, NULL);
+    if (adopt) walk_glist(g, buf, &i, adopt_item, NULL);
     /* The whole replica again: every chunk, and one monitor request per
      * local member to this swarm_groups, which monitors nothing yet (a new
      * one monitors from a new process): older requests are dropped, and
