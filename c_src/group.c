@@ -1169,12 +1169,34 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
     int n, tup;
     if (sw_term_skip(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    int list = index;
     for (int i = 0; i < n; i++) {
         char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, &index, &tup) != 0 || tup != 2 ||
             ei_decode_atom(buf, &index, beam) != 0 || ei_decode_atom(buf, &index, cnode) != 0)
             return;
         sw_group_peer_up(g, beam, cnode);
+    }
+    /* The list is the agent's whole view: a node it reported before and no
+     * longer lists went down while a peer_down was lost in flight (their
+     * link dropped; this hello is the resynchronisation). */
+    for (uint32_t k = 0; k < g->peers.n; k++) {
+        sw_peer_t *p = &g->peers.v[k];
+        if (!p->agent_up || p->beam == NONE) continue;
+        const char *b = sw_atoms_str(&g->atoms, p->beam);
+        int listed = 0, i2 = list;
+        for (int i = 0; i < n && !listed; i++) {
+            char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+            if (ei_decode_tuple_header(buf, &i2, &tup) != 0 || ei_decode_atom(buf, &i2, beam) != 0 ||
+                ei_decode_atom(buf, &i2, cnode) != 0)
+                break;
+            listed = strcmp(beam, b) == 0;
+        }
+        if (!listed) {
+            char gone[MAXATOMLEN_UTF8];
+            snprintf(gone, sizeof gone, "%s", b);
+            sw_group_peer_down(g, gone);
+        }
     }
 }
 
@@ -1222,12 +1244,17 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
     int start = *index;
     erlang_pid holder;
     if (check_glist(buf, index, NULL) != 0 || ei_decode_pid(buf, index, &holder) != 0) return -1;
+    /* Only a C node that never met swarm_groups adopts its list (it was
+     * restarted: the list is all it can know). A later hello (swarm_groups
+     * restarted, or their link dropped and came back) finds this state the
+     * truth: the list may still show a membership whose leave was lost. */
+    int adopt = !g->have_proc;
     g->proc = *proc;
     g->have_proc = 1;
     g->synced = g->synced_sent = 0;
     g->hello_at = g->now;
     int i = start;
-    walk_glist(g, buf, &i, adopt_item, NULL);
+    if (adopt) walk_glist(g, buf, &i, adopt_item, NULL);
     /* The whole replica again: every chunk, and one monitor request per
      * local member to this swarm_groups, which monitors nothing yet (a new
      * one monitors from a new process): older requests are dropped, and

@@ -18,6 +18,7 @@
 #include "group_io.h"
 #include "log.h"
 #include "ring.h"
+#include "server_config.h"
 #include "swarm_proto.h"
 #include "term.h"
 
@@ -185,16 +186,6 @@ static void on_sigterm(uv_signal_t *h, int sig) {
 
 /* ---- configuration ----------------------------------------------------- */
 
-typedef struct {
-    char beam[SW_MAXNODELEN + 1];
-    char alive[SW_MAXNODELEN + 1];
-    char host[SW_MAXNODELEN + 1];
-    char cookie[1024];
-    long tick_ms;
-    long quorum; /* StaticQuorumRing size; 0: plain ring */
-    long otp_release; /* of the BEAM: 26+ encodes atoms as UTF-8 (ring keys) */
-} config_t;
-
 static int dec_str(const char *buf, int *index, char *out, size_t cap) {
     int type, size;
     if (ei_get_type(buf, index, &type, &size) != 0 || size < 0 || (size_t)size >= cap) return -1;
@@ -218,7 +209,7 @@ static int copy_str(char *dst, size_t cap, const char *src) {
     return 0;
 }
 
-static int parse_config(const char *buf, size_t len, config_t *cfg) {
+int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cfg) {
     int index = 0, version, arity, n;
     char atom[MAXATOMLEN_UTF8];
     memset(cfg, 0, sizeof *cfg);
@@ -262,7 +253,7 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
     return cfg->beam[0] && cfg->alive[0] && cfg->host[0] && cfg->cookie[0] ? 0 : -1;
 }
 
-static int start_node(sw_server_t *s, const config_t *cfg) {
+static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     if (strlen(cfg->alive) + 1 + strlen(cfg->host) > SW_MAXNODELEN) return -1;
     memcpy(s->beam, cfg->beam, sizeof s->beam);
     strcpy(s->cnode, cfg->alive);
@@ -334,8 +325,8 @@ static void on_control(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
             SW_WARN("control_unexpected", "len=%zu", flen);
             continue;
         }
-        config_t cfg;
-        if (parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
+        sw__server_config_t cfg;
+        if (sw__server_parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
             memset(&cfg, 0, sizeof cfg);
             SW_ERROR("bad_config", "len=%zu", flen);
             stop(s, 2);

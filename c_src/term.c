@@ -17,7 +17,41 @@ static uint32_t get32(const unsigned char *p) {
 
 static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
-/* Checks an atom (for pid/port/ref node names and fun fields) at *pos. */
+/* The number of characters of the n bytes at s if they are well-formed
+ * UTF-8 (shortest forms, no surrogates, at most U+10FFFF), else -1. */
+static long utf8_chars(const unsigned char *s, size_t n) {
+    long chars = 0;
+    for (size_t i = 0; i < n; chars++) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return -1;
+        }
+        if (k > n - i - 1) return -1;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return -1;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+        i += k + 1;
+    }
+    return chars;
+}
+
+/* Checks an atom at *pos: its length, and, as binary_to_term does, that
+ * it has at most 255 characters and that a UTF-8 atom is valid UTF-8 (ei
+ * would copy invalid bytes out of a pid's node, and then fail to encode
+ * that pid again: half a term in an outgoing message). */
 static int atom_at(const unsigned char *b, size_t len, size_t *pos) {
     if (*pos >= len) return -1;
     unsigned char tag = b[*pos];
@@ -34,6 +68,12 @@ static int atom_at(const unsigned char *b, size_t len, size_t *pos) {
         return -1;
     }
     if (n > 255 * 4 || n > len - *pos) return -1;
+    if (tag == 118 || tag == 119) {
+        long chars = utf8_chars(b + *pos, n);
+        if (chars < 0 || chars > 255) return -1;
+    } else if (n > 255) {
+        return -1;
+    }
     *pos += n;
     return 0;
 }

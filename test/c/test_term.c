@@ -362,8 +362,31 @@ static void test_lying_lengths(void) {
         memset(big, 'a', sizeof big);
         big[0] = 118; big[1] = 1021 >> 8; big[2] = 1021 & 0xFF;
         CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1021, &end), -1);
+        /* 1020 bytes: 255 four-byte characters pass, 1020 ASCII ones
+         * (over 255 characters) do not, as binary_to_term. */
         big[1] = 1020 >> 8; big[2] = 1020 & 0xFF;
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1020, &end), -1);
+        for (int i = 0; i < 255; i++) memcpy(big + 3 + 4 * i, "\xF0\x9F\x98\x80", 4);
         CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1020, &end), 0);
+        /* Not UTF-8: a stray continuation byte, a truncated sequence, an
+         * overlong form, a surrogate, beyond U+10FFFF; Latin-1 atoms of
+         * 255 bytes pass, of 256 not. */
+        static const char *bad[] = {"b\xff\xff", "a\x80", "\xE2\x82", "\xC0\xAF", "\xED\xA0\x80",
+                                    "\xF4\x90\x80\x80"};
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            size_t l = strlen(bad[k]);
+            big[0] = 119;
+            big[1] = (unsigned char)l;
+            memcpy(big + 2, bad[k], l);
+            CU_ASSERT_EQUAL(check_raw(&g, big, 2 + l, &end), -1);
+            big[0] = 115; /* the same bytes as Latin-1: fine */
+            CU_ASSERT_EQUAL(check_raw(&g, big, 2 + l, &end), 0);
+        }
+        big[0] = 100; big[1] = 0; big[2] = 255;
+        memset(big + 3, 0xE9, 256);
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 255, &end), 0);
+        big[2] = 0; big[1] = 1;
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 256, &end), -1);
     }
     b[0] = 119; b[1] = 200; b[2] = 'a';
     CU_ASSERT_EQUAL(check_raw(&g, b, 3, &end), -1);
