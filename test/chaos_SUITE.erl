@@ -16,7 +16,11 @@
 %%    registered;
 %%  - every node holds the same registry;
 %%  - every call answered (yes/no/ok/home_unreachable, or a timeout exit)
-%%    within its call_timeout, and few timed out;
+%%    within its call_timeout (plus 1 s of slack), and few timed out (at
+%%    most one per cut and ten per C node kill: what was in flight on a link
+%%    that drops is lost with it);
+%%  - a caller reads its own writes (whereis_name and members/1 right after
+%%    yes, ok);
 %%  - every group has the same members on every node, none dead, and every
 %%    member that joined (and did not leave) is there.
 %%
@@ -48,8 +52,12 @@
 -define(GROUPS, 8).
 %% Mean time between two cuts (uniform in 0..2×).
 -define(CUT_GAP_MS, 80).
-%% Timeouts allowed: this many per cut or kill, at most.
--define(TIMEOUTS_PER_FAULT, 3).
+%% Timeouts allowed: a request or reply in flight on a link that drops is
+%% lost with it (callers do not resend), so about one call per cut, and the
+%% calls in flight to a killed C node (up to one per caller, and those whose
+%% reply it was to relay). Measured: ~0.6 per fault.
+-define(TIMEOUTS_PER_CUT, 1).
+-define(TIMEOUTS_PER_KILL, 10).
 -define(MIN_CUTS, 200).
 
 suite() -> [{timetrap, {minutes, 6}}].
@@ -120,13 +128,13 @@ chaos(Config) ->
     Restarts = [swarm_ct:rpc(N, gen_server, call, [swarm_agent, restarts]) || N <- Nodes],
     Summary = io_lib:format(
                 "chaos seed=~b seconds=~b calls=~b yes=~b no=~b ok=~b unreachable=~b timeouts=~b "
-                "late=~b errors=~b max_ms=~b cuts_beam_cnode=~b cuts_cnode_cnode=~b~s "
+                "late=~b errors=~b max_ms=~b cuts_beam_cnode=~b cuts_cnode_cnode=~b~s (no link: ~b) "
                 "cnode_kills=~b proc_kills=~b deferred_unregs=~b ryw_misses=~b "
                 "link_resyncs=~w restarts=~w names=~b",
                 [Seed, Secs, cnt(calls, Load), cnt(yes, Load), cnt(no, Load), cnt(ok, Load),
                  cnt(unreachable, Load), cnt(timeouts, Load), cnt(late, Load), cnt(errors, Load),
                  cnt(max_ms, Load), maps:get(beam, Cuts), maps:get(cnode, Cuts),
-                 case SsK of true -> ""; false -> "(unsupported)" end,
+                 case SsK of true -> ""; false -> "(unsupported)" end, maps:get(cnode_miss, Cuts),
                  maps:get(kills, Cuts), cnt(proc_kills, Load), cnt(deferred_unregs, Load),
                  cnt(ryw_misses, Load), Resyncs, Restarts, length(swarm_ct:registry(hd(Nodes)))]),
     ct:pal("~s~nall counts: ~p~ncuts: ~p", [Summary, Load, Cuts]),
@@ -143,10 +151,14 @@ chaos(Config) ->
     ?assertEqual(0, cnt(errors, Load)),
     ?assertEqual(0, cnt(late, Load)),
     ?assertEqual(0, cnt(ryw_misses, Load)),
-    Faults = maps:get(beam, Cuts) + maps:get(cnode, Cuts) + maps:get(kills, Cuts),
-    ?assert(cnt(timeouts, Load) =< ?TIMEOUTS_PER_FAULT * Faults),
-    ?assert(maps:get(beam, Cuts) + maps:get(cnode, Cuts) >= ?MIN_CUTS),
-    ?assert(cnt(yes, Load) > 1000),
+    NCuts = maps:get(beam, Cuts) + maps:get(cnode, Cuts),
+    ?assert(cnt(timeouts, Load) =< ?TIMEOUTS_PER_CUT * NCuts + ?TIMEOUTS_PER_KILL * maps:get(kills, Cuts)),
+    %% Every kind of fault happened, often.
+    ?assert(NCuts >= ?MIN_CUTS * Secs div 60),
+    ?assert(maps:get(beam, Cuts) >= NCuts div 4),
+    ?assert(not SsK orelse maps:get(cnode, Cuts) >= NCuts div 4),
+    ?assertEqual(Kills, maps:get(kills, Cuts)),
+    ?assert(cnt(yes, Load) > 100 * Secs div 6),
     [swarm_ct:stop_node(P) || P <- Peers],
     ok.
 
