@@ -447,6 +447,8 @@ cnode_hung(_Config) ->
 link_drops(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ld"),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    %% Loaded first: loading resets the settings the .app file names.
+    [ok = swarm_ct:rpc(N, application, load, [swarm]) || N <- Nodes],
     [ok = swarm_ct:rpc(N, application, set_env, [swarm, call_timeout, 2000]) || N <- Nodes],
     ok = swarm_ct:start_swarm(Nodes),
     CNodeA = swarm_ct:rpc(A, swarm_agent, cnode, []),
