@@ -61,9 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *buf = (const char *)data + 1;
     size_t len = size - 1;
     if (sw_term_validate_ext(buf, len) != 0) return 0;
-    /* Pending fix of finding F1 (/work/fuzz-findings.md): atoms that are
-     * not UTF-8 are taken, then cannot be encoded again. */
-    if (!fuzz_atoms_utf8_ok((const uint8_t *)buf, len)) return 0;
     unsigned f = data[0];
     unsigned flags = (f & 16) ? W_CONN : W_PEER_SYNC;
     if (!(f & 8)) flags |= W_AGENT;
