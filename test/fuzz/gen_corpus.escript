@@ -164,8 +164,6 @@ real_epmd() ->
             {ok, R1} -> [{"alive2-real-epmd", <<0, R1/binary>>}];
             _ -> []
         end,
-    {ok, Host} = inet:gethostname(),
-    _ = Host,
     Me = list_to_binary(hd(string:split(atom_to_list(node()), "@"))),
     P = case epmd_ask(<<(byte_size(Me) + 1):16, 122, Me/binary>>, all) of
             {ok, R2} -> [{"port2-real-epmd", <<1, R2/binary>>}];
