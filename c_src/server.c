@@ -173,6 +173,9 @@ static void on_flush(uv_check_t *h) {
 
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
+    /* The timer runs from the start; the tracker and the groups exist only
+     * once the configuration has come (it may come late on a busy host). */
+    if (!s->tracker || !s->groups) return;
     sw_tracker_tick(s->tracker, uv_now(s->loop));
     if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
     sw_group_tick(s->groups, uv_now(s->loop)); /* groups */

@@ -6,8 +6,10 @@
 #
 #   scripts/fuzz.sh SECONDS TARGET...
 #
-# Work files go to build-fuzz/run/<target>/ (corpus copy, log, artifacts):
-# the repository's corpus is never written. Exits non-zero if any target
+# Each target first replays its past findings, test/fuzz/crashes/<target>-*
+# (regressions: each must run clean). Work files go to
+# build-fuzz/run/<target>/ (corpus copy, logs, artifacts): the repository's
+# corpus is never written. Exits non-zero if any target
 # crashed, leaked, hit a sanitizer report, a timeout (10 s per input) or
 # the memory limit (2 GB), or ran out its time bound; the log of such a
 # target is printed and the input that did it is left in
@@ -30,6 +32,18 @@ for t in "$@"; do
     mkdir -p "$dir/corpus" "$dir/artifacts"
     if [ -d "test/fuzz/corpus/$t" ]; then
         cp test/fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null
+    fi
+    crashes=$(ls test/fuzz/crashes/"$t"-* 2>/dev/null)
+    if [ -n "$crashes" ]; then
+        # shellcheck disable=SC2086
+        if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            timeout -k 10 120 "$bin" -rss_limit_mb=2048 -timeout=10 -close_fd_mask=2 \
+            $crashes >"$dir/replay.log" 2>&1; then
+            printf '  FUZZ    %-20s FAILED: a past finding is back\n' "$t"
+            tail -n 60 "$dir/replay.log"
+            fail=1
+            continue
+        fi
     fi
     # -close_fd_mask=2: the node's log lines go to /dev/null, libFuzzer's
     # and the sanitizers' reports still reach the log. The outer timeout

@@ -32,8 +32,6 @@ static inline uint64_t fuzz_rand(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-
-
 /* Every log line is formatted (debug level) so that formatting of hostile
  * data is exercised; make fuzz runs with -close_fd_mask=2, which sends them
  * to /dev/null while sanitizer reports still reach the terminal. */

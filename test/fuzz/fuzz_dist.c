@@ -4,7 +4,10 @@
  * to the tracker, the groups or net_kernel's is_auth.
  *
  * Input: [0] settings, then the frame body after the 112 byte
- * (<<131, Ctrl, 131, Msg>>).
+ * (<<131, Ctrl, 131, Msg>>), or with bit 6 a sequence of frames
+ * <<From:8, Len:16, Body:Len>> (From as bits 0-1 below; a last Len past the
+ * end takes what remains), each followed by a flush: a conversation, so
+ * that reservations, starts and handoffs can be reached and answered.
  *   bits 0-1: the connection it came by: 0 our BEAM node (the agent, local
  *             callers), 1 peer C node W_PEER, 2 its BEAM node W_PEER_BEAM
  *             (a caller asking this node directly), 3 a node nobody knows
@@ -12,6 +15,7 @@
  *   bit 3:    the peer's connection is up but it sent nothing yet
  *   bit 4:    no connection to the peer at all
  *   bit 5:    then the clock runs past the claim timeout, twice
+ *   bit 6:    a sequence of frames (above)
  *
  * Properties: no crash, no read past the frame (ASan), no undefined
  * behaviour (UBSan), nothing leaked once the world is freed (LSan), and
@@ -31,8 +35,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!(f & 4)) flags |= W_AGENT;
     if (!(f & 16)) flags |= (f & 8) ? W_CONN : W_PEER_SYNC;
     sw_server_t *s = world_new(flags);
-    sw_dist_handle(s, from[f & 3], (const char *)data + 1, size - 1);
-    world_flush(s);
+    if (!(f & 64)) {
+        sw_dist_handle(s, from[f & 3], (const char *)data + 1, size - 1);
+        world_flush(s);
+    } else {
+        const uint8_t *p = data + 1;
+        size_t n = size - 1;
+        while (n >= 3) {
+            const char *who = from[p[0] & 3];
+            size_t l = (size_t)p[1] << 8 | p[2];
+            p += 3, n -= 3;
+            if (l > n) l = n;
+            sw_dist_handle(s, who, (const char *)p, l);
+            world_flush(s);
+            p += l, n -= l;
+        }
+    }
     if (f & 32) {
         world_tick(s, 31000);
         world_tick(s, 70000);

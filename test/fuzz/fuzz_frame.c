@@ -22,7 +22,7 @@
 #include "fuzz.h"
 
 static const size_t hs_max[] = {2048, 0, 1, 2, 5, 300, 65535, 2048};
-static const size_t conn_max[] = {1u << 20, 0, 1, 2, 16, 4096, 70000, 8u << 20};
+static const size_t conn_max[] = {70000, 0, 1, 2, 16, 4096, 1u << 20, 8u << 20};
 
 typedef struct {
     sw__frame_kind_t kind;

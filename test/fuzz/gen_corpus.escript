@@ -121,7 +121,7 @@ initiator() ->
 
 frame() ->
     Hs = << <<(msg(M))/binary>> || M <- [name_n(<<"b@127.0.0.1">>), status(<<"ok">>), reply(9)] >>,
-    Body = <<112, (reg_send(agent(), swarm, {'$sw1', ping, agent(), make_ref()}))/binary>>,
+    Body = <<112, (reg_send(agent(), swarm, {'$sw1', ping, agent(), ref(?OUR_BEAM, 5)}))/binary>>,
     F = <<(byte_size(Body)):32, Body/binary>>,
     Tick = <<0:32>>,
     Bad = <<5:32, 1, 2, 3, 4, 5>>,
@@ -164,8 +164,6 @@ real_epmd() ->
             {ok, R1} -> [{"alive2-real-epmd", <<0, R1/binary>>}];
             _ -> []
         end,
-    {ok, Host} = inet:gethostname(),
-    _ = Host,
     Me = list_to_binary(hd(string:split(atom_to_list(node()), "@"))),
     P = case epmd_ask(<<(byte_size(Me) + 1):16, 122, Me/binary>>, all) of
             {ok, R2} -> [{"port2-real-epmd", <<1, R2/binary>>}];
@@ -262,7 +260,59 @@ dist() ->
                                    {'$sw1', reg, remote(1000), R, name(40), remote(4)}))/binary>>},
      P("peer-ops", {'$sw1', ops, registry_ops()}),
      P("peer-gops", {'$sw1', gops, group_ops()}),
-     {"stranger-ops", <<3, (reg_send(peer_srv(), swarm, {'$sw1', ops, registry_ops()}))/binary>>}].
+     {"stranger-ops", <<3, (reg_send(peer_srv(), swarm, {'$sw1', ops, registry_ops()}))/binary>>}]
+    ++ conversations().
+
+%% Sequences of frames (settings bit 6): <<From:8, Len:16, Body>>, From 0
+%% our BEAM node, 1 the peer C node, 2 the peer's BEAM node.
+conversations() ->
+    R = ref(?OUR_BEAM, 7),
+    Fr = fun(0, M) -> <<0, (frame_len(local_msg(M)))/binary>>;
+            (1, M) -> <<1, (frame_len(reg_send(peer_srv(), swarm, M)))/binary>>;
+            (2, M) -> <<2, (frame_len(reg_send(remote(1000), swarm, M)))/binary>>
+         end,
+    Seq = fun(Flags, Frames) -> << (64 bor Flags), (<< <<(Fr(W, M))/binary>> || {W, M} <- Frames >>)/binary >> end,
+    Started = [{Id, local(20 + Id), {'$sw1', raw, term_to_binary({ok, local(20 + Id)})}}
+               || Id <- lists:seq(1, 12)],
+    Failed = [{Id, undefined, {'$sw1', raw, term_to_binary({error, boom})}} || Id <- lists:seq(1, 12)],
+    [{"seq-reg-mfa-started",
+      Seq(0, [{0, {'$sw1', reg_mfa, caller(), R, name(22), mfa(), register}},
+              {0, {'$sw1', reg_mfa, caller(), R, name(22), mfa(), whereis_or_register}},
+              {0, {'$sw1', started, Started}}])},
+     {"seq-reg-mfa-failed",
+      Seq(0, [{0, {'$sw1', reg_mfa, caller(), R, name(23), mfa(), register}},
+              {0, {'$sw1', started, Failed}}])},
+     {"seq-claim-remote-home",
+      Seq(0, [{0, {'$sw1', reg, caller(), R, name(24), remote(3)}},
+              {1, {'$sw1', ops, [{add, name(24), remote(3), 20, ?OUR_BEAM},
+                                 {claim_nack, name(24), 20, ?OUR_BEAM}]}}])},
+     {"seq-claim-expires",
+      Seq(32, [{0, {'$sw1', reg, caller(), R, name(25), remote(4)}}])},
+     {"seq-peer-down-restart",
+      Seq(0, [{1, {'$sw1', ops, [{add, name(26), remote(5), 21, ?PEER_BEAM, mfa()}]}},
+              {0, {'$sw1', peer_down, ?PEER_BEAM}},
+              {0, {'$sw1', started, Started}}])},
+     {"seq-new-member-handoff",
+      Seq(0, [{0, {'$sw1', reg_mfa, caller(), R, name(27), mfa(), register}},
+              {0, {'$sw1', started, Started}},
+              {0, {'$sw1', peer_up, 'd@127.0.0.1', 'swarm_d@127.0.0.1'}},
+              {0, {'$sw1', handoff, name(27), local(27), {resume, term_to_binary(st)}}},
+              {1, {'$sw1', ops, [{handoff_failed, name(27), local(27)}]}}])},
+     {"seq-direct-reg",
+      Seq(0, [{2, {'$sw1', reg, remote(1000), R, name(28), remote(6)}},
+              {2, {'$sw1', reg_mfa, remote(1000), R, name(29), mfa(), register}}])},
+     {"seq-group-remote",
+      Seq(0, [{0, {'$sw1', gjoin, caller(), R, group(3), remote(2)}},
+              {1, {'$sw1', gops, [{join, group(3), remote(2)}, {reply, caller(), R, ok}]}},
+              {0, {'$sw1', gleave, caller(), R, group(3), remote(2)}},
+              {1, {'$sw1', gops, [{down, remote(2)}]}}])},
+     {"seq-unreg-pid-down",
+      Seq(0, [{0, {'$sw1', unreg, caller(), R, name(0)}},
+              {0, {'$sw1', pid_down, local(2)}},
+              {0, {'$sw1', gdown, local(2)}},
+              {0, {'$sw1', hello, agent(), [{name(3), local(4)}], [{?PEER_BEAM, ?PEER}]}}])}].
+
+frame_len(B) -> <<(byte_size(B)):16, B/binary>>.
 
 %% ---- peer ops ----------------------------------------------------------
 
