@@ -105,8 +105,10 @@ chaos(Config) ->
     T0 = erlang:monotonic_time(millisecond),
     Deadline = T0 + Secs * 1000,
     Self = self(),
+    %% Each caller keeps its own deadline: monotonic time is not comparable
+    %% between nodes.
     Callers = [spawn_link(N, fun() ->
-                                     Self ! {done, self(), caller({Seed, I, J}, {I, J}, Nodes, Deadline)}
+                                     Self ! {done, self(), caller({Seed, I, J}, {I, J}, Nodes, Secs * 1000)}
                              end)
                || {I, N} <- lists:zip(lists:seq(1, 3), Nodes), J <- lists:seq(1, ?CALLERS_PER_NODE)],
     KillAt = lists:sort([T0 + round(Secs * 1000 * (0.1 + 0.7 * rand:uniform())) || _ <- lists:seq(1, Kills)]),
@@ -120,7 +122,7 @@ chaos(Config) ->
                                          end, Acc, S)
                        end, #{}, Results),
     Errs = lists:append([E || #{errs := E} <- Results]),
-    Errs =:= [] orelse ct:pal("calls that exited otherwise than by timeout (first ones): ~p", [Errs]),
+    Errs =:= [] orelse ct:pal("calls that exited otherwise than by timeout, and read-your-writes misses (first ones): ~p", [Errs]),
     %% Quiet: the mesh is whole again, then the invariants hold (polled).
     ok = swarm_ct:wait_peers(Nodes),
     Problems = wait_invariants(Nodes, Results, 30000),
@@ -313,13 +315,14 @@ ss_kill_works() ->
 %% ---------------------------------------------------------------------------
 %% The load: one caller.
 
-%% A caller, on one of the nodes: until Deadline, registers fresh processes
+%% A caller, on one of the nodes: for Ms milliseconds, registers fresh processes
 %% (spawned on any node) under its own names, unregisters them, kills them,
 %% and joins and leaves its own processes to and from the shared groups.
 %% Only this caller touches its names and its memberships, so it knows what
 %% the end state must be. Returns counts and that knowledge.
--spec caller(term(), {integer(), integer()}, [node()], integer()) -> map().
-caller(Seed, Id, Nodes, Deadline) ->
+-spec caller(term(), {integer(), integer()}, [node()], pos_integer()) -> map().
+caller(Seed, Id, Nodes, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
     rand:seed(exsss, erlang:phash2(Seed, 1 bsl 32)),
     GPids = [idle(pick(Nodes)) || _ <- lists:seq(1, ?GPIDS)],
     S0 = #{id => Id, nodes => Nodes, deadline => Deadline,
