@@ -46,7 +46,7 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"handoffs", ts.handoffs},           {"redirects", s->st.redirects},
         {"handoffs_failed", ts.handoffs_failed},
         {"stranger_ops", ts.stranger_ops},   {"atoms_refused", ts.atoms_refused},
-        {"agent_resyncs", ts.agent_resyncs},
+        {"agent_resyncs", ts.agent_resyncs}, {"unreg_waits", ts.unreg_waits},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     ei_x_buff *x = begin_reply(s, ref, rlen);
@@ -68,7 +68,9 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
     long mfalen = 0;
     char mode[MAXATOMLEN_UTF8];
     int type, size;
-    if (arity != (mfa_req ? 7 : 6) || ei_decode_pid(buf, index, &caller) ||
+    /* reg may carry a seventh element, `retry`: see sw_tracker_register. */
+    int retry = !mfa_req && arity == 7;
+    if ((mfa_req ? arity != 7 : (arity != 6 && arity != 7)) || ei_decode_pid(buf, index, &caller) ||
         sw_term_dec_raw(buf, index, &ref, &rlen) ||
         sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
         return -1;
@@ -79,6 +81,8 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
         *index += 5 + size;
         if (ei_decode_atom(buf, index, mode)) return -1;
     } else if (ei_decode_pid(buf, index, &pid)) {
+        return -1;
+    } else if (retry && (ei_decode_atom(buf, index, mode) || strcmp(mode, "retry") != 0)) {
         return -1;
     }
     if (!from_beam) {
@@ -96,7 +100,7 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
         sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
                                 strcmp(mode, "whereis_or_register") == 0);
     else
-        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid, retry);
     sw_tracker_guard_atoms(s->tracker, 0);
     return 0;
 }

@@ -258,6 +258,8 @@ struct sw_tracker_s {
     size_t ring_seen;    /* ... how many */
     int handoff_due;     /* the ring gained a member: look for handoffs */
     int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
+    int links_news;      /* a peer's connection went or came: tell the agent
+                          * ({links}), whose waiting callers then resend */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
 };
 
@@ -376,12 +378,6 @@ static ei_x_buff *res_atom(sw_tracker_t *t, word_t atom) {
     t->res.index = 0;
     enc_word(&t->res, atom);
     return &t->res;
-}
-
-static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                        word_t result) {
-    ei_x_buff *r = res_atom(t, result);
-    agent_reply_raw(t, caller, ref, rlen, r->buff, (size_t)r->index);
 }
 
 /* Sends a reply to the caller through its C node (ccnode is a BEAM node
@@ -719,6 +715,27 @@ static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
 
 /* ---- decisions --------------------------------------------------------- */
 
+/* What a claim asks of the home. A copy of a register request sent again
+ * (after a link dropped) must not contradict an earlier copy that may have
+ * won: an owner that finds the name already taken asks the pid's home,
+ * which alone knows for sure, instead of answering from its own view. */
+typedef enum {
+    CLAIM_NEW = 0, /* commit if free, else `no` */
+    CLAIM_RETRY,   /* a copy: the same, and `yes` if the name is the pid's */
+    CLAIM_CONFIRM, /* the owner holds the name for this pid: `yes` if the
+                    * home does too, else nothing (an orphan copy must not
+                    * register the name again after an unregister) */
+    CLAIM_CHECK,   /* the owner holds the name for another pid: `yes` if the
+                    * home holds it for this one, else `no`; never commits */
+} claim_mode_t;
+
+static const char *const claim_mode_atom[] = {"", "retry", "confirm", "check"};
+
+static void send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                       const char *ref, size_t rlen, const char *name, size_t nlen,
+                       const sw_pid_t *pid, const stamp_t *s, const char *yes, size_t yeslen,
+                       const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode);
+
 /* Commits name -> pid (pid known, not registered here) as the owner:
  * directly if the pid is ours, else through a claim to its home. yes/no are
  * the encoded Result terms for the caller (no when the home refuses). */
@@ -726,7 +743,7 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
                             const char *ref, size_t rlen, const char *name, size_t nlen,
                             uint64_t h, const sw_pid_t *pid, const stamp_t *s,
                             const char *yes, size_t yeslen, const char *no, size_t nolen,
-                            const char *mfa, size_t mfalen) {
+                            const char *mfa, size_t mfalen, int retry) {
     entry_t *e;
     if (pid->node == t->self_beam) {
         e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
@@ -740,6 +757,9 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
     }
     sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) {
+        /* A copy sent again must not say `no` while an earlier one may
+         * have got the name: it waits for the next link change. */
+        if (retry) return;
         SW_WARN("register_refused", "reason=pid_node_not_in_swarm pid_node=%s",
                 sw_atoms_str(&t->atoms, pid->node));
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
@@ -757,8 +777,17 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
+    send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, s, yes, yeslen, no, nolen, mfa,
+               mfalen, retry ? CLAIM_RETRY : CLAIM_NEW);
+}
+
+/* Queues {claim, ...} for name -> pid to its home. */
+static void send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                       const char *ref, size_t rlen, const char *name, size_t nlen,
+                       const sw_pid_t *pid, const stamp_t *s, const char *yes, size_t yeslen,
+                       const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode) {
     ei_x_buff *x = &home->out.body;
-    ei_x_encode_tuple_header(x, 11);
+    ei_x_encode_tuple_header(x, mode ? 12 : 11);
     enc_word(x, W_CLAIM);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
@@ -769,22 +798,57 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
     ei_x_append_buf(x, yes, (int)yeslen);
     ei_x_append_buf(x, no, (int)nolen);
     ei_x_encode_binary(x, mfa ? mfa : "", (int)mfalen);
+    if (mode) ei_x_encode_atom(x, claim_mode_atom[mode]);
     home->out.count++;
 }
 
 /* Owner's decision on register(name, pid) coming from the caller's node
- * ccbeam. */
+ * ccbeam (retry: see sw_tracker_register). */
 static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
+                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid, int retry) {
     uint64_t h = name_hash(name, nlen);
-    if (find(t, name, nlen, h)) {
+    entry_t *e = find(t, name, nlen, h);
+    if (e) {
+        if (retry && memcmp(&e->pid, pid, sizeof *pid) == 0) {
+            /* An earlier copy took the name: committed (its reply was
+             * lost), or still being claimed (its own answer will come).
+             * The yes goes out as a fresh one would: from the home, after
+             * the add on the same connection to the caller's node (here,
+             * if this node is the home), so the caller reads its write. */
+            if (e->reserved) return;
+            size_t yl, nl;
+            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+            if (e->pid.node == t->self_beam) {
+                reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yl);
+                return;
+            }
+            sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
+            if (!home || !home->conn_up) return; /* next link change */
+            stamp_t es = entry_stamp(e);
+            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
+                       NULL, 0, CLAIM_CONFIRM);
+            return;
+        }
+        if (retry && pid->node != t->self_beam) {
+            /* Taken by another pid here; this view may be stale while an
+             * earlier copy won at the pid's home: ask it. */
+            size_t yl, nl;
+            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+            sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
+            if (!home || !home->conn_up) return; /* next link change */
+            stamp_t es = entry_stamp(e);
+            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
+                       NULL, 0, CLAIM_CHECK);
+            return;
+        }
         reply_via(t, ccbeam, caller, ref, rlen, W_NO);
         return;
     }
     stamp_t s = {++t->clock, t->self_beam};
     size_t yl, nl;
     const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
-    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl, NULL, 0);
+    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl, NULL, 0,
+                    retry);
 }
 
 /* ---- MFA starts (register_name/4,5) ------------------------------------
@@ -1016,7 +1080,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
                             first ? &first->caller : &pid, first ? first->ref : "",
                             first ? first->rlen : 0, e->name, e->nlen, h, &pid, &es,
                             yes.buff, (size_t)yes.index, no.buff, (size_t)no.index, entry_mfa(e),
-                            entry_mfalen(e));
+                            entry_mfalen(e), 0);
             ei_x_free(&yes);
             ei_x_free(&no);
             free(e);
@@ -1044,7 +1108,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
 }
 
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
-                         const char *name, size_t nlen, const erlang_pid *pid) {
+                         const char *name, size_t nlen, const erlang_pid *pid, int retry) {
     sw_pid_t c, p;
     if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
     if (sw_pid_compact(&t->atoms, pid, &p) != 0) {
@@ -1059,21 +1123,22 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
          * this node for the owner (its ring, from its own C node): decide,
          * with the reply going through the caller's C node (after the
          * entry, when its pid lives there). */
-        decide(t, c.node, &c, ref, rlen, name, nlen, &p);
+        decide(t, c.node, &c, ref, rlen, name, nlen, &p, retry);
         return;
     }
     if (owner == t->self_beam) {
-        decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p);
+        decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p, retry);
         return;
     }
     sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
     ei_x_buff *x = &o->out.body;
-    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_tuple_header(x, retry ? 6 : 5);
     enc_word(x, W_REG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, &p);
     sw_pid_enc(x, &t->atoms, &c);
     ei_x_append_buf(x, ref, (int)rlen);
+    if (retry) ei_x_encode_atom(x, "retry");
     o->out.count++;
 }
 
@@ -1099,12 +1164,14 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
     }
     sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
     if (!home || !home->conn_up) {
-        /* The home's C node is away (restarting): nobody can remove the entry
-         * now. Say ok, as global does for a name it cannot find; the entry
-         * goes away when its process or node dies. */
-        SW_WARN("unregister_deferred", "reason=home_unreachable home=%s",
-                sw_atoms_str(&t->atoms, e->pid.node));
-        agent_reply(t, &c, ref, rlen, W_OK);
+        /* The home's C node is away (a link blip, a restart): nobody can
+         * remove the entry now, and `ok` would be a lie. No answer: the
+         * caller sends its request again when a link comes back ({links}
+         * to the agent), or exits with a timeout after call_timeout. (A
+         * home whose BEAM node goes down takes its names with it.) */
+        t->st.unreg_waits++;
+        SW_DEBUG("unregister_waits", "reason=home_unreachable home=%s",
+                 sw_atoms_str(&t->atoms, e->pid.node));
         return;
     }
     ei_x_buff *x = &home->out.body;
@@ -1519,19 +1586,28 @@ static void apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size
                         const sw_pid_t *pid, const stamp_t *s, uint32_t ccbeam,
                         const sw_pid_t *caller, const char *ref, size_t rlen, const char *yes,
                         size_t yeslen, const char *no, size_t nolen, const char *mfa,
-                        size_t mfalen) {
+                        size_t mfalen, int mode) {
     clock_see(t, s->counter);
     uint64_t h = name_hash(name, nlen);
     entry_t *e = find(t, name, nlen, h);
-    if (e || pid->node != t->self_beam) {
-        /* Taken here (the owner's view was behind), or we are not the home. */
-        ei_x_buff *x = &from->out.body;
-        ei_x_encode_tuple_header(x, 4);
-        enc_word(x, W_CLAIM_NACK);
-        ei_x_encode_binary(x, name, (int)nlen);
-        enc_stamp(x, t, s);
-        from->out.count++;
-        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
+    int ours = e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0;
+    if (e || pid->node != t->self_beam || mode == CLAIM_CONFIRM || mode == CLAIM_CHECK) {
+        /* Taken, not ours to commit, or only a question (see
+         * claim_mode_t). A copy whose earlier copy committed here (its
+         * reply was lost) is answered yes: the name is that pid's. */
+        ours = ours && mode != CLAIM_NEW;
+        /* The owner reserved the name for a claim that commits (new or
+         * retry): release it. A question reserved nothing. */
+        if (mode == CLAIM_NEW || mode == CLAIM_RETRY) {
+            ei_x_buff *x = &from->out.body;
+            ei_x_encode_tuple_header(x, 4);
+            enc_word(x, W_CLAIM_NACK);
+            ei_x_encode_binary(x, name, (int)nlen);
+            enc_stamp(x, t, s);
+            from->out.count++;
+        }
+        if (ours) reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
+        else if (mode != CLAIM_CONFIRM) reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
     e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
@@ -1633,6 +1709,21 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     return 0;
 }
 
+/* The trailing `retry` of a retried request's op. */
+static int dec_retry(const char *buf, int *index) {
+    char a[MAXATOMLEN_UTF8];
+    return sw_atom_dec(buf, index, a) != 0 || strcmp(a, "retry") != 0 ? -1 : 0;
+}
+
+/* The trailing mode of a claim (claim_mode_t), or -1. */
+static int dec_claim_mode(const char *buf, int *index) {
+    char a[MAXATOMLEN_UTF8];
+    if (sw_atom_dec(buf, index, a) != 0) return -1;
+    for (int m = CLAIM_RETRY; m <= CLAIM_CHECK; m++)
+        if (strcmp(a, claim_mode_atom[m]) == 0) return m;
+    return -1;
+}
+
 /* One op from peer `from` (an sw_peer_op_cb; ud is the tracker). */
 static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     sw_tracker_t *t = ud;
@@ -1697,26 +1788,29 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
                    strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
     } else if (strcmp(tag, "reg_req") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
-            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+        if ((arity != 5 && arity != 6) || dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || (arity == 6 && dec_retry(buf, index) != 0))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
-        decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
+        decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
     } else if (strcmp(tag, "claim") == 0) {
         char cc[MAXATOMLEN_UTF8];
         const char *yes, *no, *mfa;
         size_t yeslen, nolen;
         long mfalen;
-        if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s) || sw_atom_dec(buf, index, cc) ||
-            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_raw(buf, index, &yes, &yeslen) || sw_term_dec_raw(buf, index, &no, &nolen) ||
-            dec_bin(buf, index, &mfa, &mfalen))
+        if ((arity != 11 && arity != 12) || dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || dec_stamp(t, buf, index, &s) ||
+            sw_atom_dec(buf, index, cc) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &yes, &yeslen) ||
+            sw_term_dec_raw(buf, index, &no, &nolen) || dec_bin(buf, index, &mfa, &mfalen))
             return -1;
+        int mode = arity == 12 ? dec_claim_mode(buf, index) : CLAIM_NEW;
+        if (mode < 0) return -1;
         uint32_t ccbeam = sw_atoms_intern(&t->atoms, cc);
         if (ccbeam == UINT32_MAX) return -1;
         apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes, yeslen,
-                    no, nolen, mfa, (size_t)mfalen);
+                    no, nolen, mfa, (size_t)mfalen, mode);
     } else if (strcmp(tag, "claim_nack") == 0) {
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_stamp(t, buf, index, &s))
             return -1;
@@ -1795,6 +1889,7 @@ int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int
 
 /* The connection to p is gone (or is to be ignored from now on). */
 static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
+    if (p->conn_up) t->links_news = 1;
     p->conn_up = 0;
     t->ring_dirty = 1;
     p->synced = 0;
@@ -1920,6 +2015,7 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
 
 /* The connection to p's C node is up and p is a swarm peer: greet it. */
 static void conn_open(sw_tracker_t *t, sw_peer_t *p) {
+    t->links_news = 1;
     p->conn_up = 1;
     p->synced = 0;
     t->ring_dirty = 1;
@@ -2203,12 +2299,21 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         begin_msg(x, "synced", 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
+    if (t->have_agent && t->links_news) {
+        /* {'$sw1', links}: a connection to a peer went down or came up.
+         * Requests and replies in flight on a lost one are gone, and a
+         * request that waits for a home (unregister) may go through now:
+         * the agent tells callers still waiting to send theirs again. */
+        t->links_news = 0;
+        begin_msg(x, "links", 2);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
 }
 
 int sw_tracker_pending(const sw_tracker_t *t) {
     if (sw_peers_pending(&t->peers)) return 1;
     return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                              (t->synced && !t->synced_sent)));
+                              t->links_news || (t->synced && !t->synced_sent)));
 }
 
 int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen) {

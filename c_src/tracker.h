@@ -77,6 +77,8 @@ typedef struct {
                               * peer and did not open with a valid hello */
     uint64_t atoms_refused;  /* node names from peers not interned (see
                               * sw_atoms_guard): their ops were refused */
+    uint64_t unreg_waits;    /* unregisters left unanswered: the home was not
+                              * connected (the caller resends) */
     uint64_t agent_resyncs;  /* agent hellos after a loss of the link to the
                               * BEAM node: the whole registry streamed again */
 } sw_tracker_stats_t;
@@ -119,9 +121,13 @@ void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid);
 /* register_name(Name, Pid) from caller (reply {Ref, yes | no} through the
  * agent). name/nlen: term_to_binary(Name) bytes (with 131), validated by the
  * caller of this function; ref/rlen: the encoded Ref term (without 131).
- * Both borrowed. */
+ * Both borrowed. retry != 0: the caller sends the same request again
+ * because a link dropped while it waited (its first request, or the reply,
+ * may have been lost): a name already committed to that very pid answers
+ * yes, and one reserved for that pid (the first request still pending,
+ * which will be answered) answers nothing. */
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
-                         const char *name, size_t nlen, const erlang_pid *pid);
+                         const char *name, size_t nlen, const erlang_pid *pid, int retry);
 
 /* register_name(Name, M, F, A) (whereis = 0) or whereis_or_register_name
  * (whereis = 1) from caller. mfa/mfalen: term_to_binary({M, F, A}), opaque

@@ -13,7 +13,7 @@
 -include("swarm_proto.hrl").
 -include_lib("kernel/include/logger.hrl").
 
--export([start_link/1, cnode/0, stats/0]).
+-export([start_link/1, cnode/0, stats/0, reply/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(st, {
@@ -52,6 +52,18 @@ cnode() ->
 
 %% @doc Counters of the local C node, as a proplist ({error, timeout} if it
 %% does not answer within 5 s).
+%% @doc Delivers a request's reply: to the caller's alias when `Ref' is
+%% `{Alias, Copy}' (swarm:request/6: the alias is dropped once the caller
+%% has its answer, so that the reply to another copy of a request sent
+%% again never reaches its mailbox), else to the caller's pid.
+-spec reply(pid(), term(), term()) -> ok.
+reply(_Caller, {Alias, _} = Ref, Result) when is_reference(Alias) ->
+    erlang:send(Alias, {Ref, Result}),
+    ok;
+reply(Caller, Ref, Result) ->
+    Caller ! {Ref, Result},
+    ok.
+
 -spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
 stats() ->
     Ref = make_ref(),
@@ -72,6 +84,10 @@ init(Config) ->
             process_flag(trap_exit, true),
             CNode = swarm_ring:cnode_of(Node),
             persistent_term:put({swarm, cnode}, CNode),
+            %% The link epoch (see swarm:request/6): made once per VM, so
+            %% that an agent restart does not touch persistent_term again.
+            persistent_term:get({swarm, epoch}, undefined) =:= undefined andalso
+                persistent_term:put({swarm, epoch}, atomics:new(1, [{signed, false}])),
             %% Hidden nodes too: the C node is one, and a loss of its link
             %% must be seen (see link_back/1).
             ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
@@ -137,6 +153,12 @@ handle_info({?SW_TAG, ring, Members}, St) when is_list(Members) ->
     {noreply, St};
 handle_info({?SW_TAG, synced}, St) ->
     {noreply, end_shadow(St)};
+handle_info({?SW_TAG, links}, St) ->
+    %% A connection of our C node to a peer went or came: requests and
+    %% replies in flight on it are lost, and requests that waited for a
+    %% home may go through now.
+    bump_epoch(),
+    {noreply, St};
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
     case maps:find(Pid, St#st.mons) of
         {ok, {Mref, _}} ->
@@ -271,6 +293,8 @@ port_data(Bin, St) ->
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
             St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0(), link_lost = false}),
             hello(St1),
+            %% A restarted C node: requests to the one that died are lost.
+            bump_epoch(),
             swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             %% A restarted C node: the peers whose C nodes dial it (the
             %% smaller name dials) do so now, not at their next redial.
@@ -303,8 +327,15 @@ link_back(#st{cnode = CNode} = St0) ->
     ?LOG_NOTICE(#{event => cnode_link_back, action => resync}),
     St = begin_shadow(St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1}),
     hello(St),
+    bump_epoch(),
     swarm_groups:cnode_ready(CNode),
     St.
+
+%% Callers still waiting for a reply send their request again (see
+%% swarm:request/6).
+-spec bump_epoch() -> ok.
+bump_epoch() ->
+    atomics:add(persistent_term:get({swarm, epoch}), 1, 1).
 
 %% Tells the (new) C node who we are, which local processes have names (our
 %% replica's view) and which BEAM nodes run swarm.
@@ -378,7 +409,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
-    _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    _ = [reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies],
     receive
         {?SW_TAG, batch, Ops2, Replies2} when Max > 0 -> batches(Ops2, Replies2, St, Max - 1)
     after 0 -> St

@@ -148,6 +148,7 @@ typedef struct {
     rentry_t rep[MAXNAMES];
     int shadow_on;
     int synced_msgs;
+    int links_msgs;  /* {links}: a peer connection went or came */
     int batches;
     long last_add[MAXNAMES]; /* sim->adds at the last add of each name */
     int bad_dels;  /* a del the replica did not hold: the stream is inconsistent */
@@ -405,6 +406,7 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
     if (arity == 4 && strcmp(atom, "batch") == 0) agent_batch(nd, buf, &index);
     else if (arity == 2 && strcmp(atom, "synced") == 0) agent_synced(nd);
     else if (arity == 3 && strcmp(atom, "ring") == 0) agent_ring(nd, buf, &index);
+    else if (arity == 2 && strcmp(atom, "links") == 0) nd->links_msgs++;
     else CU_FAIL_FATAL("unknown message to the agent");
 }
 
@@ -685,7 +687,21 @@ static int reg(sim_t *s, int node, int name, const erlang_pid *pid) {
     ei_x_new(&x);
     enc_ref(&x, r);
     sw_tracker_register(s->nd[node].t, &s->reqs[r].caller, x.buff, (size_t)x.index, nm(name)->bytes,
-                        nm(name)->len, pid);
+                        nm(name)->len, pid, 0);
+    ei_x_free(&x);
+    after_call(s);
+    return r;
+}
+
+/* The same request again, as a caller sends it after a link dropped while
+ * it waited (a new request index, so its own reply is counted). */
+static int reg_retry(sim_t *s, int node, int name, const erlang_pid *pid) {
+    int r = new_req(s, REQ_REG, node, name, pid);
+    ei_x_buff x;
+    ei_x_new(&x);
+    enc_ref(&x, r);
+    sw_tracker_register(s->nd[node].t, &s->reqs[r].caller, x.buff, (size_t)x.index, nm(name)->bytes,
+                        nm(name)->len, pid, 1);
     ei_x_free(&x);
     after_call(s);
     return r;
@@ -1731,6 +1747,53 @@ static void test_strangers(void) {
     sim_free(s);
 }
 
+/* Requests sent again after a link dropped: a register whose first attempt
+ * committed answers yes (from the owner, and from the home when the owner
+ * had not heard of the entry), for that pid only; an unregister whose home
+ * is not connected is not answered (`ok` would be a lie) and goes through
+ * when sent again once the link is back; the agent hears of every link
+ * that went or came. */
+static void test_retries(void) {
+    sim_t *s = cluster(3, 11);
+    erlang_pid pb = mkpid(1, 7), pc = mkpid(2, 7);
+    for (int k = 0; k < 12; k++) {
+        int r = reg(s, k % 3, 60 + k, &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+        for (int i = 0; i < 3; i++) {
+            r = reg_retry(s, i, 60 + k, &pb);
+            run(s);
+            CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+            r = reg_retry(s, i, 60 + k, &pc);
+            run(s);
+            CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "no");
+        }
+        /* A plain second register of the same pid is still `no`. */
+        r = reg(s, (k + 1) % 3, 60 + k, &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "no");
+    }
+    int links = s->nd[0].links_msgs;
+    link_close(s, 0, 1);
+    flush_all(s);
+    CU_ASSERT(s->nd[0].links_msgs > links);
+    int r = unreg(s, 0, 60);
+    CU_ASSERT_EQUAL(s->reqs[r].replies, 0);
+    sw_tracker_stats_t st;
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.unreg_waits, 1);
+    s->reqs[r].replies = 1; /* (left unanswered on purpose) */
+    links = s->nd[0].links_msgs;
+    settle(s); /* node 0 dials node 1 again */
+    CU_ASSERT(s->nd[0].links_msgs > links);
+    r = unreg(s, 0, 60);
+    run(s);
+    CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "ok");
+    for (int i = 0; i < 3; i++) CU_ASSERT_FALSE(tlook(s, i, 60, NULL));
+    check_all_replied(s, "retries");
+    sim_free(s);
+}
+
 /* Two entries of one name with equal stamps (a restarted origin's clock
  * repeats counters) reach two nodes in opposite orders: both keep the same
  * one (the larger pid), not the one that came last. */
@@ -1989,6 +2052,7 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "(h) 2x100 random schedules with crashes (and partitions)", test_churn_schedules) ||
         !CU_add_test(s, "(i) malformed ops", test_malformed_ops) ||
         !CU_add_test(s, "(i) strangers, impersonators, unknown nodes", test_strangers) ||
+        !CU_add_test(s, "(l) requests sent again after a link dropped", test_retries) ||
         !CU_add_test(s, "conflict with equal stamps", test_equal_stamps) ||
         !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry) ||
         !CU_add_test(s, "(j) reservations expire oldest first", test_reservations_fifo) ||
