@@ -443,7 +443,8 @@ cnode_hung(_Config) ->
 %% way is lost, and both sides resynchronise when the link is back. Then
 %% every name whose register_name said yes and whose process lives is
 %% visible on every node, no name of a dead process is left anywhere, and
-%% every call answered (yes, no, or a timeout exit: counted, few).
+%% every call answered (callers send a copy when the link is back; a
+%% timeout exit is counted, and allowed five times).
 link_drops(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ld"),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],
@@ -462,7 +463,7 @@ link_drops(_Config) ->
     ct:pal("~p calls: ~p yes, ~p timeouts, ~p resyncs", [length(Results), length(Yes), Timeouts,
                                                         swarm_ct:rpc(A, gen_server, call, [swarm_agent, link_resyncs])]),
     ?assertEqual(2400, length(Results)),
-    ?assert(Timeouts =< 60),
+    ?assert(Timeouts =< 5),
     ?assert(swarm_ct:rpc(A, gen_server, call, [swarm_agent, link_resyncs]) >= 1),
     Alive = lists:sort([{N, P} || {N, P} <- Yes, swarm_ct:rpc(node(P), erlang, is_process_alive, [P])]),
     ?assert(length(Alive) > 1000),
