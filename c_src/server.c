@@ -29,6 +29,7 @@ static void stop(sw_server_t *s, int code);
 /* ---- sending ----------------------------------------------------------- */
 
 int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, size_t len) {
+    if (!s->node) return -1; /* not started yet, or stopping */
     sw_conn_t *c = sw_node_find(s->node, to->node);
     if (!c) return -1;
     ei_x_buff *x = &s->ctrl;
@@ -43,6 +44,7 @@ int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, si
 
 int sw_server_send_reg(sw_server_t *s, const char *cnode, const char *to, const char *msg,
                        size_t len) {
+    if (!s->node) return -1;
     sw_conn_t *c = sw_node_find(s->node, cnode);
     if (!c) return -1;
     ei_x_buff *x = &s->ctrl;
@@ -69,12 +71,12 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
 
 static void env_connect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
-    sw_node_connect(s->node, cnode);
+    if (s->node) sw_node_connect(s->node, cnode);
 }
 
 static void env_disconnect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
-    sw_conn_t *c = sw_node_find(s->node, cnode);
+    sw_conn_t *c = s->node ? sw_node_find(s->node, cnode) : NULL;
     if (c) sw_conn_close(c);
 }
 
@@ -159,18 +161,26 @@ static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_
 
 /* ---- loop handles ------------------------------------------------------ */
 
+/* The loop handles below run from sw_server_run() on, but the tracker and
+ * the groups exist only once the configuration arrived (start_node), and
+ * only partly when start_node failed half-way: each one is tested. */
 static void on_flush(uv_check_t *h) {
     sw_server_t *s = h->data;
     if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_io_flush(s); /* groups */
+    if (s->groups) sw_group_io_flush(s);
 }
 
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
-    sw_tracker_tick(s->tracker, uv_now(s->loop));
-    if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_tick(s->groups, uv_now(s->loop)); /* groups */
-    sw_group_io_flush(s);
+    sw_log_tick();
+    if (s->tracker) {
+        sw_tracker_tick(s->tracker, uv_now(s->loop));
+        if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+    }
+    if (s->groups) {
+        sw_group_tick(s->groups, uv_now(s->loop));
+        sw_group_io_flush(s);
+    }
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
