@@ -9,6 +9,8 @@
 #   make bench      the benchmarks (bench/)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
 #   make valgrind   CUnit tests under valgrind
+#   make fuzz       libFuzzer targets (test/fuzz/), FUZZ_TIME s each (180)
+#   make fuzz-smoke the same, FUZZ_SMOKE_TIME s each (10); part of make test
 #   V=1             show full commands
 #
 # Sources: every c_src/*.c except main.c goes into build/libswarm.a; main.c is
@@ -43,7 +45,8 @@ else
 Q := @
 endif
 
-.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer
+.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer \
+        fuzz fuzz-smoke fuzz-build
 
 all: c erl
 
@@ -115,6 +118,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory ctest
 	$(Q)$(MAKE) --no-print-directory asan-test
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory valgrind
 	$(Q)$(MAKE) --no-print-directory dialyzer
 	$(Q)scripts/ct.sh
@@ -138,10 +142,49 @@ build-asan/swarm_node: build-asan/main.o build-asan/libswarm.a
 asan-test: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/test/run_tests
 
+# ---- libFuzzer -------------------------------------------------------------
+# One target per test/fuzz/fuzz_<target>.c (fuzz_world.c is shared), built
+# with clang in build-fuzz/: the library instrumented with fuzzer-no-link,
+# the harnesses linked with the fuzzer runtime. scripts/fuzz.sh runs each on
+# a copy of test/fuzz/corpus/<target>/ and fails on any finding.
+FUZZ_TIME       ?= 180
+FUZZ_SMOKE_TIME ?= 10
+FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OPT        := -O1 -g -fno-omit-frame-pointer
+FUZZ_SRC        := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_AUX        := test/fuzz/fuzz_world.c
+FUZZ_TARGETS    := $(patsubst test/fuzz/fuzz_%.c,%,$(filter-out $(FUZZ_AUX),$(FUZZ_SRC)))
+FUZZ_BINS       := $(FUZZ_TARGETS:%=build-fuzz/fuzz/fuzz_%)
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  OPT="$(FUZZ_OPT) -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libswarm.a
+	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  OPT="$(FUZZ_OPT) -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_BINS)
+
+build-fuzz/fuzz/obj/%.o: test/fuzz/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Itest/fuzz -c $< -o $@
+
+.PRECIOUS: build-fuzz/fuzz/obj/%.o
+
+# The harnesses of a whole node (dist, peer_ops) link the shared world.
+build-fuzz/fuzz/fuzz_%: build-fuzz/fuzz/obj/fuzz_%.o build-fuzz/fuzz/obj/fuzz_world.o build-fuzz/libswarm.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(if $(filter dist peer_ops,$*),build-fuzz/fuzz/obj/fuzz_world.o) build-fuzz/libswarm.a $(LDLIBS)
+
+fuzz: fuzz-build
+	$(Q)scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	$(Q)scripts/fuzz.sh $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
+
 valgrind: $(TEST_BIN)
 	$(Q)valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 clean:
-	rm -rf build build-asan priv/swarm_node _build
+	rm -rf build build-asan build-fuzz priv/swarm_node _build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d $(wildcard build-fuzz/fuzz/obj/*.d)

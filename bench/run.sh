@@ -43,3 +43,12 @@ erl -noshell -hidden -name "placement_bench_$$@127.0.0.1" -setcookie "placement_
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/groups_bench.erl"
 erl -noshell -hidden -name "groups_bench_$$@127.0.0.1" -setcookie "groups_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'groups_bench:main().'
+# Then the connection churn benchmark (issue 9, bench/conn_churn_bench.erl):
+# a C node's RSS before and after 1,000 distinct nodes connect, ask once and
+# leave (hand-written distribution clients, test/swarm_rawdist.erl), on a
+# node of its own. Its report is appended to the same file.
+# Knobs: SWARM_CHURN_N, SWARM_CHURN_NAMES.
+erlc -o "$TMP" "$ROOT/test/swarm_rawdist.erl"
+erlc -o "$TMP" "$ROOT/bench/conn_churn_bench.erl"
+erl -noshell -hidden -name "conn_churn_bench_$$@127.0.0.1" -setcookie "conn_churn_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'conn_churn_bench:main().'

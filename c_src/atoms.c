@@ -71,7 +71,14 @@ void sw_atoms_init(sw_atoms_t *at) {
     sw_htab_init(&at->tab);
     at->byidx = NULL;
     at->n = at->cap = 0;
+    at->guarded = 0;
+    at->budget = SW_ATOMS_BUDGET;
+    at->refused = 0;
 }
+
+void sw_atoms_guard(sw_atoms_t *at, int on) { at->guarded = on != 0; }
+
+void sw_atoms_refill(sw_atoms_t *at) { at->budget = SW_ATOMS_BUDGET; }
 
 void sw_atoms_close(sw_atoms_t *at) {
     for (uint32_t i = 0; i < at->n; i++) free(at->byidx[i]);
@@ -86,6 +93,13 @@ uint32_t sw_atoms_intern_len(sw_atoms_t *at, const char *s, size_t len) {
     uint64_t h = atom_hash(s, len);
     sw_atom_t *a = sw_htab_find(&at->tab, h, &k, atom_eq);
     if (a) return a->idx;
+    if (at->guarded) {
+        if (at->budget == 0) {
+            at->refused++;
+            return SW_ATOM_NONE;
+        }
+        at->budget--;
+    }
     if (at->n == at->cap) {
         uint32_t cap = at->cap ? at->cap * 2 : 16;
         sw_atom_t **nb = realloc(at->byidx, cap * sizeof *nb);

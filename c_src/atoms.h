@@ -51,12 +51,32 @@ typedef struct {
                       * bytes, then the pid prefix */
 } sw_atom_t;
 
-/* The table. Zeroed memory is not a valid table: use sw_atoms_init. */
+/* The table. Zeroed memory is not a valid table: use sw_atoms_init.
+ *
+ * Guarding. Atoms are never freed, so input that anybody with the cookie
+ * can send (a peer C node's ops) must not add atoms at will. While the
+ * table is guarded (sw_atoms_guard), interning an atom that is not in the
+ * table yet takes one unit of a budget, and fails (SW_ATOM_NONE, counted
+ * in `refused`) once the budget is spent; lookups of known atoms are not
+ * affected. The owner refills the budget on trusted events (its agent
+ * reporting a node up), when a peer may legitimately mention a node this
+ * table has not met yet (a race while nodes join). */
 typedef struct {
     sw_htab_t tab;
     sw_atom_t **byidx;
     uint32_t n, cap;
+    int guarded;
+    uint32_t budget;  /* new atoms allowed while guarded */
+    uint64_t refused; /* interns refused for want of budget */
 } sw_atoms_t;
+
+/* The budget a refill gives (sw_atoms_refill). */
+#define SW_ATOMS_BUDGET 64
+
+/* Guards the table (on != 0) or lifts the guard. */
+void sw_atoms_guard(sw_atoms_t *at, int on);
+/* Sets the budget back to SW_ATOMS_BUDGET. */
+void sw_atoms_refill(sw_atoms_t *at);
 
 /* A pid in compact form: node is an index in an atom table. */
 typedef struct {
@@ -69,7 +89,8 @@ void sw_atoms_init(sw_atoms_t *at);
 void sw_atoms_close(sw_atoms_t *at);
 
 /* The index of the len bytes at s (no NUL among them), interning them;
- * SW_ATOM_NONE on out of memory. A new atom's external encoding and pid
+ * SW_ATOM_NONE on out of memory, or for a new atom while the table is
+ * guarded and its budget spent. A new atom's external encoding and pid
  * prefix are made here, once. */
 uint32_t sw_atoms_intern_len(sw_atoms_t *at, const char *s, size_t len);
 /* sw_atoms_intern_len of a NUL-terminated string. */

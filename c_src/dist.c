@@ -45,6 +45,8 @@ static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, s
         {"members", ts.members},             {"told_to_die", ts.told_to_die},
         {"handoffs", ts.handoffs},           {"redirects", s->st.redirects},
         {"handoffs_failed", ts.handoffs_failed},
+        {"stranger_ops", ts.stranger_ops},   {"atoms_refused", ts.atoms_refused},
+        {"agent_resyncs", ts.agent_resyncs}, {"unreg_waits", ts.unreg_waits},
         {"synced", (uint64_t)sw_tracker_synced(s->tracker)},
     };
     ei_x_buff *x = begin_reply(s, ref, rlen);
@@ -66,7 +68,9 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
     long mfalen = 0;
     char mode[MAXATOMLEN_UTF8];
     int type, size;
-    if (arity != (mfa_req ? 7 : 6) || ei_decode_pid(buf, index, &caller) ||
+    /* reg may carry a seventh element, `retry`: see sw_tracker_register. */
+    int retry = !mfa_req && arity == 7;
+    if ((mfa_req ? arity != 7 : (arity != 6 && arity != 7)) || ei_decode_pid(buf, index, &caller) ||
         sw_term_dec_raw(buf, index, &ref, &rlen) ||
         sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen))
         return -1;
@@ -78,6 +82,8 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
         if (ei_decode_atom(buf, index, mode)) return -1;
     } else if (ei_decode_pid(buf, index, &pid)) {
         return -1;
+    } else if (retry && (ei_decode_atom(buf, index, mode) || strcmp(mode, "retry") != 0)) {
+        return -1;
     }
     if (!from_beam) {
         if (strcmp(caller.node, from) != 0) return -1; /* only its own callers */
@@ -87,11 +93,15 @@ static int handle_reg(sw_server_t *s, const char *from, int from_beam, int mfa_r
             return 0;
         }
     }
+    /* A caller of another node may name a pid of any node: the node names
+     * it brings are not interned at will (see sw_atoms_guard). */
+    if (!from_beam) sw_tracker_guard_atoms(s->tracker, 1);
     if (mfa_req)
         sw_tracker_register_mfa(s->tracker, &caller, ref, rlen, name, nlen, mfa, (size_t)mfalen,
                                 strcmp(mode, "whereis_or_register") == 0);
     else
-        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid);
+        sw_tracker_register(s->tracker, &caller, ref, rlen, name, nlen, &pid, retry);
+    sw_tracker_guard_atoms(s->tracker, 0);
     return 0;
 }
 
@@ -142,7 +152,7 @@ static int handle_swarm(sw_server_t *s, const char *from, const char *buf, int *
                 ei_decode_ulonglong(buf, index, &id) || ei_get_type(buf, index, &type, &size))
                 return -1;
             int have_pid = type == ERL_NEW_PID_EXT || type == ERL_PID_EXT;
-            if (have_pid ? ei_decode_pid(buf, index, &pid) : ei_skip_term(buf, index)) return -1;
+            if (have_pid ? ei_decode_pid(buf, index, &pid) : sw_term_skip(buf, index)) return -1;
             if (sw_term_dec_raw(buf, index, &res, &reslen)) return -1;
             sw_tracker_started(s->tracker, id, have_pid ? &pid : NULL, res, reslen);
         }
@@ -247,15 +257,17 @@ void sw_dist_handle(sw_server_t *s, const char *from, const char *buf, size_t le
     long op;
     char toname[MAXATOMLEN_UTF8];
     erlang_pid topid, frompid;
-    /* ei's decoders trust lengths inside terms: prove both terms fit in the
-     * frame before any of them runs. */
+    /* ei's decoders trust lengths inside terms, and some of ei recurses:
+     * prove both terms fit in the frame and nest at most SW_TERM_MAX_DEPTH
+     * levels before any of them runs. */
     int vi = 1;
     if (len < 2 || len > (size_t)INT32_MAX || (unsigned char)buf[0] != 131 ||
-        sw_term_validate(buf, len, &vi) != 0)
+        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0)
         goto bad_ctrl;
     if ((size_t)vi < len) {
         int mi = vi + 1;
-        if ((unsigned char)buf[vi] != 131 || sw_term_validate(buf, len, &mi) != 0 || (size_t)mi != len) {
+        if ((unsigned char)buf[vi] != 131 ||
+            sw_term_validate_depth(buf, len, &mi, SW_TERM_MAX_DEPTH) != 0 || (size_t)mi != len) {
             toname[0] = 0;
             goto bad_msg;
         }
@@ -268,17 +280,17 @@ void sw_dist_handle(sw_server_t *s, const char *from, const char *buf, size_t le
     case SW_DOP_SEND:
     case SW_DOP_SEND_TT:
         /* {2, Unused, ToPid}: only our server's pid exists here. */
-        if (ei_skip_term(buf, &index) || ei_decode_pid(buf, &index, &topid)) goto bad_ctrl;
-        if (op == SW_DOP_SEND_TT && ei_skip_term(buf, &index)) goto bad_ctrl;
+        if (sw_term_skip(buf, &index) || ei_decode_pid(buf, &index, &topid)) goto bad_ctrl;
+        if (op == SW_DOP_SEND_TT && sw_term_skip(buf, &index)) goto bad_ctrl;
         strcpy(toname, SW_SERVER_NAME);
         break;
     case SW_DOP_REG_SEND:
     case SW_DOP_REG_SEND_TT:
         /* {6, FromPid, Unused, ToName} */
-        if (ei_decode_pid(buf, &index, &frompid) || ei_skip_term(buf, &index) ||
+        if (ei_decode_pid(buf, &index, &frompid) || sw_term_skip(buf, &index) ||
             ei_decode_atom(buf, &index, toname))
             goto bad_ctrl;
-        if (op == SW_DOP_REG_SEND_TT && ei_skip_term(buf, &index)) goto bad_ctrl;
+        if (op == SW_DOP_REG_SEND_TT && sw_term_skip(buf, &index)) goto bad_ctrl;
         break;
     case SW_DOP_LINK:
     case SW_DOP_UNLINK:

@@ -374,6 +374,8 @@ struct sw_group_s {
 
     sw_group_stats_t st;
     ei_x_buff scratch;
+    int (*connected)(void *ud, const char *cnode);
+    void *connected_ud;
 };
 
 static int group_eq(const void *item, const void *key) {
@@ -952,7 +954,7 @@ static void maybe_synced(sw_group_t *g) {
 static int check_glist(const char *buf, int *index, const char *beam) {
     int type, size, n, tup, m;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
-    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
     if (ei_decode_list_header(buf, index, &n) != 0) return -1;
     for (int i = 0; i < n; i++) {
         const char *name;
@@ -962,7 +964,7 @@ static int check_glist(const char *buf, int *index, const char *beam) {
             return -1;
         if (ei_get_type(buf, index, &type, &size) != 0) return -1;
         if (type == ERL_NIL_EXT) {
-            if (ei_skip_term(buf, index) != 0) return -1;
+            if (sw_term_skip(buf, index) != 0) return -1;
             continue;
         }
         if (ei_decode_list_header(buf, index, &m) != 0) return -1;
@@ -972,10 +974,10 @@ static int check_glist(const char *buf, int *index, const char *beam) {
             if (beam && strcmp(ep.node, beam) != 0) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-    return ei_skip_term(buf, index);
+    return sw_term_skip(buf, index);
 }
 
 /* Calls fn for every (GroupBin, Pid) of a list validated by check_glist;
@@ -995,9 +997,9 @@ static void walk_glist(sw_group_t *g, const char *buf, int *index, glist_cb fn, 
             pkey_t k;
             if (dec_pid(g, buf, index, &k) == 0) fn(g, name, len, &k, arg);
         }
-        if (m > 0) ei_skip_term(buf, index); /* the pid list's tail */
+        if (m > 0) sw_term_skip(buf, index); /* the pid list's tail */
     }
-    if (n > 0) ei_skip_term(buf, index);
+    if (n > 0) sw_term_skip(buf, index);
 }
 
 /* Sync item: add if absent, and mark the membership as listed. */
@@ -1049,6 +1051,8 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     if (strcmp(tag, "hello") == 0) {
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
+        /* A C node speaks only for the BEAM node its own name implies. */
+        if (!sw_peer_hello_ok(sw_atoms_str(&g->atoms, from->cnode), beam)) return -1;
         uint32_t b = sw_atoms_intern(&g->atoms, beam);
         if (b == NONE || b == g->self_beam) return -1;
         /* (A record that knew the BEAM node first, by peer_up before the
@@ -1106,17 +1110,47 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     return 0;
 }
 
+static void conn_open(sw_group_t *g, sw_peer_t *p);
+
 int sw_group_peer_ops(sw_group_t *g, const char *cnode, const char *buf, int *index) {
     uint32_t c = sw_atoms_find(&g->atoms, cnode);
     sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
-    if (!p || !p->conn_up || p->down) return 1;
-    return sw_peer_ops(p, cnode, buf, index, apply_op, g, &g->st.bad_ops, "bad_group_op");
+    if (!p) {
+        /* As for the registry: a node the agent did not report becomes a
+         * peer only by a first hello naming the BEAM node its name
+         * implies; anything else is dropped and costs nothing. */
+        if (!sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+            g->st.bad_ops++;
+            SW_WARN("gops_from_stranger", "from=%s", cnode);
+            return 1;
+        }
+        c = sw_atoms_intern(&g->atoms, cnode);
+        if (c == NONE || sw_atoms_intern(&g->atoms, sw_peer_implied_beam(cnode)) == NONE) return 1;
+        p = sw_peers_get(&g->peers, c);
+        if (!p) return 1;
+        conn_open(g, p);
+    } else if (!p->conn_up && !p->down && sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+        conn_open(g, p); /* reported by the agent after it connected */
+    }
+    if (!p->conn_up || p->down) return 1;
+    sw_atoms_guard(&g->atoms, 1);
+    int r = sw_peer_ops(p, cnode, buf, index, apply_op, g, &g->st.bad_ops, "bad_group_op");
+    sw_atoms_guard(&g->atoms, 0);
+    return r;
 }
 
 /* ---- membership of the cluster ----------------------------------------- */
 
+void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode), void *ud) {
+    g->connected = fn;
+    g->connected_ud = ud;
+}
+
 void sw_group_peer_up(sw_group_t *g, const char *beam, const char *cnode) {
-    sw_peers_up(&g->peers, &g->atoms, g->self_beam, beam, cnode);
+    sw_atoms_refill(&g->atoms);
+    sw_peer_t *p = sw_peers_up(&g->peers, &g->atoms, g->self_beam, beam, cnode);
+    /* Its C node may have connected while still a stranger: greet it. */
+    if (p && !p->conn_up && g->connected && g->connected(g->connected_ud, cnode)) conn_open(g, p);
 }
 
 void sw_group_peer_down(sw_group_t *g, const char *beam) {
@@ -1134,7 +1168,8 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
 
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
     int n, tup;
-    if (ei_skip_term(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    if (sw_term_skip(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    int list = index;
     for (int i = 0; i < n; i++) {
         char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, &index, &tup) != 0 || tup != 2 ||
@@ -1142,12 +1177,40 @@ void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
             return;
         sw_group_peer_up(g, beam, cnode);
     }
+    /* The list is the agent's whole view: a node it reported before and no
+     * longer lists went down while a peer_down was lost in flight (their
+     * link dropped; this hello is the resynchronisation). */
+    for (uint32_t k = 0; k < g->peers.n; k++) {
+        sw_peer_t *p = &g->peers.v[k];
+        if (!p->agent_up || p->beam == NONE) continue;
+        const char *b = sw_atoms_str(&g->atoms, p->beam);
+        int listed = 0, i2 = list;
+        for (int i = 0; i < n && !listed; i++) {
+            char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+            if (ei_decode_tuple_header(buf, &i2, &tup) != 0 || ei_decode_atom(buf, &i2, beam) != 0 ||
+                ei_decode_atom(buf, &i2, cnode) != 0)
+                break;
+            listed = strcmp(beam, b) == 0;
+        }
+        if (!listed) {
+            char gone[MAXATOMLEN_UTF8];
+            snprintf(gone, sizeof gone, "%s", b);
+            sw_group_peer_down(g, gone);
+        }
+    }
 }
 
 void sw_group_conn_up(sw_group_t *g, const char *cnode) {
-    uint32_t c = sw_atoms_intern(&g->atoms, cnode);
-    sw_peer_t *p = c == NONE ? NULL : sw_peers_get(&g->peers, c);
+    /* Only a C node the agent reported is greeted at once; any other must
+     * say hello first (sw_group_peer_ops). */
+    uint32_t c = sw_atoms_find(&g->atoms, cnode);
+    sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
     if (!p) return;
+    conn_open(g, p);
+}
+
+/* The connection to p's C node is up and p is a swarm peer: greet it. */
+static void conn_open(sw_group_t *g, sw_peer_t *p) {
     p->conn_up = 1;
     p->synced = 0;
     p->sync_sent = 0;
@@ -1166,6 +1229,8 @@ void sw_group_conn_down(sw_group_t *g, const char *cnode) {
     p->synced = 0;
     p->sync_sent = 0;
     sw_outbox_release(&p->out);
+    /* A node the agent never reported is forgotten (see the tracker). */
+    if (!p->agent_up && !p->down && !p->awaited) sw_peers_remove(&g->peers, p);
 }
 
 /* ---- local messages ---------------------------------------------------- */
@@ -1179,12 +1244,17 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
     int start = *index;
     erlang_pid holder;
     if (check_glist(buf, index, NULL) != 0 || ei_decode_pid(buf, index, &holder) != 0) return -1;
+    /* Only a C node that never met swarm_groups adopts its list (it was
+     * restarted: the list is all it can know). A later hello (swarm_groups
+     * restarted, or their link dropped and came back) finds this state the
+     * truth: the list may still show a membership whose leave was lost. */
+    int adopt = !g->have_proc;
     g->proc = *proc;
     g->have_proc = 1;
     g->synced = g->synced_sent = 0;
     g->hello_at = g->now;
     int i = start;
-    walk_glist(g, buf, &i, adopt_item, NULL);
+    if (adopt) walk_glist(g, buf, &i, adopt_item, NULL);
     /* The whole replica again: every chunk, and one monitor request per
      * local member to this swarm_groups, which monitors nothing yet (a new
      * one monitors from a new process): older requests are dropped, and

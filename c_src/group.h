@@ -75,6 +75,12 @@ sw_group_t *sw_group_new(const char *beam);
 /* Frees the state and everything it holds. NULL is allowed. */
 void sw_group_free(sw_group_t *g);
 
+/* Tells the state how to ask whether a distribution connection to a C node
+ * is up (fn returns 1 if so; cnode borrowed). Used when the agent reports a
+ * node whose C node connected before the report: it is greeted then.
+ * Without it (the default), such a node is greeted by its own hello. */
+void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode), void *ud);
+
 /* ---- events from the local BEAM node (decoded by dist.c) --------------- */
 
 /* A message {'$sw1', Tag, ...} from the local BEAM node whose tag starts

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "swarm_proto.h"
+#include "term.h"
 
 /* ---- outboxes ------------------------------------------------------------ */
 
@@ -134,6 +136,39 @@ int sw_peers_pending(const sw_peers_t *ps) {
     return 0;
 }
 
+void sw_peers_remove(sw_peers_t *ps, sw_peer_t *p) {
+    sw_outbox_free(&p->out);
+    sw_peer_t *last = &ps->v[ps->n - 1];
+    if (p != last) *p = *last;
+    ps->n--;
+    if (ps->n == 0) {
+        free(ps->v);
+        ps->v = NULL;
+        ps->cap = 0;
+    }
+}
+
+const char *sw_peer_implied_beam(const char *cnode) {
+    size_t pl = sizeof SW_CNODE_PREFIX - 1;
+    return strncmp(cnode, SW_CNODE_PREFIX, pl) == 0 ? cnode + pl : NULL;
+}
+
+int sw_peer_hello_ok(const char *cnode, const char *beam) {
+    const char *b = sw_peer_implied_beam(cnode);
+    return b && strcmp(b, beam) == 0;
+}
+
+int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index) {
+    int n, arity;
+    char tag[MAXATOMLEN_UTF8], beam[MAXATOMLEN_UTF8];
+    if (ei_decode_list_header(buf, &index, &n) != 0 || n < 1 ||
+        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
+        ei_decode_atom(buf, &index, tag) != 0 || strcmp(tag, "hello") != 0 ||
+        ei_decode_atom(buf, &index, beam) != 0)
+        return 0;
+    return sw_peer_hello_ok(cnode, beam);
+}
+
 void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
@@ -159,7 +194,7 @@ int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index,
             SW_WARN(event, "from=%s", cnode);
             /* Resynchronise on the next list element. */
             *index = start;
-            if (ei_skip_term(buf, index) != 0) return bad + (n - i);
+            if (sw_term_skip(buf, index) != 0) return bad + (n - i);
         }
     }
     return bad;

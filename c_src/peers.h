@@ -108,6 +108,28 @@ int sw_peers_awaiting(const sw_peers_t *ps);
 /* 1 if some record's outbox holds something, else 0. */
 int sw_peers_pending(const sw_peers_t *ps);
 
+/* Removes record p (a pointer from this list) and frees its outbox: for a
+ * connection that went down from a node the agent does not know as a
+ * swarm node, so that every node that ever connected costs nothing once
+ * it left. Moves the last record into p's place. */
+void sw_peers_remove(sw_peers_t *ps, sw_peer_t *p);
+
+/* The BEAM node a C node may speak for: cnode less its SW_CNODE_PREFIX
+ * ("a@h" for "swarm_a@h"), or NULL when cnode does not carry the prefix
+ * (then it is not a swarm C node). Points into cnode. */
+const char *sw_peer_implied_beam(const char *cnode);
+
+/* 1 if beam is the BEAM node that connection cnode may speak for
+ * (sw_peer_implied_beam), else 0: a {hello, Beam} naming any other node is
+ * an impersonation and is refused. */
+int sw_peer_hello_ok(const char *cnode, const char *beam);
+
+/* 1 if the op list at buf[index] (a validated term) opens with
+ * {hello, Beam} and sw_peer_hello_ok(cnode, Beam): how a connection from a
+ * node not known yet proves it is a swarm C node (anything else it sends
+ * is dropped, and it is sent nothing). */
+int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index);
+
 /* Queues {hello, Beam} (Beam: atom self_beam of at) to p. */
 void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam);
 

@@ -18,6 +18,7 @@
 #include "group_io.h"
 #include "log.h"
 #include "ring.h"
+#include "server_config.h"
 #include "swarm_proto.h"
 #include "term.h"
 
@@ -72,6 +73,11 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
 static void env_connect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
     if (s->node) sw_node_connect(s->node, cnode);
+}
+
+static int env_connected(void *ud, const char *cnode) {
+    sw_server_t *s = ud;
+    return s->node && sw_node_find(s->node, cnode) != NULL;
 }
 
 static void env_disconnect(void *ud, const char *cnode) {
@@ -173,14 +179,13 @@ static void on_flush(uv_check_t *h) {
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
     sw_log_tick();
-    if (s->tracker) {
-        sw_tracker_tick(s->tracker, uv_now(s->loop));
-        if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    }
-    if (s->groups) {
-        sw_group_tick(s->groups, uv_now(s->loop));
-        sw_group_io_flush(s);
-    }
+    /* The timer runs from the start; the tracker and the groups exist only
+     * once the configuration has come (it may come late on a busy host). */
+    if (!s->tracker || !s->groups) return;
+    sw_tracker_tick(s->tracker, uv_now(s->loop));
+    if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
+    sw_group_tick(s->groups, uv_now(s->loop)); /* groups */
+    sw_group_io_flush(s);
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
@@ -189,16 +194,6 @@ static void on_sigterm(uv_signal_t *h, int sig) {
 }
 
 /* ---- configuration ----------------------------------------------------- */
-
-typedef struct {
-    char beam[SW_MAXNODELEN + 1];
-    char alive[SW_MAXNODELEN + 1];
-    char host[SW_MAXNODELEN + 1];
-    char cookie[1024];
-    long tick_ms;
-    long quorum; /* StaticQuorumRing size; 0: plain ring */
-    long otp_release; /* of the BEAM: 26+ encodes atoms as UTF-8 (ring keys) */
-} config_t;
 
 static int dec_str(const char *buf, int *index, char *out, size_t cap) {
     int type, size;
@@ -223,11 +218,14 @@ static int copy_str(char *dst, size_t cap, const char *src) {
     return 0;
 }
 
-static int parse_config(const char *buf, size_t len, config_t *cfg) {
+int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cfg) {
     int index = 0, version, arity, n;
     char atom[MAXATOMLEN_UTF8];
     memset(cfg, 0, sizeof *cfg);
-    if (sw_term_validate_ext(buf, len) != 0) return -1;
+    int vi = 1;
+    if (len < 2 || len > INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0 || (size_t)vi != len)
+        return -1;
     if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
         arity != 3 || ei_decode_atom(buf, &index, atom) || strcmp(atom, SW_PROTO_TAG) ||
         ei_decode_atom(buf, &index, atom) || strcmp(atom, "config") ||
@@ -250,7 +248,7 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
             strcmp(atom, "cookie")) {
             /* Unknown keys are skipped so newer Erlang sides can add settings. */
-            if (ei_skip_term(buf, &index)) return -1;
+            if (sw_term_skip(buf, &index)) return -1;
             continue;
         }
         if (dec_str(buf, &index, val, sizeof val)) return -1;
@@ -264,7 +262,7 @@ static int parse_config(const char *buf, size_t len, config_t *cfg) {
     return cfg->beam[0] && cfg->alive[0] && cfg->host[0] && cfg->cookie[0] ? 0 : -1;
 }
 
-static int start_node(sw_server_t *s, const config_t *cfg) {
+static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     if (strlen(cfg->alive) + 1 + strlen(cfg->host) > SW_MAXNODELEN) return -1;
     memcpy(s->beam, cfg->beam, sizeof s->beam);
     strcpy(s->cnode, cfg->alive);
@@ -279,6 +277,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
     nc.tick_ms = cfg->tick_ms > 0 ? (unsigned)cfg->tick_ms : 0;
     s->env.connect = env_connect;
     s->env.disconnect = env_disconnect;
+    s->env.connected = env_connected;
     s->env.restarted = sw_group_io_restarted; /* groups: a restarted process rejoins */
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
@@ -286,6 +285,7 @@ static int start_node(sw_server_t *s, const config_t *cfg) {
                         cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
     s->groups = sw_group_new(s->beam); /* groups */
     if (!s->groups) return -1;
+    sw_group_set_connected(s->groups, env_connected, s);
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     return sw_node_start(s->node);
@@ -334,8 +334,8 @@ static void on_control(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
             SW_WARN("control_unexpected", "len=%zu", flen);
             continue;
         }
-        config_t cfg;
-        if (parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
+        sw__server_config_t cfg;
+        if (sw__server_parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
             memset(&cfg, 0, sizeof cfg);
             SW_ERROR("bad_config", "len=%zu", flen);
             stop(s, 2);

@@ -17,7 +17,41 @@ static uint32_t get32(const unsigned char *p) {
 
 static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
-/* Checks an atom (for pid/port/ref node names and fun fields) at *pos. */
+/* The number of characters of the n bytes at s if they are well-formed
+ * UTF-8 (shortest forms, no surrogates, at most U+10FFFF), else -1. */
+static long utf8_chars(const unsigned char *s, size_t n) {
+    long chars = 0;
+    for (size_t i = 0; i < n; chars++) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return -1;
+        }
+        if (k > n - i - 1) return -1;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return -1;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+        i += k + 1;
+    }
+    return chars;
+}
+
+/* Checks an atom at *pos: its length, and, as binary_to_term does, that
+ * it has at most 255 characters and that a UTF-8 atom is valid UTF-8 (ei
+ * would copy invalid bytes out of a pid's node, and then fail to encode
+ * that pid again: half a term in an outgoing message). */
 static int atom_at(const unsigned char *b, size_t len, size_t *pos) {
     if (*pos >= len) return -1;
     unsigned char tag = b[*pos];
@@ -34,22 +68,40 @@ static int atom_at(const unsigned char *b, size_t len, size_t *pos) {
         return -1;
     }
     if (n > 255 * 4 || n > len - *pos) return -1;
+    if (tag == 118 || tag == 119) {
+        long chars = utf8_chars(b + *pos, n);
+        if (chars < 0 || chars > 255) return -1;
+    } else if (n > 255) {
+        return -1;
+    }
     *pos += n;
     return 0;
 }
 
 static int need(size_t pos, size_t n, size_t len) { return n > len || pos > len - n ? -1 : 0; }
 
-int sw_term_validate(const char *buf, size_t len, int *index) {
+/* The walker. With max_depth == 0 it keeps only the total of terms still to
+ * read; otherwise also, per open container, how many of its elements are
+ * left (left[1..depth]; left[0] is the top level), so it knows how deep it
+ * is and refuses a container that would open level max_depth + 1. */
+static int walk(const char *buf, size_t len, int *index, unsigned max_depth) {
     const unsigned char *b = (const unsigned char *)buf;
     if (*index < 0) return -1;
     size_t pos = (size_t)*index;
     uint64_t pending = 1;
+    uint64_t left[SW_TERM_MAX_DEPTH + 1];
+    unsigned depth = 0;
+    if (max_depth > SW_TERM_MAX_DEPTH) max_depth = SW_TERM_MAX_DEPTH;
+    left[0] = 1;
     while (pending > 0) {
         pending--;
+        if (max_depth) {
+            while (left[depth] == 0) depth--; /* closes finished containers */
+            left[depth]--;
+        }
         if (pos >= len) return -1;
         unsigned char tag = b[pos++];
-        uint64_t n;
+        uint64_t n, opened = 0; /* elements of a container opened here */
         switch (tag) {
         case 97: /* SMALL_INTEGER */
             if (need(pos, 1, len)) return -1;
@@ -76,17 +128,17 @@ int sw_term_validate(const char *buf, size_t len, int *index) {
             break;
         case 104: /* SMALL_TUPLE */
             if (need(pos, 1, len)) return -1;
-            pending += b[pos];
+            opened = b[pos];
             pos += 1;
             break;
         case 105: /* LARGE_TUPLE */
             if (need(pos, 4, len)) return -1;
-            pending += get32(b + pos);
+            opened = get32(b + pos);
             pos += 4;
             break;
         case 116: /* MAP */
             if (need(pos, 4, len)) return -1;
-            pending += 2 * (uint64_t)get32(b + pos);
+            opened = 2 * (uint64_t)get32(b + pos);
             pos += 4;
             break;
         case 106: /* NIL */
@@ -100,7 +152,7 @@ int sw_term_validate(const char *buf, size_t len, int *index) {
             break;
         case 108: /* LIST: elements then tail */
             if (need(pos, 4, len)) return -1;
-            pending += (uint64_t)get32(b + pos) + 1;
+            opened = (uint64_t)get32(b + pos) + 1;
             pos += 4;
             break;
         case 109: /* BINARY */
@@ -168,15 +220,37 @@ int sw_term_validate(const char *buf, size_t len, int *index) {
             pos += n;
             break;
         case 113: /* EXPORT: module, function, arity */
-            pending += 3;
+            opened = 3;
             break;
         default: /* ATOM_CACHE_REF (82), LOCAL_EXT (121), funs (112, 117), unknown */
             return -1;
         }
-        if (pending > MAX_PENDING) return -1;
+        if (opened) {
+            pending += opened;
+            if (pending > MAX_PENDING) return -1;
+            if (max_depth) {
+                if (depth + 1 > max_depth) return -1;
+                left[++depth] = opened;
+            }
+        }
     }
     *index = (int)pos;
     return 0;
+}
+
+int sw_term_validate(const char *buf, size_t len, int *index) {
+    return walk(buf, len, index, 0);
+}
+
+int sw_term_validate_depth(const char *buf, size_t len, int *index, unsigned max_depth) {
+    if (max_depth == 0) return -1;
+    return walk(buf, len, index, max_depth);
+}
+
+int sw_term_skip(const char *buf, int *index) {
+    /* The term was validated with its buffer's real length, so the walk
+     * stops inside it whatever bound it is given. */
+    return walk(buf, (size_t)INT32_MAX, index, 0);
 }
 
 int sw_term_validate_ext(const char *buf, size_t len) {
@@ -200,7 +274,7 @@ int sw_term_dec_ext_bin(const char *buf, int *index, size_t max, const char **te
 
 int sw_term_dec_raw(const char *buf, int *index, const char **raw, size_t *len) {
     int i = *index;
-    if (ei_skip_term(buf, &i) != 0) return -1;
+    if (sw_term_skip(buf, &i) != 0) return -1;
     *raw = buf + *index;
     *len = (size_t)(i - *index);
     *index = i;

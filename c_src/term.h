@@ -18,9 +18,29 @@
  * tag (atom cache references, LOCAL_EXT, funs: a fun is never a
  * registry name nor part of the protocol), or more than 10,000,000 terms
  * pending at once (announced by the headers of the containers being read,
- * not read yet: a huge list, or deep nesting of lists). Iterative: deep
- * nesting cannot exhaust the C stack. */
+ * not read yet: a huge list, or deep nesting of lists). Any depth of
+ * nesting is accepted: use it for terms that are only ever walked by this
+ * module and phash2.c (names and groups inside their binaries), never for
+ * terms that ei's recursive functions may walk. Iterative: deep nesting
+ * cannot exhaust the C stack. */
 int sw_term_validate(const char *buf, size_t len, int *index);
+
+/* Deepest nesting of containers (tuples, lists, maps) that a message from
+ * the network may have. The protocol itself nests a few levels; a caller's
+ * Ref or an MFA result is opaque but shallow. */
+#define SW_TERM_MAX_DEPTH 128
+
+/* As sw_term_validate, and also refuses a term whose containers nest more
+ * than max_depth levels (1..SW_TERM_MAX_DEPTH; a bare atom is depth 0, [a]
+ * depth 1). Every frame received is checked with this before any ei
+ * function reads it, so no recursion of ei's can go deeper than that.
+ * Returns 0 or -1 (index unchanged; also for max_depth 0). */
+int sw_term_validate_depth(const char *buf, size_t len, int *index, unsigned max_depth);
+
+/* Moves *index past the term at buf[*index], which a validation above has
+ * accepted (with its buffer's true length). The iterative replacement of
+ * ei_skip_term, which recurses. Returns 0, or -1 on an unknown tag. */
+int sw_term_skip(const char *buf, int *index);
 
 /* Validates a whole external term: the 131 byte followed by exactly one term
  * filling all len bytes. Returns 0 or -1. */

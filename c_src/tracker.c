@@ -258,6 +258,8 @@ struct sw_tracker_s {
     size_t ring_seen;    /* ... how many */
     int handoff_due;     /* the ring gained a member: look for handoffs */
     int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
+    int links_news;      /* a peer's connection went or came: tell the agent
+                          * ({links}), whose waiting callers then resend */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
 };
 
@@ -376,12 +378,6 @@ static ei_x_buff *res_atom(sw_tracker_t *t, word_t atom) {
     t->res.index = 0;
     enc_word(&t->res, atom);
     return &t->res;
-}
-
-static void agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                        word_t result) {
-    ei_x_buff *r = res_atom(t, result);
-    agent_reply_raw(t, caller, ref, rlen, r->buff, (size_t)r->index);
 }
 
 /* Sends a reply to the caller through its C node (ccnode is a BEAM node
@@ -719,6 +715,27 @@ static uint32_t owner_of(sw_tracker_t *t, const char *name, size_t len) {
 
 /* ---- decisions --------------------------------------------------------- */
 
+/* What a claim asks of the home. A copy of a register request sent again
+ * (after a link dropped) must not contradict an earlier copy that may have
+ * won: an owner that finds the name already taken asks the pid's home,
+ * which alone knows for sure, instead of answering from its own view. */
+typedef enum {
+    CLAIM_NEW = 0, /* commit if free, else `no` */
+    CLAIM_RETRY,   /* a copy: the same, and `yes` if the name is the pid's */
+    CLAIM_CONFIRM, /* the owner holds the name for this pid: `yes` if the
+                    * home does too, else nothing (an orphan copy must not
+                    * register the name again after an unregister) */
+    CLAIM_CHECK,   /* the owner holds the name for another pid: `yes` if the
+                    * home holds it for this one, else `no`; never commits */
+} claim_mode_t;
+
+static const char *const claim_mode_atom[] = {"", "retry", "confirm", "check"};
+
+static void send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                       const char *ref, size_t rlen, const char *name, size_t nlen,
+                       const sw_pid_t *pid, const stamp_t *s, const char *yes, size_t yeslen,
+                       const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode);
+
 /* Commits name -> pid (pid known, not registered here) as the owner:
  * directly if the pid is ours, else through a claim to its home. yes/no are
  * the encoded Result terms for the caller (no when the home refuses). */
@@ -726,7 +743,7 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
                             const char *ref, size_t rlen, const char *name, size_t nlen,
                             uint64_t h, const sw_pid_t *pid, const stamp_t *s,
                             const char *yes, size_t yeslen, const char *no, size_t nolen,
-                            const char *mfa, size_t mfalen) {
+                            const char *mfa, size_t mfalen, int retry) {
     entry_t *e;
     if (pid->node == t->self_beam) {
         e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
@@ -740,6 +757,9 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
     }
     sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) {
+        /* A copy sent again must not say `no` while an earlier one may
+         * have got the name: it waits for the next link change. */
+        if (retry) return;
         SW_WARN("register_refused", "reason=pid_node_not_in_swarm pid_node=%s",
                 sw_atoms_str(&t->atoms, pid->node));
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
@@ -757,8 +777,17 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
         reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
+    send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, s, yes, yeslen, no, nolen, mfa,
+               mfalen, retry ? CLAIM_RETRY : CLAIM_NEW);
+}
+
+/* Queues {claim, ...} for name -> pid to its home. */
+static void send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                       const char *ref, size_t rlen, const char *name, size_t nlen,
+                       const sw_pid_t *pid, const stamp_t *s, const char *yes, size_t yeslen,
+                       const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode) {
     ei_x_buff *x = &home->out.body;
-    ei_x_encode_tuple_header(x, 11);
+    ei_x_encode_tuple_header(x, mode ? 12 : 11);
     enc_word(x, W_CLAIM);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
@@ -769,22 +798,57 @@ static void commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *ca
     ei_x_append_buf(x, yes, (int)yeslen);
     ei_x_append_buf(x, no, (int)nolen);
     ei_x_encode_binary(x, mfa ? mfa : "", (int)mfalen);
+    if (mode) ei_x_encode_atom(x, claim_mode_atom[mode]);
     home->out.count++;
 }
 
 /* Owner's decision on register(name, pid) coming from the caller's node
- * ccbeam. */
+ * ccbeam (retry: see sw_tracker_register). */
 static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid) {
+                   size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid, int retry) {
     uint64_t h = name_hash(name, nlen);
-    if (find(t, name, nlen, h)) {
+    entry_t *e = find(t, name, nlen, h);
+    if (e) {
+        if (retry && memcmp(&e->pid, pid, sizeof *pid) == 0) {
+            /* An earlier copy took the name: committed (its reply was
+             * lost), or still being claimed (its own answer will come).
+             * The yes goes out as a fresh one would: from the home, after
+             * the add on the same connection to the caller's node (here,
+             * if this node is the home), so the caller reads its write. */
+            if (e->reserved) return;
+            size_t yl, nl;
+            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+            if (e->pid.node == t->self_beam) {
+                reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yl);
+                return;
+            }
+            sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
+            if (!home || !home->conn_up) return; /* next link change */
+            stamp_t es = entry_stamp(e);
+            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
+                       NULL, 0, CLAIM_CONFIRM);
+            return;
+        }
+        if (retry && pid->node != t->self_beam) {
+            /* Taken by another pid here; this view may be stale while an
+             * earlier copy won at the pid's home: ask it. */
+            size_t yl, nl;
+            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+            sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
+            if (!home || !home->conn_up) return; /* next link change */
+            stamp_t es = entry_stamp(e);
+            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
+                       NULL, 0, CLAIM_CHECK);
+            return;
+        }
         reply_via(t, ccbeam, caller, ref, rlen, W_NO);
         return;
     }
     stamp_t s = {++t->clock, t->self_beam};
     size_t yl, nl;
     const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
-    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl, NULL, 0);
+    commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl, NULL, 0,
+                    retry);
 }
 
 /* ---- MFA starts (register_name/4,5) ------------------------------------
@@ -1016,7 +1080,7 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
                             first ? &first->caller : &pid, first ? first->ref : "",
                             first ? first->rlen : 0, e->name, e->nlen, h, &pid, &es,
                             yes.buff, (size_t)yes.index, no.buff, (size_t)no.index, entry_mfa(e),
-                            entry_mfalen(e));
+                            entry_mfalen(e), 0);
             ei_x_free(&yes);
             ei_x_free(&no);
             free(e);
@@ -1044,30 +1108,37 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
 }
 
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
-                         const char *name, size_t nlen, const erlang_pid *pid) {
+                         const char *name, size_t nlen, const erlang_pid *pid, int retry) {
     sw_pid_t c, p;
-    if (sw_pid_compact(&t->atoms, caller, &c) != 0 || sw_pid_compact(&t->atoms, pid, &p) != 0) return;
+    if (sw_pid_compact(&t->atoms, caller, &c) != 0) return;
+    if (sw_pid_compact(&t->atoms, pid, &p) != 0) {
+        /* A pid of a node this C node has never heard of (refused by the
+         * guard on direct requests): not a node of the swarm. */
+        reply_via(t, c.node, &c, ref, rlen, W_NO);
+        return;
+    }
     uint32_t owner = owner_of(t, name, nlen);
     if (c.node != t->self_beam) {
         /* A caller on another node sent its request straight here, taking
          * this node for the owner (its ring, from its own C node): decide,
          * with the reply going through the caller's C node (after the
          * entry, when its pid lives there). */
-        decide(t, c.node, &c, ref, rlen, name, nlen, &p);
+        decide(t, c.node, &c, ref, rlen, name, nlen, &p, retry);
         return;
     }
     if (owner == t->self_beam) {
-        decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p);
+        decide(t, t->self_beam, &c, ref, rlen, name, nlen, &p, retry);
         return;
     }
     sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
     ei_x_buff *x = &o->out.body;
-    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_tuple_header(x, retry ? 6 : 5);
     enc_word(x, W_REG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, &p);
     sw_pid_enc(x, &t->atoms, &c);
     ei_x_append_buf(x, ref, (int)rlen);
+    if (retry) ei_x_encode_atom(x, "retry");
     o->out.count++;
 }
 
@@ -1093,12 +1164,14 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
     }
     sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
     if (!home || !home->conn_up) {
-        /* The home's C node is away (restarting): nobody can remove the entry
-         * now. Say ok, as global does for a name it cannot find; the entry
-         * goes away when its process or node dies. */
-        SW_WARN("unregister_deferred", "reason=home_unreachable home=%s",
-                sw_atoms_str(&t->atoms, e->pid.node));
-        agent_reply(t, &c, ref, rlen, W_OK);
+        /* The home's C node is away (a link blip, a restart): nobody can
+         * remove the entry now, and `ok` would be a lie. No answer: the
+         * caller sends its request again when a link comes back ({links}
+         * to the agent), or exits with a timeout after call_timeout. (A
+         * home whose BEAM node goes down takes its names with it.) */
+        t->st.unreg_waits++;
+        SW_DEBUG("unregister_waits", "reason=home_unreachable home=%s",
+                 sw_atoms_str(&t->atoms, e->pid.node));
         return;
     }
     ei_x_buff *x = &home->out.body;
@@ -1173,6 +1246,8 @@ static void send_sync(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 /* ---- peer ops ---------------------------------------------------------- */
+
+static void conn_open(sw_tracker_t *t, sw_peer_t *p);
 
 typedef struct {
     const char *name;
@@ -1511,19 +1586,28 @@ static void apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size
                         const sw_pid_t *pid, const stamp_t *s, uint32_t ccbeam,
                         const sw_pid_t *caller, const char *ref, size_t rlen, const char *yes,
                         size_t yeslen, const char *no, size_t nolen, const char *mfa,
-                        size_t mfalen) {
+                        size_t mfalen, int mode) {
     clock_see(t, s->counter);
     uint64_t h = name_hash(name, nlen);
     entry_t *e = find(t, name, nlen, h);
-    if (e || pid->node != t->self_beam) {
-        /* Taken here (the owner's view was behind), or we are not the home. */
-        ei_x_buff *x = &from->out.body;
-        ei_x_encode_tuple_header(x, 4);
-        enc_word(x, W_CLAIM_NACK);
-        ei_x_encode_binary(x, name, (int)nlen);
-        enc_stamp(x, t, s);
-        from->out.count++;
-        reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
+    int ours = e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0;
+    if (e || pid->node != t->self_beam || mode == CLAIM_CONFIRM || mode == CLAIM_CHECK) {
+        /* Taken, not ours to commit, or only a question (see
+         * claim_mode_t). A copy whose earlier copy committed here (its
+         * reply was lost) is answered yes: the name is that pid's. */
+        ours = ours && mode != CLAIM_NEW;
+        /* The owner reserved the name for a claim that commits (new or
+         * retry): release it. A question reserved nothing. */
+        if (mode == CLAIM_NEW || mode == CLAIM_RETRY) {
+            ei_x_buff *x = &from->out.body;
+            ei_x_encode_tuple_header(x, 4);
+            enc_word(x, W_CLAIM_NACK);
+            ei_x_encode_binary(x, name, (int)nlen);
+            enc_stamp(x, t, s);
+            from->out.count++;
+        }
+        if (ours) reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
+        else if (mode != CLAIM_CONFIRM) reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
     e = entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
@@ -1542,7 +1626,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     /* First pass: validate and remember which names the home lists. */
     int start = *index;
     if (type == ERL_NIL_EXT) {
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     } else {
         if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
         for (int i = 0; i < arity; i++) {
@@ -1560,7 +1644,7 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
             if (pid.node != from->beam) return -1;
         }
         if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-        ei_skip_term(buf, index);
+        sw_term_skip(buf, index);
     }
     /* Drop what we hold for that node's pids and is not in the sync: build
      * the set of listed names in a temporary table. */
@@ -1625,6 +1709,21 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     return 0;
 }
 
+/* The trailing `retry` of a retried request's op. */
+static int dec_retry(const char *buf, int *index) {
+    char a[MAXATOMLEN_UTF8];
+    return sw_atom_dec(buf, index, a) != 0 || strcmp(a, "retry") != 0 ? -1 : 0;
+}
+
+/* The trailing mode of a claim (claim_mode_t), or -1. */
+static int dec_claim_mode(const char *buf, int *index) {
+    char a[MAXATOMLEN_UTF8];
+    if (sw_atom_dec(buf, index, a) != 0) return -1;
+    for (int m = CLAIM_RETRY; m <= CLAIM_CHECK; m++)
+        if (strcmp(a, claim_mode_atom[m]) == 0) return m;
+    return -1;
+}
+
 /* One op from peer `from` (an sw_peer_op_cb; ud is the tracker). */
 static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     sw_tracker_t *t = ud;
@@ -1671,7 +1770,7 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             return -1;
         if (type == ERL_BINARY_EXT) {
             if (dec_bin(buf, index, &state, &statelen)) return -1;
-        } else if (ei_skip_term(buf, index) != 0) {
+        } else if (sw_term_skip(buf, index) != 0) {
             return -1;
         }
         /* Only a home hands off its own processes. */
@@ -1689,26 +1788,29 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
                    strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
     } else if (strcmp(tag, "reg_req") == 0) {
-        if (arity != 5 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
-            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+        if ((arity != 5 && arity != 6) || dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || (arity == 6 && dec_retry(buf, index) != 0))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
-        decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid);
+        decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
     } else if (strcmp(tag, "claim") == 0) {
         char cc[MAXATOMLEN_UTF8];
         const char *yes, *no, *mfa;
         size_t yeslen, nolen;
         long mfalen;
-        if (arity != 11 || dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
-            dec_stamp(t, buf, index, &s) || sw_atom_dec(buf, index, cc) ||
-            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
-            sw_term_dec_raw(buf, index, &yes, &yeslen) || sw_term_dec_raw(buf, index, &no, &nolen) ||
-            dec_bin(buf, index, &mfa, &mfalen))
+        if ((arity != 11 && arity != 12) || dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || dec_stamp(t, buf, index, &s) ||
+            sw_atom_dec(buf, index, cc) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &yes, &yeslen) ||
+            sw_term_dec_raw(buf, index, &no, &nolen) || dec_bin(buf, index, &mfa, &mfalen))
             return -1;
+        int mode = arity == 12 ? dec_claim_mode(buf, index) : CLAIM_NEW;
+        if (mode < 0) return -1;
         uint32_t ccbeam = sw_atoms_intern(&t->atoms, cc);
         if (ccbeam == UINT32_MAX) return -1;
         apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes, yeslen,
-                    no, nolen, mfa, (size_t)mfalen);
+                    no, nolen, mfa, (size_t)mfalen, mode);
     } else if (strcmp(tag, "claim_nack") == 0) {
         if (arity != 4 || dec_namebin(buf, index, &name, &nlen) || dec_stamp(t, buf, index, &s))
             return -1;
@@ -1736,6 +1838,10 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
          * BEAM node before anything else needs it. */
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
+        /* A C node speaks only for the BEAM node its own name implies: a
+         * hello naming another node would let any cookie holder replace
+         * that node's names with its sync. */
+        if (!sw_peer_hello_ok(sw_atoms_str(&t->atoms, from->cnode), beam)) return -1;
         uint32_t b = sw_atoms_intern(&t->atoms, beam);
         if (b == UINT32_MAX || b == t->self_beam) return -1;
         /* (A record that knew the BEAM node first, by peer_up before the
@@ -1749,20 +1855,45 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 }
 
 int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
     sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
-    if (!p || !p->conn_up) return 1;
-    return sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
+    if (!p) {
+        /* A connection the agent has not told us about becomes a peer only
+         * by a first hello that names the BEAM node its name implies; any
+         * other node (a remote shell, an rpc script) is sent nothing and
+         * leaves nothing behind. */
+        if (!sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+            t->st.stranger_ops++;
+            SW_WARN("ops_from_stranger", "from=%s", cnode);
+            return 1;
+        }
+        c = sw_atoms_intern(&t->atoms, cnode);
+        if (c == UINT32_MAX || sw_atoms_intern(&t->atoms, sw_peer_implied_beam(cnode)) == UINT32_MAX)
+            return 1;
+        p = sw_peers_get(&t->peers, c);
+        if (!p) return 1;
+        conn_open(t, p);
+    } else if (!p->conn_up && !p->down && sw_peer_ops_open_with_hello(cnode, buf, *index)) {
+        /* Known by the agent, connected while still a stranger: its hello
+         * arrives on a live connection (frames come only from those). */
+        conn_open(t, p);
+    }
+    if (!p->conn_up) return 1;
+    sw_atoms_guard(&t->atoms, 1);
+    int r = sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
+    sw_atoms_guard(&t->atoms, 0);
+    return r;
 }
 
 /* ---- membership -------------------------------------------------------- */
 
 /* The connection to p is gone (or is to be ignored from now on). */
 static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
+    if (p->conn_up) t->links_news = 1;
     p->conn_up = 0;
     t->ring_dirty = 1;
     p->synced = 0;
-    sw_outbox_reset(&p->out);
+    sw_outbox_release(&p->out);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
         for (uint32_t r = t->res_head, next; r != NO_RESV; r = next) {
@@ -1778,11 +1909,18 @@ static void dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
+    /* A node joins: peers may mention nodes we have not met yet for a
+     * while (see sw_atoms_guard). */
+    sw_atoms_refill(&t->atoms);
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
      * longer down): the ring must be rebuilt, as for any such change. */
     t->ring_dirty = 1;
-    if (p) dial_if_ours(t, p);
+    if (!p) return;
+    /* Its C node may have connected before this report, when it was still
+     * a stranger: greet it now. */
+    if (!p->conn_up && t->env && t->env->connected && t->env->connected(t->ud, cnode)) conn_open(t, p);
+    dial_if_ours(t, p);
 }
 
 static void restart_node(sw_tracker_t *t, uint32_t beam);
@@ -1858,9 +1996,10 @@ static void greet(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
-    if (c == UINT32_MAX) return;
-    sw_peer_t *p = sw_peers_get(&t->peers, c);
+    /* Only a C node the agent told us about is greeted at once; any other
+     * node that connects must say hello first (sw_tracker_peer_ops). */
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
+    sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
     if (!p) return;
     if (p->down) {
         /* Its BEAM node is known down, but its C node lives on (it has not
@@ -1871,6 +2010,12 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
         if (t->env && t->env->disconnect) t->env->disconnect(t->ud, cnode);
         return;
     }
+    conn_open(t, p);
+}
+
+/* The connection to p's C node is up and p is a swarm peer: greet it. */
+static void conn_open(sw_tracker_t *t, sw_peer_t *p) {
+    t->links_news = 1;
     p->conn_up = 1;
     p->synced = 0;
     t->ring_dirty = 1;
@@ -1881,9 +2026,14 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
 }
 
 void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
-    uint32_t c = sw_atoms_intern(&t->atoms, cnode);
+    uint32_t c = sw_atoms_find(&t->atoms, cnode);
     sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
-    if (p) conn_lost(t, p);
+    if (!p) return;
+    conn_lost(t, p);
+    /* A node the agent never reported (it came by its hello alone) is
+     * forgotten; one it reported, up or down, is kept: its down flag must
+     * outlive the connection. */
+    if (!p->agent_up && !p->down && !p->awaited) sw_peers_remove(&t->peers, p);
 }
 
 /* Validates a list of {NameBin, Pid} or {NameBin, Pid, MFABin} (names), or
@@ -1891,7 +2041,7 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
 static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
-    if (type == ERL_NIL_EXT) return ei_skip_term(buf, index);
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
     if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
     for (int k = 0; k < arity; k++) {
         int tup;
@@ -1912,7 +2062,22 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
         }
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
-    return ei_skip_term(buf, index);
+    return sw_term_skip(buf, index);
+}
+
+/* 1 if the hello's peer list at buf[index] (validated) names BEAM node
+ * beam. */
+static int hello_lists_beam(const char *buf, int index, const char *beam) {
+    int n, tup;
+    if (ei_decode_list_header(buf, &index, &n) != 0) return 0;
+    for (int k = 0; k < n; k++) {
+        char b[MAXATOMLEN_UTF8], c[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, &index, &tup) != 0 || ei_decode_atom(buf, &index, b) != 0 ||
+            ei_decode_atom(buf, &index, c) != 0)
+            return 0;
+        if (strcmp(b, beam) == 0) return 1;
+    }
+    return 0;
 }
 
 int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index) {
@@ -1921,13 +2086,33 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
     int i = *index;
     if (check_pairs(t, buf, &i, 1) != 0 || check_pairs(t, buf, &i, 0) != 0) return -1;
 
+    /* A second hello from the agent (its BEAM node stays the same: the
+     * agent is our port's owner, and a new agent means a new C node) comes
+     * after the distribution link between them went down and back up:
+     * anything in flight either way was lost. This C node's state is the
+     * truth: its entries are all streamed to the agent again (the agent
+     * drops, at `synced`, what was not streamed, and monitors every local
+     * pid afresh, which reports those that died meanwhile), and the
+     * agent's list is not adopted (it may still show a name whose del was
+     * lost). A first hello, to a C node just started, adopts that list. */
+    int resync = t->have_agent;
     t->agent = *agent;
     t->have_agent = 1;
     t->synced = 0;
     t->synced_sent = 0;
     t->hello_at = t->now;
+    if (resync) {
+        t->st.agent_resyncs++;
+        SW_INFO("agent_resync", "names=%zu", t->names.count);
+        for (size_t k = 0; k < t->names.cap; k++) {
+            const entry_t *e = sw_ctab_at(&t->names, k);
+            if (e && !e->reserved) agent_op(t, W_ADD, e);
+        }
+    }
     i = *index;
-    if (ei_decode_list_header(buf, &i, &arity) == 0) {
+    if (resync) {
+        sw_term_skip(buf, &i);
+    } else if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
             const char *name = NULL, *mfa = NULL;
             long nlen = 0, mfalen = 0;
@@ -1943,8 +2128,9 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         }
         /* The tail of a non-empty list; ei_decode_list_header already
          * consumed an empty one. */
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
     }
+    int peers_at = i;
     if (ei_decode_list_header(buf, &i, &arity) == 0) {
         for (int k = 0; k < arity; k++) {
             char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
@@ -1953,7 +2139,21 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             ei_decode_atom(buf, &i, cnode);
             sw_tracker_peer_up(t, beam, cnode);
         }
-        if (arity > 0) ei_skip_term(buf, &i);
+        if (arity > 0) sw_term_skip(buf, &i);
+    }
+    if (resync) {
+        /* A peer_down may have been lost too: a node the agent reported up
+         * and no longer lists is down. */
+        for (uint32_t k = 0; k < t->peers.n; k++) {
+            sw_peer_t *p = &t->peers.v[k];
+            if (!p->agent_up || p->beam == UINT32_MAX) continue;
+            const char *b = sw_atoms_str(&t->atoms, p->beam);
+            if (!hello_lists_beam(buf, peers_at, b)) {
+                char gone[MAXATOMLEN_UTF8];
+                snprintf(gone, sizeof gone, "%s", b);
+                sw_tracker_peer_down(t, gone);
+            }
+        }
     }
     *index = i;
     for (uint32_t k = 0; k < t->peers.n; k++) {
@@ -2099,12 +2299,21 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         begin_msg(x, "synced", 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
+    if (t->have_agent && t->links_news) {
+        /* {'$sw1', links}: a connection to a peer went down or came up.
+         * Requests and replies in flight on a lost one are gone, and a
+         * request that waits for a home (unregister) may go through now:
+         * the agent tells callers still waiting to send theirs again. */
+        t->links_news = 0;
+        begin_msg(x, "links", 2);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
 }
 
 int sw_tracker_pending(const sw_tracker_t *t) {
     if (sw_peers_pending(&t->peers)) return 1;
     return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                              (t->synced && !t->synced_sent)));
+                              t->links_news || (t->synced && !t->synced_sent)));
 }
 
 int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen) {
@@ -2116,6 +2325,8 @@ int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name,
 
 int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }
 
+void sw_tracker_guard_atoms(sw_tracker_t *t, int on) { sw_atoms_guard(&t->atoms, on); }
+
 void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) {
     t->quorum = quorum;
     t->ring_flags = ring_flags;
@@ -2124,6 +2335,7 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
 
 void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) {
     *out = t->st;
+    out->atoms_refused = t->atoms.refused;
     out->members = 1;
     for (uint32_t i = 0; i < t->peers.n; i++) {
         const sw_peer_t *p = &t->peers.v[i];

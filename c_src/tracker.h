@@ -36,6 +36,10 @@ typedef struct {
     void (*connect)(void *ud, const char *cnode);
     /* Close the connection to this C node, if any. */
     void (*disconnect)(void *ud, const char *cnode);
+    /* 1 if a distribution connection to this C node is up (name borrowed);
+     * may be NULL (then 0). Asked when the agent reports a node whose C
+     * node connected before the report: it is greeted then. */
+    int (*connected)(void *ud, const char *cnode);
     /* An MFA name whose node went down was started again here: old_pid (on
      * the dead node) is now new_pid (local). For groups to carry the
      * memberships over. Both borrowed for the call. */
@@ -69,6 +73,14 @@ typedef struct {
     uint64_t handoffs;       /* local processes asked {swarm, begin_handoff} */
     uint64_t handoffs_failed; /* handoffs of local processes whose start failed at
                                  the new owner (the process keeps its name) */
+    uint64_t stranger_ops;   /* op lists from a connection that is not a known
+                              * peer and did not open with a valid hello */
+    uint64_t atoms_refused;  /* node names from peers not interned (see
+                              * sw_atoms_guard): their ops were refused */
+    uint64_t unreg_waits;    /* unregisters left unanswered: the home was not
+                              * connected (the caller resends) */
+    uint64_t agent_resyncs;  /* agent hellos after a loss of the link to the
+                              * BEAM node: the whole registry streamed again */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.
@@ -109,9 +121,13 @@ void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid);
 /* register_name(Name, Pid) from caller (reply {Ref, yes | no} through the
  * agent). name/nlen: term_to_binary(Name) bytes (with 131), validated by the
  * caller of this function; ref/rlen: the encoded Ref term (without 131).
- * Both borrowed. */
+ * Both borrowed. retry != 0: the caller sends the same request again
+ * because a link dropped while it waited (its first request, or the reply,
+ * may have been lost): a name already committed to that very pid answers
+ * yes, and one reserved for that pid (the first request still pending,
+ * which will be answered) answers nothing. */
 void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
-                         const char *name, size_t nlen, const erlang_pid *pid);
+                         const char *name, size_t nlen, const erlang_pid *pid, int retry);
 
 /* register_name(Name, M, F, A) (whereis = 0) or whereis_or_register_name
  * (whereis = 1) from caller. mfa/mfalen: term_to_binary({M, F, A}), opaque
@@ -121,6 +137,11 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
 void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
                              size_t rlen, const char *name, size_t nlen, const char *mfa,
                              size_t mfalen, int whereis);
+
+/* Guards (on != 0) the tracker's table of node names while input from
+ * outside the cluster's known nodes is handled (a direct request from
+ * another BEAM node's caller), or lifts the guard: see sw_atoms_guard. */
+void sw_tracker_guard_atoms(sw_tracker_t *t, int on);
 
 /* 1 if this node takes a register_name/2,4 request for name/nlen that a
  * caller on BEAM node beam sent straight here: beam runs swarm, its C node

@@ -30,7 +30,15 @@
 %% Process groups (issue 4): see the section at the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 %% For swarm_groups.
--export([await_reply/4]).
+-export([request/6, epoch/0]).
+
+%% A request's message, given its Ref and whether it is sent again.
+-type build() :: fun((ref(), boolean()) -> tuple()).
+%% What a request carries as Ref: the caller's alias and the copy's number.
+-type ref() :: {reference(), non_neg_integer()}.
+%% Whether a reply to an earlier copy of a request that was sent again can
+%% be taken (see request/6).
+-type trust() :: fun((term()) -> boolean()).
 
 -type start_error() :: {already_registered, pid()} | no_node_available
                      | {invalid_return, term()} | term().
@@ -40,8 +48,11 @@
 -define(START_TIMEOUT, 30000).
 
 %% How long a caller waits for its reply before it monitors the process
-%% that is to send it (see await_reply/4).
+%% that is to send it (see request/6).
 -define(UNWATCHED_MS, 100).
+
+%% How often a caller whose reply is late looks whether a link changed.
+-define(RESEND_CHECK_MS, 50).
 
 %% @doc Registers `Name' for `Pid' cluster-wide. Returns `yes', or `no' if
 %% the name is taken (also when concurrent calls race for it: in a connected
@@ -53,7 +64,13 @@
 %% not answer within the `call_timeout' setting (it is restarting).
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) when is_pid(Pid) ->
-    call_owner(reg, Name, [encode(Name), Pid], application:get_env(swarm, call_timeout, 5000),
+    NameBin = encode(Name),
+    %% Sent again (after a link dropped), it says `retry': the name already
+    %% held by this very pid then answers yes (the first request got it).
+    Build = fun(Ref, false) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid};
+               (Ref, true) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid, retry}
+            end,
+    call_owner(Name, Build, fun(R) -> R =:= yes end, application:get_env(swarm, call_timeout, 5000),
                {register_name, [Name, Pid]}).
 
 %% @doc Starts a process with `apply(M, F, A)' on the node the hash ring
@@ -118,7 +135,9 @@ whereis_or_register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is
 %% an unknown name.
 -spec unregister_name(term()) -> ok.
 unregister_name(Name) ->
-    call(unreg, [encode(Name)], {unregister_name, [Name]}).
+    NameBin = encode(Name),
+    call(fun(Ref, _) -> {?SW_TAG, unreg, self(), Ref, NameBin} end, fun(_) -> true end,
+         application:get_env(swarm, call_timeout, 5000), {unregister_name, [Name]}).
 
 %% @doc The pid registered as `Name', or `undefined'. A local read: no
 %% message is sent, hit or miss.
@@ -172,7 +191,13 @@ zero_floats(X) -> X.
 -spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
                  timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
 start_call(Mode, Name, MFA, Timeout, Where) ->
-    case call_owner(reg_mfa, Name, [encode(Name), term_to_binary(MFA), Mode], Timeout, Where) of
+    %% Sent again (after a link dropped), it asks whereis_or_register: the
+    %% first request may have started and registered the process already.
+    Build = fun(Ref, Retry) ->
+                    M = case Retry of true -> whereis_or_register; false -> Mode end,
+                    {?SW_TAG, reg_mfa, self(), Ref, encode(Name), term_to_binary(MFA), M}
+            end,
+    case call_owner(Name, Build, fun({ok, _}) -> true; (_) -> false end, Timeout, Where) of
         {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
         Reply -> Reply
     end.
@@ -180,75 +205,128 @@ start_call(Mode, Name, MFA, Timeout, Where) ->
 %% A registration request: straight to the C node of Name's owner when the
 %% ring mirror (swarm_ring, kept only with direct_to_owner) names another
 %% one, which answers through ours or says `redirect'; then, or else, to ours.
--spec call_owner(reg | reg_mfa, term(), [term()], timeout(), {atom(), [term()]}) -> term().
-call_owner(Op, Name, Args, Timeout, Where) ->
+-spec call_owner(term(), build(), trust(), timeout(), {atom(), [term()]}) -> term().
+call_owner(Name, Build, Trust, Timeout, Where) ->
     case swarm_ring:owner_cnode(Name) of
         local ->
-            call(Op, Args, Timeout, Where);
+            call(Build, Trust, Timeout, Where);
         CNode ->
-            case call_at(CNode, Op, Args, Timeout, Where) of
-                redirect -> call(Op, Args, Timeout, Where);
+            case request(CNode, Build, Trust, ?SW_AGENT, Timeout, Where) of
+                redirect -> call(Build, Trust, Timeout, Where);
                 Reply -> Reply
             end
     end.
 
--spec call(unreg, [term()], {atom(), [term()]}) -> term().
-call(Op, Args, Where) ->
-    call(Op, Args, application:get_env(swarm, call_timeout, 5000), Where).
-
--spec call(reg | unreg | reg_mfa, [term()], timeout(), {atom(), [term()]}) -> term().
-call(Op, Args, Timeout, {Fun, FunArgs} = Where) ->
+%% A request to our own C node; the reply comes through our agent.
+-spec call(build(), trust(), timeout(), {atom(), [term()]}) -> term().
+call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
     CNode = try persistent_term:get({swarm, cnode})
             catch error:badarg -> exit({noproc, {swarm, Fun, FunArgs}})
             end,
-    call_at(CNode, Op, Args, Timeout, Where).
-
-%% A request to a C node (ours, or the owner's for reg); the reply comes
-%% through our agent.
--spec call_at(node(), reg | unreg | reg_mfa, [term()], timeout(), {atom(), [term()]}) -> term().
-call_at(CNode, Op, Args, Timeout, Where) ->
-    Ref = make_ref(),
-    erlang:send({?SW_SERVER, CNode}, list_to_tuple([?SW_TAG, Op, self(), Ref | Args])),
-    await_reply(Ref, ?SW_AGENT, Timeout, Where).
+    request(CNode, Build, Trust, ?SW_AGENT, Timeout, Where).
 
 %% @private
-%% @doc Waits for `{Ref, Reply}', which the local process registered as
-%% `Server' is to send, and returns `Reply'. Exits with `{timeout, {swarm,
-%% Fun, Args}}' after `Timeout' ms, or `{Why, {swarm, Fun, Args}}' if
-%% `Server' is not running or exits meanwhile. It monitors `Server' only
-%% after ?UNWATCHED_MS: a monitor per call (two signals to the busiest
-%% process of the registry, as many callers monitor the same one) cost
-%% ~10% of the throughput of register_name/2 and join/2 with 8 callers,
-%% and a reply almost always comes sooner.
--spec await_reply(reference(), atom(), timeout(), {atom(), [term()]}) -> term().
-await_reply(Ref, Server, Timeout, Where) ->
+%% @doc Sends `Build(Ref, false)' to the registry server of C node `CNode'
+%% and waits for `{Ref, Reply}', which the local process registered as
+%% `Server' (the agent, or swarm_groups) is to send; returns `Reply'. Exits
+%% with `{timeout, {swarm, Fun, Args}}' after `Timeout' ms, or
+%% `{Why, {swarm, Fun, Args}}' if `Server' is not running or exits
+%% meanwhile.
+%%
+%% A link may drop with the request or the reply on it (between this node
+%% and its C node, or between two C nodes): the agent then bumps the link
+%% epoch (epoch/0), and a caller still waiting sends a new copy,
+%% `Build(Ref2, true)', to its own C node, each time the epoch changes
+%% before its reply comes; the copy says what a repeat must answer (see
+%% register_name/2). `Ref' is `{Alias, N}': the caller's alias (dropped
+%% once it has its answer, so later replies never reach its mailbox) and
+%% the copy's number. The reply to the latest copy is taken, whatever it
+%% is; a reply to an earlier one only if `Trust(Reply)': an earlier copy may
+%% find the name already taken by a later one for the same pid, and answer
+%% `no' for it. `Server' is monitored only after ?UNWATCHED_MS: a monitor
+%% per call (two signals to the busiest process of the registry, as many
+%% callers monitor the same one) cost ~10% of the throughput of
+%% register_name/2 and join/2 with 8 callers, and a reply almost always
+%% comes sooner.
+-spec request(node(), build(), trust(), atom(), timeout(), {atom(), [term()]}) -> term().
+request(CNode, Build, Trust, Server, Timeout, Where) ->
+    Alias = erlang:alias(),
+    Epoch = epoch(),
+    erlang:send({?SW_SERVER, CNode}, Build({Alias, 0}, false)),
     First = case Timeout of
                 infinity -> ?UNWATCHED_MS;
                 _ -> min(Timeout, ?UNWATCHED_MS)
             end,
-    receive
-        {Ref, Reply} -> Reply
-    after First ->
-        Rest = case Timeout of
-                   infinity -> infinity;
-                   _ -> Timeout - First
-               end,
-        await_watched(Ref, Server, Rest, Where)
+    try
+        receive
+            {{Alias, _}, Reply} -> Reply
+        after First ->
+            Deadline = case Timeout of
+                           infinity -> infinity;
+                           _ -> now_ms() + Timeout - First
+                       end,
+            Mref = erlang:monitor(process, Server),
+            await(#{alias => Alias, copy => 0, mref => Mref, deadline => Deadline, where => Where,
+                    build => Build, trust => Trust}, Epoch)
+        end
+    after
+        erlang:unalias(Alias)
     end.
 
--spec await_watched(reference(), atom(), timeout(), {atom(), [term()]}) -> term().
-await_watched(Ref, Server, Timeout, {Fun, FunArgs}) ->
-    Mref = erlang:monitor(process, Server),
+-spec await(map(), non_neg_integer()) -> term().
+await(#{alias := Alias, copy := Copy, mref := Mref, deadline := Deadline,
+        where := {Fun, FunArgs}, trust := Trust} = W, Epoch) ->
+    Wait = case Deadline of
+               infinity -> ?RESEND_CHECK_MS;
+               _ -> max(0, min(?RESEND_CHECK_MS, Deadline - now_ms()))
+           end,
     receive
-        {Ref, Reply} ->
-            erlang:demonitor(Mref, [flush]),
-            Reply;
+        {{Alias, N}, Reply} ->
+            case N =:= Copy orelse Trust(Reply) of
+                true ->
+                    erlang:demonitor(Mref, [flush]),
+                    Reply;
+                false ->
+                    await(W, Epoch)
+            end;
         {'DOWN', Mref, process, _, Why} ->
             exit({Why, {swarm, Fun, FunArgs}})
-    after Timeout ->
-        erlang:demonitor(Mref, [flush]),
-        exit({timeout, {swarm, Fun, FunArgs}})
+    after Wait ->
+        case Deadline =/= infinity andalso now_ms() >= Deadline of
+            true ->
+                erlang:demonitor(Mref, [flush]),
+                exit({timeout, {swarm, Fun, FunArgs}});
+            false ->
+                case epoch() of
+                    Epoch ->
+                        await(W, Epoch);
+                    New ->
+                        resend((maps:get(build, W))({Alias, Copy + 1}, true)),
+                        await(W#{copy := Copy + 1}, New)
+                end
+        end
     end.
+
+-spec resend(tuple()) -> ok.
+resend(Msg) ->
+    case persistent_term:get({swarm, cnode}, undefined) of
+        undefined -> ok;
+        CNode -> erlang:send({?SW_SERVER, CNode}, Msg), ok
+    end.
+
+%% @private
+%% @doc The link epoch: a counter the agent bumps whenever a link that
+%% requests travel on went down or came back (0 when swarm is not running).
+-spec epoch() -> non_neg_integer().
+epoch() ->
+    case persistent_term:get({swarm, epoch}, undefined) of
+        undefined -> 0;
+        A -> atomics:get(A, 1)
+    end.
+
+-spec now_ms() -> integer().
+now_ms() ->
+    erlang:monotonic_time(millisecond).
 
 %% ===========================================================================
 %% Process groups (issue 4). Memberships are replicated by the C nodes

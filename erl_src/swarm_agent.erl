@@ -13,7 +13,7 @@
 -include("swarm_proto.hrl").
 -include_lib("kernel/include/logger.hrl").
 
--export([start_link/1, cnode/0, stats/0]).
+-export([start_link/1, cnode/0, stats/0, reply/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(st, {
@@ -32,7 +32,11 @@
     restarts = 0 :: non_neg_integer(),
     %% The watchdog: the ping in flight and how many went unanswered.
     ping :: reference() | undefined,
-    missed = 0 :: non_neg_integer()
+    missed = 0 :: non_neg_integer(),
+    %% The distribution link to the running C node went down: when it is
+    %% back, both sides resynchronise (see link_back/1).
+    link_lost = false :: boolean(),
+    link_resyncs = 0 :: non_neg_integer()
 }).
 
 -type state() :: #st{}.
@@ -48,6 +52,18 @@ cnode() ->
 
 %% @doc Counters of the local C node, as a proplist ({error, timeout} if it
 %% does not answer within 5 s).
+%% @doc Delivers a request's reply: to the caller's alias when `Ref' is
+%% `{Alias, Copy}' (swarm:request/6: the alias is dropped once the caller
+%% has its answer, so that the reply to another copy of a request sent
+%% again never reaches its mailbox), else to the caller's pid.
+-spec reply(pid(), term(), term()) -> ok.
+reply(_Caller, {Alias, _} = Ref, Result) when is_reference(Alias) ->
+    erlang:send(Alias, {Ref, Result}),
+    ok;
+reply(Caller, Ref, Result) ->
+    Caller ! {Ref, Result},
+    ok.
+
 -spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
 stats() ->
     Ref = make_ref(),
@@ -68,7 +84,13 @@ init(Config) ->
             process_flag(trap_exit, true),
             CNode = swarm_ring:cnode_of(Node),
             persistent_term:put({swarm, cnode}, CNode),
-            ok = net_kernel:monitor_nodes(true),
+            %% The link epoch (see swarm:request/6): made once per VM, so
+            %% that an agent restart does not touch persistent_term again.
+            persistent_term:get({swarm, epoch}, undefined) =:= undefined andalso
+                persistent_term:put({swarm, epoch}, atomics:new(1, [{signed, false}])),
+            %% Hidden nodes too: the C node is one, and a loss of its link
+            %% must be seen (see link_back/1).
+            ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
             schedule_watchdog(),
             St0 = #st{cnode = CNode, backoff = backoff0(), config = Config},
             case open_cnode(St0) of
@@ -90,6 +112,8 @@ handle_call(peers, _From, St) ->
     {reply, maps:keys(St#st.peers), St};
 handle_call(restarts, _From, St) ->
     {reply, St#st.restarts, St};
+handle_call(link_resyncs, _From, St) ->
+    {reply, St#st.link_resyncs, St};
 handle_call(cnode_ready, _From, St) ->
     {reply, St#st.cnode_ready, St};
 handle_call(os_pid, _From, #st{port = Port} = St) when Port =/= undefined ->
@@ -129,6 +153,12 @@ handle_info({?SW_TAG, ring, Members}, St) when is_list(Members) ->
     {noreply, St};
 handle_info({?SW_TAG, synced}, St) ->
     {noreply, end_shadow(St)};
+handle_info({?SW_TAG, links}, St) ->
+    %% A connection of our C node to a peer went or came: requests and
+    %% replies in flight on it are lost, and requests that waited for a
+    %% home may go through now.
+    bump_epoch(),
+    {noreply, St};
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
     case maps:find(Pid, St#st.mons) of
         {ok, {Mref, _}} ->
@@ -155,14 +185,32 @@ handle_info({?SW_TAG, agent_cnode_up, Node}, St) ->
     {noreply, St};
 handle_info({?SW_TAG, agent_bye, Node}, St) ->
     {noreply, peer_gone(Node, St)};
-handle_info({nodeup, Node}, St) ->
-    swarm_config:ignore_node(Node, St#st.config) orelse announce(Node),
+handle_info({nodeup, CNode, _}, #st{cnode = CNode} = St) ->
+    {noreply, link_back(St)};
+handle_info({nodedown, CNode, _}, #st{cnode = CNode, port = Port} = St) ->
+    %% The link to our C node dropped while the C node may live on (a tick
+    %% timeout, a forced disconnect): messages in flight either way are
+    %% lost. A dead C node is seen through its port instead.
+    case Port of
+        undefined -> {noreply, St};
+        _ ->
+            ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}),
+            {noreply, St#st{link_lost = true}}
+    end;
+handle_info({nodeup, Node, Info}, St) ->
+    case proplists:get_value(node_type, Info) of
+        visible -> swarm_config:ignore_node(Node, St#st.config) orelse announce(Node);
+        _ -> ok
+    end,
     {noreply, St};
-handle_info({nodedown, Node}, St) ->
-    {noreply, peer_gone(Node, St)};
+handle_info({nodedown, Node, Info}, St) ->
+    case proplists:get_value(node_type, Info) of
+        visible -> {noreply, peer_gone(Node, St)};
+        _ -> {noreply, St}
+    end;
 handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
     ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => St#st.backoff}),
-    {noreply, schedule_restart(St#st{port = undefined, cnode_ready = false})};
+    {noreply, schedule_restart(St#st{port = undefined, cnode_ready = false, link_lost = false})};
 handle_info({'EXIT', Port, _}, #st{port = Port} = St) ->
     {noreply, St};
 handle_info({Port, {data, Bin}}, #st{port = Port} = St) ->
@@ -243,8 +291,10 @@ await_ready(#st{port = Port} = St, Timeout) ->
 port_data(Bin, St) ->
     case catch binary_to_term(Bin, [safe]) of
         {?SW_TAG, ready, CNode} when CNode =:= St#st.cnode ->
-            St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0()}),
+            St1 = begin_shadow(St#st{cnode_ready = true, backoff = backoff0(), link_lost = false}),
             hello(St1),
+            %% A restarted C node: requests to the one that died are lost.
+            bump_epoch(),
             swarm_groups:cnode_ready(CNode), %% groups (issue 4): it says hello too
             %% A restarted C node: the peers whose C nodes dial it (the
             %% smaller name dials) do so now, not at their next redial.
@@ -258,6 +308,34 @@ port_data(Bin, St) ->
             ?LOG_WARNING(#{event => cnode_unexpected, message => Other}),
             St
     end.
+
+%% The link to the running C node is back after it went down: what either
+%% side sent meanwhile may be lost (a batch of adds and the replies behind
+%% it, a pid_down, a peer_down). Resynchronise as after a C node restart,
+%% except that the C node keeps its state, which is the truth: our hello
+%% makes it stream every entry again (then `synced`, when the names it did
+%% not stream are dropped here), monitors are rebuilt from that stream (a
+%% process that died meanwhile is reported by its monitor at once), and
+%% swarm_groups says hello too. Messages sent while the link was down were
+%% either carried by the new connection or dropped.
+-spec link_back(state()) -> state().
+link_back(#st{link_lost = false} = St) ->
+    St;
+link_back(#st{cnode_ready = false} = St) ->
+    St#st{link_lost = false};
+link_back(#st{cnode = CNode} = St0) ->
+    ?LOG_NOTICE(#{event => cnode_link_back, action => resync}),
+    St = begin_shadow(St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1}),
+    hello(St),
+    bump_epoch(),
+    swarm_groups:cnode_ready(CNode),
+    St.
+
+%% Callers still waiting for a reply send their request again (see
+%% swarm:request/6).
+-spec bump_epoch() -> ok.
+bump_epoch() ->
+    atomics:add(persistent_term:get({swarm, epoch}), 1, 1).
 
 %% Tells the (new) C node who we are, which local processes have names (our
 %% replica's view) and which BEAM nodes run swarm.
@@ -331,7 +409,7 @@ to_cnode(#st{cnode = CNode}, Msg) ->
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
     St = apply_ops(Ops, [], St0),
-    _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies],
+    _ = [reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies],
     receive
         {?SW_TAG, batch, Ops2, Replies2} when Max > 0 -> batches(Ops2, Replies2, St, Max - 1)
     after 0 -> St

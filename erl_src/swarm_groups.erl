@@ -101,10 +101,11 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
     CNode = try persistent_term:get({swarm, cnode})
             catch error:badarg -> exit({noproc, {swarm, Fun, Args}})
             end,
-    Ref = make_ref(),
-    erlang:send({?SW_SERVER, CNode}, {?SW_TAG, Op, self(), Ref, GroupBin, Pid}),
-    case swarm:await_reply(Ref, ?SW_GROUPS, application:get_env(swarm, call_timeout, 5000),
-                           {Fun, Args}) of
+    %% Joining or leaving again is harmless: the same message is resent
+    %% after a link dropped (see swarm:request/6).
+    Build = fun(Ref, _) -> {?SW_TAG, Op, self(), Ref, GroupBin, Pid} end,
+    case swarm:request(CNode, Build, fun(_) -> true end, ?SW_GROUPS,
+                       application:get_env(swarm, call_timeout, 5000), {Fun, Args}) of
         ok -> ok;
         Why -> {error, Why}
     end.
@@ -274,7 +275,7 @@ handle_info({?SW_TAG, gbatch, Chunks, Mons, Replies}, St0) ->
     ok = apply_chunks(Chunks1, St0#st.shadow),
     {Ready, Pids} = route_mons(Mons1, St0#st.holder, St0#st.holder_ready, []),
     Pids =:= [] orelse (St0#st.holder ! {mon, Pids}),
-    _ = [Caller ! {Ref, Result} || {Caller, Ref, Result} <- Replies1],
+    _ = [swarm_agent:reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
     {noreply, St0#st{holder_ready = Ready}};
 handle_info({?SW_TAG, gsynced}, St) ->
     {noreply, end_shadow(St)};

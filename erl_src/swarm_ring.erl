@@ -15,6 +15,7 @@
 %% Kept in persistent_term (written by swarm_agent only when the members
 %% change, and only with the `direct_to_owner' setting).
 -module(swarm_ring).
+-include("swarm_proto.hrl").
 -compile(warn_missing_spec).
 
 -export([set/1, clear/0, owner_cnode/1, cnode_of/1]).
@@ -87,7 +88,7 @@ owner_cnode(Name) ->
 %% @doc The name of the C node beside BEAM node `Node' (swarm_ + its name).
 -spec cnode_of(node()) -> node().
 cnode_of(Node) ->
-    list_to_atom("swarm_" ++ atom_to_list(Node)).
+    list_to_atom(?SW_CNODE_PREFIX ++ atom_to_list(Node)).
 
 %% Index of the first hash >= H in Hashes[Lo..Hi] (Hi + 1 if none).
 -spec first_at_or_above(tuple(), non_neg_integer(), pos_integer(), non_neg_integer()) -> pos_integer().

@@ -4,6 +4,8 @@
 -define(SW_PROTO_VERSION, 1).
 -define(SW_SERVER, swarm).
 -define(SW_MAX_NAME_BYTES, 65536).
+%% The C node of BEAM node N is named SW_CNODE_PREFIX ++ N.
+-define(SW_CNODE_PREFIX, "swarm_").
 %% ETS replica of the registry, fed by the local C node.
 -define(SW_NAMES, swarm_names).
 %% The MFAs of this node's register_name/4,5 processes, {Name, Pid, MFABin},

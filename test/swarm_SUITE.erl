@@ -12,13 +12,13 @@
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
          garbage_to_cnode/1, wrong_cookie_raw_tcp/1, huge_name/1,
          node_stop/1, late_join/1, simultaneous_start/1, cnode_killed/1, cnode_hung/1,
-         app_stop_start/1]).
+         app_stop_start/1, link_drops/1]).
 
 suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, node_stop, late_join, simultaneous_start, cnode_killed, cnode_hung,
-     app_stop_start].
+     app_stop_start, link_drops].
 
 groups() ->
     [{cluster3, [],
@@ -436,6 +436,64 @@ cnode_hung(_Config) ->
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_hang]) =:= P end, 5000),
     _ = A,
     [swarm_ct:stop_node(X) || X <- Peers].
+
+%% @doc The distribution link between a BEAM node and its own C node is cut
+%% (erlang:disconnect_node/1) 30 times while 4 callers register 2,400 names
+%% there and some registered processes die: whatever was in flight either
+%% way is lost, and both sides resynchronise when the link is back. Then
+%% every name whose register_name said yes and whose process lives is
+%% visible on every node, no name of a dead process is left anywhere, and
+%% every call answered (yes, no, or a timeout exit: counted, few).
+link_drops(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "ld"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    %% Loaded first: loading resets the settings the .app file names.
+    [ok = swarm_ct:rpc(N, application, load, [swarm]) || N <- Nodes],
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, call_timeout, 2000]) || N <- Nodes],
+    ok = swarm_ct:start_swarm(Nodes),
+    CNodeA = swarm_ct:rpc(A, swarm_agent, cnode, []),
+    Self = self(),
+    Callers = [spawn_link(A, fun() -> Self ! {done, self(), link_drops_caller(K, Nodes, CNodeA)} end)
+               || K <- lists:seq(1, 4)],
+    Results = lists:append([receive {done, P, R} -> R after 120000 -> ct:fail(caller_hung) end
+                            || P <- Callers]),
+    Yes = [{Name, Pid} || {Name, Pid, yes} <- Results],
+    Timeouts = length([x || {_, _, timeout} <- Results]),
+    ct:pal("~p calls: ~p yes, ~p timeouts, ~p resyncs", [length(Results), length(Yes), Timeouts,
+                                                        swarm_ct:rpc(A, gen_server, call, [swarm_agent, link_resyncs])]),
+    ?assertEqual(2400, length(Results)),
+    ?assert(Timeouts =< 60),
+    ?assert(swarm_ct:rpc(A, gen_server, call, [swarm_agent, link_resyncs]) >= 1),
+    Alive = lists:sort([{N, P} || {N, P} <- Yes, swarm_ct:rpc(node(P), erlang, is_process_alive, [P])]),
+    ?assert(length(Alive) > 1000),
+    %% The registries hold exactly the live registered processes: nothing
+    %% committed is missing, nothing dead is left.
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) ->
+            Reg = swarm_ct:registry(N),
+            Reg =:= lists:sort([X || {_, P} = X <- Reg,
+                                     swarm_ct:rpc(node(P), erlang, is_process_alive, [P])])
+            andalso (Alive -- Reg) =:= []
+        end, Nodes)
+    end, 20000),
+    _ = swarm_ct:wait_converged(Nodes, 10000),
+    [swarm_ct:stop_node(X) || X <- Peers],
+    _ = {B, C},
+    ok.
+
+%% 600 registrations of fresh idle processes (spread over Nodes) from one
+%% caller on the C node's BEAM node; it cuts the link to its C node every
+%% 80 calls and kills every 25th process it registered.
+link_drops_caller(K, Nodes, CNode) ->
+    lists:map(fun(I) ->
+                      Node = lists:nth(1 + I rem length(Nodes), Nodes),
+                      P = spawn(Node, fun() -> receive stop -> ok end end),
+                      Name = {ld, K, I},
+                      R = try swarm:register_name(Name, P) catch exit:{timeout, _} -> timeout end,
+                      I rem 80 =:= 0 andalso erlang:disconnect_node(CNode),
+                      I rem 25 =:= 0 andalso exit(P, kill),
+                      {Name, P, R}
+              end, lists:seq(1, 600)).
 
 %% @doc Stopping the application stops its C node and removes the node's
 %% names elsewhere; starting it again works.

@@ -8,6 +8,7 @@
  * unchanged; lying length fields (binary, list, tuple, map, string, big,
  * atom, reference); 1,000,000 nested lists and tuples walked without
  * recursion, and the 10,000,000 pending-element limit at its boundary;
+ * the depth bound at its boundary and the iterative skip;
  * atom cache references, LOCAL_EXT and funs refused, alone and
  * inside containers; random mutations of valid terms never crash, and
  * whatever the validator accepts ei_skip_term can walk without reading past
@@ -361,8 +362,31 @@ static void test_lying_lengths(void) {
         memset(big, 'a', sizeof big);
         big[0] = 118; big[1] = 1021 >> 8; big[2] = 1021 & 0xFF;
         CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1021, &end), -1);
+        /* 1020 bytes: 255 four-byte characters pass, 1020 ASCII ones
+         * (over 255 characters) do not, as binary_to_term. */
         big[1] = 1020 >> 8; big[2] = 1020 & 0xFF;
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1020, &end), -1);
+        for (int i = 0; i < 255; i++) memcpy(big + 3 + 4 * i, "\xF0\x9F\x98\x80", 4);
         CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 1020, &end), 0);
+        /* Not UTF-8: a stray continuation byte, a truncated sequence, an
+         * overlong form, a surrogate, beyond U+10FFFF; Latin-1 atoms of
+         * 255 bytes pass, of 256 not. */
+        static const char *bad[] = {"b\xff\xff", "a\x80", "\xE2\x82", "\xC0\xAF", "\xED\xA0\x80",
+                                    "\xF4\x90\x80\x80"};
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            size_t l = strlen(bad[k]);
+            big[0] = 119;
+            big[1] = (unsigned char)l;
+            memcpy(big + 2, bad[k], l);
+            CU_ASSERT_EQUAL(check_raw(&g, big, 2 + l, &end), -1);
+            big[0] = 115; /* the same bytes as Latin-1: fine */
+            CU_ASSERT_EQUAL(check_raw(&g, big, 2 + l, &end), 0);
+        }
+        big[0] = 100; big[1] = 0; big[2] = 255;
+        memset(big + 3, 0xE9, 256);
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 255, &end), 0);
+        big[2] = 0; big[1] = 1;
+        CU_ASSERT_EQUAL(check_raw(&g, big, 3 + 256, &end), -1);
     }
     b[0] = 119; b[1] = 200; b[2] = 'a';
     CU_ASSERT_EQUAL(check_raw(&g, b, 3, &end), -1);
@@ -441,6 +465,83 @@ static void test_deep_nesting(void) {
     CU_ASSERT_EQUAL(check_raw(&g, b, len, &end), -1);
     guard_close(&g);
     free(b);
+}
+
+/* Depth-bounded validation: exactly max_depth levels pass, one more is
+ * refused (lists, tuples, maps, and a mix of siblings that close and
+ * reopen levels); 200,000 levels are refused without recursion, and
+ * sw_term_skip walks a million levels without recursion. */
+static void test_depth_bound(void) {
+    guard_t g;
+    int end;
+    for (int tuples = 0; tuples <= 1; tuples++) {
+        size_t len;
+        unsigned char *b = nest(SW_TERM_MAX_DEPTH, tuples, &len);
+        guard_open(&g, len + 16);
+        char *p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), 0);
+        CU_ASSERT_EQUAL((size_t)end, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH - 1), -1);
+        CU_ASSERT_EQUAL(end, 0);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, 0), -1);
+        guard_close(&g);
+        free(b);
+        b = nest(SW_TERM_MAX_DEPTH + 1, tuples, &len);
+        guard_open(&g, len);
+        p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), -1);
+        guard_close(&g);
+        free(b);
+        b = nest(200000, tuples, &len);
+        guard_open(&g, len);
+        p = g.base + g.data - len;
+        memcpy(p, b, len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate_depth(p, len, &end, SW_TERM_MAX_DEPTH), -1);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_validate(p, len, &end), 0);
+        guard_close(&g);
+        free(b);
+        b = nest(1000000, tuples, &len);
+        end = 0;
+        CU_ASSERT_EQUAL(sw_term_skip((const char *)b, &end), 0);
+        CU_ASSERT_EQUAL((size_t)end, len);
+        free(b);
+    }
+    /* Siblings: {[[a]], [[a]], #{k => [[a]]}} is depth 4 (tuple, map,
+     * list, list); closing one branch gives its levels back. */
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    for (int i = 0; i < 2; i++) {
+        ei_x_encode_list_header(&x, 1);
+        ei_x_encode_list_header(&x, 1);
+        ei_x_encode_atom(&x, "a");
+        ei_x_encode_empty_list(&x);
+        ei_x_encode_empty_list(&x);
+    }
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "k");
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_atom(&x, "a");
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_empty_list(&x);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_validate_depth(x.buff, (size_t)x.index, &end, 4), 0);
+    CU_ASSERT_EQUAL(end, x.index);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_validate_depth(x.buff, (size_t)x.index, &end, 3), -1);
+    end = 0;
+    CU_ASSERT_EQUAL(sw_term_skip(x.buff, &end), 0);
+    CU_ASSERT_EQUAL(end, x.index);
+    ei_x_free(&x);
 }
 
 static void test_refused_tags(void) {
@@ -559,6 +660,7 @@ int test_term_suite(void) {
         !CU_add_test(s, "every truncation refused", test_truncations) ||
         !CU_add_test(s, "lying lengths", test_lying_lengths) ||
         !CU_add_test(s, "1e6 nested lists and tuples", test_deep_nesting) ||
+        !CU_add_test(s, "depth bound, iterative skip", test_depth_bound) ||
         !CU_add_test(s, "atom cache refs, funs, unknown tags refused", test_refused_tags) ||
         !CU_add_test(s, "random mutations", test_mutations))
         return -1;

@@ -56,6 +56,7 @@
 #include "sim.h"
 #include "swarm_proto.h"
 #include "term.h"
+#include "atoms.h"
 #include "tracker.h"
 
 #define MAXN SIM_MAXN
@@ -147,6 +148,7 @@ typedef struct {
     rentry_t rep[MAXNAMES];
     int shadow_on;
     int synced_msgs;
+    int links_msgs;  /* {links}: a peer connection went or came */
     int batches;
     long last_add[MAXNAMES]; /* sim->adds at the last add of each name */
     int bad_dels;  /* a del the replica did not hold: the stream is inconsistent */
@@ -249,6 +251,12 @@ static void env_disconnect(void *ud, const char *cnode) {
     s->pend[s->npend].to = to->id;
     s->pend[s->npend].connect = 0;
     s->npend++;
+}
+
+static int env_connected(void *ud, const char *cnode) {
+    node_t *nd = ud;
+    node_t *to = node_by_cnode(nd->sim, cnode);
+    return to && nd->sim->link[nd->id][to->id] == LINK_UP;
 }
 
 /* ---- the agent model --------------------------------------------------- */
@@ -398,6 +406,7 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
     if (arity == 4 && strcmp(atom, "batch") == 0) agent_batch(nd, buf, &index);
     else if (arity == 2 && strcmp(atom, "synced") == 0) agent_synced(nd);
     else if (arity == 3 && strcmp(atom, "ring") == 0) agent_ring(nd, buf, &index);
+    else if (arity == 2 && strcmp(atom, "links") == 0) nd->links_msgs++;
     else CU_FAIL_FATAL("unknown message to the agent");
 }
 
@@ -535,6 +544,7 @@ static sim_t *sim_new(int n, uint64_t seed) {
         nd->id = i;
         nd->env.connect = env_connect;
         nd->env.disconnect = env_disconnect;
+        nd->env.connected = env_connected;
         nd->beam_up = 1;
     }
     return s;
@@ -677,7 +687,21 @@ static int reg(sim_t *s, int node, int name, const erlang_pid *pid) {
     ei_x_new(&x);
     enc_ref(&x, r);
     sw_tracker_register(s->nd[node].t, &s->reqs[r].caller, x.buff, (size_t)x.index, nm(name)->bytes,
-                        nm(name)->len, pid);
+                        nm(name)->len, pid, 0);
+    ei_x_free(&x);
+    after_call(s);
+    return r;
+}
+
+/* The same request again, as a caller sends it after a link dropped while
+ * it waited (a new request index, so its own reply is counted). */
+static int reg_retry(sim_t *s, int node, int name, const erlang_pid *pid) {
+    int r = new_req(s, REQ_REG, node, name, pid);
+    ei_x_buff x;
+    ei_x_new(&x);
+    enc_ref(&x, r);
+    sw_tracker_register(s->nd[node].t, &s->reqs[r].caller, x.buff, (size_t)x.index, nm(name)->bytes,
+                        nm(name)->len, pid, 1);
     ei_x_free(&x);
     after_call(s);
     return r;
@@ -1255,6 +1279,7 @@ static void test_late_join(void) {
         nd->id = j;
         nd->env.connect = env_connect;
         nd->env.disconnect = env_disconnect;
+        nd->env.connected = env_connected;
         nd->beam_up = 1;
         for (int k = 0; k <= n; k++) nd->known[k] = 1;
         cnode_start(s, j);
@@ -1628,6 +1653,147 @@ static void test_malformed_ops(void) {
     sim_free(s);
 }
 
+/* Nodes that are not swarm peers: a connection whose first ops are not a
+ * hello naming the BEAM node its own name implies is refused whole (and
+ * becomes no peer: nothing is sent to it, nothing is kept for it); a hello
+ * naming another node (impersonation) changes nothing; a stranger that does
+ * say a valid hello is a peer until its connection goes, then forgotten;
+ * pids of nodes never heard of intern at most SW_ATOMS_BUDGET node names. */
+static void test_strangers(void) {
+    sim_t *s = cluster(3, 5);
+    erlang_pid pc = mkpid(2, 1);
+    for (int k = 0; k < 5; k++) reg(s, 2, k, &pc);
+    run(s);
+    sw_tracker_t *t = s->nd[0].t;
+    sw_tracker_stats_t st0, st;
+    sw_tracker_stats(t, &st0);
+    CU_ASSERT_EQUAL(st0.members, 3);
+    ei_x_buff x;
+    ei_x_new(&x);
+    int index;
+    /* 1. A remote shell's connection: ops without hello. */
+    sw_tracker_conn_up(t, "remsh1@127.0.0.1");
+    CU_ASSERT_FALSE(sw_tracker_pending(t));
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "sync");
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_empty_list(&x);
+    index = 0;
+    CU_ASSERT(sw_tracker_peer_ops(t, "remsh1@127.0.0.1", x.buff, &index) != 0);
+    sw_tracker_conn_down(t, "remsh1@127.0.0.1");
+    /* 2. Impersonation: a swarm-named stranger says it is c's node. */
+    x.index = 0;
+    ei_x_encode_list_header(&x, 2);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "hello");
+    ei_x_encode_atom(&x, beam_name(2));
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "sync");
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_empty_list(&x);
+    sw_tracker_conn_up(t, "swarm_p9@127.0.0.1");
+    index = 0;
+    CU_ASSERT(sw_tracker_peer_ops(t, "swarm_p9@127.0.0.1", x.buff, &index) != 0);
+    /* ... and the same from node b's own connection: the hello is refused
+     * (counted), the sync that follows speaks for b alone. */
+    sw_tracker_stats(t, &st);
+    uint64_t bad = st.bad_ops;
+    CU_ASSERT_EQUAL(peer_ops(s, 0, 1, &x), 1);
+    sw_tracker_stats(t, &st);
+    CU_ASSERT_EQUAL(st.bad_ops, bad + 1);
+    CU_ASSERT_EQUAL(st.stranger_ops, st0.stranger_ops + 2);
+    for (int k = 0; k < 5; k++) CU_ASSERT(tlook(s, 0, k, NULL));
+    CU_ASSERT_EQUAL(st.members, 3);
+    /* 3. A stranger with a valid hello: a peer (a ring member), until its
+     * connection goes. */
+    x.index = 0;
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "hello");
+    ei_x_encode_atom(&x, "p9@127.0.0.1");
+    ei_x_encode_empty_list(&x);
+    index = 0;
+    CU_ASSERT_EQUAL(sw_tracker_peer_ops(t, "swarm_p9@127.0.0.1", x.buff, &index), 0);
+    sw_tracker_stats(t, &st);
+    CU_ASSERT_EQUAL(st.members, 4);
+    sw_tracker_conn_down(t, "swarm_p9@127.0.0.1");
+    sw_tracker_stats(t, &st);
+    CU_ASSERT_EQUAL(st.members, 3);
+    /* 4. Pids of 200 nodes nobody reported, from a real peer: refused
+     * beyond the budget. */
+    x.index = 0;
+    ei_x_encode_list_header(&x, 200);
+    for (int k = 0; k < 200; k++) {
+        erlang_pid fake = mkpid(1, 1);
+        snprintf(fake.node, sizeof fake.node, "fake%d@127.0.0.1", k);
+        enc_entry(&x, "add", nm(30)->bytes, nm(30)->len, &fake, 1, beam_name(1));
+    }
+    ei_x_encode_empty_list(&x);
+    sw_tracker_stats(t, &st0);
+    index = 0;
+    CU_ASSERT_EQUAL(sw_tracker_peer_ops(t, cnode_name(1), x.buff, &index), 200);
+    sw_tracker_stats(t, &st);
+    CU_ASSERT(st.atoms_refused >= st0.atoms_refused + 200 - SW_ATOMS_BUDGET);
+    ei_x_free(&x);
+    /* The cluster keeps working. */
+    for (int k = 10; k < 20; k++) {
+        erlang_pid p = mkpid(k % 3, 3);
+        reg(s, (k + 2) % 3, k, &p);
+    }
+    run(s);
+    for (int k = 10; k < 20; k++)
+        for (int i = 0; i < 3; i++) CU_ASSERT(tlook(s, i, k, NULL));
+    sim_free(s);
+}
+
+/* Requests sent again after a link dropped: a register whose first attempt
+ * committed answers yes (from the owner, and from the home when the owner
+ * had not heard of the entry), for that pid only; an unregister whose home
+ * is not connected is not answered (`ok` would be a lie) and goes through
+ * when sent again once the link is back; the agent hears of every link
+ * that went or came. */
+static void test_retries(void) {
+    sim_t *s = cluster(3, 11);
+    erlang_pid pb = mkpid(1, 7), pc = mkpid(2, 7);
+    for (int k = 0; k < 12; k++) {
+        int r = reg(s, k % 3, 60 + k, &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+        for (int i = 0; i < 3; i++) {
+            r = reg_retry(s, i, 60 + k, &pb);
+            run(s);
+            CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "yes");
+            r = reg_retry(s, i, 60 + k, &pc);
+            run(s);
+            CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "no");
+        }
+        /* A plain second register of the same pid is still `no`. */
+        r = reg(s, (k + 1) % 3, 60 + k, &pb);
+        run(s);
+        CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "no");
+    }
+    int links = s->nd[0].links_msgs;
+    link_close(s, 0, 1);
+    flush_all(s);
+    CU_ASSERT(s->nd[0].links_msgs > links);
+    int r = unreg(s, 0, 60);
+    CU_ASSERT_EQUAL(s->reqs[r].replies, 0);
+    sw_tracker_stats_t st;
+    sw_tracker_stats(s->nd[0].t, &st);
+    CU_ASSERT_EQUAL(st.unreg_waits, 1);
+    s->reqs[r].replies = 1; /* (left unanswered on purpose) */
+    links = s->nd[0].links_msgs;
+    settle(s); /* node 0 dials node 1 again */
+    CU_ASSERT(s->nd[0].links_msgs > links);
+    r = unreg(s, 0, 60);
+    run(s);
+    CU_ASSERT_STRING_EQUAL(s->reqs[r].result, "ok");
+    for (int i = 0; i < 3; i++) CU_ASSERT_FALSE(tlook(s, i, 60, NULL));
+    check_all_replied(s, "retries");
+    sim_free(s);
+}
+
 /* Two entries of one name with equal stamps (a restarted origin's clock
  * repeats counters) reach two nodes in opposite orders: both keep the same
  * one (the larger pid), not the one that came last. */
@@ -1885,6 +2051,8 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "(h) 200 random schedules", test_random_schedules) ||
         !CU_add_test(s, "(h) 2x100 random schedules with crashes (and partitions)", test_churn_schedules) ||
         !CU_add_test(s, "(i) malformed ops", test_malformed_ops) ||
+        !CU_add_test(s, "(i) strangers, impersonators, unknown nodes", test_strangers) ||
+        !CU_add_test(s, "(l) requests sent again after a link dropped", test_retries) ||
         !CU_add_test(s, "conflict with equal stamps", test_equal_stamps) ||
         !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry) ||
         !CU_add_test(s, "(j) reservations expire oldest first", test_reservations_fifo) ||

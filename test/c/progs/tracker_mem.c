@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         name_of(&name, 1000 + i);
         if (!remote) {
             erlang_pid p = mkpid(BEAM_A, 100 + (unsigned)i);
-            sw_tracker_register(t, &caller, ref, sizeof ref, name.buff, (size_t)name.index, &p);
+            sw_tracker_register(t, &caller, ref, sizeof ref, name.buff, (size_t)name.index, &p, 0);
         } else {
             erlang_pid p = mkpid(BEAM_B, 100 + (unsigned)i);
             x.index = 0;
