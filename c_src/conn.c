@@ -15,6 +15,14 @@
  * the socket did not take becomes a uv_write; while that write is in flight,
  * new frames gather in obuf and go out when it completes, so bytes always
  * leave in the order they were queued.
+ *
+ * The write queue is bounded (node.h, backlog_hard/backlog_soft). A drop
+ * decided inside sw_conn_send() only marks the connection: the send may run
+ * inside a callback of the layer above (a tracker flushing its outboxes),
+ * which must not see on_down re-enter it; the next flush of the node, from
+ * the loop, reports it. Progress of a write in flight is seen through
+ * libuv's count of its unwritten bytes, so a large write that a slow peer
+ * drains steadily is not taken for a stall.
  */
 #include "conn.h"
 
@@ -68,6 +76,7 @@ sw_conn_t *sw__conn_new(sw_node_t *n, int outgoing, const char *peer) {
     sw_conn_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->node = n;
+    c->id = ++n->last_id;
     c->outgoing = outgoing;
     c->state = outgoing ? SW_CS_RESOLVE : SW_CS_HANDSHAKE;
     if (peer) {
@@ -191,7 +200,8 @@ void sw__conn_down(sw_conn_t *c, sw_down_reason_t why) {
     }
     if (c->closing_local) why = SW_DOWN_LOCAL;
     if (why == SW_DOWN_PROTOCOL) n->stats.conns_dropped++;
-    static const char *names[] = {"closed", "error", "tick_timeout", "protocol", "local"};
+    static const char *names[] = {"closed", "error", "tick_timeout", "protocol", "local",
+                                  "backlog"};
     SW_INFO("conn_down", "peer=%s dir=%s reason=%s", c->peer, dir(c), names[why]);
     /* Closed before the callback: the conn leaves the table, so on_down may
      * reconnect to the same peer; its memory lives until the close
@@ -244,10 +254,12 @@ static void on_write(uv_write_t *req, int status) {
     c->writing = 0;
     if (status < 0) {
         c->wbuf.len = 0;
-        if (c->state == SW_CS_UP || c->state == SW_CS_HANDSHAKE) conn_lost(c, status);
+        if (c->dropping) conn_flush(c); /* reports the drop, not the error */
+        else if (c->state == SW_CS_UP || c->state == SW_CS_HANDSHAKE) conn_lost(c, status);
         return;
     }
     n->stats.bytes_out += c->wbuf.len;
+    c->stall_since = uv_now(n->loop);
     obuf_done(&c->wbuf);
     conn_flush(c);
 }
@@ -265,6 +277,10 @@ static void on_write(uv_write_t *req, int status) {
  * stays exact. Then, for a local close whose bytes have all left, requests
  * the shutdown (FIN). */
 static void conn_flush(sw_conn_t *c) {
+    if (c->dropping) {
+        if (c->state == SW_CS_UP) sw__conn_down(c, SW_DOWN_BACKLOG);
+        return;
+    }
     if (!c->tcp_open || (c->state != SW_CS_UP && c->state != SW_CS_HANDSHAKE)) return;
     if (!c->writing && c->obuf.len > 0) {
         uv_buf_t b;
@@ -275,6 +291,7 @@ static void conn_flush(sw_conn_t *c) {
         if (w > 0) {
             done = (size_t)w;
             c->node->stats.bytes_out += done;
+            c->stall_since = uv_now(c->node->loop);
         }
         if (done == c->obuf.len) {
             obuf_done(&c->obuf);
@@ -292,6 +309,7 @@ static void conn_flush(sw_conn_t *c) {
                 return;
             }
             c->writing = 1;
+            c->wq_left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
         }
     }
     if (c->closing_local && !c->shutting && !c->writing && c->obuf.len == 0 &&
@@ -319,6 +337,7 @@ void sw__conn_flush_all(sw_node_t *n) {
 
 static int enqueue(sw_conn_t *c, const void *p, size_t len) {
     if (obuf_reserve(&c->obuf, len)) return UV_ENOMEM;
+    if (sw_conn_queued(c) == 0) c->stall_since = uv_now(c->node->loop);
     memcpy(c->obuf.data + c->obuf.len, p, len);
     c->obuf.len += len;
     sw__node_mark_dirty(c->node, c);
@@ -333,14 +352,37 @@ static int hs_drain(sw_conn_t *c) {
     return r;
 }
 
+/* The peer does not read: refuse further frames, discard what is queued
+ * (the bytes in flight stay with libuv until the close cancels them), count
+ * and log once. The connection goes down at the next flush (or at once,
+ * by the caller, from a timer). */
+static void backlog_drop(sw_conn_t *c, const char *limit, size_t queued, size_t bound) {
+    sw_node_t *n = c->node;
+    c->dropping = 1;
+    n->stats.conns_backlog++;
+    SW_WARN("backlog_exceeded", "peer=%s limit=%s queued=%zu bound=%zu stalled_ms=%llu "
+            "action=dropped", c->peer, limit, queued, bound,
+            (unsigned long long)(uv_now(n->loop) - c->stall_since));
+    free(c->obuf.data);
+    c->obuf.data = NULL;
+    c->obuf.len = c->obuf.cap = 0;
+    sw__node_mark_dirty(n, c);
+}
+
 int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, size_t mlen) {
     sw_node_t *n = c->node;
-    if (c->state != SW_CS_UP || c->closing_local || n->freeing) return UV_ENOTCONN;
+    if (c->state != SW_CS_UP || c->closing_local || c->dropping || n->freeing) return UV_ENOTCONN;
     if (!ctrl || clen == 0) return UV_EINVAL;
     if (!msg) mlen = 0;
     size_t flen = 1 + clen + mlen;
     if (flen < clen || flen > UINT32_MAX) return UV_E2BIG;
+    size_t queued = sw_conn_queued(c);
+    if (queued > 0 && (queued > n->backlog_hard || 4 + flen > n->backlog_hard - queued)) {
+        backlog_drop(c, "hard", queued + 4 + flen, n->backlog_hard);
+        return UV_ENOBUFS;
+    }
     if (obuf_reserve(&c->obuf, 4 + flen)) return UV_ENOMEM;
+    if (queued == 0) c->stall_since = uv_now(n->loop);
     unsigned char *p = (unsigned char *)c->obuf.data + c->obuf.len;
     p[0] = (unsigned char)(flen >> 24);
     p[1] = (unsigned char)(flen >> 16);
@@ -359,7 +401,7 @@ int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, s
 size_t sw_conn_queued(const sw_conn_t *c) { return c->obuf.len + c->wbuf.len; }
 
 void sw_conn_close(sw_conn_t *c) {
-    if (c->state != SW_CS_UP || c->closing_local) return;
+    if (c->state != SW_CS_UP || c->closing_local || c->dropping) return;
     c->closing_local = 1;
     /* Bound the flush: a peer that does not read must not keep us waiting. */
     uv_timer_start(&c->timer, on_timer, c->node->hs_timeout_ms, 0);
@@ -379,10 +421,27 @@ static void arm_tick(sw_conn_t *c) {
 static void tick(sw_conn_t *c) {
     sw_node_t *n = c->node;
     uint64_t now = uv_now(n->loop);
+    if (c->dropping) {
+        sw__conn_down(c, SW_DOWN_BACKLOG);
+        return;
+    }
     if (now - c->last_recv >= n->timeout_ms) {
         SW_WARN("tick_timeout", "peer=%s silent_ms=%llu", c->peer,
                 (unsigned long long)(now - c->last_recv));
         sw__conn_down(c, SW_DOWN_TICK);
+        return;
+    }
+    if (c->writing) {
+        /* libuv writes a request in pieces as the socket takes them: fewer
+         * unwritten bytes than at the last look is progress. */
+        size_t left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+        if (left < c->wq_left) c->stall_since = now;
+        c->wq_left = left;
+    }
+    size_t queued = sw_conn_queued(c);
+    if (queued > n->backlog_soft && now - c->stall_since >= n->timeout_ms) {
+        backlog_drop(c, "soft", queued, n->backlog_soft);
+        sw__conn_down(c, SW_DOWN_BACKLOG);
         return;
     }
     if (now - c->last_send >= n->tick_ms) {
@@ -436,7 +495,7 @@ static void frames(sw_conn_t *c) {
     /* Each callback may close this connection or free the node; the loop
      * re-checks before every frame. The buffer stays valid until the next
      * read, which cannot happen during this loop. */
-    while (c->state == SW_CS_UP && !c->closing_local && !n->freeing) {
+    while (c->state == SW_CS_UP && !c->closing_local && !c->dropping && !n->freeing) {
         const char *body;
         size_t len;
         switch (sw__reader_next(&c->rd, &body, &len)) {
@@ -451,12 +510,11 @@ static void frames(sw_conn_t *c) {
             break;
         case SW_FRAME_BAD: {
             /* Dropped: the length is trusted, so the stream stays in step.
-             * Logged for the first ten, then at powers of two, so that a
-             * broken peer cannot flood the log. */
+             * The log's per-event limit keeps a broken peer from flooding
+             * it. */
             uint64_t k = ++n->stats.bad_frames;
-            if (k <= 10 || (k & (k - 1)) == 0)
-                SW_WARN("bad_frame", "peer=%s first_byte=%u len=%zu action=dropped total=%llu",
-                        c->peer, (unsigned)(unsigned char)body[0], len, (unsigned long long)k);
+            SW_WARN("bad_frame", "peer=%s first_byte=%u len=%zu action=dropped total=%llu",
+                    c->peer, (unsigned)(unsigned char)body[0], len, (unsigned long long)k);
             break;
         }
         case SW_FRAME_TOOBIG:
@@ -516,6 +574,14 @@ static void hs_failed(sw_conn_t *c) {
 
 static void went_up(sw_conn_t *c) {
     sw_node_t *n = c->node;
+    if (c->replaces && c->hs.stale_confirmed) {
+        /* The peer restarted and has now proved the cookie: its stale
+         * connection goes down first, so the layer above sees on_down of
+         * the old incarnation before on_up of the new one. on_down may
+         * have freed the node, which closed c too. */
+        sw__node_replace(n, c);
+        if (c->state != SW_CS_HANDSHAKE || n->freeing) return;
+    }
     c->peer_flags = c->hs.peer_flags;
     c->peer_creation = c->hs.peer_creation;
     sw__reader_set_mode(&c->rd, 4, SW_NODE_MAX_FRAME);
@@ -559,8 +625,7 @@ static void handshake(sw_conn_t *c) {
             sw__conn_fail(c, UV_ENOMEM, 1);
             return;
         }
-        if (r == SW_HS_REPLACE) sw__node_replace(n, c);
-        else if (r == SW_HS_DONE) went_up(c);
+        if (r == SW_HS_DONE) went_up(c);
     }
 }
 
@@ -568,6 +633,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sw_conn_t *c = SW_CONTAINER_OF(s, sw_conn_t, tcp);
     sw_node_t *n = c->node;
     if (c->state != SW_CS_UP && c->state != SW_CS_HANDSHAKE) return;
+    if (c->dropping) return; /* goes down at the next flush */
     if (nread < 0) {
         if (c->state == SW_CS_UP && c->closing_local) {
             /* The peer answered our FIN, or left: the flush is over. */

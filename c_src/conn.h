@@ -54,6 +54,11 @@ typedef struct {
 
 struct sw_conn_s {
     sw_node_t *node;
+    uint64_t id;                /* unique within the node, never 0 */
+    uint64_t replaces;          /* incoming: id of the up connection to the
+                                   same peer we answered "alive" for; it is
+                                   replaced when this handshake is done, if
+                                   the peer confirmed ("true"). 0: none */
     sw_conn_t *prev, *next;     /* node's list (every conn not yet closing) */
     sw_conn_t *dprev, *dnext;   /* node's flush list, when dirty */
     sw__conn_state_t state;
@@ -63,6 +68,8 @@ struct sw_conn_s {
     int dirty;                  /* in the node's flush list */
     int handles;                /* open handles; freed when it drops to 0 */
     int tcp_open, timer_open;
+    int dropping;               /* over a backlog limit: sends refused, the
+                                   next flush reports on_down(BACKLOG) */
 
     char peer[SW_MAXNODELEN + 1]; /* target (outgoing) or name from send_name */
     uint32_t peer_hash;
@@ -80,6 +87,10 @@ struct sw_conn_s {
     sw__obuf_t obuf;            /* bytes queued, not yet handed to libuv */
     sw__obuf_t wbuf;            /* bytes of the write in flight */
     uint64_t last_recv, last_send; /* uv_now() of the last read / enqueue */
+    uint64_t stall_since;       /* uv_now() since which queued bytes wait
+                                   with no byte taken by the socket */
+    size_t wq_left;             /* libuv's unwritten bytes of the write in
+                                   flight, at the last look */
 
     sw__hs_t hs;
 
@@ -102,6 +113,7 @@ struct sw_node_s {
     char cookie[1024];
     char bind_ip[64];
     unsigned tick_ms, timeout_ms, hs_timeout_ms;
+    size_t backlog_hard, backlog_soft;
     uint16_t epmd_port;
     uint64_t flags;
 
@@ -116,6 +128,7 @@ struct sw_node_s {
 
     uint32_t creation;
     int started, published, freeing;
+    uint64_t last_id;           /* of the newest connection */
 
     sw_conn_t *conns;           /* every conn not yet closing */
     sw_conn_t *dirty;           /* conns with queued bytes or a close due */
@@ -167,11 +180,14 @@ void sw__conn_flush_all(sw_node_t *n);
 /* ---- node.c --------------------------------------------------------------- */
 
 /* Acceptor's status for the peer named in c->hs (simultaneous-connect rule,
- * one connection per peer). May move an outgoing attempt to AWAIT. */
+ * one connection per peer). May move an outgoing attempt to AWAIT. With a
+ * connection up to that peer, answers alive and records it in c->replaces. */
 sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c);
 
-/* The acceptor handshake c confirmed that the up connection to its peer is
- * stale: drop that one (on_down(SW_DOWN_CLOSED)). */
+/* The acceptor handshake c is done (the peer proved the cookie) after the
+ * peer confirmed that our connection to it is stale: drops that connection,
+ * c->replaces, if it is still up (on_down(SW_DOWN_CLOSED), which may run
+ * any callback, even sw_node_free). */
 void sw__node_replace(sw_node_t *n, sw_conn_t *c);
 
 /* c finished its handshake. Returns 1 if c is now the peer's connection (the

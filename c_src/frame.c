@@ -35,37 +35,53 @@ static size_t header_len(const sw__reader_t *r) {
 
 int sw__reader_space(sw__reader_t *r, char **p, size_t *len) {
     size_t have = r->tail - r->head;
+    if (have == 0) r->head = r->tail = 0;
 
-    /* An empty buffer restarts at offset 0, and a buffer that grew for one
-     * large message is given back so that an idle connection holds little. */
-    if (have == 0) {
-        r->head = r->tail = 0;
-        if (r->cap > SW_READER_SHRINK_AT) {
-            free(r->buf);
-            r->buf = NULL;
-            r->cap = 0;
+    /* Room wanted from head: what is buffered and a decent read beyond. A
+     * message's announced length is not trusted for memory: the buffer grows
+     * with the bytes that actually arrive, by doubling, so a peer that
+     * announces 256 MiB and sends 10 bytes costs one minimal buffer. need,
+     * the current message's size with its header when the header is
+     * buffered (and within max), only caps the growth: a large message gets
+     * at most its own size, not twice it. */
+    size_t want = have + SW_READER_MIN_READ;
+    size_t l = header_len(r);
+    size_t need = (l != (size_t)-1 && l <= r->max) ? r->hdr + l : 0;
+
+    if (r->cap > SW_READER_SHRINK_AT && want <= SW_READER_SHRINK_AT &&
+        need <= SW_READER_SHRINK_AT) {
+        /* The buffer grew for a large message that is now consumed: give the
+         * memory back, keeping the few bytes of the next message, so that an
+         * idle connection holds little. A failed shrink changes nothing. */
+        if (r->head > 0) {
+            memmove(r->buf, r->buf + r->head, have);
+            r->head = 0;
+            r->tail = have;
+        }
+        size_t ncap = want > need ? want : need;
+        char *nb = realloc(r->buf, ncap);
+        if (nb) {
+            r->buf = nb;
+            r->cap = ncap;
         }
     }
 
-    /* Room wanted from head: the whole current message if its length is
-     * known (so it ends up contiguous), and a decent read beyond what is
-     * buffered. A length above max is not honoured: next() reports it. */
-    size_t want = have + SW_READER_MIN_READ;
-    size_t l = header_len(r);
-    if (l != (size_t)-1 && l <= r->max && r->hdr + l > want) want = r->hdr + l;
-
     if (r->cap - r->head < want) {
         if (r->head > 0) {
-            /* Compact: only the unparsed tail moves, usually a partial
-             * message of a few bytes. */
+            /* Compact: only the unparsed tail moves. For a small message that
+             * is a few bytes; a large one is moved at most once, when its
+             * first bytes arrived behind other messages. */
             memmove(r->buf, r->buf + r->head, have);
             r->head = 0;
             r->tail = have;
         }
         if (r->cap < want) {
-            /* Doubling amortises the growth of a stream of small reads; a
-             * single large message gets exactly its size, not twice it. */
+            /* Doubling keeps the copies of realloc linear in the message
+             * size; the cap keeps the buffer within the message (or the
+             * minimal read, if more). */
             size_t ncap = r->cap ? r->cap * 2 : SW_READER_MIN_READ;
+            size_t limit = need > want ? need : want;
+            if (ncap > limit) ncap = limit;
             if (ncap < want) ncap = want;
             char *nb = realloc(r->buf, ncap);
             if (!nb) return -1;

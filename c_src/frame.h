@@ -12,6 +12,7 @@
  *
  * What it is not: it does not decode terms, does not own a socket and never
  * copies a message out: outputs point into its buffer (picohttpparser style).
+ * It does not trust a length header for memory: see sw__reader_space().
  */
 #ifndef SW_FRAME_H
 #define SW_FRAME_H
@@ -41,8 +42,8 @@ typedef struct {
     size_t max;       /* largest accepted Len */
 } sw__reader_t;
 
-/* Bytes that sw__reader_space() always offers at least, and the capacity the
- * buffer shrinks back to when it empties after a large message. */
+/* Bytes that sw__reader_space() always offers at least (the capacity an
+ * empty reader shrinks back to), and the capacity above which it shrinks. */
 #define SW_READER_MIN_READ (64u * 1024u)
 #define SW_READER_SHRINK_AT (4u * 1024u * 1024u)
 
@@ -57,12 +58,16 @@ void sw__reader_free(sw__reader_t *r);
  * already returned. Buffered bytes are kept and parsed with the new rules. */
 void sw__reader_set_mode(sw__reader_t *r, unsigned hdr, size_t max);
 
-/* Room to read into: *p and *len (>= 1) describe the free tail of the
- * buffer. The buffer is compacted or grown so that a message whose header is
- * already buffered fits whole and contiguously (a 10 MB message is read in
- * place, never copied), and so that at least SW_READER_MIN_READ bytes are
- * offered otherwise. Returns 0, or -1 when out of memory (the reader is left
- * as it was). *p stays valid until the next call of sw__reader_space(). */
+/* Room to read into: *p and *len (>= SW_READER_MIN_READ) describe the free
+ * tail of the buffer. The buffer grows with the bytes received, doubling,
+ * never beyond the current message's announced size (or the minimal read,
+ * if larger): memory follows what a peer sent, not what it announced (a
+ * 256 MiB header followed by 10 bytes costs about SW_READER_MIN_READ). A
+ * message is always returned contiguous; growing a large one copies it
+ * O(1) times per byte (realloc), a small one is read in place. A buffer
+ * larger than SW_READER_SHRINK_AT shrinks back once its large message is
+ * consumed. Returns 0, or -1 when out of memory (the buffered bytes are
+ * kept). *p stays valid until the next call of sw__reader_space(). */
 int sw__reader_space(sw__reader_t *r, char **p, size_t *len);
 
 /* Records that n bytes were written at the *p of the last sw__reader_space()

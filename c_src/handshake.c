@@ -423,8 +423,11 @@ static sw__hs_result_t a_name(sw__hs_t *hs, const uint8_t *m, size_t len) {
 static sw__hs_result_t a_alive(sw__hs_t *hs, const uint8_t *m, size_t len) {
     if (len < 1 || m[0] != 's') return fail(hs, SW_HS_ERR_PROTO);
     if (is_text(m + 1, len - 1, "true")) {
+        /* Anyone can claim a name and say "true": the owner replaces its
+         * connection only when this handshake is done (digest checked). */
+        hs->stale_confirmed = 1;
         emit_challenge(hs);
-        return SW_HS_REPLACE;
+        return SW_HS_MORE;
     }
     if (is_text(m + 1, len - 1, "false")) return fail(hs, SW_HS_ERR_NOT_ALLOWED);
     return fail(hs, SW_HS_ERR_PROTO);

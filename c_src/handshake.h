@@ -21,7 +21,9 @@
  *   send_name v5   'n' Version:16 Flags:32 Name
  *   status         's' Text  (ok | ok_simultaneous | nok | not_allowed |
  *                             alive; after alive the initiator answers
- *                             's' true | false)
+ *                             's' true | false, and true goes on with the
+ *                             challenge, the old connection kept until the
+ *                             digest proves the cookie)
  *   challenge v6   'N' Flags:64 Challenge:32 Creation:32 Nlen:16 Name
  *   challenge v5   'n' Version:16 Flags:32 Challenge:32 Name
  *   complement     'c' FlagsHigh:32 Creation:32  (initiator that sent 'n'
@@ -89,10 +91,11 @@ typedef enum {
 typedef enum {
     SW_HS_FAILED = -1, /* see hs->err; hs->out may hold a last status to send */
     SW_HS_MORE = 0,    /* wait for the next message */
-    SW_HS_DONE = 1,    /* authenticated; hs->out holds our last message, if any */
-    SW_HS_REPLACE = 2, /* acceptor: the initiator confirmed (after "alive")
-                          that the existing connection to peer_name is stale:
-                          the owner drops it now; the handshake goes on */
+    SW_HS_DONE = 1,    /* authenticated; hs->out holds our last message, if
+                          any. An acceptor whose hs->stale_confirmed is set
+                          must now replace its existing connection to
+                          peer_name (and not before: only an authenticated
+                          peer may displace a live connection) */
 } sw__hs_result_t;
 
 /* Why a handshake failed. */
@@ -149,6 +152,10 @@ struct sw__hs_s {
     uint32_t peer_challenge;
 
     sw__hs_err_t err;
+    /* Acceptor: we answered "alive" and the initiator answered "true" (it
+     * holds no connection to us, so ours to it is stale). Acted on only
+     * once the handshake is done. */
+    int stale_confirmed;
 
     /* Bytes to send, each message with its 2-byte length. The owner sends
      * and then empties them (outlen = 0) after every call. */

@@ -2,24 +2,63 @@
  * "swarm_node level=<lvl> node=<name> event=<event> key=value ...".
  * Not a general logger: no files, no rotation; the BEAM's stderr (or the
  * port owner) collects the lines. The level threshold comes from the
- * SWARM_LOG environment variable (debug|info|warning|error; default info). */
+ * SWARM_LOG environment variable (debug|info|warning|error; default info).
+ *
+ * Rate limit: each event (the `event` argument) prints at most
+ * SW_LOG_BURST lines per SW_LOG_INTERVAL_MS; further lines of that event
+ * in the same interval are counted, not formatted nor written. Once the
+ * interval is over (seen by the event's next line, or by sw_log_tick()),
+ * one summary line reports them, at the highest level among them:
+ *   ... event=log_suppressed of=<event> count=<n> interval_ms=<ms>
+ * So a peer that provokes a warning per message costs at most
+ * SW_LOG_BURST + 1 lines per event and interval, whatever its rate.
+ * Events are tracked in a fixed table of SW_LOG_EVENTS slots (no
+ * allocation); events beyond it share the last slot, named "other_events".
+ *
+ * Threads: not thread-safe; every line comes from the loop thread. */
 #ifndef SW_LOG_H
 #define SW_LOG_H
 
+#include <stdint.h>
+
 typedef enum { SW_LOG_DEBUG = 0, SW_LOG_INFO, SW_LOG_WARNING, SW_LOG_ERROR } sw_log_level_t;
+
+#define SW_LOG_BURST 10           /* lines per event and interval */
+#define SW_LOG_INTERVAL_MS 10000u /* length of an interval */
+#define SW_LOG_EVENTS 128         /* distinct events tracked */
 
 /* Sets the node name printed on every line (copied; NULL clears). */
 void sw_log_set_node(const char *name);
-/* Sets the threshold; lines below it are dropped. */
+/* Sets the threshold; lines below it are dropped (not counted). */
 void sw_log_set_level(sw_log_level_t lvl);
 /* Reads SWARM_LOG from the environment, if set. */
 void sw_log_init_from_env(void);
 /* 1 if a line at lvl would be printed (to skip costly formatting). */
 int sw_log_enabled(sw_log_level_t lvl);
-/* Prints one line: event is a short snake_case word, fmt formats the rest
- * (key=value pairs separated by spaces). Never prints cookies. */
+/* Prints one line, subject to the rate limit: event is a short snake_case
+ * word and must be a string literal (it is kept by address as the key of
+ * its slot), fmt formats the rest (key=value pairs separated by spaces).
+ * Never prints cookies. */
 void sw_log(sw_log_level_t lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Writes the summary line of every event whose interval is over and that
+ * had lines suppressed in it. Call it periodically (the server does, every
+ * 500 ms), so that a flood that stops is still reported. */
+void sw_log_tick(void);
+
+/* Changes the rate limit: burst lines per interval_ms per event (burst 0:
+ * no limit). Resets every event's slot (pending counts are dropped, not
+ * reported). For tests and tools; the node keeps the defaults. */
+void sw_log_set_limit(unsigned burst, unsigned interval_ms);
+
+/* Replaces the clock of the rate limit (milliseconds, monotonic); NULL
+ * restores the default (CLOCK_MONOTONIC). For tests. */
+void sw_log_set_clock(uint64_t (*now_ms)(void));
+
+/* Totals since the start: lines written (summaries included) and lines
+ * suppressed by the rate limit. Either pointer may be NULL. */
+void sw_log_counts(uint64_t *written, uint64_t *suppressed);
 
 #define SW_DEBUG(ev, ...) do { if (sw_log_enabled(SW_LOG_DEBUG)) sw_log(SW_LOG_DEBUG, ev, __VA_ARGS__); } while (0)
 #define SW_INFO(ev, ...) sw_log(SW_LOG_INFO, ev, __VA_ARGS__)

@@ -9,8 +9,12 @@
  * The rules of the table, which give "at most one connection up per peer":
  *   1. An incoming handshake naming a peer that has a connection up is
  *      answered "alive". The initiator answers "true" only when it has no
- *      connection to us, i.e. ours is stale (the peer restarted): the old
- *      connection goes down, then the new one comes up.
+ *      connection to us, i.e. ours is stale (the peer restarted). The old
+ *      connection is kept until the newcomer is authenticated (its digest
+ *      checked): only then does the old one go down, and the new one comes
+ *      up right after. A newcomer that fails (wrong cookie, silence, a
+ *      closed socket) leaves the old connection untouched, so a client
+ *      without the cookie cannot cut a live link by claiming its name.
  *   2. Simultaneous connect: an incoming handshake from P while our own
  *      attempt to P is under way. The protocol's rule compares the names:
  *      if P's name is greater, P's attempt wins (we answer ok_simultaneous
@@ -141,6 +145,8 @@ sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg, const sw_no
     n->tick_ms = cfg->tick_ms ? cfg->tick_ms : 15000;
     n->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 4 * n->tick_ms;
     n->hs_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 7000;
+    n->backlog_hard = cfg->backlog_hard ? cfg->backlog_hard : SW_NODE_BACKLOG_HARD;
+    n->backlog_soft = cfg->backlog_soft ? cfg->backlog_soft : SW_NODE_BACKLOG_SOFT;
     n->epmd_port = cfg->epmd_port;
     if (!n->epmd_port) {
         const char *e = getenv("ERL_EPMD_PORT");
@@ -275,7 +281,8 @@ void sw_node_stats(const sw_node_t *n, sw_node_stats_t *out) { *out = n->stats; 
 sw_conn_t *sw_node_find(sw_node_t *n, const char *peer) {
     uint32_t h = sw__name_hash(peer);
     for (sw_conn_t *c = n->conns; c; c = c->next)
-        if (c->state == SW_CS_UP && !c->closing_local && same_peer(c, peer, h)) return c;
+        if (c->state == SW_CS_UP && !c->closing_local && !c->dropping && same_peer(c, peer, h))
+            return c;
     return NULL;
 }
 
@@ -311,7 +318,10 @@ sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c) {
         if (o->state == SW_CS_UP) up = o;
         else if (o->outgoing && o->state < SW_CS_UP) pending = o;
     }
-    if (up) return SW_HS_STATUS_ALIVE;
+    if (up) {
+        c->replaces = up->id;
+        return SW_HS_STATUS_ALIVE;
+    }
     if (pending) {
         if (strcmp(c->peer, n->name) > 0) {
             n->stats.simultaneous++;
@@ -326,7 +336,7 @@ sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c) {
 
 void sw__node_replace(sw_node_t *n, sw_conn_t *c) {
     for (sw_conn_t *o = n->conns; o; o = o->next) {
-        if (o != c && o->state == SW_CS_UP && same_peer(o, c->peer, c->peer_hash)) {
+        if (o->id == c->replaces && o->state == SW_CS_UP) {
             SW_INFO("conn_replaced", "peer=%s reason=peer_restarted", c->peer);
             sw__conn_down(o, SW_DOWN_CLOSED);
             return;

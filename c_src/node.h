@@ -49,6 +49,8 @@ typedef enum {
     SW_DOWN_TICK,        /* nothing received for the tick timeout */
     SW_DOWN_PROTOCOL,    /* malformed frame header or oversized frame */
     SW_DOWN_LOCAL,       /* sw_conn_close() was called */
+    SW_DOWN_BACKLOG,     /* the peer did not read: write queue over a limit
+                            (see sw_node_config_t backlog_hard/soft) */
 } sw_down_reason_t;
 
 /* Counters kept by the node; read them with sw_node_stats(). */
@@ -61,6 +63,9 @@ typedef struct {
     /* Added: simultaneous connects resolved by the name rule (statuses nok /
      * ok_simultaneous sent or nok received). Not counted as failures. */
     uint64_t simultaneous;
+    /* Connections dropped because their peer did not read (write queue
+     * over backlog_hard, or over backlog_soft without progress). */
+    uint64_t conns_backlog;
 } sw_node_stats_t;
 
 typedef struct {
@@ -69,8 +74,9 @@ typedef struct {
     void (*on_started)(sw_node_t *n, int err, void *ud);
     /* A connection finished its handshake (either direction). The peer's
      * name is sw_conn_peer(c). If a live connection to the same peer already
-     * exists, the new one is refused during the handshake, so at most one
-     * connection per peer name is ever up. */
+     * exists, the new one is refused, or, when the peer confirms that it
+     * restarted and then proves the cookie, replaces it (on_down of the old
+     * one first), so at most one connection per peer name is ever up. */
     void (*on_up)(sw_node_t *n, sw_conn_t *c, void *ud);
     /* One non-tick frame. buf points at the body after the 112 byte (so at
      * the control term's 131), len its length. Borrowed: valid only during
@@ -79,7 +85,8 @@ typedef struct {
     /* A connection that had been reported up went down. The conn pointer is
      * invalid after this returns. SW_DOWN_CLOSED is also reported when the
      * peer restarted and its new incarnation replaced this (stale)
-     * connection: the old one goes down before the new one comes up. */
+     * connection: once the newcomer has proved the cookie, the old one goes
+     * down, then the new one comes up. */
     void (*on_down)(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud);
     /* An outgoing sw_node_connect() attempt failed before on_up (epmd has no
      * such node, connection refused, handshake refused...). name borrowed.
@@ -104,7 +111,24 @@ typedef struct {
     unsigned timeout_ms; /* silence before a peer is declared down; 0: 4 * tick_ms */
     unsigned handshake_timeout_ms; /* 0: 7000 */
     uint16_t epmd_port;  /* 0: 4369, or ERL_EPMD_PORT from the environment */
+    /* Bounds of a connection's write queue (bytes queued and not yet taken
+     * by the socket), as redis's client-output-buffer-limit: a peer that
+     * does not read cannot make us hold unbounded memory. A connection is
+     * dropped (on_down(SW_DOWN_BACKLOG), counted in conns_backlog, logged
+     * once) when
+     *   - a frame is queued behind others and the queue would pass
+     *     backlog_hard (a frame into an empty queue is always taken, so one
+     *     large message, e.g. a full registry sync, is never refused), or
+     *   - more than backlog_soft stays queued while the socket takes no byte
+     *     for timeout_ms (the tick timeout).
+     * 0: the defaults, SW_NODE_BACKLOG_HARD and SW_NODE_BACKLOG_SOFT;
+     * SIZE_MAX: no limit. */
+    size_t backlog_hard;
+    size_t backlog_soft;
 } sw_node_config_t;
+
+#define SW_NODE_BACKLOG_HARD ((size_t)256 * 1024 * 1024)
+#define SW_NODE_BACKLOG_SOFT ((size_t)16 * 1024 * 1024)
 
 /* Allocates a node on `loop`. Copies the config strings. Returns NULL on bad
  * config (missing alive/host/cookie, name longer than SW_MAXNODELEN) or out of
@@ -138,16 +162,21 @@ uint32_t sw_node_creation(const sw_node_t *n);
  * send), UV_ENOMEM. peer is copied. */
 int sw_node_connect(sw_node_t *n, const char *peer);
 
-/* The live (handshake done) connection to peer, or NULL. */
+/* The live (handshake done) connection to peer, or NULL (also while it is
+ * closing or being dropped). */
 sw_conn_t *sw_node_find(sw_node_t *n, const char *peer);
 
 /* Queues a frame <<Len:32, 112, Ctrl, Msg>> for sending. ctrl (with its 131
  * version byte) is required; msg (with 131) may be NULL/0 for control-only
  * messages. Data are copied before return. Returns 0, or < 0 if the
- * connection is closing. Never blocks; the write queue is unbounded but its
- * size is readable with sw_conn_queued(). Frames queued during one loop
- * iteration leave in one write. Errors (added detail): UV_ENOTCONN closing
- * or down, UV_EINVAL no ctrl, UV_E2BIG frame above 4 GB, UV_ENOMEM. */
+ * connection is closing. Never blocks; the write queue is bounded by the
+ * node's backlog limits (sw_node_config_t) and its size is readable with
+ * sw_conn_queued(). Frames queued during one loop iteration leave in one
+ * write. Errors (added detail): UV_ENOBUFS this frame would pass
+ * backlog_hard: the frame is refused, the queue discarded and the
+ * connection is being dropped (on_down(SW_DOWN_BACKLOG) follows from the
+ * loop, never from inside this call); UV_ENOTCONN closing, being dropped
+ * or down; UV_EINVAL no ctrl; UV_E2BIG frame above 4 GB; UV_ENOMEM. */
 int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, size_t mlen);
 
 /* Bytes queued but not yet written. */

@@ -30,6 +30,7 @@ static void stop(sw_server_t *s, int code);
 /* ---- sending ----------------------------------------------------------- */
 
 int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, size_t len) {
+    if (!s->node) return -1; /* not started yet, or stopping */
     sw_conn_t *c = sw_node_find(s->node, to->node);
     if (!c) return -1;
     ei_x_buff *x = &s->ctrl;
@@ -44,6 +45,7 @@ int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, si
 
 int sw_server_send_reg(sw_server_t *s, const char *cnode, const char *to, const char *msg,
                        size_t len) {
+    if (!s->node) return -1;
     sw_conn_t *c = sw_node_find(s->node, cnode);
     if (!c) return -1;
     ei_x_buff *x = &s->ctrl;
@@ -70,7 +72,7 @@ static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, s
 
 static void env_connect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
-    sw_node_connect(s->node, cnode);
+    if (s->node) sw_node_connect(s->node, cnode);
 }
 
 static int env_connected(void *ud, const char *cnode) {
@@ -80,7 +82,7 @@ static int env_connected(void *ud, const char *cnode) {
 
 static void env_disconnect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
-    sw_conn_t *c = sw_node_find(s->node, cnode);
+    sw_conn_t *c = s->node ? sw_node_find(s->node, cnode) : NULL;
     if (c) sw_conn_close(c);
 }
 
@@ -165,14 +167,18 @@ static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_
 
 /* ---- loop handles ------------------------------------------------------ */
 
+/* The loop handles below run from sw_server_run() on, but the tracker and
+ * the groups exist only once the configuration arrived (start_node), and
+ * only partly when start_node failed half-way: each one is tested. */
 static void on_flush(uv_check_t *h) {
     sw_server_t *s = h->data;
     if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_io_flush(s); /* groups */
+    if (s->groups) sw_group_io_flush(s);
 }
 
 static void on_tick(uv_timer_t *h) {
     sw_server_t *s = h->data;
+    sw_log_tick();
     /* The timer runs from the start; the tracker and the groups exist only
      * once the configuration has come (it may come late on a busy host). */
     if (!s->tracker || !s->groups) return;

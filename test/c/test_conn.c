@@ -1,9 +1,5 @@
 /* test_conn.c - CUnit suites of the network layer.
- *
- * "conn_reader": the frame reader (frame.c) without sockets: a seeded random
- * stream of frames, ticks and bad frames fed byte by byte, in random splits
- * and whole; oversized lengths; the handshake-to-connected switch inside one
- * read; a 10 MB frame read in place; shrinking afterwards.
+ * (The frame reader alone, without sockets, is test_frame.c.)
  *
  * "conn_net": whole nodes (node.c, conn.c, handshake.c, epmd.c) on one loop
  * in this process, published in a fake epmd served by the test itself (so
@@ -31,264 +27,13 @@
 #include "log.h"
 #include "node.h"
 
-/* ======================================================================
- * The frame reader
- * ====================================================================== */
-
+/* A small seeded generator for test data. */
 static uint64_t rng_state;
 static uint32_t rnd(void) {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (uint32_t)(rng_state >> 11);
-}
-
-typedef struct {
-    int kind;   /* sw__frame_kind_t expected */
-    size_t off; /* body offset in the stream (after 112 for MSG) */
-    size_t len;
-} expect_t;
-
-typedef struct {
-    unsigned char *data;
-    size_t len, cap;
-    expect_t *ex;
-    size_t nex, excap;
-} stream_t;
-
-static void s_put(stream_t *s, const void *p, size_t n) {
-    if (s->len + n > s->cap) {
-        s->cap = (s->len + n) * 2;
-        s->data = realloc(s->data, s->cap);
-    }
-    memcpy(s->data + s->len, p, n);
-    s->len += n;
-}
-
-static void s_expect(stream_t *s, int kind, size_t off, size_t len) {
-    if (s->nex == s->excap) {
-        s->excap = s->excap ? s->excap * 2 : 64;
-        s->ex = realloc(s->ex, s->excap * sizeof *s->ex);
-    }
-    s->ex[s->nex++] = (expect_t){kind, off, len};
-}
-
-static void s_frame(stream_t *s, int first, size_t blen) {
-    unsigned char h[4] = {(unsigned char)(blen >> 24), (unsigned char)(blen >> 16),
-                          (unsigned char)(blen >> 8), (unsigned char)blen};
-    s_put(s, h, 4);
-    if (blen == 0) {
-        s_expect(s, SW_FRAME_TICK, 0, 0);
-        return;
-    }
-    size_t off = s->len;
-    unsigned char b = (unsigned char)first;
-    s_put(s, &b, 1);
-    for (size_t i = 1; i < blen; i++) {
-        b = (unsigned char)rnd();
-        s_put(s, &b, 1);
-    }
-    if (first == 112) s_expect(s, SW_FRAME_MSG, off + 1, blen - 1);
-    else s_expect(s, SW_FRAME_BAD, off, blen);
-}
-
-static void make_stream(stream_t *s, uint64_t seed, int nframes) {
-    memset(s, 0, sizeof *s);
-    rng_state = seed;
-    for (int i = 0; i < nframes; i++) {
-        /* Draws sequenced explicitly: argument evaluation order differs
-         * between compilers and the stream must not. */
-        uint32_t k = rnd() % 100;
-        uint32_t first = rnd() % 112;
-        uint32_t len = rnd();
-        if (k < 10) s_frame(s, 0, 0);
-        else if (k < 15) s_frame(s, (int)first, 1 + len % 50);
-        else if (k < 17) s_frame(s, 112, 70000 + len % 70000); /* > MIN_READ */
-        else s_frame(s, 112, 1 + len % 300);
-    }
-}
-
-static void free_stream(stream_t *s) {
-    free(s->data);
-    free(s->ex);
-}
-
-/* Feeds s into a reader in chunks chosen by mode (0: one byte, 1: random
- * 1..5000, 2: as much as offered) and checks every returned frame. */
-static void feed_and_check(stream_t *s, int mode) {
-    sw__reader_t r;
-    sw__reader_init(&r, 4, SW_NODE_MAX_FRAME);
-    size_t pos = 0, idx = 0;
-    int bad = 0;
-    while (pos < s->len && !bad) {
-        char *p;
-        size_t room;
-        CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-        CU_ASSERT_FATAL(room >= 1);
-        size_t n = mode == 0 ? 1 : mode == 1 ? 1 + rnd() % 5000 : room;
-        if (n > room) n = room;
-        if (n > s->len - pos) n = s->len - pos;
-        memcpy(p, s->data + pos, n);
-        sw__reader_commit(&r, n);
-        pos += n;
-        for (;;) {
-            const char *body = NULL;
-            size_t len = 0;
-            sw__frame_kind_t k = sw__reader_next(&r, &body, &len);
-            if (k == SW_FRAME_NONE) break;
-            if (idx >= s->nex || (int)k != s->ex[idx].kind) {
-                CU_FAIL("unexpected frame kind");
-                bad = 1;
-                break;
-            }
-            if (k != SW_FRAME_TICK) {
-                CU_ASSERT_EQUAL(len, s->ex[idx].len);
-                if (len == s->ex[idx].len && memcmp(body, s->data + s->ex[idx].off, len) != 0) {
-                    CU_FAIL("frame body differs");
-                    bad = 1;
-                }
-            }
-            idx++;
-        }
-    }
-    CU_ASSERT_EQUAL(idx, s->nex);
-    CU_ASSERT_EQUAL(sw__reader_buffered(&r), 0);
-    sw__reader_free(&r);
-}
-
-static void test_reader_splits(void) {
-    for (uint64_t seed = 1; seed <= 4; seed++) {
-        stream_t s;
-        make_stream(&s, seed * 0x9E3779B97F4A7C15ULL, 400);
-        feed_and_check(&s, 0);
-        feed_and_check(&s, 1);
-        feed_and_check(&s, 2);
-        free_stream(&s);
-    }
-}
-
-static void test_reader_toobig(void) {
-    sw__reader_t r;
-    sw__reader_init(&r, 4, 1000);
-    char *p;
-    size_t room;
-    const char *body;
-    size_t len;
-    static const unsigned char in[] = {0, 0, 0, 2, 112, 9, 0, 0, 3, 233};
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    memcpy(p, in, sizeof in);
-    sw__reader_commit(&r, sizeof in);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_MSG);
-    CU_ASSERT_EQUAL(len, 1);
-    CU_ASSERT_EQUAL(body[0], 9);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_TOOBIG);
-    CU_ASSERT_EQUAL(len, 1001);
-    CU_ASSERT_EQUAL(sw__reader_buffered(&r), 4); /* nothing consumed */
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_TOOBIG);
-    /* The largest length the contract allows is accepted as a header. */
-    sw__reader_free(&r);
-    sw__reader_init(&r, 4, SW_NODE_MAX_FRAME);
-    unsigned char h[4] = {0x10, 0, 0, 0}; /* 256 MB exactly */
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    memcpy(p, h, 4);
-    sw__reader_commit(&r, 4);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_NONE);
-    h[3] = 1;
-    sw__reader_free(&r);
-    sw__reader_init(&r, 4, SW_NODE_MAX_FRAME);
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    memcpy(p, h, 4);
-    sw__reader_commit(&r, 4);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_TOOBIG);
-    sw__reader_free(&r);
-}
-
-static void test_reader_mode_switch(void) {
-    /* Last handshake message and two frames in one read. */
-    static const unsigned char in[] = {0, 3, 'a', 'b', 'c',      /* hs message */
-                                       0, 0, 0, 0,               /* tick */
-                                       0, 0, 0, 3, 112, 131, 106, /* frame */
-                                       0, 0};                    /* partial header */
-    sw__reader_t r;
-    sw__reader_init(&r, 2, SW_HS_MSG_MAX);
-    char *p;
-    size_t room;
-    const char *body;
-    size_t len;
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    memcpy(p, in, sizeof in);
-    sw__reader_commit(&r, sizeof in);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_MSG);
-    CU_ASSERT_EQUAL(len, 3);
-    CU_ASSERT_EQUAL(memcmp(body, "abc", 3), 0);
-    sw__reader_set_mode(&r, 4, SW_NODE_MAX_FRAME);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_TICK);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_MSG);
-    CU_ASSERT_EQUAL(len, 2);
-    CU_ASSERT_EQUAL((unsigned char)body[0], 131);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_NONE);
-    CU_ASSERT_EQUAL(sw__reader_buffered(&r), 2);
-    sw__reader_free(&r);
-
-    /* In handshake mode an empty message is bad, not a tick. */
-    sw__reader_init(&r, 2, SW_HS_MSG_MAX);
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    p[0] = 0;
-    p[1] = 0;
-    sw__reader_commit(&r, 2);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_BAD);
-    sw__reader_free(&r);
-}
-
-static void test_reader_big_in_place(void) {
-    const size_t L = 10u * 1024u * 1024u;
-    sw__reader_t r;
-    sw__reader_init(&r, 4, SW_NODE_MAX_FRAME);
-    char *p;
-    size_t room;
-    const char *body;
-    size_t len;
-    /* A small frame first, so the big one starts mid-buffer. */
-    static const unsigned char small[] = {0, 0, 0, 2, 112, 1};
-    unsigned char h[4] = {(unsigned char)(L >> 24), (unsigned char)(L >> 16),
-                          (unsigned char)(L >> 8), (unsigned char)L};
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    memcpy(p, small, sizeof small);
-    memcpy(p + sizeof small, h, 4);
-    sw__reader_commit(&r, sizeof small + 4);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_MSG);
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_NONE);
-    /* Now the reader knows the length: the space offered holds the whole
-     * frame, so it is read without further copies. */
-    size_t got = 0, chunks = 0;
-    char *first = NULL;
-    while (got < L) {
-        CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-        if (!first) {
-            first = p;
-            CU_ASSERT(room >= L);
-        } else {
-            CU_ASSERT_EQUAL(p, first + got); /* never moved */
-        }
-        size_t n = L - got < 65536 ? L - got : 65536;
-        for (size_t i = 0; i < n; i++) p[i] = (char)((got + i) * 7);
-        if (got == 0) p[0] = 112;
-        sw__reader_commit(&r, n);
-        got += n;
-        chunks++;
-        if (got < L) CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_NONE);
-    }
-    CU_ASSERT_EQUAL(sw__reader_next(&r, &body, &len), SW_FRAME_MSG);
-    CU_ASSERT_EQUAL(len, L - 1);
-    int ok = 1;
-    for (size_t i = 1; i < L && ok; i++)
-        if (body[i - 1] != (char)(i * 7)) ok = 0;
-    CU_ASSERT(ok);
-    CU_ASSERT(r.cap < 2 * L); /* grown to fit, not doubled past it */
-    /* Empty again: the big buffer is given back. */
-    CU_ASSERT_FATAL(sw__reader_space(&r, &p, &room) == 0);
-    CU_ASSERT_EQUAL(r.cap, SW_READER_MIN_READ);
-    sw__reader_free(&r);
 }
 
 /* ======================================================================
@@ -490,7 +235,11 @@ typedef struct {
     size_t last_len;
     uint64_t last_sum;
     int freed;
+    int up_seq, down_seq; /* event_clock at the last on_up / on_down */
 } tnode_t;
+
+/* Orders the callbacks of all test nodes. */
+static int event_clock;
 
 static void t_started(sw_node_t *n, int err, void *ud) {
     tnode_t *t = ud;
@@ -501,10 +250,12 @@ static void t_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     tnode_t *t = ud;
     t->ups++;
     t->conn = c;
+    t->up_seq = ++event_clock;
 }
 static void t_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) {
     tnode_t *t = ud;
     t->downs++;
+    t->down_seq = ++event_clock;
     t->last_down = why;
     if (t->conn == c) t->conn = NULL;
 }
@@ -605,12 +356,18 @@ typedef struct {
     sw__hs_t hs;
     int hs_result;
     int ticks;
+    uint64_t last_io;  /* uv_now() of the last raw_keepalive / raw_slow_read */
+    size_t read_total; /* bytes taken by raw_slow_read */
 } raw_t;
+
+/* SO_RCVBUF of the next raw_connect (0: the system's). */
+static int raw_rcvbuf;
 
 static void raw_connect(raw_t *r, uint16_t port) {
     memset(r, 0, sizeof *r);
     r->fd = socket(AF_INET, SOCK_STREAM, 0);
     CU_ASSERT_FATAL(r->fd >= 0);
+    if (raw_rcvbuf) setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &raw_rcvbuf, sizeof raw_rcvbuf);
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -694,6 +451,69 @@ static void raw_count_ticks(raw_t *r) {
 /* ======================================================================
  * Network tests
  * ====================================================================== */
+
+/* A node with write-queue limits (and the usual test epmd). */
+static void mk_node_limits(env_t *e, tnode_t *t, const char *alive, unsigned tick,
+                           unsigned timeout, size_t hard, size_t soft) {
+    memset(t, 0, sizeof *t);
+    sw_node_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.alive = alive;
+    cfg.host = "127.0.0.1";
+    cfg.cookie = "c";
+    cfg.tick_ms = tick;
+    cfg.timeout_ms = timeout;
+    cfg.handshake_timeout_ms = 2000;
+    cfg.epmd_port = e->epmd.port;
+    cfg.backlog_hard = hard;
+    cfg.backlog_soft = soft;
+    t->n = sw_node_new(&e->loop, &cfg, &t_cbs, t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t->n);
+    CU_ASSERT_EQUAL_FATAL(sw_node_start(t->n), 0);
+    RUN_UNTIL(e, t->started, 3000);
+    CU_ASSERT_EQUAL_FATAL(t->start_err, 0);
+}
+
+/* A raw peer that completes its handshake with t and then reads only when
+ * told to. Its receive buffer and t's send buffer are made tiny, so the
+ * kernel holds a few KB, not megabytes, of what t sends. */
+static void raw_deaf_peer(env_t *e, raw_t *r, tnode_t *t, const char *name) {
+    int ups = t->ups;
+    raw_rcvbuf = 2048;
+    raw_handshake(e, r, t, name, "c");
+    raw_rcvbuf = 0;
+    CU_ASSERT_EQUAL_FATAL(r->hs_result, SW_HS_DONE);
+    RUN_UNTIL(e, t->ups == ups + 1, 2000);
+    CU_ASSERT_EQUAL_FATAL(t->ups, ups + 1);
+    int v = 2048;
+    uv_send_buffer_size((uv_handle_t *)&t->conn->tcp, &v);
+    uv_update_time(&e->loop);
+    r->last_io = uv_now(&e->loop);
+}
+
+/* Every 50 ms, a tick from the raw peer, so it is not silent. */
+static void raw_keepalive(env_t *e, raw_t *r) {
+    if (uv_now(&e->loop) - r->last_io < 50) return;
+    r->last_io = uv_now(&e->loop);
+    static const uint8_t tick[4] = {0, 0, 0, 0};
+    raw_send(r, tick, sizeof tick);
+}
+
+/* Every 10 ms, reads what is there (up to 16 KB) and sends a tick: a slow
+ * but live reader. */
+static void raw_slow_read(env_t *e, raw_t *r) {
+    if (uv_now(&e->loop) - r->last_io < 10) return;
+    r->last_io = uv_now(&e->loop);
+    char buf[4096];
+    for (size_t got = 0; got < 16384;) {
+        ssize_t n = recv(r->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) break;
+        got += (size_t)n;
+        r->read_total += (size_t)n;
+    }
+    static const uint8_t tick[4] = {0, 0, 0, 0};
+    raw_send(r, tick, sizeof tick);
+}
 
 static void test_net_connect_frames(void) {
     env_t e;
@@ -1028,11 +848,176 @@ static void test_net_replace_stale(void) {
     CU_ASSERT_EQUAL(b.downs, 1);
     CU_ASSERT_EQUAL(b.last_down, SW_DOWN_CLOSED);
     CU_ASSERT_EQUAL(b.ups, 2);
+    CU_ASSERT(b.down_seq < b.up_seq); /* old down, then new up */
     CU_ASSERT_EQUAL(a.downs, 1);
     CU_ASSERT_EQUAL(count_conns(b.n), 1);
     CU_ASSERT_EQUAL(sw_conn_peer_creation(sw_node_find(b.n, "a@127.0.0.1")), 5);
     raw_close(&r);
     free_node(&e, &a);
+    free_node(&e, &b);
+    env_close(&e);
+}
+
+/* A newcomer claiming the name of a peer whose connection is up gets
+ * "alive" and may answer "true", but the live connection stays until the
+ * newcomer proves the cookie: a wrong digest, or leaving after "true",
+ * changes nothing; the right digest replaces it (old down, then new up). */
+static void test_net_replace_needs_auth(void) {
+    env_t e;
+    env_init(&e);
+    tnode_t a, b;
+    mk_node(&e, &a, "a", "c");
+    mk_node(&e, &b, "b", "c");
+    CU_ASSERT_EQUAL(sw_node_connect(a.n, "b@127.0.0.1"), 0);
+    RUN_UNTIL(&e, a.ups && b.ups, 3000);
+    CU_ASSERT_EQUAL_FATAL(b.ups, 1);
+    sw_conn_t *old = b.conn;
+
+    /* Without the cookie: alive, true, challenge, wrong digest. */
+    raw_t r;
+    raw_handshake(&e, &r, &b, "a@127.0.0.1", "wrong");
+    CU_ASSERT_EQUAL(r.hs_result, SW_HS_FAILED);
+    CU_ASSERT_EQUAL(r.hs.state, SW_HS_ST_I_ACK); /* it got as far as the reply */
+    RUN_UNTIL(&e, stats(&b).auth_failed == 1, 2000);
+    CU_ASSERT_EQUAL(stats(&b).auth_failed, 1);
+    raw_close(&r);
+
+    /* Says true, then leaves before any digest. */
+    raw_connect(&r, sw_node_port(b.n));
+    uint8_t name[SW_HS_ENC_MAX];
+    int nl = sw__hs_enc_name(name, 6, SW_DFLAGS_OURS, 9, "a@127.0.0.1");
+    raw_send(&r, name, (size_t)nl);
+    RUN_UNTIL(&e, (raw_poll(&r), r.closed || r.inlen >= 8), 2000);
+    CU_ASSERT_FATAL(r.inlen >= 8 && memcmp(r.in, "\0\6salive", 8) == 0);
+    raw_send(&r, "\0\5strue", 7);
+    RUN_UNTIL(&e, (raw_poll(&r), r.closed || r.inlen > 8), 2000);
+    CU_ASSERT(r.inlen > 8 && r.in[10] == 'N'); /* the challenge came */
+    raw_close(&r);
+    RUN_UNTIL(&e, stats(&b).handshake_failed == 2, 2000);
+    CU_ASSERT_EQUAL(stats(&b).handshake_failed, 2);
+
+    /* The old link is untouched and still carries frames. */
+    CU_ASSERT_EQUAL(b.downs + a.downs, 0);
+    CU_ASSERT_EQUAL(b.ups, 1);
+    CU_ASSERT_PTR_EQUAL(sw_node_find(b.n, "a@127.0.0.1"), old);
+    if (a.conn) send_seq(a.conn, 0, 0);
+    RUN_UNTIL(&e, b.frames == 1, 2000);
+    CU_ASSERT_EQUAL(b.frames, 1);
+
+    /* With the cookie: the old one goes down, then the new one is up. */
+    raw_handshake(&e, &r, &b, "a@127.0.0.1", "c");
+    CU_ASSERT_EQUAL(r.hs_result, SW_HS_DONE);
+    RUN_UNTIL(&e, b.ups == 2 && b.downs == 1 && a.downs == 1, 2000);
+    CU_ASSERT_EQUAL(b.downs, 1);
+    CU_ASSERT_EQUAL(b.last_down, SW_DOWN_CLOSED);
+    CU_ASSERT_EQUAL(b.ups, 2);
+    CU_ASSERT(b.down_seq < b.up_seq);
+    CU_ASSERT_EQUAL(a.downs, 1);
+    CU_ASSERT_EQUAL(count_conns(b.n), 1);
+    CU_ASSERT_EQUAL(sw_conn_peer_creation(sw_node_find(b.n, "a@127.0.0.1")), 5);
+    raw_close(&r);
+    free_node(&e, &a);
+    free_node(&e, &b);
+    env_close(&e);
+}
+
+/* A peer that does not read, against the hard limit (1 MiB here): one
+ * frame larger than the limit into an empty queue is taken; the next
+ * frame behind it is refused and the connection dropped (reported from the
+ * loop, not from inside the send); small frames piling up are refused once
+ * the queue would pass the limit. */
+static void test_net_backlog_hard(void) {
+    env_t e;
+    env_init(&e);
+    tnode_t b;
+    const size_t hard = 1u << 20;
+    mk_node_limits(&e, &b, "b", 0, 0, hard, SIZE_MAX);
+    raw_t r;
+    raw_deaf_peer(&e, &r, &b, "deaf@127.0.0.1");
+    sw_conn_t *c = b.conn;
+    char ctrl[4] = {0, 0, 0, 0};
+    CU_ASSERT_EQUAL(sw_conn_queued(c), 0);
+    const size_t L = 2 * hard;
+    char *big = calloc(1, L);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    CU_ASSERT_EQUAL(sw_conn_send(c, ctrl, 4, big, L), 0);
+    free(big);
+    RUN_UNTIL(&e, b.downs, 200); /* flushes; nothing is expected to happen */
+    CU_ASSERT_EQUAL(b.downs, 0);
+    CU_ASSERT_PTR_EQUAL(sw_node_find(b.n, "deaf@127.0.0.1"), c);
+    CU_ASSERT(sw_conn_queued(c) > hard); /* the kernel took only a little */
+    CU_ASSERT_EQUAL(sw_conn_send(c, ctrl, 4, NULL, 0), UV_ENOBUFS);
+    CU_ASSERT_EQUAL(sw_conn_send(c, ctrl, 4, NULL, 0), UV_ENOTCONN);
+    CU_ASSERT_PTR_NULL(sw_node_find(b.n, "deaf@127.0.0.1"));
+    CU_ASSERT_EQUAL(stats(&b).conns_backlog, 1);
+    CU_ASSERT_EQUAL(b.downs, 0);
+    RUN_UNTIL(&e, b.downs, 2000);
+    CU_ASSERT_EQUAL(b.downs, 1);
+    CU_ASSERT_EQUAL(b.last_down, SW_DOWN_BACKLOG);
+    raw_close(&r);
+
+    raw_deaf_peer(&e, &r, &b, "deaf2@127.0.0.1");
+    c = b.conn;
+    static char pad[10000];
+    const size_t flen = 4 + 1 + sizeof ctrl + sizeof pad;
+    size_t sent = 0;
+    int rc = 0;
+    for (int i = 0; i < 5000 && rc == 0; i++) {
+        rc = sw_conn_send(c, ctrl, 4, pad, sizeof pad);
+        if (rc == 0) sent += flen;
+        if (rc == 0 && i % 20 == 19) uv_run(&e.loop, UV_RUN_NOWAIT); /* flush */
+    }
+    CU_ASSERT_EQUAL(rc, UV_ENOBUFS);
+    /* Refused with at least hard - one frame queued; what the kernel took
+     * on top is small. */
+    CU_ASSERT(sent + flen > hard);
+    CU_ASSERT(sent < hard + 512u * 1024u);
+    RUN_UNTIL(&e, b.downs == 2, 2000);
+    CU_ASSERT_EQUAL(b.downs, 2);
+    CU_ASSERT_EQUAL(b.last_down, SW_DOWN_BACKLOG);
+    CU_ASSERT_EQUAL(stats(&b).conns_backlog, 2);
+    raw_close(&r);
+    free_node(&e, &b);
+    env_close(&e);
+}
+
+/* The soft limit (256 KiB here, timeout 400 ms): a peer that keeps ticking
+ * but reads nothing while 1 MB waits is dropped after the timeout (as
+ * backlog, not tick timeout); a peer that reads slowly (a few KB every
+ * 10 ms), so that more than the soft limit stays queued for longer than the
+ * timeout while bytes keep leaving, is not. */
+static void test_net_backlog_soft(void) {
+    env_t e;
+    env_init(&e);
+    tnode_t b;
+    mk_node_limits(&e, &b, "b", 50, 400, SIZE_MAX, 256u * 1024u);
+    raw_t r;
+    raw_deaf_peer(&e, &r, &b, "deaf@127.0.0.1");
+    static char pad[10000];
+    char ctrl[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 100; i++) CU_ASSERT_EQUAL(sw_conn_send(b.conn, ctrl, 4, pad, sizeof pad), 0);
+    uv_update_time(&e.loop);
+    uint64_t t0 = uv_now(&e.loop);
+    RUN_UNTIL(&e, (raw_keepalive(&e, &r), b.downs), 3000);
+    uint64_t waited = uv_now(&e.loop) - t0;
+    CU_ASSERT_EQUAL(b.downs, 1);
+    CU_ASSERT_EQUAL(b.last_down, SW_DOWN_BACKLOG);
+    CU_ASSERT(waited >= 390 && waited < 2000);
+    CU_ASSERT_EQUAL(stats(&b).conns_backlog, 1);
+    raw_close(&r);
+
+    raw_deaf_peer(&e, &r, &b, "slow@127.0.0.1");
+    for (int i = 0; i < 60; i++) CU_ASSERT_EQUAL(sw_conn_send(b.conn, ctrl, 4, pad, sizeof pad), 0);
+    const size_t total = 60 * (4 + 1 + sizeof ctrl + sizeof pad);
+    uv_update_time(&e.loop);
+    t0 = uv_now(&e.loop);
+    RUN_UNTIL(&e, (raw_slow_read(&e, &r), r.read_total >= total || b.downs > 1), 20000);
+    waited = uv_now(&e.loop) - t0;
+    CU_ASSERT_EQUAL(b.downs, 1);
+    CU_ASSERT(r.read_total >= total); /* and maybe a tick of b after the data */
+    CU_ASSERT(waited >= 800); /* the queue did outlast the timeout */
+    CU_ASSERT_EQUAL(stats(&b).conns_backlog, 1);
+    raw_close(&r);
     free_node(&e, &b);
     env_close(&e);
 }
@@ -1239,14 +1224,7 @@ static int quiet_clean(void) {
 }
 
 int test_conn_suite(void) {
-    CU_pSuite s = CU_add_suite("conn_reader", NULL, NULL);
-    if (!s) return -1;
-    if (!CU_add_test(s, "random frames: bytewise, random splits, whole", test_reader_splits) ||
-        !CU_add_test(s, "oversized length", test_reader_toobig) ||
-        !CU_add_test(s, "handshake to connected in one read", test_reader_mode_switch) ||
-        !CU_add_test(s, "10 MB frame read in place, then shrink", test_reader_big_in_place))
-        return -1;
-    s = CU_add_suite("conn_net", quiet_init, quiet_clean);
+    CU_pSuite s = CU_add_suite("conn_net", quiet_init, quiet_clean);
     if (!s) return -1;
     if (!CU_add_test(s, "connect, frames both ways, accessors", test_net_connect_frames) ||
         !CU_add_test(s, "simultaneous connect gives one connection", test_net_simultaneous) ||
@@ -1256,7 +1234,11 @@ int test_conn_suite(void) {
         !CU_add_test(s, "garbage and half handshakes", test_net_garbage) ||
         !CU_add_test(s, "bad frame, tick, half frame, oversized", test_net_raw_frames) ||
         !CU_add_test(s, "restarted peer replaces stale connection", test_net_replace_stale) ||
+        !CU_add_test(s, "replacement only after the newcomer authenticated",
+                     test_net_replace_needs_auth) ||
         !CU_add_test(s, "ticks and tick timeout", test_net_ticks) ||
+        !CU_add_test(s, "write queue: hard limit", test_net_backlog_hard) ||
+        !CU_add_test(s, "write queue: soft limit, slow reader kept", test_net_backlog_soft) ||
         !CU_add_test(s, "handshake timeout", test_net_handshake_timeout) ||
         !CU_add_test(s, "close flushes queued frames", test_net_close_flushes) ||
         !CU_add_test(s, "10 MB frame", test_net_big_frame) ||

@@ -281,7 +281,7 @@ static void pair_run(pair_t *p) {
         if (p->i.outlen == 0 && p->a.outlen == 0) return;
         if (p->i.outlen) {
             deliver(&p->i, &p->a, &p->ra);
-            if (p->ra == SW_HS_REPLACE) p->replaced++;
+            if (p->ra == SW_HS_DONE && p->a.stale_confirmed) p->replaced++;
         }
         if (p->a.outlen) deliver(&p->a, &p->i, &p->ri);
     }
@@ -382,6 +382,22 @@ static void test_sm_alive(void) {
     CU_ASSERT_EQUAL(p.replaced, 1);
     CU_ASSERT_EQUAL(p.ri, SW_HS_DONE);
     CU_ASSERT_EQUAL(p.ra, SW_HS_DONE);
+
+    /* "true" alone replaces nothing: the acceptor goes on with its
+     * challenge, and an initiator without the cookie fails there. */
+    pair_init(&p, "wrong", "c", 6, SW_DFLAGS_OURS, SW_HS_STATUS_ALIVE, "acc@h");
+    deliver(&p.i, &p.a, &p.ra); /* name -> alive */
+    CU_ASSERT_EQUAL(p.ra, SW_HS_MORE);
+    CU_ASSERT_EQUAL(p.a.stale_confirmed, 0);
+    deliver(&p.a, &p.i, &p.ri); /* -> true */
+    deliver(&p.i, &p.a, &p.ra); /* true -> challenge */
+    CU_ASSERT_EQUAL(p.ra, SW_HS_MORE);
+    CU_ASSERT_EQUAL(p.a.stale_confirmed, 1);
+    CU_ASSERT_EQUAL(p.a.state, SW_HS_ST_A_REPLY);
+    pair_run(&p);
+    CU_ASSERT_EQUAL(p.ra, SW_HS_FAILED);
+    CU_ASSERT_EQUAL(p.a.err, SW_HS_ERR_AUTH);
+    CU_ASSERT_EQUAL(p.replaced, 0);
 
     /* "false" ends it. */
     pair_init(&p, "c", "c", 6, SW_DFLAGS_OURS, SW_HS_STATUS_ALIVE, "acc@h");

@@ -130,7 +130,6 @@ static inline void hs_check_step(const sw__hs_t *hs, sw__hs_result_t r, const ui
         FUZZ_CHECK(hs->state == SW_HS_ST_FAILED && hs->err != SW_HS_ERR_NONE);
         break;
     case SW_HS_MORE:
-    case SW_HS_REPLACE:
         FUZZ_CHECK(hs->state != SW_HS_ST_FAILED && hs->state != SW_HS_ST_DONE);
         FUZZ_CHECK(hs->err == SW_HS_ERR_NONE);
         break;
