@@ -31,10 +31,14 @@ static void reply_atom(sw_server_t *s, const erlang_pid *to, const char *ref, si
 static void reply_stats(sw_server_t *s, const erlang_pid *to, const char *ref, size_t rlen) {
     sw_node_stats_t ns;
     sw_tracker_stats_t ts;
+    uint64_t log_written, log_suppressed;
     sw_node_stats(s->node, &ns);
     sw_tracker_stats(s->tracker, &ts);
+    sw_log_counts(&log_written, &log_suppressed);
     const sw_counter_t kv[] = {
         {"frames_in", ns.frames_in},         {"frames_out", ns.frames_out},
+        {"conns_backlog", ns.conns_backlog}, {"log_lines", log_written},
+        {"log_suppressed", log_suppressed},
         {"bad_frames", ns.bad_frames},       {"conns_dropped", ns.conns_dropped},
         {"auth_failed", ns.auth_failed},     {"handshake_failed", ns.handshake_failed},
         {"msgs_in", s->st.msgs_in},          {"unknown_msgs", s->st.unknown_msgs},

@@ -127,8 +127,12 @@ typedef struct {
     size_t backlog_soft;
 } sw_node_config_t;
 
-#define SW_NODE_BACKLOG_HARD ((size_t)256 * 1024 * 1024)
-#define SW_NODE_BACKLOG_SOFT ((size_t)16 * 1024 * 1024)
+/* The defaults. Hard: redis's for pub/sub clients; a backlog beyond it
+ * means the peer stopped reading (a burst to a slow but live peer that
+ * crosses it costs a reconnect, and the resync that follows every link
+ * loss). Soft: redis's soft pub/sub limit. */
+#define SW_NODE_BACKLOG_HARD ((size_t)32 * 1024 * 1024)
+#define SW_NODE_BACKLOG_SOFT ((size_t)8 * 1024 * 1024)
 
 /* Allocates a node on `loop`. Copies the config strings. Returns NULL on bad
  * config (missing alive/host/cookie, name longer than SW_MAXNODELEN) or out of

@@ -59,15 +59,8 @@
 
 -define(MB, 1024). %% kB
 
-%% Cases whose defence is not on main yet (the network layer's hardening:
-%% replacing a connection only after the newcomer authenticated, frame
-%% buffers that grow as bytes arrive, bounded write queues, per-event log
-%% limits): skipped with the reason, to be removed as each lands.
--define(PENDING,
-        [{unauth_replace, "pending: a connection is replaced before the newcomer authenticated"},
-         {huge_frame_header, "pending: frame buffers are allocated at the length header"},
-         {non_reading_peer, "pending: write queues are not bounded"},
-         {log_flood, "pending: per-event log rate limits"}]).
+%% Cases skipped, with the reason (none: every defence is on main).
+-define(PENDING, []).
 -define(DEPTH, 200000).
 %% Timed-out calls allowed in link_drops: one in ?TIMEOUTS_PER calls.
 -define(TIMEOUTS_PER, 4000).
