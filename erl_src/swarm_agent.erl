@@ -26,6 +26,11 @@
     peers = #{} :: #{node() => {pid(), reference(), node()}},
     %% During the first sync after a C node restart: names seen since.
     shadow :: ets:tid() | undefined,
+    %% Replies that came during the shadow, newest first: delivered once
+    %% the replica is whole (end_shadow/1), so that a caller reads its
+    %% write even when the del that preceded its reply was lost with a link
+    %% and the stale name is only dropped at `synced'.
+    held = [] :: [{pid(), term(), term()}],
     backoff :: pos_integer(),
     config :: swarm_config:config(),
     restart_timer :: reference() | undefined,
@@ -408,8 +413,14 @@ to_cnode(#st{cnode = CNode}, Msg) ->
             | {handoff, binary(), pid()} | {end_handoff, pid(), binary()} | {resolve, pid(), pid()}.
 -spec batches([op()], [{pid(), term(), term()}], state(), non_neg_integer()) -> state().
 batches(Ops, Replies, St0, Max) ->
-    St = apply_ops(Ops, [], St0),
-    _ = [reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies],
+    St1 = apply_ops(Ops, [], St0),
+    St = case St1#st.shadow of
+             undefined ->
+                 _ = [reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies],
+                 St1;
+             _ ->
+                 St1#st{held = lists:reverse(Replies, St1#st.held)}
+         end,
     receive
         {?SW_TAG, batch, Ops2, Replies2} when Max > 0 -> batches(Ops2, Replies2, St, Max - 1)
     after 0 -> St
@@ -581,7 +592,10 @@ end_shadow(#st{shadow = Sh} = St) ->
 
 -spec drop_shadow(state()) -> state().
 drop_shadow(#st{shadow = undefined} = St) -> St;
-drop_shadow(#st{shadow = Sh} = St) -> ets:delete(Sh), St#st{shadow = undefined}.
+drop_shadow(#st{shadow = Sh, held = Held} = St) ->
+    ets:delete(Sh),
+    _ = [reply(Caller, Ref, Result) || {Caller, Ref, Result} <- lists:reverse(Held)],
+    St#st{shadow = undefined, held = []}.
 
 %% ---------------------------------------------------------------------------
 %% Other agents.
