@@ -32,7 +32,7 @@
 %% The random choices (callers' operations, which link is cut when, which C
 %% node is killed) come from one seed, printed at the start; CHAOS_SEED=<int>
 %% runs with that seed again (timing differs, the choices do not). Also:
-%% CHAOS_SECONDS (length of the load, default 60), CHAOS_KILLS (C node
+%% CHAOS_SECONDS (length of the load, default 45), CHAOS_KILLS (C node
 %% kills, default 4).
 -module(chaos_SUITE).
 -include_lib("common_test/include/ct.hrl").
@@ -86,7 +86,7 @@ end_per_testcase(_Case, Config) ->
 %% call answered in time.
 chaos(Config) ->
     Seed = seed(),
-    Secs = env_int("CHAOS_SECONDS", 60),
+    Secs = env_int("CHAOS_SECONDS", 45),
     Kills = env_int("CHAOS_KILLS", 4),
     ct:pal("chaos seed=~b seconds=~b kills=~b (rerun: CHAOS_SEED=~b scripts/ct.sh --suite test/chaos_SUITE)",
            [Seed, Secs, Kills, Seed]),
