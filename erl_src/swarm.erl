@@ -36,9 +36,9 @@
 -type build() :: fun((ref(), boolean()) -> tuple()).
 %% What a request carries as Ref: the caller's alias and the copy's number.
 -type ref() :: {reference(), non_neg_integer()}.
-%% Whether a reply to an earlier copy of a request that was sent again can
-%% be taken (see request/6).
--type trust() :: fun((term()) -> boolean()).
+%% Whether a reply can be taken, given whether it answers the latest copy
+%% of the request and whether the request was sent again (see request/6).
+-type trust() :: fun((term(), boolean(), boolean()) -> boolean()).
 
 -type start_error() :: {already_registered, pid()} | no_node_available
                      | {invalid_return, term()} | term().
@@ -70,7 +70,8 @@ register_name(Name, Pid) when is_pid(Pid) ->
     Build = fun(Ref, false) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid};
                (Ref, true) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid, retry}
             end,
-    call_owner(Name, Build, fun(R) -> R =:= yes end, application:get_env(swarm, call_timeout, 5000),
+    call_owner(Name, Build, fun(yes, _, _) -> true; (_, Latest, _) -> Latest end,
+               application:get_env(swarm, call_timeout, 5000),
                {register_name, [Name, Pid]}).
 
 %% @doc Starts a process with `apply(M, F, A)' on the node the hash ring
@@ -136,7 +137,7 @@ whereis_or_register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is
 -spec unregister_name(term()) -> ok.
 unregister_name(Name) ->
     NameBin = encode(Name),
-    call(fun(Ref, _) -> {?SW_TAG, unreg, self(), Ref, NameBin} end, fun(_) -> true end,
+    call(fun(Ref, _) -> {?SW_TAG, unreg, self(), Ref, NameBin} end, fun(_, _, _) -> true end,
          application:get_env(swarm, call_timeout, 5000), {unregister_name, [Name]}).
 
 %% @doc The pid registered as `Name', or `undefined'. A local read: no
@@ -197,7 +198,8 @@ start_call(Mode, Name, MFA, Timeout, Where) ->
                     M = case Retry of true -> whereis_or_register; false -> Mode end,
                     {?SW_TAG, reg_mfa, self(), Ref, encode(Name), term_to_binary(MFA), M}
             end,
-    case call_owner(Name, Build, fun({ok, _}) -> true; (_) -> false end, Timeout, Where) of
+    case call_owner(Name, Build, fun({ok, _}, _, _) -> true; (_, Latest, _) -> Latest end, Timeout,
+                    Where) of
         {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
         Reply -> Reply
     end.
@@ -240,10 +242,11 @@ call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
 %% before its reply comes; the copy says what a repeat must answer (see
 %% register_name/2). `Ref' is `{Alias, N}': the caller's alias (dropped
 %% once it has its answer, so later replies never reach its mailbox) and
-%% the copy's number. The reply to the latest copy is taken, whatever it
-%% is; a reply to an earlier one only if `Trust(Reply)': an earlier copy may
-%% find the name already taken by a later one for the same pid, and answer
-%% `no' for it. `Server' is monitored only after ?UNWATCHED_MS: a monitor
+%% the copy's number. A reply is taken if `Trust(Reply, Latest, Resent)':
+%% whether it answers the latest copy, and whether copies were sent. A
+%% success is always taken; otherwise an earlier copy may have found the
+%% name already taken by a later one for the same pid and answer `no', and
+%% a copy may find a home unreachable while an earlier one went through. `Server' is monitored only after ?UNWATCHED_MS: a monitor
 %% per call (two signals to the busiest process of the registry, as many
 %% callers monitor the same one) cost ~10% of the throughput of
 %% register_name/2 and join/2 with 8 callers, and a reply almost always
@@ -259,7 +262,7 @@ request(CNode, Build, Trust, Server, Timeout, Where) ->
             end,
     try
         receive
-            {{Alias, _}, Reply} -> Reply
+            {{Alias, 0}, Reply} -> Reply
         after First ->
             Deadline = case Timeout of
                            infinity -> infinity;
@@ -282,7 +285,7 @@ await(#{alias := Alias, copy := Copy, mref := Mref, deadline := Deadline,
            end,
     receive
         {{Alias, N}, Reply} ->
-            case N =:= Copy orelse Trust(Reply) of
+            case Trust(Reply, N =:= Copy, Copy > 0) of
                 true ->
                     erlang:demonitor(Mref, [flush]),
                     Reply;

@@ -104,7 +104,11 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
     %% Joining or leaving again is harmless: the same message is resent
     %% after a link dropped (see swarm:request/6).
     Build = fun(Ref, _) -> {?SW_TAG, Op, self(), Ref, GroupBin, Pid} end,
-    case swarm:request(CNode, Build, fun(_) -> true end, ?SW_GROUPS,
+    %% After a copy was sent, `home_unreachable' may come from a copy that
+    %% met a dropped link while another one went through: only the latest
+    %% copy's answer of a request never sent again is taken as it is.
+    Trust = fun(ok, _, _) -> true; (_, Latest, Resent) -> Latest andalso not Resent end,
+    case swarm:request(CNode, Build, Trust, ?SW_GROUPS,
                        application:get_env(swarm, call_timeout, 5000), {Fun, Args}) of
         ok -> ok;
         Why -> {error, Why}
