@@ -33,7 +33,9 @@
 %% <li>log_flood: +16 MB; and at most 100 log lines for one message of
 %%     300,000 bad ops (from a client that passes for a swarm C node) plus
 %%     100,000 bad messages (from a BEAM node of the cluster).</li>
-%% <li>link_drops: +64 MB on each C node (40,000 names registered).</li>
+%% <li>link_drops: +128 MB on each C node (40,000 names registered, and
+%%     every one of ~100 resynchronisations streams them all again: the
+%%     allocator keeps what those bursts used; measured +20 to +83 MB).</li>
 %% </ul>
 %%
 %% Links are cut in two ways: a BEAM node drops its link to its own C node
@@ -610,7 +612,7 @@ drops(Nodes, _Config) ->
     Timeouts =< MaxTimeouts orelse
         ct:fail("~0p register_name calls timed out (bound ~0p) during ~0p link cuts; by the last cut "
                 "before each call: ~0p", [Timeouts, MaxTimeouts, Cuts, blame(Results, CutLog)]),
-    [after_attack(Nodes, B, 64 * ?MB) || B <- Bs],
+    [after_attack(Nodes, B, 128 * ?MB) || B <- Bs],
     [P ! stop || P <- Live],
     ok.
 
