@@ -1113,30 +1113,20 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 static void conn_open(sw_group_t *g, sw_peer_t *p);
 
 int sw_group_peer_ops(sw_group_t *g, const char *cnode, const char *buf, int *index) {
-    uint32_t c = sw_atoms_find(&g->atoms, cnode);
-    sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
+    /* As for the registry: a node the agent did not report becomes a peer
+     * only by a first hello naming the BEAM node its name implies;
+     * anything else is dropped and costs nothing. */
+    int greet;
+    sw_peer_t *p = sw_peers_for_ops(&g->peers, &g->atoms, cnode, buf, *index, &greet);
     if (!p) {
-        /* As for the registry: a node the agent did not report becomes a
-         * peer only by a first hello naming the BEAM node its name
-         * implies; anything else is dropped and costs nothing. */
-        if (!sw_peer_ops_open_with_hello(cnode, buf, *index)) {
-            g->st.bad_ops++;
-            SW_WARN("gops_from_stranger", "from=%s", cnode);
-            return 1;
-        }
-        c = sw_atoms_intern(&g->atoms, cnode);
-        if (c == NONE || sw_atoms_intern(&g->atoms, sw_peer_implied_beam(cnode)) == NONE) return 1;
-        p = sw_peers_get(&g->peers, c);
-        if (!p) return 1;
-        conn_open(g, p);
-    } else if (!p->conn_up && !p->down && sw_peer_ops_open_with_hello(cnode, buf, *index)) {
-        conn_open(g, p); /* reported by the agent after it connected */
+        g->st.bad_ops++;
+        SW_WARN("gops_from_stranger", "from=%s", cnode);
+        return 1;
     }
+    if (greet) conn_open(g, p);
     if (!p->conn_up || p->down) return 1;
-    sw_atoms_guard(&g->atoms, 1);
-    int r = sw_peer_ops(p, cnode, buf, index, apply_op, g, &g->st.bad_ops, "bad_group_op");
-    sw_atoms_guard(&g->atoms, 0);
-    return r;
+    return sw_peer_ops_guarded(p, &g->atoms, cnode, buf, index, apply_op, g, &g->st.bad_ops,
+                               "bad_group_op");
 }
 
 /* ---- membership of the cluster ----------------------------------------- */
@@ -1168,8 +1158,9 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
 
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
     int n, tup;
-    if (sw_term_skip(buf, &index) != 0 || ei_decode_list_header(buf, &index, &n) != 0) return;
+    if (sw_term_skip(buf, &index) != 0) return;
     int list = index;
+    if (ei_decode_list_header(buf, &index, &n) != 0) return;
     for (int i = 0; i < n; i++) {
         char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
         if (ei_decode_tuple_header(buf, &index, &tup) != 0 || tup != 2 ||
@@ -1184,15 +1175,7 @@ void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
         sw_peer_t *p = &g->peers.v[k];
         if (!p->agent_up || p->beam == NONE) continue;
         const char *b = sw_atoms_str(&g->atoms, p->beam);
-        int listed = 0, i2 = list;
-        for (int i = 0; i < n && !listed; i++) {
-            char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
-            if (ei_decode_tuple_header(buf, &i2, &tup) != 0 || ei_decode_atom(buf, &i2, beam) != 0 ||
-                ei_decode_atom(buf, &i2, cnode) != 0)
-                break;
-            listed = strcmp(beam, b) == 0;
-        }
-        if (!listed) {
+        if (!sw_peer_list_names(buf, list, b)) {
             char gone[MAXATOMLEN_UTF8];
             snprintf(gone, sizeof gone, "%s", b);
             sw_group_peer_down(g, gone);
@@ -1229,8 +1212,7 @@ void sw_group_conn_down(sw_group_t *g, const char *cnode) {
     p->synced = 0;
     p->sync_sent = 0;
     sw_outbox_release(&p->out);
-    /* A node the agent never reported is forgotten (see the tracker). */
-    if (!p->agent_up && !p->down && !p->awaited) sw_peers_remove(&g->peers, p);
+    sw_peers_forget(&g->peers, p);
 }
 
 /* ---- local messages ---------------------------------------------------- */

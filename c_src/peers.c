@@ -169,6 +169,43 @@ int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index) {
     return sw_peer_hello_ok(cnode, beam);
 }
 
+sw_peer_t *sw_peers_for_ops(sw_peers_t *ps, sw_atoms_t *at, const char *cnode, const char *buf,
+                            int index, int *greet) {
+    *greet = 0;
+    uint32_t c = sw_atoms_find(at, cnode);
+    sw_peer_t *p = c == SW_ATOM_NONE ? NULL : sw_peers_by_cnode(ps, c);
+    if (p && (p->conn_up || p->down)) return p;
+    if (!sw_peer_ops_open_with_hello(cnode, buf, index)) return p;
+    if (!p) {
+        c = sw_atoms_intern(at, cnode);
+        if (c == SW_ATOM_NONE || sw_atoms_intern(at, sw_peer_implied_beam(cnode)) == SW_ATOM_NONE)
+            return NULL;
+        p = sw_peers_get(ps, c);
+        if (!p) return NULL;
+    }
+    *greet = 1;
+    return p;
+}
+
+int sw_peers_forget(sw_peers_t *ps, sw_peer_t *p) {
+    if (p->agent_up || p->down || p->awaited) return 0;
+    sw_peers_remove(ps, p);
+    return 1;
+}
+
+int sw_peer_list_names(const char *buf, int index, const char *beam) {
+    int n, tup;
+    if (ei_decode_list_header(buf, &index, &n) != 0) return 0;
+    for (int k = 0; k < n; k++) {
+        char b[MAXATOMLEN_UTF8], c[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, &index, &tup) != 0 || ei_decode_atom(buf, &index, b) != 0 ||
+            ei_decode_atom(buf, &index, c) != 0)
+            return 0;
+        if (strcmp(b, beam) == 0) return 1;
+    }
+    return 0;
+}
+
 void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
@@ -198,4 +235,13 @@ int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index,
         }
     }
     return bad;
+}
+
+int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, const char *buf,
+                        int *index, sw_peer_op_cb apply, void *ud, uint64_t *bad_ops,
+                        const char *event) {
+    sw_atoms_guard(at, 1);
+    int r = sw_peer_ops(from, cnode, buf, index, apply, ud, bad_ops, event);
+    sw_atoms_guard(at, 0);
+    return r;
 }

@@ -130,6 +130,28 @@ int sw_peer_hello_ok(const char *cnode, const char *beam);
  * is dropped, and it is sent nothing). */
 int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index);
 
+/* The record for an op list (buf[index], a validated term) that arrived on
+ * the live connection of C node cnode. An existing record is returned as
+ * it is, unless it is not up yet (the agent reported its node while the
+ * connection was already there) and the list opens with a valid hello:
+ * then *greet is set. A node without a record gets one (its names interned
+ * in at) only if the list opens with a valid hello, and *greet is set;
+ * otherwise NULL: a stranger, that leaves nothing behind. When *greet is
+ * set the owner marks the record up and greets it before applying the
+ * list. NULL also when out of memory. */
+sw_peer_t *sw_peers_for_ops(sw_peers_t *ps, sw_atoms_t *at, const char *cnode, const char *buf,
+                            int index, int *greet);
+
+/* The connection to p went down: if the agent never reported p's node (it
+ * came by its hello alone), p is removed (sw_peers_remove); a node it
+ * reported, up or down, is kept: its down flag must outlive the
+ * connection. Returns 1 if p was removed (p is then invalid). */
+int sw_peers_forget(sw_peers_t *ps, sw_peer_t *p);
+
+/* 1 if the agent's list of peers [{Beam, CNode}] at buf[index] (a
+ * validated term) names BEAM node beam, else 0. */
+int sw_peer_list_names(const char *buf, int index, const char *beam);
+
 /* Queues {hello, Beam} (Beam: atom self_beam of at) to p. */
 void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam);
 
@@ -148,5 +170,11 @@ typedef int (*sw_peer_op_cb)(void *ud, sw_peer_t *from, const char *buf, int *in
  * up and counted in the result. */
 int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index, sw_peer_op_cb apply,
                 void *ud, uint64_t *bad_ops, const char *event);
+
+/* sw_peer_ops with the owner's atom table at guarded meanwhile
+ * (sw_atoms_guard): what a peer sends cannot intern node names at will. */
+int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, const char *buf,
+                        int *index, sw_peer_op_cb apply, void *ud, uint64_t *bad_ops,
+                        const char *event);
 
 #endif

@@ -802,6 +802,28 @@ static void send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const 
     home->out.count++;
 }
 
+/* A copy of a register request found the name taken here (entry e): asks
+ * pid's home (claim mode CLAIM_CONFIRM or CLAIM_CHECK), which alone knows
+ * whether an earlier copy won there; no answer while that home is away
+ * (the caller sends another copy at the next link change). If this node is
+ * pid's home, e is the truth: answered here (for CONFIRM the add went to
+ * the caller's node before, on the same connection). */
+static void ask_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                     size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid,
+                     const entry_t *e, int mode) {
+    if (pid->node == t->self_beam) {
+        reply_via(t, ccbeam, caller, ref, rlen, mode == CLAIM_CONFIRM ? W_YES : W_NO);
+        return;
+    }
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
+    if (!home || !home->conn_up) return;
+    size_t yl, nl;
+    const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
+    stamp_t es = entry_stamp(e);
+    send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl, NULL, 0,
+               mode);
+}
+
 /* Owner's decision on register(name, pid) coming from the caller's node
  * ccbeam (retry: see sw_tracker_register). */
 static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
@@ -809,39 +831,14 @@ static void decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, con
     uint64_t h = name_hash(name, nlen);
     entry_t *e = find(t, name, nlen, h);
     if (e) {
-        if (retry && memcmp(&e->pid, pid, sizeof *pid) == 0) {
-            /* An earlier copy took the name: committed (its reply was
-             * lost), or still being claimed (its own answer will come).
-             * The yes goes out as a fresh one would: from the home, after
-             * the add on the same connection to the caller's node (here,
-             * if this node is the home), so the caller reads its write. */
-            if (e->reserved) return;
-            size_t yl, nl;
-            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
-            if (e->pid.node == t->self_beam) {
-                reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yl);
-                return;
-            }
-            sw_peer_t *home = sw_peers_by_beam(&t->peers, e->pid.node);
-            if (!home || !home->conn_up) return; /* next link change */
-            stamp_t es = entry_stamp(e);
-            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
-                       NULL, 0, CLAIM_CONFIRM);
-            return;
-        }
-        if (retry && pid->node != t->self_beam) {
-            /* Taken by another pid here; this view may be stale while an
-             * earlier copy won at the pid's home: ask it. */
-            size_t yl, nl;
-            const char *yes = word_bytes(W_YES, &yl), *no = word_bytes(W_NO, &nl);
-            sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
-            if (!home || !home->conn_up) return; /* next link change */
-            stamp_t es = entry_stamp(e);
-            send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
-                       NULL, 0, CLAIM_CHECK);
-            return;
-        }
-        reply_via(t, ccbeam, caller, ref, rlen, W_NO);
+        int same = memcmp(&e->pid, pid, sizeof *pid) == 0;
+        if (retry && same && e->reserved) return; /* an earlier copy's claim is on its way */
+        /* Taken for that pid (an earlier copy won: the home confirms, so
+         * the yes follows the add to the caller's node), or for another
+         * (this view may be stale while an earlier copy won: the home is
+         * asked). */
+        if (retry) ask_home(t, ccbeam, caller, ref, rlen, name, nlen, pid, e, same ? CLAIM_CONFIRM : CLAIM_CHECK);
+        else reply_via(t, ccbeam, caller, ref, rlen, W_NO);
         return;
     }
     stamp_t s = {++t->clock, t->self_beam};
@@ -1709,12 +1706,6 @@ static int apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *in
     return 0;
 }
 
-/* The trailing `retry` of a retried request's op. */
-static int dec_retry(const char *buf, int *index) {
-    char a[MAXATOMLEN_UTF8];
-    return sw_atom_dec(buf, index, a) != 0 || strcmp(a, "retry") != 0 ? -1 : 0;
-}
-
 /* The trailing mode of a claim (claim_mode_t), or -1. */
 static int dec_claim_mode(const char *buf, int *index) {
     char a[MAXATOMLEN_UTF8];
@@ -1790,7 +1781,7 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     } else if (strcmp(tag, "reg_req") == 0) {
         if ((arity != 5 && arity != 6) || dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &pid) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
-            sw_term_dec_raw(buf, index, &ref, &rlen) || (arity == 6 && dec_retry(buf, index) != 0))
+            sw_term_dec_raw(buf, index, &ref, &rlen) || (arity == 6 && dec_claim_mode(buf, index) != CLAIM_RETRY))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
@@ -1855,34 +1846,20 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 }
 
 int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int *index) {
-    uint32_t c = sw_atoms_find(&t->atoms, cnode);
-    sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
+    /* A connection the agent has not told us about becomes a peer only by
+     * a first hello that names the BEAM node its name implies; any other
+     * node (a remote shell, an rpc script) is sent nothing and leaves
+     * nothing behind. */
+    int greet;
+    sw_peer_t *p = sw_peers_for_ops(&t->peers, &t->atoms, cnode, buf, *index, &greet);
     if (!p) {
-        /* A connection the agent has not told us about becomes a peer only
-         * by a first hello that names the BEAM node its name implies; any
-         * other node (a remote shell, an rpc script) is sent nothing and
-         * leaves nothing behind. */
-        if (!sw_peer_ops_open_with_hello(cnode, buf, *index)) {
-            t->st.stranger_ops++;
-            SW_WARN("ops_from_stranger", "from=%s", cnode);
-            return 1;
-        }
-        c = sw_atoms_intern(&t->atoms, cnode);
-        if (c == UINT32_MAX || sw_atoms_intern(&t->atoms, sw_peer_implied_beam(cnode)) == UINT32_MAX)
-            return 1;
-        p = sw_peers_get(&t->peers, c);
-        if (!p) return 1;
-        conn_open(t, p);
-    } else if (!p->conn_up && !p->down && sw_peer_ops_open_with_hello(cnode, buf, *index)) {
-        /* Known by the agent, connected while still a stranger: its hello
-         * arrives on a live connection (frames come only from those). */
-        conn_open(t, p);
+        t->st.stranger_ops++;
+        SW_WARN("ops_from_stranger", "from=%s", cnode);
+        return 1;
     }
+    if (greet) conn_open(t, p);
     if (!p->conn_up) return 1;
-    sw_atoms_guard(&t->atoms, 1);
-    int r = sw_peer_ops(p, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
-    sw_atoms_guard(&t->atoms, 0);
-    return r;
+    return sw_peer_ops_guarded(p, &t->atoms, cnode, buf, index, apply_op, t, &t->st.bad_ops, "bad_op");
 }
 
 /* ---- membership -------------------------------------------------------- */
@@ -2030,10 +2007,7 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
     sw_peer_t *p = c == UINT32_MAX ? NULL : sw_peers_by_cnode(&t->peers, c);
     if (!p) return;
     conn_lost(t, p);
-    /* A node the agent never reported (it came by its hello alone) is
-     * forgotten; one it reported, up or down, is kept: its down flag must
-     * outlive the connection. */
-    if (!p->agent_up && !p->down && !p->awaited) sw_peers_remove(&t->peers, p);
+    sw_peers_forget(&t->peers, p);
 }
 
 /* Validates a list of {NameBin, Pid} or {NameBin, Pid, MFABin} (names), or
@@ -2063,21 +2037,6 @@ static int check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) 
     }
     if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
     return sw_term_skip(buf, index);
-}
-
-/* 1 if the hello's peer list at buf[index] (validated) names BEAM node
- * beam. */
-static int hello_lists_beam(const char *buf, int index, const char *beam) {
-    int n, tup;
-    if (ei_decode_list_header(buf, &index, &n) != 0) return 0;
-    for (int k = 0; k < n; k++) {
-        char b[MAXATOMLEN_UTF8], c[MAXATOMLEN_UTF8];
-        if (ei_decode_tuple_header(buf, &index, &tup) != 0 || ei_decode_atom(buf, &index, b) != 0 ||
-            ei_decode_atom(buf, &index, c) != 0)
-            return 0;
-        if (strcmp(b, beam) == 0) return 1;
-    }
-    return 0;
 }
 
 int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, int *index) {
@@ -2148,7 +2107,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
             sw_peer_t *p = &t->peers.v[k];
             if (!p->agent_up || p->beam == UINT32_MAX) continue;
             const char *b = sw_atoms_str(&t->atoms, p->beam);
-            if (!hello_lists_beam(buf, peers_at, b)) {
+            if (!sw_peer_list_names(buf, peers_at, b)) {
                 char gone[MAXATOMLEN_UTF8];
                 snprintf(gone, sizeof gone, "%s", b);
                 sw_tracker_peer_down(t, gone);
