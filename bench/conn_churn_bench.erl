@@ -36,7 +36,7 @@ main() ->
 run() ->
     N = bench_lib:envint("SWARM_CHURN_N", 1000),
     Names = bench_lib:envint("SWARM_CHURN_NAMES", 10000),
-    say("~n######## connection churn benchmark (issue 9) ########", []),
+    say("~n######## connection churn benchmark ########", []),
     say("conn churn  ~s  OTP ~s, ~p cores, host ~s",
         [calendar:system_time_to_rfc3339(erlang:system_time(second)),
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available), ?HOST]),

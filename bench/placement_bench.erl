@@ -1,4 +1,4 @@
-%% @doc The placement benchmark (issue 3; bench/run.sh, after swarm_bench):
+%% @doc The placement benchmark (bench/run.sh, after swarm_bench):
 %% register_name/4 (the MFA runs on the node the ring assigns to the name)
 %% and the restart of a stopped node's names on the survivors, on a local
 %% cluster of 3 BEAM nodes (each with its C node) started with OTP's `peer'
@@ -110,7 +110,7 @@ run() ->
     Reps = envint("SWARM_PLACEMENT_REPS", 3),
     FReps = envint("SWARM_PLACEMENT_FAILOVER_REPS", 2),
     Profile = os:getenv("SWARM_PLACEMENT_PROFILE", ""),
-    say("~n######## placement benchmark (issue 3) ########", []),
+    say("~n######## placement benchmark ########", []),
     say("placement benchmark  ~s  OTP ~s, ~p cores, ~p schedulers/node, host ~s",
         [calendar:system_time_to_rfc3339(erlang:system_time(second)),
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available),

@@ -24,7 +24,7 @@ mkdir -p "$ROOT/bench/results"
 export SWARM_BENCH_OUT
 erl -noshell -hidden -name "swarm_bench_$$@127.0.0.1" -setcookie "swarm_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'swarm_bench:main().'
-# Then the placement benchmark (issue 3, bench/placement_bench.erl):
+# Then the placement benchmark (bench/placement_bench.erl):
 # register_name/4 starts per second, and the restart of a stopped node's
 # names on the survivors, with register_name/2 and global as baselines; on a
 # fresh cluster of its own. Its report is appended to the same file.
@@ -33,7 +33,7 @@ erl -noshell -hidden -name "swarm_bench_$$@127.0.0.1" -setcookie "swarm_bench_$$
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/placement_bench.erl"
 erl -noshell -hidden -name "placement_bench_$$@127.0.0.1" -setcookie "placement_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'placement_bench:main().'
-# Then the process groups benchmark (issue 4, bench/groups_bench.erl):
+# Then the process groups benchmark (bench/groups_bench.erl):
 # join/2 per second (1 and 8 callers), time until every node lists the
 # members, members/1, publish/2 and multi_call/3 of 10k members, memory per
 # membership, against OTP's pg in the same run; on a fresh cluster of its
@@ -43,7 +43,7 @@ erl -noshell -hidden -name "placement_bench_$$@127.0.0.1" -setcookie "placement_
 erlc -o "$TMP" -I "$ROOT/include" "$ROOT/bench/groups_bench.erl"
 erl -noshell -hidden -name "groups_bench_$$@127.0.0.1" -setcookie "groups_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'groups_bench:main().'
-# Then the connection churn benchmark (issue 9, bench/conn_churn_bench.erl):
+# Then the connection churn benchmark (bench/conn_churn_bench.erl):
 # a C node's RSS before and after 1,000 distinct nodes connect, ask once and
 # leave (hand-written distribution clients, test/swarm_rawdist.erl), on a
 # node of its own. Its report is appended to the same file.

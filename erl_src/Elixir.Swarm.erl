@@ -13,7 +13,7 @@
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
 -export([register_name/4, register_name/5, whereis_or_register_name/4,
          whereis_or_register_name/5]).
-%% Process groups (issue 4): see the end of this file.
+%% Process groups: see the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 
 %% @doc See {@link swarm:register_name/2}.
@@ -57,7 +57,7 @@ send(Name, Msg) -> swarm:send(Name, Msg).
 registered() -> swarm:registered().
 
 %% ---------------------------------------------------------------------------
-%% Process groups (issue 4).
+%% Process groups.
 
 %% @doc See {@link swarm:join/2}.
 -spec join(term(), pid()) -> ok | {error, home_unreachable}.

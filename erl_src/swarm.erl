@@ -27,7 +27,7 @@
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
 -export([register_name/4, register_name/5, whereis_or_register_name/4,
          whereis_or_register_name/5]).
-%% Process groups (issue 4): see the section at the end of this file.
+%% Process groups: see the section at the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 %% For swarm_groups.
 -export([request/6, epoch/0]).
@@ -332,7 +332,7 @@ now_ms() ->
     erlang:monotonic_time(millisecond).
 
 %% ===========================================================================
-%% Process groups (issue 4). Memberships are replicated by the C nodes
+%% Process groups. Memberships are replicated by the C nodes
 %% (c_src/group.c); reads come from this node's ETS replica, written by
 %% swarm_groups (erl_src/swarm_groups.erl). See README.md, Internals.
 

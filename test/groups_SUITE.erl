@@ -1,4 +1,4 @@
-%% @doc Process groups end to end (issue 4): real BEAM nodes (OTP's peer),
+%% @doc Process groups end to end: real BEAM nodes (OTP's peer),
 %% each running swarm with its real C node, on 127.0.0.1.
 -module(groups_SUITE).
 -include_lib("common_test/include/ct.hrl").
