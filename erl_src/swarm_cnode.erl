@@ -11,7 +11,7 @@
 -include("swarm_proto.hrl").
 
 -export([cnode/0, send/1, send/2, ask/1, reply/3, drain/2]).
--export([init_epoch/0, bump_epoch/0]).
+-export([init_epoch/0, bump_epoch/0, epoch/0]).
 -export([shadow_new/2, shadow_note/2, shadow_forget/2, shadow_stale/2, shadow_drop/1]).
 
 -type shadow() :: ets:tid() | undefined.
@@ -91,6 +91,15 @@ init_epoch() ->
 -spec bump_epoch() -> ok.
 bump_epoch() ->
     atomics:add(persistent_term:get({swarm, epoch}), 1, 1).
+
+%% @doc The link epoch: a counter bumped whenever a link that requests
+%% travel on went down or came back (0 when swarm is not running).
+-spec epoch() -> non_neg_integer().
+epoch() ->
+    case persistent_term:get({swarm, epoch}, undefined) of
+        undefined -> 0;
+        A -> atomics:get(A, 1)
+    end.
 
 %% The shadow of a resynchronisation. After a hello the C node streams its
 %% whole state again; until it says it is done, the keys it writes are

@@ -330,7 +330,7 @@ merged(Batches) ->
      lists:append([M || {_, gbatch, _, M, _} <- Batches]),
      lists:append([R || {_, gbatch, _, _, R} <- Batches])}.
 
--spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], ets:tid() | undefined) -> ok.
+-spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], swarm_cnode:shadow()) -> ok.
 apply_chunks([], _Shadow) ->
     ok;
 apply_chunks(Chunks, Shadow) ->
