@@ -322,10 +322,7 @@ resend(Msg) ->
 %% requests travel on went down or came back (0 when swarm is not running).
 -spec epoch() -> non_neg_integer().
 epoch() ->
-    case persistent_term:get({swarm, epoch}, undefined) of
-        undefined -> 0;
-        A -> atomics:get(A, 1)
-    end.
+    swarm_cnode:epoch().
 
 -spec now_ms() -> integer().
 now_ms() ->

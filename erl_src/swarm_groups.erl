@@ -31,9 +31,9 @@
 %% stays in the group exactly once, though it reads the chunks one by one.
 %%
 %% The member list cache (unless the `groups_members_cache' setting is
-%% false). Building a 10k-member list from 157 chunks costs
-%% a few times what copying one finished list out of ETS does (mostly the
-%% garbage collections of the intermediate terms), so members/1 keeps the
+%% false). Building a large group's member list from its chunks costs
+%% more than copying one finished list out of ETS (mostly the garbage
+%% collections of the intermediate terms), so members/1 keeps the
 %% list of a group of more than ?CACHE_MIN_CHUNKS chunks in the set
 %% `swarm_groups_cache', as `{{c, GroupBin}, Version, PidTuple}' (a tuple
 %% takes half the words of a list in ETS; tuple_to_list/1 on the copy read
@@ -67,7 +67,7 @@
     %% requests before it were made for an earlier holder.
     holder_ready = false :: boolean(),
     %% After a hello: the chunks ({GroupBin, K}) received since.
-    shadow :: ets:tid() | undefined
+    shadow :: swarm_cnode:shadow()
 }).
 
 -type state() :: #st{}.
@@ -98,7 +98,7 @@ cnode_ready(CNode) ->
 -spec request(gjoin | gleave, group_bin(), pid(), {atom(), [term()]}) ->
           ok | {error, home_unreachable | term()}.
 request(Op, GroupBin, Pid, {Fun, Args}) ->
-    CNode = try persistent_term:get({swarm, cnode})
+    CNode = try swarm_cnode:cnode()
             catch error:badarg -> exit({noproc, {swarm, Fun, Args}})
             end,
     %% Joining or leaving again is harmless: the same message is resent
@@ -223,20 +223,13 @@ collect_loop(Pending, Got, Deadline, CallerMon) ->
 %% process runs (the C node forwards the request to `NewPid''s home).
 -spec transfer(pid(), pid()) -> ok.
 transfer(OldPid, NewPid) when is_pid(OldPid), is_pid(NewPid) ->
-    erlang:send({?SW_SERVER, persistent_term:get({swarm, cnode})},
-                {?SW_TAG, gtransfer, OldPid, NewPid}),
-    ok.
+    swarm_cnode:send({?SW_TAG, gtransfer, OldPid, NewPid}).
 
 %% @doc Counters and sizes of the local C node's group state, as a proplist
 %% (`{error, timeout}' if it does not answer within 5 s).
 -spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
 stats() ->
-    Ref = make_ref(),
-    erlang:send({?SW_SERVER, persistent_term:get({swarm, cnode})}, {?SW_TAG, gstats, self(), Ref}),
-    receive
-        {Ref, Stats} -> Stats
-    after 5000 -> {error, timeout}
-    end.
+    swarm_cnode:ask(gstats).
 
 %% ---------------------------------------------------------------------------
 
@@ -271,15 +264,15 @@ handle_cast(_Msg, St) ->
 %% @doc gen_server callback: the C node's batches and gsynced, and
 %% swarm_agent's cnode_ready.
 -spec handle_info(term(), state()) -> {noreply, state()}.
-handle_info({?SW_TAG, gbatch, Chunks, Mons, Replies}, St0) ->
+handle_info({?SW_TAG, gbatch, _, _, _} = Msg, St0) ->
     %% Batches queued behind this one are applied with it: a chunk written
     %% several times is written once, and the replies still follow the
     %% changes they report.
-    {Chunks1, Mons1, Replies1} = more_batches([Chunks], [Mons], [Replies], 64),
+    {Chunks1, Mons1, Replies1} = merged(swarm_cnode:drain(Msg, 64)),
     ok = apply_chunks(Chunks1, St0#st.shadow),
     {Ready, Pids} = route_mons(Mons1, St0#st.holder, St0#st.holder_ready, []),
     Pids =:= [] orelse (St0#st.holder ! {mon, Pids}),
-    _ = [swarm_agent:reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
+    _ = [swarm_cnode:reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
     {noreply, St0#st{holder_ready = Ready}};
 handle_info({?SW_TAG, gsynced}, St) ->
     {noreply, end_shadow(St)};
@@ -290,11 +283,6 @@ handle_info(Other, St) ->
     {noreply, St}.
 
 %% ---------------------------------------------------------------------------
-
--spec to_cnode(term()) -> ok.
-to_cnode(Msg) ->
-    erlang:send({?SW_SERVER, persistent_term:get({swarm, cnode})}, Msg),
-    ok.
 
 %% Tells the C node our pid and the memberships of live local pids in the
 %% replica. Monitors are rebuilt from the C node's answer, by a new holder;
@@ -311,7 +299,7 @@ hello(CNode, St0) ->
                           Ps -> [{Bin, Ps} | Acc]
                       end
               end, [], ?SW_GROUPS),
-    erlang:send({?SW_SERVER, CNode}, {?SW_TAG, ghello, self(), Local, St#st.holder}),
+    ok = swarm_cnode:send(CNode, {?SW_TAG, ghello, self(), Local, St#st.holder}),
     St.
 
 %% The pids to monitor, from the C node's requests: those after its
@@ -330,36 +318,26 @@ route_mons([{mon, P} | T], H, true, Acc) ->
 route_mons([_ | T], H, Ready, Acc) ->
     route_mons(T, H, Ready, Acc).
 
--spec more_batches([list()], [list()], [list()], non_neg_integer()) -> {list(), list(), list()}.
-more_batches(Cs, Ms, Rs, 0) ->
-    merged(Cs, Ms, Rs);
-more_batches(Cs, Ms, Rs, N) ->
-    receive
-        {?SW_TAG, gbatch, C, M, R} -> more_batches([C | Cs], [M | Ms], [R | Rs], N - 1)
-    after 0 ->
-        merged(Cs, Ms, Rs)
-    end.
-
--spec merged([list()], [list()], [list()]) -> {list(), list(), list()}.
-merged([C], [M], [R]) ->
+%% The gbatch messages, in their order, as one: the chunks, the monitor
+%% requests and the replies.
+-spec merged([tuple()]) -> {list(), list(), list()}.
+merged([{_, gbatch, C, M, R}]) ->
     {C, M, R};
-merged(Cs, Ms, Rs) ->
+merged(Batches) ->
     %% The last version of each chunk wins (maps:from_list keeps the last).
-    Last = maps:from_list([{{G, K}, T} || C <- lists:reverse(Cs), {G, K, T} <- C]),
+    Last = maps:from_list([{{G, K}, T} || {_, gbatch, C, _, _} <- Batches, {G, K, T} <- C]),
     {[{G, K, T} || {{G, K}, T} <- maps:to_list(Last)],
-     lists:append(lists:reverse(Ms)), lists:append(lists:reverse(Rs))}.
+     lists:append([M || {_, gbatch, _, M, _} <- Batches]),
+     lists:append([R || {_, gbatch, _, _, R} <- Batches])}.
 
--spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], ets:tid() | undefined) -> ok.
+-spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], swarm_cnode:shadow()) -> ok.
 apply_chunks([], _Shadow) ->
     ok;
 apply_chunks(Chunks, Shadow) ->
     true = ets:insert(?SW_GROUPS, [{{G, K}, T} || {G, K, T} <- Chunks, T =/= {}]),
     _ = [ets:delete(?SW_GROUPS, {G, K}) || {G, K, {}} <- Chunks],
     changed(lists:usort([G || {G, _, _} <- Chunks])),
-    case Shadow of
-        undefined -> ok;
-        _ -> true = ets:insert(Shadow, [{{G, K}} || {G, K, _} <- Chunks]), ok
-    end.
+    swarm_cnode:shadow_note(Shadow, [{G, K} || {G, K, _} <- Chunks]).
 
 %% The chunks of these groups were just rewritten: new versions (none for a
 %% group left empty), and their cached member lists are dropped. With the
@@ -396,7 +374,7 @@ holder_loop() ->
             _ = [erlang:monitor(process, P) || P <- Pids],
             ?MODULE:holder_loop();
         {'DOWN', _Mref, process, Pid, _Why} ->
-            to_cnode({?SW_TAG, gdown, Pid}),
+            swarm_cnode:send({?SW_TAG, gdown, Pid}),
             ?MODULE:holder_loop();
         _Other ->
             ?MODULE:holder_loop()
@@ -410,28 +388,15 @@ new_holder(#st{holder = Old} = St) ->
     St#st{holder = spawn_link(?MODULE, holder_loop, []), holder_ready = false}.
 
 -spec begin_shadow(state()) -> state().
-begin_shadow(St0) ->
-    St = new_holder(drop_shadow(St0)),
-    case ets:info(?SW_GROUPS, size) of
-        0 -> St;
-        _ -> St#st{shadow = ets:new(swarm_groups_shadow, [set, private])}
-    end.
+begin_shadow(#st{shadow = Sh} = St) ->
+    _ = swarm_cnode:shadow_drop(Sh),
+    (new_holder(St))#st{shadow = swarm_cnode:shadow_new(?SW_GROUPS, swarm_groups_shadow)}.
 
+%% The C node reported gsynced: the chunks it did not write since the
+%% hello are dropped.
 -spec end_shadow(state()) -> state().
-end_shadow(#st{shadow = undefined} = St) ->
-    St;
 end_shadow(#st{shadow = Sh} = St) ->
-    Stale = ets:foldl(fun(O, Acc) ->
-                              Key = element(1, O),
-                              case ets:member(Sh, Key) of
-                                  true -> Acc;
-                                  false -> [Key | Acc]
-                              end
-                      end, [], ?SW_GROUPS),
+    Stale = swarm_cnode:shadow_stale(Sh, ?SW_GROUPS),
     _ = [ets:delete(?SW_GROUPS, K) || K <- Stale],
     changed(lists:usort([G || {G, _} <- Stale])),
-    drop_shadow(St).
-
--spec drop_shadow(state()) -> state().
-drop_shadow(#st{shadow = undefined} = St) -> St;
-drop_shadow(#st{shadow = Sh} = St) -> ets:delete(Sh), St#st{shadow = undefined}.
+    St#st{shadow = swarm_cnode:shadow_drop(Sh)}.

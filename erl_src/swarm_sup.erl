@@ -15,7 +15,7 @@ start_link(Config) ->
 init(Config) ->
     _ = ets:new(?SW_NAMES, [named_table, public, set, {read_concurrency, true}]),
     _ = ets:new(?SW_MFA, [named_table, public, set]),
-    _ = ets:new(?SW_GROUPS, [named_table, public, ordered_set, {read_concurrency, true}]), %% groups
+    _ = ets:new(?SW_GROUPS, [named_table, public, ordered_set, {read_concurrency, true}]),
     _ = ets:new(?SW_GROUPS_CACHE, [named_table, public, set, {read_concurrency, true}]),
     Agent = #{id => swarm_agent,
               start => {swarm_agent, start_link, [Config]},
@@ -23,6 +23,6 @@ init(Config) ->
               shutdown => 5000,
               type => worker,
               modules => [swarm_agent]},
-    Groups = #{id => swarm_groups, start => {swarm_groups, start_link, []}, %% groups (issue 4)
+    Groups = #{id => swarm_groups, start => {swarm_groups, start_link, []},
                restart => permanent, shutdown => 5000, type => worker, modules => [swarm_groups]},
     {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups]}}.

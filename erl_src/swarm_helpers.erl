@@ -1,0 +1,105 @@
+%% @private
+%% @doc What the registry asks of the processes that register_name/4,5
+%% starts, each from a fresh process so that the agent's loop never runs
+%% user code nor waits: their start (apply of the MFA), their handoff when
+%% the ring places them on another node, the resolution of a conflict
+%% between two of them, and the answers about handed-off state and
+%% shutdown.
+%%
+%% What it is not: the replica (swarm_replica decides when to call these)
+%% or a process of its own.
+-module(swarm_helpers).
+-compile(warn_missing_spec).
+-include("swarm_proto.hrl").
+
+-export([start_mfa/2, started/2, begin_handoff/3, end_handoff/2, resolve_conflict/2, die/1]).
+
+%% @doc Runs apply(M, F, A) for the C node (`MFABin' is the MFA's
+%% encoding) in a fresh process, which tells the calling agent
+%% `{'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
+%% term_to_binary(Result)}}'; the agent passes results on with started/2.
+-spec start_mfa(non_neg_integer(), binary()) -> pid().
+start_mfa(Id, MFABin) ->
+    Agent = self(),
+    spawn(fun() ->
+                  Result = try binary_to_term(MFABin) of
+                               {M, F, A} ->
+                                   try apply(M, F, A) of
+                                       {ok, Started} = Ok when is_pid(Started) -> Ok;
+                                       {error, _} = Error -> Error;
+                                       Other -> {error, {invalid_return, Other}}
+                                   catch Class:Reason -> {error, {Class, Reason}}
+                                   end
+                           catch error:badarg -> {error, bad_mfa}
+                           end,
+                  Pid = case Result of {ok, P} -> P; _ -> undefined end,
+                  %% The result travels as a binary: it may hold terms (funs)
+                  %% that the C node does not decode; the caller unwraps it.
+                  Wrapped = {?SW_TAG, raw, term_to_binary(Result)},
+                  Agent ! {?SW_TAG, started, Id, Pid, Wrapped}
+          end).
+
+%% @doc Passes the start results to C node `CNode' in one message: the
+%% `started' message `Msg' just received and those waiting behind it (at
+%% most 256).
+-spec started(node(), tuple()) -> ok.
+started(CNode, Msg) ->
+    Results = [{Id, Pid, Res} || {_, started, Id, Pid, Res} <- swarm_cnode:drain(Msg, 256)],
+    swarm_cnode:send(CNode, {?SW_TAG, started, Results}).
+
+%% @doc Asks a process started by register_name/4,5 that the ring now
+%% places on another node what to do ({swarm, begin_handoff}, as in
+%% Swarm), from a fresh process (the call may take up to `handoff_timeout'
+%% ms), and hands the answer to C node `CNode': `restart' or `{resume,
+%% State}' move it, `ignore' keeps it here. No answer (not a gen_server, a
+%% crash, a timeout) counts as `restart'.
+-spec begin_handoff(binary(), pid(), node()) -> pid().
+begin_handoff(NameBin, Pid, CNode) ->
+    spawn(fun() ->
+                  How = case ask_handoff(Pid) of
+                            {resume, State} -> {resume, term_to_binary(State)};
+                            Other -> Other
+                        end,
+                  swarm_cnode:send(CNode, {?SW_TAG, handoff, NameBin, Pid, How})
+          end).
+
+%% @doc Gives the process that replaced a handed-off one the state
+%% (`StateBin', encoded) the old one handed off.
+-spec end_handoff(pid(), binary()) -> ok.
+end_handoff(Pid, StateBin) ->
+    gen_server:cast(Pid, {swarm, end_handoff, binary_to_term(StateBin)}).
+
+%% Pid's answer to {swarm, begin_handoff} within `handoff_timeout' ms; no
+%% answer, or another one, counts as `restart'. Called from a fresh process.
+-spec ask_handoff(pid()) -> restart | ignore | {resume, term()}.
+ask_handoff(Pid) ->
+    Timeout = application:get_env(swarm, handoff_timeout, 5000),
+    try gen_server:call(Pid, {swarm, begin_handoff}, Timeout) of
+        ignore -> ignore;
+        {resume, State} -> {resume, State};
+        _ -> restart
+    catch _:_ -> restart
+    end.
+
+%% @doc A local process started by register_name/4,5 lost its name to
+%% `Winner' (a duplicate started while nodes disagreed, e.g. across a
+%% partition): as in Swarm, from a fresh process, it is asked {swarm,
+%% begin_handoff}; on `{resume, State}' the winner is cast {swarm,
+%% resolve_conflict, State}; then the loser is sent {swarm, die}.
+-spec resolve_conflict(pid(), pid()) -> pid().
+resolve_conflict(Loser, Winner) ->
+    spawn(fun() ->
+                  case ask_handoff(Loser) of
+                      {resume, State} -> gen_server:cast(Winner, {swarm, resolve_conflict, State});
+                      _ -> ok
+                  end,
+                  Loser ! {swarm, die}
+          end).
+
+%% @doc A process started by register_name/4,5 lost its name to a
+%% duplicate (started while nodes disagreed on the ring): Swarm's shutdown
+%% request, {swarm, die}.
+-spec die(pid()) -> ok.
+die(Pid) ->
+    Pid ! {swarm, die},
+    ok.

@@ -1,0 +1,214 @@
+%% @private
+%% @doc The C node as a port program, for the agent that owns it: opening
+%% it (priv/swarm_node) with its configuration, reading its ready line,
+%% restarting it with a doubling backoff when it dies alone, and the
+%% watchdog that kills it when it hangs.
+%%
+%% What it is not: a process. The agent holds the state (`t()') and hands
+%% it the port's messages, its timers' messages and the watchdog's pongs;
+%% what a ready or a dead C node means for the replica and the peers is
+%% the agent's business.
+-module(swarm_port).
+-compile(warn_missing_spec).
+-include("swarm_proto.hrl").
+-include_lib("kernel/include/logger.hrl").
+
+-export([new/2, open/1, await_ready/2, event/2, restart/1, watchdog/1, schedule_watchdog/0,
+         pong/2, close/1]).
+-export([running/1, ready/1, restarts/1, os_pid/1]).
+
+-record(cport, {
+    cnode :: node(),
+    quorum :: term(),
+    port :: port() | undefined,
+    ready = false :: boolean(),
+    backoff :: pos_integer(),
+    restart_timer :: reference() | undefined,
+    restarts = 0 :: non_neg_integer(),
+    %% The watchdog: the ping in flight and how many went unanswered.
+    ping :: reference() | undefined,
+    missed = 0 :: non_neg_integer()
+}).
+
+-opaque t() :: #cport{}.
+-export_type([t/0]).
+
+%% @doc The state for C node `CNode', not started; `Quorum' is passed on
+%% in its configuration (see swarm_config:quorum/1).
+-spec new(node(), term()) -> t().
+new(CNode, Quorum) ->
+    #cport{cnode = CNode, quorum = Quorum, backoff = backoff0()}.
+
+%% @doc Starts the C node and sends it its configuration; it is ready
+%% when its ready line comes (event/2, await_ready/2).
+-spec open(t()) -> {ok, t()} | {error, term()}.
+open(#cport{cnode = CNode} = P) ->
+    %% cnode_executable / cnode_env: for running the C node under a
+    %% sanitizer or a profiler (the test suites do); not needed otherwise.
+    Exe = application:get_env(swarm, cnode_executable,
+                              filename:join(code:priv_dir(swarm), "swarm_node")),
+    case filelib:is_regular(Exe) of
+        false ->
+            {error, {cnode_missing, Exe}};
+        true ->
+            [Alive, Host] = string:split(atom_to_list(CNode), "@"),
+            Env = [{"SWARM_LOG", atom_to_list(application:get_env(swarm, cnode_log, info))}
+                   | application:get_env(swarm, cnode_env, [])],
+            Port = open_port({spawn_executable, Exe},
+                             [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
+            Config = [{beam_node, node()},
+                      {alive, list_to_binary(Alive)},
+                      {host, list_to_binary(Host)},
+                      {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
+                      {quorum, P#cport.quorum},
+                      {otp_release, list_to_integer(erlang:system_info(otp_release))}],
+            true = port_command(Port, term_to_binary({?SW_TAG, config, Config})),
+            {ok, P#cport{port = Port, ready = false}}
+    end.
+
+%% @doc Waits up to `Timeout' ms for the ready line of the C node just
+%% opened (the agent's init only); closes the port on a timeout.
+-spec await_ready(t(), timeout()) -> {ok, t()} | {error, term()}.
+await_ready(#cport{port = Port} = P, Timeout) ->
+    receive
+        {Port, {data, Bin}} ->
+            case data(Bin, P) of
+                {ready, P1} -> {ok, P1};
+                {ok, _} -> {error, cnode_start_failed}
+            end;
+        {Port, {exit_status, Status}} ->
+            {error, {cnode_exited, Status}}
+    after Timeout ->
+        catch port_close(Port),
+        {error, cnode_start_timeout}
+    end.
+
+%% @doc A message from a port or about one (`{Port, _}', `{'EXIT', Port,
+%% _}'): `{ready, P}' when the C node reports ready, `{exited, P}' when it
+%% died (its restart is scheduled), `{ok, P}' for anything else from the
+%% current port, `unexpected' for a port that is not the current one.
+-spec event(term(), t()) -> {ready | exited | ok, t()} | unexpected.
+event({Port, {data, Bin}}, #cport{port = Port} = P) ->
+    data(Bin, P);
+event({Port, {exit_status, Status}}, #cport{port = Port} = P) ->
+    ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => P#cport.backoff}),
+    {exited, schedule_restart(P#cport{port = undefined, ready = false})};
+event({'EXIT', Port, _}, #cport{port = Port} = P) ->
+    {ok, P};
+event(_Msg, _P) ->
+    unexpected.
+
+-spec data(binary(), t()) -> {ready | ok, t()}.
+data(Bin, #cport{cnode = CNode} = P) ->
+    case catch binary_to_term(Bin, [safe]) of
+        {?SW_TAG, ready, CNode} ->
+            {ready, P#cport{ready = true, backoff = backoff0()}};
+        {?SW_TAG, error, Why} ->
+            ?LOG_ERROR(#{event => cnode_error, reason => Why}),
+            {ok, P};
+        Other ->
+            ?LOG_WARNING(#{event => cnode_unexpected, message => Other}),
+            {ok, P}
+    end.
+
+%% @doc The backoff timer fired: starts the C node again (or schedules the
+%% next try if it cannot be started).
+-spec restart(t()) -> t().
+restart(P0) ->
+    P = P0#cport{restart_timer = undefined},
+    case open(P) of
+        {ok, P1} -> P1;
+        {error, Why} ->
+            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}),
+            schedule_restart(P)
+    end.
+
+-spec schedule_restart(t()) -> t().
+schedule_restart(#cport{restart_timer = undefined, backoff = B} = P) ->
+    T = erlang:send_after(B, self(), restart_cnode),
+    P#cport{restart_timer = T, backoff = min(B * 2, 5000), restarts = P#cport.restarts + 1};
+schedule_restart(P) ->
+    P.
+
+-spec backoff0() -> pos_integer().
+backoff0() ->
+    application:get_env(swarm, restart_backoff, 100).
+
+%% The watchdog: every `cnode_watchdog_ms' (default 1000) the agent pings
+%% its C node over the distribution connection; a C node that leaves
+%% `cnode_watchdog_misses' (default 5) pings in a row unanswered is hung
+%% (stopped, stuck in a loop): it is killed, and restarted as if it had
+%% died. A C node that is only starting, or restarting, is not asked.
+
+%% @doc Sends the caller `watchdog' after `cnode_watchdog_ms'.
+-spec schedule_watchdog() -> reference().
+schedule_watchdog() ->
+    erlang:send_after(application:get_env(swarm, cnode_watchdog_ms, 1000), self(), watchdog).
+
+%% @doc The watchdog's tick (the caller got `watchdog'): schedules the
+%% next one, then pings the C node, or kills it if too many pings went
+%% unanswered.
+-spec watchdog(t()) -> t().
+watchdog(P) ->
+    schedule_watchdog(),
+    tick(P).
+
+-spec tick(t()) -> t().
+tick(#cport{port = undefined} = P) ->
+    P#cport{ping = undefined, missed = 0};
+tick(#cport{ready = false} = P) ->
+    P#cport{ping = undefined, missed = 0};
+tick(#cport{port = Port, ping = Ping, missed = Missed} = P) ->
+    Limit = application:get_env(swarm, cnode_watchdog_misses, 5),
+    Missed1 = case Ping of undefined -> 0; _ -> Missed + 1 end,
+    case Missed1 >= Limit of
+        true ->
+            OsPid = proplists:get_value(os_pid, erlang:port_info(Port)),
+            ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}),
+            is_integer(OsPid) andalso
+                spawn(fun() -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)) end),
+            %% Its exit_status comes through the port: the restart follows.
+            P#cport{ping = undefined, missed = 0};
+        false ->
+            Ref = make_ref(),
+            swarm_cnode:send(P#cport.cnode, {?SW_TAG, ping, self(), Ref}),
+            P#cport{ping = Ref, missed = Missed1}
+    end.
+
+%% @doc The C node answered ping `Ref': `{ok, P}' if it is the one in
+%% flight, else `unexpected'.
+-spec pong(reference(), t()) -> {ok, t()} | unexpected.
+pong(Ref, #cport{ping = Ref} = P) ->
+    {ok, P#cport{ping = undefined, missed = 0}};
+pong(_Ref, _P) ->
+    unexpected.
+
+%% @doc Closes the port if it is open (the agent terminates).
+-spec close(t()) -> ok.
+close(#cport{port = undefined}) ->
+    ok;
+close(#cport{port = Port}) ->
+    catch port_close(Port),
+    ok.
+
+%% @doc Whether the port program runs (it may not be ready yet).
+-spec running(t()) -> boolean().
+running(#cport{port = Port}) ->
+    Port =/= undefined.
+
+%% @doc Whether the C node reported ready since it was last started.
+-spec ready(t()) -> boolean().
+ready(#cport{ready = Ready}) ->
+    Ready.
+
+%% @doc How many times the C node was restarted (or a restart scheduled).
+-spec restarts(t()) -> non_neg_integer().
+restarts(#cport{restarts = N}) ->
+    N.
+
+%% @doc The OS pid of the running C node, `error' when none runs.
+-spec os_pid(t()) -> {ok, term()} | error.
+os_pid(#cport{port = undefined}) ->
+    error;
+os_pid(#cport{port = Port}) ->
+    {ok, proplists:get_value(os_pid, erlang:port_info(Port))}.
