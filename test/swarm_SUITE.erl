@@ -140,8 +140,10 @@ whereis_miss_is_local(Config) ->
         lists:foldl(fun(I, _) -> swarm:whereis_name({missing, I}) end, x, lists:seq(1, 5000))
     end, []]),
     After = proplists:get_value(msgs_in, swarm_ct:rpc(A, swarm_agent, stats, [])),
-    %% Only the second stats request itself may have been counted.
-    ?assert(After - Before =< 1).
+    %% 5000 misses that asked the C node would count 5000; what may be
+    %% counted meanwhile is the second stats request, the agent's watchdog
+    %% ping (once a second) and the odd peer message.
+    ?assert(After - Before =< 10).
 
 %% @doc send/2 to an unknown name exits {badarg, {Name, Msg}}, like global.
 send_unknown_name(Config) ->
