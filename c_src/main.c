@@ -2,6 +2,7 @@
  * application as a port program. It takes no arguments; its configuration
  * (cookie included) arrives on stdin, so nothing secret shows in `ps`.
  * See server.h for the control channel. */
+#include <ei.h>
 #include <stdio.h>
 #include <string.h>
 
