@@ -119,9 +119,12 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
     const sw_tracker_msg_env_t env = {d, on_redirect, on_agent_hello, on_peer_up, on_peer_down};
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 2) return -1;
     if (ei_decode_atom(buf, index, tag) != 0 || strcmp(tag, SW_PROTO_TAG) != 0) return -1;
-    if (ei_decode_atom(buf, index, tag) != 0) return -1;
+    /* The tag is looked up where it lies; its text is decoded only for
+     * the rare tag that is not in the table. */
+    int tag_at = *index;
+    int m = sw_proto_decode(buf, index);
+    if (m == -2) return -1;
     d->st.msgs_in++;
-    int m = sw_proto_lookup(tag);
 
     if (strcmp(from, d->beam) != 0) {
         switch (m) {
@@ -156,6 +159,7 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
         reply_stats(d, &caller, ref, rlen);
         return 0;
     default:
+        if (ei_decode_atom(buf, &tag_at, tag) != 0) return -1;
         if (tag[0] == 'g') return sw_group_local(d->groups, tag, arity, buf, index);
         return -1;
     }

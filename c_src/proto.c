@@ -86,6 +86,29 @@ int sw_proto_lookup(const char *atom) {
     return sw_proto_lookup_n(atom, len);
 }
 
+int sw_proto_decode(const char *buf, int *index) {
+    const unsigned char *p = (const unsigned char *)buf + *index;
+    size_t len, hdr;
+    switch (p[0]) {
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_ATOM_EXT:
+        len = p[1];
+        hdr = 2;
+        break;
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_ATOM_EXT:
+        len = (size_t)p[1] << 8 | p[2];
+        hdr = 3;
+        break;
+    default:
+        return -2;
+    }
+    *index += (int)(hdr + len);
+    /* Every atom of the table is ASCII, the same bytes in all four
+     * encodings; an atom of other bytes is none of ours. */
+    return sw_proto_lookup_n((const char *)p + hdr, len);
+}
+
 int sw_proto_encode(ei_x_buff *x, int m) {
     if (m < 0 || m >= SW_MSG_COUNT) return -1;
     if (enc[m].len) return ei_x_append_buf(x, enc[m].ext, enc[m].len);

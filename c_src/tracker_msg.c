@@ -10,21 +10,6 @@
 #include "swarm_proto.h"
 #include "term.h"
 
-/* The atom at *index as a table entry in *m (-1: an atom that is not
- * ours). Returns 0, or -1 if there is no atom. */
-static int dec_atom(const char *buf, int *index, int *m) {
-    char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_atom(buf, index, atom) != 0) return -1;
-    *m = sw_proto_lookup(atom);
-    return 0;
-}
-
-/* The table entry of the atom at *index, or -1 (no atom, or not ours). */
-static int dec_entry(const char *buf, int *index) {
-    int m;
-    return dec_atom(buf, index, &m) == 0 ? m : -1;
-}
-
 /* A binary's bytes in place: *p at its first byte, *len its size. */
 static int dec_bin_in_place(const char *buf, int *index, const char **p, long *len) {
     int type, size;
@@ -53,10 +38,11 @@ static int reg(sw_tracker_t *t, const sw_tracker_msg_env_t *env, const char *fro
         return -1;
     if (mfa_req) {
         /* Any mode other than whereis_or_register is register. */
-        if (dec_bin_in_place(buf, index, &mfa, &mfalen) || dec_atom(buf, index, &mode)) return -1;
+        if (dec_bin_in_place(buf, index, &mfa, &mfalen) || (mode = sw_proto_decode(buf, index)) == -2)
+            return -1;
     } else if (ei_decode_pid(buf, index, &pid)) {
         return -1;
-    } else if (retry && dec_entry(buf, index) != SW_MSG_RETRY) {
+    } else if (retry && sw_proto_decode(buf, index) != SW_MSG_RETRY) {
         return -1;
     }
     if (from) {
@@ -114,12 +100,12 @@ static int handoff(sw_tracker_t *t, int arity, const char *buf, int *index) {
         return -1;
     if (type == ERL_SMALL_TUPLE_EXT) {
         if (ei_decode_tuple_header(buf, index, &tup) || tup != 2 ||
-            dec_entry(buf, index) != SW_MSG_RESUME ||
+            sw_proto_decode(buf, index) != SW_MSG_RESUME ||
             dec_bin_in_place(buf, index, &state, &statelen))
             return -1;
         h = SW_HANDOFF_RESUME;
     } else {
-        switch (dec_entry(buf, index)) {
+        switch (sw_proto_decode(buf, index)) {
         case SW_MSG_RESTART: h = SW_HANDOFF_RESTART; break;
         case SW_MSG_IGNORE: h = SW_HANDOFF_IGNORE; break;
         default: return -1;

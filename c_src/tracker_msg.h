@@ -41,7 +41,9 @@ typedef struct {
 int sw_tracker_msg_is_local(int m);
 
 /* Message m of arity `arity` (envelope and tag included) from our own BEAM
- * node; buf at *index is the element after the tag, and *index advances
+ * node; buf holds the whole message, validated (sw_term_validate_depth, as
+ * dist.c does for every message), and buf at *index is the element after
+ * the tag; *index advances
  * past what was decoded. Every callback of env is called, if at all, after
  * the tracker's call. Returns 0, or -1 if the message is malformed or m is
  * not a local registry message (the tracker then was not called, except

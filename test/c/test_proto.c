@@ -173,6 +173,60 @@ static void test_encode_is_eis(void) {
     ei_x_free(&b);
 }
 
+/* An atom in each of the four external encodings, looked up in place. */
+static void test_decode_in_place(void) {
+    static const unsigned char kinds[] = {ERL_SMALL_ATOM_UTF8_EXT, ERL_SMALL_ATOM_EXT,
+                                          ERL_ATOM_UTF8_EXT, ERL_ATOM_EXT};
+    char buf[64];
+    for (int i = 0; i < SW_MSG_COUNT; i++) {
+        size_t len = strlen(sw_msg_name[i]);
+        for (size_t k = 0; k < sizeof kinds; k++) {
+            int small = k < 2, hdr = small ? 2 : 3, at = 3;
+            memset(buf, 0, sizeof buf);
+            buf[at] = (char)kinds[k];
+            if (small) {
+                buf[at + 1] = (char)len;
+            } else {
+                buf[at + 1] = 0;
+                buf[at + 2] = (char)len;
+            }
+            memcpy(buf + at + hdr, sw_msg_name[i], len);
+            int idx = at;
+            CU_ASSERT(sw_proto_decode(buf, &idx) == i);
+            CU_ASSERT(idx == at + hdr + (int)len);
+            /* One byte less is another atom: none of ours, or the entry
+             * of exactly those bytes. */
+            if (small) buf[at + 1] = (char)(len - 1);
+            else buf[at + 2] = (char)(len - 1);
+            idx = at;
+            int r = sw_proto_decode(buf, &idx);
+            CU_ASSERT(idx == at + hdr + (int)len - 1);
+            CU_ASSERT(r == -1 || (strlen(sw_msg_name[r]) == len - 1 &&
+                                  memcmp(sw_msg_name[r], sw_msg_name[i], len - 1) == 0));
+        }
+    }
+    /* Not an atom: -2, the index stays. */
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_long(&x, 7);
+    ei_x_encode_binary(&x, "reg", 3);
+    ei_x_encode_string(&x, "reg");
+    int idx = 0;
+    CU_ASSERT(sw_proto_decode(x.buff, &idx) == -2 && idx == 0);
+    CU_ASSERT(ei_skip_term(x.buff, &idx) == 0);
+    int at = idx;
+    CU_ASSERT(sw_proto_decode(x.buff, &idx) == -2 && idx == at);
+    CU_ASSERT(ei_skip_term(x.buff, &idx) == 0);
+    at = idx;
+    CU_ASSERT(sw_proto_decode(x.buff, &idx) == -2 && idx == at);
+    /* An atom that is not ours: -1, the index moves past it. */
+    x.index = 0;
+    ei_x_encode_atom(&x, "net_kernel");
+    idx = 0;
+    CU_ASSERT(sw_proto_decode(x.buff, &idx) == -1 && idx == x.index);
+    ei_x_free(&x);
+}
+
 int test_proto_suite(void) {
     CU_pSuite s = CU_add_suite("proto", NULL, NULL);
     if (!s) return 1;
@@ -180,7 +234,8 @@ int test_proto_suite(void) {
         !CU_add_test(s, "ids and atoms unique, atom = lower-case id", test_table_unique) ||
         !CU_add_test(s, "lookup finds every entry", test_lookup_round_trip) ||
         !CU_add_test(s, "lookup rejects what is not an entry", test_lookup_rejects) ||
-        !CU_add_test(s, "encoding is ei's", test_encode_is_eis))
+        !CU_add_test(s, "encoding is ei's", test_encode_is_eis) ||
+        !CU_add_test(s, "atoms looked up in place, all four encodings", test_decode_in_place))
         return 1;
     return 0;
 }
