@@ -2,8 +2,9 @@
  * handshake, cutting frames, ticks, the write queue, closing.
  *
  * What it is not: it does not decide which connection to a peer wins
- * (node.c), does not set up outgoing sockets (node.c) and does not decode
- * terms (dist.c).
+ * (node.c, asked through n->owner), does not set up outgoing sockets
+ * (node.c) and does not decode terms (dist.c). It keeps the node's list of
+ * connections and its flush list, which the rules of node.c read.
  *
  * Reads go straight into the frame reader's buffer (frame.c), so a frame is
  * never copied before on_frame sees it. Writes are queued in obuf; the node's
@@ -39,6 +40,30 @@
 static void on_timer(uv_timer_t *t);
 static void conn_flush(sw_conn_t *c);
 
+/* ---- the node's lists -------------------------------------------------- */
+
+uint32_t sw__name_hash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Removes c from the node's list and flush list (once, when c starts
+ * closing). */
+static void unlink_conn(sw_node_t *n, sw_conn_t *c) {
+    if (c->prev) c->prev->next = c->next;
+    else if (n->conns == c) n->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    if (c->dirty) {
+        if (c->dprev) c->dprev->dnext = c->dnext;
+        else n->dirty = c->dnext;
+        if (c->dnext) c->dnext->dprev = c->dprev;
+        c->dprev = c->dnext = NULL;
+        c->dirty = 0;
+    }
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 static void conn_free(sw_conn_t *c) {
@@ -47,7 +72,7 @@ static void conn_free(sw_conn_t *c) {
     free(c->obuf.data);
     free(c->wbuf.data);
     free(c);
-    sw__node_unref(n);
+    n->owner->unref(n);
 }
 
 static void handle_closed(sw_conn_t *c) {
@@ -115,7 +140,7 @@ void sw__conn_close_handles(sw_conn_t *c) {
     if (c->state == SW_CS_CLOSING) return;
     sw_node_t *n = c->node;
     c->state = SW_CS_CLOSING;
-    sw__node_unlink(n, c);
+    unlink_conn(n, c);
     if (c->gai) {
         /* The request owns itself: its callback sees data == NULL, frees it
          * and drops its node reference. */
@@ -162,7 +187,7 @@ void sw__conn_fail(sw_conn_t *c, int err, int report) {
     /* Close first: a callback that reconnects at once must not find this
      * attempt still in the table. */
     sw__conn_close_handles(c);
-    if (!was_outgoing && peer[0]) sw__node_incoming_failed(n, peer, err);
+    if (!was_outgoing && peer[0]) n->owner->incoming_failed(n, peer, err);
     if (was_outgoing && report && !n->freeing && n->cbs.on_connect_failed)
         n->cbs.on_connect_failed(n, peer, err, n->ud);
 }
@@ -322,7 +347,10 @@ static void conn_flush(sw_conn_t *c) {
     }
 }
 
-void sw__conn_flush_all(sw_node_t *n) {
+/* Hands queued bytes of every dirty connection to libuv and completes
+ * pending local closes; stops the node's prepare and check handles once
+ * nothing is left to flush. */
+static void flush_all(sw_node_t *n) {
     /* A callback run by a flush may mark more connections dirty; they are
      * pushed at the head and taken in the same pass. */
     while (n->dirty) {
@@ -333,6 +361,28 @@ void sw__conn_flush_all(sw_node_t *n) {
         c->dirty = 0;
         conn_flush(c);
     }
+    if (!n->dirty && n->flushing_on) {
+        uv_prepare_stop(&n->prep);
+        uv_check_stop(&n->check);
+        n->flushing_on = 0;
+    }
+}
+static void on_prep(uv_prepare_t *p) { flush_all(SW_CONTAINER_OF(p, sw_node_t, prep)); }
+static void on_check(uv_check_t *c) { flush_all(SW_CONTAINER_OF(c, sw_node_t, check)); }
+
+/* Marks c for flushing in this loop iteration. */
+static void mark_dirty(sw_node_t *n, sw_conn_t *c) {
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->dprev = NULL;
+    c->dnext = n->dirty;
+    if (n->dirty) n->dirty->dprev = c;
+    n->dirty = c;
+    if (!n->flushing_on) {
+        uv_prepare_start(&n->prep, on_prep);
+        uv_check_start(&n->check, on_check);
+        n->flushing_on = 1;
+    }
 }
 
 static int enqueue(sw_conn_t *c, const void *p, size_t len) {
@@ -340,7 +390,7 @@ static int enqueue(sw_conn_t *c, const void *p, size_t len) {
     if (sw_conn_queued(c) == 0) c->stall_since = uv_now(c->node->loop);
     memcpy(c->obuf.data + c->obuf.len, p, len);
     c->obuf.len += len;
-    sw__node_mark_dirty(c->node, c);
+    mark_dirty(c->node, c);
     return 0;
 }
 
@@ -366,7 +416,7 @@ static void backlog_drop(sw_conn_t *c, const char *limit, size_t queued, size_t 
     free(c->obuf.data);
     c->obuf.data = NULL;
     c->obuf.len = c->obuf.cap = 0;
-    sw__node_mark_dirty(n, c);
+    mark_dirty(n, c);
 }
 
 int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, size_t mlen) {
@@ -394,7 +444,7 @@ int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, s
     c->obuf.len += 4 + flen;
     n->stats.frames_out++;
     c->last_send = uv_now(n->loop);
-    sw__node_mark_dirty(n, c);
+    mark_dirty(n, c);
     return 0;
 }
 
@@ -405,7 +455,7 @@ void sw_conn_close(sw_conn_t *c) {
     c->closing_local = 1;
     /* Bound the flush: a peer that does not read must not keep us waiting. */
     uv_timer_start(&c->timer, on_timer, c->node->hs_timeout_ms, 0);
-    sw__node_mark_dirty(c->node, c);
+    mark_dirty(c->node, c);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -579,13 +629,13 @@ static void went_up(sw_conn_t *c) {
          * connection goes down first, so the layer above sees on_down of
          * the old incarnation before on_up of the new one. on_down may
          * have freed the node, which closed c too. */
-        sw__node_replace(n, c);
+        n->owner->replace(n, c);
         if (c->state != SW_CS_HANDSHAKE || n->freeing) return;
     }
     c->peer_flags = c->hs.peer_flags;
     c->peer_creation = c->hs.peer_creation;
     sw__reader_set_mode(&c->rd, 4, SW_NODE_MAX_FRAME);
-    if (!sw__node_conn_up(n, c)) {
+    if (!n->owner->conn_up(n, c)) {
         /* Another connection to this peer came up first (two incoming
          * handshakes from one peer raced); keep that one. */
         SW_INFO("conn_duplicate", "peer=%s dir=%s action=closed", c->peer, dir(c));
@@ -659,7 +709,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static sw__hs_status_t hs_decide(sw__hs_t *hs, void *ud) {
     sw_conn_t *c = ud;
-    return sw__node_decide(c->node, c);
+    return c->node->owner->decide(c->node, c);
 }
 
 int sw__conn_begin(sw_conn_t *c, int peer_version) {

@@ -11,6 +11,10 @@
  * What it is not: an API for other modules; nothing outside node.c and
  * conn.c includes it (tests excepted).
  *
+ * Who calls whom: node.c owns the connections and calls conn.c; conn.c
+ * calls node.c only through the hooks node.c gives it (sw__conn_owner_t),
+ * so the two files do not depend on each other in a circle.
+ *
  * Lifetimes: a node and each of its connections hold libuv handles embedded
  * in their structs; memory is freed only in close callbacks (container_of).
  * n->refs counts everything that must finish before the node may be freed:
@@ -102,7 +106,34 @@ struct sw_conn_s {
     int peer_version;           /* highest dist version from epmd */
 };
 
+/* The table's rules as conn.c needs them while a connection is set up and
+ * ends (node.c implements them; see its header comment for the rules). */
+typedef struct {
+    /* Acceptor's status for the peer named in c->hs (simultaneous-connect
+     * rule, one connection per peer). May move an outgoing attempt to
+     * AWAIT. With a connection up to that peer, answers alive and records
+     * it in c->replaces. */
+    sw__hs_status_t (*decide)(sw_node_t *n, sw_conn_t *c);
+    /* The acceptor handshake c is done (the peer proved the cookie) after
+     * the peer confirmed that our connection to it is stale: drops that
+     * connection, c->replaces, if it is still up (on_down(SW_DOWN_CLOSED),
+     * which may run any callback, even sw_node_free). */
+    void (*replace)(sw_node_t *n, sw_conn_t *c);
+    /* c finished its handshake. Returns 1 if c is now the peer's
+     * connection (the caller reports on_up), 0 if another connection to
+     * that peer is already up (the caller closes c). Settles any AWAIT
+     * attempt for the peer. */
+    int (*conn_up)(sw_node_t *n, sw_conn_t *c);
+    /* An incoming handshake whose peer name is known failed: an AWAIT
+     * attempt to that peer, if any, fails with err. */
+    void (*incoming_failed)(sw_node_t *n, const char *peer, int err);
+    /* Drops one reference to n (a connection was freed); frees the node
+     * when it was the last and the node is being freed. */
+    void (*unref)(sw_node_t *n);
+} sw__conn_owner_t;
+
 struct sw_node_s {
+    const sw__conn_owner_t *owner; /* node.c's rules, for conn.c */
     uv_loop_t *loop;
     sw_node_cbs_t cbs;
     void *ud;
@@ -122,8 +153,9 @@ struct sw_node_s {
     uint16_t port;
     sw__epmd_client_t epmd;     /* registration, kept open */
     uv_timer_t timer;           /* publication deadline */
-    uv_prepare_t prep;          /* flush before the loop blocks */
-    uv_check_t check;           /* flush after each poll */
+    uv_prepare_t prep;          /* flush before the loop blocks (node.c
+                                   opens and closes it, conn.c runs it) */
+    uv_check_t check;           /* flush after each poll (likewise) */
     int flushing_on;            /* prep and check started */
 
     uint32_t creation;
@@ -172,43 +204,6 @@ void sw__conn_down(sw_conn_t *c, sw_down_reason_t why);
 /* Closes the handles with no callback to the user; the struct is freed when
  * the last one is closed. Idempotent. */
 void sw__conn_close_handles(sw_conn_t *c);
-
-/* Hands queued bytes of every dirty connection to libuv and completes
- * pending local closes. Called from the node's prepare and check handles. */
-void sw__conn_flush_all(sw_node_t *n);
-
-/* ---- node.c --------------------------------------------------------------- */
-
-/* Acceptor's status for the peer named in c->hs (simultaneous-connect rule,
- * one connection per peer). May move an outgoing attempt to AWAIT. With a
- * connection up to that peer, answers alive and records it in c->replaces. */
-sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c);
-
-/* The acceptor handshake c is done (the peer proved the cookie) after the
- * peer confirmed that our connection to it is stale: drops that connection,
- * c->replaces, if it is still up (on_down(SW_DOWN_CLOSED), which may run
- * any callback, even sw_node_free). */
-void sw__node_replace(sw_node_t *n, sw_conn_t *c);
-
-/* c finished its handshake. Returns 1 if c is now the peer's connection (the
- * caller reports on_up), 0 if another connection to that peer is already up
- * (the caller closes c). Settles any AWAIT attempt for the peer. */
-int sw__node_conn_up(sw_node_t *n, sw_conn_t *c);
-
-/* An incoming handshake whose peer name is known failed: an AWAIT attempt to
- * that peer, if any, fails with err. */
-void sw__node_incoming_failed(sw_node_t *n, const char *peer, int err);
-
-/* Marks c for flushing in this loop iteration. */
-void sw__node_mark_dirty(sw_node_t *n, sw_conn_t *c);
-
-/* Removes c from the node's list and flush list (called once, when c starts
- * closing). */
-void sw__node_unlink(sw_node_t *n, sw_conn_t *c);
-
-/* Drops one reference; frees the node when it was the last and the node is
- * being freed. */
-void sw__node_unref(sw_node_t *n);
 
 /* FNV-1a of a peer name, compared before the name itself. */
 uint32_t sw__name_hash(const char *s);

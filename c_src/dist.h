@@ -1,56 +1,60 @@
-/* dist.h - decoding and dispatch of distribution messages received by a
- * swarm C node.
+/* dist.h - decoding and dispatch of the distribution messages a swarm C
+ * node receives.
  *
  * What it is: the one place that turns a frame body (control term plus
- * message term) into an action: net_kernel's is_auth call is answered, swarm
- * protocol messages ({'$sw1', ...}) go to the tracker, everything else is
- * logged and counted. Every decode goes through ei's cursor and branches to a
- * single bad-message path; network data never reaches an assert.
- * What it is not: it keeps no state of its own (counters live in the
- * server). */
+ * message term) into an action. Both terms are validated first; the
+ * control is decoded; a message to the swarm server ({'$sw1', Tag, ...})
+ * has its tag looked up in the protocol table (proto.h) and goes, by that
+ * entry, to the registry's decoders (tracker_msg.h), to the groups
+ * (sw_group_local, sw_group_peer_ops), to the registry's peer ops
+ * (sw_tracker_peer_ops), or is answered here (ping, stats); net_kernel's
+ * is_auth is answered; everything else is logged and counted. Every decode
+ * goes through ei's cursor and branches to a single bad-message path;
+ * network data never reaches an assert.
+ * What it is not: the registry or the groups (it only calls them), the
+ * network layer (replies leave through dist_send.h), or the owner of any of
+ * them: the server wires them in and keeps them alive. */
 #ifndef SW_DIST_H
 #define SW_DIST_H
 
+#include <ei.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "server.h"
+#include "dist_send.h"
+#include "group.h"
+#include "tracker.h"
 
-/* Distribution control message types (erts "Distribution Protocol"). */
-enum {
-    SW_DOP_LINK = 1,
-    SW_DOP_SEND = 2,
-    SW_DOP_EXIT = 3,
-    SW_DOP_UNLINK = 4,
-    SW_DOP_REG_SEND = 6,
-    SW_DOP_GROUP_LEADER = 7,
-    SW_DOP_EXIT2 = 8,
-    SW_DOP_SEND_TT = 12,
-    SW_DOP_EXIT_TT = 13,
-    SW_DOP_REG_SEND_TT = 16,
-    SW_DOP_EXIT2_TT = 18,
-    SW_DOP_MONITOR_P = 19,
-    SW_DOP_DEMONITOR_P = 20,
-    SW_DOP_MONITOR_P_EXIT = 21,
-    SW_DOP_SEND_SENDER = 22,
-    SW_DOP_SEND_SENDER_TT = 23,
-    SW_DOP_PAYLOAD_EXIT = 24,
-    SW_DOP_PAYLOAD_EXIT_TT = 25,
-    SW_DOP_PAYLOAD_EXIT2 = 26,
-    SW_DOP_PAYLOAD_EXIT2_TT = 27,
-    SW_DOP_PAYLOAD_MONITOR_P_EXIT = 28,
-    SW_DOP_SPAWN_REQUEST = 29,
-    SW_DOP_SPAWN_REQUEST_TT = 30,
-    SW_DOP_SPAWN_REPLY = 31,
-    SW_DOP_SPAWN_REPLY_TT = 32,
-    SW_DOP_ALIAS_SEND = 33,
-    SW_DOP_ALIAS_SEND_TT = 34,
-    SW_DOP_UNLINK_ID = 35,
-    SW_DOP_UNLINK_ID_ACK = 36,
-};
+typedef struct {
+    uint64_t msgs_in;       /* messages to the swarm server */
+    uint64_t unknown_msgs;  /* messages that are not ours or malformed */
+    uint64_t bad_ctrl;      /* undecodable control terms */
+    uint64_t ignored_ctrl;  /* link/exit/monitor controls we do not act on */
+    uint64_t redirects;     /* direct register requests sent back to the caller's own C node */
+    uint64_t is_auth;       /* net_kernel is_auth calls answered */
+} sw_dist_stats_t;
+
+typedef struct {
+    sw_dist_out_t *out;    /* borrowed: replies leave through it */
+    sw_tracker_t *tracker; /* borrowed */
+    sw_group_t *groups;    /* borrowed */
+    const char *beam;      /* our BEAM node, "a@host"; borrowed */
+    erlang_pid agent;      /* the agent's pid, once it said hello */
+    int have_agent;
+    ei_x_buff msg;         /* scratch for replies */
+    sw_dist_stats_t st;
+} sw_dist_t;
+
+/* Caller-owned storage: init with the parts it dispatches to (all
+ * borrowed for d's life), close when done. init returns 0, or -1 when out
+ * of memory (nothing to close then). */
+int sw_dist_init(sw_dist_t *d, sw_dist_out_t *out, sw_tracker_t *t, sw_group_t *g,
+                 const char *beam);
+void sw_dist_close(sw_dist_t *d);
 
 /* Handles one frame body from connection peer `from` (buf at the control
- * term's 131 byte, len bytes). Never fails: bad input is counted in s->st and
- * logged. */
-void sw_dist_handle(sw_server_t *s, const char *from, const char *buf, size_t len);
+ * term's 131 byte, len bytes). Never fails: bad input is counted in d->st
+ * and logged. */
+void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len);
 
 #endif

@@ -1,7 +1,11 @@
 /* main.c - the swarm_node program: a C node started by the swarm OTP
- * application as a port program. It takes no arguments; its configuration
+ * application as a port program.
+ *
+ * What it is: the entry point. It takes no arguments; its configuration
  * (cookie included) arrives on stdin, so nothing secret shows in `ps`.
- * See server.h for the control channel. */
+ * What it is not: the node itself, which server.c runs (see server.c for
+ * the control channel). */
+#include <ei.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -4,7 +4,9 @@
  * of connections with its two rules. See node.h for the contract.
  *
  * What it is not: the per-connection machinery (handshake driving, frames,
- * ticks, writes) is conn.c; the message formats are handshake.c and epmd.c.
+ * ticks, writes, the flush of write queues) is conn.c, which reaches the
+ * rules below only through the hooks of sw__conn_owner_t; the message
+ * formats are handshake.c and epmd.c.
  *
  * The rules of the table, which give "at most one connection up per peer":
  *   1. An incoming handshake naming a peer that has a connection up is
@@ -45,67 +47,32 @@ typedef struct {
     sw_node_t *node;
 } gai_t;
 
-uint32_t sw__name_hash(const char *s) {
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 static int same_peer(const sw_conn_t *c, const char *peer, uint32_t h) {
     return c->peer_hash == h && strcmp(c->peer, peer) == 0;
 }
 
+static sw__hs_status_t rule_decide(sw_node_t *n, sw_conn_t *c);
+static void rule_replace(sw_node_t *n, sw_conn_t *c);
+static int rule_conn_up(sw_node_t *n, sw_conn_t *c);
+static void rule_incoming_failed(sw_node_t *n, const char *peer, int err);
+static void node_unref(sw_node_t *n);
+
+/* What conn.c may ask of this file. */
+static const sw__conn_owner_t owner = {rule_decide, rule_replace, rule_conn_up,
+                                       rule_incoming_failed, node_unref};
+
 /* ---- lifetime ------------------------------------------------------------ */
 
-void sw__node_unref(sw_node_t *n) {
+static void node_unref(sw_node_t *n) {
     if (--n->refs > 0 || !n->freeing) return;
     if (n->done) n->done(n, n->ud);
     OPENSSL_cleanse(n->cookie, sizeof n->cookie);
     free(n);
 }
 
-static void on_node_handle_closed(uv_handle_t *h) { sw__node_unref(h->data); }
+static void on_node_handle_closed(uv_handle_t *h) { node_unref(h->data); }
 static void on_reg_closed(uv_handle_t *h) {
-    sw__node_unref(SW_CONTAINER_OF(h, sw_node_t, epmd.tcp));
-}
-
-static void on_flush(sw_node_t *n) {
-    sw__conn_flush_all(n);
-    if (!n->dirty && n->flushing_on) {
-        uv_prepare_stop(&n->prep);
-        uv_check_stop(&n->check);
-        n->flushing_on = 0;
-    }
-}
-static void on_prep(uv_prepare_t *p) { on_flush(SW_CONTAINER_OF(p, sw_node_t, prep)); }
-static void on_check(uv_check_t *c) { on_flush(SW_CONTAINER_OF(c, sw_node_t, check)); }
-
-void sw__node_mark_dirty(sw_node_t *n, sw_conn_t *c) {
-    if (c->dirty) return;
-    c->dirty = 1;
-    c->dprev = NULL;
-    c->dnext = n->dirty;
-    if (n->dirty) n->dirty->dprev = c;
-    n->dirty = c;
-    if (!n->flushing_on) {
-        uv_prepare_start(&n->prep, on_prep);
-        uv_check_start(&n->check, on_check);
-        n->flushing_on = 1;
-    }
-}
-
-void sw__node_unlink(sw_node_t *n, sw_conn_t *c) {
-    if (c->prev) c->prev->next = c->next;
-    else if (n->conns == c) n->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    if (c->dirty) {
-        if (c->dprev) c->dprev->dnext = c->dnext;
-        else n->dirty = c->dnext;
-        if (c->dnext) c->dnext->dprev = c->dprev;
-        c->dprev = c->dnext = NULL;
-        c->dirty = 0;
-    }
+    node_unref(SW_CONTAINER_OF(h, sw_node_t, epmd.tcp));
 }
 
 sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg, const sw_node_cbs_t *cbs,
@@ -133,6 +100,7 @@ sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg, const sw_no
         (void)sigaction(SIGPIPE, &sa, NULL);
     }
 
+    n->owner = &owner;
     n->loop = loop;
     if (cbs) n->cbs = *cbs;
     n->ud = ud;
@@ -308,7 +276,7 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- the table's rules ----------------------------------------------------- */
 
-sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c) {
+static sw__hs_status_t rule_decide(sw_node_t *n, sw_conn_t *c) {
     snprintf(c->peer, sizeof c->peer, "%s", c->hs.peer_name);
     c->peer_hash = sw__name_hash(c->peer);
     if (strcmp(c->peer, n->name) == 0) return SW_HS_STATUS_NOT_ALLOWED;
@@ -334,7 +302,7 @@ sw__hs_status_t sw__node_decide(sw_node_t *n, sw_conn_t *c) {
     return SW_HS_STATUS_OK;
 }
 
-void sw__node_replace(sw_node_t *n, sw_conn_t *c) {
+static void rule_replace(sw_node_t *n, sw_conn_t *c) {
     for (sw_conn_t *o = n->conns; o; o = o->next) {
         if (o->id == c->replaces && o->state == SW_CS_UP) {
             SW_INFO("conn_replaced", "peer=%s reason=peer_restarted", c->peer);
@@ -344,7 +312,7 @@ void sw__node_replace(sw_node_t *n, sw_conn_t *c) {
     }
 }
 
-int sw__node_conn_up(sw_node_t *n, sw_conn_t *c) {
+static int rule_conn_up(sw_node_t *n, sw_conn_t *c) {
     for (sw_conn_t *o = n->conns; o; o = o->next)
         if (o != c && o->state == SW_CS_UP && same_peer(o, c->peer, c->peer_hash)) return 0;
     /* Attempts of ours to the same peer are answered by this connection's
@@ -359,7 +327,7 @@ int sw__node_conn_up(sw_node_t *n, sw_conn_t *c) {
     return 1;
 }
 
-void sw__node_incoming_failed(sw_node_t *n, const char *peer, int err) {
+static void rule_incoming_failed(sw_node_t *n, const char *peer, int err) {
     uint32_t h = sw__name_hash(peer);
     for (sw_conn_t *o = n->conns; o; o = o->next) {
         if (o->state == SW_CS_AWAIT && same_peer(o, peer, h)) {
@@ -444,7 +412,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     uv_freeaddrinfo(res);
     free(g);
-    sw__node_unref(n);
+    node_unref(n);
 }
 
 int sw_node_connect(sw_node_t *n, const char *peer) {

@@ -21,8 +21,9 @@
  * NEW_FLOATS | BIT_BINARIES | EXPORT_PTR_TAG | MAP_TAG | UTF8_ATOMS |
  * BIG_CREATION | HANDSHAKE_23, plus MANDATORY_25_DIGEST (OTP 25's shorthand
  * for that same set, which OTP 27+ requires of its peers). A peer lacking any
- * mandatory OTP 25 flag (and not sending the shorthand) is refused. The cookie digest is MD5(cookie ++ decimal(challenge)); a wrong
- * digest closes the connection (logged, counted), never crashes.
+ * mandatory OTP 25 flag (and not sending the shorthand) is refused. The
+ * cookie digest is MD5(cookie ++ decimal(challenge)); a wrong digest closes
+ * the connection (logged, counted), never crashes.
  *
  * After the handshake a frame is <<Len:32/big, Body:Len>>; Len == 0 is a tick.
  * Body starts with 112 ('p', pass-through), then the control term and the
@@ -60,7 +61,7 @@ typedef struct {
     uint64_t handshake_ok, handshake_failed, auth_failed;
     uint64_t bad_frames;     /* frames whose first byte is not 112, etc. */
     uint64_t conns_dropped;  /* connections closed for protocol errors */
-    /* Added: simultaneous connects resolved by the name rule (statuses nok /
+    /* Simultaneous connects resolved by the name rule (statuses nok /
      * ok_simultaneous sent or nok received). Not counted as failures. */
     uint64_t simultaneous;
     /* Connections dropped because their peer did not read (write queue
@@ -90,7 +91,7 @@ typedef struct {
     void (*on_down)(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud);
     /* An outgoing sw_node_connect() attempt failed before on_up (epmd has no
      * such node, connection refused, handshake refused...). name borrowed.
-     * err (added detail): UV_ENOENT no such name in epmd; UV_ETIMEDOUT setup
+     * err: UV_ENOENT no such name in epmd; UV_ETIMEDOUT setup
      * or handshake deadline; UV_EACCES bad cookie (our check, or the peer
      * closed right after our challenge_reply); UV_EPERM status not_allowed;
      * UV_EPROTONOSUPPORT peer lacks mandatory flags; UV_EPROTO malformed
@@ -137,7 +138,7 @@ typedef struct {
 /* Allocates a node on `loop`. Copies the config strings. Returns NULL on bad
  * config (missing alive/host/cookie, name longer than SW_MAXNODELEN) or out of
  * memory. Does no I/O. cbs and ud are borrowed for the node's life.
- * Added: if SIGPIPE is at its default disposition, sets it to ignored
+ * If SIGPIPE is at its default disposition, sets it to ignored
  * (process-wide; a disposition chosen by the program is left alone), since
  * libuv's socket writes raise it when a peer resets its connection. */
 sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg,
@@ -149,7 +150,7 @@ sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg,
  * not even begin (then on_started is not called). */
 int sw_node_start(sw_node_t *n);
 
-/* Added: the TCP port the node listens on (0 before sw_node_start). */
+/* The TCP port the node listens on (0 before sw_node_start). */
 uint16_t sw_node_port(const sw_node_t *n);
 
 /* "alive@host" of this node. */
@@ -161,7 +162,7 @@ uint32_t sw_node_creation(const sw_node_t *n);
  * the port, connects, runs the handshake. Result via on_up or
  * on_connect_failed. Returns 0 if the attempt began, 1 if a connection or an
  * attempt to that peer already exists (nothing new is started), < 0 on bad
- * name (UV_EINVAL; our own name is a bad name). Added: UV_EAGAIN before the
+ * name (UV_EINVAL; our own name is a bad name), UV_EAGAIN before the
  * node is published (on_started(0) not yet called: there is no creation to
  * send), UV_ENOMEM. peer is copied. */
 int sw_node_connect(sw_node_t *n, const char *peer);
@@ -176,7 +177,7 @@ sw_conn_t *sw_node_find(sw_node_t *n, const char *peer);
  * connection is closing. Never blocks; the write queue is bounded by the
  * node's backlog limits (sw_node_config_t) and its size is readable with
  * sw_conn_queued(). Frames queued during one loop iteration leave in one
- * write. Errors (added detail): UV_ENOBUFS this frame would pass
+ * write. Errors: UV_ENOBUFS this frame would pass
  * backlog_hard: the frame is refused, the queue discarded and the
  * connection is being dropped (on_down(SW_DOWN_BACKLOG) follows from the
  * loop, never from inside this call); UV_ENOTCONN closing, being dropped

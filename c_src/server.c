@@ -5,7 +5,12 @@
  *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?]} once, first.
  *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}.
  * The cookie travels only here, never on the command line. EOF on stdin means
- * the BEAM node (or the application) is gone: the node stops. */
+ * the BEAM node (or the application) is gone: the node stops.
+ *
+ * Who calls whom: the server owns and calls everything below it; node.c
+ * reports to it through sw_node_cbs_t, the tracker through
+ * sw_tracker_env_t; dist.c and group_io.c know the parts they are given,
+ * never the server. */
 #include "server.h"
 
 #include <errno.h>
@@ -13,57 +18,56 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "dist.h"
+#include "dist_send.h"
+#include "group.h"
 #include "group_io.h"
 #include "log.h"
+#include "node.h"
+#include "proto.h"
 #include "ring.h"
 #include "server_config.h"
 #include "swarm_proto.h"
 #include "term.h"
+#include "tracker.h"
 
 #define CONTROL_MAX (1u << 20)
 #define TICK_MS 500
 
+typedef struct {
+    uv_loop_t *loop;
+    sw_node_t *node;
+    sw_tracker_t *tracker;
+    sw_group_t *groups;
+    char beam[SW_MAXNODELEN + 1];  /* our BEAM node, "a@host" */
+    char cnode[SW_MAXNODELEN + 1]; /* our own name, "swarm_a@host" */
+    sw_dist_out_t out;  /* sends; out.node is node while it runs */
+    sw_dist_t dist;     /* dispatch of received frames; dist.agent: the agent */
+    int dist_open;
+
+    uv_pipe_t in;       /* control channel from the BEAM (stdin) */
+    char *inbuf;
+    size_t inlen, incap;
+    int out_fd;         /* control channel to the BEAM (stdout) */
+    uv_check_t flush;   /* drains outboxes after each round of I/O */
+    uv_timer_t tick;    /* drives sw_tracker_tick */
+    uv_signal_t sigterm;
+    int stopping;
+    int exit_code;
+    sw_tracker_env_t env;
+} sw_server_t;
+
 static void stop(sw_server_t *s, int code);
 
-/* ---- sending ----------------------------------------------------------- */
-
-int sw_server_send_pid(sw_server_t *s, const erlang_pid *to, const char *msg, size_t len) {
-    if (!s->node) return -1; /* not started yet, or stopping */
-    sw_conn_t *c = sw_node_find(s->node, to->node);
-    if (!c) return -1;
-    ei_x_buff *x = &s->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_long(x, SW_DOP_SEND);
-    ei_x_encode_atom(x, "");
-    ei_x_encode_pid(x, to);
-    return sw_conn_send(c, x->buff, (size_t)x->index, msg, len);
-}
-
-int sw_server_send_reg(sw_server_t *s, const char *cnode, const char *to, const char *msg,
-                       size_t len) {
-    if (!s->node) return -1;
-    sw_conn_t *c = sw_node_find(s->node, cnode);
-    if (!c) return -1;
-    ei_x_buff *x = &s->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_REG_SEND);
-    ei_x_encode_pid(x, &s->self);
-    ei_x_encode_atom(x, "");
-    ei_x_encode_atom(x, to);
-    return sw_conn_send(c, x->buff, (size_t)x->index, msg, len);
-}
+/* ---- outboxes ---------------------------------------------------------- */
 
 static void emit(void *ud, sw_dest_t dest, const char *cnode, const char *buf, size_t len) {
     sw_server_t *s = ud;
     int r;
-    if (dest == SW_DEST_AGENT) r = sw_server_send_pid(s, &s->agent, buf, len);
-    else r = sw_server_send_reg(s, cnode, SW_SERVER_NAME, buf, len);
+    if (dest == SW_DEST_AGENT) r = sw_dist_send_pid(&s->out, &s->dist.agent, buf, len);
+    else r = sw_dist_send_reg(&s->out, cnode, SW_SERVER_NAME, buf, len);
     if (r != 0)
         SW_WARN("send_failed", "to=%s bytes=%zu", dest == SW_DEST_AGENT ? "agent" : cnode, len);
 }
@@ -84,6 +88,12 @@ static void env_disconnect(void *ud, const char *cnode) {
     sw_server_t *s = ud;
     sw_conn_t *c = s->node ? sw_node_find(s->node, cnode) : NULL;
     if (c) sw_conn_close(c);
+}
+
+/* A process restarted here after its node went down keeps its groups. */
+static void env_restarted(void *ud, const erlang_pid *old_pid, const erlang_pid *new_pid) {
+    sw_server_t *s = ud;
+    sw_group_io_restarted(s->groups, old_pid, new_pid);
 }
 
 /* ---- node callbacks ---------------------------------------------------- */
@@ -107,42 +117,50 @@ static void write_control(sw_server_t *s, const char *buf, size_t len) {
 
 static void on_started(sw_node_t *n, int err, void *ud) {
     sw_server_t *s = ud;
-    ei_x_buff *x = &s->msg;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, SW_PROTO_TAG);
+    ei_x_buff x;
+    if (ei_x_new_with_version(&x) != 0) {
+        stop(s, 1);
+        return;
+    }
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, SW_PROTO_TAG);
     if (err != 0) {
         char why[128];
         snprintf(why, sizeof why, "start_failed: %s", err < 0 ? uv_strerror(err) : "unknown");
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_binary(x, why, (int)strlen(why));
-        write_control(s, x->buff, (size_t)x->index);
+        sw_proto_encode(&x, SW_MSG_ERROR);
+        ei_x_encode_binary(&x, why, (int)strlen(why));
+        write_control(s, x.buff, (size_t)x.index);
+        ei_x_free(&x);
         SW_ERROR("start_failed", "err=%d", err);
         stop(s, 1);
         return;
     }
-    memset(&s->self, 0, sizeof s->self);
-    snprintf(s->self.node, sizeof s->self.node, "%s", sw_node_name(n));
-    s->self.num = 1;
-    s->self.serial = 0;
-    s->self.creation = sw_node_creation(n);
-    ei_x_encode_atom(x, "ready");
-    ei_x_encode_atom(x, sw_node_name(n));
-    write_control(s, x->buff, (size_t)x->index);
-    SW_INFO("started", "beam=%s creation=%u", s->beam, s->self.creation);
+    erlang_pid *self = &s->out.self;
+    memset(self, 0, sizeof *self);
+    snprintf(self->node, sizeof self->node, "%s", sw_node_name(n));
+    self->num = 1;
+    self->serial = 0;
+    self->creation = sw_node_creation(n);
+    sw_proto_encode(&x, SW_MSG_READY);
+    ei_x_encode_atom(&x, sw_node_name(n));
+    write_control(s, x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    SW_INFO("started", "beam=%s creation=%u", s->beam, self->creation);
 }
 
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     sw_server_t *s = ud;
     const char *peer = sw_conn_peer(c);
     SW_INFO("conn_up", "peer=%s", peer);
-    if (strcmp(peer, s->beam) != 0) sw_tracker_conn_up(s->tracker, peer);
-    if (strcmp(peer, s->beam) != 0) sw_group_conn_up(s->groups, peer); /* groups */
+    if (strcmp(peer, s->beam) != 0) {
+        sw_tracker_conn_up(s->tracker, peer);
+        sw_group_conn_up(s->groups, peer);
+    }
 }
 
 static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud) {
-    sw_dist_handle(ud, sw_conn_peer(c), buf, len);
+    sw_server_t *s = ud;
+    sw_dist_handle(&s->dist, sw_conn_peer(c), buf, len);
 }
 
 static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) {
@@ -151,7 +169,7 @@ static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) 
     SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_down(s->tracker, peer);
-        sw_group_conn_down(s->groups, peer); /* groups */
+        sw_group_conn_down(s->groups, peer);
     } else if (!s->stopping) {
         /* The link to our own BEAM node dropped while it is alive (stdin is
          * still open): dial it back so the agent keeps getting the stream. */
@@ -173,7 +191,7 @@ static const sw_node_cbs_t node_cbs = {on_started, on_up, on_frame, on_down, on_
 static void on_flush(uv_check_t *h) {
     sw_server_t *s = h->data;
     if (s->tracker && sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    if (s->groups) sw_group_io_flush(s);
+    sw_group_io_flush(s->groups, &s->out);
 }
 
 static void on_tick(uv_timer_t *h) {
@@ -184,8 +202,8 @@ static void on_tick(uv_timer_t *h) {
     if (!s->tracker || !s->groups) return;
     sw_tracker_tick(s->tracker, uv_now(s->loop));
     if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit, s);
-    sw_group_tick(s->groups, uv_now(s->loop)); /* groups */
-    sw_group_io_flush(s);
+    sw_group_tick(s->groups, uv_now(s->loop));
+    sw_group_io_flush(s->groups, &s->out);
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
@@ -228,7 +246,7 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
         return -1;
     if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
         arity != 3 || ei_decode_atom(buf, &index, atom) || strcmp(atom, SW_PROTO_TAG) ||
-        ei_decode_atom(buf, &index, atom) || strcmp(atom, "config") ||
+        ei_decode_atom(buf, &index, atom) || sw_proto_lookup(atom) != SW_MSG_CONFIG ||
         ei_decode_list_header(buf, &index, &n))
         return -1;
     for (int i = 0; i < n; i++) {
@@ -278,16 +296,19 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     s->env.connect = env_connect;
     s->env.disconnect = env_disconnect;
     s->env.connected = env_connected;
-    s->env.restarted = sw_group_io_restarted; /* groups: a restarted process rejoins */
+    s->env.restarted = env_restarted;
     s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
     if (!s->tracker) return -1;
     sw_tracker_set_ring(s->tracker, (unsigned)cfg->quorum,
                         cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
-    s->groups = sw_group_new(s->beam); /* groups */
+    s->groups = sw_group_new(s->beam);
     if (!s->groups) return -1;
     sw_group_set_connected(s->groups, env_connected, s);
+    if (sw_dist_init(&s->dist, &s->out, s->tracker, s->groups, s->beam) != 0) return -1;
+    s->dist_open = 1;
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
+    s->out.node = s->node;
     return sw_node_start(s->node);
 }
 
@@ -361,6 +382,7 @@ static void stop(sw_server_t *s, int code) {
     if (s->node) {
         sw_node_free(s->node, on_node_freed);
         s->node = NULL;
+        s->out.node = NULL;
     }
     uv_close((uv_handle_t *)&s->in, NULL);
     uv_close((uv_handle_t *)&s->flush, NULL);
@@ -374,8 +396,10 @@ int sw_server_run(int in_fd, int out_fd) {
     signal(SIGPIPE, SIG_IGN);
     s->loop = uv_default_loop();
     s->out_fd = out_fd;
-    ei_x_new(&s->ctrl);
-    ei_x_new(&s->msg);
+    if (sw_dist_out_init(&s->out) != 0) {
+        free(s);
+        return 1;
+    }
 
     uv_pipe_init(s->loop, &s->in, 0);
     s->in.data = s;
@@ -399,10 +423,10 @@ int sw_server_run(int in_fd, int out_fd) {
     uv_run(s->loop, UV_RUN_DEFAULT);
 
     int code = s->exit_code;
+    if (s->dist_open) sw_dist_close(&s->dist);
     sw_tracker_free(s->tracker);
-    sw_group_free(s->groups); /* groups */
-    ei_x_free(&s->ctrl);
-    ei_x_free(&s->msg);
+    sw_group_free(s->groups);
+    sw_dist_out_close(&s->out);
     free(s->inbuf);
     free(s);
     uv_loop_close(uv_default_loop());

@@ -34,9 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned flags = 0;
     if (!(f & 4)) flags |= W_AGENT;
     if (!(f & 16)) flags |= (f & 8) ? W_CONN : W_PEER_SYNC;
-    sw_server_t *s = world_new(flags);
+    world_t *s = world_new(flags);
     if (!(f & 64)) {
-        sw_dist_handle(s, from[f & 3], (const char *)data + 1, size - 1);
+        sw_dist_handle(&s->dist, from[f & 3], (const char *)data + 1, size - 1);
         world_flush(s);
     } else {
         const uint8_t *p = data + 1;
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             size_t l = (size_t)p[1] << 8 | p[2];
             p += 3, n -= 3;
             if (l > n) l = n;
-            sw_dist_handle(s, who, (const char *)p, l);
+            sw_dist_handle(&s->dist, who, (const char *)p, l);
             world_flush(s);
             p += l, n -= l;
         }

@@ -29,7 +29,7 @@
 
 static ei_x_buff hello;
 
-static void apply(sw_server_t *s, int registry, const char *buf, size_t len) {
+static void apply(world_t *s, int registry, const char *buf, size_t len) {
     int index = 1;
     (void)len;
     if (registry) {
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned f = data[0];
     unsigned flags = (f & 16) ? W_CONN : W_PEER_SYNC;
     if (!(f & 8)) flags |= W_AGENT;
-    sw_server_t *s = world_new(flags);
+    world_t *s = world_new(flags);
     int to = f & 3;
     for (int registry = 1; registry >= 0; registry--) {
         if (to == (registry ? 1 : 0)) continue;

@@ -167,84 +167,86 @@ static void check_term(const char *buf, size_t len) {
 }
 
 static void emit_tracker(void *ud, sw_dest_t dest, const char *cnode, const char *buf, size_t len) {
-    sw_server_t *s = ud;
+    world_t *w = ud;
     check_term(buf, len);
     if (dest == SW_DEST_AGENT) {
-        FUZZ_CHECK(cnode == NULL && s->have_agent);
-        sw_server_send_pid(s, &s->agent, buf, len);
+        FUZZ_CHECK(cnode == NULL && w->dist.have_agent);
+        sw_dist_send_pid(&w->out, &w->dist.agent, buf, len);
     } else {
         FUZZ_CHECK(cnode != NULL);
-        sw_server_send_reg(s, cnode, SW_SERVER_NAME, buf, len);
+        sw_dist_send_reg(&w->out, cnode, SW_SERVER_NAME, buf, len);
     }
 }
 
 static void emit_group(void *ud, const char *cnode, const erlang_pid *to, const char *buf, size_t len) {
-    sw_server_t *s = ud;
+    world_t *w = ud;
     check_term(buf, len);
     FUZZ_CHECK((cnode == NULL) != (to == NULL));
-    if (to) sw_server_send_pid(s, to, buf, len);
-    else sw_server_send_reg(s, cnode, SW_SERVER_NAME, buf, len);
+    if (to) sw_dist_send_pid(&w->out, to, buf, len);
+    else sw_dist_send_reg(&w->out, cnode, SW_SERVER_NAME, buf, len);
 }
 
-void world_flush(sw_server_t *s) {
-    if (sw_tracker_pending(s->tracker)) sw_tracker_flush(s->tracker, emit_tracker, s);
-    if (sw_group_pending(s->groups)) sw_group_flush(s->groups, emit_group, s);
-    FUZZ_CHECK(!sw_tracker_pending(s->tracker));
+static void restarted(void *ud, const erlang_pid *old_pid, const erlang_pid *new_pid) {
+    world_t *w = ud;
+    sw_group_io_restarted(w->groups, old_pid, new_pid);
 }
 
-void world_tick(sw_server_t *s, uint64_t now_ms) {
-    sw_tracker_tick(s->tracker, now_ms);
-    sw_group_tick(s->groups, now_ms);
-    world_flush(s);
+void world_flush(world_t *w) {
+    if (sw_tracker_pending(w->tracker)) sw_tracker_flush(w->tracker, emit_tracker, w);
+    if (sw_group_pending(w->groups)) sw_group_flush(w->groups, emit_group, w);
+    FUZZ_CHECK(!sw_tracker_pending(w->tracker));
 }
 
-static void feed(sw_server_t *s, const char *from, const ei_x_buff *x) {
-    sw_dist_handle(s, from, x->buff, (size_t)x->index);
+void world_tick(world_t *w, uint64_t now_ms) {
+    sw_tracker_tick(w->tracker, now_ms);
+    sw_group_tick(w->groups, now_ms);
+    world_flush(w);
 }
 
-sw_server_t *world_new(unsigned flags) {
+static void feed(world_t *w, const char *from, const ei_x_buff *x) {
+    sw_dist_handle(&w->dist, from, x->buff, (size_t)x->index);
+}
+
+world_t *world_new(unsigned flags) {
     if (!node) world_init();
-    sw_server_t *s = calloc(1, sizeof *s);
-    FUZZ_CHECK(s != NULL);
-    s->loop = &loop;
-    s->node = node;
-    strcpy(s->beam, W_BEAM);
-    strcpy(s->cnode, W_CNODE);
-    s->self = mkpid(W_CNODE, 1);
-    ei_x_new(&s->ctrl);
-    ei_x_new(&s->msg);
-    s->env.restarted = sw_group_io_restarted;
-    s->tracker = sw_tracker_new(s->beam, s->cnode, &s->env, s);
-    s->groups = sw_group_new(s->beam);
-    FUZZ_CHECK(s->tracker && s->groups);
+    world_t *w = calloc(1, sizeof *w);
+    FUZZ_CHECK(w != NULL);
+    FUZZ_CHECK(sw_dist_out_init(&w->out) == 0);
+    w->out.node = node;
+    w->out.self = mkpid(W_CNODE, 1);
+    w->env.restarted = restarted;
+    w->tracker = sw_tracker_new(W_BEAM, W_CNODE, &w->env, w);
+    w->groups = sw_group_new(W_BEAM);
+    FUZZ_CHECK(w->tracker && w->groups);
+    FUZZ_CHECK(sw_dist_init(&w->dist, &w->out, w->tracker, w->groups, W_BEAM) == 0);
     if (flags & W_PEER_SYNC) flags |= W_CONN;
     if (flags & W_AGENT) {
-        feed(s, W_BEAM, &f_hello);
-        feed(s, W_BEAM, &f_ghello);
-        FUZZ_CHECK(s->have_agent && s->st.unknown_msgs == 0);
+        feed(w, W_BEAM, &f_hello);
+        feed(w, W_BEAM, &f_ghello);
+        FUZZ_CHECK(w->dist.have_agent && w->dist.st.unknown_msgs == 0);
     }
     if (flags & W_CONN) {
-        sw_tracker_conn_up(s->tracker, W_PEER);
-        sw_group_conn_up(s->groups, W_PEER);
+        sw_tracker_conn_up(w->tracker, W_PEER);
+        sw_group_conn_up(w->groups, W_PEER);
     }
     if (flags & W_PEER_SYNC) {
-        feed(s, W_PEER, &f_ops);
-        feed(s, W_PEER, &f_gops);
+        feed(w, W_PEER, &f_ops);
+        feed(w, W_PEER, &f_gops);
         sw_tracker_stats_t ts;
         sw_group_stats_t gs;
-        sw_tracker_stats(s->tracker, &ts);
-        sw_group_stats(s->groups, &gs);
-        FUZZ_CHECK(s->st.unknown_msgs == 0 && ts.bad_ops == 0 && gs.bad_ops == 0);
+        sw_tracker_stats(w->tracker, &ts);
+        sw_group_stats(w->groups, &gs);
+        FUZZ_CHECK(w->dist.st.unknown_msgs == 0 && ts.bad_ops == 0 && gs.bad_ops == 0);
         FUZZ_CHECK(ts.names == ((flags & W_AGENT) ? 6u : 2u));
     }
-    world_flush(s);
-    return s;
+    world_flush(w);
+    return w;
 }
 
-void world_free(sw_server_t *s) {
-    sw_tracker_free(s->tracker);
-    sw_group_free(s->groups);
-    ei_x_free(&s->ctrl);
-    ei_x_free(&s->msg);
-    free(s);
+void world_free(world_t *w) {
+    sw_dist_close(&w->dist);
+    sw_tracker_free(w->tracker);
+    sw_group_free(w->groups);
+    sw_dist_out_close(&w->out);
+    free(w);
 }

@@ -1,8 +1,9 @@
 /* fuzz_world.h - a swarm C node without network, for the harnesses that
  * feed it messages (fuzz_dist.c, fuzz_peer_ops.c).
  *
- * What it is: an sw_server_t as server.c builds it (tracker, groups, a node
- * from sw_node_new on a libuv loop that never runs), for the BEAM node
+ * What it is: the parts server.c wires together (tracker, groups, the
+ * dispatcher and its sender, a node from sw_node_new on a libuv loop that
+ * never runs), for the BEAM node
  * W_BEAM, optionally brought into a typical state through the real
  * dispatch path (sw_dist_handle): its agent and swarm_groups said hello
  * (W_AGENT: four local names, two local groups, peers W_PEER_BEAM and
@@ -20,7 +21,10 @@
 
 #include <stdint.h>
 
-#include "server.h"
+#include "dist.h"
+#include "dist_send.h"
+#include "group.h"
+#include "tracker.h"
 
 #define W_BEAM "a@127.0.0.1"
 #define W_CNODE "swarm_a@127.0.0.1"
@@ -31,16 +35,24 @@
 
 enum { W_AGENT = 1, W_CONN = 2, W_PEER_SYNC = 4 };
 
+typedef struct {
+    sw_tracker_t *tracker;
+    sw_group_t *groups;
+    sw_dist_out_t out;
+    sw_dist_t dist; /* sw_dist_handle(&w->dist, ...) feeds the world */
+    sw_tracker_env_t env;
+} world_t;
+
 /* A new world in the state the W_* flags ask (W_PEER_SYNC implies W_CONN).
  * Aborts if the setup does not reach that state. Free with world_free. */
-sw_server_t *world_new(unsigned flags);
+world_t *world_new(unsigned flags);
 
 /* Drains the tracker's and the groups' outboxes (each message checked). */
-void world_flush(sw_server_t *s);
+void world_flush(world_t *w);
 
 /* Advances the tracker's and groups' clocks to now_ms, then flushes. */
-void world_tick(sw_server_t *s, uint64_t now_ms);
+void world_tick(world_t *w, uint64_t now_ms);
 
-void world_free(sw_server_t *s);
+void world_free(world_t *w);
 
 #endif
