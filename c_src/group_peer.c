@@ -198,7 +198,8 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 
 /* The connection to p's C node is up and p is a swarm peer: greet it. */
 static void conn_open(sw_group_t *g, sw_peer_t *p) {
-    sw_peer_conn_open(p, &g->atoms, g->self_beam);
+    sw_peer_conn_open(p);
+    sw_peer_hello(p, &g->atoms, g->self_beam);
     /* Before swarm_groups' hello our home memberships are not known yet
      * (after a restart), and an empty sync would make the peer drop them. */
     if (g->sync.begun) sw__send_sync(g, p);

@@ -291,12 +291,11 @@ int sw_proto_sync_done(sw_proto_sync_t *s) {
     return 1;
 }
 
-void sw_peer_conn_open(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
+void sw_peer_conn_open(sw_peer_t *p) {
     p->conn_up = 1;
     p->synced = 0;
     p->sync_sent = 0;
     sw_outbox_release(&p->out);
-    sw_peer_hello(p, at, self_beam);
 }
 
 void sw_peer_conn_close(sw_peer_t *p) {

@@ -231,10 +231,10 @@ int sw_proto_sync_news(const sw_proto_sync_t *s);
 int sw_proto_sync_done(sw_proto_sync_t *s);
 
 /* The connection to p's C node is up (or p just proved itself a swarm
- * peer): p is connected, not synced, its sync not sent, its outbox emptied
- * (sw_outbox_release), and {hello, Beam} (Beam: atom self_beam of at) is
- * queued first. The owner queues its sync after it. */
-void sw_peer_conn_open(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam);
+ * peer): p is connected, not synced, its sync not sent, and its outbox
+ * emptied (sw_outbox_release). The owner then greets it: sw_peer_hello
+ * first, its sync after. */
+void sw_peer_conn_open(sw_peer_t *p);
 
 /* The connection to p's C node is gone: p is not connected, not synced,
  * its sync not sent, and its outbox emptied (sw_outbox_release). */
