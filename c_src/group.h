@@ -24,6 +24,11 @@
  * it, on every node, without any message from it. The protocol and its
  * guarantees are described in README.md, Internals.
  *
+ * Where it is implemented: group.c (groups, memberships, requests, the
+ * replica), group_peer.c (the peer protocol), group_msg.c (local
+ * messages), group_pids.c (pid tables), chunks.c (the chunks below); their
+ * shared state is in group_int.h.
+ *
  * The replica the BEAM reads. The members of a group are kept here in
  * chunks of up to 64, each with a stable id K; a member stays in its chunk
  * until it leaves (a join fills a chunk with room, a leave moves the chunk's

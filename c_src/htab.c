@@ -1,7 +1,9 @@
 /* htab.c - see htab.h. sw_htab_t: linear probing over a power-of-two array
  * of {hash, item} slots; the stored hash avoids calling eq on most probes and
  * lets the table grow without rehashing items. sw_ctab_t: groups of 7 slots
- * (8 control bytes, 7 item pointers) in one cache line each (below). */
+ * (8 control bytes, 7 item pointers) in one cache line each (below).
+ * sw_itab_t: linear probing over 4-byte slots, backward-shift deletion (at
+ * the end). */
 #include "htab.h"
 
 #include <stdlib.h>
@@ -324,3 +326,61 @@ void *sw_ctab_at(const sw_ctab_t *t, size_t i) {
 }
 
 size_t sw_ctab_bytes(const sw_ctab_t *t) { return t->ngroups * sizeof(sw_ctab_group_t); }
+
+/* ---- index table ------------------------------------------------------- */
+
+void sw_itab_init(sw_itab_t *t) { memset(t, 0, sizeof *t); }
+
+void sw_itab_close(sw_itab_t *t) {
+    free(t->slots);
+    sw_itab_init(t);
+}
+
+static int it_grow(sw_itab_t *t, sw_itab_hash_cb hfn, const void *ctx) {
+    uint32_t cap = t->cap ? t->cap * 2 : 16;
+    if (cap < t->cap) return -1;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots) return -1;
+    uint32_t mask = cap - 1;
+    for (uint32_t i = 0; i < t->cap; i++) {
+        uint32_t s = t->slots[i];
+        if (!s) continue;
+        size_t j = (size_t)hfn(ctx, s - 1) & mask;
+        while (slots[j]) j = (j + 1) & mask;
+        slots[j] = s;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    t->mask = mask;
+    return 0;
+}
+
+int sw_itab_insert(sw_itab_t *t, uint64_t hash, uint32_t idx, sw_itab_hash_cb hfn, const void *ctx) {
+    if (((uint64_t)t->count + 1) * 4 > (uint64_t)t->cap * 3 && it_grow(t, hfn, ctx) != 0) return -1;
+    size_t j = (size_t)hash & t->mask;
+    while (t->slots[j]) j = (j + 1) & t->mask;
+    t->slots[j] = idx + 1;
+    t->count++;
+    return 0;
+}
+
+void sw_itab_remove(sw_itab_t *t, uint64_t hash, uint32_t idx, sw_itab_hash_cb hfn, const void *ctx) {
+    size_t i = (size_t)hash & t->mask;
+    while (t->slots[i] != idx + 1) i = (i + 1) & t->mask;
+    t->slots[i] = 0;
+    /* Backward shift: every later entry of the chain that could have lived
+     * in the hole moves into it, so no probe chain breaks. */
+    for (size_t j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+        size_t home = (size_t)hfn(ctx, t->slots[j] - 1) & t->mask;
+        /* The entry at j may stay if its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        t->slots[i] = t->slots[j];
+        t->slots[j] = 0;
+        i = j;
+    }
+    t->count--;
+}
+
+size_t sw_itab_bytes(const sw_itab_t *t) { return (size_t)t->cap * sizeof *t->slots; }

@@ -1,8 +1,10 @@
-/* htab.h - an open-addressing hash table of item pointers.
+/* htab.h - open-addressing hash tables: of item pointers (sw_htab_t, and
+ * the compact sw_ctab_t below), and of array indexes (sw_itab_t, below).
  *
- * What it is: a container that stores pointers to caller-owned items, found
- * by a 64-bit hash plus an equality callback. Linear probing, tombstones,
- * grows at 3/4 load and rebuilds when tombstones pile up.
+ * What it is: containers of references to caller-owned items, found by a
+ * 64-bit hash plus an equality callback. sw_htab_t stores item pointers:
+ * linear probing, tombstones, grows at 3/4 load and rebuilds when
+ * tombstones pile up.
  * What it is not: it never allocates, copies or frees items, and it does not
  * hash keys itself (sw_hash_bytes() is provided for that).
  *
@@ -133,5 +135,68 @@ void *sw_ctab_at(const sw_ctab_t *t, size_t i);
 
 /* Bytes of the groups (what the table itself holds, items aside). */
 size_t sw_ctab_bytes(const sw_ctab_t *t);
+
+/* ---- index table ---------------------------------------------------------
+ *
+ * sw_itab_t: a set of 32-bit indexes into an array the caller owns (records
+ * that move when the array grows, so item pointers would not do), in 4
+ * bytes per slot. It keeps neither hashes nor keys: the calls that need them
+ * take the caller's functions for the hash of a stored index and for the
+ * equality of an index with a lookup key, and their context (the caller's
+ * array, or what holds it). Linear probing over a power-of-two array at
+ * most 3/4 full (it doubles before an insert would pass that); deletion
+ * shifts the following entries back, so there are no tombstones and a
+ * table that churns never rebuilds. It never shrinks before close.
+ *
+ * Iteration: for (size_t i = 0; i < t->cap; i++) if (sw_itab_at(t, i) !=
+ * SW_ITAB_NONE) ... Removing or inserting while iterating is not allowed
+ * (a removal may shift a later entry into a visited slot). */
+
+#define SW_ITAB_NONE UINT32_MAX
+
+/* The hash of stored index idx, as given to sw_itab_insert. */
+typedef uint64_t (*sw_itab_hash_cb)(const void *ctx, uint32_t idx);
+/* Equality of stored index idx with a lookup key: non-zero when equal. */
+typedef int (*sw_itab_eq_cb)(const void *ctx, uint32_t idx, const void *key);
+
+typedef struct {
+    uint32_t *slots; /* index + 1; 0: empty */
+    uint32_t cap;    /* power of two, or 0 before the first insert */
+    uint32_t mask;   /* cap - 1 */
+    uint32_t count;  /* live indexes */
+} sw_itab_t;
+
+/* Initialises an empty table (no allocation). */
+void sw_itab_init(sw_itab_t *t);
+/* Frees the slots; the table is empty afterwards. */
+void sw_itab_close(sw_itab_t *t);
+
+/* The stored index with this hash for which eq(ctx, index, key) holds, or
+ * SW_ITAB_NONE. Inline, so that a constant eq is inlined too. */
+static inline uint32_t sw_itab_find(const sw_itab_t *t, uint64_t hash, const void *key,
+                                    sw_itab_eq_cb eq, const void *ctx) {
+    if (!t->cap) return SW_ITAB_NONE;
+    for (size_t i = (size_t)hash & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t s = t->slots[i];
+        if (!s) return SW_ITAB_NONE;
+        if (eq(ctx, s - 1, key)) return s - 1;
+    }
+}
+
+/* Inserts index idx (< SW_ITAB_NONE) under hash. The caller guarantees no
+ * equal index is present. Growing rehashes every stored index with
+ * hash(ctx, index). Returns 0, or -1 when out of memory (table unchanged). */
+int sw_itab_insert(sw_itab_t *t, uint64_t hash, uint32_t idx, sw_itab_hash_cb hfn, const void *ctx);
+
+/* Removes index idx, stored under hash, which must be in the table. The
+ * entries after it in its probe chain move back (their hashes are asked
+ * of hfn). */
+void sw_itab_remove(sw_itab_t *t, uint64_t hash, uint32_t idx, sw_itab_hash_cb hfn, const void *ctx);
+
+/* The index in slot i (i < cap), or SW_ITAB_NONE for an empty slot. */
+static inline uint32_t sw_itab_at(const sw_itab_t *t, size_t i) { return t->slots[i] - 1; }
+
+/* Bytes of the slots. */
+size_t sw_itab_bytes(const sw_itab_t *t);
 
 #endif

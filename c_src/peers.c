@@ -245,3 +245,101 @@ int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, cons
     sw_atoms_guard(at, 0);
     return r;
 }
+
+/* ---- the peer protocol's skeleton ---------------------------------------- */
+
+void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now) {
+    s->begun = 1;
+    s->synced = 0;
+    s->synced_sent = 0;
+    s->hello_at = now;
+}
+
+void sw_proto_sync_await(sw_peers_t *ps) {
+    for (uint32_t i = 0; i < ps->n; i++) {
+        sw_peer_t *p = &ps->v[i];
+        if (p->agent_up && !p->synced) p->awaited = 1;
+    }
+}
+
+void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps) {
+    if (s->synced || !s->begun || sw_peers_awaiting(ps)) return;
+    s->synced = 1;
+}
+
+void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
+    p->synced = 1;
+    if (sw_peer_unawait(p)) sw_proto_sync_check(s, ps);
+}
+
+void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
+    if (sw_peer_unawait(p)) sw_proto_sync_check(s, ps);
+}
+
+void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event) {
+    if (!s->begun || s->synced || now - s->hello_at < SW_SYNC_TIMEOUT_MS) return;
+    SW_WARN(event, "waited_ms=%u", SW_SYNC_TIMEOUT_MS);
+    for (uint32_t i = 0; i < ps->n; i++) ps->v[i].awaited = 0;
+    sw_proto_sync_check(s, ps);
+}
+
+int sw_proto_sync_news(const sw_proto_sync_t *s) { return s->synced && !s->synced_sent; }
+
+int sw_proto_sync_done(sw_proto_sync_t *s) {
+    if (!sw_proto_sync_news(s)) return 0;
+    s->synced_sent = 1;
+    return 1;
+}
+
+void sw_peer_conn_open(sw_peer_t *p) {
+    p->conn_up = 1;
+    p->synced = 0;
+    p->sync_sent = 0;
+    sw_outbox_release(&p->out);
+}
+
+void sw_peer_conn_close(sw_peer_t *p) {
+    p->conn_up = 0;
+    p->synced = 0;
+    p->sync_sent = 0;
+    sw_outbox_release(&p->out);
+}
+
+void sw_proto_msg_begin(ei_x_buff *x, const char *tag, int arity) {
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_atom(x, SW_PROTO_TAG);
+    ei_x_encode_atom(x, tag);
+}
+
+void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, const char *tag,
+                          sw_proto_send_cb send, void *ud) {
+    for (uint32_t i = 0; i < ps->n; i++) {
+        sw_peer_t *p = &ps->v[i];
+        if (!p->out.count) continue;
+        sw_proto_msg_begin(x, tag, 3);
+        sw_outbox_emit(x, &p->out);
+        sw_outbox_release(&p->out);
+        if (p->conn_up) send(ud, sw_atoms_str(at, p->cnode), x->buff, (size_t)x->index);
+    }
+}
+
+ei_x_buff *sw_proto_reply_begin(sw_peers_t *ps, const sw_atoms_t *at, uint32_t self_beam,
+                                uint32_t ccbeam, sw_outbox_t *local, const char *event) {
+    if (ccbeam == self_beam) {
+        ei_x_encode_tuple_header(&local->body, 3);
+        local->count++;
+        return &local->body;
+    }
+    sw_peer_t *p = sw_peers_by_beam(ps, ccbeam);
+    if (!p || !p->conn_up) {
+        SW_WARN(event, "to=%s reason=no_connection", sw_atoms_str(at, ccbeam));
+        return NULL;
+    }
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "reply");
+    p->out.count++;
+    return x;
+}

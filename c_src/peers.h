@@ -9,15 +9,17 @@
  * of the owner's table (atoms.h).
  *
  * What it is not: a protocol. What the ops mean, when a peer counts as up,
- * and what the owner sends are the owner's; this module only keeps the
- * records, and decodes the op list of one peer message, handing each op to
- * the owner. Records live in one array: a pointer to one is valid until the
+ * and what the owner sends are the owner's; this module keeps the records,
+ * decodes the op list of one peer message (handing each op to the owner),
+ * and holds the steps both owners take alike (hello, the initial sync,
+ * the flush envelope, replies through a peer: see "skeleton" below). Records live in one array: a pointer to one is valid until the
  * next sw_peers_get that adds a record. A handful of peers is the expected
  * size (lookups are linear). */
 #ifndef SW_PEERS_H
 #define SW_PEERS_H
 
 #include <ei.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "atoms.h"
@@ -176,5 +178,93 @@ int sw_peer_ops(sw_peer_t *from, const char *cnode, const char *buf, int *index,
 int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, const char *buf,
                         int *index, sw_peer_op_cb apply, void *ud, uint64_t *bad_ops,
                         const char *event);
+
+/* ---- the peer protocol's skeleton ---------------------------------------
+ *
+ * What the tracker and groups do alike with their peers: on a connection,
+ * {hello, Beam} and then a sync of the sender's home state; a flush that
+ * sends each peer's outbox as one message {'$sw1', Tag, [Op]}; a reply to
+ * a caller through the C node of the caller's BEAM node; and the initial
+ * sync with the local owner process (the agent, swarm_groups), which waits
+ * for the sync of every peer the owner knows to run swarm. What the ops,
+ * the sync and the messages hold stays the owner's. */
+
+/* How long the initial sync waits for peers' syncs. */
+#define SW_SYNC_TIMEOUT_MS 10000u
+
+/* The initial sync. It begins at each hello of the local owner process and
+ * completes once no peer is awaited (sw_proto_sync_await marks them): each
+ * awaited peer sent its sync or went down, or SW_SYNC_TIMEOUT_MS passed.
+ * The owner process is then told once. Zeroed memory: not begun. */
+typedef struct {
+    uint8_t begun;       /* the owner process said hello (at least once) */
+    uint8_t synced;      /* the sync since its last hello is complete */
+    uint8_t synced_sent; /* and the owner process was told */
+    uint64_t hello_at;   /* when its last hello came (ms) */
+} sw_proto_sync_t;
+
+/* The owner process said hello at time now (ms): a new sync begins (not
+ * complete, not told). */
+void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now);
+
+/* Every peer whose BEAM node the agent reported up and whose sync has not
+ * come on its current connection is awaited. */
+void sw_proto_sync_await(sw_peers_t *ps);
+
+/* Completes the sync if it began and no peer is awaited. */
+void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps);
+
+/* The sync of peer p arrived: p is synced and no longer awaited. */
+void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
+
+/* The BEAM node of peer p went down: its sync will not come. */
+void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
+
+/* Time is now (ms): a sync that began SW_SYNC_TIMEOUT_MS ago or more and is
+ * not complete stops waiting (no peer stays awaited; warning `event`
+ * logged) and completes. */
+void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event);
+
+/* 1 if the sync is complete and the owner process was not told yet. */
+int sw_proto_sync_news(const sw_proto_sync_t *s);
+/* As sw_proto_sync_news, and if 1, the owner process counts as told. */
+int sw_proto_sync_done(sw_proto_sync_t *s);
+
+/* The connection to p's C node is up (or p just proved itself a swarm
+ * peer): p is connected, not synced, its sync not sent, and its outbox
+ * emptied (sw_outbox_release). The owner then greets it: sw_peer_hello
+ * first, its sync after. */
+void sw_peer_conn_open(sw_peer_t *p);
+
+/* The connection to p's C node is gone: p is not connected, not synced,
+ * its sync not sent, and its outbox emptied (sw_outbox_release). */
+void sw_peer_conn_close(sw_peer_t *p);
+
+/* Starts x afresh as the message {'$sw1', tag, ...} of the given arity
+ * (version byte, tuple header, the two atoms); the owner appends the
+ * remaining arity - 2 elements. */
+void sw_proto_msg_begin(ei_x_buff *x, const char *tag, int arity);
+
+/* Sends a message to C node cnode (borrowed): buf/len is the whole term
+ * with its version byte, borrowed for the call. */
+typedef void (*sw_proto_send_cb)(void *ud, const char *cnode, const char *buf, size_t len);
+
+/* For every peer whose outbox holds ops: encodes {'$sw1', tag, [Op]} into x
+ * (scratch, overwritten) and, if the peer is connected, hands it to send
+ * (ops queued to a peer that is not connected are dropped); then empties
+ * the outbox (sw_outbox_release). */
+void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, const char *tag,
+                          sw_proto_send_cb send, void *ud);
+
+/* Opens a reply to a caller on BEAM node ccbeam, queued after everything
+ * already queued to that node (its replica shows a change before the
+ * caller learns of it). On this node (ccbeam == self_beam) it is
+ * {Caller, Ref, Result} in outbox local (for the owner process); on
+ * another, {reply, Caller, Ref, Result} in the outbox of that node's C
+ * node. The op is counted; the caller encodes Caller, Ref and Result into
+ * the buffer returned. NULL when that C node is not connected: nothing is
+ * queued, and warning `event` is logged (to=ccbeam). */
+ei_x_buff *sw_proto_reply_begin(sw_peers_t *ps, const sw_atoms_t *at, uint32_t self_beam,
+                                uint32_t ccbeam, sw_outbox_t *local, const char *event);
 
 #endif

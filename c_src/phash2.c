@@ -8,332 +8,16 @@
  * built and nothing recurses on the C stack.
  *
  * Not here: erlang:phash/2, the VM-internal hash, decoding of compressed
- * terms. See phash2.h for the observable semantics.
+ * terms; atoms and binaries are read and hashed in phash2_ext.c, the
+ * mixing steps and integers are in phash2_int.h. See phash2.h for the
+ * observable semantics.
  */
-#include "phash2.h"
-
-#include <ei.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VERSION_MAGIC 131
-#define COMPRESSED_TAG 80
-
-/* The golden ratio, and its multiples (mod 2^32) used as per-type salts. */
-#define HC 0x9e3779b9u
-#define HC_2 0x3c6ef372u
-#define HC_3 0xdaa66d2bu
-#define HC_4 0x78dde6e4u
-#define HC_5 0x1715609du
-#define HC_6 0xb54cda56u
-#define HC_7 0x5384540fu
-#define HC_9 0x8ff34781u
-#define HC_10 0x2e2ac13au
-#define HC_11 0xcc623af3u
-#define HC_12 0x6a99b4acu
-#define HC_13 0x08d12e65u
-#define HC_14 0xa708a81eu
-#define HC_15 0x454021d7u
-#define HC_16 0xe3779b90u
-#define HC_19 0xbe1e08bbu
-
-/* The BEAM hashes a nested [] as the number of its internal "NIL" type tag,
- * and a [] met while the running hash is still zero as this constant. */
-#define NIL_TYPE_TAG 2u
-#define NIL_ZERO_HASH 3468870702u
-
-/* Integers in [-2^27, 2^27) are "small" for the portable hash (it keeps the
- * 28-bit fixnums of 32-bit emulators); all others hash like bignums. */
-#define SMALL28_LIMIT (1u << 27)
-
-#define MIX(a, b, c)                                                          \
-    do {                                                                      \
-        a -= b; a -= c; a ^= (c >> 13);                                       \
-        b -= c; b -= a; b ^= (a << 8);                                        \
-        c -= a; c -= b; c ^= (b >> 13);                                       \
-        a -= b; a -= c; a ^= (c >> 12);                                       \
-        b -= c; b -= a; b ^= (a << 16);                                       \
-        c -= a; c -= b; c ^= (b >> 5);                                        \
-        a -= b; a -= c; a ^= (c >> 3);                                        \
-        b -= c; b -= a; b ^= (a << 10);                                       \
-        c -= a; c -= b; c ^= (b >> 15);                                       \
-    } while (0)
-
-static inline uint32_t mix2(uint32_t h, uint32_t x, uint32_t y, uint32_t salt) {
-    uint32_t a = salt + x, b = salt + y;
-    MIX(a, b, h);
-    return h;
-}
-
-static inline uint32_t mix1(uint32_t h, uint32_t x, uint32_t salt) {
-    return mix2(h, x, 0, salt);
-}
-
-/* Jenkins' lookup2 over a byte block, little-endian words, seeded with the
- * running hash: how binaries are hashed. The length folded in is truncated
- * to 32 bits, as the BEAM does. */
-static uint32_t block_hash(const uint8_t *k, size_t length, uint32_t initval) {
-    uint32_t a = HC, b = HC, c = initval;
-    size_t len = length;
-
-    while (len >= 12) {
-        a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
-        b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
-        c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
-        MIX(a, b, c);
-        k += 12;
-        len -= 12;
-    }
-    c += (uint32_t)length;
-    /* The tail: bytes 0..3 go to a, 4..7 to b, 8..10 to c above its low
-     * byte (which holds the length). */
-    switch (len) {
-    case 11: c += (uint32_t)k[10] << 24; /* fall through */
-    case 10: c += (uint32_t)k[9] << 16;  /* fall through */
-    case 9: c += (uint32_t)k[8] << 8;    /* fall through */
-    case 8: b += (uint32_t)k[7] << 24;   /* fall through */
-    case 7: b += (uint32_t)k[6] << 16;   /* fall through */
-    case 6: b += (uint32_t)k[5] << 8;    /* fall through */
-    case 5: b += k[4];                   /* fall through */
-    case 4: a += (uint32_t)k[3] << 24;   /* fall through */
-    case 3: a += (uint32_t)k[2] << 16;   /* fall through */
-    case 2: a += (uint32_t)k[1] << 8;    /* fall through */
-    case 1: a += k[0];                   /* fall through */
-    default: break;
-    }
-    MIX(a, b, c);
-    return c;
-}
-
-/* hashpjw, the atom table's hash: the value every atom contributes. */
-static inline uint32_t pjw_step(uint32_t h, uint8_t v) {
-    uint32_t g;
-    h = (h << 4) + v;
-    if ((g = h & 0xf0000000u) != 0) {
-        h ^= g >> 24;
-        h ^= g;
-    }
-    return h;
-}
-
-static inline uint32_t be16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
-static inline uint32_t be32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline uint64_t be64(const uint8_t *p) { return ((uint64_t)be32(p) << 32) | be32(p + 4); }
-
-/* ---- atoms -------------------------------------------------------------- */
-
-/* Decodes one UTF-8 character at s[0..n) strictly (no overlong forms, no
- * surrogates, nothing above U+10FFFF), as binary_to_term does. Returns its
- * byte length and sets *cp, or 0 if invalid. */
-static size_t utf8_char(const uint8_t *s, size_t n, uint32_t *cp) {
-    uint8_t b = s[0];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if (b >= 0xC2 && b <= 0xDF) {
-        if (n < 2 || (s[1] & 0xC0) != 0x80) return 0;
-        *cp = ((uint32_t)(b & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if (b >= 0xE0 && b <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        uint32_t c = ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-        *cp = c;
-        return 3;
-    }
-    if (b >= 0xF0 && b <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        uint32_t c = ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-                     ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        if (c < 0x10000 || c > 0x10FFFF) return 0;
-        *cp = c;
-        return 4;
-    }
-    return 0;
-}
-
-/* Parses the atom at buf[*pos]: validates it, computes its hash value (*hv,
- * optional) and optionally writes its UTF-8 text to out. The BEAM stores
- * atom text as UTF-8 and its hash folds each two-byte sequence of a latin1
- * character back into that character's byte ("latin1 clutch"), so an atom
- * hashes the same whichever tag carried it: latin1 characters contribute
- * their code, other characters their UTF-8 bytes. */
-static int parse_atom(const uint8_t *buf, size_t len, size_t *pos, uint32_t *hv, char *out,
-                      size_t *out_len, int *latin1) {
-    size_t p = *pos, n, i, o = 0, chars = 0;
-    int utf8, all_latin1 = 1;
-    uint32_t h = 0;
-
-    if (len - p < 1) return SW_PHASH2_ETRUNC;
-    switch ((uint8_t)buf[p++]) {
-    case ERL_ATOM_EXT:
-        if (len - p < 2) return SW_PHASH2_ETRUNC;
-        n = be16(buf + p);
-        p += 2;
-        utf8 = 0;
-        break;
-    case ERL_SMALL_ATOM_EXT:
-        if (len - p < 1) return SW_PHASH2_ETRUNC;
-        n = buf[p++];
-        utf8 = 0;
-        break;
-    case ERL_ATOM_UTF8_EXT:
-        if (len - p < 2) return SW_PHASH2_ETRUNC;
-        n = be16(buf + p);
-        p += 2;
-        utf8 = 1;
-        break;
-    case ERL_SMALL_ATOM_UTF8_EXT:
-        if (len - p < 1) return SW_PHASH2_ETRUNC;
-        n = buf[p++];
-        utf8 = 1;
-        break;
-    default:
-        return SW_PHASH2_EBADTAG;
-    }
-    if (len - p < n) return SW_PHASH2_ETRUNC;
-    const uint8_t *s = buf + p;
-
-    if (!utf8) {
-        if (n > 255) return SW_PHASH2_EBADTERM;
-        for (i = 0; i < n; i++) {
-            uint8_t v = s[i];
-            h = pjw_step(h, v);
-            if (out) {
-                if (v < 0x80) {
-                    out[o++] = (char)v;
-                } else {
-                    out[o++] = (char)(0xC0 | (v >> 6));
-                    out[o++] = (char)(0x80 | (v & 0x3F));
-                }
-            }
-        }
-    } else {
-        for (i = 0; i < n;) {
-            uint32_t cp;
-            size_t k = utf8_char(s + i, n - i, &cp);
-            if (k == 0 || ++chars > 255) return SW_PHASH2_EBADTERM;
-            if (cp < 256) {
-                h = pjw_step(h, (uint8_t)cp);
-            } else {
-                all_latin1 = 0;
-                for (size_t j = 0; j < k; j++) h = pjw_step(h, s[i + j]);
-            }
-            if (out) {
-                memcpy(out + o, s + i, k);
-                o += k;
-            }
-            i += k;
-        }
-    }
-    if (out) out[o] = '\0';
-    if (out_len) *out_len = o;
-    if (latin1) *latin1 = all_latin1;
-    if (hv) *hv = h;
-    *pos = p + n;
-    return 0;
-}
-
-/* ---- integers ----------------------------------------------------------- */
-
-/* An integer from any of the four integer tags, normalised: sign and
- * magnitude, the magnitude either in m64 (when it has at most 8 significant
- * bytes) or as little-endian bytes mag[0..n) without leading zeros. */
-typedef struct {
-    int neg;
-    uint64_t m64;
-    const uint8_t *mag;
-    size_t n;
-} int_t;
-
-static int read_int(const uint8_t *buf, size_t len, size_t *pos, int_t *v) {
-    size_t p = *pos, n;
-
-    if (len - p < 1) return SW_PHASH2_ETRUNC;
-    v->mag = NULL;
-    v->n = 0;
-    switch ((uint8_t)buf[p++]) {
-    case ERL_SMALL_INTEGER_EXT:
-        if (len - p < 1) return SW_PHASH2_ETRUNC;
-        v->neg = 0;
-        v->m64 = buf[p++];
-        break;
-    case ERL_INTEGER_EXT: {
-        if (len - p < 4) return SW_PHASH2_ETRUNC;
-        int32_t x = (int32_t)be32(buf + p);
-        p += 4;
-        v->neg = x < 0;
-        v->m64 = x < 0 ? (uint64_t)0 - (uint64_t)(int64_t)x : (uint64_t)x;
-        break;
-    }
-    case ERL_SMALL_BIG_EXT:
-    case ERL_LARGE_BIG_EXT:
-        if (buf[p - 1] == ERL_SMALL_BIG_EXT) {
-            if (len - p < 2) return SW_PHASH2_ETRUNC;
-            n = buf[p++];
-        } else {
-            if (len - p < 5) return SW_PHASH2_ETRUNC;
-            n = be32(buf + p);
-            p += 4;
-        }
-        if (buf[p] > 1) return SW_PHASH2_EBADTERM; /* sign byte */
-        v->neg = buf[p++];
-        if (len - p < n) return SW_PHASH2_ETRUNC;
-        v->mag = buf + p;
-        p += n;
-        while (n > 0 && v->mag[n - 1] == 0) n--;
-        v->n = n;
-        if (n <= 8) {
-            uint64_t m = 0;
-            for (size_t i = n; i > 0; i--) m = (m << 8) | v->mag[i - 1];
-            v->m64 = m;
-            v->mag = NULL;
-            v->n = 0;
-            if (m == 0) v->neg = 0;
-        }
-        break;
-    default:
-        return SW_PHASH2_EBADTAG;
-    }
-    *pos = p;
-    return 0;
-}
-
-static uint32_t le_part(const uint8_t *s, size_t k) {
-    uint32_t x = 0;
-    for (size_t i = k; i > 0; i--) x = (x << 8) | s[i - 1];
-    return x;
-}
-
-static uint32_t hash_int(uint32_t h, const int_t *v) {
-    uint32_t salt = v->neg ? HC_10 : HC_11;
-
-    if (v->mag == NULL) {
-        if ((!v->neg && v->m64 < SMALL28_LIMIT) || (v->neg && v->m64 <= SMALL28_LIMIT)) {
-            /* A small: mixed once by value, and negative ones first once
-             * more by absolute value. */
-            int32_t y = v->neg ? -(int32_t)v->m64 : (int32_t)v->m64;
-            if (y < 0) h = mix1(h, (uint32_t)(-y), HC);
-            return mix1(h, (uint32_t)y, HC);
-        }
-        return mix2(h, (uint32_t)v->m64, (uint32_t)(v->m64 >> 32), salt);
-    }
-    /* A bignum: one mix per 64-bit digit, low half then high half. */
-    for (size_t i = 0; i < v->n; i += 8) {
-        size_t left = v->n - i;
-        uint32_t x = le_part(v->mag + i, left < 4 ? left : 4);
-        uint32_t y = left > 4 ? le_part(v->mag + i + 4, left - 4 < 4 ? left - 4 : 4) : 0;
-        h = mix2(h, x, y, salt);
-    }
-    return h;
-}
+#include "phash2_int.h"
 
 /* ---- the walk ------------------------------------------------------------ */
 
@@ -491,11 +175,11 @@ static int hash_binary(ctx_t *c) {
     c->pos += n;
     uint32_t seed = HC_13 + c->hash;
     if (bits == 8) {
-        c->hash = n == 0 ? seed : block_hash(d, n, seed);
+        c->hash = n == 0 ? seed : sw__phash2_block_hash(d, n, seed);
     } else {
         /* n-1 whole bytes, then the top `bits` bits of the last one (its
          * unused low bits are ignored, as the BEAM does). */
-        c->hash = block_hash(d, n - 1, seed);
+        c->hash = sw__phash2_block_hash(d, n - 1, seed);
         c->hash = mix2(c->hash, bits, (uint32_t)(d[n - 1] >> (8 - bits)), HC_15);
     }
     return 0;
@@ -514,7 +198,7 @@ static int hash_identifier(ctx_t *c) {
         c->pos += 2;
         if (words > 5) return SW_PHASH2_EBADTERM;
     }
-    if ((rc = parse_atom(c->p, c->len, &c->pos, NULL, NULL, NULL, NULL)) < 0)
+    if ((rc = sw__phash2_parse_atom(c->p, c->len, &c->pos, NULL, NULL, NULL, NULL)) < 0)
         return rc == SW_PHASH2_EBADTAG ? SW_PHASH2_EBADTERM : rc;
     switch (tag) {
     case ERL_NEW_PID_EXT: /* ID, Serial, Creation: 32 bits each */
@@ -569,8 +253,8 @@ static int hash_fun(ctx_t *c) {
     int rc;
 
     if (tag == ERL_EXPORT_EXT) {
-        if ((rc = parse_atom(c->p, c->len, &c->pos, &hv_mod, NULL, NULL, NULL)) < 0 ||
-            (rc = parse_atom(c->p, c->len, &c->pos, &hv_fun, NULL, NULL, NULL)) < 0)
+        if ((rc = sw__phash2_parse_atom(c->p, c->len, &c->pos, &hv_mod, NULL, NULL, NULL)) < 0 ||
+            (rc = sw__phash2_parse_atom(c->p, c->len, &c->pos, &hv_fun, NULL, NULL, NULL)) < 0)
             return rc == SW_PHASH2_EBADTAG ? SW_PHASH2_EBADTERM : rc;
         NEED(c, 2);
         if (c->p[c->pos] != ERL_SMALL_INTEGER_EXT) return SW_PHASH2_EBADTERM;
@@ -588,7 +272,7 @@ static int hash_fun(ctx_t *c) {
     if (size < 29 || size > c->len - (start + 1)) return SW_PHASH2_EBADTERM;
     num_free = be32(c->p + c->pos + 25);
     c->pos += 29;
-    if ((rc = parse_atom(c->p, c->len, &c->pos, &hv_mod, NULL, NULL, NULL)) < 0)
+    if ((rc = sw__phash2_parse_atom(c->p, c->len, &c->pos, &hv_mod, NULL, NULL, NULL)) < 0)
         return rc == SW_PHASH2_EBADTAG ? SW_PHASH2_EBADTERM : rc;
     if ((rc = read_u32_int(c, &old_index)) < 0 || (rc = read_u32_int(c, &old_uniq)) < 0)
         return rc;
@@ -628,7 +312,7 @@ static int term(ctx_t *c) {
         case ERL_ATOM_UTF8_EXT:
         case ERL_SMALL_ATOM_UTF8_EXT: {
             uint32_t hv;
-            if ((rc = parse_atom(c->p, c->len, &c->pos, &hv, NULL, NULL, NULL)) < 0) return rc;
+            if ((rc = sw__phash2_parse_atom(c->p, c->len, &c->pos, &hv, NULL, NULL, NULL)) < 0) return rc;
             hash_atom(c, hv);
             return 0;
         }
@@ -878,42 +562,3 @@ int sw_phash2_at(const char *buf, size_t len, int *index, uint64_t range, uint32
     return sw_phash2_apply_range(h, range, out);
 }
 
-int sw_phash2_bytes(const void *data, size_t len, uint64_t range, uint32_t *out) {
-    if ((!data && len) || !out || range > ((uint64_t)1 << 32)) return SW_PHASH2_EINVAL;
-    /* A binary as the whole term: the running hash is zero. */
-    uint32_t h = len == 0 ? HC_13 : block_hash(data, len, HC_13);
-    return sw_phash2_apply_range(h, range, out);
-}
-
-int sw_phash2_atom_text(const char *buf, size_t len, int *index, char *out, size_t *out_len,
-                        int *latin1) {
-    size_t pos;
-    int rc;
-    if (!buf || !index || !out || !out_len || *index < 0) return SW_PHASH2_EINVAL;
-    pos = (size_t)*index;
-    if (pos > len) return SW_PHASH2_ETRUNC;
-    if ((rc = parse_atom((const uint8_t *)buf, len, &pos, NULL, out, out_len, latin1)) < 0)
-        return rc;
-    *index = (int)pos;
-    return 0;
-}
-
-const char *sw_phash2_err_name(int err) {
-    switch (err) {
-#define SW_PHASH2_ERR_NAME(name, val, str) \
-    case (val): return "SW_PHASH2_" #name;
-        SW_PHASH2_ERRNO_MAP(SW_PHASH2_ERR_NAME)
-#undef SW_PHASH2_ERR_NAME
-    default: return "unknown";
-    }
-}
-
-const char *sw_phash2_strerror(int err) {
-    switch (err) {
-#define SW_PHASH2_ERR_STR(name, val, str) \
-    case (val): return str;
-        SW_PHASH2_ERRNO_MAP(SW_PHASH2_ERR_STR)
-#undef SW_PHASH2_ERR_STR
-    default: return "unknown error";
-    }
-}

@@ -11,7 +11,10 @@
  * functions are deterministic, seed- and length-sensitive and read no byte
  * past their input. The compact table (sw_ctab_t) gets the same checks, plus
  * its control bytes (tags of live slots, tombstones, empties, pads), its
- * group layout (64-byte lines) and its 7/8 load bound. */
+ * group layout (64-byte lines) and its 7/8 load bound. The index table
+ * (sw_itab_t) is checked against a model too, with records in a growing
+ * array: unbroken probe chains after backward-shift deletion, its 3/4 load
+ * bound, and no growth under churn at a steady size. */
 #include <CUnit/Basic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -675,6 +678,132 @@ static void test_ct_random_model(void) {
     }
 }
 
+/* ---- index table ------------------------------------------------------- */
+
+/* The caller's records of the index-table tests: keys by record number,
+ * in an array that is reallocated (moved) as it grows. */
+typedef struct {
+    uint32_t *keys;
+    uint32_t n, cap;
+} recs_t;
+
+static uint64_t it_hash(const void *ctx, uint32_t idx) { return hkey(((const recs_t *)ctx)->keys[idx]); }
+
+static int it_eq(const void *ctx, uint32_t idx, const void *key) {
+    return ((const recs_t *)ctx)->keys[idx] == *(const uint32_t *)key;
+}
+
+/* Every key's chain is unbroken: each stored index is found from its home
+ * slot without crossing an empty one; the count matches the slots; the
+ * load is at most 3/4 and the capacity a power of two. */
+static void it_check(const sw_itab_t *t, const recs_t *r, uint32_t count) {
+    uint32_t live = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint32_t idx = sw_itab_at(t, i);
+        if (idx == SW_ITAB_NONE) continue;
+        live++;
+        for (size_t j = (size_t)it_hash(r, idx) & t->mask; j != i; j = (j + 1) & t->mask)
+            CU_ASSERT_NOT_EQUAL_FATAL(sw_itab_at(t, j), SW_ITAB_NONE);
+    }
+    CU_ASSERT_EQUAL(live, count);
+    CU_ASSERT_EQUAL(t->count, count);
+    CU_ASSERT((uint64_t)t->count * 4 <= (uint64_t)t->cap * 3);
+    CU_ASSERT((t->cap & (t->cap - 1)) == 0);
+    CU_ASSERT_EQUAL(sw_itab_bytes(t), (size_t)t->cap * 4);
+}
+
+static void test_it_basic(void) {
+    sw_itab_t t;
+    sw_itab_init(&t);
+    recs_t r = {NULL, 0, 0};
+    uint32_t k = 7;
+    CU_ASSERT_EQUAL(sw_itab_find(&t, hkey(k), &k, it_eq, &r), SW_ITAB_NONE);
+    CU_ASSERT_EQUAL(t.cap, 0);
+    uint32_t keys[100];
+    r.keys = keys;
+    for (uint32_t i = 0; i < 100; i++) {
+        keys[i] = i * 3;
+        CU_ASSERT_EQUAL_FATAL(sw_itab_insert(&t, hkey(keys[i]), i, it_hash, &r), 0);
+    }
+    it_check(&t, &r, 100);
+    for (uint32_t i = 0; i < 300; i++) {
+        uint32_t want = i % 3 == 0 ? i / 3 : SW_ITAB_NONE;
+        CU_ASSERT_EQUAL(sw_itab_find(&t, hkey(i), &i, it_eq, &r), want);
+    }
+    for (uint32_t i = 0; i < 100; i += 2) sw_itab_remove(&t, hkey(keys[i]), i, it_hash, &r);
+    it_check(&t, &r, 50);
+    for (uint32_t i = 0; i < 100; i++) {
+        uint32_t want = i % 2 ? i : SW_ITAB_NONE;
+        CU_ASSERT_EQUAL(sw_itab_find(&t, hkey(keys[i]), &keys[i], it_eq, &r), want);
+    }
+    sw_itab_close(&t);
+    CU_ASSERT_EQUAL(t.cap, 0);
+    CU_ASSERT_EQUAL(t.count, 0);
+}
+
+/* Random inserts and removes, with good, bad and constant hashes, against
+ * a model; records come from a growing array with a free list (as
+ * group.c's pid table uses it). Churn does not grow the table beyond
+ * what its live set needs (no tombstones). */
+static void test_it_random_model(void) {
+    enum { KEYS = 512 };
+    for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
+        for (int seed = 1; seed <= 20; seed++) {
+            uint32_t model[KEYS]; /* record of a key, or SW_ITAB_NONE */
+            for (int i = 0; i < KEYS; i++) model[i] = SW_ITAB_NONE;
+            uint32_t freel[KEYS], nfree = 0, count = 0;
+            recs_t r = {NULL, 0, 0};
+            sw_itab_t t;
+            sw_itab_init(&t);
+            rng_state = (uint64_t)seed * 7919u + (uint64_t)hash_mode;
+            int keyspace = hash_mode == 2 ? 64 : (seed % 2 ? KEYS : 40);
+            for (int step = 0; step < 20000; step++) {
+                uint32_t k = (uint32_t)(rnd() % (uint64_t)keyspace);
+                if (rnd() % 2) {
+                    if (model[k] == SW_ITAB_NONE) {
+                        uint32_t idx;
+                        if (nfree) {
+                            idx = freel[--nfree];
+                        } else {
+                            if (r.n == r.cap) {
+                                r.cap = r.cap ? r.cap * 2 : 4;
+                                r.keys = realloc(r.keys, r.cap * sizeof *r.keys);
+                                CU_ASSERT_PTR_NOT_NULL_FATAL(r.keys);
+                            }
+                            idx = r.n++;
+                        }
+                        r.keys[idx] = k;
+                        CU_ASSERT_EQUAL_FATAL(sw_itab_insert(&t, hkey(k), idx, it_hash, &r), 0);
+                        model[k] = idx;
+                        count++;
+                    }
+                } else if (model[k] != SW_ITAB_NONE) {
+                    sw_itab_remove(&t, hkey(k), model[k], it_hash, &r);
+                    freel[nfree++] = model[k];
+                    model[k] = SW_ITAB_NONE;
+                    count--;
+                }
+                if (step % (hash_mode == 2 ? 16 : 97) == 0) {
+                    for (uint32_t q = 0; q < (uint32_t)keyspace; q++)
+                        CU_ASSERT_EQUAL(sw_itab_find(&t, hkey(q), &q, it_eq, &r), model[q]);
+                    it_check(&t, &r, count);
+                } else {
+                    CU_ASSERT_EQUAL(sw_itab_find(&t, hkey(k), &k, it_eq, &r), model[k]);
+                }
+            }
+            /* Growth follows the live set alone (at most keyspace
+             * indexes), however much the table churned. */
+            uint32_t bound = 16;
+            while ((uint64_t)keyspace * 4 > (uint64_t)bound * 3) bound *= 2;
+            CU_ASSERT(t.cap <= bound);
+            it_check(&t, &r, count);
+            sw_itab_close(&t);
+            free(r.keys);
+        }
+    }
+    hash_mode = 0;
+}
+
 int test_htab_suite(void) {
     CU_pSuite s = CU_add_suite("htab", NULL, NULL);
     if (!s) return -1;
@@ -690,7 +819,9 @@ int test_htab_suite(void) {
         !CU_add_test(s, "ctab: churn at 3/4 load keeps the size", test_ct_churn_no_growth) ||
         !CU_add_test(s, "ctab: emptied table drops its tombstones", test_ct_empty_clears) ||
         !CU_add_test(s, "ctab: iteration while removing/replacing", test_ct_iterate_remove) ||
-        !CU_add_test(s, "ctab: random ops against a model", test_ct_random_model))
+        !CU_add_test(s, "ctab: random ops against a model", test_ct_random_model) ||
+        !CU_add_test(s, "itab: insert, find, remove", test_it_basic) ||
+        !CU_add_test(s, "itab: random ops against a model", test_it_random_model))
         return -1;
     return 0;
 }

@@ -1,0 +1,216 @@
+/* test_peers.c - CUnit suite of the peer protocol's skeleton in peers.c:
+ * the initial sync, connection open and close, the flush envelope and
+ * replies through a caller's C node.
+ *
+ * Checked: a sync completes only after the owner's hello, once every
+ * awaited peer synced or went down, or at SW_SYNC_TIMEOUT_MS (not a
+ * millisecond before), and the owner is told exactly once per hello; a
+ * new hello starts over; peers that are not reported up, or already
+ * synced, are not awaited. The flush sends {'$sw1', Tag, [Op]} (decoded
+ * back) to connected peers only, and empties every outbox. A reply goes
+ * to the local outbox as {Caller, Ref, Result}, to a connected peer as
+ * {reply, Caller, Ref, Result}, and nowhere (NULL) when the peer is not
+ * connected. */
+#include <CUnit/Basic.h>
+#include <ei.h>
+#include <string.h>
+
+#include "atoms.h"
+#include "peers.h"
+#include "swarm_proto.h"
+
+typedef struct {
+    sw_atoms_t at;
+    sw_peers_t ps;
+    uint32_t self;
+    sw_peer_t *a, *b; /* valid until the next sw_peers_get */
+} fixture_t;
+
+static void fx_init(fixture_t *f) {
+    memset(f, 0, sizeof *f);
+    sw_atoms_init(&f->at);
+    f->self = sw_atoms_intern(&f->at, "self@h");
+    sw_peers_up(&f->ps, &f->at, f->self, "a@h", "swarm_a@h");
+    sw_peers_up(&f->ps, &f->at, f->self, "b@h", "swarm_b@h");
+    f->a = sw_peers_by_cnode(&f->ps, sw_atoms_find(&f->at, "swarm_a@h"));
+    f->b = sw_peers_by_cnode(&f->ps, sw_atoms_find(&f->at, "swarm_b@h"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->b);
+}
+
+static void fx_close(fixture_t *f) {
+    sw_peers_close(&f->ps);
+    sw_atoms_close(&f->at);
+}
+
+static void test_sync_waits_for_peers(void) {
+    fixture_t f;
+    fx_init(&f);
+    sw_proto_sync_t s = {0};
+    /* Nothing completes before the owner's hello. */
+    sw_proto_sync_check(&s, &f.ps);
+    CU_ASSERT_FALSE(s.synced);
+    sw_proto_sync_begin(&s, 1000);
+    sw_proto_sync_await(&f.ps);
+    CU_ASSERT_TRUE(f.a->awaited && f.b->awaited);
+    sw_proto_sync_check(&s, &f.ps);
+    CU_ASSERT_FALSE(s.synced);
+    sw_proto_sync_peer_synced(&s, &f.ps, f.a);
+    CU_ASSERT_TRUE(f.a->synced);
+    CU_ASSERT_FALSE(f.a->awaited);
+    CU_ASSERT_FALSE(s.synced);
+    CU_ASSERT_FALSE(sw_proto_sync_news(&s));
+    sw_proto_sync_peer_gone(&s, &f.ps, f.b);
+    CU_ASSERT_TRUE(s.synced);
+    /* Told once. */
+    CU_ASSERT_TRUE(sw_proto_sync_news(&s));
+    CU_ASSERT_TRUE(sw_proto_sync_done(&s));
+    CU_ASSERT_FALSE(sw_proto_sync_news(&s));
+    CU_ASSERT_FALSE(sw_proto_sync_done(&s));
+    /* A new hello starts over; a synced peer is not awaited again, one
+     * whose node is down (not reported up) neither. */
+    sw_peers_down(&f.ps, f.b->beam);
+    sw_proto_sync_begin(&s, 5000);
+    CU_ASSERT_FALSE(s.synced);
+    sw_proto_sync_await(&f.ps);
+    CU_ASSERT_FALSE(f.a->awaited);
+    CU_ASSERT_FALSE(f.b->awaited);
+    sw_proto_sync_check(&s, &f.ps);
+    CU_ASSERT_TRUE(s.synced);
+    CU_ASSERT_TRUE(sw_proto_sync_done(&s));
+    fx_close(&f);
+}
+
+static void test_sync_timeout(void) {
+    fixture_t f;
+    fx_init(&f);
+    sw_proto_sync_t s = {0};
+    /* Without a hello, time does nothing. */
+    sw_proto_sync_tick(&s, &f.ps, 1000000, "test_sync_timeout");
+    CU_ASSERT_FALSE(s.synced);
+    sw_proto_sync_begin(&s, 1000);
+    sw_proto_sync_await(&f.ps);
+    sw_proto_sync_tick(&s, &f.ps, 1000 + SW_SYNC_TIMEOUT_MS - 1, "test_sync_timeout");
+    CU_ASSERT_FALSE(s.synced);
+    CU_ASSERT_TRUE(sw_peers_awaiting(&f.ps));
+    sw_proto_sync_tick(&s, &f.ps, 1000 + SW_SYNC_TIMEOUT_MS, "test_sync_timeout");
+    CU_ASSERT_TRUE(s.synced);
+    CU_ASSERT_FALSE(sw_peers_awaiting(&f.ps));
+    CU_ASSERT_TRUE(sw_proto_sync_done(&s));
+    fx_close(&f);
+}
+
+static void test_conn_open_close(void) {
+    fixture_t f;
+    fx_init(&f);
+    sw_peer_hello(f.a, &f.at, f.self);
+    f.a->synced = f.a->sync_sent = 1;
+    sw_peer_conn_open(f.a);
+    CU_ASSERT_TRUE(f.a->conn_up);
+    CU_ASSERT_FALSE(f.a->synced || f.a->sync_sent);
+    CU_ASSERT_EQUAL(f.a->out.count, 0);
+    CU_ASSERT_EQUAL(f.a->out.body.index, 0);
+    sw_peer_hello(f.a, &f.at, f.self);
+    f.a->synced = f.a->sync_sent = 1;
+    sw_peer_conn_close(f.a);
+    CU_ASSERT_FALSE(f.a->conn_up || f.a->synced || f.a->sync_sent);
+    CU_ASSERT_EQUAL(f.a->out.count, 0);
+    CU_ASSERT_EQUAL(f.a->out.body.index, 0);
+    fx_close(&f);
+}
+
+typedef struct {
+    int n;
+    char cnode[64];
+    char buf[256];
+    size_t len;
+} sent_t;
+
+static void record_send(void *ud, const char *cnode, const char *buf, size_t len) {
+    sent_t *s = ud;
+    s->n++;
+    snprintf(s->cnode, sizeof s->cnode, "%s", cnode);
+    CU_ASSERT_FATAL(len <= sizeof s->buf);
+    memcpy(s->buf, buf, len);
+    s->len = len;
+}
+
+static void test_flush_envelope(void) {
+    fixture_t f;
+    fx_init(&f);
+    sw_peer_conn_open(f.a);
+    sw_peer_hello(f.a, &f.at, f.self);
+    sw_peer_hello(f.b, &f.at, f.self); /* b is not connected: dropped */
+    CU_ASSERT_TRUE(sw_peers_pending(&f.ps));
+    ei_x_buff x;
+    ei_x_new(&x);
+    sent_t s = {0};
+    sw_proto_flush_peers(&f.ps, &f.at, &x, "ops", record_send, &s);
+    CU_ASSERT_EQUAL(s.n, 1);
+    CU_ASSERT_STRING_EQUAL(s.cnode, "swarm_a@h");
+    CU_ASSERT_FALSE(sw_peers_pending(&f.ps));
+    /* {'$sw1', ops, [{hello, 'self@h'}]} */
+    int i = 0, ver, arity, n;
+    char a1[MAXATOMLEN_UTF8], a2[MAXATOMLEN_UTF8], a3[MAXATOMLEN_UTF8], a4[MAXATOMLEN_UTF8];
+    CU_ASSERT_EQUAL(ei_decode_version(s.buf, &i, &ver), 0);
+    CU_ASSERT_EQUAL(ei_decode_tuple_header(s.buf, &i, &arity), 0);
+    CU_ASSERT_EQUAL(arity, 3);
+    CU_ASSERT_EQUAL(ei_decode_atom(s.buf, &i, a1), 0);
+    CU_ASSERT_STRING_EQUAL(a1, SW_PROTO_TAG);
+    CU_ASSERT_EQUAL(ei_decode_atom(s.buf, &i, a2), 0);
+    CU_ASSERT_STRING_EQUAL(a2, "ops");
+    CU_ASSERT_EQUAL(ei_decode_list_header(s.buf, &i, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(ei_decode_tuple_header(s.buf, &i, &arity), 0);
+    CU_ASSERT_EQUAL(arity, 2);
+    CU_ASSERT_EQUAL(ei_decode_atom(s.buf, &i, a3), 0);
+    CU_ASSERT_STRING_EQUAL(a3, "hello");
+    CU_ASSERT_EQUAL(ei_decode_atom(s.buf, &i, a4), 0);
+    CU_ASSERT_STRING_EQUAL(a4, "self@h");
+    CU_ASSERT_EQUAL(ei_decode_list_header(s.buf, &i, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL((size_t)i, s.len);
+    /* Nothing queued: nothing sent. */
+    sw_proto_flush_peers(&f.ps, &f.at, &x, "ops", record_send, &s);
+    CU_ASSERT_EQUAL(s.n, 1);
+    ei_x_free(&x);
+    fx_close(&f);
+}
+
+static void test_reply_routes(void) {
+    fixture_t f;
+    fx_init(&f);
+    sw_outbox_t local;
+    sw_outbox_init(&local);
+    sw_peer_conn_open(f.a);
+    ei_x_buff *x = sw_proto_reply_begin(&f.ps, &f.at, f.self, f.self, &local, "test_reply");
+    CU_ASSERT_PTR_EQUAL(x, &local.body);
+    CU_ASSERT_EQUAL(local.count, 1);
+    x = sw_proto_reply_begin(&f.ps, &f.at, f.self, f.a->beam, &local, "test_reply");
+    CU_ASSERT_PTR_EQUAL(x, &f.a->out.body);
+    CU_ASSERT_EQUAL(f.a->out.count, 1);
+    int i = 0, arity;
+    char tag[MAXATOMLEN_UTF8];
+    CU_ASSERT_EQUAL(ei_decode_tuple_header(f.a->out.body.buff, &i, &arity), 0);
+    CU_ASSERT_EQUAL(arity, 4);
+    CU_ASSERT_EQUAL(ei_decode_atom(f.a->out.body.buff, &i, tag), 0);
+    CU_ASSERT_STRING_EQUAL(tag, "reply");
+    /* b is not connected: no reply is queued. */
+    CU_ASSERT_PTR_NULL(sw_proto_reply_begin(&f.ps, &f.at, f.self, f.b->beam, &local, "test_reply"));
+    CU_ASSERT_EQUAL(f.b->out.count, 0);
+    CU_ASSERT_EQUAL(local.count, 1);
+    sw_outbox_free(&local);
+    fx_close(&f);
+}
+
+int test_peers_suite(void) {
+    CU_pSuite s = CU_add_suite("peers", NULL, NULL);
+    if (!s) return -1;
+    if (!CU_add_test(s, "sync: waits for every awaited peer, told once", test_sync_waits_for_peers) ||
+        !CU_add_test(s, "sync: completes at the timeout, not before", test_sync_timeout) ||
+        !CU_add_test(s, "conn open/close reset the record", test_conn_open_close) ||
+        !CU_add_test(s, "flush: one envelope per connected peer", test_flush_envelope) ||
+        !CU_add_test(s, "reply: local, through a peer, or nowhere", test_reply_routes))
+        return -1;
+    return 0;
+}
