@@ -11,6 +11,12 @@
  * What it is not: it does not parse distribution frames (dist.c does) and it
  * does not decide ring placement itself (ring.c does).
  *
+ * Implemented by tracker.c (decisions, local requests, replication ops,
+ * sync, life cycle), tracker_members.c (peers, connections, ring, quorum,
+ * the agent's hello), tracker_mfa.c (register_name/4,5 starts, restarts,
+ * handoffs) and tracker_wire.c (the messages), sharing tracker_int.h; the
+ * entries live in an sw_store_t (store.h).
+ *
  * The protocol and its guarantees are described in README.md, Internals. In
  * short: every name has an owner (the ring picks it among the connected
  * nodes) that serialises registrations of that name, and a home (the node of
@@ -56,7 +62,7 @@ typedef void (*sw_tracker_emit_cb)(void *ud, sw_dest_t dest, const char *cnode,
                                    const char *buf, size_t len);
 
 /* How long (ms) an owner keeps a reservation whose claim its home does not
- * answer (see tracker.c). */
+ * answer (why: see CLAIM_TIMEOUT_MS in tracker_int.h). */
 #define SW_CLAIM_TIMEOUT_MS 30000u
 
 /* Counters, readable with sw_tracker_stats(). */

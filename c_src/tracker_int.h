@@ -1,0 +1,360 @@
+/* tracker_int.h - what the tracker's files share: PRIVATE to tracker*.c.
+ *
+ * What it is: the tracker's state (struct sw_tracker_s), the records of MFA
+ * starts, and the functions one tracker file calls in another, each with
+ * its contract. The public API is tracker.h; the entry store (store.h) is a
+ * container of its own. The files:
+ *   tracker.c          decisions, local requests, replication ops, sync,
+ *                      life cycle (the state machine proper)
+ *   tracker_members.c  the view of the cluster: peers, connections, the
+ *                      ring and the quorum, the agent's hello
+ *   tracker_mfa.c      register_name/4,5 starts, restarts after a node
+ *                      went down, handoffs
+ *   tracker_wire.c     every message the tracker writes or reads
+ * What it is not: an API for anything but those files (no other file
+ * includes it). */
+#ifndef SW_TRACKER_INT_H
+#define SW_TRACKER_INT_H
+
+#include <ei.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atoms.h"
+#include "htab.h"
+#include "peers.h"
+#include "ring.h"
+#include "store.h"
+#include "tracker.h"
+
+/* A reservation whose home never answers its claim is given up after this
+ * long. Only a last resort: a claim is lost only with its connection
+ * (conn_lost drops the reservations at once) and a hung C node is killed by
+ * its agent's watchdog (its connections drop too); given up early, a
+ * reservation whose home is merely slow (a backlog, valgrind) lets a second
+ * claim for the name through, and both callers get yes. */
+#define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
+/* How long the agent's `synced` waits for the syncs of the peers it listed. */
+#define SYNC_TIMEOUT_MS 10000u
+/* How often peers we should be connected to are dialled again. */
+#define REDIAL_MS 1000u
+/* From a ring's growth to the handoff scan (the tick runs every 500 ms). */
+#define HANDOFF_DELAY_MS 300u
+
+/* The tracker. Besides the entry store:
+ *   atoms    interned node names (atoms.h); indexes are local to this
+ *            tracker and never go on the wire; a pid is held as an sw_pid_t
+ *   peers    one record per known C node: its BEAM node, connection state
+ *            and outbox (peers.h) */
+struct sw_tracker_s {
+    sw_atoms_t atoms;
+    uint32_t self_beam, self_cnode;
+    const sw_tracker_env_t *env;
+    void *ud;
+
+    sw_store_t store;       /* entries: names, pid index, reservations */
+    sw_peers_t peers;       /* one record per known C node */
+
+    sw_outbox_t agent_ops, agent_replies;
+    erlang_pid agent;
+    int have_agent;
+    int synced, synced_sent;
+    uint64_t hello_at, now, last_redial;
+
+    uint64_t clock; /* Lamport counter */
+    sw_tracker_stats_t st; /* counters (names, reserved, pids: the store's) */
+    ei_x_buff scratch;
+    ei_x_buff res;  /* scratch for reply terms */
+
+    sw_ring_t ring;      /* libring ring over the members */
+    int ring_dirty;      /* membership changed since the ring was built */
+    unsigned ring_flags; /* SW_RING_* */
+    uint32_t quorum;     /* StaticQuorumRing size, 0 for the plain ring */
+    sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
+    uint32_t *ring_was;  /* the members (atoms) of the ring last built */
+    size_t ring_seen;    /* ... how many */
+    int handoff_due;     /* the ring gained a member: look for handoffs */
+    int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
+    int links_news;      /* a peer's connection went or came: tell the agent
+                          * ({links}), whose waiting callers then resend */
+    uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
+};
+
+/* A waiter on an MFA start: where its reply goes. */
+typedef struct waiter_s waiter_t;
+struct waiter_s {
+    waiter_t *next;
+    uint32_t ccbeam;
+    uint8_t mode; /* MODE_REGISTER or MODE_WHEREIS */
+    sw_pid_t caller;
+    size_t rlen;
+    char ref[];
+};
+#define MODE_REGISTER 0
+#define MODE_WHEREIS 1
+
+/* An MFA start in progress (tracker_mfa.c). */
+typedef struct {
+    uint64_t id;        /* the reservation's stamp counter */
+    sw_entry_t *e;      /* the SW_RES_START entry, NULL once it was dropped */
+    waiter_t *waiters;  /* oldest first: the first one caused the start */
+    sw_pid_t old_pid;   /* restart after a node went down: the dead pid;
+                         * handoff: the pid handing off */
+    int restart;
+    int handoff;        /* a handoff's start: e is NULL (the name stays the
+                         * old pid's until the new one commits) */
+    char *mfa;          /* handoff: copy of the MFA */
+    size_t mfalen;
+    char *state;        /* handoff with {resume, State}: term_to_binary(State) */
+    size_t statelen;
+    uint32_t nlen;
+    char name[];        /* copy of the name, for when e is gone */
+} start_t;
+
+/* What a claim asks of the home. A copy of a register request sent again
+ * (after a link dropped) must not contradict an earlier copy that may have
+ * won: an owner that finds the name already taken asks the pid's home,
+ * which alone knows for sure, instead of answering from its own view. */
+typedef enum {
+    CLAIM_NEW = 0, /* commit if free, else `no` */
+    CLAIM_RETRY,   /* a copy: the same, and `yes` if the name is the pid's */
+    CLAIM_CONFIRM, /* the owner holds the name for this pid: `yes` if the
+                    * home does too, else nothing (an orphan copy must not
+                    * register the name again after an unregister) */
+    CLAIM_CHECK,   /* the owner holds the name for another pid: `yes` if the
+                    * home holds it for this one, else `no`; never commits */
+} claim_mode_t;
+
+/* Raises the Lamport clock to at least c (a stamp seen from elsewhere). */
+static inline void sw_tr_clock_see(sw_tracker_t *t, uint64_t c) {
+    if (c > t->clock) t->clock = c;
+}
+
+/* ---- tracker.c: the state machine ------------------------------------- */
+
+/* Creates committed entry name -> pid under stamp s (h: sw_name_hash of the
+ * name, not in the store) with the MFA bytes (mfalen 0: none) and queues
+ * its add to the agent. Returns it, or NULL on out of memory. */
+sw_entry_t *sw_tr_entry_commit(sw_tracker_t *t, const char *name, size_t len, uint64_t h,
+                               const sw_pid_t *pid, const sw_stamp_t *s, const char *mfa,
+                               size_t mfalen);
+/* Takes e out of the store and frees it; a committed entry's del is queued
+ * to the agent when tell_agent, a start reservation detaches from its
+ * start. */
+void sw_tr_entry_drop(sw_tracker_t *t, sw_entry_t *e, int tell_agent);
+/* The owner commits name -> pid (pid known, name free here): directly if
+ * the pid is ours (the add broadcast, yes to the caller), else as a claim
+ * reservation and a claim to the pid's home. yes/no are the encoded Result
+ * terms for the caller, who gets no if the home is away (nothing at all
+ * when retry: a copy waits for the next link change) or on out of memory.
+ * ccbeam UINT32_MAX: nobody waits for a reply. */
+void sw_tr_commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                           const char *ref, size_t rlen, const char *name, size_t nlen,
+                           uint64_t h, const sw_pid_t *pid, const sw_stamp_t *s, const char *yes,
+                           size_t yeslen, const char *no, size_t nolen, const char *mfa,
+                           size_t mfalen, int retry);
+/* The owner's decision on register(name, pid) from the caller's BEAM node
+ * ccbeam (retry: see sw_tracker_register). */
+void sw_tr_decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                  size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid, int retry);
+/* The home removes name (if it is one of its committed entries) on request
+ * of the caller's node ccbeam, and answers ok. */
+void sw_tr_unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                              const char *ref, size_t rlen, const char *name, size_t nlen);
+/* Drops every entry and claim reservation whose pid lives on BEAM node beam
+ * (the agent told of committed ones). */
+void sw_tr_purge_node(sw_tracker_t *t, uint32_t beam);
+/* The replication ops a peer's op list carries, decoded (tracker_wire.c
+ * checked that a home's adds and dels are about its own pids):
+ * an add from a home (insert, or settle a conflict); */
+void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                     const sw_stamp_t *s, const char *mfa, size_t mfalen);
+/* a del from a home (removes the entry if it has that pid and stamp); */
+void sw_tr_apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                     const sw_stamp_t *s);
+/* {lost, ...} at the home of an entry that lost a conflict to winner (NULL:
+ * unknown): removed everywhere; */
+void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                      const sw_stamp_t *s, const sw_pid_t *winner);
+/* an owner's claim at the pid's home (mode: claim_mode_t); */
+void sw_tr_apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size_t nlen,
+                       const sw_pid_t *pid, const sw_stamp_t *s, uint32_t ccbeam,
+                       const sw_pid_t *caller, const char *ref, size_t rlen, const char *yes,
+                       size_t yeslen, const char *no, size_t nolen, const char *mfa,
+                       size_t mfalen, int mode);
+/* the home's refusal of our claim: the reservation with that stamp goes; */
+void sw_tr_apply_claim_nack(sw_tracker_t *t, const char *name, size_t nlen, const sw_stamp_t *s);
+/* a home's sync, the list at buf[*index]: authoritative for the pids of
+ * from's BEAM node. Returns 0, or -1 if malformed (nothing changed). */
+int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *index);
+/* Sets t->synced once the agent said hello and no peer's sync is awaited. */
+void sw_tr_maybe_synced(sw_tracker_t *t);
+
+/* ---- tracker_members.c: the view of the cluster ------------------------ */
+
+/* Rebuilds the ring from the members (this node and the connected peers
+ * whose BEAM node is known and not down); notes news for the agent and a
+ * handoff scan when a member joined. */
+void sw_tr_ring_rebuild(sw_tracker_t *t);
+/* 1 when a quorum is set and the members are fewer. */
+int sw_tr_below_quorum(sw_tracker_t *t);
+/* The BEAM node (atom) that owns name on the ring of the members. */
+uint32_t sw_tr_owner_of(sw_tracker_t *t, const char *name, size_t len);
+/* Asks the I/O layer to dial p if we should be connected and we are the
+ * side that dials (the smaller C node name). */
+void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p);
+/* The connection to p's C node is up and p is a swarm peer: greet it
+ * (once the agent said hello). */
+void sw_tr_conn_open(sw_tracker_t *t, sw_peer_t *p);
+/* {hello, BeamNode} from p: it names its BEAM node. Returns 0, or -1 when
+ * refused (not the node p's C node name implies, or our own). */
+int sw_tr_peer_hello(sw_tracker_t *t, sw_peer_t *p, const char *beam);
+
+/* ---- tracker_mfa.c: starts, restarts, handoffs ------------------------- */
+
+/* The owner's decision on register_name(Name, M, F, A) (mode: MODE_*) from
+ * the caller's node ccbeam. */
+void sw_tr_decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                      size_t rlen, const char *name, size_t nlen, const char *mfa, size_t mfalen,
+                      int mode);
+/* Start reservation e is leaving the store: its start forgets it. */
+void sw_tr_start_detach(sw_tracker_t *t, sw_entry_t *e);
+/* Frees every start in progress (at sw_tracker_free). */
+void sw_tr_starts_free(sw_tracker_t *t);
+/* BEAM node beam went down: its entries go, and the MFA entries this node
+ * now owns are started again here (unless below the quorum). */
+void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam);
+/* Asks the agent about every local MFA process the ring now places on a
+ * connected peer. Returns how many wait for their new owner's agent to be
+ * reported up (the caller scans again later). */
+size_t sw_tr_handoff_scan(sw_tracker_t *t);
+/* {handoff_start, ...} at the new owner: starts the MFA here. */
+void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                         const sw_stamp_t *s, const char *mfa, size_t mfalen, const char *state,
+                         size_t statelen);
+/* {handoff_failed, ...} at old's home: its entry stays old's. */
+void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen,
+                                  const sw_pid_t *old);
+
+/* ---- tracker_wire.c: the messages -------------------------------------- */
+
+/* The atoms written with every operation, encoded once (see tracker_wire.c). */
+typedef enum {
+    W_ADD, W_DEL, W_REPLY, W_CLAIM, W_CLAIM_NACK, W_REG_REQ, W_UNREG_REQ, W_LOST,
+    W_YES, W_NO, W_OK, W_PROTO, W_OPS, W_BATCH, W_COUNT
+} word_t;
+extern const char *const sw_tr_word_str[W_COUNT];
+/* The ei encoding of word w (*len bytes; 0 if ei could not encode it). */
+const char *sw_tr_word_bytes(word_t w, size_t *len);
+
+/* ei_x_encode_atom(x, sw_tr_word_str[w]), from the bytes made once. */
+static inline void sw_tr_enc_word(ei_x_buff *x, word_t w) {
+    size_t len;
+    const char *b = sw_tr_word_bytes(w, &len);
+    if (len) ei_x_append_buf(x, b, (int)len);
+    else ei_x_encode_atom(x, sw_tr_word_str[w]);
+}
+
+/* Counter, Origin: a stamp as two elements of a tuple. */
+static inline void sw_tr_enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const sw_stamp_t *s) {
+    ei_x_encode_ulonglong(x, s->counter);
+    sw_atoms_enc(x, &t->atoms, s->origin);
+}
+
+/* To the agent (queued in t->agent_ops):
+ * {add|del, Name, Pid[, MFA]} of e (op: W_ADD or W_DEL); */
+void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e);
+/* {die, Pid}: a local register_name/4,5 process lost its name; */
+void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid);
+/* e's local register_name/4,5 process lost its name to winner (NULL:
+ * unknown): {resolve, Pid, Winner}, or {die, Pid} when handed off; */
+void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner);
+/* {start, Id, MFA}: run the MFA in a fresh process; */
+void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen);
+/* {handoff, Name, Pid}: ask the process of e about a handoff; */
+void sw_tr_agent_handoff(sw_tracker_t *t, const sw_entry_t *e);
+/* {end_handoff, Pid, State}: cast the new process its handed-off state. */
+void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *state,
+                             size_t statelen);
+/* {Caller, Ref, Result} to the agent (queued in t->agent_replies). */
+void sw_tr_agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
+                       const char *res, size_t reslen);
+
+/* Result terms, encoded into t->res (valid until the next one):
+ * {ok, Pid} or {error, {already_registered, Pid}} (already); a pid whose
+ * node is UINT32_MAX is written `undefined`; */
+ei_x_buff *sw_tr_res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid);
+/* {error, Why}. */
+ei_x_buff *sw_tr_res_error(sw_tracker_t *t, const char *why);
+
+/* Sends {Ref, Result} (res/reslen: the encoded Result) to the caller through
+ * its BEAM node's C node ccbeam: the agent's replies when that is us, else
+ * queued after everything already queued to that peer, so the caller's
+ * replica shows the change before the caller learns of it. Dropped (and
+ * logged) when that peer is not connected; ccbeam UINT32_MAX: nobody
+ * waits. */
+void sw_tr_reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                         const char *ref, size_t rlen, const char *res, size_t reslen);
+/* sw_tr_reply_raw_via with the Result atom `result`. */
+void sw_tr_reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                     size_t rlen, word_t result);
+/* sw_tr_reply_raw_via with the Result term in r. */
+static inline void sw_tr_reply_res(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                                   const char *ref, size_t rlen, ei_x_buff *r) {
+    sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, r->buff, (size_t)r->index);
+}
+
+/* To peers (queued in their outboxes):
+ * {add|del, NameBin, Pid, Counter, Origin[, MFA]} of e to every connected
+ * peer; */
+void sw_tr_broadcast(sw_tracker_t *t, word_t op, const sw_entry_t *e);
+/* {claim, ...} for name -> pid to its home (mode: claim_mode_t); */
+void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                      const char *ref, size_t rlen, const char *name, size_t nlen,
+                      const sw_pid_t *pid, const sw_stamp_t *s, const char *yes, size_t yeslen,
+                      const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode);
+/* {claim_nack, NameBin, Counter, Origin}: the home refuses claim s; */
+void sw_tr_send_claim_nack(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                           const sw_stamp_t *s);
+/* {lost, NameBin, Pid, Counter, Origin, Winner} to the home of pid, if
+ * connected (else the conflict is seen again at the home's next sync); */
+void sw_tr_send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                     const sw_stamp_t *s, const sw_pid_t *winner);
+/* {reg_req, NameBin, Pid, Caller, Ref[, retry]} to the owner o; */
+void sw_tr_send_reg_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t nlen,
+                        const sw_pid_t *pid, const sw_pid_t *caller, const char *ref, size_t rlen,
+                        int retry);
+/* {reg_mfa_req, NameBin, MFA, register | whereis_or_register, Caller, Ref}
+ * to the owner o; */
+void sw_tr_send_reg_mfa_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t nlen,
+                            const char *mfa, size_t mfalen, int mode, const sw_pid_t *caller,
+                            const char *ref, size_t rlen);
+/* {unreg_req, NameBin, Caller, Ref} to the home; */
+void sw_tr_send_unreg_req(sw_tracker_t *t, sw_peer_t *home, const char *name, size_t nlen,
+                          const sw_pid_t *caller, const char *ref, size_t rlen);
+/* {handoff_start, NameBin, Pid, Counter, Origin, MFA, State | none} of e to
+ * its new owner p; */
+void sw_tr_send_handoff_start(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e,
+                              const char *state, size_t statelen);
+/* {handoff_failed, NameBin, OldPid} to p (old's home); */
+void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                               const sw_pid_t *old);
+/* {sync, [{NameBin, Pid, Counter, Origin[, MFA]}]} of our home entries. */
+void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p);
+
+/* Decoders (0, or -1 when malformed): NameBin at *index without copying
+ * (name points into buf; at most SW_MAX_NAME_BYTES); */
+int sw_tr_dec_namebin(const char *buf, int *index, const char **name, long *len);
+/* Counter, Origin (the origin interned); */
+int sw_tr_dec_stamp(sw_tracker_t *t, const char *buf, int *index, sw_stamp_t *s);
+/* a binary's bytes without copying (MFA and state blobs: opaque here); */
+int sw_tr_dec_bin(const char *buf, int *index, const char **data, long *len);
+/* a list of {NameBin, Pid} or {NameBin, Pid, MFA} (names), or of
+ * {BeamAtom, CNodeAtom}, checked and skipped (the agent's hello). */
+int sw_tr_check_pairs(sw_tracker_t *t, const char *buf, int *index, int names);
+
+/* One op from peer `from`: decodes it and applies it (an sw_peer_op_cb; ud
+ * is the tracker). Returns 0, or -1 when malformed or not allowed. */
+int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index);
+
+#endif

@@ -1,0 +1,623 @@
+/* tracker_wire.c - the tracker's messages: every term it writes, and the
+ * decoding of what peers send it.
+ *
+ * What it is: the encoders of the tracker's messages, queued in the
+ * outboxes (ops to peer C nodes; ops and replies to the local agent), the
+ * envelopes sw_tracker_flush() wraps around them, the decoders of the
+ * fields they share, and the decoding of a peer's op list, each op handed
+ * to the state machine as plain values (sw_tr_apply_op).
+ * What it is not: a place that decides. Which message goes where, and what
+ * a received op changes, is tracker.c's (and tracker_mfa.c's) business;
+ * the agent's own messages are decoded by dist.c. The protocol is described
+ * in README.md, Internals. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "swarm_proto.h"
+#include "term.h"
+#include "tracker_int.h"
+
+/* ---- words ------------------------------------------------------------
+ *
+ * The atoms written with every operation (op tags, results, the envelope),
+ * encoded by ei once per process and copied from then on: ei_x_encode_atom
+ * sizes, checks and converts its string at every call. */
+
+const char *const sw_tr_word_str[W_COUNT] = {
+    "add", "del", "reply", "claim", "claim_nack", "reg_req", "unreg_req", "lost",
+    "yes", "no", "ok", SW_PROTO_TAG, "ops", "batch"};
+
+const char *sw_tr_word_bytes(word_t w, size_t *len) {
+    static struct {
+        int len;
+        char ext[32];
+    } words[W_COUNT];
+    static int ready;
+    if (!ready) {
+        for (int i = 0; i < W_COUNT; i++) {
+            int n = 0;
+            if (ei_encode_atom(NULL, &n, sw_tr_word_str[i]) == 0 && n <= (int)sizeof words[i].ext) {
+                n = 0;
+                if (ei_encode_atom(words[i].ext, &n, sw_tr_word_str[i]) == 0) words[i].len = n;
+            }
+        }
+        ready = 1;
+    }
+    *len = (size_t)words[w].len;
+    return words[w].ext;
+}
+
+/* ---- to the agent ------------------------------------------------------ */
+
+void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
+    ei_x_buff *x = &t->agent_ops.body;
+    /* A local register_name/4,5 entry carries its MFA to the agent, which
+     * keeps it (swarm_mfa) for the hello of a restarted C node: without
+     * it, a re-adopted entry could not be restarted elsewhere nor handed
+     * off. {add, Name, Pid, MFABin}; its del: {del, Name, Pid, mfa}. Name
+     * is spliced as a term. */
+    int mfa = e->has_mfa && e->pid.node == t->self_beam;
+    ei_x_encode_tuple_header(x, mfa ? 4 : 3);
+    sw_tr_enc_word(x, op);
+    ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    if (mfa && op == W_ADD) ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
+    else if (mfa) ei_x_encode_atom(x, "mfa");
+    t->agent_ops.count++;
+}
+
+/* The process lost its name in a conflict (two owners started it while
+ * their views of the cluster differed): the agent sends it {swarm, die}, as
+ * Swarm asks the copies of a name that live where they do not belong to
+ * shut down. */
+void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "die");
+    sw_pid_enc(x, &t->atoms, pid);
+    t->agent_ops.count++;
+    t->st.told_to_die++;
+}
+
+/* Handed off (e->moving), the loser just dies. Otherwise, as in Swarm when
+ * a partition heals, the agent asks it {swarm, begin_handoff} and, on
+ * {resume, State}, casts {swarm, resolve_conflict, State} to the winner;
+ * then it sends the loser {swarm, die}. */
+void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner) {
+    if (e->moving || !winner) {
+        sw_tr_agent_die(t, &e->pid);
+        return;
+    }
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "resolve");
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_pid_enc(x, &t->atoms, winner);
+    t->agent_ops.count++;
+    t->st.told_to_die++;
+}
+
+/* The agent answers {'$sw1', started, [{Id, Pid | undefined, Result}]}. */
+void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "start");
+    ei_x_encode_ulonglong(x, id);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    t->agent_ops.count++;
+}
+
+void sw_tr_agent_handoff(sw_tracker_t *t, const sw_entry_t *e) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "handoff");
+    ei_x_encode_binary(x, e->name, (int)e->nlen);
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    t->agent_ops.count++;
+}
+
+void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *state,
+                             size_t statelen) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "end_handoff");
+    sw_pid_enc(x, &t->atoms, pid);
+    ei_x_encode_binary(x, state, (int)statelen);
+    t->agent_ops.count++;
+}
+
+void sw_tr_agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
+                       const char *res, size_t reslen) {
+    ei_x_buff *x = &t->agent_replies.body;
+    ei_x_encode_tuple_header(x, 3);
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_append_buf(x, res, (int)reslen);
+    t->agent_replies.count++;
+}
+
+/* ---- replies to callers ------------------------------------------------ */
+
+ei_x_buff *sw_tr_res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid) {
+    ei_x_buff *x = &t->res;
+    x->index = 0;
+    ei_x_encode_tuple_header(x, 2);
+    if (already) {
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "already_registered");
+    } else {
+        ei_x_encode_atom(x, "ok");
+    }
+    if (pid->node == UINT32_MAX) ei_x_encode_atom(x, "undefined");
+    else sw_pid_enc(x, &t->atoms, pid);
+    return x;
+}
+
+ei_x_buff *sw_tr_res_error(sw_tracker_t *t, const char *why) {
+    ei_x_buff *x = &t->res;
+    x->index = 0;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_atom(x, why);
+    return x;
+}
+
+void sw_tr_reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
+                         const char *ref, size_t rlen, const char *res, size_t reslen) {
+    if (ccbeam == UINT32_MAX) return; /* nobody waits (a restart) */
+    if (ccbeam == t->self_beam) {
+        sw_tr_agent_reply(t, caller, ref, rlen, res, reslen);
+        return;
+    }
+    sw_peer_t *p = sw_peers_by_beam(&t->peers, ccbeam);
+    if (!p || !p->conn_up) {
+        SW_WARN("reply_dropped", "to=%s reason=no_connection", sw_atoms_str(&t->atoms, ccbeam));
+        return;
+    }
+    /* {reply, Caller, Ref, Result}: the caller's C node passes it on. */
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    sw_tr_enc_word(x, W_REPLY);
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_append_buf(x, res, (int)reslen);
+    p->out.count++;
+}
+
+void sw_tr_reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
+                     size_t rlen, word_t result) {
+    t->res.index = 0;
+    sw_tr_enc_word(&t->res, result);
+    sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, t->res.buff, (size_t)t->res.index);
+}
+
+/* ---- to peers ---------------------------------------------------------- */
+
+/* {add|del, NameBin, Pid, Counter, Origin} (op: W_ADD or W_DEL); an add of
+ * an MFA entry carries a sixth element, the MFA bytes, so that any node can
+ * restart it. */
+static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, word_t op, const sw_entry_t *e) {
+    uint32_t mfalen = sw_entry_mfalen(e);
+    int with_mfa = mfalen && op == W_ADD;
+    sw_stamp_t s = sw_entry_stamp(e);
+    ei_x_encode_tuple_header(x, with_mfa ? 6 : 5);
+    sw_tr_enc_word(x, op);
+    ei_x_encode_binary(x, e->name, (int)e->nlen);
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_tr_enc_stamp(x, t, &s);
+    if (with_mfa) ei_x_encode_binary(x, sw_entry_mfa(e), (int)mfalen);
+}
+
+void sw_tr_broadcast(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        if (!p->conn_up) continue;
+        enc_entry_op(t, &p->out.body, op, e);
+        p->out.count++;
+    }
+}
+
+/* The trailing atom of a claim for each claim_mode_t (none for CLAIM_NEW). */
+static const char *const claim_mode_atom[] = {"", "retry", "confirm", "check"};
+
+/* {claim, NameBin, Pid, Counter, Origin, CallerBeam, Caller, Ref, Yes, No,
+ * MFABin[, Mode]}. */
+void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
+                      const char *ref, size_t rlen, const char *name, size_t nlen,
+                      const sw_pid_t *pid, const sw_stamp_t *s, const char *yes, size_t yeslen,
+                      const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode) {
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, mode ? 12 : 11);
+    sw_tr_enc_word(x, W_CLAIM);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, pid);
+    sw_tr_enc_stamp(x, t, s);
+    sw_atoms_enc(x, &t->atoms, ccbeam);
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    ei_x_append_buf(x, yes, (int)yeslen);
+    ei_x_append_buf(x, no, (int)nolen);
+    ei_x_encode_binary(x, mfa ? mfa : "", (int)mfalen);
+    if (mode) ei_x_encode_atom(x, claim_mode_atom[mode]);
+    home->out.count++;
+}
+
+void sw_tr_send_claim_nack(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                           const sw_stamp_t *s) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    sw_tr_enc_word(x, W_CLAIM_NACK);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_tr_enc_stamp(x, t, s);
+    p->out.count++;
+}
+
+void sw_tr_send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                     const sw_stamp_t *s, const sw_pid_t *winner) {
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
+    if (!home || !home->conn_up) return;
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, 6);
+    sw_tr_enc_word(x, W_LOST);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, pid);
+    sw_tr_enc_stamp(x, t, s);
+    sw_pid_enc(x, &t->atoms, winner);
+    home->out.count++;
+}
+
+void sw_tr_send_reg_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t nlen,
+                        const sw_pid_t *pid, const sw_pid_t *caller, const char *ref, size_t rlen,
+                        int retry) {
+    ei_x_buff *x = &o->out.body;
+    ei_x_encode_tuple_header(x, retry ? 6 : 5);
+    sw_tr_enc_word(x, W_REG_REQ);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, pid);
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    if (retry) ei_x_encode_atom(x, "retry");
+    o->out.count++;
+}
+
+void sw_tr_send_reg_mfa_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t nlen,
+                            const char *mfa, size_t mfalen, int mode, const sw_pid_t *caller,
+                            const char *ref, size_t rlen) {
+    ei_x_buff *x = &o->out.body;
+    ei_x_encode_tuple_header(x, 6);
+    ei_x_encode_atom(x, "reg_mfa_req");
+    ei_x_encode_binary(x, name, (int)nlen);
+    ei_x_encode_binary(x, mfa, (int)mfalen);
+    ei_x_encode_atom(x, mode == MODE_WHEREIS ? "whereis_or_register" : "register");
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    o->out.count++;
+}
+
+void sw_tr_send_unreg_req(sw_tracker_t *t, sw_peer_t *home, const char *name, size_t nlen,
+                          const sw_pid_t *caller, const char *ref, size_t rlen) {
+    ei_x_buff *x = &home->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    sw_tr_enc_word(x, W_UNREG_REQ);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, caller);
+    ei_x_append_buf(x, ref, (int)rlen);
+    home->out.count++;
+}
+
+void sw_tr_send_handoff_start(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e,
+                              const char *state, size_t statelen) {
+    sw_stamp_t es = sw_entry_stamp(e);
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 7);
+    ei_x_encode_atom(x, "handoff_start");
+    ei_x_encode_binary(x, e->name, (int)e->nlen);
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_tr_enc_stamp(x, t, &es);
+    ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
+    if (state) ei_x_encode_binary(x, state, (int)statelen);
+    else ei_x_encode_atom(x, "none");
+    p->out.count++;
+}
+
+void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                               const sw_pid_t *old) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "handoff_failed");
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, old);
+    p->out.count++;
+}
+
+void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p) {
+    const sw_store_t *s = &t->store;
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "sync");
+    uint64_t n = 0;
+    for (size_t i = 0; i < sw_store_slots_pids(s); i++) {
+        const sw_pidnames_t *pn = sw_store_pid_at(s, i);
+        if (pn && sw_pidnames_at(pn, 0)->pid.node == t->self_beam) n += sw_pidnames_count(pn);
+    }
+    if (n) ei_x_encode_list_header(x, (long)n);
+    for (size_t i = 0; i < sw_store_slots_pids(s); i++) {
+        const sw_pidnames_t *pn = sw_store_pid_at(s, i);
+        if (!pn || sw_pidnames_at(pn, 0)->pid.node != t->self_beam) continue;
+        for (uint32_t k = 0, cnt = sw_pidnames_count(pn); k < cnt; k++) {
+            const sw_entry_t *e = sw_pidnames_at(pn, k);
+            uint32_t mfalen = sw_entry_mfalen(e);
+            sw_stamp_t es = sw_entry_stamp(e);
+            ei_x_encode_tuple_header(x, mfalen ? 5 : 4);
+            ei_x_encode_binary(x, e->name, (int)e->nlen);
+            sw_pid_enc(x, &t->atoms, &e->pid);
+            sw_tr_enc_stamp(x, t, &es);
+            if (mfalen) ei_x_encode_binary(x, sw_entry_mfa(e), (int)mfalen);
+        }
+    }
+    ei_x_encode_empty_list(x);
+    p->out.count++;
+}
+
+/* ---- flush: the envelopes ---------------------------------------------- */
+
+/* Starts x afresh as {'$sw1', tag, ...} of the given arity (version byte
+ * included): a message of the tracker to its agent. */
+static void begin_msg(ei_x_buff *x, const char *tag, int arity) {
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_atom(x, SW_PROTO_TAG);
+    ei_x_encode_atom(x, tag);
+}
+
+void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
+    ei_x_buff *x = &t->scratch;
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        if (!p->out.count) continue;
+        /* {'$sw1', ops, [Op]} */
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 3);
+        sw_tr_enc_word(x, W_PROTO);
+        sw_tr_enc_word(x, W_OPS);
+        sw_outbox_emit(x, &p->out);
+        sw_outbox_reset(&p->out);
+        if (p->conn_up) emit(ud, SW_DEST_PEER, sw_atoms_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && (t->agent_ops.count || t->agent_replies.count)) {
+        /* {'$sw1', batch, [Op], [Reply]} */
+        x->index = 0;
+        ei_x_encode_version(x);
+        ei_x_encode_tuple_header(x, 4);
+        sw_tr_enc_word(x, W_PROTO);
+        sw_tr_enc_word(x, W_BATCH);
+        sw_outbox_emit(x, &t->agent_ops);
+        sw_outbox_emit(x, &t->agent_replies);
+        sw_outbox_reset(&t->agent_ops);
+        sw_outbox_reset(&t->agent_replies);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && t->ring_news) {
+        /* {'$sw1', ring, [BeamNode]}: the ring's members, for callers that
+         * send register_name/2 straight to the owner's C node. */
+        t->ring_news = 0;
+        begin_msg(x, "ring", 3);
+        ei_x_encode_list_header(x, (long)t->ring_seen);
+        for (size_t i = 0; i < t->ring_seen; i++) sw_atoms_enc(x, &t->atoms, t->ring_was[i]);
+        ei_x_encode_empty_list(x);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && t->synced && !t->synced_sent) {
+        t->synced_sent = 1;
+        begin_msg(x, "synced", 2);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+    if (t->have_agent && t->links_news) {
+        /* {'$sw1', links}: a connection to a peer went down or came up.
+         * Requests and replies in flight on a lost one are gone, and a
+         * request that waits for a home (unregister) may go through now:
+         * the agent tells callers still waiting to send theirs again. */
+        t->links_news = 0;
+        begin_msg(x, "links", 2);
+        emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
+    }
+}
+
+int sw_tracker_pending(const sw_tracker_t *t) {
+    if (sw_peers_pending(&t->peers)) return 1;
+    return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
+                              t->links_news || (t->synced && !t->synced_sent)));
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+int sw_tr_dec_namebin(const char *buf, int *index, const char **name, long *len) {
+    size_t n;
+    if (sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, name, &n) != 0) return -1;
+    *len = (long)n;
+    return 0;
+}
+
+int sw_tr_dec_stamp(sw_tracker_t *t, const char *buf, int *index, sw_stamp_t *s) {
+    unsigned long long c;
+    if (ei_decode_ulonglong(buf, index, &c) != 0) return -1;
+    uint32_t o = sw_atoms_dec(&t->atoms, buf, index);
+    if (o == UINT32_MAX) return -1;
+    s->counter = c;
+    s->origin = o;
+    return 0;
+}
+
+int sw_tr_dec_bin(const char *buf, int *index, const char **data, long *len) {
+    int type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_BINARY_EXT) return -1;
+    *data = buf + *index + 5;
+    *len = size;
+    *index += 5 + size;
+    return 0;
+}
+
+/* The trailing mode of a claim (claim_mode_t), or -1. */
+static int dec_claim_mode(const char *buf, int *index) {
+    char a[MAXATOMLEN_UTF8];
+    if (sw_atom_dec(buf, index, a) != 0) return -1;
+    for (int m = CLAIM_RETRY; m <= CLAIM_CHECK; m++)
+        if (strcmp(a, claim_mode_atom[m]) == 0) return m;
+    return -1;
+}
+
+int sw_tr_check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
+    int arity, type, size;
+    if (ei_get_type(buf, index, &type, &size) != 0) return -1;
+    if (type == ERL_NIL_EXT) return sw_term_skip(buf, index);
+    if (ei_decode_list_header(buf, index, &arity) != 0) return -1;
+    for (int k = 0; k < arity; k++) {
+        int tup;
+        const char *name;
+        long nlen;
+        sw_pid_t pid;
+        char a1[MAXATOMLEN_UTF8], a2[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, index, &tup) != 0 || (tup != 2 && !(names && tup == 3)))
+            return -1;
+        if (names) {
+            const char *mfa;
+            long mfalen;
+            if (sw_tr_dec_namebin(buf, index, &name, &nlen) != 0 ||
+                sw_pid_dec(&t->atoms, buf, index, &pid) != 0 ||
+                (tup == 3 && sw_tr_dec_bin(buf, index, &mfa, &mfalen) != 0))
+                return -1;
+        } else if (ei_decode_atom(buf, index, a1) != 0 || ei_decode_atom(buf, index, a2) != 0) {
+            return -1;
+        }
+    }
+    if (ei_get_type(buf, index, &type, &size) != 0 || type != ERL_NIL_EXT) return -1;
+    return sw_term_skip(buf, index);
+}
+
+/* ---- a peer's ops ------------------------------------------------------ */
+
+int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
+    sw_tracker_t *t = ud;
+    int arity;
+    char tag[MAXATOMLEN_UTF8];
+    const char *name, *ref;
+    long nlen;
+    size_t rlen;
+    sw_pid_t pid, caller;
+    sw_stamp_t s;
+    if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
+    if (sw_atom_dec(buf, index, tag) != 0) return -1;
+    if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
+        const char *mfa = NULL;
+        long mfalen = 0;
+        if ((arity != 5 && !(arity == 6 && tag[0] == 'a')) ||
+            sw_tr_dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
+            sw_tr_dec_stamp(t, buf, index, &s) || (arity == 6 && sw_tr_dec_bin(buf, index, &mfa, &mfalen)))
+            return -1;
+        /* Only a home originates adds and dels of its pids. */
+        if (pid.node != from->beam) return -1;
+        if (tag[0] == 'a') sw_tr_apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
+        else sw_tr_apply_del(t, name, (size_t)nlen, &pid, &s);
+    } else if (strcmp(tag, "lost") == 0) {
+        sw_pid_t winner;
+        if ((arity != 5 && arity != 6) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
+            (arity == 6 && sw_pid_dec(&t->atoms, buf, index, &winner)))
+            return -1;
+        sw_tr_apply_lost(t, name, (size_t)nlen, &pid, &s, arity == 6 ? &winner : NULL);
+    } else if (strcmp(tag, "handoff_failed") == 0) {
+        if (arity != 3 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid))
+            return -1;
+        /* Only about our own processes. */
+        if (pid.node != t->self_beam) return -1;
+        sw_tr_handoff_failed_at_home(t, name, (size_t)nlen, &pid);
+    } else if (strcmp(tag, "handoff_start") == 0) {
+        const char *mfa, *state = NULL;
+        long mfalen, statelen = 0;
+        int type, size;
+        if (arity != 7 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
+            sw_tr_dec_bin(buf, index, &mfa, &mfalen) || ei_get_type(buf, index, &type, &size))
+            return -1;
+        if (type == ERL_BINARY_EXT) {
+            if (sw_tr_dec_bin(buf, index, &state, &statelen)) return -1;
+        } else if (sw_term_skip(buf, index) != 0) {
+            return -1;
+        }
+        /* Only a home hands off its own processes. */
+        if (pid.node != from->beam) return -1;
+        sw_tr_handoff_begin(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen, state,
+                            (size_t)statelen);
+    } else if (strcmp(tag, "reg_mfa_req") == 0) {
+        const char *mfa;
+        long mfalen;
+        char mode[MAXATOMLEN_UTF8];
+        if (arity != 6 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_tr_dec_bin(buf, index, &mfa, &mfalen) || ei_decode_atom(buf, index, mode) ||
+            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        sw_tr_decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
+                         strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
+    } else if (strcmp(tag, "reg_req") == 0) {
+        if ((arity != 5 && arity != 6) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            (arity == 6 && dec_claim_mode(buf, index) != CLAIM_RETRY))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        sw_tr_decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
+    } else if (strcmp(tag, "claim") == 0) {
+        char cc[MAXATOMLEN_UTF8];
+        const char *yes, *no, *mfa;
+        size_t yeslen, nolen;
+        long mfalen;
+        if ((arity != 11 && arity != 12) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
+            sw_atom_dec(buf, index, cc) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &yes, &yeslen) ||
+            sw_term_dec_raw(buf, index, &no, &nolen) || sw_tr_dec_bin(buf, index, &mfa, &mfalen))
+            return -1;
+        int mode = arity == 12 ? dec_claim_mode(buf, index) : CLAIM_NEW;
+        if (mode < 0) return -1;
+        uint32_t ccbeam = sw_atoms_intern(&t->atoms, cc);
+        if (ccbeam == UINT32_MAX) return -1;
+        sw_tr_apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes,
+                          yeslen, no, nolen, mfa, (size_t)mfalen, mode);
+    } else if (strcmp(tag, "claim_nack") == 0) {
+        if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_tr_dec_stamp(t, buf, index, &s))
+            return -1;
+        sw_tr_apply_claim_nack(t, name, (size_t)nlen, &s);
+    } else if (strcmp(tag, "reply") == 0) {
+        const char *res;
+        size_t reslen;
+        if (arity != 4 || sw_pid_dec(&t->atoms, buf, index, &caller) ||
+            sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &res, &reslen))
+            return -1;
+        sw_tr_agent_reply(t, &caller, ref, rlen, res, reslen);
+    } else if (strcmp(tag, "unreg_req") == 0) {
+        if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        if (from->beam == UINT32_MAX) return -1;
+        sw_tr_unregister_at_home(t, from->beam, &caller, ref, rlen, name, (size_t)nlen);
+    } else if (strcmp(tag, "sync") == 0) {
+        if (arity != 2 || from->beam == UINT32_MAX) return -1;
+        return sw_tr_apply_sync(t, from, buf, index);
+    } else if (strcmp(tag, "hello") == 0) {
+        /* {hello, BeamNode}: first op on every connection, names the peer's
+         * BEAM node before anything else needs it. */
+        char beam[MAXATOMLEN_UTF8];
+        if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
+        return sw_tr_peer_hello(t, from, beam);
+    } else {
+        return -1;
+    }
+    return 0;
+}
