@@ -401,11 +401,6 @@ int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int
 
 /* ---- sync -------------------------------------------------------------- */
 
-void sw_tr_maybe_synced(sw_tracker_t *t) {
-    if (t->synced_sent || !t->have_agent || sw_peers_awaiting(&t->peers)) return;
-    t->synced = 1;
-}
-
 int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *index) {
     int arity, type, size;
     if (ei_get_type(buf, index, &type, &size) != 0) return -1;
@@ -492,8 +487,7 @@ int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *ind
     }
     free(tmp);
     sw_htab_close(&listed);
-    from->synced = 1;
-    if (sw_peer_unawait(from)) sw_tr_maybe_synced(t);
+    sw_proto_sync_peer_synced(&t->sync, &t->peers, from);
     return 0;
 }
 
@@ -548,17 +542,13 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
         t->st.expired++;
         sw_tr_entry_drop(t, e, 0);
     }
-    if (t->have_agent && !t->synced && now_ms - t->hello_at >= SYNC_TIMEOUT_MS) {
-        SW_WARN("sync_timeout", "waited_ms=%u", SYNC_TIMEOUT_MS);
-        for (uint32_t i = 0; i < t->peers.n; i++) t->peers.v[i].awaited = 0;
-        sw_tr_maybe_synced(t);
-    }
+    sw_proto_sync_tick(&t->sync, &t->peers, now_ms, "sync_timeout");
     if (now_ms - t->last_redial >= REDIAL_MS) {
         t->last_redial = now_ms;
         for (uint32_t i = 0; i < t->peers.n; i++) sw_tr_dial_if_ours(t, &t->peers.v[i]);
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
-    if (t->handoff_due && now_ms >= t->handoff_at && t->synced) {
+    if (t->handoff_due && now_ms >= t->handoff_at && t->sync.synced) {
         t->handoff_due = 0;
         if (sw_tr_handoff_scan(t) > 0) {
             t->handoff_due = 1;
@@ -567,7 +557,7 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
 }
 
-int sw_tracker_synced(const sw_tracker_t *t) { return t->synced; }
+int sw_tracker_synced(const sw_tracker_t *t) { return t->sync.synced; }
 
 void sw_tracker_guard_atoms(sw_tracker_t *t, int on) { sw_atoms_guard(&t->atoms, on); }
 

@@ -34,8 +34,6 @@
  * reservation whose home is merely slow (a backlog, valgrind) lets a second
  * claim for the name through, and both callers get yes. */
 #define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
-/* How long the agent's `synced` waits for the syncs of the peers it listed. */
-#define SYNC_TIMEOUT_MS 10000u
 /* How often peers we should be connected to are dialled again. */
 #define REDIAL_MS 1000u
 /* From a ring's growth to the handoff scan (the tick runs every 500 ms). */
@@ -57,9 +55,8 @@ struct sw_tracker_s {
 
     sw_outbox_t agent_ops, agent_replies;
     erlang_pid agent;
-    int have_agent;
-    int synced, synced_sent;
-    uint64_t hello_at, now, last_redial;
+    sw_proto_sync_t sync; /* the agent's hello and the initial sync (peers.h) */
+    uint64_t now, last_redial;
 
     uint64_t clock; /* Lamport counter */
     sw_tracker_stats_t st; /* counters (names, reserved, pids: the store's) */
@@ -187,8 +184,6 @@ void sw_tr_apply_claim_nack(sw_tracker_t *t, const char *name, size_t nlen, cons
 /* a home's sync, the list at buf[*index]: authoritative for the pids of
  * from's BEAM node. Returns 0, or -1 if malformed (nothing changed). */
 int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *index);
-/* Sets t->synced once the agent said hello and no peer's sync is awaited. */
-void sw_tr_maybe_synced(sw_tracker_t *t);
 
 /* ---- tracker_members.c: the view of the cluster ------------------------ */
 
@@ -276,9 +271,6 @@ void sw_tr_agent_handoff(sw_tracker_t *t, const sw_entry_t *e);
 /* {end_handoff, Pid, State}: cast the new process its handed-off state. */
 void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *state,
                              size_t statelen);
-/* {Caller, Ref, Result} to the agent (queued in t->agent_replies). */
-void sw_tr_agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                       const char *res, size_t reslen);
 
 /* Result terms, encoded into t->res (valid until the next one):
  * {ok, Pid} or {error, {already_registered, Pid}} (already); a pid whose

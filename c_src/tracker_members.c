@@ -104,10 +104,8 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
 /* The connection to p is gone (or is to be ignored from now on). */
 static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
     if (p->conn_up) t->links_news = 1;
-    p->conn_up = 0;
     t->ring_dirty = 1;
-    p->synced = 0;
-    sw_outbox_release(&p->out);
+    sw_peer_conn_close(p);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
         for (sw_entry_t *e = sw_store_resv_oldest(&t->store), *next; e; e = next) {
@@ -117,7 +115,7 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
-    if (!p->conn_up && p->agent_up && t->have_agent && t->env && t->env->connect &&
+    if (!p->conn_up && p->agent_up && t->sync.begun && t->env && t->env->connect &&
         strcmp(sw_atoms_str(&t->atoms, t->self_cnode), sw_atoms_str(&t->atoms, p->cnode)) < 0)
         t->env->connect(t->ud, sw_atoms_str(&t->atoms, p->cnode));
 }
@@ -130,13 +128,11 @@ static void greet(sw_tracker_t *t, sw_peer_t *p) {
 
 void sw_tr_conn_open(sw_tracker_t *t, sw_peer_t *p) {
     t->links_news = 1;
-    p->conn_up = 1;
-    p->synced = 0;
     t->ring_dirty = 1;
-    sw_outbox_reset(&p->out);
+    sw_peer_conn_open(p);
     /* Before the agent's hello our home entries are not known yet, and an
      * empty sync would make the peer drop them: greet once hello came. */
-    if (t->have_agent) greet(t, p);
+    if (t->sync.begun) greet(t, p);
 }
 
 void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
@@ -202,7 +198,7 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
     if (b == UINT32_MAX || b == t->self_beam) return;
     sw_peer_t *p = sw_peers_down(&t->peers, b);
     if (p) {
-        if (sw_peer_unawait(p)) sw_tr_maybe_synced(t);
+        sw_proto_sync_peer_gone(&t->sync, &t->peers, p);
         if (p->conn_up) {
             if (t->env && t->env->disconnect) t->env->disconnect(t->ud, sw_atoms_str(&t->atoms, p->cnode));
             /* The connection counts as down from now on, not from when the
@@ -233,12 +229,9 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
      * pid afresh, which reports those that died meanwhile), and the
      * agent's list is not adopted (it may still show a name whose del was
      * lost). A first hello, to a C node just started, adopts that list. */
-    int resync = t->have_agent;
+    int resync = t->sync.begun;
     t->agent = *agent;
-    t->have_agent = 1;
-    t->synced = 0;
-    t->synced_sent = 0;
-    t->hello_at = t->now;
+    sw_proto_sync_begin(&t->sync, t->now);
     if (resync) {
         t->st.agent_resyncs++;
         SW_INFO("agent_resync", "names=%zu", t->store.names.count);
@@ -296,12 +289,10 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         }
     }
     *index = i;
-    for (uint32_t k = 0; k < t->peers.n; k++) {
-        sw_peer_t *p = &t->peers.v[k];
-        if (p->agent_up && !p->synced) p->awaited = 1;
-        /* Connections that came up before hello get their greeting now. */
-        if (p->conn_up) greet(t, p);
-    }
-    sw_tr_maybe_synced(t);
+    /* Connections that came up before hello get their greeting now. */
+    for (uint32_t k = 0; k < t->peers.n; k++)
+        if (t->peers.v[k].conn_up) greet(t, &t->peers.v[k]);
+    sw_proto_sync_await(&t->peers);
+    sw_proto_sync_check(&t->sync, &t->peers);
     return 0;
 }

@@ -127,16 +127,6 @@ void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *s
     t->agent_ops.count++;
 }
 
-void sw_tr_agent_reply(sw_tracker_t *t, const sw_pid_t *caller, const char *ref, size_t rlen,
-                       const char *res, size_t reslen) {
-    ei_x_buff *x = &t->agent_replies.body;
-    ei_x_encode_tuple_header(x, 3);
-    sw_pid_enc(x, &t->atoms, caller);
-    ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_append_buf(x, res, (int)reslen);
-    t->agent_replies.count++;
-}
-
 /* ---- replies to callers ------------------------------------------------ */
 
 ei_x_buff *sw_tr_res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid) {
@@ -167,23 +157,14 @@ ei_x_buff *sw_tr_res_error(sw_tracker_t *t, const char *why) {
 void sw_tr_reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
                          const char *ref, size_t rlen, const char *res, size_t reslen) {
     if (ccbeam == UINT32_MAX) return; /* nobody waits (a restart) */
-    if (ccbeam == t->self_beam) {
-        sw_tr_agent_reply(t, caller, ref, rlen, res, reslen);
-        return;
-    }
-    sw_peer_t *p = sw_peers_by_beam(&t->peers, ccbeam);
-    if (!p || !p->conn_up) {
-        SW_WARN("reply_dropped", "to=%s reason=no_connection", sw_atoms_str(&t->atoms, ccbeam));
-        return;
-    }
-    /* {reply, Caller, Ref, Result}: the caller's C node passes it on. */
-    ei_x_buff *x = &p->out.body;
-    ei_x_encode_tuple_header(x, 4);
-    sw_tr_enc_word(x, W_REPLY);
+    /* {Caller, Ref, Result} to the agent, or {reply, Caller, Ref, Result}
+     * that the caller's C node passes on. */
+    ei_x_buff *x = sw_proto_reply_begin(&t->peers, &t->atoms, t->self_beam, ccbeam,
+                                        &t->agent_replies, "reply_dropped");
+    if (!x) return;
     sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     ei_x_append_buf(x, res, (int)reslen);
-    p->out.count++;
 }
 
 void sw_tr_reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
@@ -363,32 +344,24 @@ void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p) {
 
 /* ---- flush: the envelopes ---------------------------------------------- */
 
-/* Starts x afresh as {'$sw1', tag, ...} of the given arity (version byte
- * included): a message of the tracker to its agent. */
-static void begin_msg(ei_x_buff *x, const char *tag, int arity) {
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, arity);
-    ei_x_encode_atom(x, SW_PROTO_TAG);
-    ei_x_encode_atom(x, tag);
+/* Hands a peer's message to the emit callback of sw_tracker_flush. */
+typedef struct {
+    sw_tracker_emit_cb emit;
+    void *ud;
+} send_ctx_t;
+
+static void send_peer(void *ud, const char *cnode, const char *buf, size_t len) {
+    const send_ctx_t *s = ud;
+    s->emit(s->ud, SW_DEST_PEER, cnode, buf, len);
 }
 
 void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     ei_x_buff *x = &t->scratch;
-    for (uint32_t i = 0; i < t->peers.n; i++) {
-        sw_peer_t *p = &t->peers.v[i];
-        if (!p->out.count) continue;
-        /* {'$sw1', ops, [Op]} */
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 3);
-        sw_tr_enc_word(x, W_PROTO);
-        sw_tr_enc_word(x, W_OPS);
-        sw_outbox_emit(x, &p->out);
-        sw_outbox_reset(&p->out);
-        if (p->conn_up) emit(ud, SW_DEST_PEER, sw_atoms_str(&t->atoms, p->cnode), x->buff, (size_t)x->index);
-    }
-    if (t->have_agent && (t->agent_ops.count || t->agent_replies.count)) {
+    send_ctx_t sc = {emit, ud};
+    /* {'$sw1', ops, [Op]} to each peer */
+    sw_proto_flush_peers(&t->peers, &t->atoms, x, "ops", send_peer, &sc);
+    if (!t->sync.begun) return;
+    if (t->agent_ops.count || t->agent_replies.count) {
         /* {'$sw1', batch, [Op], [Reply]} */
         x->index = 0;
         ei_x_encode_version(x);
@@ -401,36 +374,35 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         sw_outbox_reset(&t->agent_replies);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
-    if (t->have_agent && t->ring_news) {
+    if (t->ring_news) {
         /* {'$sw1', ring, [BeamNode]}: the ring's members, for callers that
          * send register_name/2 straight to the owner's C node. */
         t->ring_news = 0;
-        begin_msg(x, "ring", 3);
+        sw_proto_msg_begin(x, "ring", 3);
         ei_x_encode_list_header(x, (long)t->ring_seen);
         for (size_t i = 0; i < t->ring_seen; i++) sw_atoms_enc(x, &t->atoms, t->ring_was[i]);
         ei_x_encode_empty_list(x);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
-    if (t->have_agent && t->synced && !t->synced_sent) {
-        t->synced_sent = 1;
-        begin_msg(x, "synced", 2);
+    if (sw_proto_sync_done(&t->sync)) {
+        sw_proto_msg_begin(x, "synced", 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
-    if (t->have_agent && t->links_news) {
+    if (t->links_news) {
         /* {'$sw1', links}: a connection to a peer went down or came up.
          * Requests and replies in flight on a lost one are gone, and a
          * request that waits for a home (unregister) may go through now:
          * the agent tells callers still waiting to send theirs again. */
         t->links_news = 0;
-        begin_msg(x, "links", 2);
+        sw_proto_msg_begin(x, "links", 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
 }
 
 int sw_tracker_pending(const sw_tracker_t *t) {
     if (sw_peers_pending(&t->peers)) return 1;
-    return (t->have_agent && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                              t->links_news || (t->synced && !t->synced_sent)));
+    return t->sync.begun && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
+                             t->links_news || sw_proto_sync_news(&t->sync));
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -600,7 +572,7 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         if (arity != 4 || sw_pid_dec(&t->atoms, buf, index, &caller) ||
             sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &res, &reslen))
             return -1;
-        sw_tr_agent_reply(t, &caller, ref, rlen, res, reslen);
+        sw_tr_reply_raw_via(t, t->self_beam, &caller, ref, rlen, res, reslen);
     } else if (strcmp(tag, "unreg_req") == 0) {
         if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
