@@ -164,10 +164,10 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
     case SW_MSG_GHELLO:
     case SW_MSG_GTRANSFER:
     case SW_MSG_GSTATS:
-        return sw_group_local(d->groups, sw_msg_name[m], arity, buf, index);
+        return sw_group_local(d->groups, m, arity, buf, index);
     default:
         if (ei_decode_atom(buf, &tag_at, tag) != 0) return -1;
-        if (tag[0] == 'g') return sw_group_local(d->groups, tag, arity, buf, index);
+        if (tag[0] == 'g') return sw_group_local(d->groups, m, arity, buf, index);
         return -1;
     }
 }

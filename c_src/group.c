@@ -176,13 +176,13 @@ void sw__mem_del(sw_group_t *g, group_t *gr, uint32_t r, uint32_t j) {
 void sw__mon_op(sw_group_t *g, const pkey_t *k) {
     ei_x_buff *x = &g->mons.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "mon");
+    sw_proto_encode(x, SW_MSG_MON);
     sw__group_enc_pid(x, g, k);
     g->mons.count++;
 }
 
-void sw__reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
-                   size_t rlen, const char *result) {
+void sw__reply_raw_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
+                       size_t rlen, const char *res, size_t reslen) {
     if (!caller) return;
     ei_x_buff *x = sw_proto_reply_begin(&g->peers, &g->atoms, g->self_beam, ccbeam, &g->replies,
                                         "group_reply_dropped");
@@ -192,12 +192,19 @@ void sw__reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, con
     }
     ei_x_encode_pid(x, caller);
     ei_x_append_buf(x, ref, (int)rlen);
-    ei_x_encode_atom(x, result);
+    ei_x_append_buf(x, res, (int)reslen);
+}
+
+void sw__reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
+                   size_t rlen, enum sw_msg result) {
+    size_t len;
+    const char *res = sw_proto_bytes(result, &len);
+    sw__reply_raw_via(g, ccbeam, caller, ref, rlen, res, len);
 }
 
 /* A reply to a local caller. */
 static void agent_reply(sw_group_t *g, const erlang_pid *caller, const char *ref, size_t rlen,
-                        const char *result) {
+                        enum sw_msg result) {
     sw__reply_via(g, g->self_beam, caller, ref, rlen, result);
 }
 
@@ -223,7 +230,7 @@ int sw__member_add(sw_group_t *g, const char *name, size_t len, const pkey_t *k,
         return -1;
     }
     if (home) {
-        sw__broadcast(g, "join", gr, k);
+        sw__broadcast(g, SW_MSG_JOIN, gr, k);
         if (fresh) sw__mon_op(g, k);
     }
     return 1;
@@ -235,7 +242,7 @@ int sw__member_del(sw_group_t *g, group_t *gr, const pkey_t *k, int home) {
     if (r == NONE) return 0;
     int j = sw__rec_find(&g->live.recs[r], gr->gid);
     if (j < 0) return 0;
-    if (home) sw__broadcast(g, "leave", gr, k);
+    if (home) sw__broadcast(g, SW_MSG_LEAVE, gr, k);
     sw__mem_del(g, gr, r, (uint32_t)j);
     if (g->live.recs[r].n == 0 && sw__key_beam(g, k) != g->self_beam) sw__ptab_del(&g->live, r);
     return 1;
@@ -286,29 +293,29 @@ static void park_drop(sw_group_t *g, ptab_t *pt) {
 void sw__join_home(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
                    size_t rlen, const char *name, size_t len, const pkey_t *k) {
     int r = sw__member_add(g, name, len, k, 1);
-    sw__reply_via(g, ccbeam, caller, ref, rlen, r < 0 ? "out_of_memory" : "ok");
+    sw__reply_via(g, ccbeam, caller, ref, rlen, r < 0 ? SW_MSG_OUT_OF_MEMORY : SW_MSG_OK);
 }
 
 void sw__leave_home(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
                     size_t rlen, const char *name, size_t len, const pkey_t *k) {
     group_t *gr = sw__group_get(g, name, len, 0);
     if (gr) sw__member_del(g, gr, k, 1);
-    sw__reply_via(g, ccbeam, caller, ref, rlen, "ok");
+    sw__reply_via(g, ccbeam, caller, ref, rlen, SW_MSG_OK);
 }
 
 /* Sends {join_req | leave_req, GroupBin, Pid, Caller, Ref} to the home, or
  * answers home_unreachable. */
-static void request_remote(sw_group_t *g, const char *op, const erlang_pid *caller,
+static void request_remote(sw_group_t *g, enum sw_msg op, const erlang_pid *caller,
                            const char *ref, size_t rlen, const char *name, size_t len,
                            const erlang_pid *pid, uint32_t home) {
     sw_outbox_t *o = sw__peer_box(g, home);
     if (!o) {
-        agent_reply(g, caller, ref, rlen, "home_unreachable");
+        agent_reply(g, caller, ref, rlen, SW_MSG_HOME_UNREACHABLE);
         return;
     }
     ei_x_buff *x = &o->body;
     ei_x_encode_tuple_header(x, 5);
-    ei_x_encode_atom(x, op);
+    sw_proto_encode(x, op);
     ei_x_encode_binary(x, name, (int)len);
     ei_x_encode_pid(x, pid);
     ei_x_encode_pid(x, caller);
@@ -322,12 +329,12 @@ static void join_or_leave(sw_group_t *g, int join, const erlang_pid *caller, con
                           size_t rlen, const char *group, size_t glen, const erlang_pid *pid) {
     pkey_t k;
     if (sw__group_key(g, pid, &k) != 0) {
-        agent_reply(g, caller, ref, rlen, "out_of_memory");
+        agent_reply(g, caller, ref, rlen, SW_MSG_OUT_OF_MEMORY);
         return;
     }
     uint32_t home = sw__key_beam(g, &k);
     if (home != g->self_beam)
-        request_remote(g, join ? "join_req" : "leave_req", caller, ref, rlen, group, glen, pid, home);
+        request_remote(g, join ? SW_MSG_JOIN_REQ : SW_MSG_LEAVE_REQ, caller, ref, rlen, group, glen, pid, home);
     else if (join)
         sw__join_home(g, g->self_beam, caller, ref, rlen, group, glen, &k);
     else
@@ -370,7 +377,7 @@ int sw_group_transfer(sw_group_t *g, const erlang_pid *old_pid, const erlang_pid
         if (!o) return -1;
         ei_x_buff *x = &o->body;
         ei_x_encode_tuple_header(x, 3);
-        ei_x_encode_atom(x, "transfer");
+        sw_proto_encode(x, SW_MSG_TRANSFER);
         ei_x_encode_pid(x, old_pid);
         ei_x_encode_pid(x, new_pid);
         o->count++;
@@ -497,10 +504,10 @@ void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud) {
     if (!g) return;
     ei_x_buff *x = &g->scratch;
     send_ctx_t sc = {emit, ud};
-    sw_proto_flush_peers(&g->peers, &g->atoms, x, "gops", send_peer, &sc);
+    sw_proto_flush_peers(&g->peers, &g->atoms, x, SW_MSG_GOPS, send_peer, &sc);
     if (!g->sync.begun) return;
     if (g->ndq || g->mons.count || g->replies.count) {
-        sw_proto_msg_begin(x, "gbatch", 5);
+        sw_proto_msg_begin(x, SW_MSG_GBATCH, 5);
         emit_chunks(g, x);
         sw_outbox_emit(x, &g->mons);
         sw_outbox_emit(x, &g->replies);
@@ -512,7 +519,7 @@ void sw_group_flush(sw_group_t *g, sw_group_emit_cb emit, void *ud) {
     }
     sw_buf_release(x);
     if (sw_proto_sync_done(&g->sync)) {
-        sw_proto_msg_begin(x, "gsynced", 2);
+        sw_proto_msg_begin(x, SW_MSG_GSYNCED, 2);
         emit(ud, NULL, &g->proc, x->buff, (size_t)x->index);
     }
 }

@@ -89,8 +89,9 @@ void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode
 /* ---- events from the local BEAM node (decoded by dist.c) --------------- */
 
 /* A message {'$sw1', Tag, ...} from the local BEAM node whose tag starts
- * with 'g'. tag is the decoded second element, arity the tuple's arity, and
- * buf at *index points at the third element. Handles:
+ * with 'g'. tag is Tag's entry in the protocol table (SW_MSG_*,
+ * include/swarm_proto.h), -1 for an atom not in it; arity the tuple's
+ * arity, and buf at *index points at the third element. Handles:
  *   gjoin  / gleave: {'$sw1', gjoin, Caller, Ref, GroupBin, Pid}
  *       join or leave; {Ref, ok | home_unreachable} reaches Caller through
  *       swarm_groups once this node's replica shows the change;
@@ -106,7 +107,7 @@ void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode
  *   gstats:    {'$sw1', gstats, Caller, Ref}: {Ref, [{Key, Int}]}.
  * Returns 0, or -1 if the message is malformed or unknown (nothing changes;
  * counted in bad_msgs). */
-int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, int *index);
+int sw_group_local(sw_group_t *g, int tag, int arity, const char *buf, int *index);
 
 /* The agent's hello {'$sw1', hello, Agent, Names, Peers}: buf at index
  * points at Names (already validated by sw_tracker_hello). The peers listed

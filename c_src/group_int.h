@@ -41,6 +41,7 @@
 #include "group.h"
 #include "htab.h"
 #include "peers.h"
+#include "proto.h"
 
 #define NONE UINT32_MAX
 #define MARK 0x80000000u /* on a membership's pos: seen in the current sync */
@@ -221,16 +222,20 @@ void sw__join_home(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, con
 void sw__leave_home(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
                     size_t rlen, const char *name, size_t len, const pkey_t *k);
 /* A reply {Caller, Ref, Result} to a caller on BEAM node ccbeam (NULL
- * caller: nobody waits). */
+ * caller: nobody waits); Result is the atom of entry result (SW_MSG_*). */
 void sw__reply_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
-                   size_t rlen, const char *result);
+                   size_t rlen, enum sw_msg result);
+/* The same with Result given encoded (res/reslen: one term, copied). */
+void sw__reply_raw_via(sw_group_t *g, uint32_t ccbeam, const erlang_pid *caller, const char *ref,
+                       size_t rlen, const char *res, size_t reslen);
 /* {mon, Pid} for swarm_groups: monitor this local pid. */
 void sw__mon_op(sw_group_t *g, const pkey_t *k);
 
 /* ---- the peer protocol (group_peer.c) ---------------------------------- */
 
-/* {join | leave, GroupBin, Pid} to every connected peer. */
-void sw__broadcast(sw_group_t *g, const char *op, const group_t *gr, const pkey_t *k);
+/* {join | leave, GroupBin, Pid} to every connected peer (op: SW_MSG_JOIN
+ * or SW_MSG_LEAVE). */
+void sw__broadcast(sw_group_t *g, enum sw_msg op, const group_t *gr, const pkey_t *k);
 /* {down, Pid} to every connected peer. */
 void sw__broadcast_down(sw_group_t *g, const pkey_t *k);
 /* The outbox of the connected C node of BEAM node beam, or NULL (counted

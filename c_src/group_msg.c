@@ -91,7 +91,7 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
      * are for that holder; swarm_groups drops those before it (made for an
      * earlier holder, or for an earlier hello). */
     ei_x_encode_tuple_header(&g->mons.body, 2);
-    ei_x_encode_atom(&g->mons.body, "hello");
+    sw_proto_encode(&g->mons.body, SW_MSG_HELLO);
     ei_x_encode_pid(&g->mons.body, &holder);
     g->mons.count++;
     sw__dirty_everything(g);
@@ -135,31 +135,38 @@ static void reply_stats(sw_group_t *g, const erlang_pid *caller, const char *ref
 
 /* ---- decoding ---------------------------------------------------------- */
 
-int sw_group_local(sw_group_t *g, const char *tag, int arity, const char *buf, int *index) {
+int sw_group_local(sw_group_t *g, int tag, int arity, const char *buf, int *index) {
     erlang_pid caller, pid, pid2;
     const char *ref, *name;
     size_t rlen, len;
-    if (strcmp(tag, "gjoin") == 0 || strcmp(tag, "gleave") == 0) {
+    switch (tag) {
+    case SW_MSG_GJOIN:
+    case SW_MSG_GLEAVE:
         if (arity != 6 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0 ||
             sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 || ei_decode_pid(buf, index, &pid) != 0)
             goto bad;
-        if (tag[1] == 'j') sw_group_join(g, &caller, ref, rlen, name, len, &pid);
+        if (tag == SW_MSG_GJOIN) sw_group_join(g, &caller, ref, rlen, name, len, &pid);
         else sw_group_leave(g, &caller, ref, rlen, name, len, &pid);
-    } else if (strcmp(tag, "gdown") == 0) {
+        break;
+    case SW_MSG_GDOWN:
         if (arity != 3 || ei_decode_pid(buf, index, &pid) != 0) goto bad;
         sw_group_pid_down(g, &pid);
-    } else if (strcmp(tag, "ghello") == 0) {
+        break;
+    case SW_MSG_GHELLO:
         if (arity != 5 || ei_decode_pid(buf, index, &pid) != 0 || ghello(g, &pid, buf, index) != 0)
             goto bad;
-    } else if (strcmp(tag, "gtransfer") == 0) {
+        break;
+    case SW_MSG_GTRANSFER:
         if (arity != 4 || ei_decode_pid(buf, index, &pid) != 0 || ei_decode_pid(buf, index, &pid2) != 0)
             goto bad;
         sw_group_transfer(g, &pid, &pid2);
-    } else if (strcmp(tag, "gstats") == 0) {
+        break;
+    case SW_MSG_GSTATS:
         if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0)
             goto bad;
         reply_stats(g, &caller, ref, rlen);
-    } else {
+        break;
+    default:
         goto bad;
     }
     return 0;

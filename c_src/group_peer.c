@@ -18,13 +18,13 @@
 
 /* ---- ops to peers ------------------------------------------------------ */
 
-void sw__broadcast(sw_group_t *g, const char *op, const group_t *gr, const pkey_t *k) {
+void sw__broadcast(sw_group_t *g, enum sw_msg op, const group_t *gr, const pkey_t *k) {
     for (uint32_t i = 0; i < g->peers.n; i++) {
         sw_peer_t *p = &g->peers.v[i];
         if (!p->conn_up) continue;
         ei_x_buff *x = &p->out.body;
         ei_x_encode_tuple_header(x, 3);
-        ei_x_encode_atom(x, op);
+        sw_proto_encode(x, op);
         ei_x_encode_binary(x, gr->name, (int)gr->nlen);
         sw__group_enc_pid(x, g, k);
         p->out.count++;
@@ -37,7 +37,7 @@ void sw__broadcast_down(sw_group_t *g, const pkey_t *k) {
         if (!p->conn_up) continue;
         ei_x_buff *x = &p->out.body;
         ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "down");
+        sw_proto_encode(x, SW_MSG_DOWN);
         sw__group_enc_pid(x, g, k);
         p->out.count++;
     }
@@ -68,7 +68,7 @@ static long local_members(const sw_group_t *g, const group_t *gr) {
 void sw__send_sync(sw_group_t *g, sw_peer_t *p) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "sync");
+    sw_proto_encode(x, SW_MSG_SYNC);
     long ngroups = 0;
     for (uint32_t gid = 0; gid < g->ngids; gid++)
         if (g->byid[gid] && local_members(g, g->byid[gid])) ngroups++;
@@ -126,13 +126,12 @@ static int apply_sync(sw_group_t *g, sw_peer_t *from, const char *buf, int *inde
 static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     sw_group_t *g = ud;
     int arity;
-    char tag[MAXATOMLEN_UTF8];
     const char *name, *ref;
     size_t len, rlen;
     pkey_t k;
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
-    if (ei_decode_atom(buf, index, tag) != 0) return -1;
-    if (strcmp(tag, "hello") == 0) {
+    int tag = sw_proto_decode(buf, index);
+    if (tag == SW_MSG_HELLO) {
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
         /* A C node speaks only for the BEAM node its own name implies. */
@@ -145,25 +144,31 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         return 0;
     }
     if (from->beam == NONE) return -1; /* everything else needs hello first */
-    if (strcmp(tag, "join") == 0 || strcmp(tag, "leave") == 0) {
+    switch (tag) {
+    case SW_MSG_JOIN:
+    case SW_MSG_LEAVE:
         if (arity != 3 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 ||
             sw__group_dec_pid(g, buf, index, &k) != 0 || sw__key_beam(g, &k) != from->beam)
             return -1;
-        if (tag[0] == 'j') {
+        if (tag == SW_MSG_JOIN) {
             sw__member_add(g, name, len, &k, 0);
         } else {
             group_t *gr = sw__group_get(g, name, len, 0);
             if (gr) sw__member_del(g, gr, &k, 0);
         }
-    } else if (strcmp(tag, "down") == 0) {
+        break;
+    case SW_MSG_DOWN: {
         if (arity != 2 || sw__group_dec_pid(g, buf, index, &k) != 0 || sw__key_beam(g, &k) != from->beam)
             return -1;
         uint32_t r = sw__ptab_find(&g->live, &k);
         if (r != NONE) sw__rec_clear(g, r);
-    } else if (strcmp(tag, "sync") == 0) {
+        break;
+    }
+    case SW_MSG_SYNC:
         if (arity != 2) return -1;
         return apply_sync(g, from, buf, index);
-    } else if (strcmp(tag, "join_req") == 0 || strcmp(tag, "leave_req") == 0) {
+    case SW_MSG_JOIN_REQ:
+    case SW_MSG_LEAVE_REQ: {
         erlang_pid caller;
         if (arity != 5 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &len) != 0 ||
             sw__group_dec_pid(g, buf, index, &k) != 0 || ei_decode_pid(buf, index, &caller) != 0 ||
@@ -171,26 +176,35 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             return -1;
         if (sw__key_beam(g, &k) != g->self_beam) {
             /* Not ours (the sender's view is wrong): answer, never hang. */
-            sw__reply_via(g, from->beam, &caller, ref, rlen, "home_unreachable");
+            sw__reply_via(g, from->beam, &caller, ref, rlen, SW_MSG_HOME_UNREACHABLE);
             return -1;
         }
-        if (tag[0] == 'j') sw__join_home(g, from->beam, &caller, ref, rlen, name, len, &k);
+        if (tag == SW_MSG_JOIN_REQ) sw__join_home(g, from->beam, &caller, ref, rlen, name, len, &k);
         else sw__leave_home(g, from->beam, &caller, ref, rlen, name, len, &k);
-    } else if (strcmp(tag, "reply") == 0) {
+        break;
+    }
+    case SW_MSG_REPLY: {
+        /* {reply, Caller, Ref, Result}: Result is an atom, passed on as
+         * it came. */
         erlang_pid caller;
-        char res[MAXATOMLEN_UTF8];
-        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0 ||
-            ei_decode_atom(buf, index, res) != 0)
+        int at;
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) != 0 || sw_term_dec_raw(buf, index, &ref, &rlen) != 0)
             return -1;
-        sw__reply_via(g, g->self_beam, &caller, ref, rlen, res);
-    } else if (strcmp(tag, "transfer") == 0) {
+        at = *index;
+        if (sw_proto_decode(buf, index) == -2) return -1;
+        sw__reply_raw_via(g, g->self_beam, &caller, ref, rlen, buf + at, (size_t)(*index - at));
+        break;
+    }
+    case SW_MSG_TRANSFER: {
         erlang_pid op, np;
         pkey_t nk;
         if (arity != 3 || ei_decode_pid(buf, index, &op) != 0 || ei_decode_pid(buf, index, &np) != 0 ||
             sw__group_key(g, &np, &nk) != 0 || sw__key_beam(g, &nk) != g->self_beam)
             return -1;
         sw_group_transfer(g, &op, &np);
-    } else {
+        break;
+    }
+    default:
         return -1;
     }
     return 0;

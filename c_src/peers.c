@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proto.h"
 #include "swarm_proto.h"
 #include "term.h"
 
@@ -160,10 +161,10 @@ int sw_peer_hello_ok(const char *cnode, const char *beam) {
 
 int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index) {
     int n, arity;
-    char tag[MAXATOMLEN_UTF8], beam[MAXATOMLEN_UTF8];
+    char beam[MAXATOMLEN_UTF8];
     if (ei_decode_list_header(buf, &index, &n) != 0 || n < 1 ||
         ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
-        ei_decode_atom(buf, &index, tag) != 0 || strcmp(tag, "hello") != 0 ||
+        sw_proto_decode(buf, &index) != SW_MSG_HELLO ||
         ei_decode_atom(buf, &index, beam) != 0)
         return 0;
     return sw_peer_hello_ok(cnode, beam);
@@ -209,7 +210,7 @@ int sw_peer_list_names(const char *buf, int index, const char *beam) {
 void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "hello");
+    sw_proto_encode(x, SW_MSG_HELLO);
     sw_atoms_enc(x, at, self_beam);
     p->out.count++;
 }
@@ -305,15 +306,15 @@ void sw_peer_conn_close(sw_peer_t *p) {
     sw_outbox_release(&p->out);
 }
 
-void sw_proto_msg_begin(ei_x_buff *x, const char *tag, int arity) {
+void sw_proto_msg_begin(ei_x_buff *x, enum sw_msg tag, int arity) {
     x->index = 0;
     ei_x_encode_version(x);
     ei_x_encode_tuple_header(x, arity);
-    ei_x_encode_atom(x, SW_PROTO_TAG);
-    ei_x_encode_atom(x, tag);
+    sw_proto_encode_tag(x);
+    sw_proto_encode(x, tag);
 }
 
-void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, const char *tag,
+void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, enum sw_msg tag,
                           sw_proto_send_cb send, void *ud) {
     for (uint32_t i = 0; i < ps->n; i++) {
         sw_peer_t *p = &ps->v[i];
@@ -339,7 +340,7 @@ ei_x_buff *sw_proto_reply_begin(sw_peers_t *ps, const sw_atoms_t *at, uint32_t s
     }
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_atom(x, "reply");
+    sw_proto_encode(x, SW_MSG_REPLY);
     p->out.count++;
     return x;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "atoms.h"
+#include "swarm_proto.h"
 
 /* Encoded ops for one destination. */
 typedef struct {
@@ -241,19 +242,19 @@ void sw_peer_conn_open(sw_peer_t *p);
 void sw_peer_conn_close(sw_peer_t *p);
 
 /* Starts x afresh as the message {'$sw1', tag, ...} of the given arity
- * (version byte, tuple header, the two atoms); the owner appends the
- * remaining arity - 2 elements. */
-void sw_proto_msg_begin(ei_x_buff *x, const char *tag, int arity);
+ * (version byte, tuple header, the two atoms; tag: SW_MSG_*); the owner
+ * appends the remaining arity - 2 elements. */
+void sw_proto_msg_begin(ei_x_buff *x, enum sw_msg tag, int arity);
 
 /* Sends a message to C node cnode (borrowed): buf/len is the whole term
  * with its version byte, borrowed for the call. */
 typedef void (*sw_proto_send_cb)(void *ud, const char *cnode, const char *buf, size_t len);
 
 /* For every peer whose outbox holds ops: encodes {'$sw1', tag, [Op]} into x
- * (scratch, overwritten) and, if the peer is connected, hands it to send
- * (ops queued to a peer that is not connected are dropped); then empties
- * the outbox (sw_outbox_release). */
-void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, const char *tag,
+ * (tag: SW_MSG_*; x: scratch, overwritten) and, if the peer is connected,
+ * hands it to send (ops queued to a peer that is not connected are
+ * dropped); then empties the outbox (sw_outbox_release). */
+void sw_proto_flush_peers(sw_peers_t *ps, const sw_atoms_t *at, ei_x_buff *x, enum sw_msg tag,
                           sw_proto_send_cb send, void *ud);
 
 /* Opens a reply to a caller on BEAM node ccbeam, queued after everything

@@ -37,7 +37,7 @@ static size_t max_len;
 static struct {
     uint8_t len;
     char ext[PROTO_ENC_MAX];
-} enc[SW_MSG_COUNT];
+} enc[SW_MSG_COUNT], enc_tag;
 
 static uint32_t hash(const char *s, size_t len) {
     uint32_t h = 2166136261u;
@@ -56,6 +56,9 @@ __attribute__((constructor)) static void proto_build(void) {
         if (ei_encode_atom(enc[m].ext, &n, sw_msg_name[m]) == 0 && n <= PROTO_ENC_MAX)
             enc[m].len = (uint8_t)n;
     }
+    int n = 0;
+    if (ei_encode_atom(enc_tag.ext, &n, SW_PROTO_TAG) == 0 && n <= PROTO_ENC_MAX)
+        enc_tag.len = (uint8_t)n;
 }
 
 /* The entry at the index of hash h whose atom is the len bytes at s, or -1.
@@ -113,4 +116,18 @@ int sw_proto_encode(ei_x_buff *x, int m) {
     if (m < 0 || m >= SW_MSG_COUNT) return -1;
     if (enc[m].len) return ei_x_append_buf(x, enc[m].ext, enc[m].len);
     return ei_x_encode_atom(x, sw_msg_name[m]);
+}
+
+const char *sw_proto_bytes(int m, size_t *len) {
+    if (m < 0 || m >= SW_MSG_COUNT || !enc[m].len) {
+        *len = 0;
+        return NULL;
+    }
+    *len = enc[m].len;
+    return enc[m].ext;
+}
+
+int sw_proto_encode_tag(ei_x_buff *x) {
+    if (enc_tag.len) return ei_x_append_buf(x, enc_tag.ext, enc_tag.len);
+    return ei_x_encode_atom(x, SW_PROTO_TAG);
 }

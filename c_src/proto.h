@@ -6,8 +6,8 @@
  * bytes and, usually, one comparison, whatever the entry (also straight
  * from an encoded term, without decoding the atom first); and the external
  * encoding of every entry, made once per process, that encoders copy
- * instead of calling ei_x_encode_atom. Pure: no I/O, no state besides the
- * two tables built before main() runs.
+ * instead of calling ei_x_encode_atom (the envelope's SW_PROTO_TAG too).
+ * Pure: no I/O, no state besides the tables built before main() runs.
  * What it is not: a decoder of messages (dist.c, tracker_msg.c) nor the
  * list itself (include/swarm_proto.h). */
 #ifndef SW_PROTO_H
@@ -37,5 +37,15 @@ int sw_proto_decode(const char *buf, int *index);
  * ei_x_encode_atom(x, sw_msg_name[m]) would). Returns 0, or -1 if m is not
  * an entry or x could not grow. */
 int sw_proto_encode(ei_x_buff *x, int m);
+
+/* The external encoding of entry m's atom made once (*len bytes), for a
+ * caller that keeps an encoded atom as a term of its own (a reply's
+ * Result); NULL (and *len 0) if m is not an entry. */
+const char *sw_proto_bytes(int m, size_t *len);
+
+/* Appends the external encoding of the envelope atom SW_PROTO_TAG to x (as
+ * ei_x_encode_atom(x, SW_PROTO_TAG) would). Returns 0, or -1 if x could not
+ * grow. */
+int sw_proto_encode_tag(ei_x_buff *x);
 
 #endif

@@ -70,7 +70,7 @@ static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) 
 
 void sw_tr_entry_drop(sw_tracker_t *t, sw_entry_t *e, int tell_agent) {
     if (e->reserved == SW_RES_START) sw_tr_start_detach(t, e);
-    else if (!e->reserved && tell_agent) sw_tr_agent_op(t, W_DEL, e);
+    else if (!e->reserved && tell_agent) sw_tr_agent_op(t, SW_MSG_DEL, e);
     sw_store_drop(&t->store, e);
 }
 
@@ -83,14 +83,14 @@ sw_entry_t *sw_tr_entry_commit(sw_tracker_t *t, const char *name, size_t len, ui
         free(e);
         return NULL;
     }
-    sw_tr_agent_op(t, W_ADD, e);
+    sw_tr_agent_op(t, SW_MSG_ADD, e);
     return e;
 }
 
 /* Turns a claim reservation into a committed entry. */
 static void entry_confirm(sw_tracker_t *t, sw_entry_t *e) {
     sw_store_confirm(&t->store, e);
-    sw_tr_agent_op(t, W_ADD, e);
+    sw_tr_agent_op(t, SW_MSG_ADD, e);
 }
 
 /* ---- decisions --------------------------------------------------------- */
@@ -107,7 +107,7 @@ void sw_tr_commit_or_claim(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *cal
             sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
             return;
         }
-        sw_tr_broadcast(t, W_ADD, e);
+        sw_tr_broadcast(t, SW_MSG_ADD, e);
         sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
         return;
     }
@@ -141,13 +141,13 @@ static void ask_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, c
                      size_t rlen, const char *name, size_t nlen, const sw_pid_t *pid,
                      const sw_entry_t *e, int mode) {
     if (pid->node == t->self_beam) {
-        sw_tr_reply_via(t, ccbeam, caller, ref, rlen, mode == CLAIM_CONFIRM ? W_YES : W_NO);
+        sw_tr_reply_via(t, ccbeam, caller, ref, rlen, mode == CLAIM_CONFIRM ? SW_MSG_YES : SW_MSG_NO);
         return;
     }
     sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) return;
     size_t yl, nl;
-    const char *yes = sw_tr_word_bytes(W_YES, &yl), *no = sw_tr_word_bytes(W_NO, &nl);
+    const char *yes = sw_proto_bytes(SW_MSG_YES, &yl), *no = sw_proto_bytes(SW_MSG_NO, &nl);
     sw_stamp_t es = sw_entry_stamp(e);
     sw_tr_send_claim(t, home, ccbeam, caller, ref, rlen, name, nlen, pid, &es, yes, yl, no, nl,
                      NULL, 0, mode);
@@ -165,12 +165,12 @@ void sw_tr_decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, cons
          * (this view may be stale while an earlier copy won: the home is
          * asked). */
         if (retry) ask_home(t, ccbeam, caller, ref, rlen, name, nlen, pid, e, same ? CLAIM_CONFIRM : CLAIM_CHECK);
-        else sw_tr_reply_via(t, ccbeam, caller, ref, rlen, W_NO);
+        else sw_tr_reply_via(t, ccbeam, caller, ref, rlen, SW_MSG_NO);
         return;
     }
     sw_stamp_t s = {++t->clock, t->self_beam};
     size_t yl, nl;
-    const char *yes = sw_tr_word_bytes(W_YES, &yl), *no = sw_tr_word_bytes(W_NO, &nl);
+    const char *yes = sw_proto_bytes(SW_MSG_YES, &yl), *no = sw_proto_bytes(SW_MSG_NO, &nl);
     sw_tr_commit_or_claim(t, ccbeam, caller, ref, rlen, name, nlen, h, pid, &s, yes, yl, no, nl,
                           NULL, 0, retry);
 }
@@ -184,7 +184,7 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
     if (sw_pid_compact(&t->atoms, pid, &p) != 0) {
         /* A pid of a node this C node has never heard of (refused by the
          * guard on direct requests): not a node of the swarm. */
-        sw_tr_reply_via(t, c.node, &c, ref, rlen, W_NO);
+        sw_tr_reply_via(t, c.node, &c, ref, rlen, SW_MSG_NO);
         return;
     }
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
@@ -207,10 +207,10 @@ void sw_tr_unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *
                               const char *ref, size_t rlen, const char *name, size_t nlen) {
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
     if (e && !e->reserved && e->pid.node == t->self_beam) {
-        sw_tr_broadcast(t, W_DEL, e);
+        sw_tr_broadcast(t, SW_MSG_DEL, e);
         sw_tr_entry_drop(t, e, 1);
     }
-    sw_tr_reply_via(t, ccbeam, caller, ref, rlen, W_OK);
+    sw_tr_reply_via(t, ccbeam, caller, ref, rlen, SW_MSG_OK);
 }
 
 void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
@@ -243,7 +243,7 @@ void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
     const sw_pidnames_t *pn;
     while ((pn = sw_store_pid(&t->store, &p)) != NULL) {
         sw_entry_t *e = sw_pidnames_at(pn, sw_pidnames_count(pn) - 1);
-        if (e->pid.node == t->self_beam) sw_tr_broadcast(t, W_DEL, e);
+        if (e->pid.node == t->self_beam) sw_tr_broadcast(t, SW_MSG_DEL, e);
         sw_tr_entry_drop(t, e, 1);
     }
 }
@@ -313,7 +313,7 @@ void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
                 return;
             }
             if (e->pid.node == t->self_beam) {
-                sw_tr_broadcast(t, W_DEL, e);
+                sw_tr_broadcast(t, SW_MSG_DEL, e);
                 if (e->has_mfa) sw_tr_agent_loser(t, e, pid);
             } else {
                 sw_tr_send_lost(t, e->name, e->nlen, &e->pid, &es, pid);
@@ -338,7 +338,7 @@ void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     sw_stamp_t es = e ? sw_entry_stamp(e) : *s;
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
         stamp_cmp(t, s, &es) == 0) {
-        sw_tr_broadcast(t, W_DEL, e);
+        sw_tr_broadcast(t, SW_MSG_DEL, e);
         if (e->has_mfa) sw_tr_agent_loser(t, e, winner);
         sw_tr_entry_drop(t, e, 1);
     }
@@ -371,7 +371,7 @@ void sw_tr_apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size_
         sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, no, nolen);
         return;
     }
-    sw_tr_broadcast(t, W_ADD, e);
+    sw_tr_broadcast(t, SW_MSG_ADD, e);
     sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, yes, yeslen);
 }
 

@@ -23,6 +23,7 @@
 #include "atoms.h"
 #include "htab.h"
 #include "peers.h"
+#include "proto.h"
 #include "ring.h"
 #include "store.h"
 #include "tracker.h"
@@ -233,23 +234,6 @@ void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen
 
 /* ---- tracker_wire.c: the messages -------------------------------------- */
 
-/* The atoms written with every operation, encoded once (see tracker_wire.c). */
-typedef enum {
-    W_ADD, W_DEL, W_REPLY, W_CLAIM, W_CLAIM_NACK, W_REG_REQ, W_UNREG_REQ, W_LOST,
-    W_YES, W_NO, W_OK, W_PROTO, W_OPS, W_BATCH, W_COUNT
-} word_t;
-extern const char *const sw_tr_word_str[W_COUNT];
-/* The ei encoding of word w (*len bytes; 0 if ei could not encode it). */
-const char *sw_tr_word_bytes(word_t w, size_t *len);
-
-/* ei_x_encode_atom(x, sw_tr_word_str[w]), from the bytes made once. */
-static inline void sw_tr_enc_word(ei_x_buff *x, word_t w) {
-    size_t len;
-    const char *b = sw_tr_word_bytes(w, &len);
-    if (len) ei_x_append_buf(x, b, (int)len);
-    else ei_x_encode_atom(x, sw_tr_word_str[w]);
-}
-
 /* Counter, Origin: a stamp as two elements of a tuple. */
 static inline void sw_tr_enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const sw_stamp_t *s) {
     ei_x_encode_ulonglong(x, s->counter);
@@ -257,8 +241,8 @@ static inline void sw_tr_enc_stamp(ei_x_buff *x, const sw_tracker_t *t, const sw
 }
 
 /* To the agent (queued in t->agent_ops):
- * {add|del, Name, Pid[, MFA]} of e (op: W_ADD or W_DEL); */
-void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e);
+ * {add|del, Name, Pid[, MFA]} of e (op: SW_MSG_ADD or SW_MSG_DEL); */
+void sw_tr_agent_op(sw_tracker_t *t, enum sw_msg op, const sw_entry_t *e);
 /* {die, Pid}: a local register_name/4,5 process lost its name; */
 void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid);
 /* e's local register_name/4,5 process lost its name to winner (NULL:
@@ -276,8 +260,8 @@ void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *s
  * {ok, Pid} or {error, {already_registered, Pid}} (already); a pid whose
  * node is UINT32_MAX is written `undefined`; */
 ei_x_buff *sw_tr_res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid);
-/* {error, Why}. */
-ei_x_buff *sw_tr_res_error(sw_tracker_t *t, const char *why);
+/* {error, Why} (why: SW_MSG_*). */
+ei_x_buff *sw_tr_res_error(sw_tracker_t *t, enum sw_msg why);
 
 /* Sends {Ref, Result} (res/reslen: the encoded Result) to the caller through
  * its BEAM node's C node ccbeam: the agent's replies when that is us, else
@@ -289,7 +273,7 @@ void sw_tr_reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *calle
                          const char *ref, size_t rlen, const char *res, size_t reslen);
 /* sw_tr_reply_raw_via with the Result atom `result`. */
 void sw_tr_reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                     size_t rlen, word_t result);
+                     size_t rlen, enum sw_msg result);
 /* sw_tr_reply_raw_via with the Result term in r. */
 static inline void sw_tr_reply_res(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
                                    const char *ref, size_t rlen, ei_x_buff *r) {
@@ -299,7 +283,7 @@ static inline void sw_tr_reply_res(sw_tracker_t *t, uint32_t ccbeam, const sw_pi
 /* To peers (queued in their outboxes):
  * {add|del, NameBin, Pid, Counter, Origin[, MFA]} of e to every connected
  * peer; */
-void sw_tr_broadcast(sw_tracker_t *t, word_t op, const sw_entry_t *e);
+void sw_tr_broadcast(sw_tracker_t *t, enum sw_msg op, const sw_entry_t *e);
 /* {claim, ...} for name -> pid to its home (mode: claim_mode_t); */
 void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const sw_pid_t *caller,
                       const char *ref, size_t rlen, const char *name, size_t nlen,

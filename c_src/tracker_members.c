@@ -237,7 +237,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         SW_INFO("agent_resync", "names=%zu", t->store.names.count);
         for (size_t k = 0; k < sw_store_slots_names(&t->store); k++) {
             const sw_entry_t *e = sw_store_name_at(&t->store, k);
-            if (e && !e->reserved) sw_tr_agent_op(t, W_ADD, e);
+            if (e && !e->reserved) sw_tr_agent_op(t, SW_MSG_ADD, e);
         }
     }
     i = *index;

@@ -121,7 +121,7 @@ void sw_tr_decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, 
                       size_t rlen, const char *name, size_t nlen, const char *mfa, size_t mfalen,
                       int mode) {
     if (sw_tr_below_quorum(t)) {
-        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, "no_node_available"));
+        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, SW_MSG_NO_NODE_AVAILABLE));
         return;
     }
     uint64_t h = sw_name_hash(name, nlen);
@@ -129,7 +129,7 @@ void sw_tr_decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, 
     if (e && e->reserved == SW_RES_START) {
         start_t *st = start_find(t, e->counter);
         if (st && add_waiter(st, ccbeam, caller, ref, rlen, mode) == 0) return;
-        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, "out_of_memory"));
+        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, SW_MSG_OUT_OF_MEMORY));
         return;
     }
     if (e) {
@@ -138,7 +138,7 @@ void sw_tr_decide_mfa(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, 
     }
     start_t *st = start_begin(t, name, nlen, h, mfa, mfalen);
     if (!st || add_waiter(st, ccbeam, caller, ref, rlen, mode) != 0) {
-        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, "out_of_memory"));
+        sw_tr_reply_res(t, ccbeam, caller, ref, rlen, sw_tr_res_error(t, SW_MSG_OUT_OF_MEMORY));
         return;
     }
 }
@@ -156,7 +156,7 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
         return;
     }
     if (sw_tr_below_quorum(t)) {
-        sw_tr_reply_res(t, t->self_beam, &c, ref, rlen, sw_tr_res_error(t, "no_node_available"));
+        sw_tr_reply_res(t, t->self_beam, &c, ref, rlen, sw_tr_res_error(t, SW_MSG_NO_NODE_AVAILABLE));
         return;
     }
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
@@ -412,7 +412,7 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
     if (cur && !cur->reserved && memcmp(&cur->pid, &st->old_pid, sizeof pid) == 0) {
         sw_stamp_t cs = sw_entry_stamp(cur);
         if (cur->pid.node == t->self_beam) {
-            sw_tr_broadcast(t, W_DEL, cur);
+            sw_tr_broadcast(t, SW_MSG_DEL, cur);
             if (cur->has_mfa) sw_tr_agent_die(t, &cur->pid);
         } else {
             sw_tr_send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid);
@@ -431,7 +431,7 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
         sw_tr_agent_die(t, &pid);
         return;
     }
-    sw_tr_broadcast(t, W_ADD, e);
+    sw_tr_broadcast(t, SW_MSG_ADD, e);
     tell_restarted(t, &st->old_pid, epid);
     if (st->state) sw_tr_agent_end_handoff(t, &pid, st->state, st->statelen);
 }

@@ -18,39 +18,9 @@
 #include "term.h"
 #include "tracker_int.h"
 
-/* ---- words ------------------------------------------------------------
- *
- * The atoms written with every operation (op tags, results, the envelope),
- * encoded by ei once per process and copied from then on: ei_x_encode_atom
- * sizes, checks and converts its string at every call. */
-
-const char *const sw_tr_word_str[W_COUNT] = {
-    "add", "del", "reply", "claim", "claim_nack", "reg_req", "unreg_req", "lost",
-    "yes", "no", "ok", SW_PROTO_TAG, "ops", "batch"};
-
-const char *sw_tr_word_bytes(word_t w, size_t *len) {
-    static struct {
-        int len;
-        char ext[32];
-    } words[W_COUNT];
-    static int ready;
-    if (!ready) {
-        for (int i = 0; i < W_COUNT; i++) {
-            int n = 0;
-            if (ei_encode_atom(NULL, &n, sw_tr_word_str[i]) == 0 && n <= (int)sizeof words[i].ext) {
-                n = 0;
-                if (ei_encode_atom(words[i].ext, &n, sw_tr_word_str[i]) == 0) words[i].len = n;
-            }
-        }
-        ready = 1;
-    }
-    *len = (size_t)words[w].len;
-    return words[w].ext;
-}
-
 /* ---- to the agent ------------------------------------------------------ */
 
-void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
+void sw_tr_agent_op(sw_tracker_t *t, enum sw_msg op, const sw_entry_t *e) {
     ei_x_buff *x = &t->agent_ops.body;
     /* A local register_name/4,5 entry carries its MFA to the agent, which
      * keeps it (swarm_mfa) for the hello of a restarted C node: without
@@ -59,11 +29,11 @@ void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
      * is spliced as a term. */
     int mfa = e->has_mfa && e->pid.node == t->self_beam;
     ei_x_encode_tuple_header(x, mfa ? 4 : 3);
-    sw_tr_enc_word(x, op);
+    sw_proto_encode(x, op);
     ei_x_append_buf(x, e->name + 1, (int)e->nlen - 1);
     sw_pid_enc(x, &t->atoms, &e->pid);
-    if (mfa && op == W_ADD) ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
-    else if (mfa) ei_x_encode_atom(x, "mfa");
+    if (mfa && op == SW_MSG_ADD) ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
+    else if (mfa) sw_proto_encode(x, SW_MSG_MFA);
     t->agent_ops.count++;
 }
 
@@ -74,7 +44,7 @@ void sw_tr_agent_op(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
 void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "die");
+    sw_proto_encode(x, SW_MSG_DIE);
     sw_pid_enc(x, &t->atoms, pid);
     t->agent_ops.count++;
     t->st.told_to_die++;
@@ -91,7 +61,7 @@ void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *win
     }
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "resolve");
+    sw_proto_encode(x, SW_MSG_RESOLVE);
     sw_pid_enc(x, &t->atoms, &e->pid);
     sw_pid_enc(x, &t->atoms, winner);
     t->agent_ops.count++;
@@ -102,7 +72,7 @@ void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *win
 void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "start");
+    sw_proto_encode(x, SW_MSG_START);
     ei_x_encode_ulonglong(x, id);
     ei_x_encode_binary(x, mfa, (int)mfalen);
     t->agent_ops.count++;
@@ -111,7 +81,7 @@ void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfa
 void sw_tr_agent_handoff(sw_tracker_t *t, const sw_entry_t *e) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "handoff");
+    sw_proto_encode(x, SW_MSG_HANDOFF);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
     sw_pid_enc(x, &t->atoms, &e->pid);
     t->agent_ops.count++;
@@ -121,7 +91,7 @@ void sw_tr_agent_end_handoff(sw_tracker_t *t, const sw_pid_t *pid, const char *s
                              size_t statelen) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "end_handoff");
+    sw_proto_encode(x, SW_MSG_END_HANDOFF);
     sw_pid_enc(x, &t->atoms, pid);
     ei_x_encode_binary(x, state, (int)statelen);
     t->agent_ops.count++;
@@ -134,23 +104,23 @@ ei_x_buff *sw_tr_res_pid(sw_tracker_t *t, int already, const sw_pid_t *pid) {
     x->index = 0;
     ei_x_encode_tuple_header(x, 2);
     if (already) {
-        ei_x_encode_atom(x, "error");
+        sw_proto_encode(x, SW_MSG_ERROR);
         ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "already_registered");
+        sw_proto_encode(x, SW_MSG_ALREADY_REGISTERED);
     } else {
-        ei_x_encode_atom(x, "ok");
+        sw_proto_encode(x, SW_MSG_OK);
     }
-    if (pid->node == UINT32_MAX) ei_x_encode_atom(x, "undefined");
+    if (pid->node == UINT32_MAX) sw_proto_encode(x, SW_MSG_UNDEFINED);
     else sw_pid_enc(x, &t->atoms, pid);
     return x;
 }
 
-ei_x_buff *sw_tr_res_error(sw_tracker_t *t, const char *why) {
+ei_x_buff *sw_tr_res_error(sw_tracker_t *t, enum sw_msg why) {
     ei_x_buff *x = &t->res;
     x->index = 0;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_atom(x, why);
+    sw_proto_encode(x, SW_MSG_ERROR);
+    sw_proto_encode(x, why);
     return x;
 }
 
@@ -168,30 +138,30 @@ void sw_tr_reply_raw_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *calle
 }
 
 void sw_tr_reply_via(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, const char *ref,
-                     size_t rlen, word_t result) {
+                     size_t rlen, enum sw_msg result) {
     t->res.index = 0;
-    sw_tr_enc_word(&t->res, result);
+    sw_proto_encode(&t->res, result);
     sw_tr_reply_raw_via(t, ccbeam, caller, ref, rlen, t->res.buff, (size_t)t->res.index);
 }
 
 /* ---- to peers ---------------------------------------------------------- */
 
-/* {add|del, NameBin, Pid, Counter, Origin} (op: W_ADD or W_DEL); an add of
+/* {add|del, NameBin, Pid, Counter, Origin} (op: SW_MSG_ADD or SW_MSG_DEL); an add of
  * an MFA entry carries a sixth element, the MFA bytes, so that any node can
  * restart it. */
-static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, word_t op, const sw_entry_t *e) {
+static void enc_entry_op(sw_tracker_t *t, ei_x_buff *x, enum sw_msg op, const sw_entry_t *e) {
     uint32_t mfalen = sw_entry_mfalen(e);
-    int with_mfa = mfalen && op == W_ADD;
+    int with_mfa = mfalen && op == SW_MSG_ADD;
     sw_stamp_t s = sw_entry_stamp(e);
     ei_x_encode_tuple_header(x, with_mfa ? 6 : 5);
-    sw_tr_enc_word(x, op);
+    sw_proto_encode(x, op);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
     sw_pid_enc(x, &t->atoms, &e->pid);
     sw_tr_enc_stamp(x, t, &s);
     if (with_mfa) ei_x_encode_binary(x, sw_entry_mfa(e), (int)mfalen);
 }
 
-void sw_tr_broadcast(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
+void sw_tr_broadcast(sw_tracker_t *t, enum sw_msg op, const sw_entry_t *e) {
     for (uint32_t i = 0; i < t->peers.n; i++) {
         sw_peer_t *p = &t->peers.v[i];
         if (!p->conn_up) continue;
@@ -201,7 +171,8 @@ void sw_tr_broadcast(sw_tracker_t *t, word_t op, const sw_entry_t *e) {
 }
 
 /* The trailing atom of a claim for each claim_mode_t (none for CLAIM_NEW). */
-static const char *const claim_mode_atom[] = {"", "retry", "confirm", "check"};
+static const enum sw_msg claim_mode_msg[] = {SW_MSG_COUNT, SW_MSG_RETRY, SW_MSG_CONFIRM,
+                                             SW_MSG_CHECK};
 
 /* {claim, NameBin, Pid, Counter, Origin, CallerBeam, Caller, Ref, Yes, No,
  * MFABin[, Mode]}. */
@@ -211,7 +182,7 @@ void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const s
                       const char *no, size_t nolen, const char *mfa, size_t mfalen, int mode) {
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, mode ? 12 : 11);
-    sw_tr_enc_word(x, W_CLAIM);
+    sw_proto_encode(x, SW_MSG_CLAIM);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
     sw_tr_enc_stamp(x, t, s);
@@ -221,7 +192,7 @@ void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const s
     ei_x_append_buf(x, yes, (int)yeslen);
     ei_x_append_buf(x, no, (int)nolen);
     ei_x_encode_binary(x, mfa ? mfa : "", (int)mfalen);
-    if (mode) ei_x_encode_atom(x, claim_mode_atom[mode]);
+    if (mode) sw_proto_encode(x, claim_mode_msg[mode]);
     home->out.count++;
 }
 
@@ -229,7 +200,7 @@ void sw_tr_send_claim_nack(sw_tracker_t *t, sw_peer_t *p, const char *name, size
                            const sw_stamp_t *s) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 4);
-    sw_tr_enc_word(x, W_CLAIM_NACK);
+    sw_proto_encode(x, SW_MSG_CLAIM_NACK);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_tr_enc_stamp(x, t, s);
     p->out.count++;
@@ -241,7 +212,7 @@ void sw_tr_send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
     if (!home || !home->conn_up) return;
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 6);
-    sw_tr_enc_word(x, W_LOST);
+    sw_proto_encode(x, SW_MSG_LOST);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
     sw_tr_enc_stamp(x, t, s);
@@ -254,12 +225,12 @@ void sw_tr_send_reg_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t 
                         int retry) {
     ei_x_buff *x = &o->out.body;
     ei_x_encode_tuple_header(x, retry ? 6 : 5);
-    sw_tr_enc_word(x, W_REG_REQ);
+    sw_proto_encode(x, SW_MSG_REG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
     sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
-    if (retry) ei_x_encode_atom(x, "retry");
+    if (retry) sw_proto_encode(x, SW_MSG_RETRY);
     o->out.count++;
 }
 
@@ -268,10 +239,10 @@ void sw_tr_send_reg_mfa_req(sw_tracker_t *t, sw_peer_t *o, const char *name, siz
                             const char *ref, size_t rlen) {
     ei_x_buff *x = &o->out.body;
     ei_x_encode_tuple_header(x, 6);
-    ei_x_encode_atom(x, "reg_mfa_req");
+    sw_proto_encode(x, SW_MSG_REG_MFA_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     ei_x_encode_binary(x, mfa, (int)mfalen);
-    ei_x_encode_atom(x, mode == MODE_WHEREIS ? "whereis_or_register" : "register");
+    sw_proto_encode(x, mode == MODE_WHEREIS ? SW_MSG_WHEREIS_OR_REGISTER : SW_MSG_REGISTER);
     sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
     o->out.count++;
@@ -281,7 +252,7 @@ void sw_tr_send_unreg_req(sw_tracker_t *t, sw_peer_t *home, const char *name, si
                           const sw_pid_t *caller, const char *ref, size_t rlen) {
     ei_x_buff *x = &home->out.body;
     ei_x_encode_tuple_header(x, 4);
-    sw_tr_enc_word(x, W_UNREG_REQ);
+    sw_proto_encode(x, SW_MSG_UNREG_REQ);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, caller);
     ei_x_append_buf(x, ref, (int)rlen);
@@ -293,13 +264,13 @@ void sw_tr_send_handoff_start(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e
     sw_stamp_t es = sw_entry_stamp(e);
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 7);
-    ei_x_encode_atom(x, "handoff_start");
+    sw_proto_encode(x, SW_MSG_HANDOFF_START);
     ei_x_encode_binary(x, e->name, (int)e->nlen);
     sw_pid_enc(x, &t->atoms, &e->pid);
     sw_tr_enc_stamp(x, t, &es);
     ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
     if (state) ei_x_encode_binary(x, state, (int)statelen);
-    else ei_x_encode_atom(x, "none");
+    else sw_proto_encode(x, SW_MSG_NONE);
     p->out.count++;
 }
 
@@ -307,7 +278,7 @@ void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, 
                                const sw_pid_t *old) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "handoff_failed");
+    sw_proto_encode(x, SW_MSG_HANDOFF_FAILED);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, old);
     p->out.count++;
@@ -317,7 +288,7 @@ void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p) {
     const sw_store_t *s = &t->store;
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "sync");
+    sw_proto_encode(x, SW_MSG_SYNC);
     uint64_t n = 0;
     for (size_t i = 0; i < sw_store_slots_pids(s); i++) {
         const sw_pidnames_t *pn = sw_store_pid_at(s, i);
@@ -359,15 +330,11 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     ei_x_buff *x = &t->scratch;
     send_ctx_t sc = {emit, ud};
     /* {'$sw1', ops, [Op]} to each peer */
-    sw_proto_flush_peers(&t->peers, &t->atoms, x, "ops", send_peer, &sc);
+    sw_proto_flush_peers(&t->peers, &t->atoms, x, SW_MSG_OPS, send_peer, &sc);
     if (!t->sync.begun) return;
     if (t->agent_ops.count || t->agent_replies.count) {
         /* {'$sw1', batch, [Op], [Reply]} */
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 4);
-        sw_tr_enc_word(x, W_PROTO);
-        sw_tr_enc_word(x, W_BATCH);
+        sw_proto_msg_begin(x, SW_MSG_BATCH, 4);
         sw_outbox_emit(x, &t->agent_ops);
         sw_outbox_emit(x, &t->agent_replies);
         sw_outbox_reset(&t->agent_ops);
@@ -378,14 +345,14 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
         /* {'$sw1', ring, [BeamNode]}: the ring's members, for callers that
          * send register_name/2 straight to the owner's C node. */
         t->ring_news = 0;
-        sw_proto_msg_begin(x, "ring", 3);
+        sw_proto_msg_begin(x, SW_MSG_RING, 3);
         ei_x_encode_list_header(x, (long)t->ring_seen);
         for (size_t i = 0; i < t->ring_seen; i++) sw_atoms_enc(x, &t->atoms, t->ring_was[i]);
         ei_x_encode_empty_list(x);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
     if (sw_proto_sync_done(&t->sync)) {
-        sw_proto_msg_begin(x, "synced", 2);
+        sw_proto_msg_begin(x, SW_MSG_SYNCED, 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
     if (t->links_news) {
@@ -394,7 +361,7 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
          * request that waits for a home (unregister) may go through now:
          * the agent tells callers still waiting to send theirs again. */
         t->links_news = 0;
-        sw_proto_msg_begin(x, "links", 2);
+        sw_proto_msg_begin(x, SW_MSG_LINKS, 2);
         emit(ud, SW_DEST_AGENT, NULL, x->buff, (size_t)x->index);
     }
 }
@@ -435,11 +402,12 @@ int sw_tr_dec_bin(const char *buf, int *index, const char **data, long *len) {
 
 /* The trailing mode of a claim (claim_mode_t), or -1. */
 static int dec_claim_mode(const char *buf, int *index) {
-    char a[MAXATOMLEN_UTF8];
-    if (sw_atom_dec(buf, index, a) != 0) return -1;
-    for (int m = CLAIM_RETRY; m <= CLAIM_CHECK; m++)
-        if (strcmp(a, claim_mode_atom[m]) == 0) return m;
-    return -1;
+    switch (sw_proto_decode(buf, index)) {
+    case SW_MSG_RETRY: return CLAIM_RETRY;
+    case SW_MSG_CONFIRM: return CLAIM_CONFIRM;
+    case SW_MSG_CHECK: return CLAIM_CHECK;
+    default: return -1;
+    }
 }
 
 int sw_tr_check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
@@ -475,40 +443,47 @@ int sw_tr_check_pairs(sw_tracker_t *t, const char *buf, int *index, int names) {
 int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     sw_tracker_t *t = ud;
     int arity;
-    char tag[MAXATOMLEN_UTF8];
     const char *name, *ref;
     long nlen;
     size_t rlen;
     sw_pid_t pid, caller;
     sw_stamp_t s;
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
-    if (sw_atom_dec(buf, index, tag) != 0) return -1;
-    if (strcmp(tag, "add") == 0 || strcmp(tag, "del") == 0) {
+    int tag = sw_proto_decode(buf, index);
+    switch (tag) {
+    case SW_MSG_ADD:
+    case SW_MSG_DEL: {
         const char *mfa = NULL;
         long mfalen = 0;
-        if ((arity != 5 && !(arity == 6 && tag[0] == 'a')) ||
+        if ((arity != 5 && !(arity == 6 && tag == SW_MSG_ADD)) ||
             sw_tr_dec_namebin(buf, index, &name, &nlen) || sw_pid_dec(&t->atoms, buf, index, &pid) ||
             sw_tr_dec_stamp(t, buf, index, &s) || (arity == 6 && sw_tr_dec_bin(buf, index, &mfa, &mfalen)))
             return -1;
         /* Only a home originates adds and dels of its pids. */
         if (pid.node != from->beam) return -1;
-        if (tag[0] == 'a') sw_tr_apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
+        if (tag == SW_MSG_ADD) sw_tr_apply_add(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
         else sw_tr_apply_del(t, name, (size_t)nlen, &pid, &s);
-    } else if (strcmp(tag, "lost") == 0) {
+        break;
+    }
+    case SW_MSG_LOST: {
         sw_pid_t winner;
         if ((arity != 5 && arity != 6) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
             (arity == 6 && sw_pid_dec(&t->atoms, buf, index, &winner)))
             return -1;
         sw_tr_apply_lost(t, name, (size_t)nlen, &pid, &s, arity == 6 ? &winner : NULL);
-    } else if (strcmp(tag, "handoff_failed") == 0) {
+        break;
+    }
+    case SW_MSG_HANDOFF_FAILED: {
         if (arity != 3 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &pid))
             return -1;
         /* Only about our own processes. */
         if (pid.node != t->self_beam) return -1;
         sw_tr_handoff_failed_at_home(t, name, (size_t)nlen, &pid);
-    } else if (strcmp(tag, "handoff_start") == 0) {
+        break;
+    }
+    case SW_MSG_HANDOFF_START: {
         const char *mfa, *state = NULL;
         long mfalen, statelen = 0;
         int type, size;
@@ -525,18 +500,22 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         if (pid.node != from->beam) return -1;
         sw_tr_handoff_begin(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen, state,
                             (size_t)statelen);
-    } else if (strcmp(tag, "reg_mfa_req") == 0) {
+        break;
+    }
+    case SW_MSG_REG_MFA_REQ: {
         const char *mfa;
         long mfalen;
-        char mode[MAXATOMLEN_UTF8];
+        int mode;
         if (arity != 6 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
-            sw_tr_dec_bin(buf, index, &mfa, &mfalen) || ei_decode_atom(buf, index, mode) ||
+            sw_tr_dec_bin(buf, index, &mfa, &mfalen) || (mode = sw_proto_decode(buf, index)) == -2 ||
             sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         sw_tr_decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
-                         strcmp(mode, "whereis_or_register") == 0 ? MODE_WHEREIS : MODE_REGISTER);
-    } else if (strcmp(tag, "reg_req") == 0) {
+                         mode == SW_MSG_WHEREIS_OR_REGISTER ? MODE_WHEREIS : MODE_REGISTER);
+        break;
+    }
+    case SW_MSG_REG_REQ: {
         if ((arity != 5 && arity != 6) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &pid) || sw_pid_dec(&t->atoms, buf, index, &caller) ||
             sw_term_dec_raw(buf, index, &ref, &rlen) ||
@@ -544,7 +523,9 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         sw_tr_decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
-    } else if (strcmp(tag, "claim") == 0) {
+        break;
+    }
+    case SW_MSG_CLAIM: {
         char cc[MAXATOMLEN_UTF8];
         const char *yes, *no, *mfa;
         size_t yeslen, nolen;
@@ -561,34 +542,44 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         if (ccbeam == UINT32_MAX) return -1;
         sw_tr_apply_claim(t, from, name, (size_t)nlen, &pid, &s, ccbeam, &caller, ref, rlen, yes,
                           yeslen, no, nolen, mfa, (size_t)mfalen, mode);
-    } else if (strcmp(tag, "claim_nack") == 0) {
+        break;
+    }
+    case SW_MSG_CLAIM_NACK: {
         if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_tr_dec_stamp(t, buf, index, &s))
             return -1;
         sw_tr_apply_claim_nack(t, name, (size_t)nlen, &s);
-    } else if (strcmp(tag, "reply") == 0) {
+        break;
+    }
+    case SW_MSG_REPLY: {
         const char *res;
         size_t reslen;
         if (arity != 4 || sw_pid_dec(&t->atoms, buf, index, &caller) ||
             sw_term_dec_raw(buf, index, &ref, &rlen) || sw_term_dec_raw(buf, index, &res, &reslen))
             return -1;
         sw_tr_reply_raw_via(t, t->self_beam, &caller, ref, rlen, res, reslen);
-    } else if (strcmp(tag, "unreg_req") == 0) {
+        break;
+    }
+    case SW_MSG_UNREG_REQ: {
         if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
         if (from->beam == UINT32_MAX) return -1;
         sw_tr_unregister_at_home(t, from->beam, &caller, ref, rlen, name, (size_t)nlen);
-    } else if (strcmp(tag, "sync") == 0) {
+        break;
+    }
+    case SW_MSG_SYNC: {
         if (arity != 2 || from->beam == UINT32_MAX) return -1;
         return sw_tr_apply_sync(t, from, buf, index);
-    } else if (strcmp(tag, "hello") == 0) {
+    }
+    case SW_MSG_HELLO: {
         /* {hello, BeamNode}: first op on every connection, names the peer's
          * BEAM node before anything else needs it. */
         char beam[MAXATOMLEN_UTF8];
         if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
         return sw_tr_peer_hello(t, from, beam);
-    } else {
+    }
+    default:
         return -1;
     }
     return 0;

@@ -39,6 +39,7 @@
 
 #include "group.h"
 #include "log.h"
+#include "proto.h"
 #include "sim.h"
 #include "swarm_proto.h"
 
@@ -267,7 +268,7 @@ static int local(node_t *nd, ei_x_buff *x) {
     int index, arity;
     char tag[MAXATOMLEN_UTF8];
     CU_ASSERT_FATAL(dec_envelope(x->buff, &index, &arity, tag) == 0);
-    return sw_group_local(nd->g, tag, arity, x->buff, &index);
+    return sw_group_local(nd->g, sw_proto_lookup(tag), arity, x->buff, &index);
 }
 
 static void hello_from(node_t *nd, int with_replica) {

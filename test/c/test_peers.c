@@ -145,7 +145,7 @@ static void test_flush_envelope(void) {
     ei_x_buff x;
     ei_x_new(&x);
     sent_t s = {0};
-    sw_proto_flush_peers(&f.ps, &f.at, &x, "ops", record_send, &s);
+    sw_proto_flush_peers(&f.ps, &f.at, &x, SW_MSG_OPS, record_send, &s);
     CU_ASSERT_EQUAL(s.n, 1);
     CU_ASSERT_STRING_EQUAL(s.cnode, "swarm_a@h");
     CU_ASSERT_FALSE(sw_peers_pending(&f.ps));
@@ -171,7 +171,7 @@ static void test_flush_envelope(void) {
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL((size_t)i, s.len);
     /* Nothing queued: nothing sent. */
-    sw_proto_flush_peers(&f.ps, &f.at, &x, "ops", record_send, &s);
+    sw_proto_flush_peers(&f.ps, &f.at, &x, SW_MSG_OPS, record_send, &s);
     CU_ASSERT_EQUAL(s.n, 1);
     ei_x_free(&x);
     fx_close(&f);
