@@ -78,7 +78,7 @@ int sc_proc_dead(const sc_t *sc, sc_pid_t p) {
 }
 
 void sc_violation(sc_t *sc, const char *fmt, ...) {
-    if (sc->violations++ < 3) {
+    if (sc->violations++ < sc->show) {
         va_list ap;
         va_start(ap, fmt);
         fprintf(stderr, "\n  violation: ");
@@ -1057,13 +1057,6 @@ int sc_step(sc_t *sc) {
     }
     sc->steps++;
     return 1;
-}
-
-long sc_run(sc_t *sc) {
-    long n = 0;
-    while (n < 200000 && sc_step(sc)) n++;
-    if (n == 200000) sc_violation(sc, "no quiescence after %ld steps", n);
-    return n;
 }
 
 void sc_tick(sc_t *sc, uint64_t dt) {

@@ -154,6 +154,7 @@ struct sc_s {
                        now may go unanswered: see test_sim.c, I3) */
     long faults;    /* faults injected */
     long violations;
+    long show;      /* violations to print in full (the rest are counted) */
     int trace;
     /* 0: requests pending at their node when a peer_down reaches it may
      * stay unanswered (see deliver_event); 1: they must be answered. */
@@ -179,7 +180,7 @@ void sc_names_free(void);
 sc_t *sc_new(int n, uint64_t seed, unsigned quorum);
 void sc_free(sc_t *sc);
 
-/* Counts a violation and prints it (the first few per run). */
+/* Counts a violation and prints it (the first sc->show of them). */
 void sc_violation(sc_t *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Starts node i's C node (fresh tracker and group state). */
@@ -223,8 +224,6 @@ void sc_kill(sc_t *sc, sc_pid_t p);
 /* Delivers one message or answers one pending start/handoff; 0 if nothing
  * was pending. */
 int sc_step(sc_t *sc);
-/* Steps until nothing is pending (bounded); returns steps taken. */
-long sc_run(sc_t *sc);
 /* Lets dt ms pass on every live C node. */
 void sc_tick(sc_t *sc, uint64_t dt);
 /* 1 if nothing is in flight or pending anywhere. */

@@ -86,7 +86,7 @@ static run_t *cur;
 /* Coverage of the whole run: paths the schedules must reach. */
 static struct {
     long yes, ok_pid, already, boom, no_node, redirect, unreachable, handoffs, handoffs_failed,
-        conflicts, restarts, died, retry_yes, copies;
+        conflicts, died, retry_yes, copies, mid_start;
 } cov;
 
 static uint64_t rnd(run_t *x, uint64_t n) { return splitmix(&x->r) % n; }
@@ -372,6 +372,11 @@ static void inject_fault(run_t *x) {
             for (int j = i + 1; j < sc->n; j++)
                 if (side[i] != side[j] && x->joined[i] && x->joined[j]) sc_beam_cut(sc, i, j, 1);
     } else if (w < 66) {
+        /* Preferably a C node whose agent is being asked about a handoff
+         * or runs a start (its answer will find a new C node). */
+        for (int i = 0; i < sc->n; i++)
+            if (sc->nd[i].t && (sc->nd[i].nhandoffs || sc->nd[i].nstarts)) a = i;
+        cov.mid_start += sc->nd[a].t && (sc->nd[a].nhandoffs || sc->nd[a].nstarts);
         sc_cnode_crash(sc, a);
     } else if (w < 76) {
         for (int i = 0; i < sc->n; i++)
@@ -427,7 +432,7 @@ static void sum_stats(sc_t *sc) {
 }
 
 /* One schedule; returns its violations. */
-static long schedule(uint64_t seed, int trace, long *faults) {
+static long schedule(uint64_t seed, int trace, long show, long *faults) {
     run_t *x = calloc(1, sizeof *x);
     if (!x) abort();
     cur = x;
@@ -437,6 +442,7 @@ static long schedule(uint64_t seed, int trace, long *faults) {
     sc_t *sc = sc_new(n, seed, quorum);
     x->sc = sc;
     sc->trace = trace;
+    sc->show = show;
     sc->strict = getenv("SW_SIM_STRICT") != NULL;
     sc->on_reply = on_reply;
     sc->on_home_del = on_home_del;
@@ -479,27 +485,31 @@ static void test_schedules(void) {
     exe[el > 0 ? el : 0] = '\0';
     long faults = 0, violations = 0, failed = 0;
     memset(&cov, 0, sizeof cov);
+    /* The first violations are printed in full, then one line per failing
+     * seed (the first few), then the count. */
     for (uint64_t seed = first; seed < first + count; seed++) {
-        long v = schedule(seed, only && getenv("SW_SIM_TRACE"), &faults);
+        long show = only ? 20 : violations < 3 ? 3 - violations : 0;
+        long v = schedule(seed, only && getenv("SW_SIM_TRACE"), show, &faults);
         if (v && failed++ < 5)
             fprintf(stderr, "\nsimulation: seed %llu broke %ld invariants; reproduce: SW_SIM_SEED=%llu SW_SIM_TRACE=1 %s sim\n",
                     (unsigned long long)seed, v, (unsigned long long)seed, exe);
         violations += v;
     }
+    if (failed > 5) fprintf(stderr, "\nsimulation: %ld more seeds failed\n", failed - 5);
     printf("\nsimulation: %llu schedules, %ld faults injected, %ld invariant violations\n",
            (unsigned long long)count, faults, violations);
     if (getenv("SW_SIM_COVERAGE"))
         printf("coverage: yes %ld (retry %ld), {ok,Pid} %ld, already_registered %ld, start errors %ld, "
                "no_node_available %ld, redirects %ld, home_unreachable %ld, handoffs %ld (failed %ld), "
-               "conflicts %ld, told to die %ld, duplicates %ld\n",
+               "conflicts %ld, told to die %ld, duplicates %ld, crashes mid-start/handoff %ld\n",
                cov.yes, cov.retry_yes, cov.ok_pid, cov.already, cov.boom, cov.no_node, cov.redirect,
-               cov.unreachable, cov.handoffs, cov.handoffs_failed, cov.conflicts, cov.died, cov.copies);
+               cov.unreachable, cov.handoffs, cov.handoffs_failed, cov.conflicts, cov.died, cov.copies, cov.mid_start);
     CU_ASSERT_EQUAL(violations, 0);
     /* A run of the default size reaches every path it is meant to. */
     if (count >= 1000) {
         CU_ASSERT(cov.yes > 0 && cov.retry_yes > 0 && cov.ok_pid > 0 && cov.already > 0);
         CU_ASSERT(cov.boom > 0 && cov.redirect > 0 && cov.handoffs > 0 && cov.conflicts > 0);
-        CU_ASSERT(cov.no_node > 0 && cov.died > 0 && cov.copies > 0);
+        CU_ASSERT(cov.no_node > 0 && cov.died > 0 && cov.copies > 0 && cov.mid_start > 0);
     }
 }
 
