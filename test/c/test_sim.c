@@ -491,8 +491,9 @@ static void test_schedules(void) {
         long show = only ? 20 : violations < 3 ? 3 - violations : 0;
         long v = schedule(seed, only && getenv("SW_SIM_TRACE"), show, &faults);
         if (v && failed++ < 5)
-            fprintf(stderr, "\nsimulation: seed %llu broke %ld invariants; reproduce: SW_SIM_SEED=%llu SW_SIM_TRACE=1 %s sim\n",
-                    (unsigned long long)seed, v, (unsigned long long)seed, exe);
+            fprintf(stderr, "\nsimulation: seed %llu broke %ld invariants; reproduce: %sSW_SIM_SEED=%llu SW_SIM_TRACE=1 %s sim\n",
+                    (unsigned long long)seed, v, getenv("SW_SIM_STRICT") ? "SW_SIM_STRICT=1 " : "",
+                    (unsigned long long)seed, exe);
         violations += v;
     }
     if (failed > 5) fprintf(stderr, "\nsimulation: %ld more seeds failed\n", failed - 5);
