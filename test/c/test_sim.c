@@ -86,7 +86,7 @@ static run_t *cur;
 /* Coverage of the whole run: paths the schedules must reach. */
 static struct {
     long yes, ok_pid, already, boom, no_node, redirect, unreachable, handoffs, handoffs_failed,
-        conflicts, died, retry_yes, copies, mid_start;
+        conflicts, died, retry_yes, copies, mid_start, phases, i2_yes;
 } cov;
 
 static uint64_t rnd(run_t *x, uint64_t n) { return splitmix(&x->r) % n; }
@@ -132,6 +132,7 @@ static void on_reply(sc_t *sc, int r) {
     if (p < 0) return;
     hold_t *h = hold_of(cur, q->name, p);
     if (!h) return;
+    cov.i2_yes++;
     if (++h->yes <= h->del) return; /* that registration is already gone */
     for (int k = 0; k < cur->nhold[q->name]; k++) {
         const hold_t *o = &cur->hold[q->name][k];
@@ -264,6 +265,7 @@ static void connected_phase(run_t *x) {
     sc_t *sc = x->sc;
     sc->phase++;
     sc->connected = fully_connected(sc) && sc_quiet(sc) && !sc->cuts;
+    cov.phases += sc->connected;
     memset(x->nhold, 0, sizeof x->nhold);
     for (int i = 0; i < sc->n; i++) memset(sc->nd[i].moving, 0, sizeof sc->nd[i].moving);
 }
@@ -502,15 +504,18 @@ static void test_schedules(void) {
     if (getenv("SW_SIM_COVERAGE"))
         printf("coverage: yes %ld (retry %ld), {ok,Pid} %ld, already_registered %ld, start errors %ld, "
                "no_node_available %ld, redirects %ld, home_unreachable %ld, handoffs %ld (failed %ld), "
-               "conflicts %ld, told to die %ld, duplicates %ld, crashes mid-start/handoff %ld\n",
+               "conflicts %ld, told to die %ld, duplicates %ld, crashes mid-start/handoff %ld, "
+               "connected phases %ld, yes checked by I2 %ld\n",
                cov.yes, cov.retry_yes, cov.ok_pid, cov.already, cov.boom, cov.no_node, cov.redirect,
-               cov.unreachable, cov.handoffs, cov.handoffs_failed, cov.conflicts, cov.died, cov.copies, cov.mid_start);
+               cov.unreachable, cov.handoffs, cov.handoffs_failed, cov.conflicts, cov.died, cov.copies, cov.mid_start,
+               cov.phases, cov.i2_yes);
     CU_ASSERT_EQUAL(violations, 0);
     /* A run of the default size reaches every path it is meant to. */
     if (count >= 1000) {
         CU_ASSERT(cov.yes > 0 && cov.retry_yes > 0 && cov.ok_pid > 0 && cov.already > 0);
         CU_ASSERT(cov.boom > 0 && cov.redirect > 0 && cov.handoffs > 0 && cov.conflicts > 0);
         CU_ASSERT(cov.no_node > 0 && cov.died > 0 && cov.copies > 0 && cov.mid_start > 0);
+        CU_ASSERT(cov.phases >= (long)count && cov.i2_yes > 0);
     }
 }
 
