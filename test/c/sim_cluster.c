@@ -7,75 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_codec.h"
 #include "swarm_proto.h"
 #include "term.h"
-
-/* ---- names and pids ------------------------------------------------------ */
-
-static struct {
-    char *b;
-    size_t len;
-} name_bin[SC_NAMES], group_bin[SC_GROUPS], mfa_bin[SC_NAMES];
-
-static const char *cached(char **b, size_t *len, const char *tag, int i) {
-    if (!*b) *b = tagged_bin(tag, i, len);
-    return *b;
-}
-
-const char *sc_name_bytes(int i, size_t *len) {
-    const char *b = cached(&name_bin[i].b, &name_bin[i].len, "worker", i);
-    *len = name_bin[i].len;
-    return b;
-}
-
-const char *sc_group_bytes(int i, size_t *len) {
-    const char *b = cached(&group_bin[i].b, &group_bin[i].len, "group", i);
-    *len = group_bin[i].len;
-    return b;
-}
-
-static const char *mfa_bytes(int i, size_t *len) {
-    const char *b = cached(&mfa_bin[i].b, &mfa_bin[i].len, "mfa", i);
-    *len = mfa_bin[i].len;
-    return b;
-}
-
-void sc_names_free(void) {
-    for (int i = 0; i < SC_NAMES; i++) {
-        free(name_bin[i].b);
-        free(mfa_bin[i].b);
-        name_bin[i].b = mfa_bin[i].b = NULL;
-    }
-    for (int i = 0; i < SC_GROUPS; i++) {
-        free(group_bin[i].b);
-        group_bin[i].b = NULL;
-    }
-}
-
-/* The i of a binary that is term_to_binary({worker | group, i}); -1. */
-static int bin_index(const char *b, long len, int groups) {
-    int n = groups ? SC_GROUPS : SC_NAMES;
-    for (int i = 0; i < n; i++) {
-        size_t l;
-        const char *x = groups ? sc_group_bytes(i, &l) : sc_name_bytes(i, &l);
-        if ((size_t)len == l && memcmp(x, b, l) == 0) return i;
-    }
-    return -1;
-}
-
-erlang_pid sc_epid(sc_pid_t p) { return mkpid(p / SC_PIDS, (unsigned)(p % SC_PIDS)); }
-
-sc_pid_t sc_pid_of(const erlang_pid *p) {
-    int n = pid_node(p);
-    if (n < 0 || n >= SC_MAXN || p->num >= SC_PIDS) return -1;
-    return n * SC_PIDS + (int)p->num;
-}
-
-int sc_proc_dead(const sc_t *sc, sc_pid_t p) {
-    int n = p / SC_PIDS;
-    if (p < 0 || n >= sc->n || !sc->nd[n].beam_up) return 1;
-    return sc->nd[n].dead[p % SC_PIDS];
-}
 
 void sc_violation(sc_t *sc, const char *fmt, ...) {
     if (sc->violations++ < sc->show) {
@@ -191,7 +125,7 @@ static void send_copy(sc_t *sc, int r, int direct) {
     }
     case RQ_MFA: {
         const char *nb = sc_name_bytes(q->name, &nlen);
-        const char *mb = mfa_bytes(q->name, &mlen);
+        const char *mb = sc_mfa_bytes(q->name, &mlen);
         sw_tracker_register_mfa(nd->t, &caller, ref, (size_t)rl, nb, nlen, mb, mlen, q->whereis);
         break;
     }
@@ -269,69 +203,7 @@ static void got_reply(sc_t *sc, int node, const erlang_pid *caller, unsigned lon
     if (sc->on_reply) sc->on_reply(sc, (int)r);
 }
 
-/* Result term at buf[*index] into result/rpid. */
-static int dec_result(const char *buf, int *index, char *result, size_t rsize, sc_pid_t *rpid) {
-    int type, size, arity;
-    char a[MAXATOMLEN_UTF8], b[MAXATOMLEN_UTF8];
-    erlang_pid p;
-    *rpid = -1;
-    if (ei_get_type(buf, index, &type, &size)) return -1;
-    if (type != ERL_SMALL_TUPLE_EXT) {
-        if (ei_decode_atom(buf, index, a)) return -1;
-        snprintf(result, rsize, "%.23s", a);
-        return 0;
-    }
-    if (ei_decode_tuple_header(buf, index, &arity) || arity != 2 || ei_decode_atom(buf, index, a)) return -1;
-    if (ei_get_type(buf, index, &type, &size)) return -1;
-    if (strcmp(a, "ok") == 0) {
-        if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_UTF8_EXT || type == ERL_ATOM_UTF8_EXT) {
-            if (ei_decode_atom(buf, index, b)) return -1; /* {ok, undefined} */
-        } else if (ei_decode_pid(buf, index, &p)) {
-            return -1;
-        } else {
-            *rpid = sc_pid_of(&p);
-        }
-        snprintf(result, rsize, "ok_pid");
-        return 0;
-    }
-    if (type == ERL_SMALL_TUPLE_EXT) { /* {error, {already_registered, Pid}} */
-        if (ei_decode_tuple_header(buf, index, &arity) || arity != 2 || ei_decode_atom(buf, index, b))
-            return -1;
-        if (ei_get_type(buf, index, &type, &size)) return -1;
-        if (type == ERL_NEW_PID_EXT || type == ERL_PID_EXT) {
-            if (ei_decode_pid(buf, index, &p)) return -1;
-            *rpid = sc_pid_of(&p);
-        } else if (ei_skip_term(buf, index)) {
-            return -1;
-        }
-        snprintf(result, rsize, "already");
-        return 0;
-    }
-    if (ei_decode_atom(buf, index, b)) return -1;
-    snprintf(result, rsize, "error:%.17s", b);
-    return 0;
-}
-
 /* ---- the agent model ----------------------------------------------------- */
-
-static int dec_worker(const char *buf, int *index) {
-    int arity;
-    long i;
-    char atom[MAXATOMLEN_UTF8];
-    if (ei_decode_tuple_header(buf, index, &arity) || arity != 2 || ei_decode_atom(buf, index, atom) ||
-        strcmp(atom, "worker") != 0 || ei_decode_long(buf, index, &i) || i < 0 || i >= SC_NAMES)
-        return -1;
-    return (int)i;
-}
-
-static int dec_namebin(const char *buf, int *index, int groups) {
-    int type, size;
-    if (ei_get_type(buf, index, &type, &size) || type != ERL_BINARY_EXT || size > 64) return -1;
-    char b[64];
-    long len;
-    if (ei_decode_binary(buf, index, b, &len)) return -1;
-    return bin_index(b, len, groups);
-}
 
 void sc_kill(sc_t *sc, sc_pid_t p) {
     sc_node_t *nd = &sc->nd[p / SC_PIDS];
@@ -366,7 +238,7 @@ static int agent_op(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
     erlang_pid ep, ew;
     if (ei_decode_tuple_header(buf, index, &arity) || ei_decode_atom(buf, index, op)) return -1;
     if (strcmp(op, "add") == 0 || strcmp(op, "del") == 0) {
-        int k = dec_worker(buf, index);
+        int k = sc_dec_worker(buf, index);
         if (k < 0 || ei_decode_pid(buf, index, &ep)) return -1;
         if (arity == 4 && ei_skip_term(buf, index)) return -1;
         sc_pid_t p = sc_pid_of(&ep);
@@ -392,7 +264,7 @@ static int agent_op(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
         return 0;
     }
     if (strcmp(op, "handoff") == 0) {
-        int k = dec_namebin(buf, index, 0);
+        int k = sc_dec_namebin(buf, index, 0);
         if (k < 0 || ei_decode_pid(buf, index, &ep)) return -1;
         agent_pending(sc, nd, nd->handoffs, &nd->nhandoffs, 0, k, sc_pid_of(&ep));
         return 0;
@@ -426,7 +298,7 @@ static void agent_batch(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
         char res[24];
         sc_pid_t rpid;
         if (ei_decode_tuple_header(buf, index, &arity) || arity != 3 || ei_decode_pid(buf, index, &caller) ||
-            ei_decode_ulonglong(buf, index, &ref) || dec_result(buf, index, res, sizeof res, &rpid))
+            ei_decode_ulonglong(buf, index, &ref) || sc_dec_result(buf, index, res, sizeof res, &rpid))
             goto bad;
         got_reply(sc, nd->id, &caller, ref, res, rpid);
     }
@@ -492,7 +364,7 @@ static int gbatch(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
         unsigned long ck;
         int m;
         if (ei_decode_tuple_header(buf, index, &tup) || tup != 3) return -1;
-        int g = dec_namebin(buf, index, 1);
+        int g = sc_dec_namebin(buf, index, 1);
         if (g < 0 || ei_decode_ulong(buf, index, &ck) || ei_decode_tuple_header(buf, index, &m)) return -1;
         if (ck >= SC_CHUNKS || m > SW_GROUP_CHUNK) return -1;
         nd->chunk_len[g][ck] = m;
@@ -690,43 +562,14 @@ void sc_cnode_start(sc_t *sc, int i) {
 
 void sc_hello(sc_t *sc, int i) { ev_push(&sc->nd[i], EV_HELLO, 0); }
 
-/* The agent's hello [{NameBin, Pid} | {NameBin, Pid, MFABin}] (live local
- * processes its replica holds), [{Beam, CNode}], then swarm_groups'
- * ghello with the live local members its replica holds. */
+/* The agent's hello and swarm_groups' ghello (sim_codec.h), given to the
+ * new C node; the replicas begin their shadow. */
 static void do_hello(sc_t *sc, sc_node_t *nd) {
-    int i = nd->id;
     ei_x_buff x;
-    ei_x_new_with_version(&x);
-    ei_x_encode_tuple_header(&x, 5);
-    ei_x_encode_atom(&x, SW_PROTO_TAG);
-    ei_x_encode_atom(&x, "hello");
-    erlang_pid agent = mkpid(i, SC_AGENT_NUM);
-    ei_x_encode_pid(&x, &agent);
-    int names_at = x.index, cnt = 0;
-    for (int k = 0; k < SC_NAMES; k++) cnt += nd->rep[k] >= 0 && nd->rep[k] / SC_PIDS == i && !sc_proc_dead(sc, nd->rep[k]);
-    if (cnt) ei_x_encode_list_header(&x, cnt);
-    for (int k = 0; k < SC_NAMES; k++) {
-        sc_pid_t p = nd->rep[k];
-        if (p < 0 || p / SC_PIDS != i || sc_proc_dead(sc, p)) continue;
-        size_t nl, ml;
-        const char *nb = sc_name_bytes(k, &nl), *mb = mfa_bytes(k, &ml);
-        erlang_pid ep = sc_epid(p);
-        ei_x_encode_tuple_header(&x, nd->rep_mfa[k] ? 3 : 2);
-        ei_x_encode_binary(&x, nb, (int)nl);
-        ei_x_encode_pid(&x, &ep);
-        if (nd->rep_mfa[k]) ei_x_encode_binary(&x, mb, (int)ml);
-    }
-    ei_x_encode_empty_list(&x);
-    cnt = 0;
-    for (int k = 0; k < sc->n; k++) cnt += nd->known[k] && k != i;
-    if (cnt) ei_x_encode_list_header(&x, cnt);
-    for (int k = 0; k < sc->n; k++) {
-        if (!nd->known[k] || k == i) continue;
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_atom(&x, beam_name(k));
-        ei_x_encode_atom(&x, cnode_name(k));
-    }
-    ei_x_encode_empty_list(&x);
+    ei_x_new(&x);
+    int index = sc_enc_hello(sc, nd, &x);
+    int names_at = index;
+    erlang_pid agent = mkpid(nd->id, SC_AGENT_NUM);
     /* begin_shadow: the replica is checked against what the C node
      * confirms before synced. */
     nd->shadow_on = 0;
@@ -734,47 +577,11 @@ static void do_hello(sc_t *sc, sc_node_t *nd) {
         nd->shadow[k] = 0;
         nd->shadow_on |= nd->rep[k] >= 0;
     }
-    int index = names_at;
     if (sw_tracker_hello(nd->t, &agent, x.buff, &index) != 0) sc_violation(sc, "hello refused");
     sw_group_agent_hello(nd->g, x.buff, names_at);
     after_call(sc);
 
-    x.index = 0;
-    ei_x_encode_version(&x);
-    ei_x_encode_tuple_header(&x, 5);
-    ei_x_encode_atom(&x, SW_PROTO_TAG);
-    ei_x_encode_atom(&x, "ghello");
-    erlang_pid proc = mkpid(i, SC_GPROC_NUM), holder = mkpid(i, SC_HOLDER_NUM);
-    ei_x_encode_pid(&x, &proc);
-    int live[SC_GROUPS] = {0}, items = 0;
-    for (int g = 0; g < SC_GROUPS; g++) {
-        for (int k = 0; k < SC_CHUNKS; k++)
-            for (int m = 0; m < nd->chunk_len[g][k]; m++) {
-                sc_pid_t p = nd->chunk[g][k][m];
-                live[g] += p / SC_PIDS == i && !sc_proc_dead(sc, p);
-            }
-        items += live[g] > 0;
-    }
-    if (items) ei_x_encode_list_header(&x, items);
-    for (int g = 0; g < SC_GROUPS; g++) {
-        int cnt = live[g];
-        if (!cnt) continue;
-        size_t gl;
-        const char *gb = sc_group_bytes(g, &gl);
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_binary(&x, gb, (int)gl);
-        ei_x_encode_list_header(&x, cnt);
-        for (int k = 0; k < SC_CHUNKS; k++)
-            for (int m = 0; m < nd->chunk_len[g][k]; m++) {
-                sc_pid_t p = nd->chunk[g][k][m];
-                if (p / SC_PIDS != i || sc_proc_dead(sc, p)) continue;
-                erlang_pid ep = sc_epid(p);
-                ei_x_encode_pid(&x, &ep);
-            }
-        ei_x_encode_empty_list(&x);
-    }
-    ei_x_encode_empty_list(&x);
-    ei_x_encode_pid(&x, &holder);
+    sc_enc_ghello(sc, nd, &x);
     memset(nd->gmon, 0, sizeof nd->gmon);
     memset(nd->gshadow, 0, sizeof nd->gshadow);
     nd->gshadow_on = 1;
@@ -945,7 +752,7 @@ static void deliver_direct(sc_t *sc, int c, int x) {
     ei_encode_ulonglong(ref, &rl, (unsigned long long)r);
     sw_tracker_guard_atoms(t, 1);
     if (q->kind == RQ_MFA) {
-        const char *mb = mfa_bytes(q->name, &mlen);
+        const char *mb = sc_mfa_bytes(q->name, &mlen);
         sw_tracker_register_mfa(t, &caller, ref, (size_t)rl, nb, nlen, mb, mlen, q->whereis);
     } else {
         erlang_pid p = sc_epid(q->pid);
@@ -1022,7 +829,7 @@ static void answer_handoff(sc_t *sc, sc_node_t *nd, int k) {
                                                        : SW_HANDOFF_IGNORE;
     if (how != SW_HANDOFF_IGNORE && h.pid >= 0) nd->moving[h.pid % SC_PIDS] = 1;
     size_t nl, sl;
-    const char *nb = sc_name_bytes(h.name, &nl), *state = mfa_bytes(h.name, &sl);
+    const char *nb = sc_name_bytes(h.name, &nl), *state = sc_mfa_bytes(h.name, &sl);
     erlang_pid ep = sc_epid(h.pid);
     if (sc->trace) fprintf(stderr, "handoff of %d (name %d) at %d: %d\n", h.pid, h.name, nd->id, how);
     sw_tracker_handoff_result(nd->t, nb, nl, &ep, how, how == SW_HANDOFF_RESUME ? state : NULL,

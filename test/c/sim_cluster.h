@@ -23,7 +23,8 @@
  * went or came) sends every request of its still unanswered again as a new
  * copy (register copies carry the retry flag), as swarm:request/6 does.
  *
- * What it is not: the invariants and schedules (test_sim.c). Nothing here
+ * What it is not: the invariants and schedules (test_sim.c), or the terms'
+ * encoding and decoding (sim_codec.h). Nothing here
  * asserts through CUnit: protocol breaches seen while decoding (a second
  * reply to one copy, an inconsistent agent stream) go to sc_violation(),
  * which the suite counts. */
@@ -164,15 +165,6 @@ struct sc_s {
     /* Called at every del of a local pid's name in a home's replica. */
     void (*on_home_del)(sc_t *sc, int name, sc_pid_t pid);
 };
-
-/* ---- names and pids ------------------------------------------------------ */
-
-erlang_pid sc_epid(sc_pid_t p);
-sc_pid_t sc_pid_of(const erlang_pid *p); /* -1 if not a process of the model */
-int sc_proc_dead(const sc_t *sc, sc_pid_t p);
-const char *sc_name_bytes(int i, size_t *len);  /* NameBin of {worker, i} */
-const char *sc_group_bytes(int i, size_t *len); /* GroupBin of {group, i} */
-void sc_names_free(void);
 
 /* ---- the cluster --------------------------------------------------------- */
 

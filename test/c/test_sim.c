@@ -61,6 +61,7 @@
 
 #include "log.h"
 #include "sim_cluster.h"
+#include "sim_codec.h"
 
 /* I2's record of a name in the current connected phase: per pid, the yes
  * replies and the home's deletes seen. */
