@@ -776,13 +776,6 @@ static void deliver_event(sc_t *sc, int i) {
             sw_group_peer_up(nd->g, beam_name(e->arg), cnode_name(e->arg));
             break;
         case EV_PEER_DOWN:
-            /* A request waiting here for a home on that node (an
-             * unregister, a register copy) is answered by nobody, and the
-             * agent sends requests again only on {links}, which a
-             * peer_down does not bring when the connection was already
-             * gone: such callers rely on their call timeout. */
-            for (int r = 0; r < sc->nreq && !sc->strict; r++)
-                if (sc->req[r].node == i && !sc->req[sc->req[r].first].done) sc->req[r].exempt = 1;
             sw_tracker_peer_down(nd->t, beam_name(e->arg));
             sw_group_peer_down(nd->g, beam_name(e->arg));
             break;

@@ -157,9 +157,6 @@ struct sc_s {
     long violations;
     long show;      /* violations to print in full (the rest are counted) */
     int trace;
-    /* 0: requests pending at their node when a peer_down reaches it may
-     * stay unanswered (see deliver_event); 1: they must be answered. */
-    int strict;
     /* Called by the model at every reply (the suite's I2 check). */
     void (*on_reply)(sc_t *sc, int r);
     /* Called at every del of a local pid's name in a home's replica. */

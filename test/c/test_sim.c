@@ -47,9 +47,7 @@
  * caller, a malformed message, ops refused by a peer).
  *
  * Environment: SW_SIM_SCHEDULES=N schedules (default 10000); SW_SIM_SEED=S
- * runs only seed S, SW_SIM_TRACE=1 prints its every step; SW_SIM_STRICT=1
- * also wants an answer for requests waiting when a peer_down came;
- * SW_SIM_COVERAGE=1 prints how often each path was taken. A failing seed
+ * runs only seed S, SW_SIM_TRACE=1 prints its every step; SW_SIM_COVERAGE=1 prints how often each path was taken. A failing seed
  * prints one line with the command that reproduces it. The suite prints
  * one summary line: simulation: N schedules, M faults injected, V
  * invariant violations. */
@@ -446,7 +444,6 @@ static long schedule(uint64_t seed, int trace, long show, long *faults) {
     x->sc = sc;
     sc->trace = trace;
     sc->show = show;
-    sc->strict = getenv("SW_SIM_STRICT") != NULL;
     sc->on_reply = on_reply;
     sc->on_home_del = on_home_del;
     x->joiner = n >= 3 && rnd(x, 3) == 0 ? n - 1 : -1;
@@ -494,8 +491,8 @@ static void test_schedules(void) {
         long show = only ? 20 : violations < 3 ? 3 - violations : 0;
         long v = schedule(seed, only && getenv("SW_SIM_TRACE"), show, &faults);
         if (v && failed++ < 5)
-            fprintf(stderr, "\nsimulation: seed %llu broke %ld invariants; reproduce: %sSW_SIM_SEED=%llu SW_SIM_TRACE=1 %s sim\n",
-                    (unsigned long long)seed, v, getenv("SW_SIM_STRICT") ? "SW_SIM_STRICT=1 " : "",
+            fprintf(stderr, "\nsimulation: seed %llu broke %ld invariants; reproduce: SW_SIM_SEED=%llu SW_SIM_TRACE=1 %s sim\n",
+                    (unsigned long long)seed, v,
                     (unsigned long long)seed, exe);
         violations += v;
     }
