@@ -9,6 +9,10 @@
 #   make bench      the benchmarks (bench/)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
 #   make valgrind   CUnit tests under valgrind
+#   make sim        the seeded cluster simulation alone, SIM_SCHEDULES
+#                   schedules (200000; the CUnit runs take SW_SIM_SCHEDULES:
+#                   10000 plain, ASAN_SIM_SCHEDULES under ASan,
+#                   VALGRIND_SIM_SCHEDULES under valgrind)
 #   make fuzz       libFuzzer targets (test/fuzz/), FUZZ_TIME s each (180)
 #   make fuzz-smoke the same, FUZZ_SMOKE_TIME s each (10); part of make test
 #   V=1             show full commands
@@ -46,7 +50,7 @@ Q := @
 endif
 
 .PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer \
-        fuzz fuzz-smoke fuzz-build
+        fuzz fuzz-smoke fuzz-build sim
 
 all: c erl
 
@@ -103,6 +107,14 @@ progs: $(PROG_BIN)
 ctest: $(TEST_BIN)
 	$(Q)$(TEST_BIN)
 
+# Schedules of test_sim.c's cluster simulation per run.
+SIM_SCHEDULES          ?= 200000
+ASAN_SIM_SCHEDULES     ?= 2000
+VALGRIND_SIM_SCHEDULES ?= 300
+
+sim: $(TEST_BIN)
+	$(Q)SW_SIM_SCHEDULES=$(SIM_SCHEDULES) $(TEST_BIN) sim
+
 # ---- Erlang ----------------------------------------------------------------
 erl: $(NODE_BIN)
 	$(Q)rebar3 compile
@@ -140,7 +152,8 @@ build-asan/swarm_node: build-asan/main.o build-asan/libswarm.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 asan-test: asan
-	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/test/run_tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  SW_SIM_SCHEDULES=$(ASAN_SIM_SCHEDULES) build-asan/test/run_tests
 
 # ---- libFuzzer -------------------------------------------------------------
 # One target per test/fuzz/fuzz_<target>.c (fuzz_world.c is shared), built
@@ -182,7 +195,8 @@ fuzz-smoke: fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
 
 valgrind: $(TEST_BIN)
-	$(Q)valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q $(TEST_BIN)
+	$(Q)SW_SIM_SCHEDULES=$(VALGRIND_SIM_SCHEDULES) valgrind --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 clean:
 	rm -rf build build-asan build-fuzz priv/swarm_node _build

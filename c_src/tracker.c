@@ -159,12 +159,16 @@ void sw_tr_decide(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller, cons
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, h);
     if (e) {
         int same = memcmp(&e->pid, pid, sizeof *pid) == 0;
-        if (retry && same && e->reserved) return; /* an earlier copy's claim is on its way */
         /* Taken for that pid (an earlier copy won: the home confirms, so
          * the yes follows the add to the caller's node), or for another
          * (this view may be stale while an earlier copy won: the home is
-         * asked). */
-        if (retry) ask_home(t, ccbeam, caller, ref, rlen, name, nlen, pid, e, same ? CLAIM_CONFIRM : CLAIM_CHECK);
+         * asked). Reserved for that pid: an earlier copy's claim is on its
+         * way to the home, whose reply may have been lost with a link; the
+         * question follows the claim on the same connection, so the home
+         * answers it from the claim's outcome. */
+        if (retry)
+            ask_home(t, ccbeam, caller, ref, rlen, name, nlen, pid, e,
+                     same && !e->reserved ? CLAIM_CONFIRM : CLAIM_CHECK);
         else sw_tr_reply_via(t, ccbeam, caller, ref, rlen, SW_MSG_NO);
         return;
     }

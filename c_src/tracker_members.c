@@ -209,6 +209,10 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
         }
     }
     t->ring_dirty = 1;
+    /* Requests waiting here for a home on that node (an unregister, a
+     * register copy) have nobody to answer them now: callers are told to
+     * send theirs again ({links}) and find the names gone. */
+    t->links_news = 1;
     sw_tr_restart_node(t, b);
 }
 

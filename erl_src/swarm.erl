@@ -67,10 +67,10 @@ register_name(Name, Pid) when is_pid(Pid) ->
     NameBin = encode(Name),
     %% Sent again (after a link dropped), it says `retry': the name already
     %% held by this very pid then answers yes (the first request got it).
-    Build = fun(Ref, false) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid};
-               (Ref, true) -> {?SW_TAG, reg, self(), Ref, NameBin, Pid, retry}
+    Build = fun(Ref, false) -> {?SW_TAG, ?SW_MSG_REG, self(), Ref, NameBin, Pid};
+               (Ref, true) -> {?SW_TAG, ?SW_MSG_REG, self(), Ref, NameBin, Pid, ?SW_MSG_RETRY}
             end,
-    call_owner(Name, Build, fun(yes, _, _) -> true; (_, Latest, _) -> Latest end,
+    call_owner(Name, Build, fun(?SW_MSG_YES, _, _) -> true; (_, Latest, _) -> Latest end,
                application:get_env(swarm, call_timeout, 5000),
                {register_name, [Name, Pid]}).
 
@@ -111,7 +111,8 @@ register_name(Name, M, F, A) ->
 -spec register_name(term(), module(), atom(), [term()], timeout()) ->
           {ok, pid()} | {error, start_error()}.
 register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is_list(A) ->
-    start_call(register, Name, {M, F, A}, Timeout, {register_name, [Name, M, F, A, Timeout]}).
+    start_call(?SW_MSG_REGISTER, Name, {M, F, A}, Timeout,
+               {register_name, [Name, M, F, A, Timeout]}).
 
 %% @doc As {@link register_name/4}, but a name that is already registered
 %% gives `{ok, Pid}' of the registered process instead of an error.
@@ -127,7 +128,7 @@ whereis_or_register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is
     case whereis_name(Name) of
         Pid when is_pid(Pid) -> {ok, Pid};
         undefined ->
-            start_call(whereis_or_register, Name, {M, F, A}, Timeout,
+            start_call(?SW_MSG_WHEREIS_OR_REGISTER, Name, {M, F, A}, Timeout,
                        {whereis_or_register_name, [Name, M, F, A, Timeout]})
     end.
 
@@ -137,7 +138,7 @@ whereis_or_register_name(Name, M, F, A, Timeout) when is_atom(M), is_atom(F), is
 -spec unregister_name(term()) -> ok.
 unregister_name(Name) ->
     NameBin = encode(Name),
-    call(fun(Ref, _) -> {?SW_TAG, unreg, self(), Ref, NameBin} end, fun(_, _, _) -> true end,
+    call(fun(Ref, _) -> {?SW_TAG, ?SW_MSG_UNREG, self(), Ref, NameBin} end, fun(_, _, _) -> true end,
          application:get_env(swarm, call_timeout, 5000), {unregister_name, [Name]}).
 
 %% @doc The pid registered as `Name', or `undefined'. A local read: no
@@ -189,18 +190,19 @@ zero_floats([H | T]) -> [zero_floats(H) | zero_floats(T)];
 zero_floats(M) when is_map(M) -> maps:from_list(zero_floats(maps:to_list(M)));
 zero_floats(X) -> X.
 
--spec start_call(register | whereis_or_register, term(), mfa() | {module(), atom(), [term()]},
+-spec start_call(?SW_MSG_REGISTER | ?SW_MSG_WHEREIS_OR_REGISTER, term(),
+                 mfa() | {module(), atom(), [term()]},
                  timeout(), {atom(), [term()]}) -> {ok, pid()} | {error, start_error()}.
 start_call(Mode, Name, MFA, Timeout, Where) ->
     %% Sent again (after a link dropped), it asks whereis_or_register: the
     %% first request may have started and registered the process already.
     Build = fun(Ref, Retry) ->
-                    M = case Retry of true -> whereis_or_register; false -> Mode end,
-                    {?SW_TAG, reg_mfa, self(), Ref, encode(Name), term_to_binary(MFA), M}
+                    M = case Retry of true -> ?SW_MSG_WHEREIS_OR_REGISTER; false -> Mode end,
+                    {?SW_TAG, ?SW_MSG_REG_MFA, self(), Ref, encode(Name), term_to_binary(MFA), M}
             end,
-    case call_owner(Name, Build, fun({ok, _}, _, _) -> true; (_, Latest, _) -> Latest end, Timeout,
-                    Where) of
-        {?SW_TAG, raw, Bin} -> binary_to_term(Bin);
+    Trust = fun({?SW_MSG_OK, _}, _, _) -> true; (_, Latest, _) -> Latest end,
+    case call_owner(Name, Build, Trust, Timeout, Where) of
+        {?SW_TAG, ?SW_MSG_RAW, Bin} -> binary_to_term(Bin);
         Reply -> Reply
     end.
 
@@ -214,7 +216,7 @@ call_owner(Name, Build, Trust, Timeout, Where) ->
             call(Build, Trust, Timeout, Where);
         CNode ->
             case request(CNode, Build, Trust, ?SW_AGENT, Timeout, Where) of
-                redirect -> call(Build, Trust, Timeout, Where);
+                ?SW_MSG_REDIRECT -> call(Build, Trust, Timeout, Where);
                 Reply -> Reply
             end
     end.
@@ -246,11 +248,10 @@ call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
 %% whether it answers the latest copy, and whether copies were sent. A
 %% success is always taken; otherwise an earlier copy may have found the
 %% name already taken by a later one for the same pid and answer `no', and
-%% a copy may find a home unreachable while an earlier one went through. `Server' is monitored only after ?UNWATCHED_MS: a monitor
-%% per call (two signals to the busiest process of the registry, as many
-%% callers monitor the same one) cost ~10% of the throughput of
-%% register_name/2 and join/2 with 8 callers, and a reply almost always
-%% comes sooner.
+%% a copy may find a home unreachable while an earlier one went through.
+%% `Server' is monitored only after ?UNWATCHED_MS: a monitor per call costs
+%% two signals to the busiest process of the registry (many callers monitor
+%% the same one), and a reply almost always comes sooner.
 -spec request(node(), build(), trust(), atom(), timeout(), {atom(), [term()]}) -> term().
 request(CNode, Build, Trust, Server, Timeout, Where) ->
     Alias = erlang:alias(),
@@ -347,13 +348,13 @@ now_ms() ->
 %% Elixir: `Swarm.join(:workers, self())'.
 -spec join(term(), pid()) -> ok | {error, home_unreachable}.
 join(Group, Pid) when is_pid(Pid) ->
-    swarm_groups:request(gjoin, encode(Group), Pid, {join, [Group, Pid]}).
+    swarm_groups:request(?SW_MSG_GJOIN, encode(Group), Pid, {join, [Group, Pid]}).
 
 %% @doc Removes `Pid' from `Group'; `ok' also if it was not a member. Returns
 %% once this node's replica shows the change (errors as for join/2).
 -spec leave(term(), pid()) -> ok | {error, home_unreachable}.
 leave(Group, Pid) when is_pid(Pid) ->
-    swarm_groups:request(gleave, encode(Group), Pid, {leave, [Group, Pid]}).
+    swarm_groups:request(?SW_MSG_GLEAVE, encode(Group), Pid, {leave, [Group, Pid]}).
 
 %% @doc The members of `Group' (`[]' for an unknown group). A local read of
 %% this node's replica: no message is sent.

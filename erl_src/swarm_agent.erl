@@ -52,7 +52,7 @@ cnode() ->
 %% does not answer within 5 s).
 -spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
 stats() ->
-    swarm_cnode:ask(stats).
+    swarm_cnode:ask(?SW_MSG_STATS).
 
 %% ---------------------------------------------------------------------------
 
@@ -115,20 +115,21 @@ handle_cast(_Msg, St) ->
 %% @doc gen_server callback: the C node's stream, the port's messages, the
 %% watchdog, node and monitor events, and other agents' greetings.
 -spec handle_info(term(), state()) -> {noreply, state()}.
-handle_info({?SW_TAG, batch, _, _} = Msg, #st{cnode = CNode} = St) ->
+handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #st{cnode = CNode} = St) ->
     %% The batches already waiting are applied with this one, in order.
-    R = lists:foldl(fun({_, batch, Ops, Replies}, R0) -> swarm_replica:batch(Ops, Replies, CNode, R0) end,
-                    St#st.replica, swarm_cnode:drain(Msg, 64)),
+    R = lists:foldl(fun({_, ?SW_MSG_BATCH, Ops, Replies}, R0) ->
+                            swarm_replica:batch(Ops, Replies, CNode, R0)
+                    end, St#st.replica, swarm_cnode:drain(Msg, 64)),
     {noreply, St#st{replica = R}};
-handle_info({?SW_TAG, started, _, _, _} = Msg, St) ->
+handle_info({?SW_TAG, ?SW_MSG_STARTED, _, _, _} = Msg, St) ->
     ok = swarm_helpers:started(St#st.cnode, Msg),
     {noreply, St};
-handle_info({?SW_TAG, ring, Members}, St) when is_list(Members) ->
+handle_info({?SW_TAG, ?SW_MSG_RING, Members}, St) when is_list(Members) ->
     ok = ring(Members),
     {noreply, St};
-handle_info({?SW_TAG, synced}, St) ->
+handle_info({?SW_TAG, ?SW_MSG_SYNCED}, St) ->
     {noreply, St#st{replica = swarm_replica:end_shadow(St#st.replica)}};
-handle_info({?SW_TAG, links}, St) ->
+handle_info({?SW_TAG, ?SW_MSG_LINKS}, St) ->
     %% A connection of our C node to a peer went or came: requests and
     %% replies in flight on it are lost, and requests that waited for a
     %% home may go through now.
@@ -137,22 +138,22 @@ handle_info({?SW_TAG, links}, St) ->
 handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
     case swarm_replica:pid_down(Pid, Mref, St#st.replica) of
         {down, R} ->
-            ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, pid_down, Pid}),
+            ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_PID_DOWN, Pid}),
             {noreply, St#st{replica = R}};
         unknown ->
             {noreply, St}
     end;
 handle_info({'DOWN', Mref, process, _Pid, _Why}, St) ->
     {noreply, St#st{peers = swarm_peers:down(Mref, St#st.cnode, St#st.peers)}};
-handle_info({?SW_TAG, agent_hello, Node, Agent, PeerCNode}, St) when is_pid(Agent) ->
+handle_info({?SW_TAG, ?SW_MSG_AGENT_HELLO, Node, Agent, PeerCNode}, St) when is_pid(Agent) ->
     case swarm_config:ignore_node(Node, St#st.config) of
         true -> {noreply, St};
         false -> {noreply, St#st{peers = swarm_peers:hello(Node, Agent, PeerCNode, St#st.cnode, St#st.peers)}}
     end;
-handle_info({?SW_TAG, agent_cnode_up, Node}, St) ->
+handle_info({?SW_TAG, ?SW_MSG_AGENT_CNODE_UP, Node}, St) ->
     ok = swarm_peers:cnode_up(Node, St#st.cnode, St#st.peers),
     {noreply, St};
-handle_info({?SW_TAG, agent_bye, Node}, St) ->
+handle_info({?SW_TAG, ?SW_MSG_AGENT_BYE, Node}, St) ->
     {noreply, St#st{peers = swarm_peers:gone(Node, St#st.cnode, St#st.peers)}};
 handle_info({nodeup, CNode, _}, #st{cnode = CNode} = St) ->
     {noreply, link_back(St)};
@@ -183,7 +184,7 @@ handle_info({'EXIT', Port, _} = Msg, St) when is_port(Port) ->
     port_event(Msg, St);
 handle_info(watchdog, St) ->
     {noreply, St#st{port = swarm_port:watchdog(St#st.port)}};
-handle_info({Ref, pong} = Msg, St) when is_reference(Ref) ->
+handle_info({Ref, ?SW_MSG_PONG} = Msg, St) when is_reference(Ref) ->
     case swarm_port:pong(Ref, St#st.port) of
         {ok, P} -> {noreply, St#st{port = P}};
         unexpected -> unexpected(Msg, St)
@@ -259,7 +260,7 @@ link_back(#st{link_lost = true} = St0) ->
 %% replica's view) and which BEAM nodes run swarm.
 -spec hello(state()) -> ok.
 hello(St) ->
-    swarm_cnode:send(St#st.cnode, {?SW_TAG, hello, self(), swarm_replica:local_entries(),
+    swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_HELLO, self(), swarm_replica:local_entries(),
                                    swarm_peers:list(St#st.peers)}).
 
 %% The C node's ring changed: mirror it for register_name callers

@@ -37,7 +37,7 @@ send(CNode, Msg) ->
 %% @doc Asks the local C node `{'$sw1', Tag, self(), Ref}' and returns its
 %% answer (`stats' and `gstats': counters as a proplist), or
 %% `{error, timeout}' if it does not answer within 5 s.
--spec ask(stats | gstats) -> [{atom(), non_neg_integer()}] | {error, timeout}.
+-spec ask(?SW_MSG_STATS | ?SW_MSG_GSTATS) -> [{atom(), non_neg_integer()}] | {error, timeout}.
 ask(Tag) ->
     Ref = make_ref(),
     send({?SW_TAG, Tag, self(), Ref}),

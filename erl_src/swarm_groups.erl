@@ -95,7 +95,7 @@ cnode_ready(CNode) ->
 %% @doc A join or leave request (`Op' is `gjoin' or `gleave') sent to the
 %% local C node; returns once this node's replica shows the change. `Mfa'
 %% names the API call for exit reasons.
--spec request(gjoin | gleave, group_bin(), pid(), {atom(), [term()]}) ->
+-spec request(?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, group_bin(), pid(), {atom(), [term()]}) ->
           ok | {error, home_unreachable | term()}.
 request(Op, GroupBin, Pid, {Fun, Args}) ->
     CNode = try swarm_cnode:cnode()
@@ -107,10 +107,10 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
     %% After a copy was sent, `home_unreachable' may come from a copy that
     %% met a dropped link while another one went through: only the latest
     %% copy's answer of a request never sent again is taken as it is.
-    Trust = fun(ok, _, _) -> true; (_, Latest, Resent) -> Latest andalso not Resent end,
+    Trust = fun(?SW_MSG_OK, _, _) -> true; (_, Latest, Resent) -> Latest andalso not Resent end,
     case swarm:request(CNode, Build, Trust, ?SW_GROUPS,
                        application:get_env(swarm, call_timeout, 5000), {Fun, Args}) of
-        ok -> ok;
+        ?SW_MSG_OK -> ok;
         Why -> {error, Why}
     end.
 
@@ -223,13 +223,13 @@ collect_loop(Pending, Got, Deadline, CallerMon) ->
 %% process runs (the C node forwards the request to `NewPid''s home).
 -spec transfer(pid(), pid()) -> ok.
 transfer(OldPid, NewPid) when is_pid(OldPid), is_pid(NewPid) ->
-    swarm_cnode:send({?SW_TAG, gtransfer, OldPid, NewPid}).
+    swarm_cnode:send({?SW_TAG, ?SW_MSG_GTRANSFER, OldPid, NewPid}).
 
 %% @doc Counters and sizes of the local C node's group state, as a proplist
 %% (`{error, timeout}' if it does not answer within 5 s).
 -spec stats() -> [{atom(), non_neg_integer()}] | {error, timeout}.
 stats() ->
-    swarm_cnode:ask(gstats).
+    swarm_cnode:ask(?SW_MSG_GSTATS).
 
 %% ---------------------------------------------------------------------------
 
@@ -264,7 +264,7 @@ handle_cast(_Msg, St) ->
 %% @doc gen_server callback: the C node's batches and gsynced, and
 %% swarm_agent's cnode_ready.
 -spec handle_info(term(), state()) -> {noreply, state()}.
-handle_info({?SW_TAG, gbatch, _, _, _} = Msg, St0) ->
+handle_info({?SW_TAG, ?SW_MSG_GBATCH, _, _, _} = Msg, St0) ->
     %% Batches queued behind this one are applied with it: a chunk written
     %% several times is written once, and the replies still follow the
     %% changes they report.
@@ -274,7 +274,7 @@ handle_info({?SW_TAG, gbatch, _, _, _} = Msg, St0) ->
     Pids =:= [] orelse (St0#st.holder ! {mon, Pids}),
     _ = [swarm_cnode:reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
     {noreply, St0#st{holder_ready = Ready}};
-handle_info({?SW_TAG, gsynced}, St) ->
+handle_info({?SW_TAG, ?SW_MSG_GSYNCED}, St) ->
     {noreply, end_shadow(St)};
 handle_info({cnode_ready, CNode}, St) ->
     {noreply, hello(CNode, St)};
@@ -299,21 +299,21 @@ hello(CNode, St0) ->
                           Ps -> [{Bin, Ps} | Acc]
                       end
               end, [], ?SW_GROUPS),
-    ok = swarm_cnode:send(CNode, {?SW_TAG, ghello, self(), Local, St#st.holder}),
+    ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_GHELLO, self(), Local, St#st.holder}),
     St.
 
 %% The pids to monitor, from the C node's requests: those after its
 %% {hello, Holder} for the current holder (and none after a hello for
 %% another one).
--spec route_mons([{hello, pid()} | {mon, pid()}], pid() | undefined, boolean(), [pid()]) ->
+-spec route_mons([{?SW_MSG_HELLO, pid()} | {?SW_MSG_MON, pid()}], pid() | undefined, boolean(), [pid()]) ->
           {boolean(), [pid()]}.
 route_mons([], _H, Ready, Acc) ->
     {Ready, lists:reverse(Acc)};
-route_mons([{hello, H} | T], H, _Ready, _Acc) ->
+route_mons([{?SW_MSG_HELLO, H} | T], H, _Ready, _Acc) ->
     route_mons(T, H, true, []);
-route_mons([{hello, _Other} | T], H, _Ready, _Acc) ->
+route_mons([{?SW_MSG_HELLO, _Other} | T], H, _Ready, _Acc) ->
     route_mons(T, H, false, []);
-route_mons([{mon, P} | T], H, true, Acc) ->
+route_mons([{?SW_MSG_MON, P} | T], H, true, Acc) ->
     route_mons(T, H, true, [P | Acc]);
 route_mons([_ | T], H, Ready, Acc) ->
     route_mons(T, H, Ready, Acc).
@@ -321,14 +321,14 @@ route_mons([_ | T], H, Ready, Acc) ->
 %% The gbatch messages, in their order, as one: the chunks, the monitor
 %% requests and the replies.
 -spec merged([tuple()]) -> {list(), list(), list()}.
-merged([{_, gbatch, C, M, R}]) ->
+merged([{_, ?SW_MSG_GBATCH, C, M, R}]) ->
     {C, M, R};
 merged(Batches) ->
     %% The last version of each chunk wins (maps:from_list keeps the last).
-    Last = maps:from_list([{{G, K}, T} || {_, gbatch, C, _, _} <- Batches, {G, K, T} <- C]),
+    Last = maps:from_list([{{G, K}, T} || {_, ?SW_MSG_GBATCH, C, _, _} <- Batches, {G, K, T} <- C]),
     {[{G, K, T} || {{G, K}, T} <- maps:to_list(Last)],
-     lists:append([M || {_, gbatch, _, M, _} <- Batches]),
-     lists:append([R || {_, gbatch, _, _, R} <- Batches])}.
+     lists:append([M || {_, ?SW_MSG_GBATCH, _, M, _} <- Batches]),
+     lists:append([R || {_, ?SW_MSG_GBATCH, _, _, R} <- Batches])}.
 
 -spec apply_chunks([{group_bin(), non_neg_integer(), tuple()}], swarm_cnode:shadow()) -> ok.
 apply_chunks([], _Shadow) ->
@@ -374,7 +374,7 @@ holder_loop() ->
             _ = [erlang:monitor(process, P) || P <- Pids],
             ?MODULE:holder_loop();
         {'DOWN', _Mref, process, Pid, _Why} ->
-            swarm_cnode:send({?SW_TAG, gdown, Pid}),
+            swarm_cnode:send({?SW_TAG, ?SW_MSG_GDOWN, Pid}),
             ?MODULE:holder_loop();
         _Other ->
             ?MODULE:holder_loop()

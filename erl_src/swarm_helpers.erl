@@ -32,11 +32,11 @@ start_mfa(Id, MFABin) ->
                                    end
                            catch error:badarg -> {error, bad_mfa}
                            end,
-                  Pid = case Result of {ok, P} -> P; _ -> undefined end,
+                  Pid = case Result of {ok, P} -> P; _ -> ?SW_MSG_UNDEFINED end,
                   %% The result travels as a binary: it may hold terms (funs)
                   %% that the C node does not decode; the caller unwraps it.
-                  Wrapped = {?SW_TAG, raw, term_to_binary(Result)},
-                  Agent ! {?SW_TAG, started, Id, Pid, Wrapped}
+                  Wrapped = {?SW_TAG, ?SW_MSG_RAW, term_to_binary(Result)},
+                  Agent ! {?SW_TAG, ?SW_MSG_STARTED, Id, Pid, Wrapped}
           end).
 
 %% @doc Passes the start results to C node `CNode' in one message: the
@@ -44,8 +44,8 @@ start_mfa(Id, MFABin) ->
 %% most 256).
 -spec started(node(), tuple()) -> ok.
 started(CNode, Msg) ->
-    Results = [{Id, Pid, Res} || {_, started, Id, Pid, Res} <- swarm_cnode:drain(Msg, 256)],
-    swarm_cnode:send(CNode, {?SW_TAG, started, Results}).
+    Results = [{Id, Pid, Res} || {_, ?SW_MSG_STARTED, Id, Pid, Res} <- swarm_cnode:drain(Msg, 256)],
+    swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_STARTED, Results}).
 
 %% @doc Asks a process started by register_name/4,5 that the ring now
 %% places on another node what to do ({swarm, begin_handoff}, as in
@@ -56,11 +56,13 @@ started(CNode, Msg) ->
 -spec begin_handoff(binary(), pid(), node()) -> pid().
 begin_handoff(NameBin, Pid, CNode) ->
     spawn(fun() ->
+                  %% The answer in Swarm's terms, as the C node's handoff answer.
                   How = case ask_handoff(Pid) of
-                            {resume, State} -> {resume, term_to_binary(State)};
-                            Other -> Other
+                            {resume, State} -> {?SW_MSG_RESUME, term_to_binary(State)};
+                            restart -> ?SW_MSG_RESTART;
+                            ignore -> ?SW_MSG_IGNORE
                         end,
-                  swarm_cnode:send(CNode, {?SW_TAG, handoff, NameBin, Pid, How})
+                  swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_HANDOFF, NameBin, Pid, How})
           end).
 
 %% @doc Gives the process that replaced a handed-off one the state

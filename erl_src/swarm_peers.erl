@@ -20,7 +20,7 @@
 %% own greeting unless it knows us.
 -spec announce(node()) -> ok.
 announce(Node) ->
-    erlang:send({?SW_AGENT, Node}, {?SW_TAG, agent_hello, node(), self(), swarm_cnode:cnode()},
+    erlang:send({?SW_AGENT, Node}, {?SW_TAG, ?SW_MSG_AGENT_HELLO, node(), self(), swarm_cnode:cnode()},
                 [noconnect]),
     ok.
 
@@ -39,7 +39,7 @@ hello(Node, Agent, PeerCNode, CNode, Peers) ->
             end,
             Mref = erlang:monitor(process, Agent),
             announce(Node),
-            swarm_cnode:send(CNode, {?SW_TAG, peer_up, Node, PeerCNode}),
+            swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_PEER_UP, Node, PeerCNode}),
             Peers#{Node => {Agent, Mref, PeerCNode}}
     end.
 
@@ -50,7 +50,7 @@ gone(Node, CNode, Peers) ->
     case maps:take(Node, Peers) of
         {{_, Mref, _}, Rest} ->
             erlang:demonitor(Mref, [flush]),
-            swarm_cnode:send(CNode, {?SW_TAG, peer_down, Node}),
+            swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_PEER_DOWN, Node}),
             Rest;
         error ->
             Peers
@@ -62,7 +62,7 @@ gone(Node, CNode, Peers) ->
 down(Mref, CNode, Peers) ->
     Left = maps:filter(fun(_, {_, M, _}) -> M =/= Mref end, Peers),
     Gone = maps:keys(Peers) -- maps:keys(Left),
-    [swarm_cnode:send(CNode, {?SW_TAG, peer_down, N}) || N <- Gone],
+    [swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_PEER_DOWN, N}) || N <- Gone],
     Left.
 
 %% @doc The C node of peer `Node' restarted: reported up to our C node
@@ -70,7 +70,8 @@ down(Mref, CNode, Peers) ->
 -spec cnode_up(node(), node(), peers()) -> ok.
 cnode_up(Node, CNode, Peers) ->
     case maps:find(Node, Peers) of
-        {ok, {_, _, PeerCNode}} -> swarm_cnode:send(CNode, {?SW_TAG, peer_up, Node, PeerCNode});
+        {ok, {_, _, PeerCNode}} ->
+            swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_PEER_UP, Node, PeerCNode});
         error -> ok
     end.
 
@@ -78,14 +79,15 @@ cnode_up(Node, CNode, Peers) ->
 %% smaller name dials) do so now, not at their next redial.
 -spec tell_cnode_up(peers()) -> ok.
 tell_cnode_up(Peers) ->
-    _ = [erlang:send(A, {?SW_TAG, agent_cnode_up, node()}, [noconnect])
+    _ = [erlang:send(A, {?SW_TAG, ?SW_MSG_AGENT_CNODE_UP, node()}, [noconnect])
          || {A, _, _} <- maps:values(Peers)],
     ok.
 
 %% @doc The agent stops: says goodbye to every peer.
 -spec bye(peers()) -> ok.
 bye(Peers) ->
-    _ = [erlang:send(A, {?SW_TAG, agent_bye, node()}, [noconnect]) || {A, _, _} <- maps:values(Peers)],
+    _ = [erlang:send(A, {?SW_TAG, ?SW_MSG_AGENT_BYE, node()}, [noconnect])
+         || {A, _, _} <- maps:values(Peers)],
     ok.
 
 %% @doc The peers as `{Node, CNode}', for the hello to our C node.

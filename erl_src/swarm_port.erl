@@ -62,7 +62,7 @@ open(#cport{cnode = CNode} = P) ->
                       {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
                       {quorum, P#cport.quorum},
                       {otp_release, list_to_integer(erlang:system_info(otp_release))}],
-            true = port_command(Port, term_to_binary({?SW_TAG, config, Config})),
+            true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
             {ok, P#cport{port = Port, ready = false}}
     end.
 
@@ -101,9 +101,9 @@ event(_Msg, _P) ->
 -spec data(binary(), t()) -> {ready | ok, t()}.
 data(Bin, #cport{cnode = CNode} = P) ->
     case catch binary_to_term(Bin, [safe]) of
-        {?SW_TAG, ready, CNode} ->
+        {?SW_TAG, ?SW_MSG_READY, CNode} ->
             {ready, P#cport{ready = true, backoff = backoff0()}};
-        {?SW_TAG, error, Why} ->
+        {?SW_TAG, ?SW_MSG_ERROR, Why} ->
             ?LOG_ERROR(#{event => cnode_error, reason => Why}),
             {ok, P};
         Other ->
@@ -171,7 +171,7 @@ tick(#cport{port = Port, ping = Ping, missed = Missed} = P) ->
             P#cport{ping = undefined, missed = 0};
         false ->
             Ref = make_ref(),
-            swarm_cnode:send(P#cport.cnode, {?SW_TAG, ping, self(), Ref}),
+            swarm_cnode:send(P#cport.cnode, {?SW_TAG, ?SW_MSG_PING, self(), Ref}),
             P#cport{ping = Ref, missed = Missed1}
     end.
 

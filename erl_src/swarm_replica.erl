@@ -30,9 +30,14 @@
 -opaque t() :: #replica{}.
 -export_type([t/0]).
 
--type op() :: {add | del, term(), pid()} | {add, term(), pid(), binary()} | {del, term(), pid(), mfa}
-            | {start, non_neg_integer(), binary()} | {die, pid()}
-            | {handoff, binary(), pid()} | {end_handoff, pid(), binary()} | {resolve, pid(), pid()}.
+-type op() :: {?SW_MSG_ADD | ?SW_MSG_DEL, term(), pid()}
+            | {?SW_MSG_ADD, term(), pid(), binary()}
+            | {?SW_MSG_DEL, term(), pid(), ?SW_MSG_MFA}
+            | {?SW_MSG_START, non_neg_integer(), binary()}
+            | {?SW_MSG_DIE, pid()}
+            | {?SW_MSG_HANDOFF, binary(), pid()}
+            | {?SW_MSG_END_HANDOFF, pid(), binary()}
+            | {?SW_MSG_RESOLVE, pid(), pid()}.
 -type reply() :: {pid(), term(), term()}.
 
 %% @doc An empty replica state: no monitors, no shadow.
@@ -57,15 +62,15 @@ batch(Ops, Replies, CNode, R0) ->
 %% name appears at most once in such a run, since the C node always deletes
 %% a name before adding it again.
 -spec apply_ops([op()], [{term(), pid()}], node(), t()) -> t().
-apply_ops([{add, Name, Pid, MFABin} | Ops], Adds, CNode, R) ->
+apply_ops([{?SW_MSG_ADD, Name, Pid, MFABin} | Ops], Adds, CNode, R) ->
     %% A local register_name/4,5 process: its MFA is kept for the C node's
     %% next hello (see local_entries/0).
     true = ets:insert(?SW_MFA, {Name, Pid, MFABin}),
-    apply_ops([{add, Name, Pid} | Ops], Adds, CNode, R);
-apply_ops([{del, Name, Pid, mfa} | Ops], Adds, CNode, R) ->
+    apply_ops([{?SW_MSG_ADD, Name, Pid} | Ops], Adds, CNode, R);
+apply_ops([{?SW_MSG_DEL, Name, Pid, ?SW_MSG_MFA} | Ops], Adds, CNode, R) ->
     _ = ets:match_delete(?SW_MFA, {Name, Pid, '_'}),
-    apply_ops([{del, Name, Pid} | Ops], Adds, CNode, R);
-apply_ops([{add, Name, Pid} | Ops], Adds, CNode, R) ->
+    apply_ops([{?SW_MSG_DEL, Name, Pid} | Ops], Adds, CNode, R);
+apply_ops([{?SW_MSG_ADD, Name, Pid} | Ops], Adds, CNode, R) ->
     ok = swarm_cnode:shadow_note(R#replica.shadow, [Name]),
     apply_ops(Ops, [{Name, Pid} | Adds], CNode, watch(Pid, 1, R));
 apply_ops(Ops, [_ | _] = Adds, CNode, R) ->
@@ -73,23 +78,23 @@ apply_ops(Ops, [_ | _] = Adds, CNode, R) ->
     apply_ops(Ops, [], CNode, R);
 apply_ops([], [], _CNode, R) ->
     R;
-apply_ops([{del, Name, Pid} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_DEL, Name, Pid} | Ops], [], CNode, R) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     ok = swarm_cnode:shadow_forget(R#replica.shadow, Name),
     apply_ops(Ops, [], CNode, watch(Pid, -1, R));
-apply_ops([{handoff, NameBin, Pid} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_HANDOFF, NameBin, Pid} | Ops], [], CNode, R) ->
     _ = swarm_helpers:begin_handoff(NameBin, Pid, CNode),
     apply_ops(Ops, [], CNode, R);
-apply_ops([{end_handoff, Pid, StateBin} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_END_HANDOFF, Pid, StateBin} | Ops], [], CNode, R) ->
     ok = swarm_helpers:end_handoff(Pid, StateBin),
     apply_ops(Ops, [], CNode, R);
-apply_ops([{resolve, Loser, Winner} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_RESOLVE, Loser, Winner} | Ops], [], CNode, R) ->
     _ = swarm_helpers:resolve_conflict(Loser, Winner),
     apply_ops(Ops, [], CNode, R);
-apply_ops([{die, Pid} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_DIE, Pid} | Ops], [], CNode, R) ->
     ok = swarm_helpers:die(Pid),
     apply_ops(Ops, [], CNode, R);
-apply_ops([{start, Id, MFABin} | Ops], [], CNode, R) ->
+apply_ops([{?SW_MSG_START, Id, MFABin} | Ops], [], CNode, R) ->
     _ = swarm_helpers:start_mfa(Id, MFABin),
     apply_ops(Ops, [], CNode, R).
 
