@@ -9,7 +9,8 @@
  * test/c/test_proto.c fails when the two lists differ.
  * What it is not: a codec. c_src/proto.h maps atoms to the table's enum
  * (for dispatch) and back (for encoding); the decoders live beside their
- * modules (dist.c, tracker_msg.c, tracker.c, group.c). The message formats
+ * modules (dist.c, tracker_msg.c, tracker_wire.c, group_msg.c,
+ * group_peer.c). The message formats
  * and the state machines they drive are described in README.md, section
  * Internals.
  *
