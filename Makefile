@@ -109,8 +109,8 @@ ctest: $(TEST_BIN)
 
 # Schedules of test_sim.c's cluster simulation per run.
 SIM_SCHEDULES          ?= 200000
-ASAN_SIM_SCHEDULES     ?= 2000
-VALGRIND_SIM_SCHEDULES ?= 300
+ASAN_SIM_SCHEDULES     ?= 1000
+VALGRIND_SIM_SCHEDULES ?= 150
 
 sim: $(TEST_BIN)
 	$(Q)SW_SIM_SCHEDULES=$(SIM_SCHEDULES) $(TEST_BIN) sim
