@@ -101,6 +101,7 @@ typedef struct {
     sw_itab_t index;
 } ptab_t;
 
+/* An empty table (allocates nothing until the first add). */
 void sw__ptab_init(ptab_t *t);
 /* Frees every record and the index; the table is empty afterwards. */
 void sw__ptab_close(ptab_t *t);
@@ -111,6 +112,7 @@ static inline uint64_t sw__pkey_hash(const pkey_t *k) {
                        sw_hash_u64((uint64_t)k->serial + 0x9e3779b97f4a7c15ULL));
 }
 
+/* The index's equality: record r of table ctx holds key (a pkey_t). */
 static inline int sw__prec_eq(const void *ctx, uint32_t r, const void *key) {
     const pkey_t *a = &((const ptab_t *)ctx)->recs[r].k, *b = key;
     return a->nc == b->nc && a->num == b->num && a->serial == b->serial;

@@ -86,6 +86,7 @@ static inline const char *sw_entry_mfa(const sw_entry_t *e) {
     return e->name + e->nlen + (e->has_mfa ? sizeof(uint32_t) : 0);
 }
 
+/* e's stamp, from its two packed fields. */
 static inline sw_stamp_t sw_entry_stamp(const sw_entry_t *e) {
     sw_stamp_t s = {e->counter, e->origin};
     return s;
@@ -96,6 +97,7 @@ static inline uint64_t sw_name_hash(const char *name, size_t len) {
     return sw_hash_bytes(name, len, 0x6e616d65);
 }
 
+/* The hash under which the names table holds e (recomputed: not stored). */
 static inline uint64_t sw_entry_hash(const sw_entry_t *e) { return sw_name_hash(e->name, e->nlen); }
 
 /* Lookup key of the names table (for sw_entry_eq, an sw_htab_eq_cb). */
@@ -130,7 +132,10 @@ typedef struct {
     sw_entry_t *e[];
 } sw_pidset_t;
 
+/* 1 if pn is a tagged sw_pidset_t (a pid with several names), 0 if it is
+ * the pid's one entry. */
 static inline int sw_pidnames_is_set(const sw_pidnames_t *pn) { return ((uintptr_t)pn & 1u) != 0; }
+/* The set behind a tagged pn (sw_pidnames_is_set(pn) must hold). */
 static inline sw_pidset_t *sw_pidnames_set(const sw_pidnames_t *pn) {
     return (sw_pidset_t *)((uintptr_t)pn & ~(uintptr_t)1);
 }
@@ -225,6 +230,7 @@ static inline size_t sw_store_slots_names(const sw_store_t *s) { return s->names
 static inline sw_entry_t *sw_store_name_at(const sw_store_t *s, size_t i) {
     return sw_ctab_at(&s->names, i);
 }
+/* Number of slots of the pid index (for walking it by slot). */
 static inline size_t sw_store_slots_pids(const sw_store_t *s) { return s->pids.cap; }
 /* The entries of the pid in pid-index slot i, or NULL. The slot keeps the
  * pid's item until its last entry is removed. */
