@@ -24,6 +24,14 @@
 
 #include "htab.h"
 
+/* Seeds per model test: SW_TEST_MODEL_SEEDS, default 20 (the valgrind run
+ * takes fewer: each seed is thousands of random operations). */
+static int model_seeds(void) {
+    const char *v = getenv("SW_TEST_MODEL_SEEDS");
+    int n = v ? atoi(v) : 20;
+    return n > 0 ? n : 20;
+}
+
 typedef struct {
     uint32_t key;
     int gen; /* which of the two items of a key (for replace) */
@@ -232,7 +240,7 @@ static void test_random_model(void) {
     enum { KEYS = 512 };
     static item_t items[2][KEYS];
     for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
-        for (int seed = 1; seed <= 20; seed++) {
+        for (int seed = 1; seed <= model_seeds(); seed++) {
             item_t *model[KEYS];
             memset(model, 0, sizeof model);
             size_t count = 0;
@@ -622,7 +630,7 @@ static void test_ct_random_model(void) {
     enum { KEYS = 4096 };
     static item_t items[2][KEYS];
     for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
-        for (int seed = 1; seed <= 20; seed++) {
+        for (int seed = 1; seed <= model_seeds(); seed++) {
             static item_t *model[KEYS];
             memset(model, 0, sizeof model);
             size_t count = 0;
@@ -748,7 +756,7 @@ static void test_it_basic(void) {
 static void test_it_random_model(void) {
     enum { KEYS = 512 };
     for (hash_mode = 0; hash_mode <= 2; hash_mode++) {
-        for (int seed = 1; seed <= 20; seed++) {
+        for (int seed = 1; seed <= model_seeds(); seed++) {
             uint32_t model[KEYS]; /* record of a key, or SW_ITAB_NONE */
             for (int i = 0; i < KEYS; i++) model[i] = SW_ITAB_NONE;
             uint32_t freel[KEYS], nfree = 0, count = 0;
