@@ -806,6 +806,163 @@ static void test_host_alone(void) {
     teardown();
 }
 
+/* ---- random schedules ------------------------------------------------------ */
+
+static uint64_t rng;
+static int ref_name[MAXREF], ref_node[MAXREF]; /* what request ref asked */
+static erlang_pid ref_pid[MAXREF];
+
+/* As settle(), but each step delivers the head of a queue picked at random
+ * (each connection stays FIFO); with drops set, a link of a host is closed
+ * now and then (what it held is lost). 1 once nothing is in flight. */
+static int settle_random(int drops) {
+    for (long step = 0; step < 200000; step++) {
+        while (npend > 0) {
+            int k = --npend;
+            if (pend[k].connect) link_up(pend[k].from, pend[k].to);
+            else link_down(pend[k].from, pend[k].to);
+        }
+        runtime_step();
+        for (int i = 0; i < HN; i++) {
+            if (!nd[i].alive) continue;
+            sw_tracker_flush(nd[i].t, emit_tracker, &nd[i]);
+            sw_group_flush(nd[i].g, emit_group, &nd[i]);
+        }
+        int cand[HN * HN], nc = 0;
+        for (int i = 0; i < HN; i++)
+            for (int j = 0; j < HN; j++)
+                if (q[i][j].n > 0) cand[nc++] = i * HN + j;
+        if (nc == 0) {
+            if (npend == 0) return 1;
+            continue;
+        }
+        int c = cand[splitmix(&rng) % (uint64_t)nc];
+        int i = c / HN, j = c % HN;
+        if (drops && (nd[i].host || nd[j].host) && splitmix(&rng) % 64 == 0) link_down(i, j);
+        else deliver(i, j);
+    }
+    return 0;
+}
+
+/* Every live node holds the same pid (or none) for each name, and the same
+ * members of each group; no reservation is left. */
+static void check_converged(int ngroups) {
+    for (int k = 0; k < 16; k++) {
+        erlang_pid first;
+        int have0 = -1;
+        for (int i = 0; i < HN; i++) {
+            if (!nd[i].alive) continue;
+            size_t nlen;
+            const char *n = nm(k, &nlen);
+            erlang_pid got;
+            int have = sw_tracker_lookup(nd[i].t, n, nlen, &got);
+            if (have0 < 0) {
+                have0 = have;
+                first = got;
+            } else {
+                CU_ASSERT_EQUAL(have, have0);
+                if (have && have0) CU_ASSERT_TRUE(pid_eq(&got, &first));
+            }
+        }
+    }
+    for (int gi = 0; gi < ngroups; gi++) {
+        size_t glen;
+        char *g = tagged_bin("group", gi, &glen);
+        long count = -1;
+        for (int i = 0; i < HN; i++) {
+            if (!nd[i].alive) continue;
+            long c = (long)sw_group_count(nd[i].g, g, glen);
+            if (count < 0) count = c;
+            CU_ASSERT_EQUAL(c, count);
+        }
+        free(g);
+    }
+    for (int i = 0; i < HN; i++) {
+        if (!nd[i].alive) continue;
+        sw_tracker_stats_t st;
+        sw_tracker_stats(nd[i].t, &st);
+        CU_ASSERT_EQUAL(st.reserved, 0);
+        CU_ASSERT_EQUAL(st.bad_ops, 0);
+    }
+}
+
+/* One seed: a, b, h1 (and h2 for odd seeds). Rounds of concurrent
+ * registrations of 16 names by processes of every node, joins, worker
+ * deaths and unregisters, delivered in random order. Without drops every
+ * name gets exactly one yes per round; with drops of host links (then
+ * redialled), the nodes still converge. */
+static void random_seed(uint64_t seed, int drops) {
+    rng = seed;
+    cluster(1);
+    int hosts = seed % 2 ? 2 : 1;
+    if (hosts == 2) {
+        host_start(H2, "h2@127.0.0.1", 1);
+        CU_ASSERT_FATAL(settle());
+    }
+    int nodes[] = {0, 1, H1, H2}, nn = 2 + hosts;
+    int ref = 0;
+    for (int round = 0; round < 4; round++) {
+        int first_ref = ref, was_free[16];
+        for (int k = 0; k < 16; k++) was_free[k] = !holds(0, k, NULL);
+        for (int k = 0; k < 16; k++) {
+            for (int m = 0; m < nn; m++) {
+                if (splitmix(&rng) % 2 || ref >= MAXREF) continue;
+                int i = nodes[m];
+                erlang_pid w = hpid(i, 10 + (unsigned)(splitmix(&rng) % 3) + 10u * (unsigned)round);
+                ref_name[ref] = k;
+                ref_node[ref] = i;
+                ref_pid[ref] = w;
+                reg(i, ref++, k, &w);
+                if (splitmix(&rng) % 4 == 0) join(i, (int)(splitmix(&rng) % 3), &w);
+            }
+        }
+        CU_ASSERT_FATAL(settle_random(drops));
+        if (drops) {
+            /* Hosts redial; their syncs heal what the drops left. */
+            tick_all(1000);
+            CU_ASSERT_FATAL(settle_random(0));
+        } else {
+            /* Every request answered once; a name free before the round
+             * and asked for got exactly one yes, a taken one none; the
+             * winner holds it everywhere. */
+            for (int k = 0; k < 16; k++) {
+                int yes = 0, asked = 0, win = -1;
+                for (int r = first_ref; r < ref; r++) {
+                    if (ref_name[r] != k) continue;
+                    asked++;
+                    CU_ASSERT_EQUAL(nd[ref_node[r]].replies[r], 1);
+                    if (strcmp(nd[ref_node[r]].result[r], "yes") == 0) {
+                        yes++;
+                        win = r;
+                    }
+                }
+                CU_ASSERT_EQUAL(yes, asked && was_free[k] ? 1 : 0);
+                if (win >= 0)
+                    for (int m = 0; m < nn; m++) CU_ASSERT_TRUE(holds(nodes[m], k, &ref_pid[win]));
+            }
+        }
+        check_converged(3);
+        /* Some workers die, some names are unregistered, at their homes. */
+        for (int m = 0; m < nn; m++) {
+            int i = nodes[m];
+            erlang_pid w = hpid(i, 10 + (unsigned)(splitmix(&rng) % 3) + 10u * (unsigned)round);
+            sw_tracker_pid_down(nd[i].t, &w);
+            sw_group_pid_down(nd[i].g, &w);
+        }
+        CU_ASSERT_FATAL(settle_random(0));
+        check_converged(3);
+    }
+    teardown();
+}
+
+static void test_random_schedules(void) {
+    for (uint64_t seed = 1; seed <= 60; seed++) random_seed(seed, 0);
+}
+
+static void test_random_drops(void) {
+    for (uint64_t seed = 1; seed <= 60; seed++) random_seed(seed, 1);
+}
+
 static void suite_cleanup_names(void) {
     for (int k = 0; k < NAMES; k++) {
         free(names[k]);
@@ -831,7 +988,9 @@ int test_host_core_suite(void) {
         !CU_add_test(s, "a C node refuses members", test_members_refused_by_cnode) ||
         !CU_add_test(s, "a host counts malformed members ops", test_malformed_members_at_host) ||
         !CU_add_test(s, "a host hello must name its connection", test_host_hello_checked) ||
-        !CU_add_test(s, "a host with no member decides nothing", test_host_alone))
+        !CU_add_test(s, "a host with no member decides nothing", test_host_alone) ||
+        !CU_add_test(s, "random schedules: one yes per name, converged", test_random_schedules) ||
+        !CU_add_test(s, "random host link drops: converged", test_random_drops))
         return -1;
     return 0;
 }
