@@ -144,9 +144,9 @@ int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index);
  * it is, unless it is not up yet (the agent reported its node while the
  * connection was already there) and the list opens with a valid hello:
  * then *greet is set. A node without a record gets one (its names interned
- * in at) only if the list opens with a valid hello (sw_peer_ops_open_with_
- * hello; a host's naming the BEAM node of a swarm node's record is not),
- * and *greet is set;
+ * in at) only if the list opens with a valid hello (see
+ * sw_peer_ops_open_with_hello; a host's hello naming the BEAM node of a
+ * swarm node's record is not), and *greet is set;
  * otherwise NULL: a stranger, that leaves nothing behind. When *greet is
  * set the owner marks the record up and greets it before applying the
  * list. NULL also when out of memory. */

@@ -22,7 +22,11 @@
  * finds the whole cluster through the members lists (env->members); two
  * hosts find and dial each other and see each other's entries; a C node
  * refuses {members, ...}; a host hello naming another node is refused; a
- * host with no member answers no_node_available. */
+ * host with no member answers no_node_available. Random schedules (each
+ * step delivers the head of a random queue) with one or two hosts: every
+ * request answered once, exactly one yes per free name per round, the
+ * winner's entry everywhere; with host links dropped at random (and
+ * redialled), every node converges on the same names and groups. */
 #include <CUnit/Basic.h>
 #include <ei.h>
 #include <stdio.h>
