@@ -563,6 +563,24 @@ int sw_group_is_member(const sw_group_t *g, const char *group, size_t glen, cons
     return sw__rec_find(&g->live.recs[r], gr->gid) >= 0;
 }
 
+/* The pid of live record r. */
+static void rec_pid(const sw_group_t *g, uint32_t r, erlang_pid *out) {
+    const pkey_t *k = &g->live.recs[r].k;
+    const nc_t *nc = g->ncs.byidx[k->nc];
+    sw_pid_t p = {nc->beam, k->num, k->serial, nc->creation};
+    memset(out, 0, sizeof *out);
+    sw_pid_expand(&g->atoms, &p, out);
+}
+
+size_t sw_group_members(const sw_group_t *g, const char *group, size_t glen, erlang_pid *out,
+                        size_t max) {
+    const group_t *gr = group_find(g, group, glen, group_hash(group, glen));
+    if (!gr) return 0;
+    size_t n = 0;
+    SW_CHUNKS_FOREACH(&gr->ch, r, if (n < max) rec_pid(g, r, &out[n]); n++);
+    return n;
+}
+
 size_t sw_group_count(const sw_group_t *g, const char *group, size_t glen) {
     const group_t *gr = group_find(g, group, glen, group_hash(group, glen));
     return gr ? gr->ch.count : 0;

@@ -86,6 +86,29 @@ void sw_group_free(sw_group_t *g);
  * Without it (the default), such a node is greeted by its own hello. */
 void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode), void *ud);
 
+/* ---- C hosts ----------------------------------------------------------
+ *
+ * A C host (include/swarm.h) runs this same state without a BEAM node: its
+ * node is its "BEAM node" (sw_group_new(node)), the home of its workers'
+ * memberships (joined and left with sw_group_join/leave, a dead worker's
+ * with sw_group_pid_down). See tracker.h, "C hosts". */
+
+/* Makes g a host's group state; call right after sw_group_new. The hello op
+ * on every connection is then {hello, Self, host}, and the initial sync
+ * completes only once at least one swarm node's sync came. */
+void sw_group_set_host(sw_group_t *g);
+
+/* A host's equivalent of swarm_groups' ghello with no memberships: the
+ * initial sync begins, connected peers get our sync; what would go to
+ * swarm_groups (gbatch, gsynced) is for self, which the runtime may drop.
+ * Call once, after sw_group_set_host. */
+void sw_group_host_begin(sw_group_t *g, const erlang_pid *self);
+
+/* The members of group (GroupBin bytes with 131) in this replica: fills
+ * out[0..min(total, max)) and returns the total count (members/1). */
+size_t sw_group_members(const sw_group_t *g, const char *group, size_t glen, erlang_pid *out,
+                        size_t max);
+
 /* ---- events from the local BEAM node (decoded by dist.c) --------------- */
 
 /* A message {'$sw1', Tag, ...} from the local BEAM node whose tag starts
@@ -114,7 +137,10 @@ int sw_group_local(sw_group_t *g, int tag, int arity, const char *buf, int *inde
  * are marked up, as by sw_group_peer_up. */
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index);
 
-/* BEAM node `beam` runs swarm, with C node `cnode` (names borrowed). */
+/* BEAM node `beam` runs swarm, with C node `cnode` (names borrowed). On a
+ * host (sw_group_set_host), beam == cnode names another C host (see the
+ * tracker's env->members): a host peer, greeted when its connection is
+ * up. */
 void sw_group_peer_up(sw_group_t *g, const char *beam, const char *cnode);
 
 /* BEAM node `beam` went down: every membership of a pid on it is removed
@@ -155,7 +181,9 @@ int sw_group_transfer(sw_group_t *g, const erlang_pid *old_pid, const erlang_pid
  * sync once swarm_groups has said hello. */
 void sw_group_conn_up(sw_group_t *g, const char *cnode);
 /* The connection went down. Memberships of that node's pids stay: its BEAM
- * node may be up (only sw_group_peer_down removes them). */
+ * node may be up (only sw_group_peer_down removes them). A C host's go at
+ * once (its node is gone from here with its connection), kept aside as at
+ * sw_group_peer_down, and on a C node its record is forgotten. */
 void sw_group_conn_down(sw_group_t *g, const char *cnode);
 /* The op list of {'$sw1', gops, [Op]} from C node `cnode`, at buf[*index].
  * Malformed ops, and ops about pids whose home is not the sender, are

@@ -184,6 +184,7 @@ struct sw_group_s {
     ei_x_buff scratch;
     int (*connected)(void *ud, const char *cnode);
     void *connected_ud;
+    int host; /* a C host's groups (sw_group_set_host) */
 };
 
 /* ---- pids of the state (group_pids.c) ---------------------------------- */

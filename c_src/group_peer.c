@@ -132,16 +132,12 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     if (ei_decode_tuple_header(buf, index, &arity) != 0 || arity < 1) return -1;
     int tag = sw_proto_decode(buf, index);
     if (tag == SW_MSG_HELLO) {
+        /* {hello, Beam} or a host's {hello, Node, host}: a C node speaks
+         * only for the BEAM node its own name implies, a host for itself. */
         char beam[MAXATOMLEN_UTF8];
-        if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
-        /* A C node speaks only for the BEAM node its own name implies. */
-        if (!sw_peer_hello_ok(sw_atoms_str(&g->atoms, from->cnode), beam)) return -1;
-        uint32_t b = sw_atoms_intern(&g->atoms, beam);
-        if (b == NONE || b == g->self_beam) return -1;
-        /* (A record that knew the BEAM node first, by peer_up before the
-         * connection, is merged into this one.) */
-        sw_peers_set_beam(&g->peers, from, b);
-        return 0;
+        int host;
+        if (sw_peer_hello_dec(buf, index, arity, beam, &host) != 0) return -1;
+        return sw_peer_hello_apply(&g->peers, &g->atoms, g->self_beam, from, beam, host);
     }
     if (from->beam == NONE) return -1; /* everything else needs hello first */
     switch (tag) {
@@ -213,7 +209,7 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 /* The connection to p's C node is up and p is a swarm peer: greet it. */
 static void conn_open(sw_group_t *g, sw_peer_t *p) {
     sw_peer_conn_open(p);
-    sw_peer_hello(p, &g->atoms, g->self_beam);
+    sw_peer_hello(p, &g->atoms, g->self_beam, g->host);
     /* Before swarm_groups' hello our home memberships are not known yet
      * (after a restart), and an empty sync would make the peer drop them. */
     if (g->sync.begun) sw__send_sync(g, p);
@@ -245,9 +241,37 @@ void sw_group_set_connected(sw_group_t *g, int (*fn)(void *ud, const char *cnode
 
 void sw_group_peer_up(sw_group_t *g, const char *beam, const char *cnode) {
     sw_atoms_refill(&g->atoms);
+    uint32_t b = sw_atoms_find(&g->atoms, beam);
+    const sw_peer_t *other = b == NONE ? NULL : sw_peers_by_beam(&g->peers, b);
+    int host = g->host && strcmp(beam, cnode) == 0;
+    if (host && other && !other->host) return; /* a swarm node's BEAM node */
     sw_peer_t *p = sw_peers_up(&g->peers, &g->atoms, g->self_beam, beam, cnode);
+    if (!p) return;
+    p->host = (uint8_t)host;
+    if (g->host && !host && g->sync.begun && !g->sync.synced) {
+        /* A host's initial sync waits for the swarm nodes reported while
+         * it is not complete (it began knowing none). */
+        if (p->synced) {
+            g->sync.got_one = 1;
+            sw_proto_sync_check(&g->sync, &g->peers);
+        } else {
+            if (!sw_peers_awaiting(&g->peers)) g->sync.hello_at = g->now;
+            p->awaited = 1;
+        }
+    }
     /* Its C node may have connected while still a stranger: greet it. */
-    if (p && !p->conn_up && g->connected && g->connected(g->connected_ud, cnode)) conn_open(g, p);
+    if (!p->conn_up && g->connected && g->connected(g->connected_ud, cnode)) conn_open(g, p);
+}
+
+/* Every membership of a pid on BEAM node b goes, kept aside (parked) for
+ * sw_group_transfer. */
+static void purge_node(sw_group_t *g, uint32_t b) {
+    for (uint32_t r = 0; r < g->live.nrecs; r++) {
+        prec_t *q = &g->live.recs[r];
+        if (q->k.nc == NONE || sw__key_beam(g, &q->k) != b) continue;
+        sw__park_rec(g, r);
+        sw__rec_clear(g, r);
+    }
 }
 
 void sw_group_peer_down(sw_group_t *g, const char *beam) {
@@ -255,12 +279,7 @@ void sw_group_peer_down(sw_group_t *g, const char *beam) {
     if (b == NONE || b == g->self_beam) return;
     sw_peer_t *p = sw_peers_down(&g->peers, b);
     if (p) sw_proto_sync_peer_gone(&g->sync, &g->peers, p);
-    for (uint32_t r = 0; r < g->live.nrecs; r++) {
-        prec_t *q = &g->live.recs[r];
-        if (q->k.nc == NONE || sw__key_beam(g, &q->k) != b) continue;
-        sw__park_rec(g, r);
-        sw__rec_clear(g, r);
-    }
+    purge_node(g, b);
 }
 
 void sw_group_agent_hello(sw_group_t *g, const char *buf, int index) {
@@ -303,6 +322,27 @@ void sw_group_conn_down(sw_group_t *g, const char *cnode) {
     uint32_t c = sw_atoms_find(&g->atoms, cnode);
     sw_peer_t *p = c == NONE ? NULL : sw_peers_by_cnode(&g->peers, c);
     if (!p) return;
+    /* A host's node is gone from here with its connection: its pids'
+     * memberships go at once, as at a peer_down. */
+    if (p->host && p->conn_up && p->beam != NONE) purge_node(g, p->beam);
     sw_peer_conn_close(p);
     sw_peers_forget(&g->peers, p);
+}
+
+/* ---- C hosts ----------------------------------------------------------- */
+
+void sw_group_set_host(sw_group_t *g) {
+    g->host = 1;
+    g->sync.need_one = 1;
+}
+
+void sw_group_host_begin(sw_group_t *g, const erlang_pid *self) {
+    g->proc = *self;
+    sw_proto_sync_begin(&g->sync, g->now);
+    for (uint32_t k = 0; k < g->peers.n; k++) {
+        sw_peer_t *p = &g->peers.v[k];
+        if (p->conn_up && !p->sync_sent) sw__send_sync(g, p);
+    }
+    sw_proto_sync_await(&g->peers);
+    sw_proto_sync_check(&g->sync, &g->peers);
 }

@@ -159,15 +159,44 @@ int sw_peer_hello_ok(const char *cnode, const char *beam) {
     return b && strcmp(b, beam) == 0;
 }
 
+int sw_peer_hello_dec(const char *buf, int *index, int arity, char *beam, int *host) {
+    *host = arity == 3;
+    if ((arity != 2 && arity != 3) || ei_decode_atom(buf, index, beam) != 0) return -1;
+    if (*host && sw_proto_decode(buf, index) != SW_MSG_HOST) return -1;
+    return 0;
+}
+
 int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index) {
-    int n, arity;
+    int n, arity, host;
     char beam[MAXATOMLEN_UTF8];
     if (ei_decode_list_header(buf, &index, &n) != 0 || n < 1 ||
-        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
+        ei_decode_tuple_header(buf, &index, &arity) != 0 ||
         sw_proto_decode(buf, &index) != SW_MSG_HELLO ||
-        ei_decode_atom(buf, &index, beam) != 0)
+        sw_peer_hello_dec(buf, &index, arity, beam, &host) != 0)
         return 0;
+    if (host) return strcmp(cnode, beam) == 0 ? 2 : 0;
     return sw_peer_hello_ok(cnode, beam);
+}
+
+int sw_peer_hello_apply(sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam, sw_peer_t *p,
+                        const char *beam, int host) {
+    /* A C node speaks only for the BEAM node its own name implies, a C
+     * host only for its own node: a hello naming another node would let
+     * any cookie holder replace that node's names with its sync. */
+    const char *cnode = sw_atoms_str(at, p->cnode);
+    if (host ? strcmp(cnode, beam) != 0 : !sw_peer_hello_ok(cnode, beam)) return -1;
+    uint32_t b = sw_atoms_intern(at, beam);
+    if (b == SW_ATOM_NONE || b == self_beam) return -1;
+    if (host) {
+        /* Nor may a host take the name of a swarm node's BEAM node. */
+        const sw_peer_t *other = sw_peers_by_beam(ps, b);
+        if (other && other != p && !other->host) return -1;
+    }
+    /* (A record that knew the BEAM node first, by peer_up before the
+     * connection, is merged into this one.) */
+    sw_peers_set_beam(ps, p, b);
+    p->host = (uint8_t)host;
+    return 0;
 }
 
 sw_peer_t *sw_peers_for_ops(sw_peers_t *ps, sw_atoms_t *at, const char *cnode, const char *buf,
@@ -178,9 +207,11 @@ sw_peer_t *sw_peers_for_ops(sw_peers_t *ps, sw_atoms_t *at, const char *cnode, c
     if (p && (p->conn_up || p->down)) return p;
     if (!sw_peer_ops_open_with_hello(cnode, buf, index)) return p;
     if (!p) {
+        /* (A host's BEAM node is its C node: interning cnode lets its
+         * hello's node in past the guard.) */
         c = sw_atoms_intern(at, cnode);
-        if (c == SW_ATOM_NONE || sw_atoms_intern(at, sw_peer_implied_beam(cnode)) == SW_ATOM_NONE)
-            return NULL;
+        const char *beam = sw_peer_implied_beam(cnode);
+        if (c == SW_ATOM_NONE || (beam && sw_atoms_intern(at, beam) == SW_ATOM_NONE)) return NULL;
         p = sw_peers_get(ps, c);
         if (!p) return NULL;
     }
@@ -207,11 +238,12 @@ int sw_peer_list_names(const char *buf, int index, const char *beam) {
     return 0;
 }
 
-void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam) {
+void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam, int host) {
     ei_x_buff *x = &p->out.body;
-    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_tuple_header(x, host ? 3 : 2);
     sw_proto_encode(x, SW_MSG_HELLO);
     sw_atoms_enc(x, at, self_beam);
+    if (host) sw_proto_encode(x, SW_MSG_HOST);
     p->out.count++;
 }
 
@@ -253,24 +285,31 @@ void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now) {
     s->begun = 1;
     s->synced = 0;
     s->synced_sent = 0;
+    s->got_one = 0;
     s->hello_at = now;
 }
 
 void sw_proto_sync_await(sw_peers_t *ps) {
     for (uint32_t i = 0; i < ps->n; i++) {
         sw_peer_t *p = &ps->v[i];
-        if (p->agent_up && !p->synced) p->awaited = 1;
+        if (p->agent_up && !p->host && !p->synced) p->awaited = 1;
     }
 }
 
 void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps) {
-    if (s->synced || !s->begun || sw_peers_awaiting(ps)) return;
+    if (s->synced || !s->begun || (s->need_one && !s->got_one) || sw_peers_awaiting(ps)) return;
     s->synced = 1;
 }
 
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
     p->synced = 1;
-    if (sw_peer_unawait(p)) sw_proto_sync_check(s, ps);
+    if (p->agent_up && !p->host && !s->got_one) {
+        s->got_one = 1;
+        sw_peer_unawait(p);
+        sw_proto_sync_check(s, ps);
+    } else if (sw_peer_unawait(p)) {
+        sw_proto_sync_check(s, ps);
+    }
 }
 
 void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
@@ -279,6 +318,7 @@ void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t
 
 void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event) {
     if (!s->begun || s->synced || now - s->hello_at < SW_SYNC_TIMEOUT_MS) return;
+    if (s->need_one && !s->got_one) return;
     SW_WARN(event, "waited_ms=%u", SW_SYNC_TIMEOUT_MS);
     for (uint32_t i = 0; i < ps->n; i++) ps->v[i].awaited = 0;
     sw_proto_sync_check(s, ps);

@@ -43,6 +43,10 @@ typedef struct {
     uint8_t awaited;   /* counts for our initial sync */
     uint8_t down;      /* its BEAM node went down (peer_down) and has not come
                         * back (peer_up): its C node is not listened to */
+    uint8_t host;      /* a C host ({hello, Node, host}): its BEAM node and C
+                        * node are one node (beam == cnode); never a ring
+                        * member, never awaited by the initial sync, and what
+                        * its pids hold goes with its connection */
     sw_outbox_t out;
 } sw_peer_t;
 
@@ -128,9 +132,11 @@ const char *sw_peer_implied_beam(const char *cnode);
 int sw_peer_hello_ok(const char *cnode, const char *beam);
 
 /* 1 if the op list at buf[index] (a validated term) opens with
- * {hello, Beam} and sw_peer_hello_ok(cnode, Beam): how a connection from a
- * node not known yet proves it is a swarm C node (anything else it sends
- * is dropped, and it is sent nothing). */
+ * {hello, Beam} and sw_peer_hello_ok(cnode, Beam), 2 if it opens with
+ * {hello, Node, host} and Node is cnode itself (a C host, which speaks for
+ * its own node only), else 0: how a connection from a node not known yet
+ * proves it is a swarm C node or a C host (anything else it sends is
+ * dropped, and it is sent nothing). */
 int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index);
 
 /* The record for an op list (buf[index], a validated term) that arrived on
@@ -155,8 +161,25 @@ int sw_peers_forget(sw_peers_t *ps, sw_peer_t *p);
  * validated term) names BEAM node beam, else 0. */
 int sw_peer_list_names(const char *buf, int index, const char *beam);
 
-/* Queues {hello, Beam} (Beam: atom self_beam of at) to p. */
-void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam);
+/* Queues {hello, Beam} (Beam: atom self_beam of at) to p, or, when host is
+ * set (the sender is a C host, whose node is self_beam),
+ * {hello, Beam, host}. */
+void sw_peer_hello(sw_peer_t *p, const sw_atoms_t *at, uint32_t self_beam, int host);
+
+/* Checks the hello op {hello, Beam} (host 0) or {hello, Beam, host} (host
+ * 1) that peer p sent, for an owner whose own BEAM node is self_beam, and
+ * on success names p's BEAM node (sw_peers_set_beam) and marks p a host
+ * or not. A plain hello must name the node p's connection name implies
+ * (sw_peer_hello_ok); a host's must name p's own C node, and not a node
+ * another record knows as a swarm BEAM node. Returns 0, or -1 when refused
+ * (then nothing changes). */
+int sw_peer_hello_apply(sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam, sw_peer_t *p,
+                        const char *beam, int host);
+
+/* Decodes the rest of a hello op whose tuple header (arity) and tag were
+ * read: Beam into beam (MAXATOMLEN_UTF8 bytes) and, for arity 3, the atom
+ * `host` (*host set). Returns 0, or -1 when malformed. */
+int sw_peer_hello_dec(const char *buf, int *index, int arity, char *beam, int *host);
 
 /* Applies one op of a peer: called with buf at the op, it moves *index past
  * it and returns 0, or returns -1 (any *index) if the op is malformed or
@@ -196,11 +219,16 @@ int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, cons
 /* The initial sync. It begins at each hello of the local owner process and
  * completes once no peer is awaited (sw_proto_sync_await marks them): each
  * awaited peer sent its sync or went down, or SW_SYNC_TIMEOUT_MS passed.
- * The owner process is then told once. Zeroed memory: not begun. */
+ * The owner process is then told once. With need_one set (a C host, which
+ * starts knowing no peer), it also needs the sync of at least one peer
+ * whose BEAM node is reported up (got_one): until one came, neither an
+ * empty wait nor the timeout completes it. Zeroed memory: not begun. */
 typedef struct {
     uint8_t begun;       /* the owner process said hello (at least once) */
     uint8_t synced;      /* the sync since its last hello is complete */
     uint8_t synced_sent; /* and the owner process was told */
+    uint8_t need_one;    /* a host: complete only once got_one */
+    uint8_t got_one;     /* a reported peer's sync arrived since the hello */
     uint64_t hello_at;   /* when its last hello came (ms) */
 } sw_proto_sync_t;
 
@@ -209,13 +237,14 @@ typedef struct {
 void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now);
 
 /* Every peer whose BEAM node the agent reported up and whose sync has not
- * come on its current connection is awaited. */
+ * come on its current connection is awaited (a host peer never is). */
 void sw_proto_sync_await(sw_peers_t *ps);
 
 /* Completes the sync if it began and no peer is awaited. */
 void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps);
 
-/* The sync of peer p arrived: p is synced and no longer awaited. */
+/* The sync of peer p arrived: p is synced and no longer awaited (and, if
+ * its BEAM node is reported up, got_one is set). */
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
 
 /* The BEAM node of peer p went down: its sync will not come. */

@@ -192,6 +192,12 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
         return;
     }
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
+    if (owner == SW_ATOM_NONE) {
+        /* A host connected to no swarm node: nobody may decide (a host
+         * deciding alone could say yes to a name a swarm node holds). */
+        sw_tr_reply_res(t, c.node, &c, ref, rlen, sw_tr_res_error(t, SW_MSG_NO_NODE_AVAILABLE));
+        return;
+    }
     if (c.node != t->self_beam) {
         /* A caller on another node sent its request straight here, taking
          * this node for the owner (its ring, from its own C node): decide,
@@ -399,8 +405,10 @@ int sw_tracker_peer_ops(sw_tracker_t *t, const char *cnode, const char *buf, int
     }
     if (greet) sw_tr_conn_open(t, p);
     if (!p->conn_up) return 1;
-    return sw_peer_ops_guarded(p, &t->atoms, cnode, buf, index, sw_tr_apply_op, t, &t->st.bad_ops,
-                               "bad_op");
+    int skipped = sw_peer_ops_guarded(p, &t->atoms, cnode, buf, index, sw_tr_apply_op, t,
+                                      &t->st.bad_ops, "bad_op");
+    sw_tr_members_apply_pending(t);
+    return skipped;
 }
 
 /* ---- sync -------------------------------------------------------------- */
@@ -515,6 +523,7 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     sw_outbox_init(&t->agent_replies);
     ei_x_new(&t->scratch);
     ei_x_new(&t->res);
+    ei_x_new(&t->members_in);
     sw_htab_init(&t->starts);
     sw_ring_init(&t->ring, 0);
     /* The first ring (this node alone) is the baseline: any member that
@@ -533,6 +542,7 @@ void sw_tracker_free(sw_tracker_t *t) {
     sw_outbox_free(&t->agent_replies);
     if (t->scratch.buff) ei_x_free(&t->scratch);
     if (t->res.buff) ei_x_free(&t->res);
+    if (t->members_in.buff) ei_x_free(&t->members_in);
     sw_tr_starts_free(t);
     sw_ring_close(&t->ring);
     sw_atoms_close(&t->atoms);
@@ -571,10 +581,10 @@ void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out) {
     out->reserved = t->store.reserved;
     out->pids = t->store.pids_n;
     out->atoms_refused = t->atoms.refused;
-    out->members = 1;
+    out->members = t->host ? 0 : 1;
     for (uint32_t i = 0; i < t->peers.n; i++) {
         const sw_peer_t *p = &t->peers.v[i];
-        if (p->conn_up && !p->down && p->beam != UINT32_MAX) out->members++;
+        if (p->conn_up && !p->down && !p->host && p->beam != UINT32_MAX) out->members++;
     }
 }
 

@@ -50,6 +50,17 @@ typedef struct {
      * the dead node) is now new_pid (local). For groups to carry the
      * memberships over. Both borrowed for the call. */
     void (*restarted)(void *ud, const erlang_pid *old_pid, const erlang_pid *new_pid);
+    /* A host only (sw_tracker_set_host): a C node listed BEAM node `beam`
+     * with C node `cnode` in its {members, ...} op (both borrowed). beam !=
+     * cnode: a swarm node; the runtime connects to that BEAM node and, once
+     * connected, calls sw_tracker_peer_up (and sw_group_peer_up) for it,
+     * and sw_tracker_peer_down (sw_group_peer_down) when that connection
+     * drops, as an agent does. beam == cnode: another C host; the tracker
+     * has made it a peer already (and dials it if its name orders after
+     * ours); the runtime passes it to sw_group_peer_up(g, beam, cnode) so
+     * the groups greet its connection too. Called for every listed node
+     * but this one, on every members op (a node may come again). */
+    void (*members)(void *ud, const char *beam, const char *cnode);
 } sw_tracker_env_t;
 
 /* Where sw_tracker_flush() sends an outbox. */
@@ -95,6 +106,42 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode,
                              const sw_tracker_env_t *env, void *ud);
 /* Frees the tracker and everything it holds. */
 void sw_tracker_free(sw_tracker_t *t);
+
+/* ---- C hosts ----------------------------------------------------------
+ *
+ * A C host (include/swarm.h) runs this same tracker without a BEAM node:
+ * its node is both its "BEAM node" and its C node (sw_tracker_new(node,
+ * node, ...)), and its workers' pids live on it, so it is the home of
+ * their entries (it commits them at a claim, broadcasts their adds and
+ * dels, answers claims for them) exactly as a C node is for its BEAM
+ * node's pids. It is not a ring member: names are placed on the ring of
+ * the swarm nodes it is connected to. Its peers are those swarm nodes
+ * (reported with sw_tracker_peer_up by the runtime, once it is connected
+ * to their BEAM nodes) and the other C hosts the swarm nodes list. */
+
+/* Makes t a host's tracker; call right after sw_tracker_new, before
+ * anything else. Then: the ring leaves this node out (with no member at
+ * all, a register request is answered {error, no_node_available} rather
+ * than decided here; register_name/4,5 likewise); the hello op on every
+ * connection is {hello, Self, host}; every known swarm node is dialled
+ * whatever the name order (swarm nodes never dial hosts), another host
+ * only when our name orders first; register requests from peers are
+ * refused (bad_ops: nobody should take a host for an owner); a
+ * {members, ...} op from a swarm node is applied (see env->members); the
+ * initial sync completes only once at least one swarm node's sync came
+ * (sw_tracker_synced). */
+void sw_tracker_set_host(sw_tracker_t *t);
+
+/* A host's equivalent of the agent's hello, with no names and no peers:
+ * the initial sync begins, and what would go to the agent (SW_DEST_AGENT:
+ * batches, synced, links, ring, in the formats of an agent's) is for self,
+ * which the runtime consumes itself. Call once, after sw_tracker_set_host. */
+void sw_tracker_host_begin(sw_tracker_t *t, const erlang_pid *self);
+
+/* Number of ring members: for a host, the connected swarm nodes whose BEAM
+ * node is reported up (a host registers only when this is > 0); for a C
+ * node, this node and those. */
+size_t sw_tracker_members(sw_tracker_t *t);
 
 /* ---- events from the local agent (decoded by dist.c) ------------------- */
 
@@ -191,7 +238,10 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
 /* The connection to C node `cnode` is up: queue our sync to it. */
 void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode);
 /* The connection to C node `cnode` went down. Its entries stay (its BEAM node
- * may still be up; only sw_tracker_peer_down removes them). */
+ * may still be up; only sw_tracker_peer_down removes them), except for a C
+ * host: its node is gone from here with its connection, so every entry of
+ * its pids is removed at once (dels to the agent) and, on a C node, its
+ * record forgotten. */
 void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode);
 /* A list of ops from C node `cnode`, at buf at *index (the third element of
  * {'$sw1', ops, [Op]}). Malformed ops are counted and skipped; returns the

@@ -76,6 +76,11 @@ struct sw_tracker_s {
     int links_news;      /* a peer's connection went or came: tell the agent
                           * ({links}), whose waiting callers then resend */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
+    int host;            /* a C host's tracker (sw_tracker_set_host) */
+    int members_news;    /* the nodes we know changed: host peers get
+                          * {members, ...} at the next flush */
+    ei_x_buff members_in; /* a host: the list of the last members op ... */
+    int members_pending;  /* ... not carried out yet */
 };
 
 /* A waiter on an MFA start: where its reply goes. */
@@ -202,9 +207,24 @@ void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p);
 /* The connection to p's C node is up and p is a swarm peer: greet it
  * (once the agent said hello). */
 void sw_tr_conn_open(sw_tracker_t *t, sw_peer_t *p);
-/* {hello, BeamNode} from p: it names its BEAM node. Returns 0, or -1 when
- * refused (not the node p's C node name implies, or our own). */
-int sw_tr_peer_hello(sw_tracker_t *t, sw_peer_t *p, const char *beam);
+/* {hello, BeamNode} (host 0) or {hello, Node, host} (host 1) from p: it
+ * names its BEAM node. Returns 0, or -1 when refused (see
+ * sw_peer_hello_apply). */
+int sw_tr_peer_hello(sw_tracker_t *t, sw_peer_t *p, const char *beam, int host);
+/* {members, [{Beam, CNode}]} from p at buf[*index] (after the tag), on a
+ * host: checked and kept for sw_tr_members_apply_pending, where each swarm
+ * node listed goes to env->members and each other host listed becomes a
+ * known host peer (dialled if ours; env->members too); a known host that
+ * the list leaves out and that is not connected is no longer dialled.
+ * Returns 0, or -1 when malformed or not allowed (on a C node, or from a
+ * host). */
+int sw_tr_apply_members(sw_tracker_t *t, sw_peer_t *p, const char *buf, int *index);
+/* Carries out the last {members, ...} op that sw_tr_apply_members took,
+ * if any: call once the op list that held it has been applied. */
+void sw_tr_members_apply_pending(sw_tracker_t *t);
+/* Queues {members, [{Beam, CNode}]} to every connected host peer: this
+ * node, the peers whose BEAM node is reported up, the connected hosts. */
+void sw_tr_send_members(sw_tracker_t *t);
 
 /* ---- tracker_mfa.c: starts, restarts, handoffs ------------------------- */
 

@@ -27,10 +27,12 @@
 void sw_tr_ring_rebuild(sw_tracker_t *t) {
     const char *names[1 + t->peers.n];
     size_t n = 0;
-    names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
+    /* A host is never a member, nor a host peer. */
+    if (!t->host) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
     for (uint32_t i = 0; i < t->peers.n; i++) {
         sw_peer_t *p = &t->peers.v[i];
-        if (p->conn_up && !p->down && p->beam != UINT32_MAX) names[n++] = sw_atoms_str(&t->atoms, p->beam);
+        if (p->conn_up && !p->down && !p->host && p->beam != UINT32_MAX)
+            names[n++] = sw_atoms_str(&t->atoms, p->beam);
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
         for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
@@ -68,25 +70,26 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
 }
 
-/* Number of ring members (for the quorum). */
-static size_t members(sw_tracker_t *t) {
+size_t sw_tracker_members(sw_tracker_t *t) {
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     return sw_ring_node_count(&t->ring);
 }
 
-int sw_tr_below_quorum(sw_tracker_t *t) { return t->quorum && members(t) < t->quorum; }
+int sw_tr_below_quorum(sw_tracker_t *t) { return t->quorum && sw_tracker_members(t) < t->quorum; }
 
 /* The owner decides registrations of the name: its node on the libring
- * ring of the members. */
+ * ring of the members. A host with no member has none (SW_ATOM_NONE). */
 uint32_t sw_tr_owner_of(sw_tracker_t *t, const char *name, size_t len) {
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     const char *node;
-    if (sw_ring_owner_of(&t->ring, name, len, &node) != 0) return t->self_beam;
+    uint32_t fallback = t->host ? SW_ATOM_NONE : t->self_beam;
+    if (sw_ring_owner_of(&t->ring, name, len, &node) != 0) return fallback;
     uint32_t b = sw_atoms_intern(&t->atoms, node);
-    return b == UINT32_MAX ? t->self_beam : b;
+    return b == UINT32_MAX ? fallback : b;
 }
 
 int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen) {
+    if (t->host) return 0; /* never an owner */
     uint32_t b = sw_atoms_find(&t->atoms, beam);
     if (b == SW_ATOM_NONE || b == t->self_beam) return 0;
     const sw_peer_t *p = sw_peers_by_beam(&t->peers, b);
@@ -105,6 +108,11 @@ void sw_tracker_set_ring(sw_tracker_t *t, unsigned quorum, unsigned ring_flags) 
 static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
     if (p->conn_up) t->links_news = 1;
     t->ring_dirty = 1;
+    t->members_news = 1;
+    /* A host's pids live on its node, which is gone from here with its
+     * connection (no agent reports a host down): its entries go now. A
+     * later connection brings them back with its sync. */
+    if (p->host && p->conn_up && p->beam != UINT32_MAX) sw_tr_purge_node(t, p->beam);
     sw_peer_conn_close(p);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
@@ -115,20 +123,26 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
-    if (!p->conn_up && p->agent_up && t->sync.begun && t->env && t->env->connect &&
-        strcmp(sw_atoms_str(&t->atoms, t->self_cnode), sw_atoms_str(&t->atoms, p->cnode)) < 0)
-        t->env->connect(t->ud, sw_atoms_str(&t->atoms, p->cnode));
+    if (p->conn_up || !p->agent_up || !t->sync.begun || !t->env || !t->env->connect) return;
+    /* A host dials every swarm node (they never dial hosts); otherwise the
+     * smaller name dials. */
+    const char *cn = sw_atoms_str(&t->atoms, p->cnode);
+    if ((t->host && !p->host) || strcmp(sw_atoms_str(&t->atoms, t->self_cnode), cn) < 0)
+        t->env->connect(t->ud, cn);
 }
 
-/* First ops on every connection: {hello, OurBeamNode}, then our sync. */
+/* First ops on every connection: {hello, OurBeamNode} (a host's:
+ * {hello, Node, host}), then our sync (and to a host, {members, ...} at
+ * the next flush). */
 static void greet(sw_tracker_t *t, sw_peer_t *p) {
-    sw_peer_hello(p, &t->atoms, t->self_beam);
+    sw_peer_hello(p, &t->atoms, t->self_beam, t->host);
     sw_tr_send_sync(t, p);
 }
 
 void sw_tr_conn_open(sw_tracker_t *t, sw_peer_t *p) {
     t->links_news = 1;
     t->ring_dirty = 1;
+    t->members_news = 1;
     sw_peer_conn_open(p);
     /* Before the agent's hello our home entries are not known yet, and an
      * empty sync would make the peer drop them: greet once hello came. */
@@ -161,18 +175,95 @@ void sw_tracker_conn_down(sw_tracker_t *t, const char *cnode) {
     sw_peers_forget(&t->peers, p);
 }
 
-int sw_tr_peer_hello(sw_tracker_t *t, sw_peer_t *p, const char *beam) {
-    /* A C node speaks only for the BEAM node its own name implies: a hello
-     * naming another node would let any cookie holder replace that node's
-     * names with its sync. */
-    if (!sw_peer_hello_ok(sw_atoms_str(&t->atoms, p->cnode), beam)) return -1;
-    uint32_t b = sw_atoms_intern(&t->atoms, beam);
-    if (b == UINT32_MAX || b == t->self_beam) return -1;
-    /* (A record that knew the BEAM node first, by peer_up before the
-     * connection, is merged into this one.) */
-    sw_peers_set_beam(&t->peers, p, b);
+int sw_tr_peer_hello(sw_tracker_t *t, sw_peer_t *p, const char *beam, int host) {
+    if (sw_peer_hello_apply(&t->peers, &t->atoms, t->self_beam, p, beam, host) != 0) return -1;
     t->ring_dirty = 1;
+    t->members_news = 1;
     return 0;
+}
+
+/* ---- C hosts ----------------------------------------------------------- */
+
+void sw_tracker_set_host(sw_tracker_t *t) {
+    t->host = 1;
+    t->sync.need_one = 1;
+    /* The baseline ring is empty: this node is not a member. */
+    sw_tr_ring_rebuild(t);
+    t->handoff_due = 0;
+}
+
+void sw_tracker_host_begin(sw_tracker_t *t, const erlang_pid *self) {
+    t->agent = *self;
+    sw_proto_sync_begin(&t->sync, t->now);
+    for (uint32_t k = 0; k < t->peers.n; k++) {
+        sw_peer_t *p = &t->peers.v[k];
+        if (p->conn_up) greet(t, p);
+        sw_tr_dial_if_ours(t, p);
+    }
+    sw_proto_sync_await(&t->peers);
+    sw_proto_sync_check(&t->sync, &t->peers);
+}
+
+/* On a host: node is another C host that a swarm node listed; it is known
+ * from now on (redialled if ours) until a list leaves it out while it is
+ * not connected. */
+static void host_known(sw_tracker_t *t, const char *node) {
+    uint32_t b = sw_atoms_intern(&t->atoms, node);
+    if (b == SW_ATOM_NONE || b == t->self_beam) return;
+    sw_peer_t *other = sw_peers_by_beam(&t->peers, b);
+    if (other && !other->host) return; /* a swarm node's BEAM node: not a host */
+    sw_peer_t *p = sw_peers_get(&t->peers, b);
+    if (!p) return;
+    p->beam = b;
+    p->host = 1;
+    p->agent_up = 1;
+    p->down = 0;
+    sw_tr_dial_if_ours(t, p);
+}
+
+int sw_tr_apply_members(sw_tracker_t *t, sw_peer_t *p, const char *buf, int *index) {
+    if (!t->host || p->host || p->beam == UINT32_MAX) return -1;
+    int start = *index;
+    if (sw_tr_check_pairs(t, buf, index, 0) != 0) return -1;
+    /* Applied once the op list is done (sw_tr_members_apply_pending):
+     * records added now would move the one the list is read for, and the
+     * runtime may call back into the tracker from env->members. */
+    t->members_in.index = 0;
+    ei_x_append_buf(&t->members_in, buf + start, *index - start);
+    t->members_pending = 1;
+    return 0;
+}
+
+void sw_tr_members_apply_pending(sw_tracker_t *t) {
+    if (!t->members_pending) return;
+    t->members_pending = 0;
+    const char *buf = t->members_in.buff;
+    int i = 0, n, tup;
+    if (ei_decode_list_header(buf, &i, &n) != 0) return;
+    const char *self = sw_atoms_str(&t->atoms, t->self_beam);
+    for (int k = 0; k < n; k++) {
+        char beam[MAXATOMLEN_UTF8], cnode[MAXATOMLEN_UTF8];
+        if (ei_decode_tuple_header(buf, &i, &tup) != 0 || ei_decode_atom(buf, &i, beam) != 0 ||
+            ei_decode_atom(buf, &i, cnode) != 0)
+            return;
+        if (strcmp(beam, self) == 0 || strcmp(cnode, self) == 0) continue;
+        int is_host = strcmp(beam, cnode) == 0;
+        if (is_host) {
+            /* Interned within the guard's budget, as a peer's node names. */
+            sw_atoms_guard(&t->atoms, 1);
+            host_known(t, beam);
+            sw_atoms_guard(&t->atoms, 0);
+        }
+        if (t->env && t->env->members) t->env->members(t->ud, beam, cnode);
+    }
+    /* A known host that this list leaves out and that is not connected is
+     * no longer dialled (it left, or every swarm node lost it). */
+    for (uint32_t k = 0; k < t->peers.n; k++) {
+        sw_peer_t *q = &t->peers.v[k];
+        if (q->host && q->agent_up && !q->conn_up &&
+            !sw_peer_list_names(t->members_in.buff, 0, sw_atoms_str(&t->atoms, q->beam)))
+            q->agent_up = 0;
+    }
 }
 
 /* ---- BEAM nodes up and down -------------------------------------------- */
@@ -181,11 +272,29 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     /* A node joins: peers may mention nodes we have not met yet for a
      * while (see sw_atoms_guard). */
     sw_atoms_refill(&t->atoms);
+    t->members_news = 1;
+    if (t->host && strcmp(beam, cnode) == 0) {
+        /* A host's runtime reporting another host: known, as by a list. */
+        host_known(t, beam);
+        return;
+    }
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
      * longer down): the ring must be rebuilt, as for any such change. */
     t->ring_dirty = 1;
     if (!p) return;
+    if (t->host && t->sync.begun && !t->sync.synced) {
+        /* A host's initial sync waits for the swarm nodes reported while
+         * it is not complete (it began knowing none): the wait's clock
+         * starts with the first. */
+        if (p->synced) {
+            t->sync.got_one = 1;
+            sw_proto_sync_check(&t->sync, &t->peers);
+        } else {
+            if (!sw_peers_awaiting(&t->peers)) t->sync.hello_at = t->now;
+            p->awaited = 1;
+        }
+    }
     /* Its C node may have connected before this report, when it was still
      * a stranger: greet it now. */
     if (!p->conn_up && t->env && t->env->connected && t->env->connected(t->ud, cnode))
@@ -196,6 +305,7 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
 void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
     uint32_t b = sw_atoms_intern(&t->atoms, beam);
     if (b == UINT32_MAX || b == t->self_beam) return;
+    t->members_news = 1;
     sw_peer_t *p = sw_peers_down(&t->peers, b);
     if (p) {
         sw_proto_sync_peer_gone(&t->sync, &t->peers, p);

@@ -160,6 +160,10 @@ void sw_tracker_register_mfa(sw_tracker_t *t, const erlang_pid *caller, const ch
         return;
     }
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
+    if (owner == SW_ATOM_NONE) { /* a host with no member */
+        sw_tr_reply_res(t, t->self_beam, &c, ref, rlen, sw_tr_res_error(t, SW_MSG_NO_NODE_AVAILABLE));
+        return;
+    }
     if (owner == t->self_beam) {
         sw_tr_decide_mfa(t, t->self_beam, &c, ref, rlen, name, nlen, mfa, mfalen, mode);
         return;

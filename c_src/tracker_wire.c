@@ -313,6 +313,41 @@ void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p) {
     p->out.count++;
 }
 
+/* A node of the members list: a C host is {Node, Node}. */
+static void enc_member(ei_x_buff *x, const sw_tracker_t *t, uint32_t beam, uint32_t cnode) {
+    ei_x_encode_tuple_header(x, 2);
+    sw_atoms_enc(x, &t->atoms, beam);
+    sw_atoms_enc(x, &t->atoms, cnode);
+}
+
+/* Listed: the peers the agent reports up, and the connected hosts. */
+static int member_listed(const sw_peer_t *p) {
+    if (p->beam == UINT32_MAX) return 0;
+    return p->host ? p->conn_up : p->agent_up && !p->down;
+}
+
+void sw_tr_send_members(sw_tracker_t *t) {
+    ei_x_buff *x = &t->res;
+    x->index = 0;
+    long n = 1;
+    for (uint32_t i = 0; i < t->peers.n; i++) n += member_listed(&t->peers.v[i]);
+    ei_x_encode_tuple_header(x, 2);
+    sw_proto_encode(x, SW_MSG_MEMBERS);
+    ei_x_encode_list_header(x, n);
+    enc_member(x, t, t->self_beam, t->self_cnode);
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        const sw_peer_t *p = &t->peers.v[i];
+        if (member_listed(p)) enc_member(x, t, p->beam, p->host ? p->beam : p->cnode);
+    }
+    ei_x_encode_empty_list(x);
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        if (!p->host || !p->conn_up) continue;
+        ei_x_append_buf(&p->out.body, x->buff, x->index);
+        p->out.count++;
+    }
+}
+
 /* ---- flush: the envelopes ---------------------------------------------- */
 
 /* Hands a peer's message to the emit callback of sw_tracker_flush. */
@@ -329,6 +364,11 @@ static void send_peer(void *ud, const char *cnode, const char *buf, size_t len) 
 void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     ei_x_buff *x = &t->scratch;
     send_ctx_t sc = {emit, ud};
+    if (t->members_news && t->sync.begun) {
+        /* (Only C nodes tell hosts; before the hello no host is greeted.) */
+        t->members_news = 0;
+        if (!t->host) sw_tr_send_members(t);
+    }
     /* {'$sw1', ops, [Op]} to each peer */
     sw_proto_flush_peers(&t->peers, &t->atoms, x, SW_MSG_OPS, send_peer, &sc);
     if (!t->sync.begun) return;
@@ -368,6 +408,9 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
 
 int sw_tracker_pending(const sw_tracker_t *t) {
     if (sw_peers_pending(&t->peers)) return 1;
+    if (t->members_news && t->sync.begun && !t->host)
+        for (uint32_t i = 0; i < t->peers.n; i++)
+            if (t->peers.v[i].host && t->peers.v[i].conn_up) return 1;
     return t->sync.begun && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
                              t->links_news || sw_proto_sync_news(&t->sync));
 }
@@ -496,8 +539,8 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         } else if (sw_term_skip(buf, index) != 0) {
             return -1;
         }
-        /* Only a home hands off its own processes. */
-        if (pid.node != from->beam) return -1;
+        /* Only a home hands off its own processes; a host starts none. */
+        if (pid.node != from->beam || t->host) return -1;
         sw_tr_handoff_begin(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen, state,
                             (size_t)statelen);
         break;
@@ -510,7 +553,8 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             sw_tr_dec_bin(buf, index, &mfa, &mfalen) || (mode = sw_proto_decode(buf, index)) == -2 ||
             sw_pid_dec(&t->atoms, buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
             return -1;
-        if (from->beam == UINT32_MAX) return -1;
+        /* A host is nobody's owner. */
+        if (from->beam == UINT32_MAX || t->host) return -1;
         sw_tr_decide_mfa(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, mfa, (size_t)mfalen,
                          mode == SW_MSG_WHEREIS_OR_REGISTER ? MODE_WHEREIS : MODE_REGISTER);
         break;
@@ -521,7 +565,7 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             sw_term_dec_raw(buf, index, &ref, &rlen) ||
             (arity == 6 && dec_claim_mode(buf, index) != CLAIM_RETRY))
             return -1;
-        if (from->beam == UINT32_MAX) return -1;
+        if (from->beam == UINT32_MAX || t->host) return -1;
         sw_tr_decide(t, from->beam, &caller, ref, rlen, name, (size_t)nlen, &pid, arity == 6);
         break;
     }
@@ -573,12 +617,17 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
         return sw_tr_apply_sync(t, from, buf, index);
     }
     case SW_MSG_HELLO: {
-        /* {hello, BeamNode}: first op on every connection, names the peer's
-         * BEAM node before anything else needs it. */
+        /* {hello, BeamNode} (a host's: {hello, Node, host}): first op on
+         * every connection, names the peer's BEAM node before anything
+         * else needs it. */
         char beam[MAXATOMLEN_UTF8];
-        if (arity != 2 || ei_decode_atom(buf, index, beam) != 0) return -1;
-        return sw_tr_peer_hello(t, from, beam);
+        int host;
+        if (sw_peer_hello_dec(buf, index, arity, beam, &host) != 0) return -1;
+        return sw_tr_peer_hello(t, from, beam, host);
     }
+    case SW_MSG_MEMBERS:
+        if (arity != 2) return -1;
+        return sw_tr_apply_members(t, from, buf, index);
     default:
         return -1;
     }

@@ -212,7 +212,14 @@
     /* reply: {error, no_node_available}, the ring is empty or below quorum */                  \
     X(NO_NODE_AVAILABLE, "no_node_available")                                                   \
     /* reply: {error, out_of_memory} */                                                         \
-    X(OUT_OF_MEMORY, "out_of_memory")
+    X(OUT_OF_MEMORY, "out_of_memory")                                                           \
+    /* ---- C hosts ---------------------------------------------------------- */              \
+    /* peer op: {hello, Node, host} (3), a C host's first op (ops and gops): Node is the       \
+     * host's node, its BEAM node and C node at once */                                         \
+    X(HOST, "host")                                                                             \
+    /* peer op: {members, [{BeamNode, CNode}]} (2), a C node to a C host: the nodes it         \
+     * knows (itself, its reported peers, its connected hosts; Beam == CNode: a host) */        \
+    X(MEMBERS, "members")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

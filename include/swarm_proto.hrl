@@ -98,3 +98,5 @@
 -define(SW_MSG_HOME_UNREACHABLE, home_unreachable).
 -define(SW_MSG_NO_NODE_AVAILABLE, no_node_available).
 -define(SW_MSG_OUT_OF_MEMORY, out_of_memory).
+-define(SW_MSG_HOST, host).
+-define(SW_MSG_MEMBERS, members).

@@ -103,14 +103,14 @@ static void test_sync_timeout(void) {
 static void test_conn_open_close(void) {
     fixture_t f;
     fx_init(&f);
-    sw_peer_hello(f.a, &f.at, f.self);
+    sw_peer_hello(f.a, &f.at, f.self, 0);
     f.a->synced = f.a->sync_sent = 1;
     sw_peer_conn_open(f.a);
     CU_ASSERT_TRUE(f.a->conn_up);
     CU_ASSERT_FALSE(f.a->synced || f.a->sync_sent);
     CU_ASSERT_EQUAL(f.a->out.count, 0);
     CU_ASSERT_EQUAL(f.a->out.body.index, 0);
-    sw_peer_hello(f.a, &f.at, f.self);
+    sw_peer_hello(f.a, &f.at, f.self, 0);
     f.a->synced = f.a->sync_sent = 1;
     sw_peer_conn_close(f.a);
     CU_ASSERT_FALSE(f.a->conn_up || f.a->synced || f.a->sync_sent);
@@ -139,8 +139,8 @@ static void test_flush_envelope(void) {
     fixture_t f;
     fx_init(&f);
     sw_peer_conn_open(f.a);
-    sw_peer_hello(f.a, &f.at, f.self);
-    sw_peer_hello(f.b, &f.at, f.self); /* b is not connected: dropped */
+    sw_peer_hello(f.a, &f.at, f.self, 0);
+    sw_peer_hello(f.b, &f.at, f.self, 0); /* b is not connected: dropped */
     CU_ASSERT_TRUE(sw_peers_pending(&f.ps));
     ei_x_buff x;
     ei_x_new(&x);
