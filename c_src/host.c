@@ -360,8 +360,7 @@ static void drain_local(swarm_host_t *h) {
     }
 }
 
-static void on_check(uv_check_t *c) {
-    swarm_host_t *h = c->data;
+void sw__host_poll(swarm_host_t *h) {
     drain_local(h);
     sw__calls_run_done(h);
     flush(h);
@@ -372,6 +371,8 @@ static void on_check(uv_check_t *c) {
     if (!h->lhead && !h->calls_done && !(h->tracker && sw_tracker_pending(h->tracker)))
         uv_idle_stop(&h->idle);
 }
+
+static void on_check(uv_check_t *c) { sw__host_poll(c->data); }
 
 static void on_tick(uv_timer_t *t) {
     swarm_host_t *h = t->data;

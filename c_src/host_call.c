@@ -245,6 +245,12 @@ static uint64_t our_ref(swarm_host_t *h, const char *buf, int *idx) {
     return (uint64_t)r.n[0] | (uint64_t)r.n[1] << 18;
 }
 
+/* ei_get_type reports every reference encoding as ERL_NEW_REFERENCE_EXT. */
+static int is_ref(int type) {
+    return type == ERL_NEW_REFERENCE_EXT || type == ERL_NEWER_REFERENCE_EXT ||
+           type == ERL_REFERENCE_EXT;
+}
+
 static sw_hcall_t *call_of(swarm_worker_t *w, uint64_t id) {
     if (!id) return NULL;
     sw_hcall_t *c = sw_htab_find(&w->h->calls_tab, call_hash(id), &id, call_eq);
@@ -255,7 +261,7 @@ int sw__call_reply(swarm_worker_t *w, const char *msg, size_t len) {
     int idx = 1, arity, type, size;
     if (ei_get_type(msg, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
         ei_decode_tuple_header(msg, &idx, &arity) != 0 || arity != 2 ||
-        ei_get_type(msg, &idx, &type, &size) != 0 || type != ERL_NEWER_REFERENCE_EXT)
+        ei_get_type(msg, &idx, &type, &size) != 0 || !is_ref(type))
         return 0;
     sw_hcall_t *c = call_of(w, our_ref(w->h, msg, &idx));
     if (!c) return 0;
@@ -272,7 +278,7 @@ static int is_atom_raw(const char *raw, size_t len, const char *name) {
 int sw__call_down(swarm_worker_t *w, const char *ref, size_t rlen, const char *reason,
                   size_t len) {
     int idx = 0, type, size;
-    if (ei_get_type(ref, &idx, &type, &size) != 0 || type != ERL_NEWER_REFERENCE_EXT) return 0;
+    if (ei_get_type(ref, &idx, &type, &size) != 0 || !is_ref(type)) return 0;
     sw_hcall_t *c = call_of(w, our_ref(w->h, ref, &idx));
     if (!c) return 0;
     c->monitored = 0;

@@ -159,6 +159,10 @@ struct swarm_host {
  * dialled), or SWARM_ENOMEM. */
 int sw__host_route(swarm_host_t *h, const char *node, const char *ctrl, size_t clen,
                    const char *msg, size_t mlen);
+/* One round of the check handle's work: local deliveries, the done
+ * callbacks of finished calls, outboxes, readiness, registrations, frees.
+ * (The check handle calls it; tests call it to step a host.) */
+void sw__host_poll(swarm_host_t *h);
 /* A handle or request of the host ended (closed, completed): the host
  * is freed once none is left after its stop. */
 void sw__host_unref(swarm_host_t *h);

@@ -66,7 +66,7 @@ void sw__worker_enc_pid(const swarm_worker_t *w, ei_x_buff *x) {
 /* The worker a pid names: this node, this incarnation, a live worker. */
 swarm_worker_t *sw__host_worker_find(swarm_host_t *h, const erlang_pid *pid) {
     if (strcmp(pid->node, h->name) != 0) return NULL;
-    if (h->node && pid->creation != sw_node_creation(h->node)) return NULL;
+    if (pid->creation != (h->node ? sw_node_creation(h->node) : 0)) return NULL;
     if (pid->num > 0x7fffu || pid->serial > 0x1fffu) return NULL;
     uint32_t id = pid_id(pid);
     if (id == 0) return NULL;
@@ -142,7 +142,7 @@ static int rel_add(swarm_worker_t *w, int kind, const char *pid, size_t plen, co
     r->plen = (uint16_t)plen;
     r->rlen = (uint16_t)rlen;
     memcpy(r->bytes, pid, plen);
-    memcpy(r->bytes + plen, ref, rlen);
+    if (rlen) memcpy(r->bytes + plen, ref, rlen);
     s->rels[s->n++] = r;
     if (kind == SW_REL_MON) w->h->st.monitors++;
     else w->h->st.links++;
