@@ -58,14 +58,8 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         grew |= !known;
     }
     if (grew) t->ring_news = 1;
-    /* n may be 0 (a host with no swarm node): realloc(p, 0) may free p and
-     * return NULL, so that case is spelled out. */
-    uint32_t *was = n ? realloc(t->ring_was, n * sizeof *was) : NULL;
-    if (!n) {
-        free(t->ring_was);
-        t->ring_was = NULL;
-        t->ring_seen = 0;
-    } else if (was) {
+    uint32_t *was = realloc(t->ring_was, n * sizeof *was);
+    if (was) {
         memcpy(was, idx, n * sizeof *was);
         t->ring_was = was;
         t->ring_seen = n;
