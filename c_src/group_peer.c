@@ -248,17 +248,9 @@ void sw_group_peer_up(sw_group_t *g, const char *beam, const char *cnode) {
     sw_peer_t *p = sw_peers_up(&g->peers, &g->atoms, g->self_beam, beam, cnode);
     if (!p) return;
     p->host = (uint8_t)host;
-    if (g->host && !host && g->sync.begun && !g->sync.synced) {
-        /* A host's initial sync waits for the swarm nodes reported while
-         * it is not complete (it began knowing none). */
-        if (p->synced) {
-            g->sync.got_one = 1;
-            sw_proto_sync_check(&g->sync, &g->peers);
-        } else {
-            if (!sw_peers_awaiting(&g->peers)) g->sync.hello_at = g->now;
-            p->awaited = 1;
-        }
-    }
+    /* A host's initial sync waits for the swarm nodes reported while it
+     * is not complete. */
+    sw_proto_sync_host_await(&g->sync, &g->peers, p, g->now);
     /* Its C node may have connected while still a stranger: greet it. */
     if (!p->conn_up && g->connected && g->connected(g->connected_ud, cnode)) conn_open(g, p);
 }

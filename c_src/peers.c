@@ -205,7 +205,13 @@ sw_peer_t *sw_peers_for_ops(sw_peers_t *ps, sw_atoms_t *at, const char *cnode, c
     uint32_t c = sw_atoms_find(at, cnode);
     sw_peer_t *p = c == SW_ATOM_NONE ? NULL : sw_peers_by_cnode(ps, c);
     if (p && (p->conn_up || p->down)) return p;
-    if (!sw_peer_ops_open_with_hello(cnode, buf, index)) return p;
+    int kind = sw_peer_ops_open_with_hello(cnode, buf, index);
+    if (!kind) return p;
+    if (kind == 2 && c != SW_ATOM_NONE) {
+        /* A host may not take the name of a swarm node's BEAM node. */
+        const sw_peer_t *other = sw_peers_by_beam(ps, c);
+        if (other && other != p && !other->host) return p;
+    }
     if (!p) {
         /* (A host's BEAM node is its C node: interning cnode lets its
          * hello's node in past the guard.) */
@@ -303,7 +309,7 @@ void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps) {
 
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
     p->synced = 1;
-    if (p->agent_up && !p->host && !s->got_one) {
+    if (s->need_one && p->agent_up && !p->host && !s->got_one) {
         s->got_one = 1;
         sw_peer_unawait(p);
         sw_proto_sync_check(s, ps);
@@ -322,6 +328,17 @@ void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const 
     SW_WARN(event, "waited_ms=%u", SW_SYNC_TIMEOUT_MS);
     for (uint32_t i = 0; i < ps->n; i++) ps->v[i].awaited = 0;
     sw_proto_sync_check(s, ps);
+}
+
+void sw_proto_sync_host_await(sw_proto_sync_t *s, sw_peers_t *ps, sw_peer_t *p, uint64_t now) {
+    if (!s->need_one || !s->begun || s->synced || p->host) return;
+    if (p->synced) {
+        s->got_one = 1;
+        sw_proto_sync_check(s, ps);
+        return;
+    }
+    if (!sw_peers_awaiting(ps)) s->hello_at = now;
+    p->awaited = 1;
 }
 
 int sw_proto_sync_news(const sw_proto_sync_t *s) { return s->synced && !s->synced_sent; }

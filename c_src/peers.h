@@ -144,7 +144,9 @@ int sw_peer_ops_open_with_hello(const char *cnode, const char *buf, int index);
  * it is, unless it is not up yet (the agent reported its node while the
  * connection was already there) and the list opens with a valid hello:
  * then *greet is set. A node without a record gets one (its names interned
- * in at) only if the list opens with a valid hello, and *greet is set;
+ * in at) only if the list opens with a valid hello (see
+ * sw_peer_ops_open_with_hello; a host's hello naming the BEAM node of a
+ * swarm node's record is not), and *greet is set;
  * otherwise NULL: a stranger, that leaves nothing behind. When *greet is
  * set the owner marks the record up and greets it before applying the
  * list. NULL also when out of memory. */
@@ -243,8 +245,8 @@ void sw_proto_sync_await(sw_peers_t *ps);
 /* Completes the sync if it began and no peer is awaited. */
 void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps);
 
-/* The sync of peer p arrived: p is synced and no longer awaited (and, if
- * its BEAM node is reported up, got_one is set). */
+/* The sync of peer p arrived: p is synced and no longer awaited (and, for
+ * a host's sync, if p's BEAM node is reported up, got_one is set). */
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
 
 /* The BEAM node of peer p went down: its sync will not come. */
@@ -254,6 +256,12 @@ void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t
  * not complete stops waiting (no peer stays awaited; warning `event`
  * logged) and completes. */
 void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event);
+
+/* A host's sync (need_one), begun and not complete: p's BEAM node was
+ * just reported up. If p's sync came already, it counts (got_one);
+ * otherwise p is awaited, and when no other peer was, the timeout counts
+ * from now (the host began knowing no peer). Nothing otherwise. */
+void sw_proto_sync_host_await(sw_proto_sync_t *s, sw_peers_t *ps, sw_peer_t *p, uint64_t now);
 
 /* 1 if the sync is complete and the owner process was not told yet. */
 int sw_proto_sync_news(const sw_proto_sync_t *s);

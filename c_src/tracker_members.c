@@ -58,7 +58,9 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         grew |= !known;
     }
     if (grew) t->ring_news = 1;
-    uint32_t *was = realloc(t->ring_was, n * sizeof *was);
+    /* (At least one slot: a host's ring may be empty, and realloc to 0
+     * bytes would free the array.) */
+    uint32_t *was = realloc(t->ring_was, (n ? n : 1) * sizeof *was);
     if (was) {
         memcpy(was, idx, n * sizeof *was);
         t->ring_was = was;
@@ -283,18 +285,9 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
      * longer down): the ring must be rebuilt, as for any such change. */
     t->ring_dirty = 1;
     if (!p) return;
-    if (t->host && t->sync.begun && !t->sync.synced) {
-        /* A host's initial sync waits for the swarm nodes reported while
-         * it is not complete (it began knowing none): the wait's clock
-         * starts with the first. */
-        if (p->synced) {
-            t->sync.got_one = 1;
-            sw_proto_sync_check(&t->sync, &t->peers);
-        } else {
-            if (!sw_peers_awaiting(&t->peers)) t->sync.hello_at = t->now;
-            p->awaited = 1;
-        }
-    }
+    /* A host's initial sync waits for the swarm nodes reported while it
+     * is not complete. */
+    sw_proto_sync_host_await(&t->sync, &t->peers, p, t->now);
     /* Its C node may have connected before this report, when it was still
      * a stranger: greet it now. */
     if (!p->conn_up && t->env && t->env->connected && t->env->connected(t->ud, cnode))
