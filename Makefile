@@ -1,6 +1,10 @@
 # swarm in C: build of the C node, its library, the OTP application and the tests.
 #
-#   make            C library + C node binary (priv/swarm_node) + Erlang app
+#   make            C library (build/libswarm.a; for programs: priv/libswarm.a,
+#                   priv/libswarm.so), C node binary (priv/swarm_node), the
+#                   examples (examples/<name>.c -> priv/<name>), a check that
+#                   include/swarm.h compiles alone (C, and C++ when a C++
+#                   compiler is installed), Erlang app
 #   make test       everything, then CUnit suites (plain, ASan/UBSan, valgrind),
 #                   Dialyzer over erl_src/, Common Test suites
 #   make dialyzer   Dialyzer over erl_src/ (specs and calls; ~30 s with a
@@ -20,6 +24,13 @@
 # Sources: every c_src/*.c except main.c goes into build/libswarm.a; main.c is
 # the thin program linking it. Every test/c/test_<mod>.c is one CUnit suite:
 # it defines `int test_<mod>_suite(void)`; the suite table is generated.
+#
+# The library for C programs (include/swarm.h): priv/libswarm.a is a copy of
+# build/libswarm.a (link it with -lei -luv -lssl -lcrypto -lpthread -lm);
+# priv/libswarm.so holds the same objects built position-independent in
+# build/pic/, with ei's static archive linked in and hidden, and exports only
+# the swarm_* functions (c_src/libswarm.map). A program calling ei itself
+# still links -lei: the copy inside the .so is the library's own.
 
 ERL_ROOT     := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
 EI_INC       := $(ERL_ROOT)/include
@@ -37,6 +48,19 @@ LIB_SRC      := $(filter-out c_src/main.c,$(wildcard c_src/*.c))
 LIB_OBJ      := $(LIB_SRC:c_src/%.c=$(BUILD)/%.o)
 LIB          := $(BUILD)/libswarm.a
 NODE_BIN     := priv/swarm_node
+PRIV_LIB     := priv/libswarm.a
+PRIV_SO      := priv/libswarm.so
+PIC_OBJ      := $(LIB_SRC:c_src/%.c=$(BUILD)/pic/%.o)
+SO_MAP       := c_src/libswarm.map
+
+# Example programs: examples/<name>.c -> priv/<name>, compiled against the
+# public headers only (no c_src/) and linked with the static library.
+EXAMPLE_SRC  := $(wildcard examples/*.c)
+EXAMPLE_BIN  := $(EXAMPLE_SRC:examples/%.c=priv/%)
+PUB_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -I$(EI_INC) \
+                $(OPT) $(EXTRA_CFLAGS)
+CXX          ?= c++
+HDR_CHECK    := $(BUILD)/swarm_h.ok
 
 TEST_SRC     := $(wildcard test/c/test_*.c)
 TEST_OBJ     := $(TEST_SRC:test/c/%.c=$(BUILD)/test/%.o)
@@ -54,7 +78,7 @@ endif
 
 all: c erl
 
-c: $(NODE_BIN) $(LIB) progs
+c: $(NODE_BIN) $(LIB) progs $(PRIV_LIB) $(PRIV_SO) $(EXAMPLE_BIN) $(HDR_CHECK)
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -72,6 +96,42 @@ $(NODE_BIN): $(BUILD)/main.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $(BUILD)/main.o $(LIB) $(LDLIBS)
+
+# ---- the library for C programs ---------------------------------------------
+$(PRIV_LIB): $(LIB)
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(BUILD)/pic/%.o: c_src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC PIC  $<")
+	$(Q)$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+# libei.a is built position-independent by OTP's packages (x86-64: only
+# PC-relative and GOT relocations), so it links into a shared object;
+# --no-undefined proves the .so needs nothing beyond its listed libraries.
+$(PRIV_SO): $(PIC_OBJ) $(SO_MAP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,libswarm.so -Wl,--version-script=$(SO_MAP) \
+	  -Wl,--no-undefined -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(EXAMPLE_BIN): priv/%: examples/%.c $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC LD   $<")
+	$(Q)$(CC) $(PUB_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# include/swarm.h compiles alone, as C and (if a C++ compiler is installed)
+# as C++: its includes and extern "C" are complete.
+$(HDR_CHECK): include/swarm.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CHECK   $<")
+	$(Q)printf '#include "swarm.h"\n' | $(CC) $(PUB_CFLAGS) -x c -fsyntax-only -
+	$(Q)if command -v $(CXX) >/dev/null 2>&1; then \
+	  printf '#include "swarm.h"\n' | \
+	  $(CXX) -Wall -Wextra -Werror -Iinclude -I$(EI_INC) -x c++ -fsyntax-only -; \
+	fi
+	$(Q)touch $@
 
 # ---- CUnit ----------------------------------------------------------------
 $(BUILD)/test/suites.h: $(TEST_SRC)
@@ -199,6 +259,7 @@ valgrind: $(TEST_BIN)
 	  --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 clean:
-	rm -rf build build-asan build-fuzz priv/swarm_node _build
+	rm -rf build build-asan build-fuzz priv/swarm_node $(PRIV_LIB) $(PRIV_SO) $(EXAMPLE_BIN) _build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d $(wildcard build-fuzz/fuzz/obj/*.d)
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d \
+         $(wildcard build-fuzz/fuzz/obj/*.d)

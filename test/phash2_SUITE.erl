@@ -1,14 +1,17 @@
-%% phash2_SUITE: the BEAM is the oracle for the C phash2 (c_src/phash2.c).
+%% phash2_SUITE: the BEAM is the oracle for the C phash2 (c_src/phash2.c)
+%% and for the canonical encoding of names (c_src/canon.c).
 %%
 %% Terms are generated here with a seeded generator, hashed with
 %% erlang:phash2/1,2 and written as records
 %% <<Len:32, TermBinary:Len/binary, Hash27:32, Hash32:32>> to a file that the
 %% C program build/progs/phash2_check reads; it must find zero mismatches.
+%% The same terms, in many encodings, go to build/progs/canon_check with the
+%% bytes term_to_binary(T, [deterministic]) gives (the registry's NameBin).
 %% The seed is printed; rerun with PHASH2_SEED=<seed> to reproduce a run.
 %%
-%% The C checker is found through $SWARM_ROOT, else by walking up from this
-%% module's directory to the project root (Makefile and c_src/); it is built
-%% with `make progs` if missing.
+%% The C checkers are found through $SWARM_ROOT, else by walking up from
+%% this module's directory to the project root (Makefile and c_src/); they
+%% are built with `make progs` if missing.
 -module(phash2_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -17,29 +20,34 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([edge_terms/0, edge_terms/1,
          random_terms/0, random_terms/1,
-         alt_encodings/0, alt_encodings/1]).
+         alt_encodings/0, alt_encodings/1,
+         canon_terms/0, canon_terms/1]).
 
 -define(RANGE, 4294967295).
 -define(RANDOM_TERMS, 20000).
 -define(ALT_TERMS, 10000).
+-define(CANON_TERMS, 20000).
 
 -spec suite() -> list().
 suite() -> [{timetrap, {minutes, 10}}].
 
 -spec all() -> [atom()].
-all() -> [edge_terms, random_terms, alt_encodings].
+all() -> [edge_terms, random_terms, alt_encodings, canon_terms].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
     Root = find_root(),
-    Checker = filename:join([Root, "build", "progs", "phash2_check"]),
-    case filelib:is_regular(Checker) of
+    [Checker, Canon] = [prog(Root, P) || P <- ["phash2_check", "canon_check"]],
+    [{checker, Checker}, {canon_checker, Canon} | Config].
+
+prog(Root, Name) ->
+    Exe = filename:join([Root, "build", "progs", Name]),
+    case filelib:is_regular(Exe) of
         true -> ok;
-        false -> os:cmd("make -C '" ++ Root ++ "' build/progs/phash2_check")
+        false -> os:cmd("make -C '" ++ Root ++ "' build/progs/" ++ Name)
     end,
-    ?assert(filelib:is_regular(Checker),
-            "build/progs/phash2_check is missing: run `make progs`"),
-    [{checker, Checker} | Config].
+    ?assert(filelib:is_regular(Exe), "build/progs/" ++ Name ++ " is missing: run `make progs`"),
+    Exe.
 
 -spec end_per_suite(list()) -> ok.
 end_per_suite(_Config) -> ok.
@@ -88,6 +96,62 @@ alt_encodings(Config) ->
     ct:pal("~p of ~p alternative encodings did not decode and fell back to term_to_binary",
            [Fallbacks, ?ALT_TERMS]),
     check(Config, "alt", Pairs).
+
+-spec canon_terms() -> list().
+canon_terms() ->
+    [{doc, "The edge terms and 20,000 random terms, in the BEAM's encoding or another "
+           "valid one, and again as ei re-encodes them, are made canonical in C exactly "
+           "as term_to_binary(T, [deterministic]) (OTP 25 atoms, and OTP 26 atoms as "
+           "minor_version 2); terms holding maps or funs are refused."}].
+-spec canon_terms(list()) -> ok.
+canon_terms(Config) ->
+    seed(),
+    %% Nested at most 3 deep (deeper terms take the generator a minute).
+    Random = [gen_term(rand:uniform(4) - 1) || _ <- lists:seq(1, ?CANON_TERMS)],
+    Records = [canon_record(T) || T <- edge_cases() ++ Random],
+    Names = length([x || {0, _} <- Records]),
+    ct:pal("~b names, ~b terms with maps or funs", [Names, length(Records) - Names]),
+    ?assert(Names >= ?CANON_TERMS div 2),
+    File = filename:join(?config(priv_dir, Config), "canon.bin"),
+    ok = file:write_file(File, [R || {_, R} <- Records]),
+    {Status, Out} = run(?config(canon_checker, Config), [File]),
+    ct:pal("canon: ~ts", [Out]),
+    Expect = io_lib:format("checked ~b terms, 0 mismatches", [length(Records)]),
+    ?assertEqual(0, Status, Out),
+    ?assertNotEqual(nomatch, string:find(Out, lists:flatten(Expect)), Out),
+    ok.
+
+%% {Expect, Record}: Expect 0 with the canonical bytes for a name, 2 for a
+%% term the C side must refuse. The input is term_to_binary(T) or one of
+%% enc/1's alternative encodings; the atom mode is picked at random.
+canon_record(T) ->
+    Utf8 = rand:uniform(2) - 1,
+    In = case rand:uniform(2) of
+             1 -> term_to_binary(T);
+             2 -> Alt = iolist_to_binary([131, enc(T)]),
+                  case catch binary_to_term(Alt) of
+                      {'EXIT', _} -> term_to_binary(T);
+                      _ -> Alt
+                  end
+         end,
+    {Expect, Want} = case has_map_or_fun(T) of
+                         true -> {2, <<>>};
+                         false -> {0, term_to_binary(zero_floats(T),
+                                                     [deterministic, {minor_version, 1 + Utf8}])}
+                     end,
+    {Expect, [<<(byte_size(In)):32>>, In, Utf8, Expect, <<(byte_size(Want)):32>>, Want]}.
+
+has_map_or_fun(M) when is_map(M) -> true;
+has_map_or_fun(F) when is_function(F) -> true;
+has_map_or_fun(T) when is_tuple(T) -> has_map_or_fun(tuple_to_list(T));
+has_map_or_fun([H | T]) -> has_map_or_fun(H) orelse has_map_or_fun(T);
+has_map_or_fun(_) -> false.
+
+%% As swarm:encode/1: -0.0 is written as 0.0.
+zero_floats(F) when is_float(F), F == 0 -> 0.0;
+zero_floats(T) when is_tuple(T) -> list_to_tuple(zero_floats(tuple_to_list(T)));
+zero_floats([H | T]) -> [zero_floats(H) | zero_floats(T)];
+zero_floats(X) -> X.
 
 %% ---------------------------------------------------------------------------
 %% Running the checker

@@ -26,7 +26,8 @@ main(Args) ->
     Dir = case Args of [D] -> D; [] -> "test/fuzz/corpus" end,
     Targets = [{frame, frame()}, {handshake_acceptor, acceptor()},
                {handshake_initiator, initiator()}, {epmd, epmd()},
-               {control, control()}, {dist, dist()}, {peer_ops, peer_ops()}],
+               {control, control()}, {dist, dist()}, {peer_ops, peer_ops()},
+               {canon, canon()}],
     lists:foreach(
       fun({T, Seeds}) ->
               TDir = filename:join(Dir, atom_to_list(T)),
@@ -139,6 +140,25 @@ frame() ->
      {"big-announced", <<0, 16#70, 4, 11, 0, 16#7f, 0, 0, 112, 131>>}].
 
 %% ---- epmd --------------------------------------------------------------
+
+%% fuzz_canon.c: [Utf8Atoms], then a term in the BEAM's encoding or in
+%% other valid ones (UTF-8 atom tags, lists of integers, chained lists,
+%% old forms, padded bignums), and terms that must be refused.
+canon() ->
+    A = <<100, 6:16, "a@host">>,
+    Name = {sensor, [1, 2, 3], "é", '日本', -1, 1 bsl 40, 3.5, <<1, 2>>, <<1:3>>, [a | b]},
+    Ids = [pid(?OUR_BEAM, 7), ref(?OUR_BEAM, 9), hd(erlang:ports())],
+    [{"name-otp25", <<0, (term_to_binary(Name, [deterministic]))/binary>>},
+     {"name-otp26", <<1, (term_to_binary(Name, [deterministic, {minor_version, 2}]))/binary>>},
+     {"ids", <<0, (term_to_binary(Ids))/binary>>},
+     {"ei-style", <<0, 131, 104, 3, 119, 6, "sensor", 108, 3:32, 97, 1, 98, 2:32,
+                    110, 2, 0, 3, 0, 106, 118, 0, 2, 195, 169>>},
+     {"chained-list", <<1, 131, 108, 1:32, 97, 1, 108, 0:32, 108, 1:32, 97, 2, 107, 2:16, 3, 4>>},
+     {"old-forms", <<0, 131, 104, 4, 103, A/binary, 1:32, 2:32, 3, 102, A/binary, 1:32, 3,
+                     114, 1:16, A/binary, 3, 5:32, 99, "1.5", 0:(28 * 8)>>},
+     {"bignums", <<0, 131, 108, 2:32, 111, 5:32, 1, 1, 0, 0, 0, 0, 110, 9, 0, 1:72, 106>>},
+     {"map", <<0, (term_to_binary({x, #{a => 1}}))/binary>>},
+     {"fun", <<0, (term_to_binary([fun lists:map/2, fun() -> ok end]))/binary>>}].
 
 epmd() ->
     Real = real_epmd(),
