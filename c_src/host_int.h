@@ -234,8 +234,10 @@ void sw__reg_poll(swarm_host_t *h);
 void sw__reg_worker_stopped(swarm_host_t *h, swarm_worker_t *w);
 /* Host stop: every registration ends with SWARM_ESTOPPED (done run now). */
 void sw__reg_stop(swarm_host_t *h);
-/* Makes name (with 131) canonical into x (with 131). SWARM_OK or
- * SWARM_EBADTERM. */
+/* Makes name (any valid encoding, with 131) canonical into x (emptied
+ * first; with 131): canon.h with the config's utf8_atoms. SWARM_OK,
+ * SWARM_EBADTERM (not one valid term, or a map or a fun in it),
+ * SWARM_EINVAL (NULL) or SWARM_ENOMEM. */
 int sw__canon(const swarm_host_t *h, const char *name, size_t len, ei_x_buff *x);
 
 #endif

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon.h"
 #include "host_int.h"
 #include "log.h"
 #include "proto.h"
@@ -48,12 +49,13 @@ struct sw_hreg_s {
 /* ---- names ---------------------------------------------------------------- */
 
 int sw__canon(const swarm_host_t *h, const char *name, size_t len, ei_x_buff *x) {
-    (void)h;
-    if (!name || len < 2 || len > INT32_MAX || sw_term_validate_ext(name, len) != 0)
-        return SWARM_EBADTERM;
+    if (!name) return SWARM_EINVAL;
     x->index = 0;
-    if (ei_x_append_buf(x, name, (int)len) != 0) return SWARM_ENOMEM;
-    return SWARM_OK;
+    switch (sw_canon_term(name, len, h->utf8_atoms, x)) {
+    case SW_CANON_OK: return SWARM_OK;
+    case SW_CANON_ENOMEM: return SWARM_ENOMEM;
+    default: return SWARM_EBADTERM;
+    }
 }
 
 int swarm_whereis(swarm_host_t *h, const char *name, size_t len, erlang_pid *pid) {

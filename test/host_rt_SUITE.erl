@@ -79,7 +79,7 @@ monitors_and_noproc(Config) ->
         Ms = erlang:monotonic_time(millisecond) - T0,
         Ref2 = erlang:monitor(process, W),
         Down2 = receive {'DOWN', Ref2, process, W, Why2} -> Why2 after 2000 -> timeout end,
-        {Down, element(1, Dead), Ms < 2000, Down2}
+        {Down, element(1, element(2, Dead)), Ms < 2000, Down2}
     end, []]),
     ?assertEqual({normal, noproc, true, noproc}, Res),
     wait_whereis([A, B], {hrt, 2}, undefined),
