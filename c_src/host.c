@@ -234,6 +234,17 @@ static void check_ready(swarm_host_t *h) {
     if (h->on_ready) h->on_ready(h, h->ud);
 }
 
+/* The C node of a BEAM node: "swarm_" + its name. */
+static void cnode_of(const char *beam, char *out, size_t cap) { snprintf(out, cap, "swarm_%s", beam); }
+
+/* BEAM node peer runs swarm and is connected: its peer_up. */
+static void beam_up(swarm_host_t *h, const char *peer) {
+    char cnode[SW_MAXNODELEN + 8];
+    cnode_of(peer, cnode, sizeof cnode);
+    sw_tracker_peer_up(h->tracker, peer, cnode);
+    sw_group_peer_up(h->groups, peer, cnode);
+}
+
 /* ---- tracker environment --------------------------------------------------- */
 
 static void env_connect(void *ud, const char *cnode) {
@@ -252,14 +263,26 @@ static int env_connected(void *ud, const char *cnode) {
     return h->node && sw_node_find(h->node, cnode) != NULL;
 }
 
+/* beam runs swarm: dialled until connected; if it connected to us before
+ * (taken for a C node until now), its peer_up now. */
+static sw_hbeam_t *add_beam(swarm_host_t *h, const char *beam) {
+    sw_hbeam_t *b = known_find(h, beam);
+    int was_beam = b && b->dial;
+    if (!(b = known_add(h, beam, 1))) return NULL;
+    if (!b->up) {
+        if (h->published && !h->stopping) sw_node_connect(h->node, beam);
+    } else if (!was_beam && !h->stopping) {
+        sw_tracker_conn_down(h->tracker, beam);
+        sw_group_conn_down(h->groups, beam);
+        beam_up(h, beam);
+    }
+    return b;
+}
+
 static void env_members(void *ud, const char *beam, const char *cnode) {
     swarm_host_t *h = ud;
-    if (strcmp(beam, cnode) == 0) {
-        sw_group_peer_up(h->groups, beam, cnode);
-        return;
-    }
-    sw_hbeam_t *b = known_add(h, beam, 1);
-    if (b && !b->up && h->node && !h->stopping) sw_node_connect(h->node, beam);
+    if (strcmp(beam, cnode) == 0) sw_group_peer_up(h->groups, beam, cnode);
+    else add_beam(h, beam);
 }
 
 /* ---- node callbacks -------------------------------------------------------- */
@@ -290,9 +313,6 @@ static void on_started(sw_node_t *n, int err, void *ud) {
     sw__host_wake(h);
 }
 
-/* The C node of a BEAM node: "swarm_" + its name. */
-static void cnode_of(const char *beam, char *out, size_t cap) { snprintf(out, cap, "swarm_%s", beam); }
-
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     swarm_host_t *h = ud;
     const char *peer = sw_conn_peer(c);
@@ -304,10 +324,7 @@ static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
         b->up = 1;
     }
     if (b && b->dial) {
-        char cnode[SW_MAXNODELEN + 8];
-        cnode_of(peer, cnode, sizeof cnode);
-        sw_tracker_peer_up(h->tracker, peer, cnode);
-        sw_group_peer_up(h->groups, peer, cnode);
+        beam_up(h, peer);
     } else {
         sw_tracker_conn_up(h->tracker, peer);
         sw_group_conn_up(h->groups, peer);
@@ -603,9 +620,7 @@ int swarm_host_run(swarm_host_t *h) {
 int swarm_host_connect(swarm_host_t *h, const char *beam) {
     if (!h || !valid_node(beam) || strcmp(beam, h->name) == 0) return SWARM_EINVAL;
     if (h->stopping) return SWARM_ESTOPPED;
-    sw_hbeam_t *b = known_add(h, beam, 1);
-    if (!b) return SWARM_ENOMEM;
-    if (h->published && !b->up) sw_node_connect(h->node, beam);
+    if (!add_beam(h, beam)) return SWARM_ENOMEM;
     return SWARM_OK;
 }
 

@@ -485,6 +485,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity < 1 ||
         ei_decode_long(buf, &idx, &op) != 0)
         goto dropped;
+    if (op != SW_DOP_SEND && op != SW_DOP_REG_SEND) SW_DEBUG("control", "from=%s op=%ld", from, op);
     const char *msg = (size_t)mi < len ? buf + mi : NULL;
     size_t mlen = (size_t)mi < len ? len - (size_t)mi : 0;
 
