@@ -489,7 +489,8 @@ static void host_stop_now(swarm_host_t *h) {
     sw__reg_stop(h);
     drain_local(h); /* monitors and links among this host's own processes */
     flush(h);
-    sw__host_workers_reap(h);
+    /* The stopped workers are freed by the check handle or with the host:
+     * the stop may come from inside one of their callbacks. */
     if (!h->node || !h->published) {
         free_node(h);
         return;

@@ -161,8 +161,10 @@ int swarm_host_run(swarm_host_t *h);
  * name is released. Then done(h, ud) runs on the loop (may be NULL), after
  * which the host is freed (with its loop, if it owns one, once
  * swarm_host_run returns). Calls after this one on h or its workers fail
- * with SWARM_ESTOPPED. Safe to call from any host callback and from a
- * signal watcher on the loop; a second call is ignored. */
+ * with SWARM_ESTOPPED (swarm_reply on a from handle still held: SWARM_ESTOPPED,
+ * and the handle is freed; handles never answered nor freed are freed with
+ * the host). Safe to call from any host callback and from a signal watcher
+ * on the loop; a second call is ignored. */
 void swarm_host_stop(swarm_host_t *h, void (*done)(swarm_host_t *h, void *ud), void *ud);
 
 /* Asks the host to contact one more BEAM node (copied). SWARM_EINVAL for a
@@ -229,7 +231,10 @@ typedef struct {
  * Returns NULL on out of memory or a stopping host. */
 swarm_worker_t *swarm_worker_new(swarm_host_t *h, const swarm_worker_cbs_t *cbs, void *data);
 
-/* The worker's pid (valid while the worker lives), host and user pointer. */
+/* The worker's pid (valid while the worker lives), host and user pointer.
+ * The pid carries the node's creation, which epmd assigns when the host is
+ * published: a worker created before that has its final pid from then on
+ * (ask again from on_ready or later; the returned struct is updated). */
 const erlang_pid *swarm_worker_pid(const swarm_worker_t *w);
 swarm_host_t *swarm_worker_host(const swarm_worker_t *w);
 void *swarm_worker_data(const swarm_worker_t *w);

@@ -25,6 +25,9 @@
 typedef struct {
     int calls, casts, infos, terms, done;
     int stop_in_call;      /* the call callback stops its worker */
+    int stop_host_in_call; /* the call callback stops the host, with: */
+    void (*on_stopped)(swarm_host_t *h, void *ud);
+    void *stop_ud;
     int reply_in_call;     /* the call callback replies {echo, Msg} */
     swarm_from_t *from;    /* the last from handle kept */
     char last[512];        /* the last term seen, printed */
@@ -65,6 +68,12 @@ static void cb_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, size
         ei_x_free(&x);
     } else {
         S.from = from;
+    }
+    if (S.stop_host_in_call) {
+        swarm_host_stop(swarm_worker_host(w), S.on_stopped, S.stop_ud);
+        /* w stays valid until the callback returns. */
+        CU_ASSERT(swarm_worker_data(w) == NULL);
+        CU_ASSERT(swarm_worker_stop(w, NULL, 0) == SWARM_ESTOPPED);
     }
     if (S.stop_in_call) {
         CU_ASSERT(swarm_worker_stop(w, NULL, 0) == SWARM_OK);
@@ -804,6 +813,34 @@ static int suite_init(void) {
     return 0;
 }
 
+static void test_stop_host_inside_callback(void) {
+    fix_t f;
+    fix_init(&f);
+    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
+    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid caller = pid_on(HOST, 0, 0);
+    S.stop_host_in_call = 1;
+    S.on_stopped = on_stopped;
+    S.stop_ud = &f;
+    S.reply_in_call = 1;
+    gen_call(&f, &caller, 1, "first");
+    send_to(&f, &wp);
+    CU_ASSERT(S.calls == 1 && S.terms == 1 && strcmp(S.reason, "shutdown") == 0);
+    fix_close(&f); /* the second stop is ignored; the host ends */
+}
+
+/* The record of an idle worker and its share of the table stay small. */
+static void test_worker_memory(void) {
+    fix_t f;
+    fix_init(&f);
+    CU_ASSERT(sizeof(swarm_worker_t) <= 64);
+    enum { N = 10000 };
+    for (int i = 0; i < N; i++) CU_ASSERT_FATAL(swarm_worker_new(f.h, &cbs, NULL) != NULL);
+    size_t table = f.h->workers.cap * sizeof(sw_htab_slot_t);
+    CU_ASSERT(sizeof(swarm_worker_t) + table / N <= 128);
+    fix_close(&f);
+}
+
 int test_host_suite(void) {
     CU_pSuite s = CU_add_suite("host", suite_init, NULL);
     if (!s) return 1;
@@ -817,7 +854,9 @@ int test_host_suite(void) {
         !CU_add_test(s, "garbage dropped and counted", test_garbage) ||
         !CU_add_test(s, "stop inside a callback", test_stop_inside_callback) ||
         !CU_add_test(s, "calls between workers of one host", test_local_calls) ||
-        !CU_add_test(s, "host stop", test_host_stop))
+        !CU_add_test(s, "host stop", test_host_stop) ||
+        !CU_add_test(s, "host stop inside a callback", test_stop_host_inside_callback) ||
+        !CU_add_test(s, "memory of idle workers", test_worker_memory))
         return 1;
     return 0;
 }
