@@ -174,6 +174,15 @@ void sw__host_ref(swarm_host_t *h, ei_x_buff *x, uint64_t *id) {
     ei_x_encode_ref(x, &r);
 }
 
+ei_x_buff *sw__host_ctrl(swarm_host_t *h, int arity, long op) {
+    ei_x_buff *x = &h->ctrl;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_long(x, op);
+    return x;
+}
+
 void sw__host_wake(swarm_host_t *h) {
     if (!h->closed && !uv_is_active((uv_handle_t *)&h->idle)) uv_idle_start(&h->idle, NULL);
 }
@@ -353,6 +362,7 @@ static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) 
         sw_group_conn_down(h->groups, peer);
     }
     sw__calls_node_down(h, peer);
+    sw__host_workers_node_down(h, peer);
     sw__host_wake(h);
 }
 

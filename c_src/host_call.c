@@ -92,11 +92,7 @@ void swarm_from_free(swarm_from_t *from) {
 
 /* SEND {2, '', To} of msg (with 131). */
 static int send_msg(swarm_host_t *h, const erlang_pid *to, const char *msg, size_t len) {
-    ei_x_buff *x = &h->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_long(x, SW_DOP_SEND);
+    ei_x_buff *x = sw__host_ctrl(h, 3, SW_DOP_SEND);
     ei_x_encode_atom(x, "");
     ei_x_encode_pid(x, to);
     int r = sw__host_route(h, to->node, x->buff, (size_t)x->index, msg, len);
@@ -180,18 +176,14 @@ static void call_timer_closed(uv_handle_t *hd) {
     sw__host_unref(h);
 }
 
-/* DEMONITOR_P {20, WPid, To, Ref}. */
-static void demonitor(sw_hcall_t *c) {
-    swarm_host_t *h = c->h;
-    ei_x_buff *x = &h->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_DEMONITOR_P);
+/* MONITOR_P {19, WPid, To, Ref} or DEMONITOR_P {20, WPid, To, Ref} of c's
+ * callee. */
+static int monitor_ctrl(sw_hcall_t *c, long op) {
+    ei_x_buff *x = sw__host_ctrl(c->h, 4, op);
     sw__worker_enc_pid(c->w, x);
     ei_x_encode_pid(x, &c->to);
     ei_x_append_buf(x, c->ref, (int)c->reflen);
-    sw__host_route(h, c->to.node, x->buff, (size_t)x->index, NULL, 0);
+    return sw__host_route(c->h, c->to.node, x->buff, (size_t)x->index, NULL, 0);
 }
 
 /* Ends call c with status; reply/len (no 131) is copied. Its done runs
@@ -202,7 +194,7 @@ static void call_end(sw_hcall_t *c, int status, const char *raw, size_t len) {
     h->st.calls_out--;
     if (c->w->side) c->w->side->calls--;
     if (c->timer_on) uv_timer_stop(&c->timer);
-    if (c->monitored && status != SWARM_ENOTCONN) demonitor(c);
+    if (c->monitored && status != SWARM_ENOTCONN) monitor_ctrl(c, SW_DOP_DEMONITOR_P);
     c->monitored = 0;
     c->status = status;
     if (raw && (c->reply = malloc(len + 1))) {
@@ -352,16 +344,7 @@ int swarm_call_pid(swarm_worker_t *w, const erlang_pid *to, const char *msg, siz
     sw_hcall_t *c = call_new(w, timeout_ms, done, ud);
     if (!c) return SWARM_ENOMEM;
     c->to = *to;
-    /* MONITOR_P {19, WPid, To, Ref} */
-    ei_x_buff *x = &h->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_MONITOR_P);
-    sw__worker_enc_pid(w, x);
-    ei_x_encode_pid(x, to);
-    ei_x_append_buf(x, c->ref, (int)c->reflen);
-    r = sw__host_route(h, to->node, x->buff, (size_t)x->index, NULL, 0);
+    r = monitor_ctrl(c, SW_DOP_MONITOR_P);
     if (r != SWARM_OK) {
         if (r == SWARM_ENOTCONN && h->node) sw_node_connect(h->node, to->node);
         call_end(c, r, NULL, 0);
@@ -369,7 +352,7 @@ int swarm_call_pid(swarm_worker_t *w, const erlang_pid *to, const char *msg, siz
     }
     c->monitored = 1;
     /* {'$gen_call', {WPid, Ref}, Msg} */
-    x = &h->msg;
+    ei_x_buff *x = &h->msg;
     x->index = 0;
     ei_x_encode_version(x);
     ei_x_encode_tuple_header(x, 3);
@@ -435,10 +418,7 @@ int swarm_work(swarm_host_t *h, void (*work)(void *ud),
     if (h->stopping) return SWARM_ESTOPPED;
     sw_hjob_t *j = calloc(1, sizeof *j);
     if (!j) return SWARM_ENOMEM;
-    j->kind = SW_JOB_WORK;
-    j->work = work;
-    j->work_done = done;
-    j->ud = ud;
+    *j = (sw_hjob_t){.kind = SW_JOB_WORK, .work = work, .work_done = done, .ud = ud};
     j->u.work.data = j;
     if (uv_queue_work(h->loop, &j->u.work, on_work, on_work_done) != 0) {
         free(j);
@@ -461,9 +441,7 @@ int swarm_after(swarm_host_t *h, unsigned ms, void (*cb)(swarm_host_t *h, void *
     if (h->stopping) return SWARM_ESTOPPED;
     sw_hjob_t *j = calloc(1, sizeof *j);
     if (!j) return SWARM_ENOMEM;
-    j->kind = SW_JOB_AFTER;
-    j->after = cb;
-    j->ud = ud;
+    *j = (sw_hjob_t){.kind = SW_JOB_AFTER, .after = cb, .ud = ud};
     uv_timer_init(h->loop, &j->u.timer);
     j->u.timer.data = j;
     uv_timer_start(&j->u.timer, on_after, ms, 0);

@@ -172,6 +172,9 @@ int sw__host_cookie(const swarm_host_config_t *cfg, char *out, size_t cap);
 /* Makes sure the check handle runs soon (an idle handle keeps the loop's
  * poll from blocking). */
 void sw__host_wake(swarm_host_t *h);
+/* Starts a control term {Op, ...} of arity elements (131 first) in
+ * h->ctrl, emptied; the caller appends the rest. */
+ei_x_buff *sw__host_ctrl(swarm_host_t *h, int arity, long op);
 /* The host's own pid (number 0) into *out. */
 void sw__host_self(const swarm_host_t *h, erlang_pid *out);
 /* A fresh reference of this node, encoded (no 131) into x. */
@@ -189,6 +192,9 @@ swarm_worker_t *sw__host_worker_find(swarm_host_t *h, const erlang_pid *pid);
 void sw__worker_enc_pid(const swarm_worker_t *w, ei_x_buff *x);
 /* Fills *out with w's pid. */
 void sw__worker_pid(const swarm_worker_t *w, erlang_pid *out);
+/* The connection to node is down: its processes' monitors on workers are
+ * dropped, their links end with the exit signal `noconnection`. */
+void sw__host_workers_node_down(swarm_host_t *h, const char *node);
 /* Stops every worker with `shutdown` (host stop). */
 void sw__host_workers_stop(swarm_host_t *h);
 /* Frees the workers stopped since the last call. */

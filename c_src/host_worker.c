@@ -181,16 +181,6 @@ static long rel_find(const swarm_worker_t *w, int kind, const erlang_pid *pid, c
 
 /* ---- controls sent ------------------------------------------------------- */
 
-/* Starts a control term {Op, ...} of arity fields in h->ctrl. */
-static ei_x_buff *ctrl_begin(swarm_host_t *h, int arity, long op) {
-    ei_x_buff *x = &h->ctrl;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, arity);
-    ei_x_encode_long(x, op);
-    return x;
-}
-
 static void ctrl_send(swarm_host_t *h, const erlang_pid *to) {
     sw__host_route(h, to->node, h->ctrl.buff, (size_t)h->ctrl.index, NULL, 0);
 }
@@ -205,7 +195,7 @@ void sw__enc_atom_ext(ei_x_buff *x, const char *atom) {
 static void send_monitor_exit(swarm_host_t *h, const char *proc, size_t plen,
                               const erlang_pid *watcher, const char *ref, size_t rlen,
                               const char *reason, size_t len) {
-    ei_x_buff *x = ctrl_begin(h, 5, SW_DOP_MONITOR_P_EXIT);
+    ei_x_buff *x = sw__host_ctrl(h, 5, SW_DOP_MONITOR_P_EXIT);
     ei_x_append_buf(x, proc, (int)plen);
     ei_x_encode_pid(x, watcher);
     ei_x_append_buf(x, ref, (int)rlen);
@@ -216,7 +206,7 @@ static void send_monitor_exit(swarm_host_t *h, const char *proc, size_t plen,
 /* {3, From, To, Reason}: the exit signal of a link. */
 static void send_link_exit(swarm_host_t *h, const char *from, size_t flen, const erlang_pid *to,
                            const char *reason, size_t len) {
-    ei_x_buff *x = ctrl_begin(h, 4, SW_DOP_EXIT);
+    ei_x_buff *x = sw__host_ctrl(h, 4, SW_DOP_EXIT);
     ei_x_append_buf(x, from, (int)flen);
     ei_x_encode_pid(x, to);
     ei_x_append_buf(x, reason, (int)len);
@@ -444,6 +434,62 @@ static void exit_signal(swarm_worker_t *w, const char *from, size_t flen, const 
     ext_done(&e);
 }
 
+/* The index of a relation of w with a process of node (kind 0: any), or
+ * -1; *p gets its pid. */
+static long rel_on_node(const swarm_worker_t *w, int kind, const char *node, erlang_pid *p) {
+    for (uint32_t i = 0; w->side && i < w->side->n; i++) {
+        const sw_rel_t *r = w->side->rels[i];
+        int idx = 0;
+        if ((!kind || r->kind == kind) && ei_decode_pid(r->bytes, &idx, p) == 0 &&
+            strcmp(p->node, node) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* The connection to node went down: monitors held by its processes are
+ * gone, and a link to one of them is an exit signal `noconnection`, as on
+ * a BEAM node. The workers concerned are listed first: an exit signal
+ * runs callbacks, which may create workers (the table must not change
+ * while it is walked). */
+void sw__host_workers_node_down(swarm_host_t *h, const char *node) {
+    static const char noconn_raw[] = {(char)ERL_SMALL_ATOM_UTF8_EXT, 12, 'n', 'o', 'c', 'o', 'n', 'n',
+                                      'e', 'c', 't', 'i', 'o', 'n'};
+    uint32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    erlang_pid p;
+    for (size_t i = 0; i < h->workers.cap; i++) {
+        swarm_worker_t *w = sw_htab_at(&h->workers, i);
+        if (!w || !w->side) continue;
+        long k;
+        while ((k = rel_on_node(w, SW_REL_MON, node, &p)) >= 0) rel_del_at(w, (uint32_t)k);
+        if (rel_on_node(w, SW_REL_LINK, node, &p) < 0) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint32_t *ni = realloc(ids, nc * sizeof *ni);
+            if (!ni) break;
+            ids = ni;
+            cap = nc;
+        }
+        ids[n++] = w->id;
+    }
+    ei_x_buff from;
+    if (n && ei_x_new(&from) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            swarm_worker_t *w;
+            long k;
+            while ((w = find_id(h, ids[i])) && !(w->flags & SW_W_STOPPING) &&
+                   (k = rel_on_node(w, SW_REL_LINK, node, &p)) >= 0) {
+                from.index = 0;
+                ei_x_encode_pid(&from, &p);
+                exit_signal(w, from.buff, (size_t)from.index, &p, noconn_raw, sizeof noconn_raw, 1);
+            }
+        }
+        ei_x_free(&from);
+    }
+    free(ids);
+}
+
 /* ---- frames -------------------------------------------------------------- */
 
 /* Validates a frame body: the control term, then the message term if any.
@@ -536,7 +582,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         }
         if (op == SW_DOP_UNLINK_ID) {
             /* {36, Id, From, To}: from us (To) back to the unlinker. */
-            ei_x_buff *x = ctrl_begin(h, 4, SW_DOP_UNLINK_ID_ACK);
+            ei_x_buff *x = sw__host_ctrl(h, 4, SW_DOP_UNLINK_ID_ACK);
             ei_x_append_buf(x, idraw, (int)idlen);
             ei_x_append_buf(x, traw, (int)tlen);
             ei_x_append_buf(x, fraw, (int)flen);

@@ -419,6 +419,21 @@ static void test_call_cast_info(void) {
     fix_close(&f);
 }
 
+/* {Op, Watcher, Proc, Ref} (MONITOR_P, DEMONITOR_P) into f->x: Proc is
+ * the pid proc, or the atom name when proc is NULL; Ref a small integer. */
+static void mon_frame(fix_t *f, long op, const erlang_pid *watcher, const erlang_pid *proc,
+                      const char *name, long ref) {
+    ei_x_buff *x = &f->x;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_long(x, op);
+    ei_x_encode_pid(x, watcher);
+    if (proc) ei_x_encode_pid(x, proc);
+    else ei_x_encode_atom(x, name);
+    ei_x_encode_long(x, ref);
+}
+
 static void test_monitors(void) {
     fix_t f;
     fix_init(&f);
@@ -429,53 +444,28 @@ static void test_monitors(void) {
     long op;
     char ctrl[512], msg[256];
     /* {19, Watcher, Dead, Ref} -> {21, Dead, Watcher, Ref, noproc} */
-    f.m.index = 0;
     ei_x_buff *x = &f.x;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_MONITOR_P);
-    ei_x_encode_pid(x, &watcher);
-    ei_x_encode_pid(x, &dead);
-    ei_x_encode_long(x, 1001);
+    mon_frame(&f, SW_DOP_MONITOR_P, &watcher, &dead, NULL, 1001);
     CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_MONITOR_P_EXIT);
     CU_ASSERT(strstr(ctrl, "1001, noproc}") != NULL);
     /* By name: the same answer, with the name. */
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_MONITOR_P);
-    ei_x_encode_pid(x, &watcher);
-    ei_x_encode_atom(x, "some_name");
-    ei_x_encode_long(x, 1002);
+    mon_frame(&f, SW_DOP_MONITOR_P, &watcher, NULL, "some_name", 1002);
     CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_MONITOR_P_EXIT);
     CU_ASSERT(strncmp(ctrl, "{21, some_name, ", 16) == 0 && strstr(ctrl, "1002, noproc}") != NULL);
     /* Two monitors on the live worker, one taken back. */
     for (long ref = 2001; ref <= 2002; ref++) {
-        x->index = 0;
-        ei_x_encode_version(x);
-        ei_x_encode_tuple_header(x, 4);
-        ei_x_encode_long(x, SW_DOP_MONITOR_P);
-        ei_x_encode_pid(x, &watcher);
-        ei_x_encode_pid(x, &wp);
-        ei_x_encode_long(x, ref);
+        mon_frame(&f, SW_DOP_MONITOR_P, &watcher, &wp, NULL, ref);
         CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
     }
     CU_ASSERT(f.h->lhead == NULL);
     swarm_host_stats_t st;
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.monitors == 2);
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_DEMONITOR_P);
-    ei_x_encode_pid(x, &watcher);
-    ei_x_encode_pid(x, &wp);
-    ei_x_encode_long(x, 2001);
+    mon_frame(&f, SW_DOP_DEMONITOR_P, &watcher, &wp, NULL, 2001);
     CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.monitors == 1);
@@ -578,6 +568,40 @@ static void test_links_and_exits(void) {
     CU_ASSERT(f.h->lhead == NULL);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.links == 0 && st.workers == 0);
+    fix_close(&f);
+}
+
+/* A peer's connection lost: its monitors go, its links are exits
+ * `noconnection`. */
+static void test_node_down(void) {
+    fix_t f;
+    fix_init(&f);
+    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
+    swarm_worker_t *t = swarm_worker_new(f.h, &cbs, NULL);
+    swarm_worker_t *u = swarm_worker_new(f.h, &cbs, NULL);
+    erlang_pid wp = *swarm_worker_pid(w), tp = *swarm_worker_pid(t), up = *swarm_worker_pid(u);
+    erlang_pid remote = pid_on(PEER, 5, 0), local = pid_on(HOST, 0, 0);
+    swarm_worker_trap_exit(t, 1);
+    f.m.index = 0;
+    frame3(&f, SW_DOP_LINK, &remote, &wp);
+    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    frame3(&f, SW_DOP_LINK, &remote, &tp);
+    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    frame3(&f, SW_DOP_LINK, &local, &up); /* a link to another node stays */
+    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    mon_frame(&f, SW_DOP_MONITOR_P, &remote, &up, NULL, 1);
+    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    mon_frame(&f, SW_DOP_MONITOR_P, &local, &up, NULL, 2);
+    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    swarm_host_stats_t st;
+    swarm_host_stats(f.h, &st);
+    CU_ASSERT(st.links == 3 && st.monitors == 2);
+    sw__host_workers_node_down(f.h, PEER);
+    CU_ASSERT(S.terms == 1 && strcmp(S.reason, "noconnection") == 0);
+    CU_ASSERT(S.infos == 1 && strstr(S.last, "noconnection}") != NULL);
+    CU_ASSERT(sw__host_worker_find(f.h, &wp) == NULL && sw__host_worker_find(f.h, &tp) == t);
+    swarm_host_stats(f.h, &st);
+    CU_ASSERT(st.links == 1 && st.monitors == 1);
     fix_close(&f);
 }
 
@@ -852,6 +876,7 @@ int test_host_suite(void) {
         !CU_add_test(s, "monitors", test_monitors) ||
         !CU_add_test(s, "links and exit signals", test_links_and_exits) ||
         !CU_add_test(s, "garbage dropped and counted", test_garbage) ||
+        !CU_add_test(s, "a peer's connection lost", test_node_down) ||
         !CU_add_test(s, "stop inside a callback", test_stop_inside_callback) ||
         !CU_add_test(s, "calls between workers of one host", test_local_calls) ||
         !CU_add_test(s, "host stop", test_host_stop) ||

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "swarm.h"
+#include "term.h" /* sw_term_enc_counters: the stats reply */
 
 static swarm_host_t *H;
 static swarm_worker_t *CTL;
@@ -197,21 +198,12 @@ static swarm_worker_t *new_worker(void) {
 static void enc_stats(ei_x_buff *x) {
     swarm_host_stats_t st;
     swarm_host_stats(H, &st);
-    const struct {
-        const char *k;
-        uint64_t v;
-    } kv[] = {{"workers", st.workers},   {"local_names", st.local_names}, {"names", st.names},
-              {"members", st.members},   {"msgs_in", st.msgs_in},         {"calls_in", st.calls_in},
-              {"dropped", st.dropped},   {"monitors", st.monitors},       {"links", st.links},
-              {"calls_out", st.calls_out}, {"reconnects", st.reconnects}};
-    size_t n = sizeof kv / sizeof kv[0];
-    ei_x_encode_list_header(x, (long)n);
-    for (size_t i = 0; i < n; i++) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, kv[i].k);
-        ei_x_encode_ulonglong(x, kv[i].v);
-    }
-    ei_x_encode_empty_list(x);
+    const sw_counter_t kv[] = {
+        {"workers", st.workers},     {"local_names", st.local_names}, {"names", st.names},
+        {"members", st.members},     {"msgs_in", st.msgs_in},         {"calls_in", st.calls_in},
+        {"dropped", st.dropped},     {"monitors", st.monitors},       {"links", st.links},
+        {"calls_out", st.calls_out}, {"reconnects", st.reconnects}};
+    sw_term_enc_counters(x, kv, sizeof kv / sizeof kv[0]);
 }
 
 static void ctl_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, size_t len) {
