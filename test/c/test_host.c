@@ -134,6 +134,14 @@ static void fix_close(fix_t *f) {
     ei_x_free(&f->m);
 }
 
+/* A new worker of the fixture's host, and its pid. */
+static swarm_worker_t *fix_worker(fix_t *f, erlang_pid *pid) {
+    swarm_worker_t *w = swarm_worker_new(f->h, &cbs, NULL);
+    CU_ASSERT_FATAL(w != NULL);
+    *pid = *swarm_worker_pid(w);
+    return w;
+}
+
 static erlang_pid pid_on(const char *node, unsigned num, unsigned serial) {
     erlang_pid p;
     memset(&p, 0, sizeof p);
@@ -157,11 +165,14 @@ static void frame3(fix_t *f, long op, const erlang_pid *a, const erlang_pid *b) 
     if (f->m.index) ei_x_append_buf(x, f->m.buff, f->m.index);
 }
 
+/* The frame in f->x, handled as from the peer. */
+static int handle(fix_t *f) { return sw__host_worker_frame(f->h, PEER, f->x.buff, (size_t)f->x.index); }
+
 /* SEND of f->m to pid `to`, handled as from the peer; returns what
  * sw__host_worker_frame returns. */
 static int send_to(fix_t *f, const erlang_pid *to) {
     frame3(f, SW_DOP_SEND, NULL, to);
-    return sw__host_worker_frame(f->h, PEER, f->x.buff, (size_t)f->x.index);
+    return handle(f);
 }
 
 /* {'$gen_call', {Caller, Tag}, Msg} into f->m; Tag a small integer. */
@@ -364,8 +375,8 @@ static void test_worker_table(void) {
 static void test_call_cast_info(void) {
     fix_t f;
     fix_init(&f);
-    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid wp;
+    fix_worker(&f, &wp);
     erlang_pid caller = pid_on(HOST, 0, 0); /* replies land in the local queue */
     gen_call(&f, &caller, 42, "hello");
     CU_ASSERT(send_to(&f, &wp) == 1);
@@ -414,7 +425,7 @@ static void test_call_cast_info(void) {
     /* SEND_SENDER and SEND_TT reach the worker too. */
     enc_atom(&f.m, "sender");
     frame3(&f, SW_DOP_SEND_SENDER, &caller, &wp);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     CU_ASSERT(S.infos == 3 && strcmp(S.last, "sender") == 0);
     fix_close(&f);
 }
@@ -437,36 +448,35 @@ static void mon_frame(fix_t *f, long op, const erlang_pid *watcher, const erlang
 static void test_monitors(void) {
     fix_t f;
     fix_init(&f);
-    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid wp;
+    swarm_worker_t *w = fix_worker(&f, &wp);
     erlang_pid watcher = pid_on(HOST, 0, 0);
     erlang_pid dead = pid_on(HOST, 999, 0);
     long op;
     char ctrl[512], msg[256];
     /* {19, Watcher, Dead, Ref} -> {21, Dead, Watcher, Ref, noproc} */
-    ei_x_buff *x = &f.x;
     mon_frame(&f, SW_DOP_MONITOR_P, &watcher, &dead, NULL, 1001);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_MONITOR_P_EXIT);
     CU_ASSERT(strstr(ctrl, "1001, noproc}") != NULL);
     /* By name: the same answer, with the name. */
     mon_frame(&f, SW_DOP_MONITOR_P, &watcher, NULL, "some_name", 1002);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_MONITOR_P_EXIT);
     CU_ASSERT(strncmp(ctrl, "{21, some_name, ", 16) == 0 && strstr(ctrl, "1002, noproc}") != NULL);
     /* Two monitors on the live worker, one taken back. */
     for (long ref = 2001; ref <= 2002; ref++) {
         mon_frame(&f, SW_DOP_MONITOR_P, &watcher, &wp, NULL, ref);
-        CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+        CU_ASSERT(handle(&f) == 1);
     }
     CU_ASSERT(f.h->lhead == NULL);
     swarm_host_stats_t st;
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.monitors == 2);
     mon_frame(&f, SW_DOP_DEMONITOR_P, &watcher, &wp, NULL, 2001);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.monitors == 1);
     /* The stop tells the one left, with the reason. */
@@ -510,22 +520,22 @@ static void test_links_and_exits(void) {
     f.m.index = 0;
     /* A link to a dead pid: EXIT noproc back. */
     frame3(&f, SW_DOP_LINK, &other, &dead);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_EXIT && strstr(ctrl, "noproc}") != NULL);
     /* Links to both; normal exits are ignored; an exit from a process that
      * is not linked is no signal. */
     frame3(&f, SW_DOP_LINK, &other, &wp);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     frame3(&f, SW_DOP_LINK, &other, &wp); /* twice: one link */
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     frame3(&f, SW_DOP_LINK, &other, &tp);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     swarm_host_stats_t st;
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.links == 2);
     exit_frame(&f, SW_DOP_EXIT, &dead, &wp, "boom");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.terms == 0);
     /* UNLINK_ID takes t's link back and is acknowledged. */
     ei_x_buff *x = &f.x;
@@ -536,34 +546,34 @@ static void test_links_and_exits(void) {
     ei_x_encode_long(x, 99);
     ei_x_encode_pid(x, &other);
     ei_x_encode_pid(x, &tp);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+    CU_ASSERT(handle(&f) == 1);
     CU_ASSERT_FATAL(pop_local(&f, &op, ctrl, sizeof ctrl, msg, sizeof msg) == 0);
     CU_ASSERT(op == SW_DOP_UNLINK_ID_ACK && strncmp(ctrl, "{36, 99, ", 9) == 0);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.links == 1);
     /* A trapping worker gets {'EXIT', From, Reason} as a message. */
     frame3(&f, SW_DOP_LINK, &other, &tp);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     swarm_worker_trap_exit(t, 1);
     exit_frame(&f, SW_DOP_EXIT, &other, &tp, "boom");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.infos == 1 && strncmp(S.last, "{'EXIT',", 8) == 0 && strstr(S.last, "boom}"));
     CU_ASSERT(S.terms == 0);
     /* exit/2 normal to a trapping worker: a message; kill: killed anyway. */
     exit_frame(&f, SW_DOP_EXIT2, &other, &tp, "normal");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.infos == 2 && strstr(S.last, "normal}"));
     exit_frame(&f, SW_DOP_EXIT2, &other, &tp, "kill");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.terms == 1 && strcmp(S.reason, "killed") == 0);
     CU_ASSERT(sw__host_worker_find(f.h, &tp) == NULL);
     /* The linked one: exit/2 normal ignored, then a link's boom stops it;
      * the link that brought the signal is not told back. */
     exit_frame(&f, SW_DOP_EXIT2, &other, &wp, "normal");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.terms == 1);
     exit_frame(&f, SW_DOP_EXIT, &other, &wp, "boom");
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     CU_ASSERT(S.terms == 2 && strcmp(S.reason, "boom") == 0);
     CU_ASSERT(f.h->lhead == NULL);
     swarm_host_stats(f.h, &st);
@@ -584,15 +594,15 @@ static void test_node_down(void) {
     swarm_worker_trap_exit(t, 1);
     f.m.index = 0;
     frame3(&f, SW_DOP_LINK, &remote, &wp);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     frame3(&f, SW_DOP_LINK, &remote, &tp);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     frame3(&f, SW_DOP_LINK, &local, &up); /* a link to another node stays */
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     mon_frame(&f, SW_DOP_MONITOR_P, &remote, &up, NULL, 1);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     mon_frame(&f, SW_DOP_MONITOR_P, &local, &up, NULL, 2);
-    sw__host_worker_frame(f.h, PEER, f.x.buff, (size_t)f.x.index);
+    handle(&f);
     swarm_host_stats_t st;
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.links == 3 && st.monitors == 2);
@@ -605,11 +615,24 @@ static void test_node_down(void) {
     fix_close(&f);
 }
 
+/* REG_SEND {6, From, '', Name} of f->m into f->x. */
+static void reg_send(fix_t *f, const erlang_pid *from, const char *name) {
+    ei_x_buff *x = &f->x;
+    x->index = 0;
+    ei_x_encode_version(x);
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_long(x, SW_DOP_REG_SEND);
+    ei_x_encode_pid(x, from);
+    ei_x_encode_atom(x, "");
+    ei_x_encode_atom(x, name);
+    ei_x_append_buf(x, f->m.buff, f->m.index);
+}
+
 static void test_garbage(void) {
     fix_t f;
     fix_init(&f);
-    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid wp;
+    swarm_worker_t *w = fix_worker(&f, &wp);
     swarm_host_stats_t st;
     uint64_t dropped = 0;
     /* Random bytes, with and without a 131 first. */
@@ -636,28 +659,13 @@ static void test_garbage(void) {
     send_to(&f, &nobody);
     send_to(&f, &elsewhere);
     /* REG_SEND to a name that is not the node's. */
-    ei_x_buff *x = &f.x;
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_REG_SEND);
-    ei_x_encode_pid(x, &elsewhere);
-    ei_x_encode_atom(x, "");
-    ei_x_encode_atom(x, "rex");
-    ei_x_append_buf(x, f.m.buff, f.m.index);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 1);
+    reg_send(&f, &elsewhere, "rex");
+    CU_ASSERT(handle(&f) == 1);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.dropped >= dropped + 4);
     /* The swarm server's and net_kernel's go on to the dispatcher. */
-    x->index = 0;
-    ei_x_encode_version(x);
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_encode_long(x, SW_DOP_REG_SEND);
-    ei_x_encode_pid(x, &elsewhere);
-    ei_x_encode_atom(x, "");
-    ei_x_encode_atom(x, "net_kernel");
-    ei_x_append_buf(x, f.m.buff, f.m.index);
-    CU_ASSERT(sw__host_worker_frame(f.h, PEER, x->buff, (size_t)x->index) == 0);
+    reg_send(&f, &elsewhere, "net_kernel");
+    CU_ASSERT(handle(&f) == 0);
     /* The worker got nothing, and lives. */
     CU_ASSERT(S.calls + S.casts + S.infos + S.terms == 0);
     CU_ASSERT(sw__host_worker_find(f.h, &wp) == w);
@@ -667,8 +675,8 @@ static void test_garbage(void) {
 static void test_stop_inside_callback(void) {
     fix_t f;
     fix_init(&f);
-    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid wp;
+    fix_worker(&f, &wp);
     erlang_pid caller = pid_on(HOST, 0, 0);
     S.stop_in_call = 1;
     S.reply_in_call = 1;
@@ -840,8 +848,8 @@ static int suite_init(void) {
 static void test_stop_host_inside_callback(void) {
     fix_t f;
     fix_init(&f);
-    swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w);
+    erlang_pid wp;
+    fix_worker(&f, &wp);
     erlang_pid caller = pid_on(HOST, 0, 0);
     S.stop_host_in_call = 1;
     S.on_stopped = on_stopped;
