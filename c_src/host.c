@@ -405,10 +405,6 @@ static void on_tick(uv_timer_t *t) {
     swarm_host_t *h = t->data;
     sw_log_tick();
     uint64_t now = uv_now(h->loop);
-    if (h->stopping) {
-        /* Waiting for the connections to write their queues. */
-        return;
-    }
     sw_tracker_tick(h->tracker, now);
     sw_group_tick(h->groups, now);
     if (++h->ticks % 2 == 0) dial_all(h);

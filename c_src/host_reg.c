@@ -68,6 +68,15 @@ int swarm_whereis(swarm_host_t *h, const char *name, size_t len, erlang_pid *pid
     return SWARM_OK;
 }
 
+/* 1 if the replica gives the canonical name to worker w. */
+static int holds(swarm_host_t *h, const swarm_worker_t *w, const char *name, size_t len) {
+    erlang_pid holder, wpid;
+    if (!sw_tracker_lookup(h->tracker, name, len, &holder)) return 0;
+    sw__worker_pid(w, &wpid);
+    return holder.num == wpid.num && holder.serial == wpid.serial &&
+           holder.creation == wpid.creation && strcmp(holder.node, wpid.node) == 0;
+}
+
 /* Sends registration r to the tracker (retry: a copy after a link change). */
 static void reg_send(swarm_host_t *h, sw_hreg_t *r, int retry) {
     erlang_pid self, wpid;
@@ -92,6 +101,7 @@ int swarm_register(swarm_worker_t *w, const char *name, size_t len, swarm_regist
     if (h->stopping || (w->flags & SW_W_STOPPING)) return SWARM_ESTOPPED;
     int rc = sw__canon(h, name, len, &h->msg);
     if (rc != SWARM_OK) return rc;
+    if (holds(h, w, h->msg.buff, (size_t)h->msg.index)) return SWARM_ESTATE;
     sw_hreg_t *r = calloc(1, sizeof *r + (size_t)h->msg.index);
     if (!r) return SWARM_ENOMEM;
     r->w = w;
@@ -115,12 +125,8 @@ int swarm_unregister(swarm_worker_t *w, const char *name, size_t len) {
     if (h->stopping || (w->flags & SW_W_STOPPING)) return SWARM_ESTOPPED;
     int rc = sw__canon(h, name, len, &h->msg);
     if (rc != SWARM_OK) return rc;
-    erlang_pid holder, wpid, self;
-    sw__worker_pid(w, &wpid);
-    if (!sw_tracker_lookup(h->tracker, h->msg.buff, (size_t)h->msg.index, &holder) ||
-        holder.num != wpid.num || holder.serial != wpid.serial || holder.creation != wpid.creation ||
-        strcmp(holder.node, wpid.node) != 0)
-        return SWARM_ENOTFOUND;
+    if (!holds(h, w, h->msg.buff, (size_t)h->msg.index)) return SWARM_ENOTFOUND;
+    erlang_pid self;
     sw__host_self(h, &self);
     ei_x_buff *x = &h->ctrl;
     x->index = 0;

@@ -140,6 +140,9 @@ names_taken(Config) ->
     ?assertEqual(no, swarm_ct:rpc(B, swarm, register_name, [{hrt, mine}, P])),
     %% A second name for the same worker.
     {ok, W2} = ctl(A, {new, {hrt, other}}),
+    ?assertEqual({error, estate}, ctl(A, {register, W2, {hrt, other}})),
+    ?assertEqual({ok, W2}, ctl(A, {register, W2, {hrt, other2}})),
+    wait_whereis([A, B], {hrt, other2}, W2),
     ok = ctl(A, {stop, W, normal}),
     ok = ctl(A, {stop, W2, normal}),
     wait_whereis([A, B], {hrt, mine}, undefined),

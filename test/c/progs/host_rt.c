@@ -11,6 +11,7 @@
  * Cmd):
  *   {new, Name | none}          -> {ok, Pid} | {taken, Holder} | {error, E}
  *                                  (a new echo worker, registered as Name)
+ *   {register, Pid, Name}       -> as new, for worker Pid
  *   {trap, Pid, Bool}           -> ok
  *   {call, Pid, Target, Msg, Ms}-> {Status, Reply | none}: worker Pid calls
  *                                  Target (a pid or {name, N}); Status is
@@ -233,6 +234,11 @@ static void ctl_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, siz
             int r = swarm_register(t, a.buff, (size_t)a.index, on_registered, from);
             if (r != SWARM_OK) reply_result(from, r);
         }
+    } else if (strcmp(cmd, "register") == 0) {
+        t = worker_of(msg, &idx);
+        term_at(msg, &idx, &a);
+        int r = t ? swarm_register(t, a.buff, (size_t)a.index, on_registered, from) : SWARM_ENOTFOUND;
+        if (r != SWARM_OK) reply_result(from, r);
     } else if (strcmp(cmd, "trap") == 0) {
         t = worker_of(msg, &idx);
         if (t) swarm_worker_trap_exit(t, is_atom(msg, idx, "true"));
