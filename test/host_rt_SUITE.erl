@@ -1,7 +1,10 @@
 %% @doc The C host runtime against real BEAM nodes: a test host
 %% (build/progs/host_rt, test/c/progs/host_rt.c) joins a cluster of two
 %% BEAM nodes running swarm, connected to the first one only, and runs
-%% workers that BEAM code calls, monitors, links to and finds by name.
+%% workers that BEAM code calls, monitors, links to and finds by name. At
+%% the end of the cluster group the host is told to shut down and must exit
+%% with status 0: run with HOST_RT=build-asan/progs/host_rt (built with the
+%% asan target's flags) for the same cases under ASan and LeakSanitizer.
 -module(host_rt_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -37,7 +40,10 @@ init_per_group(cluster2, Config) ->
     [{peers, Peers}, {nodes, Nodes}, {host, Host} | Config].
 
 end_per_group(cluster2, Config) ->
-    stop_host(?config(host, Config)),
+    [A | _] = ?config(nodes, Config),
+    ok = ctl(A, shutdown),
+    %% 0: the host stopped cleanly (under ASan, also without leaks).
+    ?assertEqual(0, wait_host_exit(?config(host, Config))),
     [swarm_ct:stop_node(P) || P <- ?config(peers, Config)],
     ok.
 
@@ -270,17 +276,22 @@ start_host(Prefix, Beams) ->
     after 30000 -> ct:fail(host_not_ready)
     end.
 
-stop_host({Owner, _OsPid}) ->
-    Owner ! {self(), stop},
-    receive {Owner, stopped} -> ok after 15000 -> ct:fail(host_stop_timeout) end.
+%% The host's exit status, once it exited by itself.
+wait_host_exit({Owner, _OsPid}) ->
+    Owner ! {self(), exit_status},
+    receive {Owner, exited, St} -> St after 15000 -> ct:fail(host_exit_timeout) end.
 
 kill_host({Owner, OsPid}) ->
     _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     Owner ! {self(), stop},
     receive {Owner, stopped} -> ok after 15000 -> ct:fail(host_stop_timeout) end.
 
+%% The program: $HOST_RT (e.g. an ASan build), else build/progs/host_rt.
 port_owner(Parent, Name, Beams) ->
-    Bin = filename:join([swarm_ct:root(), "build", "progs", "host_rt"]),
+    Bin = case os:getenv("HOST_RT") of
+              false -> filename:join([swarm_ct:root(), "build", "progs", "host_rt"]);
+              B -> B
+          end,
     Env = [{"SWARM_COOKIE", atom_to_list(erlang:get_cookie())}],
     Port = open_port({spawn_executable, Bin},
                      [{args, [Name | [atom_to_list(B) || B <- Beams]]}, {env, Env},
@@ -298,7 +309,10 @@ port_loop(Parent, Port, OsPid, Log) ->
         {Port, {exit_status, St}} ->
             ct:pal("host_rt ~p exited with status ~p; last output:~n~s",
                    [OsPid, St, lists:join("\n", lists:reverse(Log))]),
-            receive {From, stop} -> From ! {self(), stopped} end;
+            receive
+                {From, stop} -> From ! {self(), stopped};
+                {From, exit_status} -> From ! {self(), exited, St}
+            end;
         {From, stop} ->
             port_close(Port),
             wait_exit(OsPid, 100),

@@ -25,6 +25,8 @@
  *   events                      -> [{Pid, info | cast | terminate, Term}],
  *                                  oldest first, and the list is emptied
  *   stats                       -> [{Key, Int}] (swarm_host_stats)
+ *   shutdown                    -> ok, then the host stops and the program
+ *                                  exits (status 0 when all went well)
  * Echo workers answer a call Msg with {echo, Msg}; `stop` is answered ok,
  * then the worker stops normally; {stop, Reason} stops it unanswered. */
 #include <ei.h>
@@ -207,6 +209,8 @@ static void enc_stats(ei_x_buff *x) {
     sw_term_enc_counters(x, kv, sizeof kv / sizeof kv[0]);
 }
 
+static void shutdown_host(void);
+
 static void ctl_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, size_t len) {
     int idx = 1, arity = 0, type, size;
     char cmd[MAXATOMLEN_UTF8];
@@ -311,6 +315,9 @@ static void ctl_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, siz
         EVENTS.index = 0;
         NEVENTS = 0;
         swarm_reply(from, out.buff, (size_t)out.index);
+    } else if (strcmp(cmd, "shutdown") == 0) {
+        reply_atom(from, "ok");
+        shutdown_host();
     } else if (strcmp(cmd, "stats") == 0) {
         enc_stats(&out);
         swarm_reply(from, out.buff, (size_t)out.index);
@@ -353,10 +360,14 @@ static void on_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *b) {
     b->len = sizeof INBUF;
 }
 
-static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-    if (n >= 0) return;
-    uv_close((uv_handle_t *)&IN, NULL);
+/* Stops the host and stops reading stdin, so that the loop ends. */
+static void shutdown_host(void) {
+    if (!uv_is_closing((uv_handle_t *)&IN)) uv_close((uv_handle_t *)&IN, NULL);
     swarm_host_stop(H, NULL, NULL);
+}
+
+static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+    if (n < 0) shutdown_host();
 }
 
 int main(int argc, char **argv) {
