@@ -5,7 +5,10 @@
  * loop it may own), its network presence (an sw_node_t advertising the
  * distribution flags of a node that hosts processes: DIST_MONITOR,
  * DIST_MONITOR_NAME and UNLINK_ID, so BEAM nodes send it MONITOR_P,
- * DEMONITOR_P, LINK, UNLINK_ID and EXIT controls for its pids), the
+ * DEMONITOR_P, LINK, UNLINK_ID and EXIT controls for its pids: seen from
+ * OTP 25, link/1 sends LINK (1), unlink/1 UNLINK_ID (35; UNLINK (4) to a
+ * node without that flag), a linked process's death EXIT (3), exit/2
+ * EXIT2 (8), monitor/2 MONITOR_P (19) and demonitor/1 DEMONITOR_P (20)), the
  * wiring of its tracker and groups in host mode (tracker.h, group.h, "C
  * hosts"), and the loop's handles that drive them.
  *
