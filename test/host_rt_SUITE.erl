@@ -12,7 +12,8 @@
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, end_per_testcase/2]).
 -export([calls_by_name_and_pid/1, monitors_and_noproc/1, links_and_exits/1, names_taken/1,
-         c_calls_beam/1, groups_both_ways/1, unregister_and_stats/1, host_death/1]).
+         c_calls_beam/1, groups_both_ways/1, unregister_and_stats/1, cnode_restart/1,
+         host_death/1]).
 
 -define(HOST, "127.0.0.1").
 
@@ -23,7 +24,7 @@ all() -> [{group, cluster2}, host_death].
 groups() ->
     [{cluster2, [],
       [calls_by_name_and_pid, monitors_and_noproc, links_and_exits, names_taken, c_calls_beam,
-       groups_both_ways, unregister_and_stats]}].
+       groups_both_ways, unregister_and_stats, cnode_restart]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -228,6 +229,28 @@ unregister_and_stats(Config) ->
     swarm_ct:wait_until(fun() -> proplists:get_value(dropped, ctl(A, stats)) > D0 end, 5000),
     ?assertEqual({echo, alive}, swarm_ct:rpc(A, gen_server, call, [W, alive])),
     ok = ctl(A, {stop, W, normal}),
+    _ = ctl(A, events).
+
+%% @doc A C node killed and restarted by its BEAM node: the host connects
+%% to the new one, which gets the host's names and groups again; the host
+%% keeps working meanwhile (calls by pid need no C node).
+cnode_restart(Config) ->
+    [A, B] = ?config(nodes, Config),
+    {ok, W} = ctl(B, {new, {hrt, survivor}}),
+    ok = ctl(B, {join, W, {hrt, sg}}),
+    wait_whereis([A, B], {hrt, survivor}, W),
+    R0 = proplists:get_value(reconnects, ctl(B, stats)),
+    swarm_ct:kill_cnode(A),
+    wait_whereis([A, B], {hrt, survivor}, W),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, members, [{hrt, sg}]) =:= [W] end, 15000),
+    ?assertEqual({echo, still}, swarm_ct:rpc(A, gen_server, call, [{via, swarm, {hrt, survivor}}, still])),
+    swarm_ct:wait_until(fun() -> proplists:get_value(reconnects, ctl(B, stats)) > R0 end, 15000),
+    swarm_ct:wait_until(fun() -> proplists:get_value(members, ctl(B, stats)) =:= 2 end, 15000),
+    %% New registrations go through the restarted C node too.
+    {ok, W2} = ctl(A, {new, {hrt, after_restart}}),
+    wait_whereis([A, B], {hrt, after_restart}, W2),
+    ok = ctl(A, {stop, W, normal}),
+    ok = ctl(A, {stop, W2, normal}),
     _ = ctl(A, events).
 
 %% @doc A host that dies (SIGKILL) takes its names and groups with it, on
