@@ -145,7 +145,10 @@ swarm_host_t *swarm_host_new(uv_loop_t *loop, const swarm_host_config_t *cfg, in
  * then dials the BEAM nodes of the config (and keeps dialling those it
  * loses, about once a second). Returns SWARM_OK, or SWARM_ESTATE (started
  * already), or a negative libuv error code when it could not begin (no
- * epmd to publish in is reported later, in the log, and the host stops). */
+ * epmd to publish in is reported later, in the log, and the host stops:
+ * as swarm_host_stop(h, NULL, NULL) would, so swarm_host_run then returns
+ * that error and h is freed; a later swarm_host_stop on it is not
+ * allowed). */
 int swarm_host_start(swarm_host_t *h);
 
 /* Runs the host's loop (uv_run, UV_RUN_DEFAULT) until the host has stopped
