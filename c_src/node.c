@@ -125,7 +125,7 @@ sw_node_t *sw_node_new(uv_loop_t *loop, const sw_node_config_t *cfg, const sw_no
     const char *bind = cfg->bind_ip;
     if (!bind) bind = (hl < sizeof n->bind_ip && uv_ip4_addr(n->host, 0, &probe) == 0) ? n->host : "0.0.0.0";
     memcpy(n->bind_ip, bind, strlen(bind) + 1); /* length checked above */
-    n->flags = SW_DFLAGS_OURS;
+    n->flags = SW_DFLAGS_OURS | cfg->extra_flags;
 
     /* These three never fail on Unix (they only fill the structs); they
      * exist from the start so that sw_node_free() always has something to

@@ -16,11 +16,12 @@
  * select() and break on fds >= 1024). Protocol version 6 (OTP 23+ "N"
  * messages), with the version-5 "n" form accepted from peers that send it
  * (and sent to peers whose epmd entry says version 5).
- * Flags advertised (hidden node, no atom cache, no fragments, no monitors):
+ * Flags advertised (hidden node, no atom cache, no fragments; monitors only by extra_flags):
  * EXTENDED_REFERENCES | EXTENDED_PIDS_PORTS | FUN_TAGS | NEW_FUN_TAGS |
  * NEW_FLOATS | BIT_BINARIES | EXPORT_PTR_TAG | MAP_TAG | UTF8_ATOMS |
  * BIG_CREATION | HANDSHAKE_23, plus MANDATORY_25_DIGEST (OTP 25's shorthand
- * for that same set, which OTP 27+ requires of its peers). A peer lacking any
+ * for that same set, which OTP 27+ requires of its peers), plus the config's
+ * extra_flags. A peer lacking any
  * mandatory OTP 25 flag (and not sending the shorthand) is refused. The
  * cookie digest is MD5(cookie ++ decimal(challenge)); a wrong digest closes
  * the connection (logged, counted), never crashes.
@@ -126,6 +127,12 @@ typedef struct {
      * SIZE_MAX: no limit. */
     size_t backlog_hard;
     size_t backlog_soft;
+    /* Distribution flags advertised on top of the set above (SW_DFLAG_*
+     * of handshake.h), e.g. DIST_MONITOR | DIST_MONITOR_NAME | UNLINK_ID
+     * for a node that hosts processes: BEAM nodes then send it MONITOR_P,
+     * DEMONITOR_P, LINK, UNLINK_ID and EXIT controls for its pids, which it
+     * must answer as a process would. 0 for a sidecar. */
+    uint64_t extra_flags;
 } sw_node_config_t;
 
 /* The defaults. Hard: redis's for pub/sub clients; a backlog beyond it

@@ -145,7 +145,10 @@ swarm_host_t *swarm_host_new(uv_loop_t *loop, const swarm_host_config_t *cfg, in
  * then dials the BEAM nodes of the config (and keeps dialling those it
  * loses, about once a second). Returns SWARM_OK, or SWARM_ESTATE (started
  * already), or a negative libuv error code when it could not begin (no
- * epmd to publish in is reported later, in the log, and the host stops). */
+ * epmd to publish in is reported later, in the log, and the host stops:
+ * as swarm_host_stop(h, NULL, NULL) would, so swarm_host_run then returns
+ * that error and h is freed; a later swarm_host_stop on it is not
+ * allowed). */
 int swarm_host_start(swarm_host_t *h);
 
 /* Runs the host's loop (uv_run, UV_RUN_DEFAULT) until the host has stopped
@@ -161,8 +164,10 @@ int swarm_host_run(swarm_host_t *h);
  * name is released. Then done(h, ud) runs on the loop (may be NULL), after
  * which the host is freed (with its loop, if it owns one, once
  * swarm_host_run returns). Calls after this one on h or its workers fail
- * with SWARM_ESTOPPED. Safe to call from any host callback and from a
- * signal watcher on the loop; a second call is ignored. */
+ * with SWARM_ESTOPPED (swarm_reply on a from handle still held: SWARM_ESTOPPED,
+ * and the handle is freed; handles never answered nor freed are freed with
+ * the host). Safe to call from any host callback and from a signal watcher
+ * on the loop; a second call is ignored. */
 void swarm_host_stop(swarm_host_t *h, void (*done)(swarm_host_t *h, void *ud), void *ud);
 
 /* Asks the host to contact one more BEAM node (copied). SWARM_EINVAL for a
@@ -229,7 +234,10 @@ typedef struct {
  * Returns NULL on out of memory or a stopping host. */
 swarm_worker_t *swarm_worker_new(swarm_host_t *h, const swarm_worker_cbs_t *cbs, void *data);
 
-/* The worker's pid (valid while the worker lives), host and user pointer. */
+/* The worker's pid (valid while the worker lives), host and user pointer.
+ * The pid carries the node's creation, which epmd assigns when the host is
+ * published: a worker created before that has its final pid from then on
+ * (ask again from on_ready or later; the returned struct is updated). */
 const erlang_pid *swarm_worker_pid(const swarm_worker_t *w);
 swarm_host_t *swarm_worker_host(const swarm_worker_t *w);
 void *swarm_worker_data(const swarm_worker_t *w);
