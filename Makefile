@@ -171,6 +171,11 @@ ctest: $(TEST_BIN)
 SIM_SCHEDULES          ?= 200000
 ASAN_SIM_SCHEDULES     ?= 1000
 VALGRIND_SIM_SCHEDULES ?= 150
+# Under valgrind, also fewer seeds of the model tests (test_htab.c: 20 in
+# the plain run) and of the tracker's random schedules (200 random and 100
+# churn seeds in the plain run).
+VALGRIND_MODEL_SEEDS   ?= 5
+VALGRIND_TRACKER_SEEDS ?= 40
 
 sim: $(TEST_BIN)
 	$(Q)SW_SIM_SCHEDULES=$(SIM_SCHEDULES) $(TEST_BIN) sim
@@ -206,10 +211,15 @@ bench: all
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/test/run_tests build-asan/swarm_node
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/test/run_tests build-asan/swarm_node \
+	  build-asan/sensor_host
 
 build-asan/swarm_node: build-asan/main.o build-asan/libswarm.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The example C host under the sanitizers (host_SUITE runs it).
+build-asan/sensor_host: examples/sensor_host.c build-asan/libswarm.a
+	$(Q)$(CC) $(PUB_CFLAGS) -o $@ $^ $(LDLIBS)
 
 asan-test: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -255,7 +265,8 @@ fuzz-smoke: fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
 
 valgrind: $(TEST_BIN)
-	$(Q)SW_SIM_SCHEDULES=$(VALGRIND_SIM_SCHEDULES) valgrind --error-exitcode=1 --leak-check=full \
+	$(Q)SW_SIM_SCHEDULES=$(VALGRIND_SIM_SCHEDULES) SW_TEST_MODEL_SEEDS=$(VALGRIND_MODEL_SEEDS) \
+	  SW_SIM_RANDOM_SEEDS=$(VALGRIND_TRACKER_SEEDS) SW_SIM_CHURN_SEEDS=$(VALGRIND_TRACKER_SEEDS) valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 clean:

@@ -321,6 +321,7 @@ static void on_started(sw_node_t *n, int err, void *ud) {
     h->out.self = self;
     sw_tracker_host_begin(h->tracker, &self);
     sw_group_host_begin(h->groups, &self);
+    sw__reg_published(h);
     dial_all(h);
     sw__host_wake(h);
 }
@@ -425,6 +426,7 @@ static void host_free(swarm_host_t *h) {
     sw__host_workers_close(h);
     sw_htab_close(&h->calls_tab);
     while (h->froms) swarm_from_free(h->froms);
+    sw__reg_free(h);
     while (h->lhead) {
         sw_lmsg_t *m = h->lhead;
         h->lhead = m->next;
@@ -521,6 +523,10 @@ swarm_host_t *swarm_host_new(uv_loop_t *loop, const swarm_host_config_t *cfg, in
     int e = SWARM_EINVAL;
     swarm_host_t *h = NULL;
     if (err) *err = SWARM_OK;
+    /* The library's own copy of ei (libswarm.so carries one, hidden) is
+     * initialised here, not by the program's ei_init(); a repeated call is
+     * harmless. */
+    ei_init();
     if (!cfg || !valid_node(cfg->name) || (cfg->nconnect && !cfg->connect)) goto fail;
     for (size_t i = 0; i < cfg->nconnect; i++)
         if (!valid_node(cfg->connect[i]) || strcmp(cfg->connect[i], cfg->name) == 0) goto fail;

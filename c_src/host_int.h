@@ -62,7 +62,6 @@ struct swarm_worker {
     const swarm_worker_cbs_t *cbs;
     void *data;
     sw_wside_t *side;    /* NULL until a monitor, link or call needs it */
-    erlang_pid *pidbuf;  /* swarm_worker_pid()'s answer, made on demand */
     swarm_worker_t *next_free; /* on the deferred free list once stopping */
     uint32_t id;         /* 1 .. 2^28-1: the pid's Num and Serial */
     uint8_t flags;
@@ -74,6 +73,16 @@ typedef struct sw_lmsg_s {
     size_t len;
     char buf[]; /* a frame body: 131 Ctrl [131 Msg] */
 } sw_lmsg_t;
+
+/* A join or leave made before the host was published (its worker's pid
+ * has no creation yet): replayed once it is (host_reg.c). */
+typedef struct sw_hgop_s {
+    struct sw_hgop_s *next;
+    uint32_t id;   /* the worker's id */
+    uint8_t join;
+    size_t len;
+    char group[]; /* canonical, with 131 */
+} sw_hgop_t;
 
 typedef struct sw_hcall_s sw_hcall_t;
 typedef struct sw_hreg_s sw_hreg_t;
@@ -137,6 +146,7 @@ struct swarm_host {
     sw_hreg_t *regs;          /* registrations in flight or finished */
     sw_hjob_t *jobs;          /* swarm_work and swarm_after in flight */
     swarm_from_t *froms;      /* live from handles */
+    sw_hgop_t *early, *early_tail; /* group ops before publication */
     uint64_t next_ref;        /* refs this host mints */
 
     int started, published, ready, stopping, closed, running, finished;
@@ -240,6 +250,11 @@ void sw__reg_poll(swarm_host_t *h);
 void sw__reg_worker_stopped(swarm_host_t *h, swarm_worker_t *w);
 /* Host stop: every registration ends with SWARM_ESTOPPED (done run now). */
 void sw__reg_stop(swarm_host_t *h);
+/* The host is published: the joins and leaves made before are carried out
+ * (those of workers that stopped meanwhile are dropped). */
+void sw__reg_published(swarm_host_t *h);
+/* Frees the group ops still waiting for publication. */
+void sw__reg_free(swarm_host_t *h);
 /* Makes name (any valid encoding, with 131) canonical into x (emptied
  * first; with 131): canon.h with the config's utf8_atoms. SWARM_OK,
  * SWARM_EBADTERM (not one valid term, or a map or a fun in it),

@@ -286,12 +286,8 @@ void sw__reg_stop(swarm_host_t *h) {
 
 /* ---- groups --------------------------------------------------------------- */
 
-static int group_op(swarm_worker_t *w, const char *group, size_t len, int join) {
-    if (!w || !group) return SWARM_EINVAL;
-    swarm_host_t *h = w->h;
-    if (h->stopping || (w->flags & SW_W_STOPPING)) return SWARM_ESTOPPED;
-    int rc = sw__canon(h, group, len, &h->msg);
-    if (rc != SWARM_OK) return rc;
+/* The join or leave of the canonical group in h->msg by w. */
+static void group_do(swarm_host_t *h, swarm_worker_t *w, int join) {
     erlang_pid self, wpid;
     sw__host_self(h, &self);
     sw__worker_pid(w, &wpid);
@@ -303,7 +299,60 @@ static int group_op(swarm_worker_t *w, const char *group, size_t len, int join) 
     else
         sw_group_leave(h->groups, &self, x->buff, (size_t)x->index, h->msg.buff, (size_t)h->msg.index, &wpid);
     sw__host_wake(h);
+}
+
+static int group_op(swarm_worker_t *w, const char *group, size_t len, int join) {
+    if (!w || !group) return SWARM_EINVAL;
+    swarm_host_t *h = w->h;
+    if (h->stopping || (w->flags & SW_W_STOPPING)) return SWARM_ESTOPPED;
+    int rc = sw__canon(h, group, len, &h->msg);
+    if (rc != SWARM_OK) return rc;
+    if (!h->published) {
+        /* The worker's pid has no creation until epmd gives the node one:
+         * a membership made now would name a pid nobody can reach. */
+        sw_hgop_t *g = malloc(sizeof *g + (size_t)h->msg.index);
+        if (!g) return SWARM_ENOMEM;
+        g->next = NULL;
+        g->id = w->id;
+        g->join = (uint8_t)join;
+        g->len = (size_t)h->msg.index;
+        memcpy(g->group, h->msg.buff, g->len);
+        if (h->early_tail) h->early_tail->next = g;
+        else h->early = g;
+        h->early_tail = g;
+        return SWARM_OK;
+    }
+    group_do(h, w, join);
     return SWARM_OK;
+}
+
+void sw__reg_published(swarm_host_t *h) {
+    sw_hgop_t *g = h->early;
+    h->early = h->early_tail = NULL;
+    while (g) {
+        sw_hgop_t *next = g->next;
+        erlang_pid p;
+        sw__host_self(h, &p);
+        p.num = g->id & 0x7fff;
+        p.serial = g->id >> 15;
+        swarm_worker_t *w = sw__host_worker_find(h, &p);
+        if (w && !(w->flags & SW_W_STOPPING)) {
+            h->msg.index = 0;
+            ei_x_append_buf(&h->msg, g->group, (int)g->len);
+            group_do(h, w, g->join);
+        }
+        free(g);
+        g = next;
+    }
+}
+
+void sw__reg_free(swarm_host_t *h) {
+    while (h->early) {
+        sw_hgop_t *g = h->early;
+        h->early = g->next;
+        free(g);
+    }
+    h->early_tail = NULL;
 }
 
 int swarm_join(swarm_worker_t *w, const char *group, size_t len) { return group_op(w, group, len, 1); }

@@ -18,8 +18,8 @@
  * (host_call.c), names and groups (host_reg.c).
  *
  * Memory: a worker is a 56-byte record plus its slot in the table (16 bytes
- * at a load of at most 3/4); monitors, links and the pid returned by
- * swarm_worker_pid() are allocated only when used.
+ * at a load of at most 3/4); monitors and links are allocated only when
+ * used.
  *
  * Bad input: every frame is validated before ei reads it; a malformed
  * control or message, or one for a pid with no live worker, is counted in
@@ -100,14 +100,9 @@ swarm_worker_t *swarm_worker_new(swarm_host_t *h, const swarm_worker_cbs_t *cbs,
     return w;
 }
 
-const erlang_pid *swarm_worker_pid(const swarm_worker_t *w) {
-    swarm_worker_t *mw = (swarm_worker_t *)w;
-    if (!mw->pidbuf && !(mw->pidbuf = malloc(sizeof *mw->pidbuf))) return NULL;
-    /* Made afresh each time: a worker created before the host was
-     * published gets the node's creation once it is known. */
-    sw__worker_pid(w, mw->pidbuf);
-    return mw->pidbuf;
-}
+/* Made afresh each time: a worker created before the host was published
+ * gets the node's creation once it is known. */
+void swarm_worker_pid(const swarm_worker_t *w, erlang_pid *out) { sw__worker_pid(w, out); }
 
 swarm_host_t *swarm_worker_host(const swarm_worker_t *w) { return w->h; }
 void *swarm_worker_data(const swarm_worker_t *w) { return w->data; }
@@ -288,7 +283,6 @@ static void worker_free(swarm_worker_t *w) {
         free(w->side->rels);
         free(w->side);
     }
-    free(w->pidbuf);
     free(w);
 }
 

@@ -2,9 +2,11 @@
 %% @doc The demo run by `make demo' (scripts/demo.sh): starts a cluster of 3
 %% BEAM nodes on 127.0.0.1 with OTP's peer, runs swarm on each, registers
 %% workers (placed by the ring with register_name/4, and through
-%% {via, swarm, Name}), calls them from another node, stops a node and shows
-%% the placed workers moved and the others gone. Prints what it does; halts
-%% non-zero on any failure.
+%% {via, swarm, Name}), starts a C host (priv/sensor_host, examples/
+%% sensor_host.c) whose C workers join the swarm, calls all of them from
+%% other nodes, stops a node and shows the placed workers moved, the others
+%% of that node gone and the C workers still served. Prints what it does;
+%% halts non-zero on any failure.
 -module(swarm_demo).
 -compile(warn_missing_spec).
 -export([main/0]).
@@ -15,6 +17,10 @@ main() ->
         ok -> io:format("~ndemo: OK~n")
     catch C:E:St ->
         io:format("~ndemo: FAILED ~p:~p~n~p~n", [C, E, St]),
+        case get(host) of
+            {_, OsPid} -> os:cmd("kill -KILL " ++ integer_to_list(OsPid));
+            undefined -> ok
+        end,
         halt(1)
     end.
 
@@ -49,11 +55,24 @@ run() ->
          {ok, Pid} = rpc:call(N, gen_server, start, [{via, swarm, Name}, swarm_demo_worker, Name, []]),
          say("gen_server:start({via, swarm, ~w}, ...) on ~w -> ~w", [Name, N, Pid])
      end || {Name, N} <- Local],
-    All = Placed ++ [Name || {Name, _} <- Local],
+    %% A C host joins: 3 C workers named {sensor, I}, hosted by a C program.
+    Host = start_host(A),
+    Sensors = [{sensor, I} || I <- lists:seq(1, 3)],
+    [begin
+         wait(fun() -> is_pid(rpc:call(N, swarm, whereis_name, [Name])) end),
+         Pid = rpc:call(N, swarm, whereis_name, [Name]),
+         ok = rpc:call(N, gen_server, cast, [{via, swarm, Name}, {set, {from, N}}]),
+         wait(fun() -> rpc:call(N, gen_server, call, [{via, swarm, Name}, read]) =:= {I, {from, N}} end),
+         say("from ~w: ~w is ~w on the C host ~w; cast {set, ...}, then call read -> ~w",
+             [N, Name, Pid, node(Pid), rpc:call(N, gen_server, call, [{via, swarm, Name}, read])])
+     end || {N, {sensor, I} = Name} <- lists:zip(Nodes, Sensors)],
+    say("from ~w: swarm:multi_call(sensors, read) -> ~w",
+        [C, lists:sort(rpc:call(C, swarm, multi_call, [sensors, read]))]),
+    All = Placed ++ [Name || {Name, _} <- Local] ++ Sensors,
     wait(fun() -> length(rpc:call(C, swarm, registered, [])) =:= length(All) end),
     [begin
-         Reply = rpc:call(B, gen_server, call, [{via, swarm, Name}, hello]),
-         say("from ~w: gen_server:call({via, swarm, ~w}, hello) -> ~w", [B, Name, Reply])
+         Reply = rpc:call(B, gen_server, call, [{via, swarm, Name}, ask(Name)]),
+         say("from ~w: gen_server:call({via, swarm, ~w}, ~w) -> ~w", [B, Name, ask(Name), Reply])
      end || Name <- All],
     %% Stop the node that runs the most placed workers (not the one we ask).
     Count = fun(N) -> length([x || P <- Placed, node(rpc:call(A, swarm, whereis_name, [P])) =:= N]) end,
@@ -70,13 +89,58 @@ run() ->
          Where = rpc:call(B, swarm, whereis_name, [Name]),
          Reply = case Where of
                      undefined -> gone;
-                     _ -> rpc:call(B, gen_server, call, [{via, swarm, Name}, hello])
+                     _ -> rpc:call(B, gen_server, call, [{via, swarm, Name}, ask(Name)])
                  end,
          say("after the stop, from ~w: ~w -> ~w", [B, Name, Reply])
      end || Name <- All],
-    say("placed workers moved to the survivors; via-registered ones of ~w are gone", [Victim]),
+    say("placed workers moved to the survivors; via-registered ones of ~w are gone; "
+        "the C workers stayed", [Victim]),
+    ok = stop_host(Host),
+    wait(fun() -> rpc:call(Ask, swarm, whereis_name, [{sensor, 1}]) =:= undefined end),
+    say("C host stopped (SIGTERM): its names left the cluster"),
     [peer:stop(P) || {P, N} <- Peers, N =/= Victim],
     ok.
+
+%% Starts priv/sensor_host with 3 sensors, told about BEAM node Beam (it
+%% finds the others through it); the cookie goes through a file only it
+%% can read. Waits for its ready line.
+-spec start_host(node()) -> {port(), integer()}.
+start_host(Beam) ->
+    Exe = filename:join(code:priv_dir(swarm), "sensor_host"),
+    Name = "demo_sensors_" ++ os:getpid() ++ "@127.0.0.1",
+    CookieFile = filename:join(os:getenv("TMPDIR", "/tmp"), Name ++ ".cookie"),
+    ok = file:write_file(CookieFile, atom_to_list(erlang:get_cookie())),
+    ok = file:change_mode(CookieFile, 8#600),
+    Port = open_port({spawn_executable, Exe},
+                     [{args, ["--name", Name, "--cookie-file", CookieFile,
+                              "--connect", atom_to_list(Beam), "--sensors", "3"]},
+                      exit_status, {line, 1024}, use_stdio]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(host, {Port, OsPid}),
+    Line = receive {Port, {data, {eol, L}}} -> L;
+                   {Port, {exit_status, S}} -> error({sensor_host_exited, S})
+           after 20000 -> error(sensor_host_not_ready)
+           end,
+    _ = file:delete(CookieFile),
+    say("C host started: ~s", [Line]),
+    {Port, OsPid}.
+
+-spec stop_host({port(), integer()}) -> ok.
+stop_host({Port, OsPid}) ->
+    _ = os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+    erase(host),
+    receive {Port, {exit_status, 0}} -> ok;
+            {Port, {exit_status, S}} -> error({sensor_host_exit_status, S})
+    after 20000 -> error(sensor_host_did_not_stop)
+    end.
+
+%% What the demo asks a worker: the C sensors answer `read'.
+-spec ask(term()) -> hello | read.
+ask({sensor, _}) -> read;
+ask(_) -> hello.
+
+-spec say(string()) -> ok.
+say(F) -> say(F, []).
 
 -spec say(string(), [term()]) -> ok.
 say(F, A) -> io:format("demo: " ++ F ++ "~n", A).

@@ -234,11 +234,12 @@ typedef struct {
  * Returns NULL on out of memory or a stopping host. */
 swarm_worker_t *swarm_worker_new(swarm_host_t *h, const swarm_worker_cbs_t *cbs, void *data);
 
-/* The worker's pid (valid while the worker lives), host and user pointer.
- * The pid carries the node's creation, which epmd assigns when the host is
- * published: a worker created before that has its final pid from then on
- * (ask again from on_ready or later; the returned struct is updated). */
-const erlang_pid *swarm_worker_pid(const swarm_worker_t *w);
+/* Copies the worker's pid into *out (an erlang_pid is about 1 KB: a
+ * worker does not keep one). The pid carries the node's creation, which
+ * epmd assigns when the host is published: a worker created before that
+ * has its final pid from then on (ask again from on_ready or later).
+ * Then: the worker's host and user pointer. */
+void swarm_worker_pid(const swarm_worker_t *w, erlang_pid *out);
 swarm_host_t *swarm_worker_host(const swarm_worker_t *w);
 void *swarm_worker_data(const swarm_worker_t *w);
 void swarm_worker_set_data(swarm_worker_t *w, void *data);

@@ -17,6 +17,16 @@
 #include "host_int.h"
 #include "log.h"
 
+/* A worker's pid, in one of a few rotating buffers (swarm_worker_pid
+ * copies it out: a worker keeps no erlang_pid). */
+static const erlang_pid *wpid(const swarm_worker_t *w) {
+    static erlang_pid bufs[4];
+    static unsigned next;
+    erlang_pid *p = &bufs[next++ % 4];
+    swarm_worker_pid(w, p);
+    return p;
+}
+
 #define HOST "h@127.0.0.1"
 #define PEER "a@127.0.0.1"
 
@@ -138,7 +148,7 @@ static void fix_close(fix_t *f) {
 static swarm_worker_t *fix_worker(fix_t *f, erlang_pid *pid) {
     swarm_worker_t *w = swarm_worker_new(f->h, &cbs, NULL);
     CU_ASSERT_FATAL(w != NULL);
-    *pid = *swarm_worker_pid(w);
+    *pid = *wpid(w);
     return w;
 }
 
@@ -333,7 +343,7 @@ static void test_worker_table(void) {
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.workers == N);
     for (int i = 0; i < N; i++) {
-        const erlang_pid *p = swarm_worker_pid(ws[i]);
+        const erlang_pid *p = wpid(ws[i]);
         CU_ASSERT(strcmp(p->node, HOST) == 0);
         CU_ASSERT(p->num <= 0x7fff && p->serial <= 0x1fff);
         CU_ASSERT(!(p->num == 0 && p->serial == 0)); /* the host's own */
@@ -349,13 +359,13 @@ static void test_worker_table(void) {
         CU_ASSERT(a.num != b.num || a.serial != b.serial);
     }
     /* Another node, another creation, a dead worker: none. */
-    erlang_pid p = *swarm_worker_pid(ws[5]);
+    erlang_pid p = *wpid(ws[5]);
     strcpy(p.node, PEER);
     CU_ASSERT(sw__host_worker_find(f.h, &p) == NULL);
-    p = *swarm_worker_pid(ws[5]);
+    p = *wpid(ws[5]);
     p.creation = 7;
     CU_ASSERT(sw__host_worker_find(f.h, &p) == NULL);
-    p = *swarm_worker_pid(ws[5]);
+    p = *wpid(ws[5]);
     CU_ASSERT(swarm_worker_stop(ws[5], NULL, 0) == SWARM_OK);
     CU_ASSERT(sw__host_worker_find(f.h, &p) == NULL);
     CU_ASSERT(S.terms == 1 && strcmp(S.reason, "normal") == 0);
@@ -363,7 +373,7 @@ static void test_worker_table(void) {
     CU_ASSERT(swarm_worker_data(ws[6]) == NULL);
     /* A bad reason is refused and the worker lives. */
     CU_ASSERT(swarm_worker_stop(ws[7], "\x83\x64", 2) == SWARM_EBADTERM);
-    CU_ASSERT(sw__host_worker_find(f.h, swarm_worker_pid(ws[7])) == ws[7]);
+    CU_ASSERT(sw__host_worker_find(f.h, wpid(ws[7])) == ws[7]);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.workers == N - 1);
     sw__host_poll(f.h); /* frees the stopped one */
@@ -513,7 +523,7 @@ static void test_links_and_exits(void) {
     fix_init(&f);
     swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
     swarm_worker_t *t = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w), tp = *swarm_worker_pid(t);
+    erlang_pid wp = *wpid(w), tp = *wpid(t);
     erlang_pid other = pid_on(HOST, 0, 0), dead = pid_on(HOST, 777, 0);
     long op;
     char ctrl[512], msg[256];
@@ -589,7 +599,7 @@ static void test_node_down(void) {
     swarm_worker_t *w = swarm_worker_new(f.h, &cbs, NULL);
     swarm_worker_t *t = swarm_worker_new(f.h, &cbs, NULL);
     swarm_worker_t *u = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid wp = *swarm_worker_pid(w), tp = *swarm_worker_pid(t), up = *swarm_worker_pid(u);
+    erlang_pid wp = *wpid(w), tp = *wpid(t), up = *wpid(u);
     erlang_pid remote = pid_on(PEER, 5, 0), local = pid_on(HOST, 0, 0);
     swarm_worker_trap_exit(t, 1);
     f.m.index = 0;
@@ -725,7 +735,7 @@ static void test_local_calls(void) {
     fix_init(&f);
     swarm_worker_t *a = swarm_worker_new(f.h, &cbs, NULL);
     swarm_worker_t *b = swarm_worker_new(f.h, &cbs, NULL);
-    erlang_pid bp = *swarm_worker_pid(b);
+    erlang_pid bp = *wpid(b);
     S.reply_in_call = 1;
     enc_atom(&f.m, "ping");
     CU_ASSERT(swarm_call_pid(a, &bp, f.m.buff, (size_t)f.m.index, 1000, call_done, NULL) == SWARM_OK);
@@ -740,7 +750,7 @@ static void test_local_calls(void) {
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.calls_out == 0 && st.monitors == 0);
     /* A worker calling itself gets its own call (and answers it). */
-    CU_ASSERT(swarm_call_pid(a, swarm_worker_pid(a), f.m.buff, (size_t)f.m.index, 1000, call_done,
+    CU_ASSERT(swarm_call_pid(a, wpid(a), f.m.buff, (size_t)f.m.index, 1000, call_done,
                              NULL) == SWARM_OK);
     poll_until_done(&f, 2);
     CU_ASSERT(S.done == 2 && S.call_status == SWARM_OK);
@@ -752,7 +762,7 @@ static void test_local_calls(void) {
     /* A callee that keeps the from handle: the timer ends the call. */
     swarm_worker_t *c = swarm_worker_new(f.h, &cbs, NULL);
     S.reply_in_call = 0;
-    CU_ASSERT(swarm_call_pid(a, swarm_worker_pid(c), f.m.buff, (size_t)f.m.index, 20, call_done,
+    CU_ASSERT(swarm_call_pid(a, wpid(c), f.m.buff, (size_t)f.m.index, 20, call_done,
                              NULL) == SWARM_OK);
     for (int i = 0; i < 400 && S.done < 4; i++) {
         sw__host_poll(f.h);
@@ -768,7 +778,7 @@ static void test_local_calls(void) {
     CU_ASSERT(S.infos == infos + 1);
     /* A callee that exits while the call waits: EEXIT with its reason. */
     S.from = NULL;
-    CU_ASSERT(swarm_call_pid(a, swarm_worker_pid(c), f.m.buff, (size_t)f.m.index, 1000, call_done,
+    CU_ASSERT(swarm_call_pid(a, wpid(c), f.m.buff, (size_t)f.m.index, 1000, call_done,
                              NULL) == SWARM_OK);
     for (int i = 0; i < 10 && !S.from; i++) sw__host_poll(f.h);
     CU_ASSERT_FATAL(S.from != NULL);
@@ -789,7 +799,7 @@ static void test_local_calls(void) {
     CU_ASSERT(S.done == 6 && S.call_status == SWARM_ENOTFOUND);
     /* The caller stops while its call waits: ESTOPPED. */
     swarm_worker_t *d = swarm_worker_new(f.h, &cbs, NULL);
-    CU_ASSERT(swarm_call_pid(a, swarm_worker_pid(d), f.m.buff, (size_t)f.m.index, 1000, call_done,
+    CU_ASSERT(swarm_call_pid(a, wpid(d), f.m.buff, (size_t)f.m.index, 1000, call_done,
                              NULL) == SWARM_OK);
     CU_ASSERT(swarm_worker_stop(a, NULL, 0) == SWARM_OK);
     /* a is valid until the check frees it, and refuses calls. */
@@ -814,7 +824,7 @@ static void test_host_stop(void) {
     swarm_worker_t *b = swarm_worker_new(f.h, &cbs, NULL);
     S.reply_in_call = 0;
     enc_atom(&f.m, "ping");
-    CU_ASSERT(swarm_call_pid(a, swarm_worker_pid(b), f.m.buff, (size_t)f.m.index, 1000, call_done,
+    CU_ASSERT(swarm_call_pid(a, wpid(b), f.m.buff, (size_t)f.m.index, 1000, call_done,
                              NULL) == SWARM_OK);
     sw__host_poll(f.h);
     CU_ASSERT(S.calls == 1 && S.from != NULL);

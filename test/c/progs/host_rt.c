@@ -37,6 +37,16 @@
 #include "swarm.h"
 #include "term.h" /* sw_term_enc_counters: the stats reply */
 
+/* A worker's pid, in one of a few rotating buffers (swarm_worker_pid
+ * copies it out: a worker keeps no erlang_pid). */
+static const erlang_pid *wpid(const swarm_worker_t *w) {
+    static erlang_pid bufs[4];
+    static unsigned next;
+    erlang_pid *p = &bufs[next++ % 4];
+    swarm_worker_pid(w, p);
+    return p;
+}
+
 static swarm_host_t *H;
 static swarm_worker_t *CTL;
 static ei_x_buff EVENTS; /* the encoded event list elements */
@@ -51,7 +61,7 @@ static wnode_t *WORKERS; /* the live echo workers */
 
 static void record(swarm_worker_t *w, const char *kind, const char *term, size_t len) {
     ei_x_encode_tuple_header(&EVENTS, 3);
-    ei_x_encode_pid(&EVENTS, swarm_worker_pid(w));
+    ei_x_encode_pid(&EVENTS, wpid(w));
     ei_x_encode_atom(&EVENTS, kind);
     ei_x_append_buf(&EVENTS, term + 1, (int)len - 1);
     NEVENTS++;
@@ -145,7 +155,7 @@ static void on_registered(swarm_worker_t *w, int result, const erlang_pid *holde
     ei_x_encode_tuple_header(&x, 2);
     if (result == SWARM_OK) {
         ei_x_encode_atom(&x, "ok");
-        ei_x_encode_pid(&x, swarm_worker_pid(w));
+        ei_x_encode_pid(&x, wpid(w));
     } else if (result == SWARM_ETAKEN && holder) {
         ei_x_encode_atom(&x, "taken");
         ei_x_encode_pid(&x, holder);
@@ -192,7 +202,7 @@ static swarm_worker_t *new_worker(void) {
     if (!w) return NULL;
     wnode_t *n = calloc(1, sizeof *n);
     n->w = w;
-    n->pid = *swarm_worker_pid(w);
+    n->pid = *wpid(w);
     n->next = WORKERS;
     WORKERS = n;
     return w;
@@ -231,7 +241,7 @@ static void ctl_call(swarm_worker_t *w, swarm_from_t *from, const char *msg, siz
         if (is_atom(msg, idx, "none")) {
             ei_x_encode_tuple_header(&out, 2);
             ei_x_encode_atom(&out, "ok");
-            ei_x_encode_pid(&out, swarm_worker_pid(t));
+            ei_x_encode_pid(&out, wpid(t));
             swarm_reply(from, out.buff, (size_t)out.index);
         } else {
             term_at(msg, &idx, &a);
