@@ -17,10 +17,10 @@ main() ->
         ok -> io:format("~ndemo: OK~n")
     catch C:E:St ->
         io:format("~ndemo: FAILED ~p:~p~n~p~n", [C, E, St]),
-        case get(host) of
-            {_, OsPid} -> os:cmd("kill -KILL " ++ integer_to_list(OsPid));
-            undefined -> ok
-        end,
+        _ = case get(host) of
+                {_, OsPid} -> os:cmd("kill -KILL " ++ integer_to_list(OsPid));
+                undefined -> ok
+            end,
         halt(1)
     end.
 
