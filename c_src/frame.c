@@ -66,7 +66,10 @@ int sw__reader_space(sw__reader_t *r, char **p, size_t *len) {
         }
     }
 
-    if (r->cap - r->head < want) {
+    /* Room is made only when less than half a minimal read is left, and
+     * then for a whole one (see frame.h). */
+    size_t low = have + SW_READER_MIN_READ / 2;
+    if (r->cap - r->head < low) {
         if (r->head > 0) {
             /* Compact: only the unparsed tail moves. For a small message that
              * is a few bytes; a large one is moved at most once, when its
@@ -75,7 +78,7 @@ int sw__reader_space(sw__reader_t *r, char **p, size_t *len) {
             r->head = 0;
             r->tail = have;
         }
-        if (r->cap < want) {
+        if (r->cap < low) {
             /* Doubling keeps the copies of realloc linear in the message
              * size; the cap keeps the buffer within the message (or the
              * minimal read, if more). */

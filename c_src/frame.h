@@ -58,8 +58,10 @@ void sw__reader_free(sw__reader_t *r);
  * already returned. Buffered bytes are kept and parsed with the new rules. */
 void sw__reader_set_mode(sw__reader_t *r, unsigned hdr, size_t max);
 
-/* Room to read into: *p and *len (>= SW_READER_MIN_READ) describe the free
- * tail of the buffer. The buffer grows with the bytes received, doubling,
+/* Room to read into: *p and *len (>= SW_READER_MIN_READ / 2) describe the
+ * free tail of the buffer; when less than that is left, room for a whole
+ * SW_READER_MIN_READ is made (so bytes that trickle in cost one realloc
+ * per half minimal read, not one per read). The buffer grows with the bytes received, doubling,
  * never beyond the current message's announced size (or the minimal read,
  * if larger): memory follows what a peer sent, not what it announced (a
  * 256 MiB header followed by 10 bytes costs about SW_READER_MIN_READ). A
