@@ -38,10 +38,10 @@ struct sw_hreg_s {
     uint64_t id;
     uint64_t deadline;    /* loop time (ms) */
     int state, status;
-    int have_holder;
+    erlang_pid *holder;   /* SWARM_ETAKEN: who has the name (an erlang_pid is
+                           * about 1 KB: made only then) */
     swarm_register_cb done;
     void *ud;
-    erlang_pid holder;
     size_t nlen;
     char name[];          /* canonical, with 131 */
 };
@@ -165,7 +165,11 @@ static void on_reply(swarm_host_t *h, const char *buf, int *idx) {
         if (res == SW_MSG_YES) {
             reg_finish(r, SWARM_OK);
         } else if (res == SW_MSG_NO) {
-            r->have_holder = sw_tracker_lookup(h->tracker, r->name, r->nlen, &r->holder);
+            if ((r->holder = malloc(sizeof *r->holder)) &&
+                !sw_tracker_lookup(h->tracker, r->name, r->nlen, r->holder)) {
+                free(r->holder);
+                r->holder = NULL;
+            }
             reg_finish(r, SWARM_ETAKEN);
         } else {
             /* No member to decide (they all went away meanwhile): wait for
@@ -264,8 +268,8 @@ void sw__reg_poll(swarm_host_t *h) {
         sw_hreg_t *r = done;
         done = r->next;
         if (r->done)
-            r->done(r->w, r->status, r->status == SWARM_ETAKEN && r->have_holder ? &r->holder : NULL,
-                    r->ud);
+            r->done(r->w, r->status, r->status == SWARM_ETAKEN ? r->holder : NULL, r->ud);
+        free(r->holder);
         free(r);
     }
 }
