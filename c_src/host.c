@@ -425,6 +425,7 @@ static void host_free(swarm_host_t *h) {
     sw_dist_out_close(&h->out);
     sw__host_workers_close(h);
     sw_htab_close(&h->calls_tab);
+    sw_htab_close(&h->regs_tab);
     while (h->froms) swarm_from_free(h->froms);
     sw__reg_free(h);
     while (h->lhead) {
@@ -564,6 +565,8 @@ swarm_host_t *swarm_host_new(uv_loop_t *loop, const swarm_host_config_t *cfg, in
     h->dist_open = 1;
     sw_htab_init(&h->workers);
     sw_htab_init(&h->calls_tab);
+    sw_htab_init(&h->regs_tab);
+    h->regs_tail = &h->regs;
     if (!loop) {
         if (!(loop = malloc(sizeof *loop)) || uv_loop_init(loop) != 0) {
             free(loop);

@@ -144,6 +144,8 @@ struct swarm_host {
     sw_htab_t calls_tab;      /* swarm_call()s in flight, by Ref number */
     sw_hcall_t *calls_done, *calls_tail; /* finished, their done to run */
     sw_hreg_t *regs;          /* registrations in flight or finished */
+    sw_hreg_t **regs_tail;    /* where the next one is appended */
+    sw_htab_t regs_tab;       /* the same, by request id (their replies) */
     sw_hjob_t *jobs;          /* swarm_work and swarm_after in flight */
     swarm_from_t *froms;      /* live from handles */
     sw_hgop_t *early, *early_tail; /* group ops before publication */

@@ -46,6 +46,12 @@ struct sw_hreg_s {
     char name[];          /* canonical, with 131 */
 };
 
+static uint64_t reg_hash(uint64_t id) { return sw_hash_u64(id); }
+
+static int reg_eq(const void *item, const void *key) {
+    return ((const sw_hreg_t *)item)->id == *(const uint64_t *)key;
+}
+
 /* ---- names ---------------------------------------------------------------- */
 
 int sw__canon(const swarm_host_t *h, const char *name, size_t len, ei_x_buff *x) {
@@ -111,10 +117,13 @@ int swarm_register(swarm_worker_t *w, const char *name, size_t len, swarm_regist
     r->nlen = (size_t)h->msg.index;
     memcpy(r->name, h->msg.buff, r->nlen);
     r->deadline = uv_now(h->loop) + h->register_timeout_ms;
+    if (sw_htab_insert(&h->regs_tab, reg_hash(r->id), r) != 0) {
+        free(r);
+        return SWARM_ENOMEM;
+    }
     /* Appended: requests go out in the order they were made. */
-    sw_hreg_t **pp = &h->regs;
-    while (*pp) pp = &(*pp)->next;
-    *pp = r;
+    *h->regs_tail = r;
+    h->regs_tail = &r->next;
     sw__host_wake(h);
     return SWARM_OK;
 }
@@ -160,8 +169,8 @@ static void on_reply(swarm_host_t *h, const char *buf, int *idx) {
         *idx = at;
         sw_term_skip(buf, idx);
     }
-    for (sw_hreg_t *r = h->regs; r; r = r->next) {
-        if (r->id != id || r->state != REG_SENT) continue;
+    sw_hreg_t *r = sw_htab_find(&h->regs_tab, reg_hash(id), &id, reg_eq);
+    if (r && r->state == REG_SENT) {
         if (res == SW_MSG_YES) {
             reg_finish(r, SWARM_OK);
         } else if (res == SW_MSG_NO) {
@@ -176,7 +185,6 @@ static void on_reply(swarm_host_t *h, const char *buf, int *idx) {
              * one, within the deadline. */
             r->state = REG_WAITING;
         }
-        break;
     }
 }
 
@@ -263,12 +271,14 @@ void sw__reg_poll(swarm_host_t *h) {
             pp = &r->next;
         }
     }
+    h->regs_tail = pp;
     /* Callbacks last: they may register again (onto h->regs). */
     while (done) {
         sw_hreg_t *r = done;
         done = r->next;
         if (r->done)
             r->done(r->w, r->status, r->status == SWARM_ETAKEN ? r->holder : NULL, r->ud);
+        sw_htab_remove(&h->regs_tab, reg_hash(r->id), r);
         free(r->holder);
         free(r);
     }
