@@ -25,7 +25,8 @@
  *                  nobody knows
  *   From bit 2:    no poll of the host after this frame
  *   From bit 3:    after it, the sender's connection goes down (as the
- *                  host's on_down does for a connection it did not dial)
+ *                  host's on_down does for a connection it did not dial;
+ *                  not for the host itself, which has no connection)
  * At the end the host stops (workers, calls, registrations) and its loop
  * runs until it is freed.
  *
@@ -192,7 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (l > n) l = n;
         if (!sw__host_worker_frame(h, who, (const char *)p, l))
             sw_dist_handle(&h->dist, who, (const char *)p, l);
-        if (f & 8) conn_down(h, who);
+        if ((f & 8) && (f & 3) != 2) conn_down(h, who);
         if (!(f & 4)) sw__host_poll(h);
         p += l, n -= l;
     }
