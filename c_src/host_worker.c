@@ -512,6 +512,41 @@ static int dec_pid_raw(const char *buf, int *idx, erlang_pid *p, const char **ra
     return 0;
 }
 
+/* The arity of the control tuple of op, Op included, or -1 for an op that
+ * is not checked here (not a worker's, or ignored whatever it holds). The
+ * decoders below read element after element without a bound: a tuple
+ * shorter than its op's would let them read past the control term. */
+static int ctrl_arity(long op) {
+    switch (op) {
+    case SW_DOP_SEND:
+    case SW_DOP_SEND_SENDER:
+    case SW_DOP_LINK:
+    case SW_DOP_UNLINK:
+    case SW_DOP_PAYLOAD_EXIT:
+    case SW_DOP_PAYLOAD_EXIT2:
+        return 3;
+    case SW_DOP_SEND_TT:
+    case SW_DOP_SEND_SENDER_TT:
+    case SW_DOP_REG_SEND:
+    case SW_DOP_UNLINK_ID:
+    case SW_DOP_EXIT:
+    case SW_DOP_EXIT2:
+    case SW_DOP_PAYLOAD_EXIT_TT:
+    case SW_DOP_PAYLOAD_EXIT2_TT:
+    case SW_DOP_MONITOR_P:
+    case SW_DOP_DEMONITOR_P:
+    case SW_DOP_PAYLOAD_MONITOR_P_EXIT:
+        return 4;
+    case SW_DOP_REG_SEND_TT:
+    case SW_DOP_EXIT_TT:
+    case SW_DOP_EXIT2_TT:
+    case SW_DOP_MONITOR_P_EXIT:
+        return 5;
+    default:
+        return -1;
+    }
+}
+
 int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, size_t len) {
     int idx = 0, version, arity, mi;
     long op;
@@ -523,7 +558,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
 
     if (frame_ok(buf, len, &mi) != 0 || ei_decode_version(buf, &idx, &version) != 0 ||
         ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity < 1 ||
-        ei_decode_long(buf, &idx, &op) != 0)
+        ei_decode_long(buf, &idx, &op) != 0 || (ctrl_arity(op) >= 0 && arity != ctrl_arity(op)))
         goto dropped;
     if (op != SW_DOP_SEND && op != SW_DOP_REG_SEND) SW_DEBUG("control", "from=%s op=%ld", from, op);
     const char *msg = (size_t)mi < len ? buf + mi : NULL;
@@ -550,7 +585,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         goto dropped;
     case SW_DOP_LINK:
         /* {1, From, To} */
-        if (arity != 3 || dec_pid_raw(buf, &idx, &fp, &fraw, &flen) != 0 ||
+        if (dec_pid_raw(buf, &idx, &fp, &fraw, &flen) != 0 ||
             dec_pid_raw(buf, &idx, &tp, &traw, &tlen) != 0)
             goto dropped;
         if (!(w = sw__host_worker_find(h, &tp))) {
@@ -565,9 +600,9 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         /* {4, From, To} {35, Id, From, To} */
         const char *idraw = NULL;
         size_t idlen = 0;
-        if (op == SW_DOP_UNLINK_ID && (arity != 4 || sw_term_dec_raw(buf, &idx, &idraw, &idlen) != 0))
+        if (op == SW_DOP_UNLINK_ID && sw_term_dec_raw(buf, &idx, &idraw, &idlen) != 0)
             goto dropped;
-        if ((op == SW_DOP_UNLINK && arity != 3) || dec_pid_raw(buf, &idx, &fp, &fraw, &flen) != 0 ||
+        if (dec_pid_raw(buf, &idx, &fp, &fraw, &flen) != 0 ||
             dec_pid_raw(buf, &idx, &tp, &traw, &tlen) != 0)
             goto dropped;
         if ((w = sw__host_worker_find(h, &tp))) {
@@ -623,7 +658,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         const char *proc;
         size_t plen;
         int type, size;
-        if (arity != 4 || ei_decode_pid(buf, &idx, &fp) != 0) goto dropped;
+        if (ei_decode_pid(buf, &idx, &fp) != 0) goto dropped;
         int at = idx;
         if (ei_get_type(buf, &idx, &type, &size) != 0 || sw_term_dec_raw(buf, &idx, &proc, &plen) != 0 ||
             sw_term_dec_raw(buf, &idx, &ref, &rlen) != 0)

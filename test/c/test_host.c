@@ -682,6 +682,48 @@ static void test_garbage(void) {
     fix_close(&f);
 }
 
+/* Controls whose tuple is shorter or longer than their op's, with no
+ * message after them: dropped and counted, without a read past the frame
+ * (each is handled from a heap copy of its exact size, for ASan). */
+static void test_control_arity(void) {
+    fix_t f;
+    fix_init(&f);
+    erlang_pid wp;
+    swarm_worker_t *w = fix_worker(&f, &wp);
+    erlang_pid peer = pid_on(PEER, 7, 0);
+    static const long ops[] = {SW_DOP_SEND_TT,  SW_DOP_REG_SEND,    SW_DOP_UNLINK_ID,
+                               SW_DOP_EXIT,     SW_DOP_EXIT_TT,     SW_DOP_EXIT2,
+                               SW_DOP_EXIT2_TT, SW_DOP_MONITOR_P,   SW_DOP_MONITOR_P_EXIT,
+                               SW_DOP_PAYLOAD_EXIT_TT};
+    swarm_host_stats_t st;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        for (int extra = 0; extra < 2; extra++) {
+            /* {Op, From, To} or {Op, From, To, kill, kill, kill}. */
+            ei_x_buff *x = &f.x;
+            x->index = 0;
+            ei_x_encode_version(x);
+            ei_x_encode_tuple_header(x, extra ? 6 : 3);
+            ei_x_encode_long(x, ops[i]);
+            ei_x_encode_pid(x, &peer);
+            ei_x_encode_pid(x, &wp);
+            for (int k = 0; k < (extra ? 3 : 0); k++) ei_x_encode_atom(x, "kill");
+            char *copy = malloc((size_t)x->index);
+            CU_ASSERT_FATAL(copy != NULL);
+            memcpy(copy, x->buff, (size_t)x->index);
+            swarm_host_stats(f.h, &st);
+            uint64_t dropped = st.dropped;
+            CU_ASSERT(sw__host_worker_frame(f.h, PEER, copy, (size_t)x->index) == 1);
+            free(copy);
+            swarm_host_stats(f.h, &st);
+            CU_ASSERT(st.dropped == dropped + 1);
+        }
+    }
+    sw__host_poll(f.h);
+    CU_ASSERT(S.calls + S.casts + S.infos + S.terms == 0);
+    CU_ASSERT(sw__host_worker_find(f.h, &wp) == w);
+    fix_close(&f);
+}
+
 static void test_stop_inside_callback(void) {
     fix_t f;
     fix_init(&f);
@@ -894,6 +936,7 @@ int test_host_suite(void) {
         !CU_add_test(s, "monitors", test_monitors) ||
         !CU_add_test(s, "links and exit signals", test_links_and_exits) ||
         !CU_add_test(s, "garbage dropped and counted", test_garbage) ||
+        !CU_add_test(s, "controls of the wrong arity dropped", test_control_arity) ||
         !CU_add_test(s, "a peer's connection lost", test_node_down) ||
         !CU_add_test(s, "stop inside a callback", test_stop_inside_callback) ||
         !CU_add_test(s, "calls between workers of one host", test_local_calls) ||

@@ -27,7 +27,7 @@ main(Args) ->
     Targets = [{frame, frame()}, {handshake_acceptor, acceptor()},
                {handshake_initiator, initiator()}, {epmd, epmd()},
                {control, control()}, {dist, dist()}, {peer_ops, peer_ops()},
-               {canon, canon()}],
+               {canon, canon()}, {host, host()}],
     lists:foreach(
       fun({T, Seeds}) ->
               TDir = filename:join(Dir, atom_to_list(T)),
@@ -393,3 +393,55 @@ peer_ops() ->
      Op(2, "both-all", Reg ++ Grp)] ++
     [Op(1, "groups-" ++ atom_to_list(element(1, O)) ++ "-" ++ integer_to_list(I), [O])
      || {I, O} <- lists:zip(lists:seq(1, length(Grp)), Grp)].
+
+%% ---- host ----------------------------------------------------------------
+
+-define(HOST, 'h@127.0.0.1').
+
+%% fuzz_host.c: the unstarted host's pids and refs have creation 0; worker
+%% I has Num I, Serial 0; the host mints refs 1, 2, ... in order.
+hpid(I) ->
+    N = atom_to_binary(?HOST, utf8),
+    binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, I:32, 0:32, 0:32>>).
+
+href(Id) ->
+    N = atom_to_binary(?HOST, utf8),
+    binary_to_term(<<131, 90, 3:16, 119, (byte_size(N)), N/binary, 0:32, Id:32, 0:32, 0:32>>).
+
+%% One frame of a fuzz_host input: From (0: a BEAM node, 1: a C node),
+%% then the body.
+hframe(From, Body) -> <<From, (byte_size(Body)):16, Body/binary>>.
+
+ctrl(C) -> t2b(C).
+
+gen_call(To, Tag, Msg) -> send(To, {'$gen_call', {caller(), Tag}, Msg}).
+
+host() ->
+    R = ref(?OUR_BEAM, 7),
+    W = fun(N, Frames) -> {N, iolist_to_binary(Frames)} end,
+    [W("call-echo", [hframe(0, gen_call(hpid(1), 1, hello))]),
+     W("call-keep", [hframe(0, gen_call(hpid(2), 1, first)),
+                     hframe(0, gen_call(hpid(2), 2, second))]),
+     W("call-back", [hframe(0, gen_call(hpid(4), 1, back))]),
+     W("cast-call", [hframe(0, send(hpid(1), {'$gen_cast', ping})),
+                     hframe(0, send(hpid(1), {href(1), pong}))]),
+     W("cast-name", [hframe(0, send(hpid(2), {'$gen_cast', t2b({worker, 1})}))]),
+     W("info-join", [hframe(0, send(hpid(1), {group, 1})),
+                     hframe(0, send(hpid(3), {group, 1}))]),
+     W("info-stop", [hframe(0, send(hpid(2), because))]),
+     W("monitor", [hframe(0, ctrl({19, caller(), hpid(1), R})),
+                   hframe(0, ctrl({20, caller(), hpid(1), R})),
+                   hframe(0, ctrl({19, caller(), hpid(2), R})),
+                   hframe(0, send(hpid(2), bye))]),
+     W("link", [hframe(0, ctrl({1, caller(), hpid(3)})),
+                hframe(0, ctrl({1, caller(), hpid(1)})),
+                hframe(0, ctrl({35, 1, caller(), hpid(3)})),
+                hframe(0, ctrl({3, caller(), hpid(1), killed}))]),
+     W("link-down", [hframe(0, ctrl({1, caller(), hpid(2)})),
+                     hframe(8, ctrl({1, caller(), hpid(3)}))]),
+     W("exit2", [hframe(0, ctrl({8, caller(), hpid(3), kill}))]),
+     W("reply", [hframe(0, send(hpid(1), {href(1), late}))]),
+     W("reg-send", [hframe(1, reg_send(pid('swarm_b@127.0.0.1', 1), swarm,
+                                       {'$sw1', hello, pid('swarm_b@127.0.0.1', 1), [], []}))]),
+     W("net-kernel", [hframe(0, reg_send(caller(), net_kernel,
+                                         {'$gen_call', {caller(), R}, {is_auth, ?OUR_BEAM}}))])].
