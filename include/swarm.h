@@ -276,7 +276,8 @@ typedef void (*swarm_register_cb)(swarm_worker_t *w, int result, const erlang_pi
  * canonical) for worker w, as Swarm.register_name(Name, Pid): the name's
  * owner on the ring decides, so exactly one registration of a name wins
  * cluster-wide. Asynchronous: done(w, result, holder, ud) runs on the loop
- * exactly once (never from inside this call). A worker may hold several
+ * exactly once (never from inside this call; done may be NULL when the
+ * result does not matter to the program). A worker may hold several
  * names. Returns SWARM_OK if the request began (done will run), or
  * SWARM_EBADTERM / SWARM_EINVAL / SWARM_ESTOPPED / SWARM_ENOMEM (done will
  * not run). */
