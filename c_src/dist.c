@@ -191,26 +191,47 @@ static int handle_net_kernel(sw_dist_t *d, const char *buf, int *index) {
     return send_reply(d, &from) == 0 ? 0 : -1;
 }
 
-void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len) {
-    int index = 0, version, arity;
-    long op;
-    char toname[MAXATOMLEN_UTF8];
-    erlang_pid topid, frompid;
+int sw_dist_frame_check(const char *buf, size_t len, int *msg_at) {
     /* ei's decoders trust lengths inside terms, and some of ei recurses:
      * prove both terms fit in the frame and nest at most SW_TERM_MAX_DEPTH
      * levels before any of them runs. */
     int vi = 1;
     if (len < 2 || len > (size_t)INT32_MAX || (unsigned char)buf[0] != 131 ||
         sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0)
-        goto bad_ctrl;
+        return -1;
     if ((size_t)vi < len) {
         int mi = vi + 1;
         if ((unsigned char)buf[vi] != 131 ||
-            sw_term_validate_depth(buf, len, &mi, SW_TERM_MAX_DEPTH) != 0 || (size_t)mi != len) {
-            toname[0] = 0;
-            goto bad_msg;
-        }
+            sw_term_validate_depth(buf, len, &mi, SW_TERM_MAX_DEPTH) != 0 || (size_t)mi != len)
+            return -2;
     }
+    *msg_at = vi;
+    return 0;
+}
+
+void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len) {
+    int msg_at;
+    switch (sw_dist_frame_check(buf, len, &msg_at)) {
+    case 0:
+        sw_dist_handle_checked(d, from, buf, len);
+        return;
+    case -1:
+        d->st.bad_ctrl++;
+        SW_WARN("bad_control", "from=%s len=%zu", from, len);
+        return;
+    default:
+        d->st.unknown_msgs++;
+        SW_WARN("unknown_message", "from=%s to= len=%zu", from, len);
+        return;
+    }
+}
+
+void sw_dist_handle_checked(sw_dist_t *d, const char *from, const char *buf, size_t len) {
+    int index = 0, version, arity;
+    long op;
+    char toname[MAXATOMLEN_UTF8];
+    erlang_pid topid, frompid;
+    toname[0] = 0;
     if (ei_decode_version(buf, &index, &version) || ei_decode_tuple_header(buf, &index, &arity) ||
         arity < 1 || ei_decode_long(buf, &index, &op))
         goto bad_ctrl;

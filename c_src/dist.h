@@ -52,9 +52,23 @@ int sw_dist_init(sw_dist_t *d, sw_dist_out_t *out, sw_tracker_t *t, sw_group_t *
                  const char *beam);
 void sw_dist_close(sw_dist_t *d);
 
+/* Proves a frame body (buf at the control term's 131 byte, len bytes)
+ * fit for ei's decoders: the control term, and the message term if any
+ * follows it, are complete, end exactly at len and nest at most
+ * SW_TERM_MAX_DEPTH levels. Returns 0 with *msg_at the offset of the
+ * message's 131 byte (len when there is none), -1 when the control term
+ * is bad, -2 when the message term is. Reads nothing past len. */
+int sw_dist_frame_check(const char *buf, size_t len, int *msg_at);
+
 /* Handles one frame body from connection peer `from` (buf at the control
- * term's 131 byte, len bytes). Never fails: bad input is counted in d->st
- * and logged. */
+ * term's 131 byte, len bytes): sw_dist_frame_check, then
+ * sw_dist_handle_checked. Never fails: bad input is counted in d->st and
+ * logged. */
 void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len);
+
+/* sw_dist_handle for a body sw_dist_frame_check accepted (a caller that
+ * looked at the frame first, as a C host does for its workers' pids, does
+ * not prove it twice). */
+void sw_dist_handle_checked(sw_dist_t *d, const char *from, const char *buf, size_t len);
 
 #endif

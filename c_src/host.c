@@ -348,7 +348,7 @@ static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
 static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, void *ud) {
     swarm_host_t *h = ud;
     if (!sw__host_worker_frame(h, sw_conn_peer(c), buf, len))
-        sw_dist_handle(&h->dist, sw_conn_peer(c), buf, len);
+        sw_dist_handle_checked(&h->dist, sw_conn_peer(c), buf, len);
     sw__host_wake(h);
 }
 

@@ -195,8 +195,10 @@ void sw__host_ref(swarm_host_t *h, ei_x_buff *x, uint64_t *id);
 /* ---- host_worker.c ------------------------------------------------------- */
 
 /* Handles one frame body whose destination may be a worker (from is the
- * sending node's name). Returns 1 if it was a worker's (handled or
- * counted), 0 if it is for the rest of the node (sw_dist_handle). */
+ * sending node's name). The body is proved well-formed first
+ * (sw_dist_frame_check; a bad one is dropped and counted). Returns 1 if it
+ * was a worker's (handled or counted), 0 if it is for the rest of the node:
+ * pass it to sw_dist_handle_checked, which does not check it again. */
 int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, size_t len);
 /* The worker with this pid, or NULL (another node, dead, stopping). */
 swarm_worker_t *sw__host_worker_find(swarm_host_t *h, const erlang_pid *pid);

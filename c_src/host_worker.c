@@ -486,23 +486,6 @@ void sw__host_workers_node_down(swarm_host_t *h, const char *node) {
 
 /* ---- frames -------------------------------------------------------------- */
 
-/* Validates a frame body: the control term, then the message term if any.
- * Sets *mi to the message's 131 byte (len if none). */
-static int frame_ok(const char *buf, size_t len, int *mi) {
-    int vi = 1;
-    if (len < 2 || len > (size_t)INT32_MAX || (unsigned char)buf[0] != 131 ||
-        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0)
-        return -1;
-    *mi = vi;
-    if ((size_t)vi < len) {
-        int m = vi + 1;
-        if ((unsigned char)buf[vi] != 131 || sw_term_validate_depth(buf, len, &m, SW_TERM_MAX_DEPTH) != 0 ||
-            (size_t)m != len)
-            return -1;
-    }
-    return 0;
-}
-
 /* The raw bytes of the term at *idx, and the pid it decodes to. */
 static int dec_pid_raw(const char *buf, int *idx, erlang_pid *p, const char **raw, size_t *rlen) {
     int at = *idx;
@@ -556,7 +539,7 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
     swarm_worker_t *w;
     char toname[MAXATOMLEN_UTF8];
 
-    if (frame_ok(buf, len, &mi) != 0 || ei_decode_version(buf, &idx, &version) != 0 ||
+    if (sw_dist_frame_check(buf, len, &mi) != 0 || ei_decode_version(buf, &idx, &version) != 0 ||
         ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity < 1 ||
         ei_decode_long(buf, &idx, &op) != 0 || (ctrl_arity(op) >= 0 && arity != ctrl_arity(op)))
         goto dropped;

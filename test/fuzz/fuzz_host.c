@@ -192,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p += 3, n -= 3;
         if (l > n) l = n;
         if (!sw__host_worker_frame(h, who, (const char *)p, l))
-            sw_dist_handle(&h->dist, who, (const char *)p, l);
+            sw_dist_handle_checked(&h->dist, who, (const char *)p, l);
         if ((f & 8) && (f & 3) != 2) conn_down(h, who);
         if (!(f & 4)) sw__host_poll(h);
         p += l, n -= l;
