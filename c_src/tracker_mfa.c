@@ -348,7 +348,9 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
         pid.node != t->self_beam)
         return; /* gone or replaced meanwhile */
     e->handoff = 0;
-    if (how == SW_HANDOFF_IGNORE) return;
+    /* `ignore' stays; an entry moving already (its process exited while it
+     * was asked, and is being started again) is not sent twice. */
+    if (how == SW_HANDOFF_IGNORE || e->moving) return;
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
     sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
     if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
