@@ -281,6 +281,12 @@ void sw_tr_leave_free(sw_tracker_t *t);
 /* {leaving, yes | no} from p (leaving 1 | 0): p's BEAM node leaves the
  * ring or comes back. Returns 0, or -1 when p is a host or unnamed. */
 int sw_tr_apply_leaving(sw_tracker_t *t, sw_peer_t *p, int leaving);
+/* A connection went: a handoff_start or its answer may be lost with it.
+ * Local entries being moved are no longer marked (the next scan may ask
+ * them again; a second start at the new owner finds the name taken and is
+ * dropped), and those of exited processes are removed (the new process,
+ * if it started, commits its own entry). */
+void sw_tr_moves_lost(sw_tracker_t *t);
 /* Forgets restart records older than the restart period (from the tick). */
 void sw_tr_restarts_tick(sw_tracker_t *t);
 /* Frees every restart record (the table stays usable). */

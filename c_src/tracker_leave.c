@@ -136,6 +136,21 @@ void sw_tracker_move(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
     sw_tr_reply_via(t, t->self_beam, &c, ref, rlen, SW_MSG_OK);
 }
 
+void sw_tr_moves_lost(sw_tracker_t *t) {
+    size_t n;
+    sw_entry_t **v = local_entries(t, 1, &n);
+    for (size_t k = 0; k < n; k++) {
+        sw_entry_t *e = v[k];
+        if (!e->moving) continue;
+        e->moving = 0;
+        if (e->dead) { /* its restart may be lost: nothing holds the name */
+            sw_tr_broadcast(t, SW_MSG_DEL, e);
+            sw_tr_entry_drop(t, e, 1);
+        }
+    }
+    free(v);
+}
+
 /* ---- leaving the placement --------------------------------------------- */
 
 void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller,

@@ -144,6 +144,7 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
      * connection (no agent reports a host down): its entries go now. A
      * later connection brings them back with its sync. */
     if (p->host && p->conn_up && p->beam != UINT32_MAX) sw_tr_purge_node(t, p->beam);
+    if (p->conn_up) sw_tr_moves_lost(t);
     sw_peer_conn_close(p);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
