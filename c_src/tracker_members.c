@@ -28,11 +28,17 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     const char *names[1 + t->peers.n];
     size_t n = 0;
     /* A host is never a member, nor a host peer; a node that left the
-     * placement (sw_tracker_leave, {leaving, yes}) is not one either. */
-    if (!t->host && !t->leaving) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
+     * placement (sw_tracker_leave, {leaving, yes}) is not one either,
+     * unless every node left it (then nobody would decide). */
+    int in = !t->host && !t->leaving;
+    for (uint32_t i = 0; i < t->peers.n && !in; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        in = p->conn_up && !p->down && !p->host && !p->leaving && p->beam != UINT32_MAX;
+    }
+    if (!t->host && (!t->leaving || !in)) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
     for (uint32_t i = 0; i < t->peers.n; i++) {
         sw_peer_t *p = &t->peers.v[i];
-        if (p->conn_up && !p->down && !p->host && !p->leaving && p->beam != UINT32_MAX)
+        if (p->conn_up && !p->down && !p->host && (!p->leaving || !in) && p->beam != UINT32_MAX)
             names[n++] = sw_atoms_str(&t->atoms, p->beam);
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
