@@ -560,12 +560,17 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     sw_tr_restarts_tick(t);
-    if (t->handoff_due && now_ms >= t->handoff_at && t->sync.synced) {
-        t->handoff_due = 0;
-        if (sw_tr_handoff_scan(t) > 0) {
-            t->handoff_due = 1;
-            t->handoff_at = now_ms + HANDOFF_DELAY_MS;
-        }
+    sw_tr_handoff_due(t);
+}
+
+void sw_tr_handoff_due(sw_tracker_t *t) {
+    if (!t->handoff_due || t->now < t->handoff_at || !t->sync.synced) return;
+    t->handoff_due = 0;
+    if (sw_tr_handoff_scan(t) > 0) {
+        /* Some new owners' agents are not reported up yet: again at a
+         * later tick, or as soon as one is (sw_tracker_peer_up). */
+        t->handoff_due = 1;
+        t->handoff_at = t->now + HANDOFF_DELAY_MS;
     }
 }
 

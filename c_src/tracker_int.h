@@ -37,7 +37,9 @@
 #define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
 /* How often peers we should be connected to are dialled again. */
 #define REDIAL_MS 1000u
-/* From a ring's growth to the handoff scan (the tick runs every 500 ms). */
+/* A handoff scan that found new owners whose agents were not reported up
+ * yet runs again this much later (at a tick: they run every 500 ms), or as
+ * soon as one of them is. */
 #define HANDOFF_DELAY_MS 300u
 
 /* The tracker. Besides the entry store:
@@ -251,6 +253,10 @@ void sw_tr_starts_free(sw_tracker_t *t);
 /* BEAM node beam went down: its entries go, and the MFA entries this node
  * now owns are started again here (unless below the quorum). */
 void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam);
+/* Runs the handoff scan if one is due (the ring grew, or this node left
+ * the placement) and this node's initial sync is done. Called from the
+ * tick and before every flush. */
+void sw_tr_handoff_due(sw_tracker_t *t);
 /* Asks the agent about every local MFA process the ring now places on a
  * connected peer. Returns how many wait for their new owner's agent to be
  * reported up (the caller scans again later). */

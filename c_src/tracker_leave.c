@@ -180,10 +180,9 @@ void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller
         }
         free(v);
     }
-    if (sw_tr_handoff_scan(t) > 0) {
-        t->handoff_due = 1;
-        t->handoff_at = t->now + HANDOFF_DELAY_MS;
-    }
+    t->handoff_due = 1;
+    t->handoff_at = t->now;
+    sw_tr_handoff_due(t);
     if (!has_caller) return;
     waiter_t *w = malloc(sizeof *w + rlen);
     if (!w) {

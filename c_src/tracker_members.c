@@ -75,7 +75,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
     if (grew) {
         t->handoff_due = 1;
-        t->handoff_at = t->now + HANDOFF_DELAY_MS;
+        t->handoff_at = t->now;
     }
 }
 
@@ -319,8 +319,10 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     }
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
-     * longer down): the ring must be rebuilt, as for any such change. */
+     * longer down): the ring must be rebuilt, as for any such change. A
+     * handoff scan waiting for its agent runs now. */
     t->ring_dirty = 1;
+    t->handoff_at = t->now;
     if (!p) return;
     /* A host's initial sync waits for the swarm nodes reported while it
      * is not complete. */
