@@ -37,9 +37,10 @@
 #define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
 /* How often peers we should be connected to are dialled again. */
 #define REDIAL_MS 1000u
-/* A handoff scan that found new owners whose agents were not reported up
- * yet runs again this much later (at a tick: they run every 500 ms), or as
- * soon as one of them is. */
+/* The handoff scan after a member that had been one before comes back
+ * (see sw_tr_ring_rebuild), or after a scan that found new owners whose
+ * agents were not reported up yet (then also as soon as one is), waits
+ * this much (checked at ticks: they run every 500 ms). */
 #define HANDOFF_DELAY_MS 300u
 
 /* The tracker. Besides the entry store:
@@ -73,6 +74,8 @@ struct sw_tracker_s {
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
     uint32_t *ring_was;  /* the members (atoms) of the ring last built */
     size_t ring_seen;    /* ... how many */
+    uint32_t *ring_ever; /* every node that was a member here at some time */
+    size_t ring_ever_n;  /* ... how many */
     int handoff_due;     /* the ring gained a member: look for handoffs */
     int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
     int links_news;      /* a peer's connection went or came: tell the agent
@@ -85,6 +88,7 @@ struct sw_tracker_s {
     int members_pending;  /* ... not carried out yet */
     sw_leave_t leaving;   /* out of the placement (sw_tracker_leave) */
     struct waiter_s *leave_waiters; /* callers of leave, until the moves settle */
+    int leave_check;      /* something that may settle them happened */
     sw_restart_t restart; /* what happens to an MFA process that exits */
     uint32_t restart_intensity, restart_period; /* ... at most so many restarts
                                                  * of a name within so many ms */

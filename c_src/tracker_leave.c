@@ -143,6 +143,7 @@ void sw_tr_moves_lost(sw_tracker_t *t) {
         sw_entry_t *e = v[k];
         if (!e->moving) continue;
         e->moving = 0;
+        t->leave_check = 1;
         if (e->dead) { /* its restart may be lost: nothing holds the name */
             sw_tr_broadcast(t, SW_MSG_DEL, e);
             sw_tr_entry_drop(t, e, 1);
@@ -196,10 +197,13 @@ void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller
     w->rlen = rlen;
     memcpy(w->ref, ref, rlen);
     t->leave_waiters = w;
+    t->leave_check = 1;
 }
 
 void sw_tr_leave_settle(sw_tracker_t *t) {
-    if (!t->leave_waiters || t->handoff_due) return;
+    int check = t->leave_check;
+    t->leave_check = 0;
+    if (!t->leave_waiters || !check || t->handoff_due) return;
     size_t n;
     sw_entry_t **v = local_entries(t, 1, &n);
     for (size_t k = 0; k < n; k++)

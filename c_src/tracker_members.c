@@ -53,16 +53,28 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         if (sw_ring_add_node(&t->ring, names[i]) != 0) SW_ERROR("ring_add_failed", "node=%s", names[i]);
     t->ring_dirty = 0;
     /* A member joined: processes started here by register_name/4,5 that
-     * the ring now gives to another node are handed off (handoff_scan), a
-     * little later, once the newcomer is connected to the others too. */
+     * the ring now gives to another node are handed off (handoff_scan): at
+     * once for a node that was never a member here (a node joining the
+     * cluster), a little later for one that comes back (a partition
+     * healed: the conflicts it brings are resolved first, so that a
+     * winner gets its loser's state before it is asked to move). */
     uint32_t idx[1 + t->peers.n];
-    int grew = 0;
+    int grew = 0, back = 0;
     if (n != t->ring_seen) t->ring_news = 1;
     for (size_t i = 0; i < n; i++) {
         idx[i] = sw_atoms_intern(&t->atoms, names[i]);
-        int known = 0;
+        int known = 0, ever = 0;
         for (size_t j = 0; j < t->ring_seen && !known; j++) known = t->ring_was[j] == idx[i];
+        for (size_t j = 0; j < t->ring_ever_n && !known && !ever; j++) ever = t->ring_ever[j] == idx[i];
         grew |= !known;
+        back |= !known && ever;
+        if (!known && !ever) {
+            uint32_t *e = realloc(t->ring_ever, (t->ring_ever_n + 1) * sizeof *e);
+            if (e) {
+                t->ring_ever = e;
+                t->ring_ever[t->ring_ever_n++] = idx[i];
+            }
+        }
     }
     if (grew) t->ring_news = 1;
     /* (At least one slot: a host's ring may be empty, and realloc to 0
@@ -75,7 +87,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
     if (grew) {
         t->handoff_due = 1;
-        t->handoff_at = t->now;
+        t->handoff_at = t->now + (back ? HANDOFF_DELAY_MS : 0);
     }
 }
 

@@ -424,7 +424,7 @@ int sw_tracker_pending(const sw_tracker_t *t) {
         for (uint32_t i = 0; i < t->peers.n; i++)
             if (t->peers.v[i].host && t->peers.v[i].conn_up) return 1;
     return t->sync.begun && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                             t->links_news || t->leave_waiters || t->ring_dirty ||
+                             t->links_news || (t->leave_waiters && t->leave_check) || t->ring_dirty ||
                              (t->handoff_due && t->now >= t->handoff_at && t->sync.synced) ||
                              sw_proto_sync_news(&t->sync));
 }
