@@ -265,6 +265,14 @@ void sw_tr_handoff_due(sw_tracker_t *t);
  * connected peer. Returns how many wait for their new owner's agent to be
  * reported up (the caller scans again later). */
 size_t sw_tr_handoff_scan(sw_tracker_t *t);
+/* {orphan, ...} at the name's owner: an MFA entry of a node that went
+ * down (pid's node), which a survivor held and this node may not: started
+ * here (a restart) if the name is free, pid's node is down here too and
+ * the quorum holds; kept as an entry, for this node's own peer_down to
+ * restart, while pid's node is not reported down here but its C node is
+ * not connected either. */
+void sw_tr_apply_orphan(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                        const sw_stamp_t *s, const char *mfa, size_t mfalen);
 /* {handoff_start, ...} at the new owner: starts the MFA here. */
 void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
                          const sw_stamp_t *s, const char *mfa, size_t mfalen, const char *state,
@@ -385,6 +393,9 @@ void sw_tr_send_handoff_start(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e
 /* {handoff_failed, NameBin, OldPid} to p (old's home); */
 void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
                                const sw_pid_t *old);
+/* {orphan, NameBin, Pid, Counter, Origin, MFABin} of e to p (the name's
+ * owner); */
+void sw_tr_send_orphan(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e);
 /* {leaving, yes | no} to p: whether this node is out of the placement; */
 void sw_tr_send_leaving(sw_tracker_t *t, sw_peer_t *p);
 /* {sync, [{NameBin, Pid, Counter, Origin[, MFA]}]} of our home entries. */

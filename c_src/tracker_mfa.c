@@ -278,7 +278,17 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
         if (!pn || sw_pidnames_at(pn, 0)->pid.node != beam) continue;
         for (uint32_t k = 0, cnt = sw_pidnames_count(pn); k < cnt; k++) {
             const sw_entry_t *e = sw_pidnames_at(pn, k);
-            if (!e->has_mfa || sw_tr_owner_of(t, e->name, e->nlen) != t->self_beam) continue;
+            if (!e->has_mfa || e->reserved) continue;
+            uint32_t owner = sw_tr_owner_of(t, e->name, e->nlen);
+            if (owner != t->self_beam) {
+                /* The owner may not know this entry (it was cut from its
+                 * home before the entry was made, a partition that not
+                 * every node saw alike): tell it, so that someone
+                 * restarts it. */
+                sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
+                if (o && o->conn_up && !o->down) sw_tr_send_orphan(t, o, e);
+                continue;
+            }
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
                 sw_entry_t **nc = realloc(copies, cap * sizeof *nc);
@@ -308,6 +318,27 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
         free(c);
     }
     free(copies);
+}
+
+void sw_tr_apply_orphan(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                        const sw_stamp_t *s, const char *mfa, size_t mfalen) {
+    sw_tr_clock_see(t, s->counter);
+    uint64_t h = sw_name_hash(name, nlen);
+    if (sw_store_find(&t->store, name, nlen, h)) return; /* held: nothing is lost */
+    if (sw_tr_owner_of(t, name, nlen) != t->self_beam) return;
+    sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
+    if (home && home->conn_up) return; /* its home speaks for it */
+    if (home && home->agent_up && !home->down) {
+        /* Not reported down here yet: our own peer_down restarts it. */
+        sw_tr_entry_commit(t, name, nlen, h, pid, s, mfa, mfalen);
+        return;
+    }
+    if (sw_tr_short_of_quorum(t) || sw_tr_below_quorum(t)) return;
+    start_t *st = start_begin(t, name, nlen, h, mfa, mfalen);
+    if (st) {
+        st->restart = 1;
+        st->old_pid = *pid;
+    }
 }
 
 /* ---- handoff ----------------------------------------------------------- */

@@ -285,6 +285,18 @@ void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, 
     p->out.count++;
 }
 
+void sw_tr_send_orphan(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e) {
+    ei_x_buff *x = &p->out.body;
+    sw_stamp_t s = sw_entry_stamp(e);
+    ei_x_encode_tuple_header(x, 6);
+    sw_proto_encode(x, SW_MSG_ORPHAN);
+    ei_x_encode_binary(x, e->name, (int)e->nlen);
+    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_tr_enc_stamp(x, t, &s);
+    ei_x_encode_binary(x, sw_entry_mfa(e), (int)sw_entry_mfalen(e));
+    p->out.count++;
+}
+
 void sw_tr_send_leaving(sw_tracker_t *t, sw_peer_t *p) {
     ei_x_buff *x = &p->out.body;
     ei_x_encode_tuple_header(x, 2);
@@ -642,6 +654,18 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     case SW_MSG_MEMBERS:
         if (arity != 2) return -1;
         return sw_tr_apply_members(t, from, buf, index);
+    case SW_MSG_ORPHAN: {
+        const char *mfa;
+        long mfalen;
+        if (arity != 6 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
+            sw_tr_dec_bin(buf, index, &mfa, &mfalen))
+            return -1;
+        /* About a third node's pid; a host owns nothing. */
+        if (pid.node == from->beam || pid.node == t->self_beam || t->host) return -1;
+        sw_tr_apply_orphan(t, name, (size_t)nlen, &pid, &s, mfa, (size_t)mfalen);
+        break;
+    }
     case SW_MSG_LEAVING: {
         /* {leaving, yes | no} */
         int flag;

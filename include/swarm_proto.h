@@ -235,7 +235,10 @@
      * hand the local process of that name off to its owner among the other nodes */          \
     X(MOVE, "move")                                                                             \
     /* reply: {error, not_found}, no local register_name/4,5 process has that name */           \
-    X(NOT_FOUND, "not_found")
+    X(NOT_FOUND, "not_found")                                                                   \
+    /* peer op: {orphan, NameBin, Pid, Counter, Origin, MFABin} (6), a survivor to the name's  \
+     * owner: an MFA entry of a node gone down that the owner may not know: restart it */        \
+    X(ORPHAN, "orphan")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

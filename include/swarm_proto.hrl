@@ -106,3 +106,4 @@
 -define(SW_MSG_CRASH, crash).
 -define(SW_MSG_MOVE, move).
 -define(SW_MSG_NOT_FOUND, not_found).
+-define(SW_MSG_ORPHAN, orphan).

@@ -360,6 +360,7 @@ registry_ops() ->
      {handoff_start, name(54), remote(2), 14, ?PEER_BEAM, mfa(), none},
      {handoff_start, name(11), remote(2), 15, ?PEER_BEAM, mfa(), term_to_binary(st)},
      {handoff_failed, name(0), local(1)},
+     {orphan, name(55), pid('c@127.0.0.1', 7), 17, 'c@127.0.0.1', mfa()},
      {leaving, yes},
      {leaving, no},
      {sync, [{name(10), remote(1), 5, ?PEER_BEAM}, {name(14), remote(5), 16, ?PEER_BEAM}]}].
