@@ -4,8 +4,9 @@
 %% workers (placed by the ring with register_name/4, and through
 %% {via, swarm, Name}), starts a C host (priv/sensor_host, examples/
 %% sensor_host.c) whose C workers join the swarm, calls all of them from
-%% other nodes, stops a node and shows the placed workers moved, the others
-%% of that node gone and the C workers still served. Prints what it does;
+%% other nodes, stops a node gracefully (SIGTERM) and shows the placed
+%% workers moved with their state, the others of that node gone and the C
+%% workers still served. Prints what it does;
 %% halts non-zero on any failure.
 -module(swarm_demo).
 -compile(warn_missing_spec).
@@ -78,8 +79,11 @@ run() ->
     Count = fun(N) -> length([x || P <- Placed, node(rpc:call(A, swarm, whereis_name, [P])) =:= N]) end,
     Victim = hd(lists:reverse(lists:sort(fun(X, Y) -> Count(X) =< Count(Y) end, [A, C]))),
     OnVictim = [Name || Name <- All, node(rpc:call(A, swarm, whereis_name, [Name])) =:= Victim],
-    say("stopping ~w, which runs ~w", [Victim, OnVictim]),
-    peer:stop(element(1, lists:keyfind(Victim, 2, Peers))),
+    say("stopping ~w gracefully (SIGTERM to its VM), which runs ~w", [Victim, OnVictim]),
+    VictimOs = rpc:call(Victim, os, getpid, []),
+    _ = os:cmd("kill -TERM " ++ VictimOs),
+    wait(fun() -> net_adm:ping(Victim) =:= pang end),
+    catch peer:stop(element(1, lists:keyfind(Victim, 2, Peers))),
     Expected = length(All) - length([x || {local, _} <- OnVictim]),
     Ask = hd([A, C] -- [Victim]),
     wait(fun() -> length(rpc:call(Ask, swarm, registered, [])) =:= Expected
@@ -93,8 +97,8 @@ run() ->
                  end,
          say("after the stop, from ~w: ~w -> ~w", [B, Name, Reply])
      end || Name <- All],
-    say("placed workers moved to the survivors; via-registered ones of ~w are gone; "
-        "the C workers stayed", [Victim]),
+    say("placed workers moved to the survivors with their state (their call counts go on); "
+        "via-registered ones of ~w are gone; the C workers stayed", [Victim]),
     ok = stop_host(Host),
     wait(fun() -> rpc:call(Ask, swarm, whereis_name, [{sensor, 1}]) =:= undefined end),
     say("C host stopped (SIGTERM): its names left the cluster"),
