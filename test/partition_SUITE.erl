@@ -1,0 +1,451 @@
+%% @doc What swarm promises when the network partitions and heals, on real
+%% partitions: three BEAM nodes (each with its C node) in network
+%% namespaces of their own (swarm_netns), links cut with blackhole routes,
+%% so ticks time out and connects hang as on a broken network.
+%%
+%% The nodes run with net_ticktime 2 (a cut link is seen in ~2 s; the C
+%% nodes tick at the same pace) and without OTP's overlapping-partition
+%% prevention. The test drives them over stdio (peer:call), with no
+%% distribution link of its own to them. Heal = routes removed, then the
+%% nodes connect again (as a cluster manager such as libcluster would).
+%%
+%% Workers are swarm_test_server instances started by register_name/4
+%% with {handoff, resume, Name}: asked {swarm, begin_handoff}, they answer
+%% {resume, {state_of, Name, self()}}; their log (swarm_test_server:log/0)
+%% tells which process was started for which name, which got
+%% {swarm, resolve_conflict, State} and which got {swarm, die}.
+%%
+%% Needs root (network namespaces); skipped otherwise.
+-module(partition_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
+         end_per_testcase/2]).
+-export([ring_split_heal/1, ring_overlap_heal/1, quorum_split_heal/1, repeated_split_heal/1]).
+%% Run on the cluster's nodes.
+-export([live_copies/0, spawn_idle/0, connect/1, watch_nodes/0, all_up_at/1]).
+
+%% Every node agrees on one pid per name within this many ms of the
+%% moment all nodes see each other again.
+-define(HEAL_MS, 1000).
+-define(NODE_ARGS, ["-kernel", "net_ticktime", "2",
+                    "-kernel", "prevent_overlapping_partitions", "false"]).
+-define(NMFA, 30).
+
+suite() ->
+    [{timetrap, {seconds, 120}}].
+
+all() ->
+    [ring_split_heal, ring_overlap_heal, quorum_split_heal, repeated_split_heal].
+
+init_per_suite(Config) ->
+    case swarm_netns:available() of
+        ok -> Config;
+        {error, Why} -> {skip, "network namespaces not available: " ++ Why}
+    end.
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Net = swarm_netns:setup(3),
+    try
+        Peers = [swarm_netns:start_node(Net, I, ?NODE_ARGS) || I <- [1, 2, 3]],
+        [ok = swarm_netns:call(P, swarm_test_server, log_open, []) || P <- Peers],
+        [ok = swarm_netns:call(P, ?MODULE, watch_nodes, []) || P <- Peers],
+        [{net, Net}, {peers, Peers} | Config]
+    catch C:E:St ->
+        swarm_netns:teardown(Net),
+        erlang:raise(C, E, St)
+    end.
+
+end_per_testcase(_Case, Config) ->
+    [swarm_netns:stop_node(P) || P <- ?config(peers, Config)],
+    swarm_netns:teardown(?config(net, Config)).
+
+%% ---------------------------------------------------------------------------
+
+%% @doc Ring, split {A,B} | {C}. During the split each side runs a copy of
+%% every register_name/4 name whose process lived on the other side, and
+%% each side's lookups answer its own copy; names registered on either
+%% side during the split are kept after the heal. Within ?HEAL_MS of the
+%% nodes seeing each other again every node agrees on one pid per name;
+%% for each conflict the survivor got the loser's state as
+%% {swarm, resolve_conflict, State} and the loser got {swarm, die} and
+%% stopped; exactly one process runs per name.
+ring_split_heal(Config) ->
+    Net = ?config(net, Config),
+    Peers = [PA, _PB, PC] = ?config(peers, Config),
+    [A, B, C] = Nodes = swarm_netns:nodes_of(Peers),
+    start_swarm(Peers, []),
+    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
+    Plain = register_plain(Peers, before, 5),
+    Before = converged(Peers, Mfa ++ names(Plain), 10000),
+    OnC = [Nm || Nm <- Mfa, node(pid_of(Nm, Before)) =:= C],
+    ?assert(OnC =/= [] andalso OnC =/= Mfa),
+
+    ok = swarm_netns:cut(Net, [1, 2], [3]),
+    wait_split(Peers, [{A, [B]}, {B, [A]}, {C, []}]),
+    %% Each side runs every name, on its own side; a name that lived there
+    %% is still the same process.
+    wait_sides(Peers, Mfa, [{[A, B], Before}, {[C], Before}]),
+    %% Plain names of the other side's processes are gone.
+    PlainOnC = [{N, P} || {N, P} <- Plain, node(P) =:= C],
+    wait_until(fun() -> [N || {N, _} <- PlainOnC, whereis(PA, N) =/= undefined] =:= [] end, 5000),
+    %% Registrations on both sides during the split: new names on each
+    %% side, and names registered on both (conflicts).
+    NewAB = [{split_ab, I} || I <- lists:seq(1, 5)],
+    NewC = [{split_c, I} || I <- lists:seq(1, 5)],
+    Dups = [{dup, I} || I <- lists:seq(1, 5)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- NewAB ++ Dups],
+    [{ok, _} = register_mfa(PC, Nm) || Nm <- NewC ++ Dups],
+    PlainSplit = register_plain(Peers, during, 2),
+    Split = lists:usort(registry(PA) ++ registry(PC)),
+
+    heal_and_check(Net, Peers, Nodes, Mfa ++ NewAB ++ NewC ++ Dups, names(Plain ++ PlainSplit)),
+    Final = registry(PA),
+    %% What was registered without conflict is kept, with its process.
+    [?assertEqual(pid_of(Nm, Split), pid_of(Nm, Final)) || Nm <- NewAB ++ NewC],
+    [?assertEqual(P, pid_of(N, Final)) || {N, P} <- Plain ++ PlainSplit].
+
+%% @doc Ring, A and B cut apart, both still see C: A restarts the names of
+%% B that it owns without B, and B those of A; C sees both copies. After
+%% the heal, the same checks as ring_split_heal.
+ring_overlap_heal(Config) ->
+    Net = ?config(net, Config),
+    Peers = [PA, PB, _PC] = ?config(peers, Config),
+    [A, B, C] = Nodes = swarm_netns:nodes_of(Peers),
+    start_swarm(Peers, []),
+    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
+    Plain = register_plain(Peers, before, 5),
+    Before = converged(Peers, Mfa ++ names(Plain), 10000),
+    %% Names that lived on B and that A owns without B, and the reverse:
+    %% each is restarted on the other side of the cut.
+    ToA = [Nm || Nm <- Mfa, node(pid_of(Nm, Before)) =:= B, owner([A, C], Nm) =:= A],
+    ToB = [Nm || Nm <- Mfa, node(pid_of(Nm, Before)) =:= A, owner([B, C], Nm) =:= B],
+    ?assert(ToA =/= [] andalso ToB =/= []),
+
+    ok = swarm_netns:cut(Net, [1], [2]),
+    wait_split(Peers, [{A, [C]}, {B, [C]}, {C, [A, B]}]),
+    %% A and B each run a copy of the other's names they own now.
+    wait_until(fun() ->
+                       lists:all(fun({P, Nm, N}) ->
+                                         Pid = whereis(P, Nm),
+                                         is_pid(Pid) andalso node(Pid) =:= N
+                                 end, [{PA, Nm, A} || Nm <- ToA] ++ [{PB, Nm, B} || Nm <- ToB])
+               end, 10000),
+    NewA = [{split_a, I} || I <- lists:seq(1, 5)],
+    NewB = [{split_b, I} || I <- lists:seq(1, 5)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- NewA],
+    [{ok, _} = register_mfa(PB, Nm) || Nm <- NewB],
+    Split = lists:usort(registry(PA) ++ registry(PB)),
+
+    heal_and_check(Net, Peers, Nodes, Mfa ++ NewA ++ NewB, names(Plain)),
+    Final = registry(PA),
+    [?assertEqual(pid_of(Nm, Split), pid_of(Nm, Final)) || Nm <- NewA ++ NewB],
+    [?assertEqual(P, pid_of(N, Final)) || {N, P} <- Plain],
+    %% The restarted copies were really started (two processes per name
+    %% existed).
+    Copies = copies(logs(Peers)),
+    [?assert(length(maps:get(Nm, Copies)) >= 2) || Nm <- ToA ++ ToB].
+
+%% @doc StaticQuorumRing (quorum 2), split {A,B} | {C}: only {A,B} runs
+%% the names. C, below the quorum, sends {swarm, die} to its own
+%% register_name/4 processes and drops their names, and answers
+%% {error, no_node_available} to register_name/4; A and B restart C's
+%% names. After the heal: exactly one process per name, none ran twice
+%% at the end.
+quorum_split_heal(Config) ->
+    Net = ?config(net, Config),
+    Peers = [PA, _PB, PC] = ?config(peers, Config),
+    [A, B, C] = Nodes = swarm_netns:nodes_of(Peers),
+    start_swarm(Peers, [{distribution_strategy, static_quorum_ring}, {static_quorum_size, 2}]),
+    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
+    Before = converged(Peers, Mfa, 10000),
+    OnC = [{Nm, P} || Nm <- Mfa, P <- [pid_of(Nm, Before)], node(P) =:= C],
+    ?assert(OnC =/= []),
+
+    ok = swarm_netns:cut(Net, [1, 2], [3]),
+    wait_split(Peers, [{A, [B]}, {B, [A]}, {C, []}]),
+    %% {A,B} runs every name on its side.
+    wait_until(fun() ->
+                       lists:all(fun(Nm) ->
+                                         Pa = whereis(PA, Nm),
+                                         is_pid(Pa) andalso lists:member(node(Pa), [A, B])
+                                 end, Mfa)
+               end, 10000),
+    %% C told its own processes to die, and lists none of the names.
+    wait_until(fun() ->
+                       Log = swarm_netns:call(PC, swarm_test_server, log, []),
+                       Died = [P || {P, die} <- Log],
+                       NotTold = [P || {_, P} <- OnC] -- Died,
+                       Listed = [Nm || Nm <- Mfa, whereis(PC, Nm) =/= undefined],
+                       {NotTold, Listed} =:= {[], []} orelse
+                           {below_quorum, #{not_told_to_die => NotTold, still_listed => Listed}}
+               end, 10000),
+    [?assertNot(swarm_netns:call(PC, erlang, is_process_alive, [P])) || {_, P} <- OnC],
+    ?assertEqual({error, no_node_available}, register_mfa(PC, {below_quorum, 1})),
+
+    heal_and_check(Net, Peers, Nodes, Mfa, []).
+
+%% @doc Three rounds of split and heal on the ring, a different node cut
+%% off each round: every round, within ?HEAL_MS of the reconnection every
+%% node agrees on one pid per name, and one process runs per name.
+repeated_split_heal(Config) ->
+    Net = ?config(net, Config),
+    Peers = [PA | _] = ?config(peers, Config),
+    Nodes = swarm_netns:nodes_of(Peers),
+    start_swarm(Peers, []),
+    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
+    _ = converged(Peers, Mfa, 10000),
+    Times = [begin
+                 Alone = lists:nth(I, Nodes),
+                 Rest = Nodes -- [Alone],
+                 Settled = settled(Peers),
+                 ok = swarm_netns:cut(Net, [1, 2, 3] -- [I], [I]),
+                 wait_split(Peers, [{Alone, []} | [{N, Rest -- [N]} || N <- Rest]]),
+                 %% Both sides run every name before the heal.
+                 wait_sides(Peers, Mfa, [{[Alone], none}, {Rest, none}]),
+                 heal_and_check(Net, Peers, Nodes, Mfa, [], Settled)
+             end || I <- [3, 1, 2]],
+    ct:comment("heal times (ms): ~p", [Times]).
+
+%% ---------------------------------------------------------------------------
+
+%% Heals every cut, connects the nodes again, and checks: within ?HEAL_MS
+%% of the moment every node sees the others, every node holds the same
+%% registry, which has every name of Mfa and Plain, each with one pid;
+%% then (polling) every register_name/4 name of Mfa has exactly one live
+%% process, the registered one, and each other copy got {swarm, die} and
+%% stopped, and its state reached the survivor as resolve_conflict.
+%% Returns the heal time in ms.
+heal_and_check(Net, Peers, Nodes, Mfa, Plain) ->
+    heal_and_check(Net, Peers, Nodes, Mfa, Plain, []).
+
+heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
+    ok = swarm_netns:heal(Net),
+    connect_all(Peers, Nodes),
+    Names = lists:usort(Mfa ++ Plain),
+    wait_until(fun() ->
+                       [R | Rs] = [registry(P) || P <- Peers],
+                       lists:all(fun(X) -> X =:= R end, Rs) andalso
+                           [N || {N, _} <- R, lists:member(N, Names)] =:= Names
+               end, 15000, 5),
+    %% From the last nodeup that made the cluster whole (each node's own
+    %% record, on the machine's monotonic clock) to the poll that saw
+    %% every registry agree (an upper bound of the convergence).
+    Agreed = os:perf_counter(nanosecond),
+    Up = lists:max([swarm_netns:call(P, ?MODULE, all_up_at, [Nodes]) || P <- Peers]),
+    HealMs = (Agreed - Up) div 1000000,
+    ct:pal("every node agrees ~p ms after the reconnection", [HealMs]),
+    ?assert(HealMs =< ?HEAL_MS, {heal_ms, HealMs}),
+    Reg = registry(hd(Peers)),
+    %% Per name, one live process: the registered one; every other copy
+    %% was told to die and handed its state to the survivor.
+    wait_until(fun() ->
+                       Live = live(Peers),
+                       Bad = [{Nm, maps:get(Nm, Live, [])} || Nm <- Mfa,
+                                                               maps:get(Nm, Live, []) =/= [pid_of(Nm, Reg)]],
+                       Bad =:= [] orelse {more_or_less_than_one_live, Bad}
+               end, 10000),
+    %% (The die and the cast come from one helper, but reach different
+    %% nodes: the cast may come later.)
+    wait_until(fun() ->
+                       U = unresolved(logs(Peers), Mfa, Reg, Settled),
+                       U =:= [] orelse {unresolved, U}
+               end, 10000),
+    HealMs.
+
+%% The losers (copies other than the registered one, and not in Settled)
+%% that did not both get {swarm, die} and hand their state to the winner.
+unresolved(Log, Mfa, Reg, Settled) ->
+    Copies = copies(Log),
+    [#{name => Nm, winner => Winner, loser => Loser, loser_died => Died, winner_got_state => Got,
+       winner_got => [S || {W, {resolve_conflict, S}} <- Log, W =:= Winner]}
+     || Nm <- Mfa, Winner <- [pid_of(Nm, Reg)],
+        Loser <- maps:get(Nm, Copies, []) -- Settled, Loser =/= Winner,
+        Died <- [lists:member({Loser, die}, Log)],
+        Got <- [lists:member({Winner, {resolve_conflict, {state_of, Nm, Loser}}}, Log)],
+        not (Died andalso Got)].
+
+%% The processes of the logs that are no longer running: the losers of
+%% earlier conflicts, which a later heal_and_check leaves out.
+settled(Peers) ->
+    Live = [P || {_, P} <- lists:append([swarm_netns:call(X, ?MODULE, live_copies, []) || X <- Peers])],
+    [P || {P, {started, _}} <- logs(Peers)] -- Live.
+
+%% Connects every pair of nodes that is not connected, until all are.
+connect_all(Peers, Nodes) ->
+    wait_until(fun() ->
+                       lists:all(fun(P) -> swarm_netns:call(P, ?MODULE, connect, [Nodes]) end, Peers)
+               end, 15000).
+
+start_swarm(Peers, Env) ->
+    [ok = swarm_netns:call(P, application, set_env, [swarm, K, V])
+     || P <- Peers, {K, V} <- [{cnode_log, warning} | Env]],
+    Nodes = swarm_netns:nodes_of(Peers),
+    connect_all(Peers, Nodes),
+    [{ok, _} = swarm_netns:call(P, application, ensure_all_started, [swarm]) || P <- Peers],
+    wait_until(fun() ->
+                       lists:all(fun({P, N}) ->
+                                         lists:sort(swarm_netns:call(P, gen_server, call, [swarm_agent, peers]))
+                                             =:= lists:sort(Nodes -- [N])
+                                             andalso members(P) =:= length(Nodes)
+                                 end, Peers)
+               end, 15000).
+
+%% Waits until each node sees exactly the nodes listed for it, by
+%% distribution and in its C node's ring.
+wait_split(Peers, Views) ->
+    wait_until(fun() ->
+                       lists:all(fun({P, N}) ->
+                                         {N, Seen} = lists:keyfind(N, 1, Views),
+                                         lists:sort(swarm_netns:call(P, erlang, nodes, [])) =:= lists:sort(Seen)
+                                             andalso members(P) =:= length(Seen) + 1
+                                 end, Peers)
+               end, 15000).
+
+%% Waits until, on each side (a list of nodes), every node of the side
+%% answers for every name the same live pid on that side; with a registry
+%% from before the split, a name whose process was on the side is still
+%% that process, and one that was not is a new process.
+wait_sides(Peers, Names, Sides) ->
+    wait_until(fun() ->
+                       Bad = [{Side, Nm, [whereis(peer_of(N, Peers), Nm) || N <- Side]}
+                              || {Side, Before} <- Sides, Nm <- Names,
+                                 not side_runs(Peers, Side, Nm, Before)],
+                       Bad =:= [] orelse {not_run_on_side, Bad}
+               end, 10000).
+
+side_runs(Peers, Side, Nm, Before) ->
+    case lists:usort([whereis(peer_of(N, Peers), Nm) || N <- Side]) of
+        [P] when is_pid(P) ->
+            lists:member(node(P), Side) andalso
+                swarm_netns:call(peer_of(node(P), Peers), erlang, is_process_alive, [P]) andalso
+                case Before of
+                    none -> true;
+                    _ ->
+                        Old = pid_of(Nm, Before),
+                        (P =:= Old) =:= lists:member(node(Old), Side)
+                end;
+        _ ->
+            false
+    end.
+
+%% Waits until every node holds the same registry listing every name of
+%% Names; returns it.
+converged(Peers, Names, Timeout) ->
+    wait_until(fun() ->
+                       [R | Rs] = [registry(P) || P <- Peers],
+                       lists:all(fun(X) -> X =:= R end, Rs) andalso
+                           lists:all(fun(N) -> lists:keymember(N, 1, R) end, Names)
+               end, Timeout),
+    registry(hd(Peers)).
+
+register_mfa(Peer, Name) ->
+    swarm_netns:call(Peer, swarm, register_name, [Name, swarm_test_server, start, [{handoff, resume, Name}]]).
+
+%% K idle processes per node, each registered with register_name/2 on its
+%% own node under {plain, Tag, Node, I}; returns [{Name, Pid}].
+register_plain(Peers, Tag, K) ->
+    [begin
+         Pid = swarm_netns:call(P, ?MODULE, spawn_idle, []),
+         Name = {plain, Tag, N, I},
+         yes = swarm_netns:call(P, swarm, register_name, [Name, Pid]),
+         {Name, Pid}
+     end || {_, N} = P <- Peers, I <- lists:seq(1, K)].
+
+names(Pairs) ->
+    [N || {N, _} <- Pairs].
+
+registry(Peer) ->
+    lists:sort(swarm_netns:call(Peer, swarm, registered, [])).
+
+whereis(Peer, Name) ->
+    swarm_netns:call(Peer, swarm, whereis_name, [Name]).
+
+members(Peer) ->
+    proplists:get_value(members, swarm_netns:call(Peer, swarm_agent, stats, [])).
+
+pid_of(Name, Reg) ->
+    case lists:keyfind(Name, 1, Reg) of
+        {_, P} -> P;
+        false -> undefined
+    end.
+
+peer_of(Node, Peers) ->
+    lists:keyfind(Node, 2, Peers).
+
+%% The ring's owner of Name among Nodes, as libring places it.
+owner(Nodes, Name) ->
+    swarm_ct:ring_owner(Nodes, Name).
+
+%% Name => the live swarm_test_server processes started for it, on every
+%% node.
+live(Peers) ->
+    lists:foldl(fun({Nm, P}, M) -> maps:update_with(Nm, fun(L) -> lists:sort([P | L]) end, [P], M) end,
+                #{}, lists:append([swarm_netns:call(P, ?MODULE, live_copies, []) || P <- Peers])).
+
+%% Name => every process ever started for it, from a log of
+%% swarm_test_server (see logs/1).
+copies(Log) ->
+    lists:foldl(fun({P, {started, {handoff, resume, Nm}}}, M) ->
+                        maps:update_with(Nm, fun(L) -> [P | L] end, [P], M);
+                   (_, M) -> M
+                end, #{}, Log).
+
+%% The swarm_test_server logs of every node, in one list.
+logs(Peers) ->
+    lists:append([swarm_netns:call(P, swarm_test_server, log, []) || P <- Peers]).
+
+wait_until(F, Timeout) ->
+    swarm_ct:wait_until(F, Timeout).
+
+wait_until(F, Timeout, Step) ->
+    swarm_ct:wait_until(F, Timeout, Step).
+
+%% On a cluster node: [{Name, Pid}] of the live swarm_test_server
+%% processes started (by register_name/4) for Name.
+live_copies() ->
+    [{Nm, P} || {P, {started, {handoff, resume, Nm}}} <- swarm_test_server:log(), is_process_alive(P)].
+
+%% On a cluster node: an idle process (it waits for `stop').
+spawn_idle() ->
+    spawn(fun() -> receive stop -> ok end end).
+
+%% On a cluster node: connects to the nodes of Nodes it is not connected
+%% to; true if it was connected to all of them already.
+connect(Nodes) ->
+    Missing = Nodes -- [node() | nodes()],
+    _ = [spawn(net_kernel, connect_node, [N]) || N <- Missing],
+    Missing =:= [].
+
+%% On a cluster node: starts a process that records, for each node, when
+%% (os:perf_counter/1, ns) it last came up.
+watch_nodes() ->
+    Self = self(),
+    spawn(fun() ->
+                  ok = net_kernel:monitor_nodes(true),
+                  ets:new(partition_nodeups, [named_table, public, set]),
+                  Self ! {partition_nodeups, ready},
+                  watch_loop()
+          end),
+    receive {partition_nodeups, ready} -> ok end.
+
+watch_loop() ->
+    receive
+        {nodeup, N} -> ets:insert(partition_nodeups, {N, os:perf_counter(nanosecond)});
+        _ -> ok
+    end,
+    watch_loop().
+
+%% On a cluster node connected to every other node of Nodes: when the last
+%% of them came up.
+all_up_at(Nodes) ->
+    lists:max([ets:lookup_element(partition_nodeups, N, 2) || N <- Nodes, N =/= node()]).
