@@ -73,6 +73,8 @@ static void reply_stats(sw_dist_t *d, const erlang_pid *to, const char *ref, siz
         {"handoffs_failed", ts.handoffs_failed},
         {"stranger_ops", ts.stranger_ops},   {"atoms_refused", ts.atoms_refused},
         {"agent_resyncs", ts.agent_resyncs}, {"unreg_waits", ts.unreg_waits},
+        {"quorum_stops", ts.quorum_stops},   {"restarts", ts.restarts},
+        {"restarts_given_up", ts.restarts_given_up},
         {"synced", (uint64_t)sw_tracker_synced(d->tracker)},
     };
     sw_term_enc_counters(begin_reply(d, ref, rlen), kv, sizeof kv / sizeof kv[0]);

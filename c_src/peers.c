@@ -360,6 +360,7 @@ void sw_peer_conn_close(sw_peer_t *p) {
     p->conn_up = 0;
     p->synced = 0;
     p->sync_sent = 0;
+    p->leaving = 0; /* a new connection tells it again */
     sw_outbox_release(&p->out);
 }
 

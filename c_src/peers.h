@@ -47,6 +47,8 @@ typedef struct {
                         * node are one node (beam == cnode); never a ring
                         * member, never awaited by the initial sync, and what
                         * its pids hold goes with its connection */
+    uint8_t leaving;   /* it left the placement ({leaving, yes} on the
+                        * current connection) */
     sw_outbox_t out;
 } sw_peer_t;
 

@@ -14,6 +14,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,8 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
     int index = 0, version, arity, n;
     char atom[MAXATOMLEN_UTF8];
     memset(cfg, 0, sizeof *cfg);
+    cfg->restart_intensity = -1;
+    cfg->restart_period_ms = -1;
     int vi = 1;
     if (len < 2 || len > INT32_MAX || (unsigned char)buf[0] != 131 ||
         sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0 || (size_t)vi != len)
@@ -254,13 +257,18 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
         if (ei_decode_tuple_header(buf, &index, &arity) || arity != 2 ||
             ei_decode_atom(buf, &index, atom))
             return -1;
-        if (strcmp(atom, "tick_ms") == 0 || strcmp(atom, "quorum") == 0 ||
-            strcmp(atom, "otp_release") == 0) {
+        long *num = strcmp(atom, "tick_ms") == 0             ? &cfg->tick_ms
+                    : strcmp(atom, "quorum") == 0            ? &cfg->quorum
+                    : strcmp(atom, "otp_release") == 0       ? &cfg->otp_release
+                    : strcmp(atom, "restart") == 0           ? &cfg->restart
+                    : strcmp(atom, "restart_intensity") == 0 ? &cfg->restart_intensity
+                    : strcmp(atom, "restart_period_ms") == 0 ? &cfg->restart_period_ms
+                                                             : NULL;
+        if (num) {
             long v;
-            if (ei_decode_long(buf, &index, &v) || v < 0) return -1;
-            if (atom[0] == 't') cfg->tick_ms = v;
-            else if (atom[0] == 'q') cfg->quorum = v;
-            else cfg->otp_release = v;
+            if (ei_decode_long(buf, &index, &v) || v < 0 || v > INT32_MAX) return -1;
+            if (num == &cfg->restart && v > SW_RESTART_PERMANENT) return -1;
+            *num = v;
             continue;
         }
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
@@ -301,6 +309,9 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     if (!s->tracker) return -1;
     sw_tracker_set_ring(s->tracker, (unsigned)cfg->quorum,
                         cfg->otp_release >= 26 ? SW_RING_ATOMS_UTF8 : 0);
+    sw_tracker_set_restart(s->tracker, (sw_restart_t)cfg->restart,
+                           cfg->restart_intensity >= 0 ? (unsigned)cfg->restart_intensity : 3,
+                           cfg->restart_period_ms >= 0 ? (unsigned)cfg->restart_period_ms : 5000);
     s->groups = sw_group_new(s->beam);
     if (!s->groups) return -1;
     sw_group_set_connected(s->groups, env_connected, s);

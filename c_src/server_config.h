@@ -19,6 +19,9 @@ typedef struct {
     long tick_ms;
     long quorum;      /* StaticQuorumRing size; 0: plain ring */
     long otp_release; /* of the BEAM: 26+ encodes atoms as UTF-8 (ring keys) */
+    long restart;     /* sw_restart_t: what happens to an MFA process that exits */
+    long restart_intensity; /* restarts of one name ... (-1: not given) */
+    long restart_period_ms; /* ... within this many ms (-1: not given) */
 } sw__server_config_t;
 
 /* Parses one control message body (len bytes at buf, starting with the 131

@@ -247,16 +247,7 @@ void sw_tracker_unregister(sw_tracker_t *t, const erlang_pid *caller, const char
     sw_tr_send_unreg_req(t, home, name, nlen, &c, ref, rlen);
 }
 
-void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) {
-    sw_pid_t p;
-    if (sw_pid_compact(&t->atoms, pid, &p) != 0) return;
-    const sw_pidnames_t *pn;
-    while ((pn = sw_store_pid(&t->store, &p)) != NULL) {
-        sw_entry_t *e = sw_pidnames_at(pn, sw_pidnames_count(pn) - 1);
-        if (e->pid.node == t->self_beam) sw_tr_broadcast(t, SW_MSG_DEL, e);
-        sw_tr_entry_drop(t, e, 1);
-    }
-}
+void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid) { sw_tracker_pid_exit(t, pid, 0); }
 
 void sw_tr_purge_node(sw_tracker_t *t, uint32_t beam) {
     sw_store_t *s = &t->store;
@@ -525,6 +516,9 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     ei_x_new(&t->res);
     ei_x_new(&t->members_in);
     sw_htab_init(&t->starts);
+    sw_htab_init(&t->restarts);
+    t->restart_intensity = 3;
+    t->restart_period = 5000;
     sw_ring_init(&t->ring, 0);
     /* The first ring (this node alone) is the baseline: any member that
      * comes later is a newcomer (handoff_scan). */
@@ -544,6 +538,9 @@ void sw_tracker_free(sw_tracker_t *t) {
     if (t->res.buff) ei_x_free(&t->res);
     if (t->members_in.buff) ei_x_free(&t->members_in);
     sw_tr_starts_free(t);
+    sw_tr_restarts_free(t);
+    sw_htab_close(&t->restarts);
+    sw_tr_leave_free(t);
     sw_ring_close(&t->ring);
     sw_atoms_close(&t->atoms);
     free(t);
@@ -562,6 +559,7 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
         for (uint32_t i = 0; i < t->peers.n; i++) sw_tr_dial_if_ours(t, &t->peers.v[i]);
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
+    sw_tr_restarts_tick(t);
     if (t->handoff_due && now_ms >= t->handoff_at && t->sync.synced) {
         t->handoff_due = 0;
         if (sw_tr_handoff_scan(t) > 0) {

@@ -98,6 +98,13 @@ typedef struct {
                               * connected (the caller resends) */
     uint64_t agent_resyncs;  /* agent hellos after a loss of the link to the
                               * BEAM node: the whole registry streamed again */
+    uint64_t quorum_stops;   /* local register_name/4,5 processes sent
+                              * {swarm, die} because the node fell below its
+                              * quorum */
+    uint64_t restarts;       /* register_name/4,5 processes started again
+                              * after they exited (sw_tracker_pid_exit) */
+    uint64_t restarts_given_up; /* ... not started again: the name's restart
+                                 * intensity was reached */
 } sw_tracker_stats_t;
 
 /* Creates a tracker for the BEAM node `beam` whose C node is `cnode`.
@@ -166,8 +173,71 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode);
  * its C node is closed. */
 void sw_tracker_peer_down(sw_tracker_t *t, const char *beam);
 
-/* A local process that had names died: its names are removed cluster-wide. */
+/* A local process that had names died: its names are removed cluster-wide
+ * (sw_tracker_pid_exit with crashed 0). */
 void sw_tracker_pid_down(sw_tracker_t *t, const erlang_pid *pid);
+
+/* A local process that had names died; crashed != 0 when its exit reason
+ * was not normal, shutdown or {shutdown, _}. Its register_name/2 names are
+ * removed cluster-wide. Each of its register_name/4,5 names is started
+ * again (the name keeps the dead pid until the new one commits) on the
+ * name's owner when:
+ *   - this node is leaving with SW_LEAVE_STOP (whatever the reason: its
+ *     processes are being stopped with it) and another member is there;
+ *   - or the restart policy asks for it (SW_RESTART_PERMANENT; or
+ *     SW_RESTART_TRANSIENT and crashed), the node is at its quorum, and
+ *     the name was restarted here fewer than `intensity` times within the
+ *     last `period_ms` (sw_tracker_set_restart; beyond, it is removed and
+ *     counted in restarts_given_up).
+ * Otherwise they are removed as well. */
+void sw_tracker_pid_exit(sw_tracker_t *t, const erlang_pid *pid, int crashed);
+
+/* What happens to a register_name/4,5 process that exits (see
+ * sw_tracker_pid_exit), as a supervisor's child restart types. */
+typedef enum {
+    SW_RESTART_TEMPORARY = 0, /* never started again (the default, as Swarm) */
+    SW_RESTART_TRANSIENT,     /* started again when it crashed */
+    SW_RESTART_PERMANENT      /* started again whenever it exits */
+} sw_restart_t;
+
+/* Restart settings: the policy, and at most `intensity` restarts of one
+ * name within `period_ms` on this node. Any time. */
+void sw_tracker_set_restart(sw_tracker_t *t, sw_restart_t policy, unsigned intensity,
+                            unsigned period_ms);
+
+/* Leaving the placement. */
+typedef enum {
+    SW_LEAVE_NONE = 0, /* in the placement (sw_tracker_leave: come back) */
+    SW_LEAVE_HANDOFF,  /* out of it; processes moved, the node stays up */
+    SW_LEAVE_STOP      /* out of it because the node stops */
+} sw_leave_t;
+
+/* The agent asks this node to leave the placement (SW_LEAVE_HANDOFF,
+ * SW_LEAVE_STOP) or to come back into it (SW_LEAVE_NONE). Peers are told
+ * ({leaving, yes | no} now and after every hello), so no node places a
+ * name here while this node is out, and this node's ring leaves itself
+ * out. Leaving: every local register_name/4,5 process whose owner is now
+ * another connected node is asked {swarm, begin_handoff} and moved as on
+ * a ring change; with SW_LEAVE_STOP the register_name/2 names of local
+ * processes are removed at once. When the moves have settled (each moved,
+ * answered `ignore` or failed; at once when there is none), the caller
+ * (caller/ref/rlen, borrowed; caller NULL: nobody) gets
+ * {Ref, {ok, Remaining}}, Remaining being the number of local
+ * register_name/4,5 processes that stay here; coming back answers
+ * {Ref, ok} at once (and the peers' ring growth moves names back here). */
+void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller,
+                      const char *ref, size_t rlen);
+
+/* Swarm.Tracker.handoff(Name, State) from caller: the local register_name/4,5
+ * process of name/nlen is started again, with state/statelen
+ * (term_to_binary(State), opaque here) for {swarm, end_handoff, State}, on
+ * the name's owner among the other members; the old process is sent
+ * {swarm, die} once the new one has the name. Replies {Ref, ok} once the
+ * move is under way, {Ref, {error, not_found}} when no local
+ * register_name/4,5 process has that name, {Ref, {error,
+ * no_node_available}} when no other member is connected. */
+void sw_tracker_move(sw_tracker_t *t, const erlang_pid *caller, const char *ref, size_t rlen,
+                     const char *name, size_t nlen, const char *state, size_t statelen);
 
 /* ---- requests from local callers --------------------------------------- */
 

@@ -81,6 +81,12 @@ struct sw_tracker_s {
                           * {members, ...} at the next flush */
     ei_x_buff members_in; /* a host: the list of the last members op ... */
     int members_pending;  /* ... not carried out yet */
+    sw_leave_t leaving;   /* out of the placement (sw_tracker_leave) */
+    struct waiter_s *leave_waiters; /* callers of leave, until the moves settle */
+    sw_restart_t restart; /* what happens to an MFA process that exits */
+    uint32_t restart_intensity, restart_period; /* ... at most so many restarts
+                                                 * of a name within so many ms */
+    sw_htab_t restarts;   /* name -> its recent restarts (tracker_leave.c) */
 };
 
 /* A waiter on an MFA start: where its reply goes. */
@@ -197,10 +203,15 @@ int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *ind
  * whose BEAM node is known and not down); notes news for the agent and a
  * handoff scan when a member joined. */
 void sw_tr_ring_rebuild(sw_tracker_t *t);
-/* 1 when a quorum is set and the members are fewer. */
+/* 1 when a quorum is set and the nodes connected here (this one and the
+ * peers whose BEAM node is known and up, in the placement or leaving it)
+ * are fewer. */
 int sw_tr_below_quorum(sw_tracker_t *t);
 /* The BEAM node (atom) that owns name on the ring of the members. */
 uint32_t sw_tr_owner_of(sw_tracker_t *t, const char *name, size_t len);
+/* The same on the ring of the members without this node (this node when
+ * it is the only member). */
+uint32_t sw_tr_owner_without_self(sw_tracker_t *t, const char *name, size_t len);
 /* Asks the I/O layer to dial p if we should be connected and we are the
  * side that dials (the smaller C node name). */
 void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p);
@@ -251,6 +262,29 @@ void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const s
 /* {handoff_failed, ...} at old's home: its entry stays old's. */
 void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen,
                                   const sw_pid_t *old);
+
+/* ---- tracker_leave.c: leaving, moves, restarts, quorum loss ------------ */
+
+/* 1 when a quorum is set and this node and the peers its agent reports up
+ * are fewer (the agent's view, which a C node restart does not change). */
+int sw_tr_short_of_quorum(const sw_tracker_t *t);
+/* Below the quorum by the agent's view (once the agent said hello): every
+ * local register_name/4,5 process is sent {swarm, die} and its names are
+ * removed everywhere. Call after the agent's reports change. */
+void sw_tr_quorum_check(sw_tracker_t *t);
+/* Answers the callers of leave ({Ref, {ok, Remaining}}) once no local
+ * process is being asked or moved and no handoff scan is due. Call before
+ * the agent's outbox is flushed. */
+void sw_tr_leave_settle(sw_tracker_t *t);
+/* Frees the callers of leave still waiting (at sw_tracker_free). */
+void sw_tr_leave_free(sw_tracker_t *t);
+/* {leaving, yes | no} from p (leaving 1 | 0): p's BEAM node leaves the
+ * ring or comes back. Returns 0, or -1 when p is a host or unnamed. */
+int sw_tr_apply_leaving(sw_tracker_t *t, sw_peer_t *p, int leaving);
+/* Forgets restart records older than the restart period (from the tick). */
+void sw_tr_restarts_tick(sw_tracker_t *t);
+/* Frees every restart record (the table stays usable). */
+void sw_tr_restarts_free(sw_tracker_t *t);
 
 /* ---- tracker_wire.c: the messages -------------------------------------- */
 
@@ -335,6 +369,8 @@ void sw_tr_send_handoff_start(sw_tracker_t *t, sw_peer_t *p, const sw_entry_t *e
 /* {handoff_failed, NameBin, OldPid} to p (old's home); */
 void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
                                const sw_pid_t *old);
+/* {leaving, yes | no} to p: whether this node is out of the placement; */
+void sw_tr_send_leaving(sw_tracker_t *t, sw_peer_t *p);
 /* {sync, [{NameBin, Pid, Counter, Origin[, MFA]}]} of our home entries. */
 void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p);
 

@@ -27,11 +27,12 @@
 void sw_tr_ring_rebuild(sw_tracker_t *t) {
     const char *names[1 + t->peers.n];
     size_t n = 0;
-    /* A host is never a member, nor a host peer. */
-    if (!t->host) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
+    /* A host is never a member, nor a host peer; a node that left the
+     * placement (sw_tracker_leave, {leaving, yes}) is not one either. */
+    if (!t->host && !t->leaving) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
     for (uint32_t i = 0; i < t->peers.n; i++) {
         sw_peer_t *p = &t->peers.v[i];
-        if (p->conn_up && !p->down && !p->host && p->beam != UINT32_MAX)
+        if (p->conn_up && !p->down && !p->host && !p->leaving && p->beam != UINT32_MAX)
             names[n++] = sw_atoms_str(&t->atoms, p->beam);
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
@@ -77,7 +78,15 @@ size_t sw_tracker_members(sw_tracker_t *t) {
     return sw_ring_node_count(&t->ring);
 }
 
-int sw_tr_below_quorum(sw_tracker_t *t) { return t->quorum && sw_tracker_members(t) < t->quorum; }
+int sw_tr_below_quorum(sw_tracker_t *t) {
+    if (!t->quorum) return 0;
+    size_t n = t->host ? 0 : 1;
+    for (uint32_t i = 0; i < t->peers.n; i++) {
+        const sw_peer_t *p = &t->peers.v[i];
+        if (p->conn_up && !p->down && !p->host && p->beam != UINT32_MAX) n++;
+    }
+    return n < t->quorum;
+}
 
 /* The owner decides registrations of the name: its node on the libring
  * ring of the members. A host with no member has none (SW_ATOM_NONE). */
@@ -88,6 +97,26 @@ uint32_t sw_tr_owner_of(sw_tracker_t *t, const char *name, size_t len) {
     if (sw_ring_owner_of(&t->ring, name, len, &node) != 0) return fallback;
     uint32_t b = sw_atoms_intern(&t->atoms, node);
     return b == UINT32_MAX ? fallback : b;
+}
+
+uint32_t sw_tr_owner_without_self(sw_tracker_t *t, const char *name, size_t len) {
+    if (t->ring_dirty) sw_tr_ring_rebuild(t);
+    size_t n = 0;
+    const char *names[t->ring_seen ? t->ring_seen : 1];
+    for (size_t i = 0; i < t->ring_seen; i++)
+        if (t->ring_was[i] != t->self_beam) names[n++] = sw_atoms_str(&t->atoms, t->ring_was[i]);
+    if (n == t->ring_seen) return sw_tr_owner_of(t, name, len); /* not a member */
+    if (n == 0) return t->self_beam;
+    /* A ring of the others, built for this question (rare: a move asked
+     * by hand), in the same sorted order as sw_tr_ring_rebuild's. */
+    sw_ring_t r;
+    sw_ring_init(&r, t->ring_flags);
+    for (size_t i = 0; i < n; i++) sw_ring_add_node(&r, names[i]);
+    const char *node;
+    uint32_t b = sw_ring_owner_of(&r, name, len, &node) == 0 ? sw_atoms_intern(&t->atoms, node)
+                                                              : SW_ATOM_NONE;
+    sw_ring_close(&r);
+    return b == UINT32_MAX ? SW_ATOM_NONE : b;
 }
 
 int sw_tracker_takes_direct(sw_tracker_t *t, const char *beam, const char *name, size_t nlen) {
@@ -138,6 +167,7 @@ void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
  * the next flush). */
 static void greet(sw_tracker_t *t, sw_peer_t *p) {
     sw_peer_hello(p, &t->atoms, t->self_beam, t->host);
+    if (t->leaving) sw_tr_send_leaving(t, p);
     sw_tr_send_sync(t, p);
 }
 
@@ -317,6 +347,7 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
      * send theirs again ({links}) and find the names gone. */
     t->links_news = 1;
     sw_tr_restart_node(t, b);
+    sw_tr_quorum_check(t);
 }
 
 /* ---- the agent's hello ------------------------------------------------- */
@@ -401,5 +432,6 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
         if (t->peers.v[k].conn_up) greet(t, &t->peers.v[k]);
     sw_proto_sync_await(&t->peers);
     sw_proto_sync_check(&t->sync, &t->peers);
+    sw_tr_quorum_check(t);
     return 0;
 }

@@ -234,6 +234,17 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
     }
     sw_entry_t *e = st->e;
     sw_pid_t pid;
+    if (epid && sw_tr_short_of_quorum(t) && sw_pid_compact(&t->atoms, epid, &pid) == 0) {
+        /* The node fell below its quorum while the MFA ran: the side at
+         * quorum owns the name now. */
+        sw_tr_agent_die(t, &pid);
+        if (e) sw_tr_entry_drop(t, e, 0);
+        for (waiter_t *w = st->waiters; w; w = w->next)
+            sw_tr_reply_res(t, w->ccbeam, &w->caller, w->ref, w->rlen,
+                            sw_tr_res_error(t, SW_MSG_NO_NODE_AVAILABLE));
+        start_free(st);
+        return;
+    }
     if (epid && sw_pid_compact(&t->atoms, epid, &pid) == 0) {
         if (e) {
             start_commit(t, st, e, &pid, epid);
@@ -310,7 +321,7 @@ size_t sw_tr_handoff_scan(sw_tracker_t *t) {
         if (!pn || sw_pidnames_at(pn, 0)->pid.node != t->self_beam) continue;
         for (uint32_t k = 0, cnt = sw_pidnames_count(pn); k < cnt; k++) {
             sw_entry_t *e = sw_pidnames_at(pn, k);
-            if (!e->has_mfa || e->reserved || e->handoff) continue;
+            if (!e->has_mfa || e->reserved || e->handoff || e->moving || e->dead) continue;
             uint32_t owner = sw_tr_owner_of(t, e->name, e->nlen);
             if (owner == t->self_beam) continue;
             sw_peer_t *p = sw_peers_by_beam(&t->peers, owner);
@@ -350,6 +361,10 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
  * marked as handed off (the process keeps the name, as with `ignore`; the
  * next ring change asks it again). */
 static void handoff_failed(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old) {
+    if (old->node == t->self_beam) { /* a restart here */
+        sw_tr_handoff_failed_at_home(t, name, nlen, old);
+        return;
+    }
     sw_peer_t *p = sw_peers_by_beam(&t->peers, old->node);
     if (!p || !p->conn_up) return;
     sw_tr_send_handoff_failed(t, p, name, nlen, old);
@@ -362,6 +377,10 @@ void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen
     e->moving = 0;
     t->st.handoffs_failed++;
     SW_WARN("handoff_failed", "reason=not_started_at_new_owner");
+    if (e->dead) { /* a restart of an exited process: nothing holds the name */
+        sw_tr_broadcast(t, SW_MSG_DEL, e);
+        sw_tr_entry_drop(t, e, 1);
+    }
 }
 
 /* The name stays old's until the new process commits (handoff_started). */
@@ -411,13 +430,19 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
         handoff_failed(t, st->name, st->nlen, &st->old_pid);
         return;
     }
+    if (sw_tr_short_of_quorum(t)) {
+        /* Below the quorum since: the side at quorum takes the name. */
+        sw_tr_agent_die(t, &pid);
+        handoff_failed(t, st->name, st->nlen, &st->old_pid);
+        return;
+    }
     uint64_t h = sw_name_hash(st->name, st->nlen);
     sw_entry_t *cur = sw_store_find(&t->store, st->name, st->nlen, h);
     if (cur && !cur->reserved && memcmp(&cur->pid, &st->old_pid, sizeof pid) == 0) {
         sw_stamp_t cs = sw_entry_stamp(cur);
         if (cur->pid.node == t->self_beam) {
             sw_tr_broadcast(t, SW_MSG_DEL, cur);
-            if (cur->has_mfa) sw_tr_agent_die(t, &cur->pid);
+            if (cur->has_mfa && !cur->dead) sw_tr_agent_die(t, &cur->pid);
         } else {
             sw_tr_send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid);
         }

@@ -126,6 +126,9 @@ int sw_tracker_msg_is_local(int m) {
     case SW_MSG_PEER_UP:
     case SW_MSG_PEER_DOWN:
     case SW_MSG_HELLO:
+    case SW_MSG_LEAVING:
+    case SW_MSG_REJOIN:
+    case SW_MSG_MOVE:
         return 1;
     default:
         return 0;
@@ -154,10 +157,38 @@ int sw_tracker_msg_local(sw_tracker_t *t, const sw_tracker_msg_env_t *env, int m
         sw_tracker_unregister(t, &caller, ref, rlen, name, nlen);
         return 0;
     case SW_MSG_PID_DOWN:
-        /* {'$sw1', pid_down, Pid} */
-        if (arity != 3 || ei_decode_pid(buf, index, &pid)) return -1;
-        sw_tracker_pid_down(t, &pid);
+        /* {'$sw1', pid_down, Pid} or {'$sw1', pid_down, Pid, crash} */
+        if ((arity != 3 && arity != 4) || ei_decode_pid(buf, index, &pid) ||
+            (arity == 4 && sw_proto_decode(buf, index) != SW_MSG_CRASH))
+            return -1;
+        sw_tracker_pid_exit(t, &pid, arity == 4);
         return 0;
+    case SW_MSG_LEAVING: {
+        /* {'$sw1', leaving, Caller, Ref, handoff | stop} */
+        int mode;
+        if (arity != 5 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            (mode = sw_proto_decode(buf, index)) == -2 || (mode != SW_MSG_HANDOFF && mode != SW_MSG_STOP))
+            return -1;
+        sw_tracker_leave(t, mode == SW_MSG_STOP ? SW_LEAVE_STOP : SW_LEAVE_HANDOFF, &caller, ref, rlen);
+        return 0;
+    }
+    case SW_MSG_REJOIN:
+        /* {'$sw1', rejoin, Caller, Ref} */
+        if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+            return -1;
+        sw_tracker_leave(t, SW_LEAVE_NONE, &caller, ref, rlen);
+        return 0;
+    case SW_MSG_MOVE: {
+        /* {'$sw1', move, Caller, Ref, NameBin, StateBin} */
+        const char *state;
+        long statelen;
+        if (arity != 6 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen) ||
+            sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) ||
+            dec_bin_in_place(buf, index, &state, &statelen))
+            return -1;
+        sw_tracker_move(t, &caller, ref, rlen, name, nlen, state, (size_t)statelen);
+        return 0;
+    }
     case SW_MSG_PEER_UP:
         /* {'$sw1', peer_up, BeamNode, CNode} */
         if (arity != 4 || ei_decode_atom(buf, index, beam) || ei_decode_atom(buf, index, cnode))

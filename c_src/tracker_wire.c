@@ -55,6 +55,7 @@ void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
  * {resume, State}, casts {swarm, resolve_conflict, State} to the winner;
  * then it sends the loser {swarm, die}. */
 void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner) {
+    if (e->dead) return; /* its process exited: nobody to tell */
     if (e->moving || !winner) {
         sw_tr_agent_die(t, &e->pid);
         return;
@@ -284,6 +285,14 @@ void sw_tr_send_handoff_failed(sw_tracker_t *t, sw_peer_t *p, const char *name, 
     p->out.count++;
 }
 
+void sw_tr_send_leaving(sw_tracker_t *t, sw_peer_t *p) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    sw_proto_encode(x, SW_MSG_LEAVING);
+    sw_proto_encode(x, t->leaving ? SW_MSG_YES : SW_MSG_NO);
+    p->out.count++;
+}
+
 void sw_tr_send_sync(sw_tracker_t *t, sw_peer_t *p) {
     const sw_store_t *s = &t->store;
     ei_x_buff *x = &p->out.body;
@@ -372,6 +381,7 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     /* {'$sw1', ops, [Op]} to each peer */
     sw_proto_flush_peers(&t->peers, &t->atoms, x, SW_MSG_OPS, send_peer, &sc);
     if (!t->sync.begun) return;
+    sw_tr_leave_settle(t);
     if (t->agent_ops.count || t->agent_replies.count) {
         /* {'$sw1', batch, [Op], [Reply]} */
         sw_proto_msg_begin(x, SW_MSG_BATCH, 4);
@@ -412,7 +422,7 @@ int sw_tracker_pending(const sw_tracker_t *t) {
         for (uint32_t i = 0; i < t->peers.n; i++)
             if (t->peers.v[i].host && t->peers.v[i].conn_up) return 1;
     return t->sync.begun && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                             t->links_news || sw_proto_sync_news(&t->sync));
+                             t->links_news || t->leave_waiters || sw_proto_sync_news(&t->sync));
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -628,6 +638,13 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     case SW_MSG_MEMBERS:
         if (arity != 2) return -1;
         return sw_tr_apply_members(t, from, buf, index);
+    case SW_MSG_LEAVING: {
+        /* {leaving, yes | no} */
+        int flag;
+        if (arity != 2 || (flag = sw_proto_decode(buf, index)) == -2) return -1;
+        if (flag != SW_MSG_YES && flag != SW_MSG_NO) return -1;
+        return sw_tr_apply_leaving(t, from, flag == SW_MSG_YES);
+    }
     default:
         return -1;
     }

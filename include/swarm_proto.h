@@ -219,7 +219,23 @@
     X(HOST, "host")                                                                             \
     /* peer op: {members, [{BeamNode, CNode}]} (2), a C node to a C host: the nodes it         \
      * knows (itself, its reported peers, its connected hosts; Beam == CNode: a host) */        \
-    X(MEMBERS, "members")
+    X(MEMBERS, "members")                                                                       \
+    /* ---- leaving the placement, restarts ---------------------------------- */              \
+    /* peer op: {leaving, yes | no} (2), the sender left the placement (yes) or came back     \
+     * (no); local: {'$sw1', leaving, Caller, Ref, handoff | stop} (5) -> {Ref, {ok, N}}, this \
+     * node leaves the placement and hands its processes off (N: those left here) */            \
+    X(LEAVING, "leaving")                                                                       \
+    /* leave mode: the node is stopping (register_name/2 names go at once) */                   \
+    X(STOP, "stop")                                                                             \
+    /* local: {'$sw1', rejoin, Caller, Ref} (4) -> {Ref, ok}, back in the placement */          \
+    X(REJOIN, "rejoin")                                                                         \
+    /* local: {'$sw1', pid_down, Pid, crash} (4), a monitored local pid died abnormally */      \
+    X(CRASH, "crash")                                                                           \
+    /* local: {'$sw1', move, Caller, Ref, NameBin, StateBin} (6) -> {Ref, ok | {error, Why}}:  \
+     * hand the local process of that name off to its owner among the other nodes */          \
+    X(MOVE, "move")                                                                             \
+    /* reply: {error, not_found}, no local register_name/4,5 process has that name */           \
+    X(NOT_FOUND, "not_found")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

@@ -100,3 +100,9 @@
 -define(SW_MSG_OUT_OF_MEMORY, out_of_memory).
 -define(SW_MSG_HOST, host).
 -define(SW_MSG_MEMBERS, members).
+-define(SW_MSG_LEAVING, leaving).
+-define(SW_MSG_STOP, stop).
+-define(SW_MSG_REJOIN, rejoin).
+-define(SW_MSG_CRASH, crash).
+-define(SW_MSG_MOVE, move).
+-define(SW_MSG_NOT_FOUND, not_found).
