@@ -107,8 +107,9 @@ ring_split_heal(Config) ->
 
     heal_and_check(Net, Peers, Nodes, Mfa ++ NewAB ++ NewC ++ Dups, names(Plain ++ PlainSplit)),
     Final = registry(PA),
-    %% What was registered without conflict is kept, with its process.
-    [?assertEqual(pid_of(Nm, Split), pid_of(Nm, Final)) || Nm <- NewAB ++ NewC],
+    %% What was registered without conflict is kept: with its process, or
+    %% the one it was handed off to (the name's owner).
+    kept(Peers, NewAB ++ NewC, Split, Final),
     [?assertEqual(P, pid_of(N, Final)) || {N, P} <- Plain ++ PlainSplit].
 
 %% @doc Ring, A and B cut apart, both still see C: A restarts the names of
@@ -146,7 +147,7 @@ ring_overlap_heal(Config) ->
 
     heal_and_check(Net, Peers, Nodes, Mfa ++ NewA ++ NewB, names(Plain)),
     Final = registry(PA),
-    [?assertEqual(pid_of(Nm, Split), pid_of(Nm, Final)) || Nm <- NewA ++ NewB],
+    kept(Peers, NewA ++ NewB, Split, Final),
     [?assertEqual(P, pid_of(N, Final)) || {N, P} <- Plain],
     %% The restarted copies were really started (two processes per name
     %% existed).
@@ -191,7 +192,8 @@ quorum_split_heal(Config) ->
     [?assertNot(swarm_netns:call(PC, erlang, is_process_alive, [P])) || {_, P} <- OnC],
     ?assertEqual({error, no_node_available}, register_mfa(PC, {below_quorum, 1})),
 
-    heal_and_check(Net, Peers, Nodes, Mfa, []).
+    %% C's processes ended below the quorum: no conflict left for them.
+    heal_and_check(Net, Peers, Nodes, Mfa, [], settled(Peers)).
 
 %% @doc Three rounds of split and heal on the ring, a different node cut
 %% off each round: every round, within ?HEAL_MS of the reconnection every
@@ -218,17 +220,24 @@ repeated_split_heal(Config) ->
 
 %% ---------------------------------------------------------------------------
 
-%% Heals every cut, connects the nodes again, and checks: within ?HEAL_MS
-%% of the moment every node sees the others, every node holds the same
-%% registry, which has every name of Mfa and Plain, each with one pid;
-%% then (polling) every register_name/4 name of Mfa has exactly one live
-%% process, the registered one, and each other copy got {swarm, die} and
-%% stopped, and its state reached the survivor as resolve_conflict.
+%% Heals every cut, connects the nodes again, and checks:
+%%   - within ?HEAL_MS of the moment every node sees the others, every
+%%     node holds the same registry, with every name of Mfa and Plain;
+%%   - the conflicts: of the copies of a register_name/4 name of Mfa
+%%     started before the heal (and not in Settled: processes that ended
+%%     earlier), one survives; each other one got {swarm, die}, stopped,
+%%     and its state reached the survivor as resolve_conflict;
+%%   - then, once the ring's growth has moved the processes to their
+%%     owners (handoff), every node agrees, each name of Mfa has exactly
+%%     one live process, the registered one, on the name's owner; every
+%%     copy started since the heal got the state of the one it replaced
+%%     (end_handoff), and every other copy got {swarm, die} and stopped.
 %% Returns the heal time in ms.
 heal_and_check(Net, Peers, Nodes, Mfa, Plain) ->
     heal_and_check(Net, Peers, Nodes, Mfa, Plain, []).
 
 heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
+    Pre = maps:map(fun(_, Ps) -> Ps -- Settled end, copies(logs(Peers))),
     ok = swarm_netns:heal(Net),
     connect_all(Peers, Nodes),
     Names = lists:usort(Mfa ++ Plain),
@@ -245,34 +254,62 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
     HealMs = (Agreed - Up) div 1000000,
     ct:pal("every node agrees ~p ms after the reconnection", [HealMs]),
     ?assert(HealMs =< ?HEAL_MS, {heal_ms, HealMs}),
-    Reg = registry(hd(Peers)),
-    %% Per name, one live process: the registered one; every other copy
-    %% was told to die and handed its state to the survivor.
-    wait_until(fun() ->
-                       Live = live(Peers),
-                       Bad = [{Nm, maps:get(Nm, Live, [])} || Nm <- Mfa,
-                                                               maps:get(Nm, Live, []) =/= [pid_of(Nm, Reg)]],
-                       Bad =:= [] orelse {more_or_less_than_one_live, Bad}
-               end, 10000),
     %% (The die and the cast come from one helper, but reach different
     %% nodes: the cast may come later.)
     wait_until(fun() ->
-                       U = unresolved(logs(Peers), Mfa, Reg, Settled),
+                       U = unresolved(logs(Peers), Mfa, Pre),
                        U =:= [] orelse {unresolved, U}
                end, 10000),
+    wait_until(fun() ->
+                       [R | Rs] = [registry(P) || P <- Peers],
+                       Live = live(Peers),
+                       Bad = [{Nm, P, maps:get(Nm, Live, [])}
+                              || Nm <- Mfa, P <- [pid_of(Nm, R)],
+                                 not is_pid(P) orelse node(P) =/= owner(Nodes, Nm)
+                                     orelse maps:get(Nm, Live, []) =/= [P]],
+                       (lists:all(fun(X) -> X =:= R end, Rs) orelse not_agreed) =:= true
+                           andalso (Bad =:= [] orelse {not_one_process_on_owner, Bad})
+               end, 10000),
+    Log = logs(Peers),
+    Reg = registry(hd(Peers)),
+    Moved = [{Nm, P} || {Nm, Ps} <- maps:to_list(copies(Log)), lists:member(Nm, Mfa),
+                        P <- Ps -- maps:get(Nm, Pre, []), not lists:member(P, Settled),
+                        not got_state_of_dead(P, Nm, Log)],
+    ?assertEqual([], Moved),
+    NotDied = [{Nm, P} || {Nm, Ps} <- maps:to_list(copies(Log)), lists:member(Nm, Mfa),
+                          P <- Ps -- [pid_of(Nm, Reg) | Settled], not lists:member({P, die}, Log)],
+    ?assertEqual([], NotDied),
     HealMs.
 
-%% The losers (copies other than the registered one, and not in Settled)
-%% that did not both get {swarm, die} and hand their state to the winner.
-unresolved(Log, Mfa, Reg, Settled) ->
-    Copies = copies(Log),
-    [#{name => Nm, winner => Winner, loser => Loser, loser_died => Died, winner_got_state => Got,
-       winner_got => [S || {W, {resolve_conflict, S}} <- Log, W =:= Winner]}
-     || Nm <- Mfa, Winner <- [pid_of(Nm, Reg)],
-        Loser <- maps:get(Nm, Copies, []) -- Settled, Loser =/= Winner,
-        Died <- [lists:member({Loser, die}, Log)],
-        Got <- [lists:member({Winner, {resolve_conflict, {state_of, Nm, Loser}}}, Log)],
-        not (Died andalso Got)].
+%% The names of Mfa whose copies in Pre (Name => [Pid]) did not settle:
+%% there must be one survivor S, and every other copy L got {swarm, die}
+%% while S got {swarm, resolve_conflict, {state_of, Name, L}}.
+unresolved(Log, Mfa, Pre) ->
+    [#{name => Nm, copies => Ps,
+       died => [P || P <- Ps, lists:member({P, die}, Log)],
+       resolve_conflict => [{P, S} || P <- Ps, {Q, {resolve_conflict, S}} <- Log, Q =:= P]}
+     || Nm <- Mfa, Ps <- [maps:get(Nm, Pre, [])],
+        length([S || S <- Ps, lists:all(fun(L) -> L =:= S orelse
+                                                      (lists:member({L, die}, Log) andalso
+                                                       lists:member({S, {resolve_conflict, {state_of, Nm, L}}}, Log))
+                                        end, Ps)]) =/= 1].
+
+%% Each register_name/4 name of Names still has the process it had in
+%% registry Before, or the one that process was handed off to.
+kept(Peers, Names, Before, After) ->
+    Log = logs(Peers),
+    Lost = [{Nm, Old, New} || Nm <- Names, Old <- [pid_of(Nm, Before)], New <- [pid_of(Nm, After)],
+                              not is_pid(Old) orelse
+                                  (New =/= Old andalso
+                                   not lists:member({New, {end_handoff, {state_of, Nm, Old}}}, Log))],
+    ?assertEqual([], Lost).
+
+%% Whether P got, by end_handoff, the state of a copy of Nm that died.
+got_state_of_dead(P, Nm, Log) ->
+    lists:any(fun({Q, {end_handoff, {state_of, N, From}}}) when Q =:= P, N =:= Nm ->
+                      lists:member({From, die}, Log);
+                 (_) -> false
+              end, Log).
 
 %% The processes of the logs that are no longer running: the losers of
 %% earlier conflicts, which a later heal_and_check leaves out.

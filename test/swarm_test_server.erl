@@ -1,7 +1,7 @@
 %% @doc A gen_server used by the suites: answers ping, echoes, counts casts,
 %% and can be told to stop or to crash. On a node where log_open/0 was
-%% called, every instance also records its start, the resolve_conflict
-%% casts and the {swarm, die} it receives (log/0 reads them back, even
+%% called, every instance also records its start, the end_handoff and
+%% resolve_conflict casts and the {swarm, die} it receives (log/0 reads them back, even
 %% after the process exited).
 -module(swarm_test_server).
 -behaviour(gen_server).
@@ -38,7 +38,9 @@ handle_call(stop, _From, S) -> {stop, normal, ok, S};
 handle_call(crash, _From, _S) -> error(crash_requested).
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast({swarm, end_handoff, State}, S) -> {noreply, S#{handed_off => State}};
+handle_cast({swarm, end_handoff, State}, S) ->
+    record({end_handoff, State}),
+    {noreply, S#{handed_off => State}};
 handle_cast({swarm, resolve_conflict, State}, S) ->
     record({resolve_conflict, State}),
     {noreply, S#{resolved => State}};
@@ -88,7 +90,8 @@ log_open() ->
     end.
 
 %% @doc What this node's instances recorded, oldest first per process:
-%% `{Pid, {started, Arg}}', `{Pid, {resolve_conflict, State}}', `{Pid, die}'.
+%% `{Pid, {started, Arg}}', `{Pid, {end_handoff, State}}',
+%% `{Pid, {resolve_conflict, State}}', `{Pid, die}'.
 -spec log() -> [{pid(), term()}].
 log() ->
     case ets:whereis(?LOG) of
