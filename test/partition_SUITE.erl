@@ -25,13 +25,14 @@
          end_per_testcase/2]).
 -export([ring_split_heal/1, ring_overlap_heal/1, quorum_split_heal/1, repeated_split_heal/1]).
 %% Run on the cluster's nodes.
--export([live_copies/0, spawn_idle/0, connect/1, watch_nodes/0, all_up_at/1]).
+-export([live_copies/0, spawn_idle/0, connect/1]).
 
 %% Every node agrees on one pid per name within this many ms of the
 %% moment all nodes see each other again.
 -define(HEAL_MS, 1000).
 -define(NODE_ARGS, ["-kernel", "net_ticktime", "2",
-                    "-kernel", "prevent_overlapping_partitions", "false"]).
+                    "-kernel", "prevent_overlapping_partitions", "false",
+                    "-swarm", "cnode_log", "warning"]).
 -define(NMFA, 30).
 
 suite() ->
@@ -54,7 +55,7 @@ init_per_testcase(_Case, Config) ->
     try
         Peers = [swarm_netns:start_node(Net, I, ?NODE_ARGS) || I <- [1, 2, 3]],
         [ok = swarm_netns:call(P, swarm_test_server, log_open, []) || P <- Peers],
-        [ok = swarm_netns:call(P, ?MODULE, watch_nodes, []) || P <- Peers],
+        [ok = swarm_netns:call(P, swarm_netns, watch_nodes, []) || P <- Peers],
         [{net, Net}, {peers, Peers} | Config]
     catch C:E:St ->
         swarm_netns:teardown(Net),
@@ -250,7 +251,7 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
     %% record, on the machine's monotonic clock) to the poll that saw
     %% every registry agree (an upper bound of the convergence).
     Agreed = os:perf_counter(nanosecond),
-    Up = lists:max([swarm_netns:call(P, ?MODULE, all_up_at, [Nodes]) || P <- Peers]),
+    Up = lists:max([swarm_netns:call(P, swarm_netns, all_up_at, [Nodes]) || P <- Peers]),
     HealMs = (Agreed - Up) div 1000000,
     ct:pal("every node agrees ~p ms after the reconnection", [HealMs]),
     ?assert(HealMs =< ?HEAL_MS, {heal_ms, HealMs}),
@@ -325,7 +326,7 @@ connect_all(Peers, Nodes) ->
 
 start_swarm(Peers, Env) ->
     [ok = swarm_netns:call(P, application, set_env, [swarm, K, V])
-     || P <- Peers, {K, V} <- [{cnode_log, warning} | Env]],
+     || P <- Peers, {K, V} <- Env],
     Nodes = swarm_netns:nodes_of(Peers),
     connect_all(Peers, Nodes),
     [{ok, _} = swarm_netns:call(P, application, ensure_all_started, [swarm]) || P <- Peers],
@@ -462,27 +463,3 @@ connect(Nodes) ->
     Missing = Nodes -- [node() | nodes()],
     _ = [spawn(net_kernel, connect_node, [N]) || N <- Missing],
     Missing =:= [].
-
-%% On a cluster node: starts a process that records, for each node, when
-%% (os:perf_counter/1, ns) it last came up.
-watch_nodes() ->
-    Self = self(),
-    spawn(fun() ->
-                  ok = net_kernel:monitor_nodes(true),
-                  ets:new(partition_nodeups, [named_table, public, set]),
-                  Self ! {partition_nodeups, ready},
-                  watch_loop()
-          end),
-    receive {partition_nodeups, ready} -> ok end.
-
-watch_loop() ->
-    receive
-        {nodeup, N} -> ets:insert(partition_nodeups, {N, os:perf_counter(nanosecond)});
-        _ -> ok
-    end,
-    watch_loop().
-
-%% On a cluster node connected to every other node of Nodes: when the last
-%% of them came up.
-all_up_at(Nodes) ->
-    lists:max([ets:lookup_element(partition_nodeups, N, 2) || N <- Nodes, N =/= node()]).

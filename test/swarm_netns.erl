@@ -23,6 +23,8 @@
 
 -export([available/0, setup/1, teardown/1, start_node/3, stop_node/1, nodes_of/1,
          cut/3, heal/1, ip/2, call/4, call/5, cnode_of/1]).
+%% Run on the nodes of the namespaces.
+-export([watch_nodes/0, all_up_at/1]).
 
 -type net() :: #{run := string(), subnet := string(), n := pos_integer(),
                  ns := [string()], bridge := string()}.
@@ -155,6 +157,33 @@ call(Peer, M, F, A, Tmo) when is_pid(Peer) ->
 -spec cnode_of(node()) -> node().
 cnode_of(Node) ->
     list_to_atom("swarm_" ++ atom_to_list(Node)).
+
+%% @doc On a node of the namespaces: starts a process that records when
+%% (os:perf_counter(nanosecond): CLOCK_MONOTONIC, one clock for every
+%% process of the machine) each other node last came up.
+-spec watch_nodes() -> ok.
+watch_nodes() ->
+    Self = self(),
+    spawn(fun() ->
+                  ok = net_kernel:monitor_nodes(true),
+                  ets:new(swarm_netns_nodeups, [named_table, public, set]),
+                  Self ! {swarm_netns_nodeups, ready},
+                  watch_loop()
+          end),
+    receive {swarm_netns_nodeups, ready} -> ok end.
+
+watch_loop() ->
+    receive
+        {nodeup, N} -> ets:insert(swarm_netns_nodeups, {N, os:perf_counter(nanosecond)});
+        _ -> ok
+    end,
+    watch_loop().
+
+%% @doc On a node that runs watch_nodes/0 and is connected to every other
+%% node of Nodes: when the last of them came up (perf_counter, ns).
+-spec all_up_at([node()]) -> integer().
+all_up_at(Nodes) ->
+    lists:max([ets:lookup_element(swarm_netns_nodeups, N, 2) || N <- Nodes, N =/= node()]).
 
 %% ---------------------------------------------------------------------------
 
