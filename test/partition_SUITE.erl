@@ -194,7 +194,8 @@ quorum_split_heal(Config) ->
     ?assertEqual({error, no_node_available}, register_mfa(PC, {below_quorum, 1})),
 
     %% C's processes ended below the quorum: no conflict left for them.
-    heal_and_check(Net, Peers, Nodes, Mfa, [], settled(Peers)).
+    %% (The heal time is reported, not bounded: C joins with no name.)
+    heal_and_check(Net, Peers, Nodes, Mfa, [], settled(Peers), infinity).
 
 %% @doc Three rounds of split and heal on the ring, a different node cut
 %% off each round: every round, within ?HEAL_MS of the reconnection every
@@ -215,15 +216,16 @@ repeated_split_heal(Config) ->
                  wait_split(Peers, [{Alone, []} | [{N, Rest -- [N]} || N <- Rest]]),
                  %% Both sides run every name before the heal.
                  wait_sides(Peers, Mfa, [{[Alone], none}, {Rest, none}]),
-                 heal_and_check(Net, Peers, Nodes, Mfa, [], Settled)
+                 heal_and_check(Net, Peers, Nodes, Mfa, [], Settled, ?HEAL_MS)
              end || I <- [3, 1, 2]],
     ct:comment("heal times (ms): ~p", [Times]).
 
 %% ---------------------------------------------------------------------------
 
 %% Heals every cut, connects the nodes again, and checks:
-%%   - within ?HEAL_MS of the moment every node sees the others, every
-%%     node holds the same registry, with every name of Mfa and Plain;
+%%   - within Limit ms (?HEAL_MS) of the moment every node sees the
+%%     others, every node holds the same registry, with every name of Mfa
+%%     and Plain;
 %%   - the conflicts: of the copies of a register_name/4 name of Mfa
 %%     started before the heal (and not in Settled: processes that ended
 %%     earlier), one survives; each other one got {swarm, die}, stopped,
@@ -235,9 +237,9 @@ repeated_split_heal(Config) ->
 %%     (end_handoff), and every other copy got {swarm, die} and stopped.
 %% Returns the heal time in ms.
 heal_and_check(Net, Peers, Nodes, Mfa, Plain) ->
-    heal_and_check(Net, Peers, Nodes, Mfa, Plain, []).
+    heal_and_check(Net, Peers, Nodes, Mfa, Plain, [], ?HEAL_MS).
 
-heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
+heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled, Limit) ->
     Pre = maps:map(fun(_, Ps) -> Ps -- Settled end, copies(logs(Peers))),
     ok = swarm_netns:heal(Net),
     connect_all(Peers, Nodes),
@@ -254,7 +256,7 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
     Up = lists:max([swarm_netns:call(P, swarm_netns, all_up_at, [Nodes]) || P <- Peers]),
     HealMs = (Agreed - Up) div 1000000,
     ct:pal("every node agrees ~p ms after the reconnection", [HealMs]),
-    ?assert(HealMs =< ?HEAL_MS, {heal_ms, HealMs}),
+    ?assert(HealMs =< Limit, {heal_ms, HealMs}),
     %% (The die and the cast come from one helper, but reach different
     %% nodes: the cast may come later.)
     wait_until(fun() ->
@@ -286,9 +288,7 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled) ->
 %% there must be one survivor S, and every other copy L got {swarm, die}
 %% while S got {swarm, resolve_conflict, {state_of, Name, L}}.
 unresolved(Log, Mfa, Pre) ->
-    [#{name => Nm, copies => Ps,
-       died => [P || P <- Ps, lists:member({P, die}, Log)],
-       resolve_conflict => [{P, S} || P <- Ps, {Q, {resolve_conflict, S}} <- Log, Q =:= P]}
+    [#{name => Nm, copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]} || P <- Ps]}
      || Nm <- Mfa, Ps <- [maps:get(Nm, Pre, [])],
         length([S || S <- Ps, lists:all(fun(L) -> L =:= S orelse
                                                       (lists:member({L, die}, Log) andalso

@@ -1,7 +1,8 @@
 %% @doc A gen_server used by the suites: answers ping, echoes, counts casts,
 %% and can be told to stop or to crash. On a node where log_open/0 was
-%% called, every instance also records its start, the end_handoff and
-%% resolve_conflict casts and the {swarm, die} it receives (log/0 reads them back, even
+%% called, every instance also records its start, the begin_handoff calls
+%% it answers with {resume, _}, the end_handoff and resolve_conflict casts
+%% and the {swarm, die} it receives (log/0 reads them back, even
 %% after the process exited).
 -module(swarm_test_server).
 -behaviour(gen_server).
@@ -26,6 +27,7 @@ init(Arg) ->
 handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, ignore, _}}) ->
     {reply, ignore, S};
 handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, resume, Tag}}) ->
+    record(begin_handoff),
     {reply, {resume, {state_of, Tag, self()}}, S};
 handle_call({swarm, begin_handoff}, _From, S) ->
     {reply, restart, S};
@@ -90,7 +92,7 @@ log_open() ->
     end.
 
 %% @doc What this node's instances recorded, oldest first per process:
-%% `{Pid, {started, Arg}}', `{Pid, {end_handoff, State}}',
+%% `{Pid, {started, Arg}}', `{Pid, begin_handoff}', `{Pid, {end_handoff, State}}',
 %% `{Pid, {resolve_conflict, State}}', `{Pid, die}'.
 -spec log() -> [{pid(), term()}].
 log() ->
