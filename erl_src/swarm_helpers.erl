@@ -14,6 +14,10 @@
 
 -export([start_mfa/2, started/2, begin_handoff/3, end_handoff/2, resolve_conflict/2, die/1]).
 
+%% How long the state of a conflict's loser waits for the winner's node to
+%% come up (resolve_conflict/2).
+-define(RESOLVE_WAIT_MS, 300000).
+
 %% @doc Runs apply(M, F, A) for the C node (`MFABin' is the MFA's
 %% encoding) in a fresh process, which tells the calling agent
 %% `{'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
@@ -87,16 +91,51 @@ ask_handoff(Pid) ->
 %% `Winner' (a duplicate started while nodes disagreed, e.g. across a
 %% partition): as in Swarm, from a fresh process, it is asked {swarm,
 %% begin_handoff}; on `{resume, State}' the winner is cast {swarm,
-%% resolve_conflict, State}; then the loser is sent {swarm, die}.
+%% resolve_conflict, State}; then the loser is sent {swarm, die}. A winner
+%% on a node this one is not connected to (an overlapping partition: a
+%% third node that sees both sides settled the conflict) is cast the state
+%% once its node comes up, within ?RESOLVE_WAIT_MS; the loser is sent
+%% {swarm, die} at once.
 -spec resolve_conflict(pid(), pid()) -> pid().
 resolve_conflict(Loser, Winner) ->
     spawn(fun() ->
                   case ask_handoff(Loser) of
-                      {resume, State} -> gen_server:cast(Winner, {swarm, resolve_conflict, State});
-                      _ -> ok
-                  end,
-                  Loser ! {swarm, die}
+                      {resume, State} ->
+                          Msg = {swarm, resolve_conflict, State},
+                          case reachable(node(Winner)) of
+                              true ->
+                                  gen_server:cast(Winner, Msg),
+                                  Loser ! {swarm, die};
+                              false ->
+                                  Loser ! {swarm, die},
+                                  cast_when_up(Winner, Msg)
+                          end;
+                      _ ->
+                          Loser ! {swarm, die}
+                  end
           end).
+
+-spec reachable(node()) -> boolean().
+reachable(Node) ->
+    Node =:= node() orelse lists:member(Node, nodes()).
+
+%% Casts Msg to Pid once its node is connected, if that happens within
+%% ?RESOLVE_WAIT_MS (else the message is dropped, as the partition may never
+%% heal). Runs in the helper process, which does nothing else.
+-spec cast_when_up(pid(), term()) -> ok.
+cast_when_up(Pid, Msg) ->
+    Node = node(Pid),
+    ok = net_kernel:monitor_nodes(true),
+    case reachable(Node) of
+        true -> gen_server:cast(Pid, Msg);
+        false ->
+            receive
+                {nodeup, Node} -> gen_server:cast(Pid, Msg)
+            after ?RESOLVE_WAIT_MS ->
+                ok
+            end
+    end,
+    ok.
 
 %% @doc A process started by register_name/4,5 lost its name to a
 %% duplicate (started while nodes disagreed on the ring): Swarm's shutdown
