@@ -34,6 +34,9 @@
                     "-kernel", "prevent_overlapping_partitions", "false",
                     "-swarm", "cnode_log", "warning"]).
 -define(NMFA, 30).
+%% The registry is settled after a heal when it did not change for this
+%% long (handoffs start ~0.3-0.8 s after the ring grows).
+-define(SETTLE_MS, 1500).
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -230,11 +233,12 @@ repeated_split_heal(Config) ->
 %%     started before the heal (and not in Settled: processes that ended
 %%     earlier), one survives; each other one got {swarm, die}, stopped,
 %%     and its state reached the survivor as resolve_conflict;
-%%   - then, once the ring's growth has moved the processes to their
-%%     owners (handoff), every node agrees, each name of Mfa has exactly
-%%     one live process, the registered one, on the name's owner; every
-%%     copy started since the heal got the state of the one it replaced
-%%     (end_handoff), and every other copy got {swarm, die} and stopped.
+%%   - then, once the ring's growth has moved processes to their new
+%%     owners (handoffs) and the registry stays the same for ?SETTLE_MS,
+%%     every node agrees, each name of Mfa has exactly one live process,
+%%     the registered one; every copy started since the heal got the
+%%     state of the one it replaced (end_handoff), and every other copy
+%%     got {swarm, die} and stopped.
 %% Returns the heal time in ms.
 heal_and_check(Net, Peers, Nodes, Mfa, Plain) ->
     heal_and_check(Net, Peers, Nodes, Mfa, Plain, [], ?HEAL_MS).
@@ -263,16 +267,7 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled, Limit) ->
                        U = unresolved(logs(Peers), Mfa, Pre),
                        U =:= [] orelse {unresolved, U}
                end, 10000),
-    wait_until(fun() ->
-                       [R | Rs] = [registry(P) || P <- Peers],
-                       Live = live(Peers),
-                       Bad = [{Nm, P, maps:get(Nm, Live, [])}
-                              || Nm <- Mfa, P <- [pid_of(Nm, R)],
-                                 not is_pid(P) orelse node(P) =/= owner(Nodes, Nm)
-                                     orelse maps:get(Nm, Live, []) =/= [P]],
-                       (lists:all(fun(X) -> X =:= R end, Rs) orelse not_agreed) =:= true
-                           andalso (Bad =:= [] orelse {not_one_process_on_owner, Bad})
-               end, 10000),
+    wait_settled(Peers, Mfa),
     Log = logs(Peers),
     Reg = registry(hd(Peers)),
     Moved = [{Nm, P} || {Nm, Ps} <- maps:to_list(copies(Log)), lists:member(Nm, Mfa),
@@ -294,6 +289,33 @@ unresolved(Log, Mfa, Pre) ->
                                                       (lists:member({L, die}, Log) andalso
                                                        lists:member({S, {resolve_conflict, {state_of, Nm, L}}}, Log))
                                         end, Ps)]) =/= 1].
+
+%% Waits until every node holds the same registry, unchanged for
+%% ?SETTLE_MS (the handoffs that follow the ring's growth are done), in
+%% which each name of Mfa has exactly one live process: the registered one.
+wait_settled(Peers, Mfa) ->
+    Deadline = erlang:monotonic_time(millisecond) + 15000,
+    settle_loop(Peers, Mfa, none, Deadline).
+
+settle_loop(Peers, Mfa, Since, Deadline) ->
+    Now = erlang:monotonic_time(millisecond),
+    [R | Rs] = [registry(P) || P <- Peers],
+    Live = live(Peers),
+    Bad = [{Nm, P, maps:get(Nm, Live, [])}
+           || Nm <- Mfa, P <- [pid_of(Nm, R)], not is_pid(P) orelse maps:get(Nm, Live, []) =/= [P]],
+    Ok = lists:all(fun(X) -> X =:= R end, Rs) andalso Bad =:= [],
+    case {Ok, Since} of
+        {true, {R, T}} when Now - T >= ?SETTLE_MS -> ok;
+        {true, {R, _}} -> next_settle(Peers, Mfa, Since, Deadline, Bad);
+        {true, _} -> next_settle(Peers, Mfa, {R, Now}, Deadline, Bad);
+        {false, _} -> next_settle(Peers, Mfa, none, Deadline, {not_agreed_or_not_one_process, Bad})
+    end.
+
+next_settle(Peers, Mfa, Since, Deadline, Last) ->
+    case erlang:monotonic_time(millisecond) > Deadline of
+        true -> ct:fail({not_settled, Last});
+        false -> receive after 50 -> settle_loop(Peers, Mfa, Since, Deadline) end
+    end.
 
 %% Each register_name/4 name of Names still has the process it had in
 %% registry Before, or the one that process was handed off to.
