@@ -37,7 +37,7 @@
 %% The MFA and its gen_server.
 -export([start/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 %% Run on the cluster's nodes.
--export([workers_open/0, register_all/1, sample_loop/3, state/0, side_runs/1, connect/1]).
+-export([workers_open/0, register_all/1, sample_loop/3, state/0, side_runs/1]).
 
 -import(bench_lib, [envint/2, median/1]).
 
@@ -120,7 +120,7 @@ run(Net) ->
     say("cluster: ~p, in network namespaces (this node is outside them)", [Nodes]),
     [ok = swarm_netns:call(P, M, F, []) || P <- Peers, {M, F} <- [{swarm_netns, watch_nodes},
                                                                      {?MODULE, workers_open}]],
-    connect_all(Peers, Nodes),
+    ok = swarm_netns:connect_all(Peers),
     [{ok, _} = swarm_netns:call(P, application, ensure_all_started, [swarm]) || P <- Peers],
     wait(fun() -> lists:all(fun(P) -> members(P) =:= 3 end, Peers) end, 30000),
     T1 = erlang:monotonic_time(millisecond),
@@ -183,7 +183,7 @@ round(Net, Peers, Nodes, N, PollMs, I) ->
                            end) || P <- Peers],
     timer:sleep(50),
     ok = swarm_netns:heal(Net),
-    connect_all(Peers, Nodes),
+    ok = swarm_netns:connect_all(Peers),
     Up = lists:max([swarm_netns:call(P, swarm_netns, all_up_at, [Nodes]) || P <- Peers]),
     Timelines = [receive {S, L} -> lists:reverse(L) end || S <- Samplers],
     wait(fun() -> agreed(Peers, N) end, 30000),
@@ -288,19 +288,8 @@ side_runs(Side) ->
                  (_, K) -> K
               end, 0, swarm_names).
 
-%% Connects to the nodes of Nodes it is not connected to; true if it was
-%% connected to all already.
-connect(Nodes) ->
-    Missing = Nodes -- [node() | nodes()],
-    _ = [spawn(net_kernel, connect_node, [Nd]) || Nd <- Missing],
-    Missing =:= [].
-
 %% ===========================================================================
 %% Helpers (coordinator)
-
-connect_all(Peers, Nodes) ->
-    wait(fun() -> lists:all(fun(P) -> swarm_netns:call(P, ?MODULE, connect, [Nodes]) end, Peers) end,
-         30000).
 
 members(P) ->
     proplists:get_value(members, swarm_netns:call(P, swarm_agent, stats, [])).

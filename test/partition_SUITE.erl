@@ -25,7 +25,7 @@
          end_per_testcase/2]).
 -export([ring_split_heal/1, ring_overlap_heal/1, quorum_split_heal/1, repeated_split_heal/1]).
 %% Run on the cluster's nodes.
--export([live_copies/0, spawn_idle/0, connect/1]).
+-export([live_copies/0, spawn_idle/0]).
 
 %% Every node agrees on one pid per name within this many ms of the
 %% moment all nodes see each other again.
@@ -246,7 +246,7 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain) ->
 heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled, Limit) ->
     Pre = maps:map(fun(_, Ps) -> Ps -- Settled end, copies(logs(Peers))),
     ok = swarm_netns:heal(Net),
-    connect_all(Peers, Nodes),
+    ok = swarm_netns:connect_all(Peers),
     Names = lists:usort(Mfa ++ Plain),
     wait_until(fun() ->
                        [R | Rs] = [registry(P) || P <- Peers],
@@ -340,17 +340,11 @@ settled(Peers) ->
     Live = [P || {_, P} <- lists:append([swarm_netns:call(X, ?MODULE, live_copies, []) || X <- Peers])],
     [P || {P, {started, _}} <- logs(Peers)] -- Live.
 
-%% Connects every pair of nodes that is not connected, until all are.
-connect_all(Peers, Nodes) ->
-    wait_until(fun() ->
-                       lists:all(fun(P) -> swarm_netns:call(P, ?MODULE, connect, [Nodes]) end, Peers)
-               end, 15000).
-
 start_swarm(Peers, Env) ->
     [ok = swarm_netns:call(P, application, set_env, [swarm, K, V])
      || P <- Peers, {K, V} <- Env],
     Nodes = swarm_netns:nodes_of(Peers),
-    connect_all(Peers, Nodes),
+    ok = swarm_netns:connect_all(Peers),
     [{ok, _} = swarm_netns:call(P, application, ensure_all_started, [swarm]) || P <- Peers],
     wait_until(fun() ->
                        lists:all(fun({P, N}) ->
@@ -478,10 +472,3 @@ live_copies() ->
 %% On a cluster node: an idle process (it waits for `stop').
 spawn_idle() ->
     spawn(fun() -> receive stop -> ok end end).
-
-%% On a cluster node: connects to the nodes of Nodes it is not connected
-%% to; true if it was connected to all of them already.
-connect(Nodes) ->
-    Missing = Nodes -- [node() | nodes()],
-    _ = [spawn(net_kernel, connect_node, [N]) || N <- Missing],
-    Missing =:= [].

@@ -22,9 +22,9 @@
 -module(swarm_netns).
 
 -export([available/0, setup/1, teardown/1, start_node/3, stop_node/1, nodes_of/1,
-         cut/3, heal/1, ip/2, call/4, call/5, cnode_of/1]).
+         cut/3, heal/1, connect_all/1, ip/2, call/4, call/5, cnode_of/1]).
 %% Run on the nodes of the namespaces.
--export([watch_nodes/0, all_up_at/1]).
+-export([watch_nodes/0, all_up_at/1, connect_missing/1]).
 
 -type net() :: #{run := string(), subnet := string(), n := pos_integer(),
                  ns := [string()], bridge := string()}.
@@ -135,6 +135,23 @@ heal(#{n := N} = Net) ->
           || R <- string:lexemes(Routes, "\n"), string:trim(R) =/= ""]
      end || I <- lists:seq(1, N)],
     ok.
+
+%% @doc Connects every pair of the peers' nodes that is not connected (as
+%% a cluster manager such as libcluster would after a heal), until all are
+%% (at most 30 s).
+-spec connect_all([{pid(), node()}]) -> ok | {error, timeout}.
+connect_all(Peers) ->
+    Nodes = nodes_of(Peers),
+    wait(fun() -> lists:all(fun(P) -> call(P, ?MODULE, connect_missing, [Nodes]) end, Peers) end,
+         30000).
+
+%% @doc On a node of the namespaces: starts connecting to the nodes of
+%% Nodes it is not connected to; true if there was none.
+-spec connect_missing([node()]) -> boolean().
+connect_missing(Nodes) ->
+    Missing = Nodes -- [node() | nodes()],
+    _ = [spawn(net_kernel, connect_node, [N]) || N <- Missing],
+    Missing =:= [].
 
 %% @doc The address of node I.
 -spec ip(net(), pos_integer()) -> string().
