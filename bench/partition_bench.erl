@@ -129,7 +129,8 @@ run(Net) ->
     wait(fun() -> agreed(Peers, N) end, 60000),
     say("~p names registered with register_name/4 and replicated in ~p ms",
         [N, erlang:monotonic_time(millisecond) - T1]),
-    {SampleUs, _} = swarm_netns:call(hd(Peers), timer, tc, [?MODULE, state, []]),
+    SampleUs = lists:min([element(1, swarm_netns:call(hd(Peers), timer, tc, [?MODULE, state, []]))
+                          || _ <- [1, 2, 3]]),
     say("one sample of a node's replica costs ~p us (every ~p ms on each node during a heal)",
         [SampleUs, PollMs]),
     Rounds = [round(Net, Peers, Nodes, N, PollMs, I) || I <- lists:sublist([3, 1, 2, 3, 1, 2], Reps)],
@@ -276,8 +277,11 @@ sample_loop(Until, PollMs, Acc) ->
 %% This node's replica (a sum of phash2 over its entries, its size) and
 %% its live workers.
 state() ->
-    {ets:foldl(fun(E, Sum) -> (Sum + erlang:phash2(E)) band 16#ffffffff end, 0, swarm_names),
-     ets:info(swarm_names, size), ets:lookup_element(?WORKERS, live, 2)}.
+    Entries = ets:tab2list(swarm_names),
+    {digest(Entries, 0), length(Entries), ets:lookup_element(?WORKERS, live, 2)}.
+
+digest([E | Es], Sum) -> digest(Es, Sum + erlang:phash2(E));
+digest([], Sum) -> Sum.
 
 %% How many names this node's replica lists with a pid on one of Side.
 side_runs(Side) ->
