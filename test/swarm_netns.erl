@@ -22,7 +22,7 @@
 -module(swarm_netns).
 
 -export([available/0, setup/1, teardown/1, start_node/3, stop_node/1, nodes_of/1,
-         cut/3, heal/1, connect_all/1, ip/2, call/4, call/5, cnode_of/1]).
+         cut/3, heal/1, connect_all/1, ip/2, call/4, call/5]).
 %% Run on the nodes of the namespaces.
 -export([watch_nodes/0, all_up_at/1, connect_missing/1]).
 
@@ -169,11 +169,6 @@ call({Peer, _}, M, F, A, Tmo) ->
     peer:call(Peer, M, F, A, Tmo);
 call(Peer, M, F, A, Tmo) when is_pid(Peer) ->
     peer:call(Peer, M, F, A, Tmo).
-
-%% @doc The C node of a BEAM node (see swarm_ring:cnode_of/1).
--spec cnode_of(node()) -> node().
-cnode_of(Node) ->
-    list_to_atom("swarm_" ++ atom_to_list(Node)).
 
 %% @doc On a node of the namespaces: starts a process that records when
 %% (os:perf_counter(nanosecond): CLOCK_MONOTONIC, one clock for every
