@@ -272,5 +272,6 @@ valgrind: $(TEST_BIN)
 clean:
 	rm -rf build build-asan build-fuzz priv/swarm_node $(PRIV_LIB) $(PRIV_SO) $(EXAMPLE_BIN) _build
 
--include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/main.d \
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TEST_AUX_SRC:test/c/%.c=$(BUILD)/test/%.d) \
+         $(BUILD)/main.d \
          $(wildcard build-fuzz/fuzz/obj/*.d)

@@ -54,7 +54,7 @@
          kill_registered/0, cnode_stats/0, cpu_ms/0, check_alive/1, eprof_start/0,
          eprof_stop/0]).
 %% For ad-hoc diagnostics from another module (not used by run.sh).
--export([start_cluster/1, variant/6, spread/3, ring/1]).
+-export([start_cluster/1, variant/6, spread/3, ring/1, owner/2]).
 
 -define(HOST, "127.0.0.1").
 -define(RPC_TMO, 300000).

@@ -60,6 +60,15 @@ erl -noshell -hidden -name "conn_churn_bench_$$@127.0.0.1" -setcookie "conn_chur
 erlc -o "$TMP" "$ROOT/bench/host_bench.erl"
 erl -noshell -hidden -name "host_bench_$$@127.0.0.1" -setcookie "host_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'host_bench:main().'
+# Then the topology-change benchmark (bench/lifecycle_bench.erl): a fourth
+# node joining 10k register_name/4 names, and graceful stops (SIGTERM) of
+# nodes holding a quarter and a third of them, until every process runs on
+# its owner with its state; on a fresh cluster of its own (it uses
+# placement_bench's cluster start). Its report is appended to the same file.
+# Knobs: SWARM_LIFECYCLE_N.
+erlc -o "$TMP" "$ROOT/bench/lifecycle_bench.erl"
+erl -noshell -hidden -name "lifecycle_bench_$$@127.0.0.1" -setcookie "lifecycle_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'lifecycle_bench:main().'
 # Then the partition benchmark (bench/partition_bench.erl): time from the
 # heal of a 2|1 network partition (3 nodes in network namespaces, links cut
 # with blackhole routes; needs root, else it says so and is skipped) until

@@ -69,6 +69,7 @@ static int pid_cmp(const sw_tracker_t *t, const sw_pid_t *a, const sw_pid_t *b) 
 /* ---- entries in and out (the agent's replica follows) ------------------ */
 
 void sw_tr_entry_drop(sw_tracker_t *t, sw_entry_t *e, int tell_agent) {
+    t->leave_check = 1; /* callers of leave may wait for this entry */
     if (e->reserved == SW_RES_START) sw_tr_start_detach(t, e);
     else if (!e->reserved && tell_agent) sw_tr_agent_op(t, SW_MSG_DEL, e);
     sw_store_drop(&t->store, e);
@@ -531,6 +532,7 @@ void sw_tracker_free(sw_tracker_t *t) {
     if (!t) return;
     sw_store_close(&t->store);
     free(t->ring_was);
+    free(t->ring_ever);
     sw_peers_close(&t->peers);
     sw_outbox_free(&t->agent_ops);
     sw_outbox_free(&t->agent_replies);
@@ -560,12 +562,18 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     sw_tr_restarts_tick(t);
-    if (t->handoff_due && now_ms >= t->handoff_at && t->sync.synced) {
-        t->handoff_due = 0;
-        if (sw_tr_handoff_scan(t) > 0) {
-            t->handoff_due = 1;
-            t->handoff_at = now_ms + HANDOFF_DELAY_MS;
-        }
+    sw_tr_handoff_due(t);
+}
+
+void sw_tr_handoff_due(sw_tracker_t *t) {
+    if (!t->handoff_due || t->now < t->handoff_at || !t->sync.synced) return;
+    t->handoff_due = 0;
+    t->leave_check = 1;
+    if (sw_tr_handoff_scan(t) > 0) {
+        /* Some new owners' agents are not reported up yet: again at a
+         * later tick, or as soon as one is (sw_tracker_peer_up). */
+        t->handoff_due = 1;
+        t->handoff_at = t->now + HANDOFF_DELAY_MS;
     }
 }
 

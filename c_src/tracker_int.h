@@ -37,7 +37,10 @@
 #define CLAIM_TIMEOUT_MS SW_CLAIM_TIMEOUT_MS
 /* How often peers we should be connected to are dialled again. */
 #define REDIAL_MS 1000u
-/* From a ring's growth to the handoff scan (the tick runs every 500 ms). */
+/* The handoff scan after a member that had been one before comes back
+ * (see sw_tr_ring_rebuild), or after a scan that found new owners whose
+ * agents were not reported up yet (then also as soon as one is), waits
+ * this much (checked at ticks: they run every 500 ms). */
 #define HANDOFF_DELAY_MS 300u
 
 /* The tracker. Besides the entry store:
@@ -71,6 +74,8 @@ struct sw_tracker_s {
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
     uint32_t *ring_was;  /* the members (atoms) of the ring last built */
     size_t ring_seen;    /* ... how many */
+    uint32_t *ring_ever; /* every node that was a member here at some time */
+    size_t ring_ever_n;  /* ... how many */
     int handoff_due;     /* the ring gained a member: look for handoffs */
     int ring_news;       /* the members changed: tell the agent ({ring, ...}) */
     int links_news;      /* a peer's connection went or came: tell the agent
@@ -83,6 +88,7 @@ struct sw_tracker_s {
     int members_pending;  /* ... not carried out yet */
     sw_leave_t leaving;   /* out of the placement (sw_tracker_leave) */
     struct waiter_s *leave_waiters; /* callers of leave, until the moves settle */
+    int leave_check;      /* something that may settle them happened */
     sw_restart_t restart; /* what happens to an MFA process that exits */
     uint32_t restart_intensity, restart_period; /* ... at most so many restarts
                                                  * of a name within so many ms */
@@ -251,6 +257,10 @@ void sw_tr_starts_free(sw_tracker_t *t);
 /* BEAM node beam went down: its entries go, and the MFA entries this node
  * now owns are started again here (unless below the quorum). */
 void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam);
+/* Runs the handoff scan if one is due (the ring grew, or this node left
+ * the placement) and this node's initial sync is done. Called from the
+ * tick and before every flush. */
+void sw_tr_handoff_due(sw_tracker_t *t);
 /* Asks the agent about every local MFA process the ring now places on a
  * connected peer. Returns how many wait for their new owner's agent to be
  * reported up (the caller scans again later). */
@@ -281,6 +291,12 @@ void sw_tr_leave_free(sw_tracker_t *t);
 /* {leaving, yes | no} from p (leaving 1 | 0): p's BEAM node leaves the
  * ring or comes back. Returns 0, or -1 when p is a host or unnamed. */
 int sw_tr_apply_leaving(sw_tracker_t *t, sw_peer_t *p, int leaving);
+/* A connection went: a handoff_start or its answer may be lost with it.
+ * Local entries being moved are no longer marked (the next scan may ask
+ * them again; a second start at the new owner finds the name taken and is
+ * dropped), and those of exited processes are removed (the new process,
+ * if it started, commits its own entry). */
+void sw_tr_moves_lost(sw_tracker_t *t);
 /* Forgets restart records older than the restart period (from the tick). */
 void sw_tr_restarts_tick(sw_tracker_t *t);
 /* Frees every restart record (the table stays usable). */

@@ -136,6 +136,22 @@ void sw_tracker_move(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
     sw_tr_reply_via(t, t->self_beam, &c, ref, rlen, SW_MSG_OK);
 }
 
+void sw_tr_moves_lost(sw_tracker_t *t) {
+    size_t n;
+    sw_entry_t **v = local_entries(t, 1, &n);
+    for (size_t k = 0; k < n; k++) {
+        sw_entry_t *e = v[k];
+        if (!e->moving) continue;
+        e->moving = 0;
+        t->leave_check = 1;
+        if (e->dead) { /* its restart may be lost: nothing holds the name */
+            sw_tr_broadcast(t, SW_MSG_DEL, e);
+            sw_tr_entry_drop(t, e, 1);
+        }
+    }
+    free(v);
+}
+
 /* ---- leaving the placement --------------------------------------------- */
 
 void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller,
@@ -165,10 +181,9 @@ void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller
         }
         free(v);
     }
-    if (sw_tr_handoff_scan(t) > 0) {
-        t->handoff_due = 1;
-        t->handoff_at = t->now + HANDOFF_DELAY_MS;
-    }
+    t->handoff_due = 1;
+    t->handoff_at = t->now;
+    sw_tr_handoff_due(t);
     if (!has_caller) return;
     waiter_t *w = malloc(sizeof *w + rlen);
     if (!w) {
@@ -182,10 +197,13 @@ void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller
     w->rlen = rlen;
     memcpy(w->ref, ref, rlen);
     t->leave_waiters = w;
+    t->leave_check = 1;
 }
 
 void sw_tr_leave_settle(sw_tracker_t *t) {
-    if (!t->leave_waiters || t->handoff_due) return;
+    int check = t->leave_check;
+    t->leave_check = 0;
+    if (!t->leave_waiters || !check || t->handoff_due) return;
     size_t n;
     sw_entry_t **v = local_entries(t, 1, &n);
     for (size_t k = 0; k < n; k++)

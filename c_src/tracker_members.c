@@ -28,11 +28,17 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     const char *names[1 + t->peers.n];
     size_t n = 0;
     /* A host is never a member, nor a host peer; a node that left the
-     * placement (sw_tracker_leave, {leaving, yes}) is not one either. */
-    if (!t->host && !t->leaving) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
+     * placement (sw_tracker_leave, {leaving, yes}) is not one either,
+     * unless every node left it (then nobody would decide). */
+    int in = !t->host && !t->leaving;
+    for (uint32_t i = 0; i < t->peers.n && !in; i++) {
+        sw_peer_t *p = &t->peers.v[i];
+        in = p->conn_up && !p->down && !p->host && !p->leaving && p->beam != UINT32_MAX;
+    }
+    if (!t->host && (!t->leaving || !in)) names[n++] = sw_atoms_str(&t->atoms, t->self_beam);
     for (uint32_t i = 0; i < t->peers.n; i++) {
         sw_peer_t *p = &t->peers.v[i];
-        if (p->conn_up && !p->down && !p->host && !p->leaving && p->beam != UINT32_MAX)
+        if (p->conn_up && !p->down && !p->host && (!p->leaving || !in) && p->beam != UINT32_MAX)
             names[n++] = sw_atoms_str(&t->atoms, p->beam);
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a handful of nodes */
@@ -47,16 +53,28 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         if (sw_ring_add_node(&t->ring, names[i]) != 0) SW_ERROR("ring_add_failed", "node=%s", names[i]);
     t->ring_dirty = 0;
     /* A member joined: processes started here by register_name/4,5 that
-     * the ring now gives to another node are handed off (handoff_scan), a
-     * little later, once the newcomer is connected to the others too. */
+     * the ring now gives to another node are handed off (handoff_scan): at
+     * once for a node that was never a member here (a node joining the
+     * cluster), a little later for one that comes back (a partition
+     * healed: the conflicts it brings are resolved first, so that a
+     * winner gets its loser's state before it is asked to move). */
     uint32_t idx[1 + t->peers.n];
-    int grew = 0;
+    int grew = 0, back = 0;
     if (n != t->ring_seen) t->ring_news = 1;
     for (size_t i = 0; i < n; i++) {
         idx[i] = sw_atoms_intern(&t->atoms, names[i]);
-        int known = 0;
+        int known = 0, ever = 0;
         for (size_t j = 0; j < t->ring_seen && !known; j++) known = t->ring_was[j] == idx[i];
+        for (size_t j = 0; j < t->ring_ever_n && !known && !ever; j++) ever = t->ring_ever[j] == idx[i];
         grew |= !known;
+        back |= !known && ever;
+        if (!known && !ever) {
+            uint32_t *e = realloc(t->ring_ever, (t->ring_ever_n + 1) * sizeof *e);
+            if (e) {
+                t->ring_ever = e;
+                t->ring_ever[t->ring_ever_n++] = idx[i];
+            }
+        }
     }
     if (grew) t->ring_news = 1;
     /* (At least one slot: a host's ring may be empty, and realloc to 0
@@ -69,7 +87,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
     if (grew) {
         t->handoff_due = 1;
-        t->handoff_at = t->now + HANDOFF_DELAY_MS;
+        t->handoff_at = t->now + (back ? HANDOFF_DELAY_MS : 0);
     }
 }
 
@@ -144,6 +162,7 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
      * connection (no agent reports a host down): its entries go now. A
      * later connection brings them back with its sync. */
     if (p->host && p->conn_up && p->beam != UINT32_MAX) sw_tr_purge_node(t, p->beam);
+    if (p->conn_up) sw_tr_moves_lost(t);
     sw_peer_conn_close(p);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
@@ -312,8 +331,10 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     }
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
-     * longer down): the ring must be rebuilt, as for any such change. */
+     * longer down): the ring must be rebuilt, as for any such change. A
+     * handoff scan waiting for its agent runs now. */
     t->ring_dirty = 1;
+    t->handoff_at = t->now;
     if (!p) return;
     /* A host's initial sync waits for the swarm nodes reported while it
      * is not complete. */

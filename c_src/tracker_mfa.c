@@ -348,7 +348,10 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
         pid.node != t->self_beam)
         return; /* gone or replaced meanwhile */
     e->handoff = 0;
-    if (how == SW_HANDOFF_IGNORE) return;
+    t->leave_check = 1;
+    /* `ignore' stays; an entry moving already (its process exited while it
+     * was asked, and is being started again) is not sent twice. */
+    if (how == SW_HANDOFF_IGNORE || e->moving) return;
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
     sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
     if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
@@ -375,6 +378,7 @@ void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
     if (!e || e->reserved || !e->moving || memcmp(&e->pid, old, sizeof *old) != 0) return;
     e->moving = 0;
+    t->leave_check = 1;
     t->st.handoffs_failed++;
     SW_WARN("handoff_failed", "reason=not_started_at_new_owner");
     if (e->dead) { /* a restart of an exited process: nothing holds the name */

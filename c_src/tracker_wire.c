@@ -381,6 +381,8 @@ void sw_tracker_flush(sw_tracker_t *t, sw_tracker_emit_cb emit, void *ud) {
     /* {'$sw1', ops, [Op]} to each peer */
     sw_proto_flush_peers(&t->peers, &t->atoms, x, SW_MSG_OPS, send_peer, &sc);
     if (!t->sync.begun) return;
+    if (t->ring_dirty) sw_tr_ring_rebuild(t);
+    sw_tr_handoff_due(t);
     sw_tr_leave_settle(t);
     if (t->agent_ops.count || t->agent_replies.count) {
         /* {'$sw1', batch, [Op], [Reply]} */
@@ -422,7 +424,9 @@ int sw_tracker_pending(const sw_tracker_t *t) {
         for (uint32_t i = 0; i < t->peers.n; i++)
             if (t->peers.v[i].host && t->peers.v[i].conn_up) return 1;
     return t->sync.begun && (t->agent_ops.count || t->agent_replies.count || t->ring_news ||
-                             t->links_news || t->leave_waiters || sw_proto_sync_news(&t->sync));
+                             t->links_news || (t->leave_waiters && t->leave_check) || t->ring_dirty ||
+                             (t->handoff_due && t->now >= t->handoff_at && t->sync.synced) ||
+                             sw_proto_sync_news(&t->sync));
 }
 
 /* ---- decoding ---------------------------------------------------------- */

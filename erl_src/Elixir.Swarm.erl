@@ -13,8 +13,19 @@
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
 -export([register_name/4, register_name/5, whereis_or_register_name/4,
          whereis_or_register_name/5]).
+%% Handoff on demand (Swarm.Tracker.handoff/2 is in 'Elixir.Swarm.Tracker').
+-export([handoff/0, rejoin/0]).
 %% Process groups: see the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
+
+%% @doc See {@link swarm:handoff/0}: `Swarm.handoff()' moves this node's
+%% processes to the others before maintenance.
+-spec handoff() -> {ok, non_neg_integer()} | {error, timeout}.
+handoff() -> swarm:handoff().
+
+%% @doc See {@link swarm:rejoin/0}.
+-spec rejoin() -> ok | {error, stopping}.
+rejoin() -> swarm:rejoin().
 
 %% @doc See {@link swarm:register_name/2}.
 -spec register_name(term(), pid()) -> yes | no.

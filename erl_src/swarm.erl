@@ -27,6 +27,8 @@
 -export([register_name/2, unregister_name/1, whereis_name/1, send/2, registered/0]).
 -export([register_name/4, register_name/5, whereis_or_register_name/4,
          whereis_or_register_name/5]).
+%% Handoff on demand, and the node's place in the ring.
+-export([handoff/0, handoff/2, rejoin/0, leave_placement/1]).
 %% Process groups: see the section at the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 %% For swarm_groups.
@@ -165,6 +167,58 @@ send(Name, Msg) ->
 -spec registered() -> [{term(), pid()}].
 registered() ->
     ets:tab2list(?SW_NAMES).
+
+%% @doc Takes this node out of the placement and hands its
+%% `register_name/4,5' processes off to the other nodes, as Swarm does when
+%% a node joins: each is called `{swarm, begin_handoff}' (within the
+%% `handoff_timeout' setting) and moved to the name's owner among the other
+%% nodes (`restart', `{resume, State}', no answer), or stays (`ignore').
+%% Nothing is placed on this node until {@link rejoin/0} (or a restart of
+%% swarm); its `register_name/2' names and lookups are unchanged. Returns
+%% `{ok, Remaining}' once every move has settled (`Remaining': the local
+%% processes still here, those that answered `ignore' or that no other
+%% node can take), or `{error, timeout}' after `handoff_timeout' plus 5 s
+%% (moves still under way go on).
+-spec handoff() -> {ok, non_neg_integer()} | {error, timeout}.
+handoff() ->
+    leave_placement(?SW_MSG_HANDOFF).
+
+%% @doc Puts this node back into the placement after {@link handoff/0}:
+%% names the ring gives it again move back here (as when a node joins).
+%% `{error, stopping}' while the node stops.
+-spec rejoin() -> ok | {error, stopping}.
+rejoin() ->
+    gen_server:call(?SW_AGENT, rejoin).
+
+%% @doc Swarm's `Swarm.Tracker.handoff/2': moves the local
+%% `register_name/4,5' process `Name' to the name's owner among the other
+%% nodes, started there with its MFA and cast `{swarm, end_handoff, State}';
+%% the old process is sent `{swarm, die}' once the new one holds the name.
+%% The process itself may call it (e.g. in `terminate/2'), since it is not
+%% asked anything. Returns `ok' once the move is under way,
+%% `{error, not_found}' if no local `register_name/4,5' process has that
+%% name, `{error, no_node_available}' if no other node is there.
+-spec handoff(term(), term()) -> ok | {error, not_found | no_node_available}.
+handoff(Name, State) ->
+    NameBin = encode(Name),
+    StateBin = term_to_binary(State),
+    call(fun(Ref, _) -> {?SW_TAG, ?SW_MSG_MOVE, self(), Ref, NameBin, StateBin} end,
+         fun(_, _, _) -> true end, application:get_env(swarm, call_timeout, 5000),
+         {handoff, [Name, State]}).
+
+%% @private
+%% @doc The node leaves the placement, in `Mode' (`handoff' or `stop'),
+%% and waits until its processes' moves have settled (see handoff/0).
+-spec leave_placement(?SW_MSG_HANDOFF | ?SW_MSG_STOP) -> {ok, non_neg_integer()} | {error, timeout}.
+leave_placement(Mode) ->
+    Ref = make_ref(),
+    ok = gen_server:call(?SW_AGENT, {leave, Mode, self(), Ref}),
+    Timeout = application:get_env(swarm, handoff_timeout, 5000) + 5000,
+    receive
+        {Ref, {ok, N}} -> {ok, N}
+    after Timeout ->
+        {error, timeout}
+    end.
 
 %% ---------------------------------------------------------------------------
 

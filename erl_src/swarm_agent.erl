@@ -32,7 +32,10 @@
     %% The distribution link to the running C node went down: when it is
     %% back, both sides resynchronise (see link_back/1).
     link_lost = false :: boolean(),
-    link_resyncs = 0 :: non_neg_integer()
+    link_resyncs = 0 :: non_neg_integer(),
+    %% Out of the placement (swarm:handoff/0, a stop): told to every
+    %% (re)started C node.
+    leaving = none :: none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP
 }).
 
 -type state() :: #st{}.
@@ -72,7 +75,7 @@ init(Config) ->
             %% must be seen (see link_back/1).
             ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
             _ = swarm_port:schedule_watchdog(),
-            Port0 = swarm_port:new(CNode, swarm_config:quorum(Config)),
+            Port0 = swarm_port:new(CNode, swarm_config:cnode_settings(Config)),
             case swarm_port:open(Port0) of
                 {ok, Port1} ->
                     case swarm_port:await_ready(Port1, 10000) of
@@ -99,6 +102,16 @@ handle_call(link_resyncs, _From, St) ->
     {reply, St#st.link_resyncs, St};
 handle_call(cnode_ready, _From, St) ->
     {reply, swarm_port:ready(St#st.port), St};
+handle_call({leave, Mode, Caller, Ref}, _From, St) when Mode =:= ?SW_MSG_HANDOFF; Mode =:= ?SW_MSG_STOP ->
+    %% A stop stays a stop (a handoff asked meanwhile does not undo it).
+    Leaving = case St#st.leaving of ?SW_MSG_STOP -> ?SW_MSG_STOP; _ -> Mode end,
+    ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, Caller, Ref, Leaving}),
+    {reply, ok, St#st{leaving = Leaving}};
+handle_call(rejoin, _From, #st{leaving = ?SW_MSG_STOP} = St) ->
+    {reply, {error, stopping}, St};
+handle_call(rejoin, _From, St) ->
+    ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_REJOIN, self(), make_ref()}),
+    {reply, ok, St#st{leaving = none}};
 handle_call(os_pid, _From, St) ->
     case swarm_port:os_pid(St#st.port) of
         {ok, OsPid} -> {reply, OsPid, St};
@@ -135,13 +148,18 @@ handle_info({?SW_TAG, ?SW_MSG_LINKS}, St) ->
     %% home may go through now.
     ok = swarm_cnode:bump_epoch(),
     {noreply, St};
-handle_info({'DOWN', Mref, process, Pid, _Why}, St) when node(Pid) =:= node() ->
-    case swarm_replica:pid_down(Pid, Mref, St#st.replica) of
+handle_info({'DOWN', Mref, process, Pid, Why}, St0) when node(Pid) =:= node() ->
+    case swarm_replica:pid_down(Pid, Mref, St0#st.replica) of
         {down, R} ->
-            ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_PID_DOWN, Pid}),
+            St = stopping(Why, St0),
+            Down = case crashed(Why) of
+                       true -> {?SW_TAG, ?SW_MSG_PID_DOWN, Pid, ?SW_MSG_CRASH};
+                       false -> {?SW_TAG, ?SW_MSG_PID_DOWN, Pid}
+                   end,
+            ok = swarm_cnode:send(St#st.cnode, Down),
             {noreply, St#st{replica = R}};
         unknown ->
-            {noreply, St}
+            {noreply, St0}
     end;
 handle_info({'DOWN', Mref, process, _Pid, _Why}, St) ->
     {noreply, St#st{peers = swarm_peers:down(Mref, St#st.cnode, St#st.peers)}};
@@ -189,6 +207,9 @@ handle_info({Ref, ?SW_MSG_PONG} = Msg, St) when is_reference(Ref) ->
         {ok, P} -> {noreply, St#st{port = P}};
         unexpected -> unexpected(Msg, St)
     end;
+handle_info({Ref, Answer}, St) when is_reference(Ref), (Answer =:= ok orelse element(1, Answer) =:= ok) ->
+    %% The C node's answer to a leave or rejoin the agent sent itself.
+    {noreply, St};
 handle_info(restart_cnode, St) ->
     {noreply, St#st{port = swarm_port:restart(St#st.port)}};
 handle_info(Other, St) ->
@@ -200,6 +221,35 @@ terminate(_Why, St) ->
     swarm_ring:clear(),
     ok = swarm_peers:bye(St#st.peers),
     swarm_port:close(St#st.port).
+
+%% A supervisor's exit reasons (and a normal exit) are no crash: only a
+%% crash restarts a `transient' process.
+-spec crashed(term()) -> boolean().
+crashed(normal) -> false;
+crashed(shutdown) -> false;
+crashed({shutdown, _}) -> false;
+crashed(noproc) -> false;
+crashed(_) -> true.
+
+%% A local process stopped by a supervisor while the node is stopping
+%% (init:stop/0: applications that use swarm stop before swarm does): the
+%% node leaves the placement now, so that such processes are started again
+%% on their owners among the other nodes as they go, rather than when the
+%% node is gone (and nothing is placed here any more).
+-spec stopping(term(), state()) -> state().
+stopping(_Why, #st{leaving = ?SW_MSG_STOP} = St) ->
+    St;
+stopping(Why, St) when Why =:= shutdown; Why =:= killed; element(1, Why) =:= shutdown ->
+    case swarm_config:handoff_on_stop(St#st.config) andalso init:get_status() of
+        {stopping, _} ->
+            ?LOG_NOTICE(#{event => node_stopping, action => leave_placement}),
+            ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), ?SW_MSG_STOP}),
+            St#st{leaving = ?SW_MSG_STOP};
+        _ ->
+            St
+    end;
+stopping(_Why, St) ->
+    St.
 
 -spec unexpected(term(), state()) -> {noreply, state()}.
 unexpected(Msg, St) ->
@@ -225,6 +275,7 @@ port_event(Msg, St) ->
 cnode_ready(St0) ->
     St = St0#st{link_lost = false, replica = swarm_replica:begin_shadow(St0#st.replica)},
     ok = hello(St),
+    ok = tell_leaving(St),
     ok = swarm_cnode:bump_epoch(),
     ok = swarm_groups:cnode_ready(St#st.cnode),
     ok = swarm_peers:tell_cnode_up(St#st.peers),
@@ -251,6 +302,7 @@ link_back(#st{link_lost = true} = St0) ->
             St = St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1,
                         replica = swarm_replica:begin_shadow(St0#st.replica)},
             ok = hello(St),
+            ok = tell_leaving(St),
             ok = swarm_cnode:bump_epoch(),
             ok = swarm_groups:cnode_ready(St#st.cnode),
             St
@@ -262,6 +314,14 @@ link_back(#st{link_lost = true} = St0) ->
 hello(St) ->
     swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_HELLO, self(), swarm_replica:local_entries(),
                                    swarm_peers:list(St#st.peers)}).
+
+%% A (re)started C node, or one whose link came back, learns that this
+%% node is out of the placement.
+-spec tell_leaving(state()) -> ok.
+tell_leaving(#st{leaving = none}) ->
+    ok;
+tell_leaving(#st{leaving = Mode} = St) ->
+    swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), Mode}).
 
 %% The C node's ring changed: mirror it for register_name callers
 %% (swarm_ring), and connect to the members' C nodes, which they then call

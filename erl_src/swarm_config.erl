@@ -2,19 +2,23 @@
 %% @doc Reads and validates swarm's settings (application environment of
 %% `swarm', the same keys as Swarm 3.x): `distribution_strategy',
 %% `static_quorum_size', `node_whitelist', `node_blacklist'; and its own
-%% `groups_members_cache' (a boolean). A bad value is a clear error when the
+%% `groups_members_cache' (a boolean), `restart' (`temporary', `transient'
+%% or `permanent'), `restart_intensity' and `restart_period' (seconds), and
+%% `handoff_on_stop' (a boolean). A bad value is a clear error when the
 %% application starts, never a crash later.
 -module(swarm_config).
 -compile(warn_missing_spec).
 
--export([load/0, ignore_node/2, quorum/1]).
+-export([load/0, ignore_node/2, quorum/1, cnode_settings/1, handoff_on_stop/1]).
 
 -type pattern() :: {re, term(), binary()}.
 -type config() :: #{strategy := ring | static_quorum_ring,
                     quorum := non_neg_integer(),
                     whitelist := [pattern()],
                     blacklist := [pattern()],
-                    members_cache := boolean()}.
+                    members_cache := boolean(),
+                    restart := {temporary | transient | permanent, non_neg_integer(), pos_integer()},
+                    handoff_on_stop := boolean()}.
 -export_type([config/0]).
 
 %% Swarm's default blacklist: remote shells and release upgrade/maintenance
@@ -36,8 +40,15 @@ load() ->
                     C when is_boolean(C) -> C;
                     C -> throw({bad_config, groups_members_cache, C})
                 end,
+        Restart = {restart_type(application:get_env(swarm, restart, temporary)),
+                   non_neg(restart_intensity, application:get_env(swarm, restart_intensity, 3)),
+                   pos(restart_period, application:get_env(swarm, restart_period, 5))},
+        OnStop = case application:get_env(swarm, handoff_on_stop, true) of
+                     H when is_boolean(H) -> H;
+                     H -> throw({bad_config, handoff_on_stop, H})
+                 end,
         {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black,
-               members_cache => Cache}}
+               members_cache => Cache, restart => Restart, handoff_on_stop => OnStop}}
     catch
         throw:{bad_config, _, _} = E -> {error, E}
     end.
@@ -45,6 +56,20 @@ load() ->
 %% @doc The quorum size (0 for the plain ring).
 -spec quorum(config()) -> non_neg_integer().
 quorum(#{quorum := Q}) -> Q.
+
+%% @doc The settings the C node is given: the quorum, and the restart
+%% policy of register_name/4,5 processes (the type, as a supervisor
+%% child's, 0 for temporary, 1 transient, 2 permanent; at most
+%% `restart_intensity' restarts of one name within `restart_period_ms').
+-spec cnode_settings(config()) -> [{atom(), non_neg_integer()}].
+cnode_settings(#{quorum := Q, restart := {Type, Intensity, Period}}) ->
+    T = case Type of temporary -> 0; transient -> 1; permanent -> 2 end,
+    [{quorum, Q}, {restart, T}, {restart_intensity, Intensity}, {restart_period_ms, Period * 1000}].
+
+%% @doc Whether a stopping node hands its register_name/4,5 processes off
+%% first (application stop, init:stop/0, SIGTERM).
+-spec handoff_on_stop(config()) -> boolean().
+handoff_on_stop(#{handoff_on_stop := H}) -> H.
 
 %% @doc True if `Node' is left out of the ring (and of swarm's traffic), as
 %% Swarm decides it: with a whitelist, only whitelisted nodes are kept (even
@@ -65,6 +90,18 @@ strategy('Elixir.Swarm.Distribution.Ring') -> ring;
 strategy(static_quorum_ring) -> static_quorum_ring;
 strategy('Elixir.Swarm.Distribution.StaticQuorumRing') -> static_quorum_ring;
 strategy(Other) -> throw({bad_config, distribution_strategy, Other}).
+
+-spec restart_type(term()) -> temporary | transient | permanent.
+restart_type(T) when T =:= temporary; T =:= transient; T =:= permanent -> T;
+restart_type(Other) -> throw({bad_config, restart, Other}).
+
+-spec non_neg(atom(), term()) -> non_neg_integer().
+non_neg(_Key, N) when is_integer(N), N >= 0, N =< 1000000 -> N;
+non_neg(Key, Other) -> throw({bad_config, Key, Other}).
+
+-spec pos(atom(), term()) -> pos_integer().
+pos(_Key, N) when is_integer(N), N > 0, N =< 1000000 -> N;
+pos(Key, Other) -> throw({bad_config, Key, Other}).
 
 -spec quorum_size(term()) -> pos_integer().
 quorum_size(N) when is_integer(N), N > 0 -> N;

@@ -19,7 +19,7 @@
 
 -record(cport, {
     cnode :: node(),
-    quorum :: term(),
+    settings :: [{atom(), non_neg_integer()}],
     port :: port() | undefined,
     ready = false :: boolean(),
     backoff :: pos_integer(),
@@ -33,11 +33,12 @@
 -opaque t() :: #cport{}.
 -export_type([t/0]).
 
-%% @doc The state for C node `CNode', not started; `Quorum' is passed on
-%% in its configuration (see swarm_config:quorum/1).
--spec new(node(), term()) -> t().
-new(CNode, Quorum) ->
-    #cport{cnode = CNode, quorum = Quorum, backoff = backoff0()}.
+%% @doc The state for C node `CNode', not started; `Settings' (integers:
+%% `quorum', `restart', `restart_intensity', `restart_period_ms') are
+%% passed on in its configuration (see swarm_config).
+-spec new(node(), [{atom(), non_neg_integer()}]) -> t().
+new(CNode, Settings) ->
+    #cport{cnode = CNode, settings = Settings, backoff = backoff0()}.
 
 %% @doc Starts the C node and sends it its configuration; it is ready
 %% when its ready line comes (event/2, await_ready/2).
@@ -60,9 +61,9 @@ open(#cport{cnode = CNode} = P) ->
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
                       {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
-                      {quorum, P#cport.quorum},
                       {tick_ms, tick_ms()},
-                      {otp_release, list_to_integer(erlang:system_info(otp_release))}],
+                      {otp_release, list_to_integer(erlang:system_info(otp_release))}
+                      | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
             {ok, P#cport{port = Port, ready = false}}
     end.

@@ -7,7 +7,7 @@
 -module(swarm_test_server).
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
--export([start/1, start_error/1, start_bad/0, start_crash/0, start_hang/0,
+-export([start/1, start_link/1, start_error/1, start_bad/0, start_crash/0, start_hang/0,
          start_reentrant/1, start_elsewhere/1, start_unless_on/2]).
 -export([log_open/0, log/0]).
 
@@ -37,6 +37,9 @@ handle_call(ping, _From, S) -> {reply, {pong, node(), self()}, S};
 handle_call(casts, _From, S = #{casts := C}) -> {reply, lists:reverse(C), S};
 handle_call({echo, X}, _From, S) -> {reply, X, S};
 handle_call(stop, _From, S) -> {stop, normal, ok, S};
+handle_call({handoff_self, Name, State}, _From, S) ->
+    ok = swarm:handoff(Name, State),
+    {stop, normal, ok, S};
 handle_call(crash, _From, _S) -> error(crash_requested).
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
@@ -57,6 +60,7 @@ handle_info(_M, S) -> {noreply, S}.
 %% Start functions for register_name/4,5 (run in swarm's starter process).
 
 start(Arg) -> gen_server:start(?MODULE, Arg, []).
+start_link(Arg) -> gen_server:start_link(?MODULE, Arg, []).
 start_error(Reason) -> {error, Reason}.
 start_bad() -> not_a_pid.
 start_crash() -> error(boom).

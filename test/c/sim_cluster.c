@@ -206,18 +206,33 @@ static void got_reply(sc_t *sc, int node, const erlang_pid *caller, unsigned lon
 
 /* ---- the agent model ----------------------------------------------------- */
 
-void sc_kill(sc_t *sc, sc_pid_t p) {
+static void kill_pid(sc_t *sc, sc_pid_t p, int kind) {
     sc_node_t *nd = &sc->nd[p / SC_PIDS];
     int num = p % SC_PIDS;
     if (nd->dead[num] || !nd->beam_up) return;
-    if (sc->trace) fprintf(stderr, "kill %d\n", p);
+    if (sc->trace) fprintf(stderr, "%s %d\n", kind == EV_PID_CRASH ? "crash" : "kill", p);
     nd->dead[num] = 1;
     for (int k = 0; k < SC_NAMES; k++)
         if (nd->rep[k] == p) {
-            ev_push(nd, EV_PID_DOWN, p);
+            ev_push(nd, kind, p);
             break;
         }
     if (nd->gmon[num]) ev_push(nd, EV_GDOWN, p);
+}
+
+void sc_kill(sc_t *sc, sc_pid_t p) { kill_pid(sc, p, EV_PID_DOWN); }
+
+void sc_crash(sc_t *sc, sc_pid_t p) { kill_pid(sc, p, EV_PID_CRASH); }
+
+void sc_leave(sc_t *sc, int i, int mode) {
+    sc_node_t *nd = &sc->nd[i];
+    if (!nd->beam_up) return;
+    if (sc->trace) fprintf(stderr, "leave %d mode %d\n", i, mode);
+    fault(sc); /* the members change: owners differ for a while */
+    nd->leaving = mode;
+    if (!nd->t) return;
+    sw_tracker_leave(nd->t, (sw_leave_t)mode, NULL, NULL, 0);
+    after_call(sc);
 }
 
 static void agent_pending(sc_t *sc, sc_node_t *nd, sc_pending_t *v, int *n, uint64_t id, int name,
@@ -557,6 +572,8 @@ void sc_cnode_start(sc_t *sc, int i) {
     if (!nd->t || !nd->g) abort();
     sw_group_set_connected(nd->g, env_connected, nd);
     if (sc->quorum) sw_tracker_set_ring(nd->t, sc->quorum, 0);
+    sw_tracker_set_restart(nd->t, (sw_restart_t)sc->restart_policy, (unsigned)sc->restart_intensity,
+                           1000);
     sw_tracker_tick(nd->t, sc->now);
     sw_group_tick(nd->g, sc->now);
 }
@@ -579,6 +596,7 @@ static void do_hello(sc_t *sc, sc_node_t *nd) {
         nd->shadow_on |= nd->rep[k] >= 0;
     }
     if (sw_tracker_hello(nd->t, &agent, x.buff, &index) != 0) sc_violation(sc, "hello refused");
+    if (nd->leaving) sw_tracker_leave(nd->t, (sw_leave_t)nd->leaving, NULL, NULL, 0);
     sw_group_agent_hello(nd->g, x.buff, names_at);
     after_call(sc);
 
@@ -771,6 +789,7 @@ static void deliver_event(sc_t *sc, int i) {
         erlang_pid p = sc_epid(e->arg);
         switch (e->kind) {
         case EV_PID_DOWN: sw_tracker_pid_down(nd->t, &p); break;
+        case EV_PID_CRASH: sw_tracker_pid_exit(nd->t, &p, 1); break;
         case EV_GDOWN: sw_group_pid_down(nd->g, &p); break;
         case EV_PEER_UP:
             sw_tracker_peer_up(nd->t, beam_name(e->arg), cnode_name(e->arg));

@@ -76,7 +76,7 @@ typedef struct {
     sc_pid_t rpid;     /* the pid of an {ok, Pid} / already_registered result */
 } sc_req_t;
 
-typedef enum { EV_PID_DOWN, EV_PEER_UP, EV_PEER_DOWN, EV_HELLO, EV_GDOWN } sc_ev_kind_t;
+typedef enum { EV_PID_DOWN, EV_PEER_UP, EV_PEER_DOWN, EV_HELLO, EV_GDOWN, EV_PID_CRASH } sc_ev_kind_t;
 
 typedef struct sc_ev_s {
     struct sc_ev_s *next;
@@ -107,6 +107,7 @@ typedef struct {
     sw_group_t *g;
     sw_tracker_env_t env;
     int beam_up;          /* the BEAM node runs */
+    int leaving;          /* sw_leave_t the agent asked (told every new C node) */
     int known[SC_MAXN];   /* peers the agent reports up */
     /* agent */
     sc_pid_t rep[SC_NAMES];
@@ -151,6 +152,7 @@ struct sc_s {
     long phase;     /* topology epochs: bumped by every fault and heal */
     int connected;  /* the current phase is a connected one (test_sim.c) */
     int cuts;       /* one-way cuts in place */
+    int restart_policy, restart_intensity; /* sw_tracker_set_restart */
     int degraded;   /* set by the suite: a fault is in place (requests made
                        now may go unanswered: see test_sim.c, I3) */
     long faults;    /* faults injected */
@@ -207,6 +209,12 @@ int sc_join(sc_t *sc, int node, int group, sc_pid_t pid, int leave);
 int sc_resend(sc_t *sc, int first);
 /* A process dies; its monitors fire. */
 void sc_kill(sc_t *sc, sc_pid_t p);
+/* The same, the process crashing (its agent reports a crash: the restart
+ * policy may start it again). */
+void sc_crash(sc_t *sc, sc_pid_t p);
+/* Node i's agent asks its C node to leave the placement (mode: sw_leave_t,
+ * SW_LEAVE_NONE to come back); a C node started later is told again. */
+void sc_leave(sc_t *sc, int i, int mode);
 
 /* ---- running ------------------------------------------------------------- */
 

@@ -152,7 +152,9 @@ static void check_step(sc_t *sc) {
             const char *nb = sc_name_bytes(k, &nl);
             if (!live(sc, i) || !sw_tracker_lookup(sc->nd[i].t, nb, nl, &ep)) continue;
             sc_pid_t p = sc_pid_of(&ep);
-            homes += p / SC_PIDS == i && !sc->nd[i].moving[p % SC_PIDS];
+            /* (A process handing off, or one that exited and is being
+             * started again, keeps its name until the new one commits.) */
+            homes += p / SC_PIDS == i && !sc->nd[i].moving[p % SC_PIDS] && !sc->nd[i].dead[p % SC_PIDS];
         }
         if (homes > 1) sc_violation(sc, "name %d committed at %d homes at once", k, homes);
     }
@@ -343,8 +345,10 @@ static void request(run_t *x) {
         sc_unreg(sc, node, name);
     } else if (w < 85) {
         sc_join(sc, node, (int)rnd(x, SC_GROUPS), pick_pid(x), rnd(x, 3) == 0);
-    } else if (w < 93) {
+    } else if (w < 90) {
         sc_kill(sc, pick_pid(x));
+    } else if (w < 93) {
+        sc_crash(sc, pick_pid(x));
     } else if (sc->nreq) {
         /* A duplicate: a register sent again with the retry flag. */
         int r = sc->req[rnd(x, (uint64_t)sc->nreq)].first;
@@ -398,8 +402,15 @@ static void inject_fault(run_t *x) {
             join_node(x, x->joiner);
             x->joiner = -1;
         }
-    } else if (w < 94) {
+    } else if (w < 91) {
         if (a != b) sc_beam_heal(sc, a, b);
+    } else if (w < 95) {
+        /* A node leaves the placement (handoff or stop) or comes back: the
+         * ring changes, as when a node joins. */
+        int mode = (int)rnd(x, 3);
+        int out = 0;
+        for (int i = 0; i < sc->n; i++) out += sc->nd[i].leaving != 0;
+        if (mode == 0 || out == 0) sc_leave(sc, a, mode);
     } else {
         sc_tick(sc, 300 + rnd(x, 1500));
     }
@@ -441,6 +452,8 @@ static long schedule(uint64_t seed, int trace, long show, long *faults) {
     int n = 2 + (int)rnd(x, 4);
     unsigned quorum = rnd(x, 4) == 0 ? (unsigned)(n / 2 + 1) : 0;
     sc_t *sc = sc_new(n, seed, quorum);
+    sc->restart_policy = (int)rnd(x, 3);
+    sc->restart_intensity = 1 + (int)rnd(x, 3);
     x->sc = sc;
     sc->trace = trace;
     sc->show = show;

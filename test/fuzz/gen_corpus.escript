@@ -247,6 +247,11 @@ dist() ->
      L("unreg", {'$sw1', unreg, caller(), R, name(1)}),
      L("unreg-remote", {'$sw1', unreg, caller(), R, name(10)}),
      L("pid-down", {'$sw1', pid_down, local(1)}),
+     L("pid-down-crash", {'$sw1', pid_down, local(1), crash}),
+     L("leaving-handoff", {'$sw1', leaving, caller(), R, handoff}),
+     L("leaving-stop", {'$sw1', leaving, caller(), R, stop}),
+     L("rejoin", {'$sw1', rejoin, caller(), R}),
+     L("move", {'$sw1', move, caller(), R, name(30), term_to_binary(state)}),
      L("peer-up", {'$sw1', peer_up, 'd@127.0.0.1', 'swarm_d@127.0.0.1'}),
      L("peer-down", {'$sw1', peer_down, ?PEER_BEAM}),
      L("hello", {'$sw1', hello, agent(), [{name(0), local(1)}, {name(30), local(7), mfa()}],
@@ -355,6 +360,8 @@ registry_ops() ->
      {handoff_start, name(54), remote(2), 14, ?PEER_BEAM, mfa(), none},
      {handoff_start, name(11), remote(2), 15, ?PEER_BEAM, mfa(), term_to_binary(st)},
      {handoff_failed, name(0), local(1)},
+     {leaving, yes},
+     {leaving, no},
      {sync, [{name(10), remote(1), 5, ?PEER_BEAM}, {name(14), remote(5), 16, ?PEER_BEAM}]}].
 
 group_ops() ->
