@@ -283,7 +283,9 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled, Limit) ->
 %% there must be one survivor S, and every other copy L got {swarm, die}
 %% while S got {swarm, resolve_conflict, {state_of, Name, L}}.
 unresolved(Log, Mfa, Pre) ->
-    [#{name => Nm, copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]} || P <- Ps]}
+    [#{name => Nm, copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]} || P <- Ps],
+       later_copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]}
+                        || P <- maps:get(Nm, copies(Log), []) -- Ps]}
      || Nm <- Mfa, Ps <- [maps:get(Nm, Pre, [])],
         length([S || S <- Ps, lists:all(fun(L) -> L =:= S orelse
                                                       (lists:member({L, die}, Log) andalso
