@@ -69,3 +69,13 @@ erl -noshell -hidden -name "host_bench_$$@127.0.0.1" -setcookie "host_bench_$$" 
 erlc -o "$TMP" "$ROOT/bench/lifecycle_bench.erl"
 erl -noshell -hidden -name "lifecycle_bench_$$@127.0.0.1" -setcookie "lifecycle_bench_$$" \
     -pa "$EBIN" -pa "$TMP" -eval 'lifecycle_bench:main().'
+# Then the partition benchmark (bench/partition_bench.erl): time from the
+# heal of a 2|1 network partition (3 nodes in network namespaces, links cut
+# with blackhole routes; needs root, else it says so and is skipped) until
+# every node agrees on one process per name, 10k register_name/4 names.
+# Its report is appended to the same file.
+# Knobs: SWARM_PARTITION_N, SWARM_PARTITION_REPS, SWARM_PARTITION_POLL_MS.
+erlc -o "$TMP" "$ROOT/test/swarm_netns.erl"
+erlc -o "$TMP" "$ROOT/bench/partition_bench.erl"
+erl -noshell -hidden -name "partition_bench_$$@127.0.0.1" -setcookie "partition_bench_$$" \
+    -pa "$EBIN" -pa "$TMP" -eval 'partition_bench:main().'

@@ -14,6 +14,10 @@
 
 -export([start_mfa/2, started/2, begin_handoff/3, end_handoff/2, resolve_conflict/2, die/1]).
 
+%% How long the state of a conflict's loser may wait for the link to the
+%% winner's node (resolve_conflict/2).
+-define(RESOLVE_WAIT_MS, 300000).
+
 %% @doc Runs apply(M, F, A) for the C node (`MFABin' is the MFA's
 %% encoding) in a fresh process, which tells the calling agent
 %% `{'$sw1', started, Id, Pid | undefined, {'$sw1', raw,
@@ -88,15 +92,71 @@ ask_handoff(Pid) ->
 %% partition): as in Swarm, from a fresh process, it is asked {swarm,
 %% begin_handoff}; on `{resume, State}' the winner is cast {swarm,
 %% resolve_conflict, State}; then the loser is sent {swarm, die}.
+%% A winner on another node may be behind a link that is down, or down
+%% and not yet known to be (an overlapping partition: a third node that
+%% sees both sides settled the conflict): the cast is confirmed by a call
+%% over the same connection, and sent again once the node is connected,
+%% until it is confirmed or ?RESOLVE_WAIT_MS have passed.
 -spec resolve_conflict(pid(), pid()) -> pid().
 resolve_conflict(Loser, Winner) ->
     spawn(fun() ->
                   case ask_handoff(Loser) of
-                      {resume, State} -> gen_server:cast(Winner, {swarm, resolve_conflict, State});
-                      _ -> ok
-                  end,
-                  Loser ! {swarm, die}
+                      {resume, State} ->
+                          Msg = {swarm, resolve_conflict, State},
+                          Deadline = erlang:monotonic_time(millisecond) + ?RESOLVE_WAIT_MS,
+                          Node = node(Winner),
+                          case Node =:= node() orelse lists:member(Node, nodes()) of
+                              true ->
+                                  gen_server:cast(Winner, Msg),
+                                  Loser ! {swarm, die},
+                                  confirm(Winner, Msg, Deadline);
+                              false ->
+                                  Loser ! {swarm, die},
+                                  deliver(Winner, Msg, Deadline)
+                          end;
+                      _ ->
+                          Loser ! {swarm, die}
+                  end
           end).
+
+%% Casts Msg to Pid once its node is connected, then confirms it.
+-spec deliver(pid(), term(), integer()) -> ok.
+deliver(Pid, Msg, Deadline) ->
+    case wait_connected(node(Pid), Deadline) of
+        true ->
+            gen_server:cast(Pid, Msg),
+            confirm(Pid, Msg, Deadline);
+        false ->
+            ok
+    end.
+
+%% A call to Pid's node after the cast travels on the same connection: its
+%% answer means the cast arrived; a connection lost meanwhile means it may
+%% not have, and it is sent again (a local Pid: nothing to confirm).
+-spec confirm(pid(), term(), integer()) -> ok.
+confirm(Pid, _Msg, _Deadline) when node(Pid) =:= node() ->
+    ok;
+confirm(Pid, Msg, Deadline) ->
+    Left = Deadline - erlang:monotonic_time(millisecond),
+    try erpc:call(node(Pid), erlang, is_process_alive, [Pid], max(Left, 1)) of
+        _ -> ok
+    catch
+        error:{erpc, noconnection} when Left > 0 -> deliver(Pid, Msg, Deadline);
+        _:_ -> ok
+    end.
+
+%% Whether Node is connected, waiting for its nodeup until Deadline.
+-spec wait_connected(node(), integer()) -> boolean().
+wait_connected(Node, Deadline) ->
+    ok = net_kernel:monitor_nodes(true),
+    Up = lists:member(Node, nodes()) orelse
+        receive
+            {nodeup, Node} -> true
+        after max(Deadline - erlang:monotonic_time(millisecond), 0) ->
+            false
+        end,
+    ok = net_kernel:monitor_nodes(false),
+    Up.
 
 %% @doc A process started by register_name/4,5 lost its name to a
 %% duplicate (started while nodes disagreed on the ring): Swarm's shutdown

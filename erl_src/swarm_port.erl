@@ -61,11 +61,26 @@ open(#cport{cnode = CNode} = P) ->
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
                       {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
+                      {tick_ms, tick_ms()},
                       {otp_release, list_to_integer(erlang:system_info(otp_release))}
                       | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
             {ok, P#cport{port = Port, ready = false}}
     end.
+
+%% The C node ticks its connections every quarter of this node's
+%% net_ticktime and declares a silent peer down after a whole one, as the
+%% BEAM does: a BEAM with a low net_ticktime does not drop its C node for
+%% silence, and a cut link between C nodes is seen as soon as between their
+%% BEAM nodes (60 s by default, 15 s ticks).
+-spec tick_ms() -> pos_integer().
+tick_ms() ->
+    Seconds = case net_kernel:get_net_ticktime() of
+                  {ongoing_change_to, T} -> T;
+                  T when is_integer(T) -> T;
+                  ignored -> 60
+              end,
+    max(1, Seconds * 1000 div 4).
 
 %% @doc Waits up to `Timeout' ms for the ready line of the C node just
 %% opened (the agent's init only); closes the port on a timeout.
