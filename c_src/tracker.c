@@ -542,6 +542,7 @@ void sw_tracker_free(sw_tracker_t *t) {
     sw_tr_starts_free(t);
     sw_tr_restarts_free(t);
     sw_htab_close(&t->restarts);
+    sw_tr_orphans_free(t);
     sw_tr_leave_free(t);
     sw_ring_close(&t->ring);
     sw_atoms_close(&t->atoms);
@@ -562,6 +563,7 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     sw_tr_restarts_tick(t);
+    if (t->norph) sw_tr_orphans_check(t);
     sw_tr_handoff_due(t);
 }
 

@@ -42,6 +42,11 @@
  * agents were not reported up yet (then also as soon as one is), waits
  * this much (checked at ticks: they run every 500 ms). */
 #define HANDOFF_DELAY_MS 300u
+/* After a member that had been one comes back (a partition healed), the
+ * handoff scan waits this much: the conflicts it brings are settled first,
+ * and each loser's state reaches its winner (resolve_conflict) before the
+ * winner is asked to move (checked at ticks). */
+#define HEAL_HANDOFF_DELAY_MS 1000u
 
 /* The tracker. Besides the entry store:
  *   atoms    interned node names (atoms.h); indexes are local to this
@@ -93,6 +98,10 @@ struct sw_tracker_s {
     uint32_t restart_intensity, restart_period; /* ... at most so many restarts
                                                  * of a name within so many ms */
     sw_htab_t restarts;   /* name -> its recent restarts (tracker_leave.c) */
+    sw_entry_t **orph;    /* MFA entries of nodes gone down whose owner was
+                           * another node then (tracker_mfa.c) ... */
+    uint64_t *orph_at;    /* ... when each was kept */
+    size_t norph, orph_cap;
 };
 
 /* A waiter on an MFA start: where its reply goes. */
@@ -265,6 +274,13 @@ void sw_tr_handoff_due(sw_tracker_t *t);
  * connected peer. Returns how many wait for their new owner's agent to be
  * reported up (the caller scans again later). */
 size_t sw_tr_handoff_scan(sw_tracker_t *t);
+/* Restarts here the kept entries of nodes gone down (see
+ * sw_tr_restart_node) whose owner is now this node (their owner went down
+ * too) and whose name is free; forgets those held again, those whose home
+ * is back, and those kept too long. After every peer_down, and at ticks. */
+void sw_tr_orphans_check(sw_tracker_t *t);
+/* Frees them all (at sw_tracker_free). */
+void sw_tr_orphans_free(sw_tracker_t *t);
 /* {orphan, ...} at the name's owner: an MFA entry of a node that went
  * down (pid's node), which a survivor held and this node may not: started
  * here (a restart) if the name is free, pid's node is down here too and

@@ -55,9 +55,9 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     /* A member joined: processes started here by register_name/4,5 that
      * the ring now gives to another node are handed off (handoff_scan): at
      * once for a node that was never a member here (a node joining the
-     * cluster), a little later for one that comes back (a partition
-     * healed: the conflicts it brings are resolved first, so that a
-     * winner gets its loser's state before it is asked to move). */
+     * cluster), HEAL_HANDOFF_DELAY_MS later for one that comes back (a
+     * partition healed: the conflicts it brings are resolved first, so
+     * that a winner gets its loser's state before it is asked to move). */
     uint32_t idx[1 + t->peers.n];
     int grew = 0, back = 0;
     if (n != t->ring_seen) t->ring_news = 1;
@@ -87,7 +87,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
     if (grew) {
         t->handoff_due = 1;
-        t->handoff_at = t->now + (back ? HANDOFF_DELAY_MS : 0);
+        t->handoff_at = t->now + (back ? HEAL_HANDOFF_DELAY_MS : 0);
     }
 }
 

@@ -269,6 +269,8 @@ void sw_tracker_started(sw_tracker_t *t, uint64_t id, const erlang_pid *epid, co
 
 /* ---- restarts after a node went down ----------------------------------- */
 
+static void orphan_keep(sw_tracker_t *t, const sw_entry_t *e);
+
 void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
     const sw_store_t *s = &t->store;
     size_t n = 0, cap = 0;
@@ -284,9 +286,11 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
                 /* The owner may not know this entry (it was cut from its
                  * home before the entry was made, a partition that not
                  * every node saw alike): tell it, so that someone
-                 * restarts it. */
+                 * restarts it; and keep it, in case the owner goes down
+                 * before it has (sw_tr_orphans_check). */
                 sw_peer_t *o = sw_peers_by_beam(&t->peers, owner);
                 if (o && o->conn_up && !o->down) sw_tr_send_orphan(t, o, e);
+                orphan_keep(t, e);
                 continue;
             }
             if (n == cap) {
@@ -318,6 +322,73 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
         free(c);
     }
     free(copies);
+    sw_tr_orphans_check(t);
+}
+
+/* ---- entries of nodes gone down, left to another owner ----------------- */
+
+/* How long such an entry is kept while its owner lives and its home is
+ * away (its owner restarts it, or the home comes back, long before). */
+#define ORPHAN_KEEP_MS 300000u
+
+static void orphan_keep(sw_tracker_t *t, const sw_entry_t *e) {
+    if (t->norph == t->orph_cap) {
+        size_t cap = t->orph_cap ? t->orph_cap * 2 : 64;
+        sw_entry_t **v = realloc(t->orph, cap * sizeof *v);
+        uint64_t *at = v ? realloc(t->orph_at, cap * sizeof *at) : NULL;
+        if (v) t->orph = v;
+        if (!at) return;
+        t->orph_at = at;
+        t->orph_cap = cap;
+    }
+    sw_stamp_t es = sw_entry_stamp(e);
+    sw_entry_t *c = sw_entry_new(e->name, e->nlen, &e->pid, &es, sw_entry_mfa(e), sw_entry_mfalen(e));
+    if (!c) return;
+    t->orph[t->norph] = c;
+    t->orph_at[t->norph++] = t->now;
+}
+
+void sw_tr_orphans_check(sw_tracker_t *t) {
+    int quorum_ok = !sw_tr_below_quorum(t) && !sw_tr_short_of_quorum(t);
+    size_t j = 0;
+    for (size_t k = 0; k < t->norph; k++) {
+        sw_entry_t *c = t->orph[k];
+        const sw_peer_t *home = sw_peers_by_beam(&t->peers, c->pid.node);
+        int drop = 1;
+        if (sw_store_find(&t->store, c->name, c->nlen, sw_entry_hash(c))) {
+            /* held again (its owner restarted it, or someone registered it) */
+        } else if (home && home->agent_up && !home->down) {
+            /* its home is back: its sync says what lives */
+        } else if (t->now - t->orph_at[k] >= ORPHAN_KEEP_MS) {
+            SW_WARN("orphan_expired", "reason=owner_alive_never_restarted");
+        } else if (sw_tr_owner_of(t, c->name, c->nlen) == t->self_beam && quorum_ok) {
+            /* Its owner went down too: ours to restart now. */
+            start_t *st = start_begin(t, c->name, c->nlen, sw_entry_hash(c), sw_entry_mfa(c),
+                                      sw_entry_mfalen(c));
+            if (st) {
+                st->restart = 1;
+                st->old_pid = c->pid;
+            }
+        } else {
+            drop = 0;
+        }
+        if (drop) {
+            free(c);
+        } else {
+            t->orph[j] = c;
+            t->orph_at[j++] = t->orph_at[k];
+        }
+    }
+    t->norph = j;
+}
+
+void sw_tr_orphans_free(sw_tracker_t *t) {
+    for (size_t k = 0; k < t->norph; k++) free(t->orph[k]);
+    free(t->orph);
+    free(t->orph_at);
+    t->orph = NULL;
+    t->orph_at = NULL;
+    t->norph = t->orph_cap = 0;
 }
 
 void sw_tr_apply_orphan(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,

@@ -145,18 +145,29 @@ confirm(Pid, Msg, Deadline) ->
         _:_ -> ok
     end.
 
-%% Whether Node is connected, waiting for its nodeup until Deadline.
+%% Whether Node is connected, waiting for its nodeup until Deadline and
+%% trying to connect every 2 s meanwhile (nothing else may).
 -spec wait_connected(node(), integer()) -> boolean().
 wait_connected(Node, Deadline) ->
     ok = net_kernel:monitor_nodes(true),
-    Up = lists:member(Node, nodes()) orelse
-        receive
-            {nodeup, Node} -> true
-        after max(Deadline - erlang:monotonic_time(millisecond), 0) ->
-            false
-        end,
+    Up = wait_nodeup(Node, Deadline),
     ok = net_kernel:monitor_nodes(false),
     Up.
+
+-spec wait_nodeup(node(), integer()) -> boolean().
+wait_nodeup(Node, Deadline) ->
+    Left = Deadline - erlang:monotonic_time(millisecond),
+    case lists:member(Node, nodes()) of
+        true -> true;
+        false when Left =< 0 -> false;
+        false ->
+            _ = spawn(fun() -> net_kernel:connect_node(Node) end),
+            receive
+                {nodeup, Node} -> true
+            after min(Left, 2000) ->
+                wait_nodeup(Node, Deadline)
+            end
+    end.
 
 %% @doc A process started by register_name/4,5 lost its name to a
 %% duplicate (started while nodes disagreed on the ring): Swarm's shutdown
