@@ -3,9 +3,11 @@
 %% `swarm', the same keys as Swarm 3.x): `distribution_strategy',
 %% `static_quorum_size', `node_whitelist', `node_blacklist'; and its own
 %% `groups_members_cache' (a boolean), `restart' (`temporary', `transient'
-%% or `permanent'), `restart_intensity' and `restart_period' (seconds), and
-%% `handoff_on_stop' (a boolean). A bad value is a clear error when the
-%% application starts, never a crash later.
+%% or `permanent'), `restart_intensity' and `restart_period' (seconds),
+%% `handoff_on_stop' (a boolean), the timeouts and the C node's log level;
+%% Swarm's `debug', `sync_nodes_timeout' and `anti_entropy_interval'. A bad
+%% value is a clear error when the application starts, never a crash
+%% later.
 -module(swarm_config).
 -compile(warn_missing_spec).
 
@@ -36,17 +38,12 @@ load() ->
                  end,
         White = patterns(node_whitelist, application:get_env(swarm, node_whitelist, [])),
         Black = patterns(node_blacklist, application:get_env(swarm, node_blacklist, ?DEFAULT_BLACKLIST)),
-        Cache = case application:get_env(swarm, groups_members_cache, true) of
-                    C when is_boolean(C) -> C;
-                    C -> throw({bad_config, groups_members_cache, C})
-                end,
+        Cache = bool(groups_members_cache, true),
+        ok = check_scalars(),
         Restart = {restart_type(application:get_env(swarm, restart, temporary)),
                    non_neg(restart_intensity, application:get_env(swarm, restart_intensity, 3)),
                    pos(restart_period, application:get_env(swarm, restart_period, 5))},
-        OnStop = case application:get_env(swarm, handoff_on_stop, true) of
-                     H when is_boolean(H) -> H;
-                     H -> throw({bad_config, handoff_on_stop, H})
-                 end,
+        OnStop = bool(handoff_on_stop, true),
         {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black,
                members_cache => Cache, restart => Restart, handoff_on_stop => OnStop}}
     catch
@@ -90,6 +87,40 @@ strategy('Elixir.Swarm.Distribution.Ring') -> ring;
 strategy(static_quorum_ring) -> static_quorum_ring;
 strategy('Elixir.Swarm.Distribution.StaticQuorumRing') -> static_quorum_ring;
 strategy(Other) -> throw({bad_config, distribution_strategy, Other}).
+
+%% The settings read where they are used (the caller's wait, the C node's
+%% log level, ...): only checked here. Swarm 3.x's `debug' turns on debug
+%% logging (swarm's modules and its C node); its `sync_nodes_timeout' and
+%% `anti_entropy_interval' are accepted and have no effect (a node that
+%% joins is synced at once; a dropped link is resynchronised at once).
+-spec check_scalars() -> ok.
+check_scalars() ->
+    [_ = pos(K, application:get_env(swarm, K, D))
+     || {K, D} <- [{call_timeout, 5000}, {handoff_timeout, 5000}, {restart_backoff, 100},
+                   {cnode_watchdog_ms, 1000}, {cnode_watchdog_misses, 5},
+                   {anti_entropy_interval, 300000}]],
+    _ = non_neg(sync_nodes_timeout, application:get_env(swarm, sync_nodes_timeout, 0)),
+    _ = bool(direct_to_owner, false),
+    case application:get_env(swarm, cnode_log, info) of
+        L when L =:= debug; L =:= info; L =:= warning; L =:= error -> ok;
+        L -> throw({bad_config, cnode_log, L})
+    end,
+    case bool(debug, false) of
+        true ->
+            _ = logger:set_application_level(swarm, debug),
+            application:get_env(swarm, cnode_log) =:= undefined andalso
+                application:set_env(swarm, cnode_log, debug),
+            ok;
+        false ->
+            ok
+    end.
+
+-spec bool(atom(), boolean()) -> boolean().
+bool(Key, Default) ->
+    case application:get_env(swarm, Key, Default) of
+        B when is_boolean(B) -> B;
+        B -> throw({bad_config, Key, B})
+    end.
 
 -spec restart_type(term()) -> temporary | transient | permanent.
 restart_type(T) when T =:= temporary; T =:= transient; T =:= permanent -> T;

@@ -464,6 +464,22 @@ bad_config(_Config) ->
     ok = swarm_ct:rpc(A, application, set_env, [swarm, groups_members_cache, maybe]),
     ?assertMatch({error, {swarm, {bad_config, groups_members_cache, maybe}}},
                  strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
+    ok = swarm_ct:rpc(A, application, set_env, [swarm, groups_members_cache, true]),
+    %% Every other setting is checked too: each bad value alone, then all
+    %% good (Swarm's debug, sync_nodes_timeout and anti_entropy_interval
+    %% are accepted).
+    Bad = [{call_timeout, -1}, {cnode_log, verbose}, {debug, yes}, {handoff_timeout, 0},
+           {restart, sometimes}, {restart_intensity, -1}, {restart_period, 0},
+           {handoff_on_stop, no}, {sync_nodes_timeout, soon}, {direct_to_owner, 1}],
+    [begin
+         ok = swarm_ct:rpc(A, application, set_env, [swarm, K, V]),
+         ?assertMatch({error, {swarm, {bad_config, K, V}}},
+                      strip_start_error(swarm_ct:rpc(A, application, ensure_all_started, [swarm]))),
+         ok = swarm_ct:rpc(A, application, unset_env, [swarm, K])
+     end || {K, V} <- Bad],
+    [ok = swarm_ct:rpc(A, application, set_env, [swarm, K, V])
+     || {K, V} <- [{debug, false}, {sync_nodes_timeout, 60000}, {anti_entropy_interval, 300000}]],
+    ?assertMatch({ok, _}, swarm_ct:rpc(A, application, ensure_all_started, [swarm])),
     swarm_ct:stop_node(Peer).
 
 strip_start_error({error, {swarm, {{bad_config, _, _} = E, _}}}) -> {error, {swarm, E}};
