@@ -14,7 +14,7 @@
 -export([register_name/4, register_name/5, whereis_or_register_name/4,
          whereis_or_register_name/5]).
 %% Handoff on demand (Swarm.Tracker.handoff/2 is in 'Elixir.Swarm.Tracker').
--export([handoff/0, rejoin/0]).
+-export([handoff/0, rejoin/0, info/0]).
 %% Process groups: see the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 
@@ -22,6 +22,10 @@
 %% processes to the others before maintenance.
 -spec handoff() -> {ok, non_neg_integer()} | {error, timeout}.
 handoff() -> swarm:handoff().
+
+%% @doc See {@link swarm:info/0}.
+-spec info() -> map().
+info() -> swarm:info().
 
 %% @doc See {@link swarm:rejoin/0}.
 -spec rejoin() -> ok | {error, stopping}.

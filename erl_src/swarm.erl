@@ -29,6 +29,8 @@
          whereis_or_register_name/5]).
 %% Handoff on demand, and the node's place in the ring.
 -export([handoff/0, handoff/2, rejoin/0, leave_placement/1]).
+%% Introspection.
+-export([info/0]).
 %% Process groups: see the section at the end of this file.
 -export([join/2, leave/2, members/1, publish/2, multi_call/2, multi_call/3]).
 %% For swarm_groups.
@@ -205,6 +207,20 @@ handoff(Name, State) ->
     call(fun(Ref, _) -> {?SW_TAG, ?SW_MSG_MOVE, self(), Ref, NameBin, StateBin} end,
          fun(_, _, _) -> true end, application:get_env(swarm, call_timeout, 5000),
          {handoff, [Name, State]}).
+
+%% @doc What swarm knows on this node, for operators and tests: this node
+%% and its C node (OS pid, ready, restarts), the peers running swarm, the
+%% ring's members, whether this node is in the placement, the replica's
+%% sizes (names, groups' memberships) and the C node's counters (names,
+%% conflicts, handoffs, restarts, quorum stops, dropped and malformed
+%% messages, ...; `{error, timeout}' if it does not answer within 5 s).
+-spec info() -> map().
+info() ->
+    Agent = gen_server:call(?SW_AGENT, info),
+    Agent#{names => ets:info(?SW_NAMES, size),
+           group_rows => ets:info(?SW_GROUPS, size),
+           counters => swarm_agent:stats(),
+           group_counters => swarm_cnode:ask(?SW_MSG_GSTATS)}.
 
 %% @private
 %% @doc The node leaves the placement, in `Mode' (`handoff' or `stop'),

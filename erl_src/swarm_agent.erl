@@ -35,7 +35,9 @@
     link_resyncs = 0 :: non_neg_integer(),
     %% Out of the placement (swarm:handoff/0, a stop): told to every
     %% (re)started C node.
-    leaving = none :: none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP
+    leaving = none :: none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP,
+    %% The ring's members as the C node last reported them.
+    ring = [] :: [node()]
 }).
 
 -type state() :: #st{}.
@@ -112,6 +114,13 @@ handle_call(rejoin, _From, #st{leaving = ?SW_MSG_STOP} = St) ->
 handle_call(rejoin, _From, St) ->
     ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_REJOIN, self(), make_ref()}),
     {reply, ok, St#st{leaving = none}};
+handle_call(info, _From, St) ->
+    OsPid = case swarm_port:os_pid(St#st.port) of {ok, P} -> P; error -> undefined end,
+    {reply, #{node => node(), cnode => St#st.cnode, cnode_os_pid => OsPid,
+              cnode_ready => swarm_port:ready(St#st.port), cnode_restarts => swarm_port:restarts(St#st.port),
+              peers => lists:sort(maps:keys(St#st.peers)), ring => St#st.ring,
+              placement => case St#st.leaving of none -> in; Mode -> {out, Mode} end,
+              link_resyncs => St#st.link_resyncs}, St};
 handle_call(os_pid, _From, St) ->
     case swarm_port:os_pid(St#st.port) of
         {ok, OsPid} -> {reply, OsPid, St};
@@ -139,7 +148,7 @@ handle_info({?SW_TAG, ?SW_MSG_STARTED, _, _, _} = Msg, St) ->
     {noreply, St};
 handle_info({?SW_TAG, ?SW_MSG_RING, Members}, St) when is_list(Members) ->
     ok = ring(Members),
-    {noreply, St};
+    {noreply, St#st{ring = lists:sort(Members)}};
 handle_info({?SW_TAG, ?SW_MSG_SYNCED}, St) ->
     {noreply, St#st{replica = swarm_replica:end_shadow(St#st.replica)}};
 handle_info({?SW_TAG, ?SW_MSG_LINKS}, St) ->

@@ -106,6 +106,14 @@ handoff_rejoin(_Config) ->
     Old = [{N, start(A, N)} || N <- Names],
     {ok, 0} = swarm_ct:rpc(C, swarm, handoff, []),
     New = wait_moved(Nodes -- [C], Old, C),
+    %% swarm:info/0 tells: C out of the placement, and out of every ring.
+    #{placement := {out, handoff}, peers := Peers2, counters := Counters} = swarm_ct:rpc(C, swarm, info, []),
+    ?assertEqual(lists:sort(Nodes -- [C]), Peers2),
+    ?assert(proplists:get_value(handoffs, Counters) >= length(Old)),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> maps:get(ring, swarm_ct:rpc(N, swarm, info, [])) =:= lists:sort(Nodes -- [C]) end,
+                  Nodes)
+    end, 5000),
     [?assertEqual({state_of, N, P0}, gen_server:call(P, handed_off))
      || {{N, P0}, {N, P}} <- lists:zip(Old, New)],
     %% Out of the placement: names that C would own start elsewhere.
@@ -113,6 +121,7 @@ handoff_rejoin(_Config) ->
     [?assertNotEqual(C, node(start(A, N))) || N <- More],
     [?assertNotEqual(C, node(start(C, N))) || N <- names_on(C, Nodes, hr_local, 5)],
     ok = swarm_ct:rpc(C, swarm, rejoin, []),
+    #{placement := in} = swarm_ct:rpc(C, swarm, info, []),
     %% Back in: the ring gives C its names again, and they move there.
     swarm_ct:wait_until(fun() ->
         lists:all(fun(N) -> on_node(Nodes, N, C) end, Names ++ More)
