@@ -6,7 +6,7 @@
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, end_per_testcase/2]).
--export([direct_to_owner/1]).
+-export([direct_to_owner/1, doc_chunks/1]).
 -export([via_call_across_nodes/1, any_term_as_name/1, unregister_one_name/1,
          read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
@@ -18,7 +18,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, node_stop, late_join, simultaneous_start, cnode_killed, cnode_hung,
-     app_stop_start, link_drops].
+     app_stop_start, link_drops, doc_chunks].
 
 groups() ->
     [{cluster3, [],
@@ -568,3 +568,17 @@ register_idle(Node, Name) ->
     P = swarm_ct:spawn_idle(Node),
     yes = swarm_ct:rpc(Node, swarm, register_name, [Name, P]),
     P.
+
+%% @doc The modules carry EEP-48 doc chunks (written after every compile):
+%% code:get_doc/1, and so `h Swarm.register_name` in iex, show the @doc
+%% texts, of the Erlang API and of the Elixir facade.
+doc_chunks(_Config) ->
+    Doc = fun(M, F, A) ->
+                  {ok, {docs_v1, _, _, _, _, _, Fs}} = code:get_doc(M),
+                  [D] = [D || {{function, F1, A1}, _, _, D, _} <- Fs, F1 =:= F, A1 =:= A],
+                  D
+          end,
+    #{<<"en">> := En} = Doc(swarm, register_name, 2),
+    ?assertMatch({match, _}, re:run(io_lib:format("~p", [En]), "cluster-wide")),
+    ?assertMatch(#{<<"en">> := _}, Doc('Elixir.Swarm', register_name, 5)),
+    ?assertMatch(#{<<"en">> := _}, Doc('Elixir.Swarm.Tracker', handoff, 2)).
