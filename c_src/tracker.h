@@ -201,7 +201,9 @@ typedef enum {
 } sw_restart_t;
 
 /* Restart settings: the policy, and at most `intensity` restarts of one
- * name within `period_ms` on this node. Any time. */
+ * name within `period_ms` on this node (intensity is capped at
+ * SW_RESTART_MAX_INTENSITY: that many times are kept per name). Any time. */
+#define SW_RESTART_MAX_INTENSITY 1000u
 void sw_tracker_set_restart(sw_tracker_t *t, sw_restart_t policy, unsigned intensity,
                             unsigned period_ms);
 

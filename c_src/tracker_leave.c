@@ -274,7 +274,7 @@ static void restarts_drop(sw_tracker_t *t, restarts_t *r) {
 void sw_tracker_set_restart(sw_tracker_t *t, sw_restart_t policy, unsigned intensity,
                             unsigned period_ms) {
     t->restart = policy;
-    t->restart_intensity = intensity;
+    t->restart_intensity = intensity < SW_RESTART_MAX_INTENSITY ? intensity : SW_RESTART_MAX_INTENSITY;
     t->restart_period = period_ms;
     /* Records kept under another intensity are recounted from scratch. */
     sw_tr_restarts_free(t);

@@ -41,7 +41,7 @@ load() ->
         Cache = bool(groups_members_cache, true),
         ok = check_scalars(),
         Restart = {restart_type(application:get_env(swarm, restart, temporary)),
-                   non_neg(restart_intensity, application:get_env(swarm, restart_intensity, 3)),
+                   intensity(application:get_env(swarm, restart_intensity, 3)),
                    pos(restart_period, application:get_env(swarm, restart_period, 5))},
         OnStop = bool(handoff_on_stop, true),
         {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black,
@@ -125,6 +125,11 @@ bool(Key, Default) ->
 -spec restart_type(term()) -> temporary | transient | permanent.
 restart_type(T) when T =:= temporary; T =:= transient; T =:= permanent -> T;
 restart_type(Other) -> throw({bad_config, restart, Other}).
+
+%% (At most 1000: the C node keeps that many restart times per name.)
+-spec intensity(term()) -> non_neg_integer().
+intensity(N) when is_integer(N), N >= 0, N =< 1000 -> N;
+intensity(Other) -> throw({bad_config, restart_intensity, Other}).
 
 -spec non_neg(atom(), term()) -> non_neg_integer().
 non_neg(_Key, N) when is_integer(N), N >= 0, N =< 1000000 -> N;
