@@ -14,7 +14,9 @@
  * Implemented by tracker.c (decisions, local requests, replication ops,
  * sync, life cycle), tracker_members.c (peers, connections, ring, quorum,
  * the agent's hello), tracker_mfa.c (register_name/4,5 starts, restarts,
- * handoffs) and tracker_wire.c (the messages), sharing tracker_int.h; the
+ * handoffs), tracker_leave.c (leaving the placement, moves on demand,
+ * restarts after an exit, quorum loss) and tracker_wire.c (the messages),
+ * sharing tracker_int.h; the
  * entries live in an sw_store_t (store.h).
  *
  * The protocol and its guarantees are described in README.md, Internals. In

@@ -9,7 +9,10 @@
  *   tracker_members.c  the view of the cluster: peers, connections, the
  *                      ring and the quorum, the agent's hello
  *   tracker_mfa.c      register_name/4,5 starts, restarts after a node
- *                      went down, handoffs
+ *                      went down (and of entries it left to another
+ *                      owner), handoffs
+ *   tracker_leave.c    leaving the placement, moves on demand, restarts
+ *                      after an exit, stops below the quorum
  *   tracker_wire.c     every message the tracker writes or reads
  * What it is not: an API for anything but those files (no other file
  * includes it). */
