@@ -25,4 +25,8 @@ init(Config) ->
               modules => [swarm_agent]},
     Groups = #{id => swarm_groups, start => {swarm_groups, start_link, []},
                restart => permanent, shutdown => 5000, type => worker, modules => [swarm_groups]},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups]}}.
+    %% Swarm.Tracker: what Swarm's users look at with :sys.get_state/1.
+    Tracker = #{id => 'Elixir.Swarm.Tracker', start => {'Elixir.Swarm.Tracker', start_link, []},
+                restart => permanent, shutdown => 1000, type => worker,
+                modules => ['Elixir.Swarm.Tracker']},
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups, Tracker]}}.

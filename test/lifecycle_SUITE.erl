@@ -120,6 +120,9 @@ handoff_rejoin(_Config) ->
     More = names_on(C, Nodes, hr_more, 5),
     [?assertNotEqual(C, node(start(A, N))) || N <- More],
     [?assertNotEqual(C, node(start(C, N))) || N <- names_on(C, Nodes, hr_local, 5)],
+    %% The same, as Swarm's users look at it: :sys.get_state(Swarm.Tracker).
+    ?assertMatch(#{node := C, placement := {out, handoff}}, sys:get_state({'Elixir.Swarm.Tracker', C})),
+    {status, _, _, _} = sys:get_status({'Elixir.Swarm.Tracker', C}),
     ok = swarm_ct:rpc(C, swarm, rejoin, []),
     #{placement := in} = swarm_ct:rpc(C, swarm, info, []),
     %% Back in: the ring gives C its names again, and they move there.
