@@ -357,8 +357,10 @@ void sw_tracker_pid_exit(sw_tracker_t *t, const erlang_pid *pid, int crashed) {
     if (sw_pid_compact(&t->atoms, pid, &p) != 0) return;
     const sw_pidnames_t *pn = sw_store_pid(&t->store, &p);
     if (!pn) return;
+    /* Most pids have a name or two: no allocation for those. */
     uint32_t cnt = sw_pidnames_count(pn);
-    sw_entry_t **v = malloc(cnt * sizeof *v);
+    sw_entry_t *few[8];
+    sw_entry_t **v = cnt <= 8 ? few : malloc(cnt * sizeof *v);
     if (!v) {
         /* Out of memory: remove them all, as a plain exit. */
         while ((pn = sw_store_pid(&t->store, &p)) != NULL) {
@@ -379,5 +381,5 @@ void sw_tracker_pid_exit(sw_tracker_t *t, const erlang_pid *pid, int crashed) {
         if (local) sw_tr_broadcast(t, SW_MSG_DEL, e);
         sw_tr_entry_drop(t, e, 1);
     }
-    free(v);
+    if (v != few) free(v);
 }

@@ -84,11 +84,7 @@ ring_split_heal(Config) ->
     Net = ?config(net, Config),
     Peers = [PA, _PB, PC] = ?config(peers, Config),
     [A, B, C] = Nodes = swarm_netns:nodes_of(Peers),
-    start_swarm(Peers, []),
-    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
-    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
-    Plain = register_plain(Peers, before, 5),
-    Before = converged(Peers, Mfa ++ names(Plain), 10000),
+    {Mfa, Plain, Before} = populate(PA, Peers),
     OnC = [Nm || Nm <- Mfa, node(pid_of(Nm, Before)) =:= C],
     ?assert(OnC =/= [] andalso OnC =/= Mfa),
 
@@ -117,6 +113,15 @@ ring_split_heal(Config) ->
     kept(Peers, NewAB ++ NewC, Split, Final),
     [?assertEqual(P, pid_of(N, Final)) || {N, P} <- Plain ++ PlainSplit].
 
+%% Starts swarm (Ring) and registers ?NMFA register_name/4 names from PA
+%% and 5 plain names per node; returns them with the converged registry.
+populate(PA, Peers) ->
+    start_swarm(Peers, []),
+    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
+    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
+    Plain = register_plain(Peers, before, 5),
+    {Mfa, Plain, converged(Peers, Mfa ++ names(Plain), 10000)}.
+
 %% @doc Ring, A and B cut apart, both still see C: A restarts the names of
 %% B that it owns without B, and B those of A; C sees both copies. After
 %% the heal, the same checks as ring_split_heal.
@@ -124,11 +129,7 @@ ring_overlap_heal(Config) ->
     Net = ?config(net, Config),
     Peers = [PA, PB, _PC] = ?config(peers, Config),
     [A, B, C] = Nodes = swarm_netns:nodes_of(Peers),
-    start_swarm(Peers, []),
-    Mfa = [{mfa, I} || I <- lists:seq(1, ?NMFA)],
-    [{ok, _} = register_mfa(PA, Nm) || Nm <- Mfa],
-    Plain = register_plain(Peers, before, 5),
-    Before = converged(Peers, Mfa ++ names(Plain), 10000),
+    {Mfa, Plain, Before} = populate(PA, Peers),
     %% Names that lived on B and that A owns without B, and the reverse:
     %% each is restarted on the other side of the cut.
     ToA = [Nm || Nm <- Mfa, node(pid_of(Nm, Before)) =:= B, owner([A, C], Nm) =:= A],
