@@ -228,6 +228,16 @@ void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len)
     }
 }
 
+void sw_dist_handle_local(sw_dist_t *d, const char *buf, size_t len) {
+    int vi = 1, index = 1;
+    if (len < 2 || len > (size_t)INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate_depth(buf, len, &vi, SW_TERM_MAX_DEPTH) != 0 || (size_t)vi != len ||
+        handle_swarm(d, d->beam, buf, &index) != 0 || (size_t)index > len) {
+        d->st.unknown_msgs++;
+        SW_WARN("unknown_message", "from=%s to=%s len=%zu", d->beam, SW_SERVER_NAME, len);
+    }
+}
+
 void sw_dist_handle_checked(sw_dist_t *d, const char *from, const char *buf, size_t len) {
     int index = 0, version, arity;
     long op;

@@ -66,6 +66,13 @@ int sw_dist_frame_check(const char *buf, size_t len, int *msg_at);
  * logged. */
 void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len);
 
+/* Handles one message to the swarm server from our own BEAM node that
+ * came without distribution (the port transport: buf is the message term,
+ * its 131 byte first, len bytes), as a REG_SEND to `swarm` from d->beam
+ * would be. The term is validated first. Never fails: bad input is
+ * counted in d->st (unknown_msgs) and logged. */
+void sw_dist_handle_local(sw_dist_t *d, const char *buf, size_t len);
+
 /* sw_dist_handle for a body sw_dist_frame_check accepted (a caller that
  * looked at the frame first, as a C host does for its workers' pids, does
  * not prove it twice). */

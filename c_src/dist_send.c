@@ -16,6 +16,7 @@ void sw_dist_out_close(sw_dist_out_t *o) {
 }
 
 int sw_dist_send_pid(sw_dist_out_t *o, const erlang_pid *to, const char *msg, size_t len) {
+    if (o->local) return o->local(o->local_ud, to, msg, len);
     if (!o->node) return -1;
     sw_conn_t *c = sw_node_find(o->node, to->node);
     if (!c) return -1;

@@ -50,9 +50,19 @@ enum {
     SW_DOP_UNLINK_ID_ACK = 36,
 };
 
+/* The port transport's delivery of a message (len bytes, with its 131
+ * version byte; borrowed until return) to a process `to` of the BEAM node
+ * at the other end of the control channel. Returns 0 or < 0, as a send. */
+typedef int (*sw_dist_local_fn)(void *ud, const erlang_pid *to, const char *msg, size_t len);
+
 typedef struct {
     sw_node_t *node; /* borrowed; NULL before the node exists and once it
                         is being freed: every send then fails */
+    sw_dist_local_fn local; /* set for a node without distribution (the
+                               port transport): every send to a pid goes
+                               through it, and a send to a registered name
+                               of another node fails (there is none) */
+    void *local_ud;
     erlang_pid self; /* this node's server, the sender of REG_SEND */
     ei_x_buff ctrl;  /* scratch for control terms */
 } sw_dist_out_t;
@@ -63,7 +73,7 @@ int sw_dist_out_init(sw_dist_out_t *o);
 void sw_dist_out_close(sw_dist_out_t *o);
 
 /* Sends msg (len bytes, with its 131 version byte) to pid `to` over the
- * connection to to's node, if one is up. Returns 0, or < 0 when there is no
+ * connection to to's node, if one is up, or through o->local when set. Returns 0, or < 0 when there is no
  * node or no connection, or the connection refused the frame
  * (sw_conn_send). Borrowed arguments; msg is copied before return. */
 int sw_dist_send_pid(sw_dist_out_t *o, const erlang_pid *to, const char *msg, size_t len);

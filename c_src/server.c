@@ -2,10 +2,22 @@
  *
  * Control channel (stdin/stdout, each message <<Len:32/big, ExtTerm>>):
  *   BEAM -> node: {'$sw1', config, [{beam_node, Atom}, {alive, Bin},
- *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?]} once, first.
+ *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?,
+ *                  {transport, dist | port}?]} once, first.
  *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}.
  * The cookie travels only here, never on the command line. EOF on stdin means
  * the BEAM node (or the application) is gone: the node stops.
+ *
+ * Two transports carry the messages between the node and its BEAM node:
+ * - dist (the default): the node joins the cluster (node.c) and its BEAM
+ *   node's processes talk to it over distribution, as to its peers;
+ * - port, for a BEAM node without distribution (nonode@nohost): no epmd,
+ *   no listener, no connection. Every frame on stdin after the
+ *   configuration is a message to the swarm server, dispatched as a
+ *   REG_SEND from the BEAM node would be (sw_dist_handle_local); every
+ *   message to one of the BEAM node's processes leaves on stdout as
+ *   {'$sw1', deliver, Pid, Msg} (the out's local sink), which the agent
+ *   delivers. There are no peers: the registry is a single node's.
  *
  * Who calls whom: the server owns and calls everything below it; node.c
  * reports to it through sw_node_cbs_t, the tracker through
@@ -13,14 +25,13 @@
  * never the server. */
 #include "server.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
+#include "control.h"
 #include "dist.h"
 #include "dist_send.h"
 #include "group.h"
@@ -34,7 +45,6 @@
 #include "term.h"
 #include "tracker.h"
 
-#define CONTROL_MAX (1u << 20)
 #define TICK_MS 500
 
 typedef struct {
@@ -48,10 +58,10 @@ typedef struct {
     sw_dist_t dist;     /* dispatch of received frames; dist.agent: the agent */
     int dist_open;
 
-    uv_pipe_t in;       /* control channel from the BEAM (stdin) */
-    char *inbuf;
-    size_t inlen, incap;
-    int out_fd;         /* control channel to the BEAM (stdout) */
+    sw_control_t ctl;   /* control channel: stdin, stdout */
+    int configured;     /* the configuration came */
+    int port_mode;      /* the port transport (no distribution) */
+    ei_x_buff fwd;      /* scratch for the head of deliver frames */
     uv_check_t flush;   /* drains outboxes after each round of I/O */
     uv_timer_t tick;    /* drives sw_tracker_tick */
     uv_signal_t sigterm;
@@ -99,54 +109,71 @@ static void env_restarted(void *ud, const erlang_pid *old_pid, const erlang_pid 
 
 /* ---- node callbacks ---------------------------------------------------- */
 
+/* One control message to the BEAM (copied; it leaves in order, without
+ * blocking the loop). */
 static void write_control(sw_server_t *s, const char *buf, size_t len) {
-    unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
-                            (unsigned char)(len >> 8), (unsigned char)len};
-    /* Small, rare messages on a pipe: a blocking write is fine here. */
-    const char *parts[2] = {(const char *)hdr, buf};
-    size_t lens[2] = {4, len};
-    for (int i = 0; i < 2; i++) {
-        size_t off = 0;
-        while (off < lens[i]) {
-            ssize_t w = write(s->out_fd, parts[i] + off, lens[i] - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) return;
-            off += (size_t)w;
-        }
-    }
+    if (sw_control_write(&s->ctl, buf, len, NULL, 0) != 0)
+        SW_WARN("control_write_failed", "bytes=%zu", len);
 }
 
-static void on_started(sw_node_t *n, int err, void *ud) {
+/* The port transport's local sink (sw_dist_out_t.local): msg for process
+ * `to` of our BEAM node, as {'$sw1', deliver, To, Msg}; msg's bytes are
+ * copied once, behind the encoded head. */
+static int deliver_local(void *ud, const erlang_pid *to, const char *msg, size_t len) {
     sw_server_t *s = ud;
+    if (len < 2 || (unsigned char)msg[0] != 131) return -1;
+    ei_x_buff *x = &s->fwd;
+    x->index = 0;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 4) ||
+        ei_x_encode_atom(x, SW_PROTO_TAG) || sw_proto_encode(x, SW_MSG_DELIVER) ||
+        ei_x_encode_pid(x, to))
+        return -1;
+    return sw_control_write(&s->ctl, x->buff, (size_t)x->index, msg + 1, len - 1) == 0 ? 0 : -1;
+}
+
+/* The node runs as `name` (its server's pid is <name.1.0> of `creation`):
+ * {'$sw1', ready, Name} tells the BEAM. */
+static void report_ready(sw_server_t *s, const char *name, unsigned creation) {
     ei_x_buff x;
     if (ei_x_new_with_version(&x) != 0) {
         stop(s, 1);
         return;
     }
+    erlang_pid *self = &s->out.self;
+    memset(self, 0, sizeof *self);
+    snprintf(self->node, sizeof self->node, "%s", name);
+    self->num = 1;
+    self->serial = 0;
+    self->creation = creation;
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, SW_PROTO_TAG);
-    if (err != 0) {
+    sw_proto_encode(&x, SW_MSG_READY);
+    ei_x_encode_atom(&x, name);
+    write_control(s, x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    SW_INFO("started", "beam=%s creation=%u transport=%s", s->beam, creation,
+            s->port_mode ? "port" : "dist");
+}
+
+static void on_started(sw_node_t *n, int err, void *ud) {
+    sw_server_t *s = ud;
+    if (err == 0) {
+        report_ready(s, sw_node_name(n), sw_node_creation(n));
+        return;
+    }
+    ei_x_buff x;
+    if (ei_x_new_with_version(&x) == 0) {
         char why[128];
         snprintf(why, sizeof why, "start_failed: %s", err < 0 ? uv_strerror(err) : "unknown");
+        ei_x_encode_tuple_header(&x, 3);
+        ei_x_encode_atom(&x, SW_PROTO_TAG);
         sw_proto_encode(&x, SW_MSG_ERROR);
         ei_x_encode_binary(&x, why, (int)strlen(why));
         write_control(s, x.buff, (size_t)x.index);
         ei_x_free(&x);
-        SW_ERROR("start_failed", "err=%d", err);
-        stop(s, 1);
-        return;
     }
-    erlang_pid *self = &s->out.self;
-    memset(self, 0, sizeof *self);
-    snprintf(self->node, sizeof self->node, "%s", sw_node_name(n));
-    self->num = 1;
-    self->serial = 0;
-    self->creation = sw_node_creation(n);
-    sw_proto_encode(&x, SW_MSG_READY);
-    ei_x_encode_atom(&x, sw_node_name(n));
-    write_control(s, x.buff, (size_t)x.index);
-    ei_x_free(&x);
-    SW_INFO("started", "beam=%s creation=%u", s->beam, self->creation);
+    SW_ERROR("start_failed", "err=%d", err);
+    stop(s, 1);
 }
 
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
@@ -272,7 +299,7 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
             continue;
         }
         if (strcmp(atom, "beam_node") && strcmp(atom, "alive") && strcmp(atom, "host") &&
-            strcmp(atom, "cookie")) {
+            strcmp(atom, "cookie") && strcmp(atom, "transport")) {
             /* Unknown keys are skipped so newer Erlang sides can add settings. */
             if (sw_term_skip(buf, &index)) return -1;
             continue;
@@ -283,6 +310,9 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
         else if (strcmp(atom, "alive") == 0) r = copy_str(cfg->alive, sizeof cfg->alive, val);
         else if (strcmp(atom, "host") == 0) r = copy_str(cfg->host, sizeof cfg->host, val);
         else if (strcmp(atom, "cookie") == 0) r = copy_str(cfg->cookie, sizeof cfg->cookie, val);
+        else if (strcmp(val, "port") == 0) cfg->port_transport = 1;
+        else if (strcmp(val, "dist") == 0) cfg->port_transport = 0;
+        else r = -1;
         if (r != 0) return -1;
     }
     return cfg->beam[0] && cfg->alive[0] && cfg->host[0] && cfg->cookie[0] ? 0 : -1;
@@ -317,6 +347,16 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     sw_group_set_connected(s->groups, env_connected, s);
     if (sw_dist_init(&s->dist, &s->out, s->tracker, s->groups, s->beam) != 0) return -1;
     s->dist_open = 1;
+    if (cfg->port_transport) {
+        /* No network: the BEAM's messages come on stdin, large ones too (a
+         * hello with every local name), and ours leave on stdout. */
+        s->port_mode = 1;
+        s->out.local = deliver_local;
+        s->out.local_ud = s;
+        sw_control_set_max(&s->ctl, SW_NODE_MAX_FRAME);
+        report_ready(s, s->cnode, 1);
+        return 0;
+    }
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     s->out.node = s->node;
@@ -325,58 +365,37 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
 
 /* ---- control channel --------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
-    sw_server_t *s = h->data;
-    if (s->incap - s->inlen < 4096) {
-        size_t cap = s->incap ? s->incap * 2 : 8192;
-        char *nb = realloc(s->inbuf, cap);
-        if (!nb) {
-            b->base = NULL;
-            b->len = 0;
-            return;
-        }
-        s->inbuf = nb;
-        s->incap = cap;
-    }
-    b->base = s->inbuf + s->inlen;
-    b->len = s->incap - s->inlen;
-}
-
-static void on_control(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
-    sw_server_t *s = st->data;
-    if (n < 0) {
-        SW_INFO("control_closed", "reason=%s", n == UV_EOF ? "eof" : uv_strerror((int)n));
-        stop(s, 0);
+static void on_control(sw_control_t *c, const char *body, size_t len, void *ud) {
+    sw_server_t *s = ud;
+    if (s->stopping) return;
+    if (s->port_mode) {
+        sw_dist_handle_local(&s->dist, body, len);
         return;
     }
-    s->inlen += (size_t)n;
-    size_t off = 0;
-    while (s->inlen - off >= 4) {
-        const unsigned char *p = (const unsigned char *)s->inbuf + off;
-        size_t flen = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-        if (flen > CONTROL_MAX) {
-            SW_ERROR("control_bad_frame", "len=%zu", flen);
-            stop(s, 2);
-            return;
-        }
-        if (s->inlen - off - 4 < flen) break;
-        const char *body = s->inbuf + off + 4;
-        off += 4 + flen;
-        if (s->node) {
-            SW_WARN("control_unexpected", "len=%zu", flen);
-            continue;
-        }
-        sw__server_config_t cfg;
-        if (sw__server_parse_config(body, flen, &cfg) != 0 || start_node(s, &cfg) != 0) {
-            memset(&cfg, 0, sizeof cfg);
-            SW_ERROR("bad_config", "len=%zu", flen);
-            stop(s, 2);
-            return;
-        }
-        memset(&cfg, 0, sizeof cfg); /* do not leave the cookie on the stack */
+    if (s->configured) {
+        SW_WARN("control_unexpected", "len=%zu", len);
+        return;
     }
-    memmove(s->inbuf, s->inbuf + off, s->inlen - off);
-    s->inlen -= off;
+    s->configured = 1;
+    sw__server_config_t cfg;
+    if (sw__server_parse_config(body, len, &cfg) != 0 || start_node(s, &cfg) != 0) {
+        memset(&cfg, 0, sizeof cfg);
+        SW_ERROR("bad_config", "len=%zu", len);
+        stop(s, 2);
+        return;
+    }
+    memset(&cfg, 0, sizeof cfg); /* do not leave the cookie on the stack */
+}
+
+static void on_control_end(sw_control_t *c, int err, void *ud) {
+    sw_server_t *s = ud;
+    if (err == UV_EOF) {
+        SW_INFO("control_closed", "reason=eof");
+        stop(s, 0);
+    } else {
+        SW_ERROR("control_closed", "reason=%s queued=%zu", uv_strerror(err), sw_control_queued(c));
+        stop(s, 2);
+    }
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -395,7 +414,7 @@ static void stop(sw_server_t *s, int code) {
         s->node = NULL;
         s->out.node = NULL;
     }
-    uv_close((uv_handle_t *)&s->in, NULL);
+    sw_control_close(&s->ctl);
     uv_close((uv_handle_t *)&s->flush, NULL);
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -406,17 +425,24 @@ int sw_server_run(int in_fd, int out_fd) {
     if (!s) return 1;
     signal(SIGPIPE, SIG_IGN);
     s->loop = uv_default_loop();
-    s->out_fd = out_fd;
     if (sw_dist_out_init(&s->out) != 0) {
         free(s);
         return 1;
     }
-
-    uv_pipe_init(s->loop, &s->in, 0);
-    s->in.data = s;
-    if (uv_pipe_open(&s->in, in_fd) != 0 ||
-        uv_read_start((uv_stream_t *)&s->in, on_alloc, on_control) != 0) {
-        SW_ERROR("control_open_failed", "fd=%d", in_fd);
+    if (ei_x_new(&s->fwd) != 0) {
+        sw_dist_out_close(&s->out);
+        free(s);
+        return 1;
+    }
+    int r = sw_control_init(&s->ctl, s->loop, in_fd, out_fd, on_control, on_control_end, s);
+    if (r != 0) {
+        SW_ERROR("control_open_failed", "in=%d out=%d err=%s", in_fd, out_fd, uv_strerror(r));
+        sw_control_close(&s->ctl);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+        ei_x_free(&s->fwd);
+        sw_dist_out_close(&s->out);
+        free(s);
+        uv_loop_close(uv_default_loop());
         return 1;
     }
     uv_check_init(s->loop, &s->flush);
@@ -438,7 +464,7 @@ int sw_server_run(int in_fd, int out_fd) {
     sw_tracker_free(s->tracker);
     sw_group_free(s->groups);
     sw_dist_out_close(&s->out);
-    free(s->inbuf);
+    ei_x_free(&s->fwd);
     free(s);
     uv_loop_close(uv_default_loop());
     SW_INFO("stopped", "code=%d", code);

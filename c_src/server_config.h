@@ -22,6 +22,7 @@ typedef struct {
     long restart;     /* sw_restart_t: what happens to an MFA process that exits */
     long restart_intensity; /* restarts of one name ... (-1: not given) */
     long restart_period_ms; /* ... within this many ms (-1: not given) */
+    int port_transport; /* {transport, port}: no distribution (server.c) */
 } sw__server_config_t;
 
 /* Parses one control message body (len bytes at buf, starting with the 131

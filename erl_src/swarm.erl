@@ -326,7 +326,7 @@ call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
 request(CNode, Build, Trust, Server, Timeout, Where) ->
     Alias = erlang:alias(),
     Epoch = epoch(),
-    erlang:send({?SW_SERVER, CNode}, Build({Alias, 0}, false)),
+    ok = swarm_cnode:send(CNode, Build({Alias, 0}, false)),
     First = case Timeout of
                 infinity -> ?UNWATCHED_MS;
                 _ -> min(Timeout, ?UNWATCHED_MS)
@@ -385,7 +385,7 @@ await(#{alias := Alias, copy := Copy, mref := Mref, deadline := Deadline,
 resend(Msg) ->
     case persistent_term:get({swarm, cnode}, undefined) of
         undefined -> ok;
-        CNode -> erlang:send({?SW_SERVER, CNode}, Msg), ok
+        CNode -> swarm_cnode:send(CNode, Msg)
     end.
 
 %% @private

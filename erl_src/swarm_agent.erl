@@ -10,10 +10,11 @@
 %%   handoffs and conflicts;
 %% - swarm_peers: the agents of other BEAM nodes.
 %%
-%% What it does itself: the hello to a (re)started C node, and the
-%% resynchronisation after its distribution link dropped (link_back/1). It
-%% never runs user code and never waits on a remote node. See README.md,
-%% Internals.
+%% What it does itself: the hello to a (re)started C node, the
+%% resynchronisation after its distribution link dropped (link_back/1),
+%% and the change of transport when the node becomes distributed or stops
+%% being so (retransport/1). It never runs user code and never waits on a
+%% remote node. See README.md, Internals.
 -module(swarm_agent).
 -compile(warn_missing_spec).
 -behaviour(gen_server).
@@ -37,8 +38,15 @@
     %% (re)started C node.
     leaving = none :: none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP,
     %% The ring's members as the C node last reported them.
-    ring = [] :: [node()]
+    ring = [] :: [node()],
+    %% The timer of the next look at node() (port transport only).
+    dist_check :: reference() | undefined
 }).
+
+%% How often a node without distribution looks whether it became
+%% distributed (net_kernel:start/1 also sends a nodeup of the node itself,
+%% which is seen at once).
+-define(DIST_CHECK_MS, 500).
 
 -type state() :: #st{}.
 
@@ -62,35 +70,32 @@ stats() ->
 %% ---------------------------------------------------------------------------
 
 %% @doc gen_server callback: starts the C node and waits until it is ready,
-%% then greets the agents of the connected nodes.
+%% then greets the agents of the connected nodes. On a node without
+%% distribution the C node runs with the port transport (see swarm_cnode).
 -spec init(swarm_config:config()) -> {ok, state()} | {stop, term()}.
 init(Config) ->
-    case node() of
-        nonode@nohost ->
-            {stop, {not_distributed, "swarm needs a distributed node (-name or -sname)"}};
-        Node ->
-            process_flag(trap_exit, true),
-            CNode = swarm_ring:cnode_of(Node),
-            persistent_term:put({swarm, cnode}, CNode),
-            ok = swarm_cnode:init_epoch(),
-            %% Hidden nodes too: the C node is one, and a loss of its link
-            %% must be seen (see link_back/1).
-            ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
-            _ = swarm_port:schedule_watchdog(),
-            Port0 = swarm_port:new(CNode, swarm_config:cnode_settings(Config)),
-            case swarm_port:open(Port0) of
-                {ok, Port1} ->
-                    case swarm_port:await_ready(Port1, 10000) of
-                        {ok, Port2} ->
-                            St = cnode_ready(#st{cnode = CNode, port = Port2, config = Config}),
-                            [swarm_peers:announce(N) || N <- nodes(), not swarm_config:ignore_node(N, Config)],
-                            {ok, St};
-                        {error, Why} ->
-                            {stop, Why}
-                    end;
+    process_flag(trap_exit, true),
+    CNode = swarm_ring:cnode_of(node()),
+    persistent_term:put({swarm, cnode}, CNode),
+    ok = swarm_cnode:init_epoch(),
+    %% Hidden nodes too: the C node is one, and a loss of its link must be
+    %% seen (see link_back/1). Without distribution too: the subscription
+    %% holds once the node becomes distributed.
+    ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
+    _ = swarm_port:schedule_watchdog(),
+    Port0 = swarm_port:new(CNode, swarm_config:cnode_settings(Config)),
+    case swarm_port:open(Port0) of
+        {ok, Port1} ->
+            case swarm_port:await_ready(Port1, 10000) of
+                {ok, Port2} ->
+                    St = cnode_ready(#st{cnode = CNode, port = Port2, config = Config}),
+                    ok = announce(St),
+                    {ok, schedule_dist_check(St)};
                 {error, Why} ->
                     {stop, Why}
-            end
+            end;
+        {error, Why} ->
+            {stop, Why}
     end.
 
 %% @doc gen_server callback: `peers', `restarts', `link_resyncs',
@@ -120,6 +125,7 @@ handle_call(info, _From, St) ->
               cnode_ready => swarm_port:ready(St#st.port), cnode_restarts => swarm_port:restarts(St#st.port),
               peers => lists:sort(maps:keys(St#st.peers)), ring => St#st.ring,
               placement => case St#st.leaving of none -> in; Mode -> {out, Mode} end,
+              transport => case swarm_cnode:port_transport(St#st.cnode) of true -> port; false -> dist end,
               link_resyncs => St#st.link_resyncs}, St};
 handle_call(os_pid, _From, St) ->
     case swarm_port:os_pid(St#st.port) of
@@ -137,6 +143,12 @@ handle_cast(_Msg, St) ->
 %% @doc gen_server callback: the C node's stream, the port's messages, the
 %% watchdog, node and monitor events, and other agents' greetings.
 -spec handle_info(term(), state()) -> {noreply, state()}.
+handle_info(Msg, #st{cnode = CNode} = St) when (node() =:= nonode@nohost) =/= (CNode =:= ?SW_UNNAMED_CNODE) ->
+    %% The node became distributed, or stopped being so, since the last
+    %% message: the C node changes transport first.
+    handle_info(Msg, retransport(St));
+handle_info(dist_check, St) ->
+    {noreply, schedule_dist_check(St#st{dist_check = undefined})};
 handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #st{cnode = CNode} = St) ->
     %% The batches already waiting are applied with this one, in order.
     R = lists:foldl(fun({_, ?SW_MSG_BATCH, Ops, Replies}, R0) ->
@@ -194,6 +206,10 @@ handle_info({nodedown, CNode, _}, #st{cnode = CNode} = St) ->
             ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}),
             {noreply, St#st{link_lost = true}}
     end;
+handle_info({Up, Node, _}, St) when (Up =:= nodeup orelse Up =:= nodedown), Node =:= node() ->
+    %% The node itself, as net_kernel:start/1 reports it (the transport
+    %% changed above).
+    {noreply, St};
 handle_info({nodeup, Node, Info}, St) ->
     case proplists:get_value(node_type, Info) of
         visible -> swarm_config:ignore_node(Node, St#st.config) orelse swarm_peers:announce(Node);
@@ -270,6 +286,8 @@ unexpected(Msg, St) ->
 -spec port_event(term(), state()) -> {noreply, state()}.
 port_event(Msg, St) ->
     case swarm_port:event(Msg, St#st.port) of
+        {deliver, To, Delivered} when To =:= self() -> handle_info(Delivered, St);
+        {deliver, To, Delivered} -> erlang:send(To, Delivered), {noreply, St};
         {ready, P} -> {noreply, cnode_ready(St#st{port = P})};
         {exited, P} -> {noreply, St#st{port = P, link_lost = false}};
         {ok, P} -> {noreply, St#st{port = P}};
@@ -288,6 +306,52 @@ cnode_ready(St0) ->
     ok = swarm_cnode:bump_epoch(),
     ok = swarm_groups:cnode_ready(St#st.cnode),
     ok = swarm_peers:tell_cnode_up(St#st.peers),
+    St.
+
+%% The node became distributed (net_kernel:start/1), or stopped being so
+%% (net_kernel:stop/0): the C node of the old transport is closed and one
+%% of the new is started, named after the node's name now. Local pids
+%% taken before keep working (they follow the node's name), so the
+%% replica's entries stay valid: once the new C node is ready, its hello
+%% (cnode_ready/1) gives it this node's names, swarm_groups its
+%% memberships, and the peers are greeted as at a start. Requests in
+%% flight to the old C node are lost with it; their callers send them
+%% again when the epoch changes at the new one's start (see
+%% swarm:request/6), or time out. Names of other nodes leave the replica
+%% with the resynchronisation after the hello (a node without
+%% distribution has none).
+-spec retransport(state()) -> state().
+retransport(St0) ->
+    CNode = swarm_ring:cnode_of(node()),
+    ?LOG_NOTICE(#{event => cnode_transport_change, from => St0#st.cnode, to => CNode}),
+    persistent_term:put({swarm, cnode}, CNode),
+    swarm_ring:clear(),
+    Peers = case swarm_cnode:port_transport(CNode) of
+                true -> ok = swarm_peers:bye(St0#st.peers),
+                        maps:foreach(fun(_, {_, Mref, _}) -> erlang:demonitor(Mref, [flush]) end,
+                                     St0#st.peers),
+                        #{};
+                false -> St0#st.peers
+            end,
+    St = St0#st{cnode = CNode, port = swarm_port:retarget(St0#st.port, CNode), peers = Peers,
+                link_lost = false, ring = []},
+    ok = swarm_cnode:bump_epoch(),
+    ok = announce(St),
+    schedule_dist_check(St).
+
+%% Greets the agents of the connected nodes (none without distribution).
+-spec announce(state()) -> ok.
+announce(St) ->
+    _ = [swarm_peers:announce(N) || N <- nodes(), not swarm_config:ignore_node(N, St#st.config)],
+    ok.
+
+%% With the port transport, node() is looked at every ?DIST_CHECK_MS: a
+%% node that becomes distributed without any message to the agent joins
+%% then.
+-spec schedule_dist_check(state()) -> state().
+schedule_dist_check(#st{cnode = ?SW_UNNAMED_CNODE, dist_check = undefined} = St) ->
+    St#st{dist_check = erlang:send_after(?DIST_CHECK_MS, self(), dist_check)};
+schedule_dist_check(St) ->
     St.
 
 %% The link to the running C node is back after it went down: what either

@@ -4,6 +4,12 @@
 %% replies that come back through them, draining the batches queued behind
 %% one, the shadow table of a resynchronisation, and the link epoch.
 %%
+%% The transport: a C node beside a distributed BEAM node is reached over
+%% distribution (`{swarm, CNode}'); the C node of a node without
+%% distribution (nonode@nohost), named `swarm_nonode@nohost', is reached
+%% through its port (the port transport, see swarm_port): send/2 writes
+%% the message on the port, which any process may do.
+%%
 %% What it is not: a process. Every function runs in its caller (the shadow
 %% table belongs to the process that made it).
 -module(swarm_cnode).
@@ -11,6 +17,7 @@
 -include("swarm_proto.hrl").
 
 -export([cnode/0, send/1, send/2, ask/1, reply/3, drain/2]).
+-export([port_transport/1, set_port/1]).
 -export([init_epoch/0, bump_epoch/0, epoch/0]).
 -export([shadow_new/2, shadow_note/2, shadow_forget/2, shadow_stale/2, shadow_drop/1]).
 
@@ -28,11 +35,31 @@ cnode() ->
 send(Msg) ->
     send(cnode(), Msg).
 
-%% @doc Sends `Msg' to the registry server of C node `CNode'.
+%% @doc Sends `Msg' to the registry server of C node `CNode'. A message to
+%% a C node that is gone (or to a port C node whose port closed) is lost,
+%% as any message to a node that is gone.
 -spec send(node(), term()) -> ok.
+send(?SW_UNNAMED_CNODE, Msg) ->
+    try erlang:port_command(persistent_term:get({swarm, port}), term_to_binary(Msg)) of
+        true -> ok
+    catch
+        error:badarg -> ok
+    end;
 send(CNode, Msg) ->
     erlang:send({?SW_SERVER, CNode}, Msg),
     ok.
+
+%% @doc Whether C node `CNode' is reached through its port (it is the C
+%% node of a BEAM node without distribution).
+-spec port_transport(node()) -> boolean().
+port_transport(CNode) ->
+    CNode =:= ?SW_UNNAMED_CNODE.
+
+%% @doc Records the port of the running C node of the port transport (by
+%% swarm_port, at each start): send/2 writes on it.
+-spec set_port(port()) -> ok.
+set_port(Port) ->
+    persistent_term:put({swarm, port}, Port).
 
 %% @doc Asks the local C node `{'$sw1', Tag, self(), Ref}' and returns its
 %% answer (`stats' and `gstats': counters as a proplist), or

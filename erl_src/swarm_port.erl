@@ -14,7 +14,8 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([new/2, open/1, await_ready/2, event/2, restart/1, watchdog/1, schedule_watchdog/0,
-         pong/2, close/1]).
+         pong/2, close/1, retarget/2]).
+-export([cnode/1]).
 -export([running/1, ready/1, restarts/1, os_pid/1]).
 
 -record(cport, {
@@ -57,14 +58,22 @@ open(#cport{cnode = CNode} = P) ->
                    | application:get_env(swarm, cnode_env, [])],
             Port = open_port({spawn_executable, Exe},
                              [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
+            %% The port transport for a node without distribution: the C
+            %% node then takes every message on stdin, after this one.
+            Transport = case swarm_cnode:port_transport(CNode) of
+                            true -> port;
+                            false -> dist
+                        end,
             Config = [{beam_node, node()},
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
                       {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
                       {tick_ms, tick_ms()},
-                      {otp_release, list_to_integer(erlang:system_info(otp_release))}
+                      {otp_release, list_to_integer(erlang:system_info(otp_release))},
+                      {transport, Transport}
                       | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
+            Transport =:= port andalso swarm_cnode:set_port(Port),
             {ok, P#cport{port = Port, ready = false}}
     end.
 
@@ -101,11 +110,17 @@ await_ready(#cport{port = Port} = P, Timeout) ->
 
 %% @doc A message from a port or about one (`{Port, _}', `{'EXIT', Port,
 %% _}'): `{ready, P}' when the C node reports ready, `{exited, P}' when it
-%% died (its restart is scheduled), `{ok, P}' for anything else from the
-%% current port, `unexpected' for a port that is not the current one.
--spec event(term(), t()) -> {ready | exited | ok, t()} | unexpected.
+%% died (its restart is scheduled), `{deliver, Pid, Msg}' when the C node
+%% of the port transport sends `Msg' to local process `Pid' (what
+%% distribution would carry), `{ok, P}' for anything else from the current
+%% port, `unexpected' for a port that is not the current one.
+-spec event(term(), t()) -> {ready | exited | ok, t()} | {deliver, pid(), term()} | unexpected.
 event({Port, {data, Bin}}, #cport{port = Port} = P) ->
-    data(Bin, P);
+    %% Decoded as a message from the C node over distribution would be.
+    case catch binary_to_term(Bin) of
+        {?SW_TAG, ?SW_MSG_DELIVER, To, Msg} when is_pid(To) -> {deliver, To, Msg};
+        _ -> data(Bin, P)
+    end;
 event({Port, {exit_status, Status}}, #cport{port = Port} = P) ->
     ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => P#cport.backoff}),
     {exited, schedule_restart(P#cport{port = undefined, ready = false})};
@@ -206,6 +221,27 @@ close(#cport{port = undefined}) ->
 close(#cport{port = Port}) ->
     catch port_close(Port),
     ok.
+
+%% @doc Closes the C node and starts one named `CNode' instead (the node
+%% became distributed, or stopped being so); if it cannot start, its start
+%% is tried again as after a death. Its restarts are counted on.
+-spec retarget(t(), node()) -> t().
+retarget(#cport{restart_timer = T} = P0, CNode) ->
+    ok = close(P0),
+    T =:= undefined orelse erlang:cancel_timer(T),
+    P = P0#cport{cnode = CNode, port = undefined, ready = false, restart_timer = undefined,
+                 ping = undefined, missed = 0, backoff = backoff0()},
+    case open(P) of
+        {ok, P1} -> P1;
+        {error, Why} ->
+            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}),
+            schedule_restart(P)
+    end.
+
+%% @doc The name of the C node (running or to be started).
+-spec cnode(t()) -> node().
+cnode(#cport{cnode = CNode}) ->
+    CNode.
 
 %% @doc Whether the port program runs (it may not be ready yet).
 -spec running(t()) -> boolean().

@@ -41,10 +41,14 @@
  *
  * Directions: port = the control channel between swarm_agent and its C
  * node (stdin/stdout); local = from a process of the BEAM node to its own
- * C node's server; peer = between C nodes, inside {'$sw1', ops | gops,
- * [Op]}; agent = from a C node to swarm_agent (inside a batch for ops);
- * groups = from a C node to swarm_groups; erl = between Erlang processes
- * only; reply = inside {Ref, Reply} to a caller. */
+ * C node's server (over distribution, or, for a BEAM node without it, as
+ * a frame on the control channel: the port transport); peer = between C
+ * nodes, inside {'$sw1', ops | gops, [Op]}; agent = from a C node to
+ * swarm_agent (inside a batch for ops); groups = from a C node to
+ * swarm_groups; erl = between Erlang processes only; reply = inside
+ * {Ref, Reply} to a caller. What a C node sends to a process of its BEAM
+ * node (agent, groups, reply) comes, under the port transport, inside a
+ * deliver frame on the control channel. */
 #define SW_MSGS(X)                                                                              \
     /* ---- control channel ---------------------------------------------- */                  \
     /* port, in: {'$sw1', config, [{Key, Value}]} (3), the node's settings, first */            \
@@ -54,6 +58,9 @@
     /* port, out: {'$sw1', error, ReasonBin} (3), the node could not start;                     \
      * reply: {error, Why} */                                                                   \
     X(ERROR, "error")                                                                           \
+    /* port, out: {'$sw1', deliver, Pid, Msg} (4), without distribution (the port              \
+     * transport): Msg for local process Pid, which distribution would carry */                 \
+    X(DELIVER, "deliver")                                                                       \
     /* ---- local: BEAM node -> its C node ----------------------------------- */              \
     /* local: {'$sw1', reg, Caller, Ref, NameBin, Pid} (6) or with retry (7): register_name;    \
      * also from a caller on another BEAM node (direct to the name's owner) */                  \

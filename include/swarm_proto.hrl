@@ -13,6 +13,9 @@
 -define(SW_MFA, swarm_mfa).
 %% Registered name of the agent process on every BEAM node running swarm.
 -define(SW_AGENT, swarm_agent).
+%% The C node of a BEAM node without distribution (nonode@nohost), reached
+%% through its port rather than over distribution (swarm_cnode).
+-define(SW_UNNAMED_CNODE, swarm_nonode@nohost).
 %% Process groups: ETS replica of the memberships (chunks of
 %% pids, see swarm_groups.erl) and the registered name of its writer.
 -define(SW_GROUPS, swarm_groups).
@@ -26,6 +29,7 @@
 -define(SW_MSG_CONFIG, config).
 -define(SW_MSG_READY, ready).
 -define(SW_MSG_ERROR, error).
+-define(SW_MSG_DELIVER, deliver).
 -define(SW_MSG_REG, reg).
 -define(SW_MSG_REG_MFA, reg_mfa).
 -define(SW_MSG_UNREG, unreg).
