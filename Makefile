@@ -252,11 +252,11 @@ build-fuzz/fuzz/obj/%.o: test/fuzz/%.c
 
 .PRECIOUS: build-fuzz/fuzz/obj/%.o
 
-# The harnesses of a whole node (dist, peer_ops) link the shared world.
+# The harnesses of a whole node (dist, peer_ops, local) link the shared world.
 build-fuzz/fuzz/fuzz_%: build-fuzz/fuzz/obj/fuzz_%.o build-fuzz/fuzz/obj/fuzz_world.o build-fuzz/libswarm.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	  $(if $(filter dist peer_ops,$*),build-fuzz/fuzz/obj/fuzz_world.o) build-fuzz/libswarm.a $(LDLIBS)
+	  $(if $(filter dist peer_ops local,$*),build-fuzz/fuzz/obj/fuzz_world.o) build-fuzz/libswarm.a $(LDLIBS)
 
 fuzz: fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_TARGETS)

@@ -121,7 +121,9 @@ static void write_control(sw_server_t *s, const char *buf, size_t len) {
  * copied once, behind the encoded head. */
 static int deliver_local(void *ud, const erlang_pid *to, const char *msg, size_t len) {
     sw_server_t *s = ud;
-    if (len < 2 || (unsigned char)msg[0] != 131) return -1;
+    /* No pid yet (the agent has not said hello since this node started):
+     * lost, as over distribution, where no connection leads to it. */
+    if (len < 2 || (unsigned char)msg[0] != 131 || to->node[0] == 0) return -1;
     ei_x_buff *x = &s->fwd;
     x->index = 0;
     if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 4) ||
