@@ -15,7 +15,7 @@
 -export([registry/1, groups/1, conflict/1, cnode_kill/1, becomes_distributed/1,
          stops_distribution/1]).
 %% Run on the unnamed peer.
--export([idle/0, racer/3, spawn_idle/0, spawn_idle/1]).
+-export([idle/0, racer/3, spawn_idle/0, spawn_idle/1, busy_start/0, busy_stop/0, busy/2]).
 
 -define(HOST, "127.0.0.1").
 
@@ -131,7 +131,9 @@ cnode_kill(_Config) ->
 
 %% @doc A node without distribution with names, then net_kernel:start/2
 %% beside a named 2-node cluster: its names reach the cluster, the
-%% cluster's reach it, and register_name/4,5 places over the 3 nodes.
+%% cluster's reach it, and register_name/4,5 places over the 3 nodes. A
+%% process registers names one after the other throughout the change:
+%% every call answers yes, and every name is then known everywhere.
 becomes_distributed(_Config) ->
     Peer = start_unnamed(),
     Cluster = swarm_ct:start_nodes(2, "un"),
@@ -148,6 +150,7 @@ becomes_distributed(_Config) ->
          || I <- Ids],
         {ok, G0} = call(Peer, gen_server, start, [{local, ug_srv}, swarm_test_server, g, []]),
         ok = call(Peer, swarm, join, [ug, G0]),
+        ok = call(Peer, ?MODULE, busy_start, []),
         %% It becomes distributed, then connects to the cluster.
         Name = swarm_ct:unique("unnamed"),
         U = list_to_atom(atom_to_list(Name) ++ "@" ++ ?HOST),
@@ -170,6 +173,16 @@ becomes_distributed(_Config) ->
                                               end, All)
                             end, 15000),
         ?assertEqual([G], swarm_ct:rpc(B, swarm, members, [ug])),
+        {Count, Other, BusyPid} = call(Peer, ?MODULE, busy_stop, [], 60000),
+        ct:pal("~p registrations during the change of transport", [Count]),
+        ?assertEqual([], Other),
+        BusyNames = [{{busy, I}, BusyPid} || I <- lists:seq(1, Count)],
+        swarm_ct:wait_until(fun() ->
+                                    lists:all(fun(N) ->
+                                                      R = swarm_ct:registry(N),
+                                                      lists:all(fun(E) -> lists:member(E, R) end, BusyNames)
+                                              end, All)
+                            end, 15000),
         %% Placement over the three nodes.
         Placed = [swarm_ct:rpc(U, swarm, register_name, [{p, I}, swarm_test_server, start, [I]])
                   || I <- lists:seq(1, 60)],
@@ -251,6 +264,33 @@ spawn_idle(Name) ->
     P = spawn_idle(),
     true = register(Name, P),
     P.
+
+%% On the peer: a process that registers {busy, I} for itself, I = 1, 2,
+%% ... until busy_stop/0 (at most 100000 names); it keeps its names. Found
+%% by its local name: its pid changes with the node's name.
+busy_start() ->
+    true = register(unnamed_busy, spawn(?MODULE, busy, [1, []])),
+    ok.
+
+busy(I, Other) when I =< 100000 ->
+    receive
+        {stop, From} -> From ! {self(), I - 1, lists:reverse(Other)}, idle()
+    after 0 ->
+        R = try swarm:register_name({busy, I}, self()) catch C:E -> {C, E} end,
+        busy(I + 1, case R of yes -> Other; _ -> [{I, R} | Other] end)
+    end;
+busy(I, Other) ->
+    busy_stopped(I, Other).
+
+busy_stopped(I, Other) ->
+    receive {stop, From} -> From ! {self(), I - 1, lists:reverse(Other)}, idle() end.
+
+%% The count of names it registered, the calls not answered yes, and
+%% its pid (as this node names it now).
+busy_stop() ->
+    Busy = whereis(unnamed_busy),
+    Busy ! {stop, self()},
+    receive {Busy, Count, Other} -> {Count, Other, Busy} after 50000 -> timeout end.
 
 local(I) ->
     list_to_atom("unnamed_idle_" ++ integer_to_list(I)).
