@@ -27,7 +27,8 @@ typedef struct {
 
 /* Parses one control message body (len bytes at buf, starting with the 131
  * version byte) into *cfg, which it zeroes first. Strings are copied,
- * NUL-terminated; unknown keys are skipped. Returns 0, or -1 if the term is
+ * NUL-terminated; unknown keys are skipped; transport is the atom dist
+ * or port. Returns 0, or -1 if the term is
  * malformed, not a config message, a value does not fit, or one of
  * beam_node, alive, host and cookie is missing (cfg then holds whatever was
  * decoded: the caller clears it, as it may hold the cookie). */
