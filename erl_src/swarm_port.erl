@@ -22,6 +22,8 @@
     cnode :: node(),
     settings :: [{atom(), non_neg_integer()}],
     port :: port() | undefined,
+    %% The cookie the running C node was given.
+    cookie :: atom(),
     ready = false :: boolean(),
     backoff :: pos_integer(),
     restart_timer :: reference() | undefined,
@@ -64,17 +66,18 @@ open(#cport{cnode = CNode} = P) ->
                             true -> port;
                             false -> dist
                         end,
+            Cookie = erlang:get_cookie(),
             Config = [{beam_node, node()},
                       {alive, list_to_binary(Alive)},
                       {host, list_to_binary(Host)},
-                      {cookie, atom_to_binary(erlang:get_cookie(), utf8)},
+                      {cookie, atom_to_binary(Cookie, utf8)},
                       {tick_ms, tick_ms()},
                       {otp_release, list_to_integer(erlang:system_info(otp_release))},
                       {transport, Transport}
                       | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
             Transport =:= port andalso swarm_cnode:set_port(Port),
-            {ok, P#cport{port = Port, ready = false}}
+            {ok, P#cport{port = Port, cookie = Cookie, ready = false}}
     end.
 
 %% The C node ticks its connections every quarter of this node's
@@ -178,11 +181,22 @@ schedule_watchdog() ->
 
 %% @doc The watchdog's tick (the caller got `watchdog'): schedules the
 %% next one, then pings the C node, or kills it if too many pings went
-%% unanswered.
+%% unanswered. A distributed C node whose BEAM node's cookie changed since
+%% its start (erlang:set_cookie/1, as often right after net_kernel:start/2
+%% or Node.start/2, which may also be what made it start) could no longer
+%% talk to its BEAM node nor its peers: it is started again with the new
+%% one (its ready line comes as after a restart).
 -spec watchdog(t()) -> t().
-watchdog(P) ->
+watchdog(#cport{cnode = CNode, port = Port, cookie = Cookie} = P) ->
     schedule_watchdog(),
-    tick(P).
+    case Port =/= undefined andalso not swarm_cnode:port_transport(CNode) andalso
+        erlang:get_cookie() =/= Cookie of
+        true ->
+            ?LOG_NOTICE(#{event => cnode_cookie_changed, action => restart}),
+            retarget(P, CNode);
+        false ->
+            tick(P)
+    end.
 
 -spec tick(t()) -> t().
 tick(#cport{port = undefined} = P) ->

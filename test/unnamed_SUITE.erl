@@ -13,14 +13,14 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
 -export([registry/1, groups/1, conflict/1, cnode_kill/1, becomes_distributed/1,
-         stops_distribution/1]).
+         stops_distribution/1, cookie_change/1]).
 %% Run on the unnamed peer.
 -export([idle/0, racer/3, spawn_idle/0, spawn_idle/1, busy_start/0, busy_stop/0, busy/2]).
 
 -define(HOST, "127.0.0.1").
 
 all() ->
-    [registry, groups, conflict, cnode_kill, becomes_distributed, stops_distribution].
+    [registry, groups, conflict, cnode_kill, becomes_distributed, stops_distribution, cookie_change].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -229,6 +229,25 @@ stops_distribution(_Config) ->
     after
         [swarm_ct:stop_node(C) || C <- Cluster],
         stop_unnamed(Peer)
+    end.
+
+%% @doc A distributed node whose cookie changes (erlang:set_cookie/1, as
+%% often just after net_kernel:start/2) gets a C node with the new cookie,
+%% which has its names and registers new ones.
+cookie_change(_Config) ->
+    [{_, A} = Peer] = swarm_ct:start_nodes(1, "ck"),
+    try
+        ok = swarm_ct:start_swarm([A]),
+        P = swarm_ct:spawn_idle(A),
+        yes = swarm_ct:rpc(A, swarm, register_name, [before, P]),
+        OsPid = swarm_ct:cnode_os_pid(A),
+        true = swarm_ct:rpc(A, erlang, set_cookie, [unnamed_suite_other_cookie]),
+        ok = swarm_ct:wait_cnode_replaced(A, OsPid, 15000),
+        Q = swarm_ct:spawn_idle(A),
+        ?assertEqual(yes, swarm_ct:rpc(A, swarm, register_name, [after_change, Q])),
+        ?assertEqual(lists:sort([{before, P}, {after_change, Q}]), swarm_ct:registry(A))
+    after
+        swarm_ct:stop_node(Peer)
     end.
 
 %% ---------------------------------------------------------------------------
