@@ -3,7 +3,9 @@
  * Control channel (stdin/stdout, each message <<Len:32/big, ExtTerm>>):
  *   BEAM -> node: {'$sw1', config, [{beam_node, Atom}, {alive, Bin},
  *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?]} once, first.
- *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}.
+ *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}, then
+ *                 {'$sw1', log, Level, EventAtom, TextBin}: the node's log
+ *                 records, for the BEAM node's logger (see to_agent).
  * The cookie travels only here, never on the command line. EOF on stdin means
  * the BEAM node (or the application) is gone: the node stops.
  *
@@ -14,6 +16,8 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -116,6 +120,43 @@ static void write_control(sw_server_t *s, const char *buf, size_t len) {
     }
 }
 
+/* The log sink once the node is ready (the agent owns the control channel
+ * then): each record goes to the agent as {'$sw1', log, Level, Event,
+ * Text} on the control channel rather than over distribution, so it
+ * reaches the BEAM node's logger even while the distribution link is
+ * down. The frame (at most about 1.1 KB: log.c cuts the text at 1 KB) is
+ * written with one write(2) of at most PIPE_BUF bytes, and only when poll
+ * says the pipe has room: such a write is atomic and does not block, so a
+ * BEAM node that stops reading never stalls the loop; the record then
+ * goes to stderr (log.c's fallback). log.c's rate limit bounds the flow. */
+static int to_agent(void *ud, sw_log_level_t lvl, const char *node, const char *event,
+                    const char *text, size_t len) {
+    sw_server_t *s = ud;
+    (void)node; /* the agent knows its C node */
+    char frame[1280];
+    if (len > 1024 || strlen(event) >= 64) return -1;
+    int i = 0;
+    char *b = frame + 4;
+    ei_encode_version(b, &i);
+    ei_encode_tuple_header(b, &i, 5);
+    ei_encode_atom(b, &i, SW_PROTO_TAG);
+    ei_encode_atom(b, &i, sw_msg_name[SW_MSG_LOG]);
+    ei_encode_atom(b, &i, sw_log_level_name(lvl));
+    ei_encode_atom(b, &i, event);
+    ei_encode_binary(b, &i, text, (long)len);
+    _Static_assert(sizeof frame <= PIPE_BUF, "a log frame is written atomically");
+    frame[0] = (char)((unsigned)i >> 24);
+    frame[1] = (char)((unsigned)i >> 16);
+    frame[2] = (char)((unsigned)i >> 8);
+    frame[3] = (char)i;
+    struct pollfd p = {.fd = s->out_fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) return -1;
+    ssize_t w;
+    do w = write(s->out_fd, frame, (size_t)i + 4);
+    while (w < 0 && errno == EINTR);
+    return w == (ssize_t)i + 4 ? 0 : -1;
+}
+
 static void on_started(sw_node_t *n, int err, void *ud) {
     sw_server_t *s = ud;
     ei_x_buff x;
@@ -146,7 +187,11 @@ static void on_started(sw_node_t *n, int err, void *ud) {
     ei_x_encode_atom(&x, sw_node_name(n));
     write_control(s, x.buff, (size_t)x.index);
     ei_x_free(&x);
-    SW_INFO("started", "beam=%s creation=%u", s->beam, self->creation);
+    /* SWARM_LOG_SINK=stderr keeps the records on stderr (tests and
+     * operators that read the node's lines). */
+    const char *sink = getenv("SWARM_LOG_SINK");
+    if (!sink || strcmp(sink, "stderr") != 0) sw_log_set_sink(to_agent, s);
+    SW_DEBUG("started", "beam=%s creation=%u", s->beam, self->creation);
 }
 
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
@@ -432,6 +477,7 @@ int sw_server_run(int in_fd, int out_fd) {
     uv_unref((uv_handle_t *)&s->sigterm);
 
     uv_run(s->loop, UV_RUN_DEFAULT);
+    sw_log_set_sink(NULL, NULL);
 
     int code = s->exit_code;
     if (s->dist_open) sw_dist_close(&s->dist);

@@ -54,6 +54,9 @@
     /* port, out: {'$sw1', error, ReasonBin} (3), the node could not start;                     \
      * reply: {error, Why} */                                                                   \
     X(ERROR, "error")                                                                           \
+    /* port, out: {'$sw1', log, Level, EventAtom, TextBin} (5), one log record of the node     \
+     * (Level: debug | info | warning | error; TextBin: key=value pairs) */                     \
+    X(LOG, "log")                                                                               \
     /* ---- local: BEAM node -> its C node ----------------------------------- */              \
     /* local: {'$sw1', reg, Caller, Ref, NameBin, Pid} (6) or with retry (7): register_name;    \
      * also from a caller on another BEAM node (direct to the name's owner) */                  \
