@@ -4,7 +4,7 @@
  *   BEAM -> node: {'$sw1', config, [{beam_node, Atom}, {alive, Bin},
  *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?]} once, first.
  *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}, then
- *                 {'$sw1', log, Level, EventAtom, TextBin}: the node's log
+ *                 {'$sw1', log, Level, EventBin, TextBin}: the node's log
  *                 records, for the BEAM node's logger (see to_agent).
  * The cookie travels only here, never on the command line. EOF on stdin means
  * the BEAM node (or the application) is gone: the node stops.
@@ -142,7 +142,8 @@ static int to_agent(void *ud, sw_log_level_t lvl, const char *node, const char *
     ei_encode_atom(b, &i, SW_PROTO_TAG);
     ei_encode_atom(b, &i, sw_msg_name[SW_MSG_LOG]);
     ei_encode_atom(b, &i, sw_log_level_name(lvl));
-    ei_encode_atom(b, &i, event);
+    /* A binary: the BEAM decodes with [safe], which refuses new atoms. */
+    ei_encode_binary(b, &i, event, (long)strlen(event));
     ei_encode_binary(b, &i, text, (long)len);
     _Static_assert(sizeof frame <= PIPE_BUF, "a log frame is written atomically");
     frame[0] = (char)((unsigned)i >> 24);
@@ -197,7 +198,6 @@ static void on_started(sw_node_t *n, int err, void *ud) {
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     sw_server_t *s = ud;
     const char *peer = sw_conn_peer(c);
-    SW_INFO("conn_up", "peer=%s", peer);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_up(s->tracker, peer);
         sw_group_conn_up(s->groups, peer);
@@ -212,7 +212,6 @@ static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, vo
 static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) {
     sw_server_t *s = ud;
     const char *peer = sw_conn_peer(c);
-    SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_down(s->tracker, peer);
         sw_group_conn_down(s->groups, peer);
@@ -253,7 +252,7 @@ static void on_tick(uv_timer_t *h) {
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
-    SW_INFO("signal", "sig=%d", sig);
+    SW_DEBUG("signal", "sig=%d", sig);
     stop(h->data, 0);
 }
 
@@ -390,7 +389,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
 static void on_control(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     sw_server_t *s = st->data;
     if (n < 0) {
-        SW_INFO("control_closed", "reason=%s", n == UV_EOF ? "eof" : uv_strerror((int)n));
+        SW_DEBUG("control_closed", "reason=%s", n == UV_EOF ? "eof" : uv_strerror((int)n));
         stop(s, 0);
         return;
     }
@@ -487,6 +486,6 @@ int sw_server_run(int in_fd, int out_fd) {
     free(s->inbuf);
     free(s);
     uv_loop_close(uv_default_loop());
-    SW_INFO("stopped", "code=%d", code);
+    SW_DEBUG("stopped", "code=%d", code);
     return code;
 }

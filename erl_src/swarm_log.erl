@@ -5,7 +5,7 @@
 %% swarm's events through Erlang's default handler.
 %%
 %% A C node record arrives on the control channel as `{'$sw1', log, Level,
-%% Event, Text}', Text being `key=value' pairs separated by spaces (a
+%% EventBin, Text}', Text being `key=value' pairs separated by spaces (a
 %% `name' pair comes last: its value, an Erlang term as text, runs to the
 %% end). It becomes `logger:log(Level, Report, Meta)' with Report the map
 %% of the pairs plus `event', and Meta `#{domain => [swarm], cnode =>
@@ -26,9 +26,11 @@
 meta() ->
     #{domain => [swarm]}.
 
-%% @doc Logs record `{Level, Event, Text}' of C node `CNode'.
--spec cnode_record(term(), atom(), binary(), node()) -> ok.
-cnode_record(Level0, Event, Text, CNode) ->
+%% @doc Logs record `{Level, Event, Text}' of C node `CNode'. (Events and
+%% keys become atoms: they are the C node's literals, a few dozen.)
+-spec cnode_record(term(), binary(), binary(), node()) -> ok.
+cnode_record(Level0, EventBin, Text, CNode) ->
+    Event = binary_to_atom(EventBin, utf8),
     Level = case lists:member(Level0, [debug, info, warning, error]) of
                 true -> Level0;
                 false -> warning
@@ -119,14 +121,17 @@ generic(#{event := E} = R) ->
 text(V) when is_binary(V) -> V;
 text(V) -> io_lib:format("~tp", [V]).
 
-%% @doc The level the C node runs at (its SWARM_LOG): `cnode_log' (debug
-%% when `debug' is true; default info), raised to the lowest level that
+%% @doc The level the C node runs at (its SWARM_LOG): debug when `debug'
+%% is true, else `cnode_log' (default info); raised to the lowest level that
 %% logger lets through for swarm's records at this time, so that the C
 %% node does not send records that would be dropped. With the stderr
 %% opt-out (SWARM_LOG_SINK=stderr in `cnode_env') logger has no say.
 -spec cnode_level() -> level().
 cnode_level() ->
-    Configured = application:get_env(swarm, cnode_log, info),
+    Configured = case application:get_env(swarm, debug, false) of
+                     true -> debug;
+                     _ -> application:get_env(swarm, cnode_log, info)
+                 end,
     Env = application:get_env(swarm, cnode_env, []),
     case lists:member({"SWARM_LOG_SINK", "stderr"}, Env) of
         true ->

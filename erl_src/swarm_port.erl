@@ -120,7 +120,7 @@ data(Bin, #cport{cnode = CNode} = P) ->
     case catch binary_to_term(Bin, [safe]) of
         {?SW_TAG, ?SW_MSG_READY, CNode} ->
             {ready, P#cport{ready = true, backoff = backoff0()}};
-        {?SW_TAG, ?SW_MSG_LOG, Level, Event, Text} when is_atom(Event), is_binary(Text) ->
+        {?SW_TAG, ?SW_MSG_LOG, Level, Event, Text} when is_binary(Event), is_binary(Text) ->
             ok = swarm_log:cnode_record(Level, Event, Text, CNode),
             {ok, P};
         {?SW_TAG, ?SW_MSG_ERROR, Why} ->

@@ -54,7 +54,7 @@
     /* port, out: {'$sw1', error, ReasonBin} (3), the node could not start;                     \
      * reply: {error, Why} */                                                                   \
     X(ERROR, "error")                                                                           \
-    /* port, out: {'$sw1', log, Level, EventAtom, TextBin} (5), one log record of the node     \
+    /* port, out: {'$sw1', log, Level, EventBin, TextBin} (5), one log record of the node      \
      * (Level: debug | info | warning | error; TextBin: key=value pairs) */                     \
     X(LOG, "log")                                                                               \
     /* ---- local: BEAM node -> its C node ----------------------------------- */              \
