@@ -99,7 +99,7 @@ sentence(name_conflict, #{winner := W, loser := L, name := Name}) ->
     {"swarm: name conflict after a partition on ~ts: ~ts keeps it, ~ts is told to stop",
      [Name, W, L]};
 sentence(quorum_lost, #{nodes := N, quorum := Q}) ->
-    {"swarm: quorum lost (~b of ~b nodes): registrations are refused", [N, Q]};
+    {"swarm: quorum lost (~b of ~b nodes)", [N, Q]};
 sentence(quorum_reached, #{nodes := N, quorum := Q}) ->
     {"swarm: quorum reached (~b of ~b nodes)", [N, Q]};
 sentence(quorum_stop, #{count := C}) ->

@@ -2,7 +2,8 @@
 %% BEAM node's logger (domain [swarm], cnode and event metadata, their
 %% level) and nothing reaches the C node's stderr once it is up; logger's
 %% level silences them; the topology events (ring joins and leaves,
-%% handoffs, restarts after a node went down) are logged once at info;
+%% handoffs, restarts after a node went down, restarts by the policy, the
+%% quorum reached) are logged once at info, the quorum lost at warning;
 %% `debug: true' turns on swarm's debug records.
 %%
 %% Each peer gets a logger handler (this module: log/2) that forwards
@@ -13,14 +14,14 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
--export([topology_events/1, debug_true/1]).
+-export([topology_events/1, quorum_and_restart/1, debug_true/1]).
 -export([log/2]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [topology_events, debug_true].
+    [topology_events, quorum_and_restart, debug_true].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -91,6 +92,31 @@ topology_events(Config) ->
         [swarm_ct:stop_node(P) || P <- [{CPeer, C} | Peers]]
     end.
 
+%% @doc With a quorum of 2: the quorum reached (info), a restart by the `permanent' policy (info, with the name), the quorum lost (warning).
+quorum_and_restart(Config) ->
+    Peers = swarm_ct:start_nodes(2, "logq"),
+    [A, B] = Nodes = [N || {_, N} <- Peers],
+    try
+        [begin
+             prepare(N, Config, info),
+             [ok = swarm_ct:rpc(N, application, set_env, [swarm, K, V])
+              || {K, V} <- [{distribution_strategy, static_quorum_ring}, {static_quorum_size, 2},
+                            {restart, permanent}]]
+         end || N <- Nodes],
+        ok = swarm_ct:start_swarm(Nodes),
+        _ = wait_event(A, quorum_reached, fun(R) -> maps:get(nodes, R) =:= 2 end),
+        {ok, P} = swarm_ct:rpc(A, swarm, register_name, [{logq, 1}, swarm_test_server, start, [x]]),
+        exit(P, kill),
+        #{report := R} = wait_event(node(P), restart, fun(_) -> true end),
+        ?assertMatch(#{reason := <<"crashed">>, name := <<"{logq, 1}">>}, R),
+        flush(),
+        [{BPeer, B}] = [X || {_, N} = X <- Peers, N =:= B],
+        swarm_ct:stop_node({BPeer, B}),
+        _ = wait_event(A, quorum_lost, warning, fun(R1) -> maps:get(quorum, R1) =:= 2 end)
+    after
+        [swarm_ct:stop_node(X) || X <- Peers]
+    end.
+
 %% @doc `debug: true' makes the C node's debug records and swarm's debug events reach logger.
 debug_true(Config) ->
     Peers = swarm_ct:start_nodes(2, "logd"),
@@ -135,22 +161,25 @@ stderr_of(Node, Config) ->
         {error, enoent} -> <<>>
     end.
 
-%% The first C node record of Event logged on Node whose report passes
-%% Pred, at info, within 20 s: #{report, meta}.
+%% The first C node record of Event logged on Node at Level (info unless
+%% given) whose report passes Pred, within 20 s: #{report, meta}.
 wait_event(Node, Event, Pred) ->
-    Deadline = erlang:monotonic_time(millisecond) + 20000,
-    wait_event(Node, Event, Pred, Deadline).
+    wait_event(Node, Event, info, Pred).
 
-wait_event(Node, Event, Pred, Deadline) ->
+wait_event(Node, Event, Level, Pred) ->
+    Deadline = erlang:monotonic_time(millisecond) + 20000,
+    wait_event(Node, Event, Level, Pred, Deadline).
+
+wait_event(Node, Event, Level, Pred, Deadline) ->
     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
     receive
-        {logged, Node, info, {report, #{event := Event} = R}, #{event := Event} = Meta} ->
+        {logged, Node, Level, {report, #{event := Event} = R}, #{event := Event} = Meta} ->
             case Pred(R) of
                 true -> #{report => R, meta => Meta};
-                false -> wait_event(Node, Event, Pred, Deadline)
+                false -> wait_event(Node, Event, Level, Pred, Deadline)
             end
     after Left ->
-        ct:fail("no ~p logged on ~p within 20 s", [Event, Node])
+        ct:fail("no ~p logged at ~p on ~p within 20 s", [Event, Level, Node])
     end.
 
 %% Waits up to 20 s until the info records of Event on Nodes count (their
