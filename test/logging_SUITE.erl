@@ -14,14 +14,14 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
--export([topology_events/1, quorum_and_restart/1, debug_true/1]).
+-export([topology_events/1, quorum_and_restart/1, debug_true/1, record_text/1]).
 -export([log/2]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [topology_events, quorum_and_restart, debug_true].
+    [record_text, topology_events, quorum_and_restart, debug_true].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -44,6 +44,23 @@ log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{to := To}}) ->
     ok.
 
 %% ---------------------------------------------------------------------------
+
+%% @doc A record's text becomes a report (integers, words joined to their value, the name to the end) that prints as a sentence or as key=value pairs.
+record_text(_Config) ->
+    R = swarm_log:report(name_conflict, <<"winner=<1.2> on a@h loser=<3.4> on b@h name={x, \"a b=c\"}">>),
+    ?assertEqual(#{event => name_conflict, winner => <<"<1.2> on a@h">>, loser => <<"<3.4> on b@h">>,
+                   name => <<"{x, \"a b=c\"}">>}, R),
+    ?assertEqual(#{event => e, count => 12, to => <<"b@h,c@h">>}, swarm_log:report(e, <<"count=12 to=b@h,c@h">>)),
+    ?assertEqual(#{event => e}, swarm_log:report(e, <<>>)),
+    Text = fun(Rep) -> {F, A} = swarm_log:format(Rep), lists:flatten(io_lib:format(F, A)) end,
+    ?assertEqual("swarm: name conflict after a partition on {x, \"a b=c\"}: <1.2> on a@h keeps it, "
+                 "<3.4> on b@h is told to stop", Text(R)),
+    ?assertEqual("swarm: handing off 12 processes to b@h,c@h (the ring changed)",
+                 Text(swarm_log:report(handoff, <<"count=12 to=b@h,c@h">>))),
+    %% Unknown events, and known ones with missing or odd fields: pairs.
+    ?assertEqual("swarm: conn_up dir=in peer=a@h", Text(swarm_log:report(conn_up, <<"peer=a@h dir=in">>))),
+    ?assertEqual("swarm: handoff count=x", Text(swarm_log:report(handoff, <<"count=x">>))),
+    ?assertEqual("swarm: ring_join node=a@h", Text(swarm_log:report(ring_join, <<"node=a@h">>))).
 
 %% @doc Ring joins, handoffs, a level that silences, a node down and its restarts: each logged once, at info, through logger; the C nodes' stderr stays empty.
 topology_events(Config) ->
