@@ -1,6 +1,7 @@
 %% @private
 %% @doc The C node as a port program, for the agent that owns it: opening
-%% it (priv/swarm_node) with its configuration, reading its ready line,
+%% it (priv/swarm_node) with its configuration, reading its ready line and
+%% then its log records (handed to logger by swarm_log),
 %% restarting it with a doubling backoff when it dies alone, and the
 %% watchdog that kills it when it hangs.
 %%
