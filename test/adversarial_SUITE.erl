@@ -107,7 +107,9 @@ start_cluster(Dir, Wrapper) ->
     Logs = [{N, filename:join(Dir, atom_to_list(N) ++ ".cnode.log")} || N <- Nodes],
     [begin
          ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_executable, Wrapper]),
-         %% Its lines stay on stderr, all of them (conn_down is a debug line).
+         %% Its lines stay on stderr, all of them (conn_down is a debug
+         %% line). Loaded first: loading would reset cnode_log.
+         ok = swarm_ct:rpc(N, application, load, [swarm]),
          ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_log, debug]),
          ok = swarm_ct:rpc(N, application, set_env,
                            [swarm, cnode_env, [{"SWARM_ADV_LOG", Log}, {"SWARM_LOG_SINK", "stderr"}]])
