@@ -63,6 +63,7 @@ static int setup(void) {
 }
 
 static int teardown(void) {
+    sw_log_set_sink(NULL, NULL);
     sw_log_set_clock(NULL);
     sw_log_set_limit(SW_LOG_BURST, SW_LOG_INTERVAL_MS);
     sw_log_set_level(SW_LOG_INFO);
