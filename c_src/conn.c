@@ -227,7 +227,7 @@ void sw__conn_down(sw_conn_t *c, sw_down_reason_t why) {
     if (why == SW_DOWN_PROTOCOL) n->stats.conns_dropped++;
     static const char *names[] = {"closed", "error", "tick_timeout", "protocol", "local",
                                   "backlog"};
-    SW_INFO("conn_down", "peer=%s dir=%s reason=%s", c->peer, dir(c), names[why]);
+    SW_DEBUG("conn_down", "peer=%s dir=%s reason=%s", c->peer, dir(c), names[why]);
     /* Closed before the callback: the conn leaves the table, so on_down may
      * reconnect to the same peer; its memory lives until the close
      * callbacks, after on_down returns. */
@@ -638,7 +638,7 @@ static void went_up(sw_conn_t *c) {
     if (!n->owner->conn_up(n, c)) {
         /* Another connection to this peer came up first (two incoming
          * handshakes from one peer raced); keep that one. */
-        SW_INFO("conn_duplicate", "peer=%s dir=%s action=closed", c->peer, dir(c));
+        SW_DEBUG("conn_duplicate", "peer=%s dir=%s action=closed", c->peer, dir(c));
         sw__conn_close_handles(c);
         return;
     }
@@ -646,7 +646,7 @@ static void went_up(sw_conn_t *c) {
     n->stats.handshake_ok++;
     c->last_recv = c->last_send = uv_now(n->loop);
     arm_tick(c);
-    SW_INFO("conn_up", "peer=%s dir=%s creation=%u flags=0x%llx", c->peer, dir(c),
+    SW_DEBUG("conn_up", "peer=%s dir=%s creation=%u flags=0x%llx", c->peer, dir(c),
             (unsigned)c->peer_creation, (unsigned long long)c->peer_flags);
     if (!n->freeing && n->cbs.on_up) n->cbs.on_up(n, c, n->ud);
 }

@@ -94,7 +94,7 @@ static void on_agent_hello(void *ud, const erlang_pid *agent, const char *buf, i
     sw_group_agent_hello(d->groups, buf, names_index);
     d->agent = *agent;
     d->have_agent = 1;
-    SW_INFO("agent_hello", "agent=<%u.%u>", agent->num, agent->serial);
+    SW_DEBUG("agent_hello", "agent=<%u.%u>", agent->num, agent->serial);
 }
 
 static void on_peer_up(void *ud, const char *beam, const char *cnode) {

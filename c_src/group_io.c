@@ -15,7 +15,7 @@ static void emit(void *ud, const char *cnode, const erlang_pid *to, const char *
 void sw_group_io_restarted(sw_group_t *g, const erlang_pid *old_pid, const erlang_pid *new_pid) {
     if (!g) return;
     int n = sw_group_transfer(g, old_pid, new_pid);
-    if (n > 0) SW_INFO("groups_rejoined", "groups=%d pid=<%u.%u>", n, new_pid->num, new_pid->serial);
+    if (n > 0) SW_DEBUG("groups_rejoined", "groups=%d pid=<%u.%u>", n, new_pid->num, new_pid->serial);
 }
 
 void sw_group_io_flush(sw_group_t *g, sw_dist_out_t *out) {

@@ -107,7 +107,7 @@ static int ghello(sw_group_t *g, const erlang_pid *proc, const char *buf, int *i
     }
     sw_proto_sync_await(&g->peers);
     sw_proto_sync_check(&g->sync, &g->peers);
-    SW_INFO("groups_hello", "groups=%llu memberships=%llu", (unsigned long long)g->st.groups,
+    SW_DEBUG("groups_hello", "groups=%llu memberships=%llu", (unsigned long long)g->st.groups,
             (unsigned long long)g->memberships);
     return 0;
 }

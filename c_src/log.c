@@ -1,6 +1,6 @@
-/* log.c - see log.h. Lines are assembled in a stack buffer and written with
- * one write(2) so lines from concurrent processes sharing stderr do not
- * interleave mid-line.
+/* log.c - see log.h. A record's text is formatted in a stack buffer and
+ * handed to the sink; a stderr line is written with one write(2) so lines
+ * from concurrent processes sharing stderr do not interleave mid-line.
  *
  * The rate limit keeps, per event, a fixed window: its start, the lines
  * printed in it and the lines suppressed in it. A line of an event whose
@@ -28,6 +28,8 @@ typedef struct {
 static char log_node[300] = "-";
 static sw_log_level_t log_level = SW_LOG_INFO;
 static const char *level_names[] = {"debug", "info", "warning", "error"};
+static sw_log_sink_fn sink_fn;
+static void *sink_ud;
 
 static slot_t slots[SW_LOG_EVENTS]; /* the last one: every event beyond */
 static size_t nslots;               /* used slots, the last one excluded */
@@ -57,6 +59,15 @@ void sw_log_init_from_env(void) {
         if (strcmp(v, level_names[i]) == 0) log_level = (sw_log_level_t)i;
 }
 
+void sw_log_set_sink(sw_log_sink_fn fn, void *ud) {
+    sink_fn = fn;
+    sink_ud = fn ? ud : NULL;
+}
+
+const char *sw_log_level_name(sw_log_level_t lvl) {
+    return (unsigned)lvl < 4 ? level_names[lvl] : "error";
+}
+
 int sw_log_enabled(sw_log_level_t lvl) { return lvl >= log_level; }
 
 void sw_log_set_limit(unsigned b, unsigned ms) {
@@ -73,22 +84,26 @@ void sw_log_counts(uint64_t *written, uint64_t *suppressed) {
     if (suppressed) *suppressed = lines_suppressed;
 }
 
-/* Formats and writes one line; the text is cut (still ending in a newline)
- * when it does not fit the buffer. */
+/* Formats one record and gives it to the sink, or writes it as a line on
+ * stderr (no sink, or the sink did not take it). The text is cut when it
+ * does not fit the buffer. */
 static void emit_line(sw_log_level_t lvl, const char *event, const char *fmt, va_list ap) {
     char line[1024];
     int n = snprintf(line, sizeof line, "swarm_node level=%s node=%s event=%s ",
                      level_names[lvl], log_node, event);
     if (n < 0) return;
-    if ((size_t)n < sizeof line) {
-        int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        if (m > 0) n += m;
-    }
     if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2;
+    size_t head = (size_t)n;
+    int m = vsnprintf(line + head, sizeof line - 1 - head, fmt, ap);
+    if (m > 0) n += m;
+    if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2;
+    line[n] = 0;
+    lines_written++;
+    if (sink_fn && sink_fn(sink_ud, lvl, log_node, event, line + head, (size_t)n - head) == 0)
+        return;
     line[n++] = '\n';
     ssize_t w = write(2, line, (size_t)n);
     (void)w;
-    lines_written++;
 }
 
 static void emit_fmt(sw_log_level_t lvl, const char *event, const char *fmt, ...)

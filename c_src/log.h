@@ -1,8 +1,13 @@
-/* log.h - structured logging of the C node: one line per event on stderr,
- * "swarm_node level=<lvl> node=<name> event=<event> key=value ...".
- * Not a general logger: no files, no rotation; the BEAM's stderr (or the
- * port owner) collects the lines. The level threshold comes from the
- * SWARM_LOG environment variable (debug|info|warning|error; default info).
+/* log.h - structured logging of the C node: one record per event, a level,
+ * an event name and key=value text. By default a record is one line on
+ * stderr,
+ *   "swarm_node level=<lvl> node=<name> event=<event> key=value ...";
+ * a sink (sw_log_set_sink) may take the records instead: the sidecar hands
+ * them to its BEAM node's logger over the control channel, and stderr stays
+ * the fallback for the records the sink cannot take.
+ * Not a general logger: no files, no rotation. The level threshold comes
+ * from the SWARM_LOG environment variable (debug|info|warning|error;
+ * default info).
  *
  * Rate limit: each event (the `event` argument) prints at most
  * SW_LOG_BURST lines per SW_LOG_INTERVAL_MS; further lines of that event
@@ -19,6 +24,7 @@
 #ifndef SW_LOG_H
 #define SW_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { SW_LOG_DEBUG = 0, SW_LOG_INFO, SW_LOG_WARNING, SW_LOG_ERROR } sw_log_level_t;
@@ -26,6 +32,19 @@ typedef enum { SW_LOG_DEBUG = 0, SW_LOG_INFO, SW_LOG_WARNING, SW_LOG_ERROR } sw_
 #define SW_LOG_BURST 10           /* lines per event and interval */
 #define SW_LOG_INTERVAL_MS 10000u /* length of an interval */
 #define SW_LOG_EVENTS 128         /* distinct events tracked */
+
+/* Takes one record that passed the threshold and the rate limit: its
+ * level, the node name (sw_log_set_node), the event and the formatted
+ * key=value text (len bytes, NUL-terminated, no newline); every pointer is
+ * borrowed for the call. Returns 0 if it took the record, non-zero to have
+ * it written to stderr instead. Called on the thread that logs. */
+typedef int (*sw_log_sink_fn)(void *ud, sw_log_level_t lvl, const char *node, const char *event,
+                              const char *text, size_t len);
+
+/* Sends every record to fn (with ud) from now on; NULL restores stderr. */
+void sw_log_set_sink(sw_log_sink_fn fn, void *ud);
+/* The level's name: "debug", "info", "warning" or "error". */
+const char *sw_log_level_name(sw_log_level_t lvl);
 
 /* Sets the node name printed on every line (copied; NULL clears). */
 void sw_log_set_node(const char *name);
@@ -35,7 +54,7 @@ void sw_log_set_level(sw_log_level_t lvl);
 void sw_log_init_from_env(void);
 /* 1 if a line at lvl would be printed (to skip costly formatting). */
 int sw_log_enabled(sw_log_level_t lvl);
-/* Prints one line, subject to the rate limit: event is a short snake_case
+/* Logs one record, subject to the rate limit: event is a short snake_case
  * word and must be a string literal (it is kept by address as the key of
  * its slot), fmt formats the rest (key=value pairs separated by spaces).
  * Never prints cookies. */
@@ -56,8 +75,9 @@ void sw_log_set_limit(unsigned burst, unsigned interval_ms);
  * restores the default (CLOCK_MONOTONIC). For tests. */
 void sw_log_set_clock(uint64_t (*now_ms)(void));
 
-/* Totals since the start: lines written (summaries included) and lines
- * suppressed by the rate limit. Either pointer may be NULL. */
+/* Totals since the start: records written to stderr or taken by the sink
+ * (summaries included) and records suppressed by the rate limit. Either
+ * pointer may be NULL. */
 void sw_log_counts(uint64_t *written, uint64_t *suppressed);
 
 #define SW_DEBUG(ev, ...) do { if (sw_log_enabled(SW_LOG_DEBUG)) sw_log(SW_LOG_DEBUG, ev, __VA_ARGS__); } while (0)

@@ -190,7 +190,7 @@ static void on_reg(sw__epmd_client_t *cl, int status, const uint8_t *buf, size_t
     uv_timer_stop(&n->timer);
     n->creation = creation;
     n->published = 1;
-    SW_INFO("published", "name=%s port=%u creation=%u", n->name, (unsigned)n->port,
+    SW_DEBUG("published", "name=%s port=%u creation=%u", n->name, (unsigned)n->port,
             (unsigned)creation);
     report_started(n, 0);
 }
@@ -305,7 +305,7 @@ static sw__hs_status_t rule_decide(sw_node_t *n, sw_conn_t *c) {
 static void rule_replace(sw_node_t *n, sw_conn_t *c) {
     for (sw_conn_t *o = n->conns; o; o = o->next) {
         if (o->id == c->replaces && o->state == SW_CS_UP) {
-            SW_INFO("conn_replaced", "peer=%s reason=peer_restarted", c->peer);
+            SW_DEBUG("conn_replaced", "peer=%s reason=peer_restarted", c->peer);
             sw__conn_down(o, SW_DOWN_CLOSED);
             return;
         }

@@ -4,7 +4,9 @@
  *   BEAM -> node: {'$sw1', config, [{beam_node, Atom}, {alive, Bin},
  *                  {host, Bin}, {cookie, Bin}, {tick_ms, Int}?,
  *                  {transport, dist | port}?]} once, first.
- *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}.
+ *   node -> BEAM: {'$sw1', ready, NodeAtom} | {'$sw1', error, Bin}, then
+ *                 {'$sw1', log, Level, EventBin, TextBin}: the node's log
+ *                 records, for the BEAM node's logger (see to_agent).
  * The cookie travels only here, never on the command line. EOF on stdin means
  * the BEAM node (or the application) is gone: the node stops.
  *
@@ -133,6 +135,40 @@ static int deliver_local(void *ud, const erlang_pid *to, const char *msg, size_t
     return sw_control_write(&s->ctl, x->buff, (size_t)x->index, msg + 1, len - 1) == 0 ? 0 : -1;
 }
 
+/* The log sink once the node is ready (the agent owns the control channel
+ * then): each record goes to the agent as {'$sw1', log, Level, Event,
+ * Text} on the control channel rather than over distribution, so it
+ * reaches the BEAM node's logger even while a distribution link is down.
+ * It goes through the control channel's write queue, in order with the
+ * other frames, never blocking the loop; while more than LOG_QUEUE_MAX
+ * bytes wait there (a BEAM node that stopped reading), the record goes to
+ * stderr instead (log.c's fallback), as does a record logged while one is
+ * being queued (control.c logs its own failures). log.c's rate limit
+ * bounds the flow. */
+#define LOG_QUEUE_MAX (1u << 20)
+static int to_agent(void *ud, sw_log_level_t lvl, const char *node, const char *event,
+                    const char *text, size_t len) {
+    static int in_sink;
+    sw_server_t *s = ud;
+    (void)node; /* the agent knows its C node */
+    if (in_sink || len > 1024 || strlen(event) >= 64 || sw_control_queued(&s->ctl) > LOG_QUEUE_MAX)
+        return -1;
+    char frame[1280];
+    int i = 0;
+    ei_encode_version(frame, &i);
+    ei_encode_tuple_header(frame, &i, 5);
+    ei_encode_atom(frame, &i, SW_PROTO_TAG);
+    ei_encode_atom(frame, &i, sw_msg_name[SW_MSG_LOG]);
+    ei_encode_atom(frame, &i, sw_log_level_name(lvl));
+    /* A binary: the BEAM decodes with [safe], which refuses new atoms. */
+    ei_encode_binary(frame, &i, event, (long)strlen(event));
+    ei_encode_binary(frame, &i, text, (long)len);
+    in_sink = 1;
+    int r = sw_control_write(&s->ctl, frame, (size_t)i, NULL, 0);
+    in_sink = 0;
+    return r == 0 ? 0 : -1;
+}
+
 /* The node runs as `name` (its server's pid is <name.1.0> of `creation`):
  * {'$sw1', ready, Name} tells the BEAM. */
 static void report_ready(sw_server_t *s, const char *name, unsigned creation) {
@@ -153,8 +189,12 @@ static void report_ready(sw_server_t *s, const char *name, unsigned creation) {
     ei_x_encode_atom(&x, name);
     write_control(s, x.buff, (size_t)x.index);
     ei_x_free(&x);
-    SW_INFO("started", "beam=%s creation=%u transport=%s", s->beam, creation,
-            s->port_mode ? "port" : "dist");
+    /* SWARM_LOG_SINK=stderr keeps the records on stderr (tests and
+     * operators that read the node's lines). */
+    const char *sink = getenv("SWARM_LOG_SINK");
+    if (!sink || strcmp(sink, "stderr") != 0) sw_log_set_sink(to_agent, s);
+    SW_DEBUG("started", "beam=%s creation=%u transport=%s", s->beam, creation,
+             s->port_mode ? "port" : "dist");
 }
 
 static void on_started(sw_node_t *n, int err, void *ud) {
@@ -181,7 +221,6 @@ static void on_started(sw_node_t *n, int err, void *ud) {
 static void on_up(sw_node_t *n, sw_conn_t *c, void *ud) {
     sw_server_t *s = ud;
     const char *peer = sw_conn_peer(c);
-    SW_INFO("conn_up", "peer=%s", peer);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_up(s->tracker, peer);
         sw_group_conn_up(s->groups, peer);
@@ -196,7 +235,6 @@ static void on_frame(sw_node_t *n, sw_conn_t *c, const char *buf, size_t len, vo
 static void on_down(sw_node_t *n, sw_conn_t *c, sw_down_reason_t why, void *ud) {
     sw_server_t *s = ud;
     const char *peer = sw_conn_peer(c);
-    SW_INFO("conn_down", "peer=%s reason=%d", peer, (int)why);
     if (strcmp(peer, s->beam) != 0) {
         sw_tracker_conn_down(s->tracker, peer);
         sw_group_conn_down(s->groups, peer);
@@ -237,7 +275,7 @@ static void on_tick(uv_timer_t *h) {
 }
 
 static void on_sigterm(uv_signal_t *h, int sig) {
-    SW_INFO("signal", "sig=%d", sig);
+    SW_DEBUG("signal", "sig=%d", sig);
     stop(h->data, 0);
 }
 
@@ -392,7 +430,7 @@ static void on_control(sw_control_t *c, const char *body, size_t len, void *ud) 
 static void on_control_end(sw_control_t *c, int err, void *ud) {
     sw_server_t *s = ud;
     if (err == UV_EOF) {
-        SW_INFO("control_closed", "reason=eof");
+        SW_DEBUG("control_closed", "reason=eof");
         stop(s, 0);
     } else {
         SW_ERROR("control_closed", "reason=%s queued=%zu", uv_strerror(err), sw_control_queued(c));
@@ -460,6 +498,7 @@ int sw_server_run(int in_fd, int out_fd) {
     uv_unref((uv_handle_t *)&s->sigterm);
 
     uv_run(s->loop, UV_RUN_DEFAULT);
+    sw_log_set_sink(NULL, NULL);
 
     int code = s->exit_code;
     if (s->dist_open) sw_dist_close(&s->dist);
@@ -469,6 +508,6 @@ int sw_server_run(int in_fd, int out_fd) {
     ei_x_free(&s->fwd);
     free(s);
     uv_loop_close(uv_default_loop());
-    SW_INFO("stopped", "code=%d", code);
+    SW_DEBUG("stopped", "code=%d", code);
     return code;
 }

@@ -7,6 +7,8 @@
 #include <ei.h>
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_PENDING 10000000u
@@ -289,4 +291,29 @@ void sw_term_enc_counters(ei_x_buff *x, const sw_counter_t *kv, size_t n) {
         ei_x_encode_ulonglong(x, kv[i].v);
     }
     ei_x_encode_empty_list(x);
+}
+
+const char *sw_term_snprint(char *out, size_t cap, const char *buf, size_t len) {
+    int i = 1;
+    char *text = NULL;
+    if (len < 2 || len > INT32_MAX || (unsigned char)buf[0] != 131 ||
+        sw_term_validate_depth(buf, len, &i, SW_TERM_MAX_DEPTH) != 0 || (size_t)i != len) {
+        snprintf(out, cap, "<term of %zu bytes>", len);
+        return out;
+    }
+    i = 1;
+    if (ei_s_print_term(&text, buf, &i) < 0 || !text) {
+        free(text);
+        snprintf(out, cap, "<term of %zu bytes>", len);
+        return out;
+    }
+    size_t n = strlen(text);
+    if (n < cap) {
+        memcpy(out, text, n + 1);
+    } else {
+        memcpy(out, text, cap - 4);
+        memcpy(out + cap - 4, "...", 4);
+    }
+    free(text);
+    return out;
 }

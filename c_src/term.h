@@ -4,7 +4,10 @@
  * before ei's decoders (which trust their input and take no length) touch it.
  * Every tag's length fields are checked against the end of the buffer, so a
  * truncated or lying frame is refused instead of read past.
- * What it is not: a decoder; it builds nothing and allocates nothing. */
+ * Beside it, the small helpers of the messages' terms: raw slices, the
+ * counters of stats replies, names as text for log lines.
+ * What it is not: a decoder; validation builds nothing and allocates
+ * nothing. */
 #ifndef SW_TERM_H
 #define SW_TERM_H
 
@@ -71,5 +74,12 @@ typedef struct {
 /* Appends to x the proplist [{K, V}] of the n counters kv (atoms and
  * non-negative integers): the body of every stats reply. */
 void sw_term_enc_counters(ei_x_buff *x, const sw_counter_t *kv, size_t n);
+
+/* Writes the term of len bytes at buf (with its 131 version byte, as names
+ * are kept) as Erlang text into out (cap > 4 bytes), NUL-terminated, cut
+ * with "..." when longer: for log lines. A term that is not valid, or is
+ * nested deeper than SW_TERM_MAX_DEPTH (ei's printer recurses), is written
+ * as "<term of N bytes>". Returns out. */
+const char *sw_term_snprint(char *out, size_t cap, const char *buf, size_t len);
 
 #endif

@@ -266,6 +266,17 @@ void sw_tr_purge_node(sw_tracker_t *t, uint32_t beam) {
 
 /* ---- replication ops from peers ---------------------------------------- */
 
+/* A conflict's one line for users, written by the loser's home (which
+ * removes the loser everywhere: once per conflict in the cluster). */
+static void log_conflict(sw_tracker_t *t, const sw_entry_t *loser, const sw_pid_t *winner) {
+    if (!sw_log_enabled(SW_LOG_INFO)) return;
+    char name[256];
+    SW_INFO("name_conflict", "winner=<%u.%u> on %s loser=<%u.%u> on %s name=%s", winner->num,
+            winner->serial, sw_atoms_str(&t->atoms, winner->node), loser->pid.num,
+            loser->pid.serial, sw_atoms_str(&t->atoms, loser->pid.node),
+            sw_term_snprint(name, sizeof name, loser->name, loser->nlen));
+}
+
 void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                      const sw_stamp_t *s, const char *mfa, size_t mfalen) {
     sw_tr_clock_see(t, s->counter);
@@ -315,6 +326,7 @@ void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
                 return;
             }
             if (e->pid.node == t->self_beam) {
+                log_conflict(t, e, pid);
                 sw_tr_broadcast(t, SW_MSG_DEL, e);
                 if (e->has_mfa) sw_tr_agent_loser(t, e, pid);
             } else {
@@ -340,6 +352,7 @@ void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     sw_stamp_t es = e ? sw_entry_stamp(e) : *s;
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
         stamp_cmp(t, s, &es) == 0) {
+        log_conflict(t, e, winner);
         sw_tr_broadcast(t, SW_MSG_DEL, e);
         if (e->has_mfa) sw_tr_agent_loser(t, e, winner);
         sw_tr_entry_drop(t, e, 1);

@@ -79,6 +79,7 @@ struct sw_tracker_s {
     int ring_dirty;      /* membership changed since the ring was built */
     unsigned ring_flags; /* SW_RING_* */
     uint32_t quorum;     /* StaticQuorumRing size, 0 for the plain ring */
+    int quorum_state;    /* QUORUM_*: as last logged */
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
     uint32_t *ring_was;  /* the members (atoms) of the ring last built */
     size_t ring_seen;    /* ... how many */
@@ -106,6 +107,11 @@ struct sw_tracker_s {
     uint64_t *orph_at;    /* ... when each was kept */
     size_t norph, orph_cap;
 };
+
+/* The quorum as the ring's last build saw it (for its log lines). */
+#define QUORUM_UNKNOWN 0
+#define QUORUM_MET 1
+#define QUORUM_SHORT 2
 
 /* A waiter on an MFA start: where its reply goes. */
 typedef struct waiter_s waiter_t;

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "term.h"
 #include "tracker_int.h"
 
 /* Local committed register_name/4,5 entries (or, mfa 0, register_name/2
@@ -80,7 +81,7 @@ void sw_tr_quorum_check(sw_tracker_t *t) {
     if (!sw_tr_short_of_quorum(t) || !t->sync.begun) return;
     size_t n;
     sw_entry_t **v = local_entries(t, 1, &n);
-    if (n) SW_WARN("quorum_lost", "nodes=%zu quorum=%u stopping=%zu", reported_nodes(t), t->quorum, n);
+    if (n) SW_WARN("quorum_stop", "count=%zu nodes=%zu quorum=%u", n, reported_nodes(t), t->quorum);
     for (size_t k = 0; k < n; k++) {
         sw_entry_t *e = v[k];
         sw_tr_broadcast(t, SW_MSG_DEL, e);
@@ -341,14 +342,24 @@ static int restart_exited(sw_tracker_t *t, sw_entry_t *e, int crashed) {
     if (!wanted) return 0;
     if (!restart_allowed(t, e->name, e->nlen)) {
         t->st.restarts_given_up++;
-        SW_WARN("restart_given_up", "reason=intensity intensity=%u period_ms=%u",
-                t->restart_intensity, t->restart_period);
+        if (sw_log_enabled(SW_LOG_WARNING)) {
+            char name[256];
+            SW_WARN("restart_given_up", "reason=intensity intensity=%u period_ms=%u name=%s",
+                    t->restart_intensity, t->restart_period,
+                    sw_term_snprint(name, sizeof name, e->name, e->nlen));
+        }
         return 0;
     }
     uint32_t owner = sw_tr_owner_of(t, e->name, e->nlen);
     if (t->leaving && owner == t->self_beam) return 0; /* nobody else is there */
     if (move_to(t, e, owner, NULL, 0) != 0) return 0;
     t->st.restarts++;
+    /* Per name: restarts by the policy are rare (bounded by its intensity). */
+    if (sw_log_enabled(SW_LOG_INFO)) {
+        char name[256];
+        SW_INFO("restart", "reason=%s name=%s", crashed ? "crashed" : "exited",
+                sw_term_snprint(name, sizeof name, e->name, e->nlen));
+    }
     return 1;
 }
 

@@ -21,6 +21,29 @@
 
 /* ---- the ring and the quorum ------------------------------------------- */
 
+/* Logs, for users, the members that joined or left the ring since it was
+ * last built (this node aside) and the quorum reached or lost. */
+static void log_ring_change(sw_tracker_t *t, const uint32_t *idx, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int known = idx[i] == t->self_beam;
+        for (size_t j = 0; j < t->ring_seen && !known; j++) known = t->ring_was[j] == idx[i];
+        if (!known) SW_INFO("ring_join", "node=%s members=%zu", sw_atoms_str(&t->atoms, idx[i]), n);
+    }
+    for (size_t j = 0; j < t->ring_seen; j++) {
+        int kept = t->ring_was[j] == t->self_beam;
+        for (size_t i = 0; i < n && !kept; i++) kept = t->ring_was[j] == idx[i];
+        if (!kept)
+            SW_INFO("ring_leave", "node=%s members=%zu", sw_atoms_str(&t->atoms, t->ring_was[j]), n);
+    }
+    if (!t->quorum || t->host) return;
+    int short_now = sw_tr_below_quorum(t);
+    if (short_now && t->quorum_state == QUORUM_MET)
+        SW_WARN("quorum_lost", "nodes=%zu quorum=%u", n, t->quorum);
+    else if (!short_now && t->quorum_state != QUORUM_MET)
+        SW_INFO("quorum_reached", "nodes=%zu quorum=%u", n, t->quorum);
+    t->quorum_state = short_now ? QUORUM_SHORT : QUORUM_MET;
+}
+
 /* Nodes are added in sorted order, so every node builds the same ring from
  * the same members (libring's ring depends on the order of joins when two
  * nodes claim one point). */
@@ -77,6 +100,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         }
     }
     if (grew) t->ring_news = 1;
+    log_ring_change(t, idx, n);
     /* (At least one slot: a host's ring may be empty, and realloc to 0
      * bytes would free the array.) */
     uint32_t *was = realloc(t->ring_was, (n ? n : 1) * sizeof *was);
@@ -393,7 +417,7 @@ int sw_tracker_hello(sw_tracker_t *t, const erlang_pid *agent, const char *buf, 
     sw_proto_sync_begin(&t->sync, t->now);
     if (resync) {
         t->st.agent_resyncs++;
-        SW_INFO("agent_resync", "names=%zu", t->store.names.count);
+        SW_DEBUG("agent_resync", "names=%zu", t->store.names.count);
         for (size_t k = 0; k < sw_store_slots_names(&t->store); k++) {
             const sw_entry_t *e = sw_store_name_at(&t->store, k);
             if (e && !e->reserved) sw_tr_agent_op(t, SW_MSG_ADD, e);

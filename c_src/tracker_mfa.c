@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "term.h"
 #include "tracker_int.h"
 
 /* ---- starts and their waiters ------------------------------------------ */
@@ -307,21 +308,27 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam) {
     }
     sw_tr_purge_node(t, beam);
     int quorum_ok = !sw_tr_below_quorum(t);
+    size_t started = 0;
     for (size_t k = 0; k < n; k++) {
         sw_entry_t *c = copies[k];
-        if (!quorum_ok) {
-            SW_WARN("restart_skipped", "reason=no_quorum");
-        } else if (!sw_store_find(&t->store, c->name, c->nlen, sw_entry_hash(c))) {
+        if (quorum_ok && !sw_store_find(&t->store, c->name, c->nlen, sw_entry_hash(c))) {
             start_t *st = start_begin(t, c->name, c->nlen, sw_entry_hash(c), sw_entry_mfa(c),
                                       sw_entry_mfalen(c));
             if (st) {
                 st->restart = 1;
                 st->old_pid = c->pid;
+                started++;
             }
         }
         free(c);
     }
     free(copies);
+    /* One line per node gone down (its processes may be thousands). */
+    if (!quorum_ok && n)
+        SW_WARN("node_restarts_skipped", "count=%zu node=%s reason=no_quorum", n,
+                sw_atoms_str(&t->atoms, beam));
+    if (started)
+        SW_INFO("node_restarts", "count=%zu node=%s", started, sw_atoms_str(&t->atoms, beam));
     sw_tr_orphans_check(t);
 }
 
@@ -414,9 +421,45 @@ void sw_tr_apply_orphan(sw_tracker_t *t, const char *name, size_t nlen, const sw
 
 /* ---- handoff ----------------------------------------------------------- */
 
+/* The log lines of a handoff scan: one per name at debug, and one for
+ * users at the end, counting the names asked to move and naming the nodes
+ * they go to. */
+typedef struct {
+    size_t count;
+    uint32_t to[8]; /* the first nodes they go to (atoms) */
+    size_t nto;
+} handoff_log_t;
+
+static void handoff_log_one(handoff_log_t *l, sw_tracker_t *t, const sw_entry_t *e, uint32_t owner) {
+    l->count++;
+    int seen = 0;
+    for (size_t i = 0; i < l->nto && !seen; i++) seen = l->to[i] == owner;
+    if (!seen && l->nto < sizeof l->to / sizeof l->to[0]) l->to[l->nto++] = owner;
+    if (sw_log_enabled(SW_LOG_DEBUG)) {
+        char name[256];
+        SW_DEBUG("handoff_one", "to=%s name=%s", sw_atoms_str(&t->atoms, owner),
+                 sw_term_snprint(name, sizeof name, e->name, e->nlen));
+    }
+}
+
+static void handoff_log_end(const handoff_log_t *l, sw_tracker_t *t) {
+    if (!l->count) return;
+    char to[512];
+    size_t off = 0;
+    to[0] = 0;
+    for (size_t i = 0; i < l->nto && off < sizeof to; i++) {
+        int w = snprintf(to + off, sizeof to - off, "%s%s", i ? "," : "",
+                         sw_atoms_str(&t->atoms, l->to[i]));
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+    SW_INFO("handoff", "count=%zu to=%s", l->count, to);
+}
+
 size_t sw_tr_handoff_scan(sw_tracker_t *t) {
     const sw_store_t *s = &t->store;
     size_t deferred = 0;
+    handoff_log_t log = {0};
     if (sw_tr_below_quorum(t)) return 0;
     for (size_t i = 0; i < sw_store_slots_pids(s); i++) {
         const sw_pidnames_t *pn = sw_store_pid_at(s, i);
@@ -435,8 +478,10 @@ size_t sw_tr_handoff_scan(sw_tracker_t *t) {
             e->handoff = 1;
             sw_tr_agent_handoff(t, e);
             t->st.handoffs++;
+            handoff_log_one(&log, t, e, owner);
         }
     }
+    handoff_log_end(&log, t);
     return deferred;
 }
 

@@ -203,7 +203,7 @@ handle_info({nodedown, CNode, _}, #st{cnode = CNode} = St) ->
     case swarm_port:running(St#st.port) of
         false -> {noreply, St};
         true ->
-            ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}),
+            ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}, swarm_log:meta()),
             {noreply, St#st{link_lost = true}}
     end;
 handle_info({Up, Node, _}, St) when (Up =:= nodeup orelse Up =:= nodedown), Node =:= node() ->
@@ -267,7 +267,7 @@ stopping(_Why, #st{leaving = ?SW_MSG_STOP} = St) ->
 stopping(Why, St) when Why =:= shutdown; Why =:= killed; element(1, Why) =:= shutdown ->
     case swarm_config:handoff_on_stop(St#st.config) andalso init:get_status() of
         {stopping, _} ->
-            ?LOG_NOTICE(#{event => node_stopping, action => leave_placement}),
+            ?LOG_NOTICE(#{event => node_stopping, action => leave_placement}, swarm_log:meta()),
             ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), ?SW_MSG_STOP}),
             St#st{leaving = ?SW_MSG_STOP};
         _ ->
@@ -278,7 +278,7 @@ stopping(_Why, St) ->
 
 -spec unexpected(term(), state()) -> {noreply, state()}.
 unexpected(Msg, St) ->
-    ?LOG_DEBUG(#{event => unexpected_message, message => Msg}),
+    ?LOG_DEBUG(#{event => unexpected_message, message => Msg}, swarm_log:meta()),
     {noreply, St}.
 
 %% ---------------------------------------------------------------------------
@@ -371,7 +371,7 @@ link_back(#st{link_lost = true} = St0) ->
         false ->
             St0#st{link_lost = false};
         true ->
-            ?LOG_NOTICE(#{event => cnode_link_back, action => resync}),
+            ?LOG_NOTICE(#{event => cnode_link_back, action => resync}, swarm_log:meta()),
             St = St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1,
                         replica = swarm_replica:begin_shadow(St0#st.replica)},
             ok = hello(St),

@@ -14,6 +14,7 @@
 start(_Type, _Args) ->
     case swarm_config:load() of
         {ok, #{members_cache := Cache} = Config} ->
+            ok = swarm_log:install_filter(),
             %% Read by swarm_groups (no change: no global GC).
             persistent_term:put({swarm, groups_members_cache}, Cache),
             case swarm_sup:start_link(Config) of

@@ -107,9 +107,8 @@ check_scalars() ->
     end,
     case bool(debug, false) of
         true ->
+            %% The C node's level follows (swarm_log:cnode_level/0).
             _ = logger:set_application_level(swarm, debug),
-            application:get_env(swarm, cnode_log) =:= undefined andalso
-                application:set_env(swarm, cnode_log, debug),
             ok;
         false ->
             ok

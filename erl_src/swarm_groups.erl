@@ -279,7 +279,7 @@ handle_info({?SW_TAG, ?SW_MSG_GSYNCED}, St) ->
 handle_info({cnode_ready, CNode}, St) ->
     {noreply, hello(CNode, St)};
 handle_info(Other, St) ->
-    ?LOG_DEBUG(#{event => unexpected_message, message => Other}),
+    ?LOG_DEBUG(#{event => unexpected_message, message => Other}, swarm_log:meta()),
     {noreply, St}.
 
 %% ---------------------------------------------------------------------------

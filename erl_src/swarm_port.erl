@@ -1,6 +1,7 @@
 %% @private
 %% @doc The C node as a port program, for the agent that owns it: opening
-%% it (priv/swarm_node) with its configuration, reading its ready line,
+%% it (priv/swarm_node) with its configuration, reading its ready line and
+%% then its log records (handed to logger by swarm_log),
 %% restarting it with a doubling backoff when it dies alone, and the
 %% watchdog that kills it when it hangs.
 %%
@@ -56,7 +57,7 @@ open(#cport{cnode = CNode} = P) ->
             {error, {cnode_missing, Exe}};
         true ->
             [Alive, Host] = string:split(atom_to_list(CNode), "@"),
-            Env = [{"SWARM_LOG", atom_to_list(application:get_env(swarm, cnode_log, info))}
+            Env = [{"SWARM_LOG", atom_to_list(swarm_log:cnode_level())}
                    | application:get_env(swarm, cnode_env, [])],
             Port = open_port({spawn_executable, Exe},
                              [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
@@ -125,7 +126,8 @@ event({Port, {data, Bin}}, #cport{port = Port} = P) ->
         _ -> data(Bin, P)
     end;
 event({Port, {exit_status, Status}}, #cport{port = Port} = P) ->
-    ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => P#cport.backoff}),
+    ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => P#cport.backoff},
+                 swarm_log:meta()),
     {exited, schedule_restart(P#cport{port = undefined, ready = false})};
 event({'EXIT', Port, _}, #cport{port = Port} = P) ->
     {ok, P};
@@ -137,11 +139,14 @@ data(Bin, #cport{cnode = CNode} = P) ->
     case catch binary_to_term(Bin, [safe]) of
         {?SW_TAG, ?SW_MSG_READY, CNode} ->
             {ready, P#cport{ready = true, backoff = backoff0()}};
+        {?SW_TAG, ?SW_MSG_LOG, Level, Event, Text} when is_binary(Event), is_binary(Text) ->
+            ok = swarm_log:cnode_record(Level, Event, Text, CNode),
+            {ok, P};
         {?SW_TAG, ?SW_MSG_ERROR, Why} ->
-            ?LOG_ERROR(#{event => cnode_error, reason => Why}),
+            ?LOG_ERROR(#{event => cnode_error, reason => Why}, swarm_log:meta()),
             {ok, P};
         Other ->
-            ?LOG_WARNING(#{event => cnode_unexpected, message => Other}),
+            ?LOG_WARNING(#{event => cnode_unexpected, message => Other}, swarm_log:meta()),
             {ok, P}
     end.
 
@@ -153,7 +158,7 @@ restart(P0) ->
     case open(P) of
         {ok, P1} -> P1;
         {error, Why} ->
-            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}),
+            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}, swarm_log:meta()),
             schedule_restart(P)
     end.
 
@@ -209,7 +214,7 @@ tick(#cport{port = Port, ping = Ping, missed = Missed} = P) ->
     case Missed1 >= Limit of
         true ->
             OsPid = proplists:get_value(os_pid, erlang:port_info(Port)),
-            ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}),
+            ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}, swarm_log:meta()),
             is_integer(OsPid) andalso
                 spawn(fun() -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)) end),
             %% Its exit_status comes through the port: the restart follows.

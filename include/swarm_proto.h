@@ -61,6 +61,9 @@
     /* port, out: {'$sw1', deliver, Pid, Msg} (4), without distribution (the port              \
      * transport): Msg for local process Pid, which distribution would carry */                 \
     X(DELIVER, "deliver")                                                                       \
+    /* port, out: {'$sw1', log, Level, EventBin, TextBin} (5), one log record of the node      \
+     * (Level: debug | info | warning | error; TextBin: key=value pairs) */                     \
+    X(LOG, "log")                                                                               \
     /* ---- local: BEAM node -> its C node ----------------------------------- */              \
     /* local: {'$sw1', reg, Caller, Ref, NameBin, Pid} (6) or with retry (7): register_name;    \
      * also from a caller on another BEAM node (direct to the name's owner) */                  \

@@ -30,6 +30,7 @@
 -define(SW_MSG_READY, ready).
 -define(SW_MSG_ERROR, error).
 -define(SW_MSG_DELIVER, deliver).
+-define(SW_MSG_LOG, log).
 -define(SW_MSG_REG, reg).
 -define(SW_MSG_REG_MFA, reg_mfa).
 -define(SW_MSG_UNREG, unreg).

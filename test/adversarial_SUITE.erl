@@ -46,7 +46,9 @@
 %%
 %% The C nodes of the shared cluster run through a wrapper that appends
 %% their stderr to a file per node in the group's priv_dir (log_flood counts
-%% its lines; the files are there to read when a case fails).
+%% its lines; the files are there to read when a case fails); they log at
+%% debug, to stderr rather than to their BEAM node's logger
+%% (SWARM_LOG_SINK=stderr).
 -module(adversarial_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
@@ -105,7 +107,12 @@ start_cluster(Dir, Wrapper) ->
     Logs = [{N, filename:join(Dir, atom_to_list(N) ++ ".cnode.log")} || N <- Nodes],
     [begin
          ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_executable, Wrapper]),
-         ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_env, [{"SWARM_ADV_LOG", Log}]])
+         %% Its lines stay on stderr, all of them (conn_down is a debug
+         %% line). Loaded first: loading would reset cnode_log.
+         ok = swarm_ct:rpc(N, application, load, [swarm]),
+         ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_log, debug]),
+         ok = swarm_ct:rpc(N, application, set_env,
+                           [swarm, cnode_env, [{"SWARM_ADV_LOG", Log}, {"SWARM_LOG_SINK", "stderr"}]])
      end || {N, Log} <- Logs],
     ok = swarm_ct:start_swarm(Nodes),
     persistent_term:put({?MODULE, cluster}, #{peers => Peers, nodes => Nodes, logs => Logs}).

@@ -103,7 +103,8 @@ chaos(Config) ->
         {K, V} <- [{call_timeout, ?CALL_TIMEOUT},
                    {cnode_executable, Wrapper},
                    {cnode_env, [{"SWARM_CHAOS_BIN", cnode_bin(N)},
-                                {"SWARM_CHAOS_LOG", cnode_log(LogDir, I)}]}]],
+                                {"SWARM_CHAOS_LOG", cnode_log(LogDir, I)},
+                                {"SWARM_LOG_SINK", "stderr"}]}]],
     ok = swarm_ct:start_swarm(Nodes),
     CNodes = [{N, swarm_ct:rpc(N, swarm_agent, cnode, [])} || N <- Nodes],
     T0 = erlang:monotonic_time(millisecond),
@@ -677,8 +678,8 @@ report(Problems, Nodes, LogDir, Seed) ->
 
 %% ---------------------------------------------------------------------------
 
-%% The C node, run by a wrapper that sends its log (stderr) to a file in
-%% this test case's log directory.
+%% The C node, run by a wrapper that sends its log (stderr: SWARM_LOG_SINK
+%% keeps its records there) to a file in this test case's log directory.
 -spec write_wrapper(string()) -> string().
 write_wrapper(Dir) ->
     F = filename:join(Dir, "cnode_wrapper.sh"),

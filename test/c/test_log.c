@@ -1,6 +1,7 @@
-/* test_log.c - CUnit suite of log.c: the per-event rate limit. stderr (fd 2)
- * is redirected to a temporary file while a test logs, and the lines are
- * counted there; the limiter's clock is a variable the test moves. */
+/* test_log.c - CUnit suite of log.c: the per-event rate limit and the sink.
+ * stderr (fd 2) is redirected to a temporary file while a test logs, and
+ * the lines are counted there; the limiter's clock is a variable the test
+ * moves; a test sink keeps the records it takes in memory. */
 #define _GNU_SOURCE /* memmem */
 #include <CUnit/Basic.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ static int setup(void) {
 }
 
 static int teardown(void) {
+    sw_log_set_sink(NULL, NULL);
     sw_log_set_clock(NULL);
     sw_log_set_limit(SW_LOG_BURST, SW_LOG_INTERVAL_MS);
     sw_log_set_level(SW_LOG_INFO);
@@ -152,6 +154,95 @@ static void test_table_full(void) {
     free(text);
 }
 
+/* A test sink: keeps the records' fields; refuses records of the event
+ * "refused" (they must reach stderr). */
+typedef struct {
+    int n;
+    sw_log_level_t lvl[64];
+    char event[64][48];
+    char node[64][48];
+    char text[64][128];
+    size_t len[64];
+} sink_rec_t;
+
+static int test_sink(void *ud, sw_log_level_t lvl, const char *node, const char *event,
+                     const char *text, size_t len) {
+    sink_rec_t *r = ud;
+    if (strcmp(event, "refused") == 0) return -1;
+    if (r->n < 64) {
+        r->lvl[r->n] = lvl;
+        snprintf(r->event[r->n], sizeof r->event[0], "%s", event);
+        snprintf(r->node[r->n], sizeof r->node[0], "%s", node);
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", text);
+        r->len[r->n] = len;
+    }
+    r->n++;
+    return 0;
+}
+
+static void test_sink_takes_records(void) {
+    setup();
+    static sink_rec_t r;
+    memset(&r, 0, sizeof r);
+    sw_log_set_node("swarm_a@h");
+    sw_log_set_sink(test_sink, &r);
+    capture_t c;
+    capture_start(&c);
+    SW_INFO("node_up", "node=%s names=%d", "b@h", 3);
+    SW_WARN("empty", "%s", "");
+    SW_DEBUG("below", "x=1"); /* under the threshold: not taken */
+    SW_ERROR("refused", "y=2"); /* refused by the sink: stderr */
+    /* The rate limit applies before the sink. */
+    for (int i = 0; i < 3 * SW_LOG_BURST; i++) SW_WARN("flood", "i=%d", i);
+    fake_now += SW_LOG_INTERVAL_MS;
+    sw_log_tick();
+    sw_log_set_sink(NULL, NULL);
+    SW_INFO("after", "z=3"); /* no sink: stderr again */
+    sw_log_set_node(NULL);
+    char *text = capture_end(&c);
+    CU_ASSERT_EQUAL(r.n, 2 + SW_LOG_BURST + 1);
+    CU_ASSERT_EQUAL(r.lvl[0], SW_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(r.event[0], "node_up");
+    CU_ASSERT_STRING_EQUAL(r.node[0], "swarm_a@h");
+    CU_ASSERT_STRING_EQUAL(r.text[0], "node=b@h names=3");
+    CU_ASSERT_EQUAL(r.len[0], strlen("node=b@h names=3"));
+    CU_ASSERT_EQUAL(r.lvl[1], SW_LOG_WARNING);
+    CU_ASSERT_STRING_EQUAL(r.event[1], "empty");
+    CU_ASSERT_EQUAL(r.len[1], 0);
+    CU_ASSERT_STRING_EQUAL(r.text[2], "i=0");
+    CU_ASSERT_STRING_EQUAL(r.event[2 + SW_LOG_BURST], "log_suppressed");
+    CU_ASSERT_STRING_EQUAL(r.text[2 + SW_LOG_BURST], "of=flood count=20 interval_ms=10000");
+    CU_ASSERT_EQUAL(count_lines(text, NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "swarm_node level=error node=swarm_a@h event=refused y=2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "swarm_node level=info node=swarm_a@h event=after z=3\n"));
+    free(text);
+}
+
+/* A text longer than the buffer is cut, and still reaches the sink
+ * NUL-terminated with its length. */
+static int long_sink(void *ud, sw_log_level_t lvl, const char *node, const char *event,
+                     const char *text, size_t len) {
+    (void)lvl;
+    (void)node;
+    (void)event;
+    *(size_t *)ud = len;
+    CU_ASSERT_EQUAL(strlen(text), len);
+    return 0;
+}
+
+static void test_sink_long_text(void) {
+    setup();
+    size_t len = 0;
+    static char big[4000];
+    memset(big, 'x', sizeof big - 1);
+    sw_log_set_sink(long_sink, &len);
+    SW_INFO("long", "v=%s", big);
+    sw_log_set_sink(NULL, NULL);
+    CU_ASSERT(len > 900 && len < 1024);
+    CU_ASSERT_STRING_EQUAL(sw_log_level_name(SW_LOG_DEBUG), "debug");
+    CU_ASSERT_STRING_EQUAL(sw_log_level_name(SW_LOG_ERROR), "error");
+}
+
 static void test_no_limit(void) {
     setup();
     sw_log_set_limit(0, 0);
@@ -171,7 +262,10 @@ int test_log_suite(void) {
     if (!CU_add_test(s, "100000 lines of one event: burst + one summary", test_flood_one_event) ||
         !CU_add_test(s, "windows, events apart, same text, level", test_windows_and_events) ||
         !CU_add_test(s, "more events than slots share the last", test_table_full) ||
-        !CU_add_test(s, "burst 0 disables the limit", test_no_limit))
+        !CU_add_test(s, "burst 0 disables the limit", test_no_limit) ||
+        !CU_add_test(s, "a sink takes the records, refused ones reach stderr",
+                     test_sink_takes_records) ||
+        !CU_add_test(s, "a long text is cut before the sink", test_sink_long_text))
         return -1;
     return 0;
 }

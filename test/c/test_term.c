@@ -648,6 +648,36 @@ static void test_mutations(void) {
     guard_close(&g);
 }
 
+/* Names as text for log lines: printed, cut, or summarised when too deep
+ * or not a term. */
+static void test_snprint(void) {
+    char out[32];
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "worker");
+    ei_x_encode_long(&x, 12);
+    CU_ASSERT_STRING_EQUAL(sw_term_snprint(out, sizeof out, x.buff, (size_t)x.index), "{worker, 12}");
+    ei_x_free(&x);
+    ei_x_new_with_version(&x);
+    ei_x_encode_atom(&x, "a_long_atom_that_does_not_fit_in_32_bytes");
+    sw_term_snprint(out, sizeof out, x.buff, (size_t)x.index);
+    CU_ASSERT_EQUAL(strlen(out), sizeof out - 1);
+    CU_ASSERT_STRING_EQUAL(out + sizeof out - 4, "...");
+    CU_ASSERT_EQUAL(strncmp(out, "a_long_atom", 11), 0);
+    ei_x_free(&x);
+    ei_x_new_with_version(&x);
+    for (int i = 0; i < SW_TERM_MAX_DEPTH + 1; i++) ei_x_encode_list_header(&x, 1);
+    ei_x_encode_empty_list(&x);
+    for (int i = 0; i < SW_TERM_MAX_DEPTH + 1; i++) ei_x_encode_empty_list(&x);
+    char want[32];
+    snprintf(want, sizeof want, "<term of %d bytes>", x.index);
+    CU_ASSERT_STRING_EQUAL(sw_term_snprint(out, sizeof out, x.buff, (size_t)x.index), want);
+    /* Truncated: not a term. */
+    CU_ASSERT_STRING_EQUAL(sw_term_snprint(out, sizeof out, x.buff, 5), "<term of 5 bytes>");
+    ei_x_free(&x);
+}
+
 static int cleanup(void) {
     free_corpus();
     return 0;
@@ -662,7 +692,8 @@ int test_term_suite(void) {
         !CU_add_test(s, "1e6 nested lists and tuples", test_deep_nesting) ||
         !CU_add_test(s, "depth bound, iterative skip", test_depth_bound) ||
         !CU_add_test(s, "atom cache refs, funs, unknown tags refused", test_refused_tags) ||
-        !CU_add_test(s, "random mutations", test_mutations))
+        !CU_add_test(s, "random mutations", test_mutations) ||
+        !CU_add_test(s, "names as text for logs", test_snprint))
         return -1;
     return 0;
 }
