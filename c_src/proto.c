@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define PROTO_SLOTS 256u
+#define PROTO_SLOTS 512u
 #define PROTO_ENC_MAX 32
 
 const char *const sw_msg_name[SW_MSG_COUNT] = {

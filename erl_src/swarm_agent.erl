@@ -323,7 +323,7 @@ cnode_ready(St0) ->
 -spec retransport(state()) -> state().
 retransport(St0) ->
     CNode = swarm_ring:cnode_of(node()),
-    ?LOG_NOTICE(#{event => cnode_transport_change, from => St0#st.cnode, to => CNode}),
+    ?LOG_NOTICE(#{event => cnode_transport_change, from => St0#st.cnode, to => CNode}, swarm_log:meta()),
     persistent_term:put({swarm, cnode}, CNode),
     swarm_ring:clear(),
     Peers = case swarm_cnode:port_transport(CNode) of

@@ -197,7 +197,7 @@ watchdog(#cport{cnode = CNode, port = Port, cookie = Cookie} = P) ->
     case Port =/= undefined andalso not swarm_cnode:port_transport(CNode) andalso
         erlang:get_cookie() =/= Cookie of
         true ->
-            ?LOG_NOTICE(#{event => cnode_cookie_changed, action => restart}),
+            ?LOG_NOTICE(#{event => cnode_cookie_changed, action => restart}, swarm_log:meta()),
             retarget(P, CNode);
         false ->
             tick(P)
@@ -253,7 +253,7 @@ retarget(#cport{restart_timer = T} = P0, CNode) ->
     case open(P) of
         {ok, P1} -> P1;
         {error, Why} ->
-            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}),
+            ?LOG_ERROR(#{event => cnode_restart_failed, reason => Why}, swarm_log:meta()),
             schedule_restart(P)
     end.
 
