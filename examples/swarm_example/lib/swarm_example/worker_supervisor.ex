@@ -1,0 +1,32 @@
+defmodule SwarmExample.WorkerSupervisor do
+  @moduledoc """
+  The DynamicSupervisor of this node's workers. Its children are
+  `:temporary`: when a worker's node goes down or the ring gives its name to
+  another node, swarm starts it again there (its own restart would leave two
+  processes for one name).
+  """
+  use DynamicSupervisor
+
+  @group :workers
+
+  def start_link(arg), do: DynamicSupervisor.start_link(__MODULE__, arg, name: __MODULE__)
+
+  @impl true
+  def init(_arg), do: DynamicSupervisor.init(strategy: :one_for_one)
+
+  @doc """
+  The MFA given to `Swarm.register_name/5`: swarm calls it on the node that
+  owns `name`. Starts the worker under this node's supervisor and makes it a
+  member of the group `#{inspect(@group)}`; returns `{:ok, pid}` as swarm
+  requires.
+  """
+  def start_worker(name) do
+    with {:ok, pid} <- DynamicSupervisor.start_child(__MODULE__, {SwarmExample.Worker, name}),
+         :ok <- Swarm.join(@group, pid) do
+      {:ok, pid}
+    end
+  end
+
+  @doc "The group every worker joins."
+  def group, do: @group
+end
