@@ -18,14 +18,18 @@ defmodule SwarmExample.ClusterTest do
   setup do
     peers = Enum.map(1..@peers, &start_peer/1)
     tag = System.unique_integer([:positive])
+
     on_exit(fn ->
       kill_workers(tag)
       Enum.each(peers, fn {pid, _node} -> stop_peer(pid) end)
     end)
+
     nodes = [node() | Enum.map(peers, &elem(&1, 1))]
+
     eventually("every node's ring to hold the #{length(nodes)} nodes", fn ->
       Enum.all?(nodes, &(Enum.sort(rpc(&1, Swarm, :info, []).ring) == Enum.sort(nodes)))
     end)
+
     {:ok, peers: peers, nodes: nodes, tag: tag}
   end
 
@@ -34,13 +38,16 @@ defmodule SwarmExample.ClusterTest do
     where = for name <- names, into: %{}, do: {name, node(Swarm.whereis_name(name))}
     assert map_size(where) == @workers
     assert where |> Map.values() |> Enum.uniq() |> length() >= 2
+
     for n <- ctx.nodes, name <- names do
       assert rpc(n, SwarmExample, :node_of, [name]) == where[name]
       assert rpc(n, Swarm, :whereis_name, [name]) == Swarm.whereis_name(name)
     end
+
     for {n, name} <- Enum.zip(Stream.cycle(ctx.nodes), names) do
       assert rpc(n, SwarmExample, :incr, [name]) == 1
     end
+
     # Each worker runs under the supervisor of its node.
     for {name, n} <- where do
       children = rpc(n, DynamicSupervisor, :which_children, [SwarmExample.WorkerSupervisor])
@@ -50,22 +57,27 @@ defmodule SwarmExample.ClusterTest do
 
   test "a peer stopped gracefully hands its workers off, with their counts", ctx do
     names = start_workers(ctx.tag, ctx.nodes)
-    counts = for {name, i} <- Enum.with_index(names, 1), into: %{} do
-      for _ <- 1..i, do: SwarmExample.incr(name)
-      {name, i}
-    end
+
+    counts =
+      for {name, i} <- Enum.with_index(names, 1), into: %{} do
+        for _ <- 1..i, do: SwarmExample.incr(name)
+        {name, i}
+      end
+
     {pid, gone} = busiest_peer(ctx.peers, names)
     moved = for name <- names, node(Swarm.whereis_name(name)) == gone, do: name
     assert moved != []
     stop_peer(pid)
     refute gone in Node.list()
     survivors = ctx.nodes -- [gone]
+
     for name <- moved do
       eventually("#{inspect(name)} to run on a survivor", fn ->
         pid = Swarm.whereis_name(name)
         is_pid(pid) and node(pid) in survivors
       end)
     end
+
     for name <- names do
       assert SwarmExample.count(name) == counts[name]
       assert SwarmExample.node_of(name) in survivors
@@ -82,13 +94,16 @@ defmodule SwarmExample.ClusterTest do
     rpc_cast(gone, :erlang, :halt, [])
     eventually("#{gone} to go down", fn -> gone not in Node.list() end)
     survivors = ctx.nodes -- [gone]
+
     for name <- moved do
       eventually("#{inspect(name)} to restart on a survivor", fn ->
         pid = Swarm.whereis_name(name)
         is_pid(pid) and node(pid) in survivors
       end)
+
       assert SwarmExample.count(name) == 0
     end
+
     for name <- names -- moved, do: assert(SwarmExample.count(name) == 1)
   end
 
@@ -96,19 +111,23 @@ defmodule SwarmExample.ClusterTest do
     names = start_workers(ctx.tag, ctx.nodes)
     group = SwarmExample.WorkerSupervisor.group()
     pids = Enum.map(names, &Swarm.whereis_name/1)
+
     for n <- ctx.nodes do
       eventually("#{n} to list every worker in the group", fn ->
         members = rpc(n, Swarm, :members, [group])
         Enum.all?(pids, &(&1 in members))
       end)
     end
+
     [_, from | _] = ctx.nodes
     assert rpc(from, SwarmExample, :publish, [{:hello, ctx.tag}]) == :ok
+
     for name <- names do
       eventually("#{inspect(name)} to get the publish", fn ->
         {:hello, ctx.tag} in GenServer.call(SwarmExample.via(name), :notes)
       end)
     end
+
     replies = rpc(List.last(ctx.nodes), SwarmExample, :roll_call, [])
     for name <- names, do: assert({name, node(Swarm.whereis_name(name))} in replies)
   end
@@ -116,13 +135,18 @@ defmodule SwarmExample.ClusterTest do
   # Starts the workers from the nodes in turn; each runs where the ring says.
   defp start_workers(tag, nodes) do
     names = for i <- 1..@workers, do: {:cluster, tag, i}
+
     for {n, name} <- Enum.zip(Stream.cycle(nodes), names) do
       assert {:ok, pid} = rpc(n, SwarmExample, :start_worker, [name])
       assert is_pid(pid)
     end
+
     for n <- nodes, name <- names do
-      eventually("#{n} to see #{inspect(name)}", fn -> is_pid(rpc(n, Swarm, :whereis_name, [name])) end)
+      eventually("#{n} to see #{inspect(name)}", fn ->
+        is_pid(rpc(n, Swarm, :whereis_name, [name]))
+      end)
     end
+
     names
   end
 
@@ -138,6 +162,7 @@ defmodule SwarmExample.ClusterTest do
   defp kill_workers(tag) do
     pids = for {{:cluster, ^tag, _}, pid} <- Swarm.registered(), do: pid
     Enum.each(pids, &Process.exit(&1, :kill))
+
     eventually("the test's workers to go", fn ->
       not Enum.any?(Swarm.registered(), &match?({{:cluster, ^tag, _}, _}, &1))
     end)
@@ -159,14 +184,24 @@ defmodule SwarmExample.ClusterTest do
     [_, host] = node() |> Atom.to_string() |> String.split("@")
     otp = :code.lib_dir()
     paths = for p <- :code.get_path(), not List.starts_with?(p, otp), do: p
-    args =
-      [~c"-setcookie", Atom.to_charlist(Node.get_cookie()),
-       ~c"-kernel", ~c"logger_level", ~c"warning",
-       ~c"-kernel", ~c"prevent_overlapping_partitions", ~c"false", ~c"-pa" | paths]
+
+    args = [
+      ~c"-setcookie",
+      Atom.to_charlist(Node.get_cookie()),
+      ~c"-kernel",
+      ~c"logger_level",
+      ~c"warning",
+      ~c"-kernel",
+      ~c"prevent_overlapping_partitions",
+      ~c"false",
+      ~c"-pa" | paths
+    ]
+
     name = :"swarm_example_#{i}_#{System.unique_integer([:positive])}"
     # shutdown: :peer.stop/1 calls init:stop() there and waits up to 30 s.
-    {:ok, pid, node} = :peer.start(%{name: name, host: String.to_charlist(host), args: args,
-                                     shutdown: 30_000})
+    {:ok, pid, node} =
+      :peer.start(%{name: name, host: String.to_charlist(host), args: args, shutdown: 30_000})
+
     {:ok, _} = rpc(node, Application, :ensure_all_started, [:swarm_example])
     {pid, node}
   end

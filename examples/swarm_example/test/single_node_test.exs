@@ -19,7 +19,11 @@ defmodule SwarmExample.SingleNodeTest do
     assert node(pid) == node()
     assert Swarm.whereis_name(name) == pid
     assert {name, pid} in Swarm.registered()
-    assert {:undefined, pid, :worker, [Worker]} in DynamicSupervisor.which_children(WorkerSupervisor)
+
+    assert {:undefined, pid, :worker, [Worker]} in DynamicSupervisor.which_children(
+             WorkerSupervisor
+           )
+
     assert SwarmExample.node_of(name) == node()
   end
 
@@ -39,8 +43,14 @@ defmodule SwarmExample.SingleNodeTest do
     name = {:single, tag, 3}
     {:ok, pid} = SwarmExample.start_worker(name)
     assert SwarmExample.start_worker(name) == {:error, {:already_registered, pid}}
-    assert Swarm.whereis_or_register_name(name, WorkerSupervisor, :start_worker, [name]) == {:ok, pid}
-    assert length(for {:undefined, ^pid, _, _} <- DynamicSupervisor.which_children(WorkerSupervisor), do: pid) == 1
+
+    assert Swarm.whereis_or_register_name(name, WorkerSupervisor, :start_worker, [name]) ==
+             {:ok, pid}
+
+    assert length(
+             for {:undefined, ^pid, _, _} <- DynamicSupervisor.which_children(WorkerSupervisor),
+                 do: pid
+           ) == 1
   end
 
   test "a worker that exits loses its name; registering it again starts a fresh one", %{tag: tag} do
@@ -51,7 +61,10 @@ defmodule SwarmExample.SingleNodeTest do
     Process.exit(pid, :kill)
     assert_receive {:DOWN, ^ref, :process, ^pid, :killed}, 5_000
     # :temporary in the supervisor and swarm's default restart: :temporary.
-    eventually("the name of the killed worker to go", fn -> Swarm.whereis_name(name) == :undefined end)
+    eventually("the name of the killed worker to go", fn ->
+      Swarm.whereis_name(name) == :undefined
+    end)
+
     {:ok, pid2} = SwarmExample.start_worker(name)
     assert pid2 != pid
     assert SwarmExample.count(name) == 0
@@ -63,32 +76,44 @@ defmodule SwarmExample.SingleNodeTest do
     ref = Process.monitor(pid)
     send(pid, {:swarm, :die})
     assert_receive {:DOWN, ^ref, :process, ^pid, :shutdown}, 5_000
-    eventually("the name of the stopped worker to go", fn -> Swarm.whereis_name(name) == :undefined end)
+
+    eventually("the name of the stopped worker to go", fn ->
+      Swarm.whereis_name(name) == :undefined
+    end)
   end
 
-  test "a GenServer started with a via name is registered (register_name/2) and unregistered", %{tag: tag} do
+  test "a GenServer started with a via name is registered (register_name/2) and unregistered", %{
+    tag: tag
+  } do
     name = {:single, tag, :via}
     {:ok, pid} = GenServer.start(Worker, name, name: SwarmExample.via(name))
     assert Swarm.whereis_name(name) == pid
     assert SwarmExample.incr(name) == 1
-    assert GenServer.start(Worker, name, name: SwarmExample.via(name)) == {:error, {:already_started, pid}}
+
+    assert GenServer.start(Worker, name, name: SwarmExample.via(name)) ==
+             {:error, {:already_started, pid}}
+
     assert Swarm.unregister_name(name) == :ok
     assert Swarm.whereis_name(name) == :undefined
     assert Process.alive?(pid)
     GenServer.stop(pid)
   end
 
-  test "workers are in the group: publish reaches each, multi_call gathers their replies", %{tag: tag} do
+  test "workers are in the group: publish reaches each, multi_call gathers their replies", %{
+    tag: tag
+  } do
     names = for i <- 1..3, do: {:single, tag, :group, i}
     pids = for name <- names, do: elem(SwarmExample.start_worker(name), 1)
     members = Swarm.members(WorkerSupervisor.group())
     assert Enum.all?(pids, &(&1 in members))
     assert SwarmExample.publish({:hello, tag}) == :ok
+
     for name <- names do
       eventually("#{inspect(name)} to get the publish", fn ->
         GenServer.call(SwarmExample.via(name), :notes) == [{:hello, tag}]
       end)
     end
+
     replies = SwarmExample.roll_call()
     for name <- names, do: assert({name, node()} in replies)
     # A member that leaves gets no more publishes and is not called.
@@ -107,6 +132,7 @@ defmodule SwarmExample.SingleNodeTest do
   defp stop(pid) do
     ref = Process.monitor(pid)
     Process.exit(pid, :shutdown)
+
     receive do
       {:DOWN, ^ref, :process, _, _} -> :ok
     after
