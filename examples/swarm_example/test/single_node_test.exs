@@ -123,10 +123,11 @@ defmodule SwarmExample.SingleNodeTest do
     refute {hd(names), node()} in SwarmExample.roll_call()
   end
 
-  # Stops the workers a test started (by their names' tag).
+  # Stops the workers a test started (their names carry its tag).
   defp stop_workers(tag) do
-    for {{:single, ^tag, _} = _name, pid} <- Swarm.registered(), do: stop(pid)
-    for {{:single, ^tag, :group, _}, pid} <- Swarm.registered(), do: stop(pid)
+    for {name, pid} <- Swarm.registered(),
+        match?({:single, ^tag, _}, name) or match?({:single, ^tag, _, _}, name),
+        do: stop(pid)
   end
 
   defp stop(pid) do
