@@ -230,7 +230,7 @@ mix-setup:
 	$(Q)mix local.rebar rebar3 $(REBAR3) --force
 
 examples-test: mix-setup
-	$(Q)cd $(EX_APP) && MIX_ENV=test $(EX_TEST)
+	$(Q)cd $(EX_APP) && $(EX_TEST)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
