@@ -18,12 +18,18 @@ defmodule SwarmExample.WorkerSupervisor do
   The MFA given to `Swarm.register_name/5`: swarm calls it on the node that
   owns `name`. Starts the worker under this node's supervisor and makes it a
   member of the group `#{inspect(@group)}`; returns `{:ok, pid}` as swarm
-  requires.
+  requires, or the error (and no worker runs).
   """
   def start_worker(name) do
-    with {:ok, pid} <- DynamicSupervisor.start_child(__MODULE__, {SwarmExample.Worker, name}),
-         :ok <- Swarm.join(@group, pid) do
-      {:ok, pid}
+    with {:ok, pid} <- DynamicSupervisor.start_child(__MODULE__, {SwarmExample.Worker, name}) do
+      case Swarm.join(@group, pid) do
+        :ok ->
+          {:ok, pid}
+
+        {:error, _} = error ->
+          :ok = DynamicSupervisor.terminate_child(__MODULE__, pid)
+          error
+      end
     end
   end
 
