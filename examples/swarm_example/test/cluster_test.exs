@@ -89,6 +89,46 @@ defmodule SwarmExample.ClusterTest do
     end
   end
 
+  test "a node that joins takes over its names' workers, with their counts", ctx do
+    # 48 names: the joining node owns none of them with odds 0.8^48.
+    names = start_workers(ctx.tag, ctx.nodes, 48)
+
+    counts =
+      for {name, i} <- Enum.with_index(names, 1), into: %{} do
+        n = rem(i, 5) + 1
+        for _ <- 1..n, do: SwarmExample.incr(name)
+        {name, n}
+      end
+
+    failed_before = handoffs_failed(ctx.nodes)
+    {pid, new} = start_peer(@peers + 1)
+
+    on_exit(fn ->
+      kill_workers(ctx.tag)
+      stop_peer(pid)
+    end)
+
+    nodes = [new | ctx.nodes]
+
+    eventually("every node's ring to hold #{new}", fn ->
+      Enum.all?(nodes, &(new in rpc(&1, Swarm, :info, []).ring))
+    end)
+
+    eventually("workers to run on #{new}", fn ->
+      Enum.any?(names, &(node(Swarm.whereis_name(&1)) == new))
+    end)
+
+    for name <- names do
+      eventually("#{inspect(name)} to have its count where it runs", fn ->
+        SwarmExample.count(name) == counts[name] and
+          SwarmExample.node_of(name) == node(Swarm.whereis_name(name))
+      end)
+    end
+
+    # Every move started on the new node (its supervisor was there in time).
+    assert handoffs_failed(ctx.nodes) == failed_before
+  end
+
   test "a peer that halts: its workers start afresh on the others", ctx do
     names = start_workers(ctx.tag, ctx.nodes)
     for name <- names, do: SwarmExample.incr(name)
@@ -138,8 +178,8 @@ defmodule SwarmExample.ClusterTest do
   end
 
   # Starts the workers from the nodes in turn; each runs where the ring says.
-  defp start_workers(tag, nodes) do
-    names = for i <- 1..@workers, do: {:cluster, tag, i}
+  defp start_workers(tag, nodes, count \\ @workers) do
+    names = for i <- 1..count, do: {:cluster, tag, i}
 
     for {n, name} <- Enum.zip(Stream.cycle(nodes), names) do
       assert {:ok, pid} = rpc(n, SwarmExample, :start_worker, [name])
@@ -153,6 +193,11 @@ defmodule SwarmExample.ClusterTest do
     end
 
     names
+  end
+
+  # Handoffs whose start failed at the new owner, counted at the old home.
+  defp handoffs_failed(nodes) do
+    Enum.sum(for n <- nodes, do: rpc(n, Swarm, :info, []).counters[:handoffs_failed])
   end
 
   # The peer running the most of the workers.

@@ -8,6 +8,7 @@ defmodule SwarmExample.WorkerSupervisor do
   use DynamicSupervisor
 
   @group :workers
+  @await_ms 5_000
 
   def start_link(arg), do: DynamicSupervisor.start_link(__MODULE__, arg, name: __MODULE__)
 
@@ -21,7 +22,8 @@ defmodule SwarmExample.WorkerSupervisor do
   requires, or the error (and no worker runs).
   """
   def start_worker(name) do
-    with {:ok, pid} <- DynamicSupervisor.start_child(__MODULE__, {SwarmExample.Worker, name}) do
+    with :ok <- await_started(System.monotonic_time(:millisecond) + @await_ms),
+         {:ok, pid} <- DynamicSupervisor.start_child(__MODULE__, {SwarmExample.Worker, name}) do
       case Swarm.join(@group, pid) do
         :ok ->
           {:ok, pid}
@@ -35,4 +37,24 @@ defmodule SwarmExample.WorkerSupervisor do
 
   @doc "The group every worker joins."
   def group, do: @group
+
+  # swarm's application starts before this one (a dependency), and a node
+  # enters swarm's ring as soon as swarm runs: the other nodes may hand
+  # workers over to it (or start ones the ring gives it) while this
+  # application is still starting. A start waits for this supervisor, up to
+  # @await_ms; a failed handoff would leave the worker on its old node until
+  # the next change of the ring.
+  defp await_started(deadline) do
+    cond do
+      Process.whereis(__MODULE__) ->
+        :ok
+
+      System.monotonic_time(:millisecond) > deadline ->
+        {:error, :worker_supervisor_not_started}
+
+      true ->
+        Process.sleep(10)
+        await_started(deadline)
+    end
+  end
 end
