@@ -5,7 +5,7 @@
 # the cluster changes, and gathered in a process group.
 #
 #   mix local.rebar rebar3 /usr/bin/rebar3 --force   # once per machine
-#   mix test                                         # or: make examples-test (from the root)
+#   elixir --name t@127.0.0.1 -S mix test             # or, from the root: make examples-test
 defmodule SwarmExample.MixProject do
   use Mix.Project
 
