@@ -6,9 +6,13 @@
 #                   include/swarm.h compiles alone (C, and C++ when a C++
 #                   compiler is installed), Erlang app
 #   make test       everything, then CUnit suites (plain, ASan/UBSan, valgrind),
-#                   Dialyzer over erl_src/, Common Test suites
+#                   Dialyzer over erl_src/, the Elixir example's tests, Common
+#                   Test suites
 #   make dialyzer   Dialyzer over erl_src/ (specs and calls; ~30 s with a
 #                   fresh PLT)
+#   make mix-setup  gives mix Debian's rebar3 (once per machine; offline)
+#   make examples-test  the Elixir example's ExUnit tests (examples/swarm_example,
+#                   mix with swarm as a path dependency); part of make test
 #   make demo       the local demo cluster (scripts/demo.sh)
 #   make bench      the benchmarks (bench/)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
@@ -32,7 +36,13 @@
 # the swarm_* functions (c_src/libswarm.map). A program calling ei itself
 # still links -lei: the copy inside the .so is the library's own.
 
+# erl_interface's directory: rebar3 gives it to its hooks
+# (ERLANG_LIB_DIR_erl_interface), which saves starting a BEAM to ask.
+ifneq ($(ERLANG_LIB_DIR_erl_interface),)
+ERL_ROOT     := $(ERLANG_LIB_DIR_erl_interface)
+else
 ERL_ROOT     := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
+endif
 EI_INC       := $(ERL_ROOT)/include
 EI_LIB       := $(ERL_ROOT)/lib
 
@@ -74,7 +84,7 @@ Q := @
 endif
 
 .PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer \
-        fuzz fuzz-smoke fuzz-build sim
+        fuzz fuzz-smoke fuzz-build sim doc-chunks mix-setup examples-test
 
 all: c erl
 
@@ -184,12 +194,44 @@ sim: $(TEST_BIN)
 erl: $(NODE_BIN)
 	$(Q)rebar3 compile
 
+# EEP-48 doc chunks of the modules (`h Swarm.register_name` in iex), in the
+# doc/ next to the ebin rebar3 writes: mix's build directory of the
+# dependency when mix runs rebar3 (REBAR_BARE_COMPILER_OUTPUT_DIR), else
+# rebar3's profile directory (REBAR_BUILD_DIR), else its default. rebar3's
+# pre_hooks make this target; the stamp keeps a build where no source
+# changed from starting the escript.
+ERL_APP_DIR  := $(or $(REBAR_BARE_COMPILER_OUTPUT_DIR),$(if $(REBAR_BUILD_DIR),$(REBAR_BUILD_DIR)/lib/swarm),_build/default/lib/swarm)
+DOC_STAMP    := $(ERL_APP_DIR)/doc/chunks/.stamp
+
+doc-chunks: $(DOC_STAMP)
+
+$(DOC_STAMP): $(wildcard erl_src/*.erl)
+	$(Q)escript scripts/doc_chunks.escript $(ERL_APP_DIR)
+	$(Q)touch $@
+
 ct: all
 	$(Q)scripts/ct.sh
 
 # Fails on any warning (rebar.config: unmatched returns, error handling).
 dialyzer: erl
 	$(Q)rebar3 dialyzer
+
+# ---- Elixir: the example application (examples/swarm_example) -------------
+# mix builds swarm (a path dependency, manager: :rebar3) with rebar3. Without
+# a rebar3 of its own, mix offers to download one from Hex; mix-setup gives
+# it Debian's instead, once per machine and user (it replaces a rebar3 that
+# mix installed before), with no network.
+REBAR3       ?= $(shell command -v rebar3)
+EX_APP       := examples/swarm_example
+# Plain `mix test`, on an unnamed node: the cluster tests start distribution
+# themselves (and swarm then joins the cluster they build).
+EX_TEST      ?= mix test
+
+mix-setup:
+	$(Q)mix local.rebar rebar3 $(REBAR3) --force
+
+examples-test: mix-setup
+	$(Q)cd $(EX_APP) && $(EX_TEST)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -198,6 +240,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory valgrind
 	$(Q)$(MAKE) --no-print-directory dialyzer
+	$(Q)$(MAKE) --no-print-directory examples-test
 	$(Q)scripts/ct.sh
 
 demo: deps
@@ -270,7 +313,8 @@ valgrind: $(TEST_BIN)
 	  --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 clean:
-	rm -rf build build-asan build-fuzz priv/swarm_node $(PRIV_LIB) $(PRIV_SO) $(EXAMPLE_BIN) _build
+	rm -rf build build-asan build-fuzz priv/swarm_node $(PRIV_LIB) $(PRIV_SO) $(EXAMPLE_BIN) _build \
+	  $(EX_APP)/_build $(EX_APP)/deps
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TEST_AUX_SRC:test/c/%.c=$(BUILD)/test/%.d) \
          $(BUILD)/main.d \

@@ -1,9 +1,9 @@
 #!/usr/bin/env escript
 %% doc_chunks.escript - writes the EEP-48 documentation chunks of swarm's
 %% modules (doc/chunks/<Module>.chunk next to ebin), so that `h Swarm.info`
-%% in iex and code:get_doc/1 show the @doc texts. Run by rebar3 after every
-%% compile (rebar.config's post_hooks); skips modules whose chunk is newer
-%% than their source.
+%% in iex and code:get_doc/1 show the @doc texts. Run by `make doc-chunks`
+%% (rebar.config's pre_hooks) when a source changed; skips modules whose
+%% chunk is newer than their source.
 %% Usage: scripts/doc_chunks.escript [LibDir]  (default: $REBAR_BUILD_DIR/lib/swarm,
 %% else _build/default/lib/swarm)
 main(Args) ->
