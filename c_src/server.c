@@ -382,6 +382,11 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     sw_tracker_set_restart(s->tracker, (sw_restart_t)cfg->restart,
                            cfg->restart_intensity >= 0 ? (unsigned)cfg->restart_intensity : 3,
                            cfg->restart_period_ms >= 0 ? (unsigned)cfg->restart_period_ms : 5000);
+    /* The tracker's clock from the start, not from the first tick: what it
+     * stamps before then (an orphan kept, a restart counted, a claim's
+     * deadline) is measured against the loop's time. */
+    uv_update_time(s->loop);
+    sw_tracker_tick(s->tracker, uv_now(s->loop));
     s->groups = sw_group_new(s->beam);
     if (!s->groups) return -1;
     sw_group_set_connected(s->groups, env_connected, s);
