@@ -24,31 +24,31 @@
 -export([start_link/1, cnode/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--record(st, {
-    cnode :: node(),
-    port :: swarm_port:t(),
-    replica = swarm_replica:new() :: swarm_replica:t(),
-    peers = #{} :: swarm_peers:peers(),
-    config :: swarm_config:config(),
+%% The agent's state: a map, so that `sys:get_state(swarm_agent)' reads
+%% as one (swarm_port's and swarm_replica's parts stay theirs).
+-type state() :: #{
+    cnode := node(),
+    port := swarm_port:t(),
+    replica := swarm_replica:t(),
+    peers := swarm_peers:peers(),
+    config := swarm_config:config(),
     %% The distribution link to the running C node went down: when it is
     %% back, both sides resynchronise (see link_back/1).
-    link_lost = false :: boolean(),
-    link_resyncs = 0 :: non_neg_integer(),
+    link_lost := boolean(),
+    link_resyncs := non_neg_integer(),
     %% Out of the placement (swarm:handoff/0, a stop): told to every
     %% (re)started C node.
-    leaving = none :: none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP,
+    leaving := none | ?SW_MSG_HANDOFF | ?SW_MSG_STOP,
     %% The ring's members as the C node last reported them.
-    ring = [] :: [node()],
+    ring := [node()],
     %% The timer of the next look at node() (port transport only).
-    dist_check :: reference() | undefined
-}).
+    dist_check := reference() | undefined
+}.
 
 %% How often a node without distribution looks whether it became
 %% distributed (net_kernel:start/1 also sends a nodeup of the node itself,
 %% which is seen at once).
 -define(DIST_CHECK_MS, 500).
-
--type state() :: #st{}.
 
 %% @doc Starts the agent, registered as `swarm_agent' (by swarm_sup); it
 %% returns once its C node is ready.
@@ -88,7 +88,7 @@ init(Config) ->
         {ok, Port1} ->
             case swarm_port:await_ready(Port1, 10000) of
                 {ok, Port2} ->
-                    St = cnode_ready(#st{cnode = CNode, port = Port2, config = Config}),
+                    St = cnode_ready(new_state(CNode, Port2, Config)),
                     ok = announce(St),
                     {ok, schedule_dist_check(St)};
                 {error, Why} ->
@@ -98,37 +98,42 @@ init(Config) ->
             {stop, Why}
     end.
 
+-spec new_state(node(), swarm_port:t(), swarm_config:config()) -> state().
+new_state(CNode, Port, Config) ->
+    #{cnode => CNode, port => Port, replica => swarm_replica:new(), peers => #{}, config => Config,
+      link_lost => false, link_resyncs => 0, leaving => none, ring => [], dist_check => undefined}.
+
 %% @doc gen_server callback: `peers', `restarts', `link_resyncs',
 %% `cnode_ready' and `os_pid' (for tests and operators).
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call(peers, _From, St) ->
-    {reply, maps:keys(St#st.peers), St};
+    {reply, maps:keys(maps:get(peers, St)), St};
 handle_call(restarts, _From, St) ->
-    {reply, swarm_port:restarts(St#st.port), St};
+    {reply, swarm_port:restarts(maps:get(port, St)), St};
 handle_call(link_resyncs, _From, St) ->
-    {reply, St#st.link_resyncs, St};
+    {reply, maps:get(link_resyncs, St), St};
 handle_call(cnode_ready, _From, St) ->
-    {reply, swarm_port:ready(St#st.port), St};
+    {reply, swarm_port:ready(maps:get(port, St)), St};
 handle_call({leave, Mode, Caller, Ref}, _From, St) when Mode =:= ?SW_MSG_HANDOFF; Mode =:= ?SW_MSG_STOP ->
     %% A stop stays a stop (a handoff asked meanwhile does not undo it).
-    Leaving = case St#st.leaving of ?SW_MSG_STOP -> ?SW_MSG_STOP; _ -> Mode end,
-    ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, Caller, Ref, Leaving}),
-    {reply, ok, St#st{leaving = Leaving}};
-handle_call(rejoin, _From, #st{leaving = ?SW_MSG_STOP} = St) ->
+    Leaving = case maps:get(leaving, St) of ?SW_MSG_STOP -> ?SW_MSG_STOP; _ -> Mode end,
+    ok = swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_LEAVING, Caller, Ref, Leaving}),
+    {reply, ok, St#{leaving := Leaving}};
+handle_call(rejoin, _From, #{leaving := ?SW_MSG_STOP} = St) ->
     {reply, {error, stopping}, St};
 handle_call(rejoin, _From, St) ->
-    ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_REJOIN, self(), make_ref()}),
-    {reply, ok, St#st{leaving = none}};
+    ok = swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_REJOIN, self(), make_ref()}),
+    {reply, ok, St#{leaving := none}};
 handle_call(info, _From, St) ->
-    OsPid = case swarm_port:os_pid(St#st.port) of {ok, P} -> P; error -> undefined end,
-    {reply, #{node => node(), cnode => St#st.cnode, cnode_os_pid => OsPid,
-              cnode_ready => swarm_port:ready(St#st.port), cnode_restarts => swarm_port:restarts(St#st.port),
-              peers => lists:sort(maps:keys(St#st.peers)), ring => St#st.ring,
-              placement => case St#st.leaving of none -> in; Mode -> {out, Mode} end,
-              transport => case swarm_cnode:port_transport(St#st.cnode) of true -> port; false -> dist end,
-              link_resyncs => St#st.link_resyncs}, St};
+    OsPid = case swarm_port:os_pid(maps:get(port, St)) of {ok, P} -> P; error -> undefined end,
+    {reply, #{node => node(), cnode => maps:get(cnode, St), cnode_os_pid => OsPid,
+              cnode_ready => swarm_port:ready(maps:get(port, St)), cnode_restarts => swarm_port:restarts(maps:get(port, St)),
+              peers => lists:sort(maps:keys(maps:get(peers, St))), ring => maps:get(ring, St),
+              placement => case maps:get(leaving, St) of none -> in; Mode -> {out, Mode} end,
+              transport => case swarm_cnode:port_transport(maps:get(cnode, St)) of true -> port; false -> dist end,
+              link_resyncs => maps:get(link_resyncs, St)}, St};
 handle_call(os_pid, _From, St) ->
-    case swarm_port:os_pid(St#st.port) of
+    case swarm_port:os_pid(maps:get(port, St)) of
         {ok, OsPid} -> {reply, OsPid, St};
         error -> {reply, {error, unknown_call}, St}
     end;
@@ -143,26 +148,26 @@ handle_cast(_Msg, St) ->
 %% @doc gen_server callback: the C node's stream, the port's messages, the
 %% watchdog, node and monitor events, and other agents' greetings.
 -spec handle_info(term(), state()) -> {noreply, state()}.
-handle_info(Msg, #st{cnode = CNode} = St) when (node() =:= nonode@nohost) =/= (CNode =:= ?SW_UNNAMED_CNODE) ->
+handle_info(Msg, #{cnode := CNode} = St) when (node() =:= nonode@nohost) =/= (CNode =:= ?SW_UNNAMED_CNODE) ->
     %% The node became distributed, or stopped being so, since the last
     %% message: the C node changes transport first.
     handle_info(Msg, retransport(St));
 handle_info(dist_check, St) ->
-    {noreply, schedule_dist_check(St#st{dist_check = undefined})};
-handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #st{cnode = CNode} = St) ->
+    {noreply, schedule_dist_check(St#{dist_check := undefined})};
+handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #{cnode := CNode} = St) ->
     %% The batches already waiting are applied with this one, in order.
     R = lists:foldl(fun({_, ?SW_MSG_BATCH, Ops, Replies}, R0) ->
                             swarm_replica:batch(Ops, Replies, CNode, R0)
-                    end, St#st.replica, swarm_cnode:drain(Msg, 64)),
-    {noreply, St#st{replica = R}};
+                    end, maps:get(replica, St), swarm_cnode:drain(Msg, 64)),
+    {noreply, St#{replica := R}};
 handle_info({?SW_TAG, ?SW_MSG_STARTED, _, _, _} = Msg, St) ->
-    ok = swarm_helpers:started(St#st.cnode, Msg),
+    ok = swarm_helpers:started(maps:get(cnode, St), Msg),
     {noreply, St};
 handle_info({?SW_TAG, ?SW_MSG_RING, Members}, St) when is_list(Members) ->
     ok = ring(Members),
-    {noreply, St#st{ring = lists:sort(Members)}};
+    {noreply, St#{ring := lists:sort(Members)}};
 handle_info({?SW_TAG, ?SW_MSG_SYNCED}, St) ->
-    {noreply, St#st{replica = swarm_replica:end_shadow(St#st.replica)}};
+    {noreply, St#{replica := swarm_replica:end_shadow(maps:get(replica, St))}};
 handle_info({?SW_TAG, ?SW_MSG_LINKS}, St) ->
     %% A connection of our C node to a peer went or came: requests and
     %% replies in flight on it are lost, and requests that waited for a
@@ -170,41 +175,41 @@ handle_info({?SW_TAG, ?SW_MSG_LINKS}, St) ->
     ok = swarm_cnode:bump_epoch(),
     {noreply, St};
 handle_info({'DOWN', Mref, process, Pid, Why}, St0) when node(Pid) =:= node() ->
-    case swarm_replica:pid_down(Pid, Mref, St0#st.replica) of
+    case swarm_replica:pid_down(Pid, Mref, maps:get(replica, St0)) of
         {down, R} ->
             St = stopping(Why, St0),
             Down = case crashed(Why) of
                        true -> {?SW_TAG, ?SW_MSG_PID_DOWN, Pid, ?SW_MSG_CRASH};
                        false -> {?SW_TAG, ?SW_MSG_PID_DOWN, Pid}
                    end,
-            ok = swarm_cnode:send(St#st.cnode, Down),
-            {noreply, St#st{replica = R}};
+            ok = swarm_cnode:send(maps:get(cnode, St), Down),
+            {noreply, St#{replica := R}};
         unknown ->
             {noreply, St0}
     end;
 handle_info({'DOWN', Mref, process, _Pid, _Why}, St) ->
-    {noreply, St#st{peers = swarm_peers:down(Mref, St#st.cnode, St#st.peers)}};
+    {noreply, St#{peers := swarm_peers:down(Mref, maps:get(cnode, St), maps:get(peers, St))}};
 handle_info({?SW_TAG, ?SW_MSG_AGENT_HELLO, Node, Agent, PeerCNode}, St) when is_pid(Agent) ->
-    case swarm_config:ignore_node(Node, St#st.config) of
+    case swarm_config:ignore_node(Node, maps:get(config, St)) of
         true -> {noreply, St};
-        false -> {noreply, St#st{peers = swarm_peers:hello(Node, Agent, PeerCNode, St#st.cnode, St#st.peers)}}
+        false -> {noreply, St#{peers := swarm_peers:hello(Node, Agent, PeerCNode, maps:get(cnode, St), maps:get(peers, St))}}
     end;
 handle_info({?SW_TAG, ?SW_MSG_AGENT_CNODE_UP, Node}, St) ->
-    ok = swarm_peers:cnode_up(Node, St#st.cnode, St#st.peers),
+    ok = swarm_peers:cnode_up(Node, maps:get(cnode, St), maps:get(peers, St)),
     {noreply, St};
 handle_info({?SW_TAG, ?SW_MSG_AGENT_BYE, Node}, St) ->
-    {noreply, St#st{peers = swarm_peers:gone(Node, St#st.cnode, St#st.peers)}};
-handle_info({nodeup, CNode, _}, #st{cnode = CNode} = St) ->
+    {noreply, St#{peers := swarm_peers:gone(Node, maps:get(cnode, St), maps:get(peers, St))}};
+handle_info({nodeup, CNode, _}, #{cnode := CNode} = St) ->
     {noreply, link_back(St)};
-handle_info({nodedown, CNode, _}, #st{cnode = CNode} = St) ->
+handle_info({nodedown, CNode, _}, #{cnode := CNode} = St) ->
     %% The link to our C node dropped while the C node may live on (a tick
     %% timeout, a forced disconnect): messages in flight either way are
     %% lost. A dead C node is seen through its port instead.
-    case swarm_port:running(St#st.port) of
+    case swarm_port:running(maps:get(port, St)) of
         false -> {noreply, St};
         true ->
             ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}, swarm_log:meta()),
-            {noreply, St#st{link_lost = true}}
+            {noreply, St#{link_lost := true}}
     end;
 handle_info({Up, Node, _}, St) when (Up =:= nodeup orelse Up =:= nodedown), Node =:= node() ->
     %% The node itself, as net_kernel:start/1 reports it (the transport
@@ -212,13 +217,13 @@ handle_info({Up, Node, _}, St) when (Up =:= nodeup orelse Up =:= nodedown), Node
     {noreply, St};
 handle_info({nodeup, Node, Info}, St) ->
     case proplists:get_value(node_type, Info) of
-        visible -> swarm_config:ignore_node(Node, St#st.config) orelse swarm_peers:announce(Node);
+        visible -> swarm_config:ignore_node(Node, maps:get(config, St)) orelse swarm_peers:announce(Node);
         _ -> ok
     end,
     {noreply, St};
 handle_info({nodedown, Node, Info}, St) ->
     case proplists:get_value(node_type, Info) of
-        visible -> {noreply, St#st{peers = swarm_peers:gone(Node, St#st.cnode, St#st.peers)}};
+        visible -> {noreply, St#{peers := swarm_peers:gone(Node, maps:get(cnode, St), maps:get(peers, St))}};
         _ -> {noreply, St}
     end;
 handle_info({Port, _} = Msg, St) when is_port(Port) ->
@@ -226,17 +231,17 @@ handle_info({Port, _} = Msg, St) when is_port(Port) ->
 handle_info({'EXIT', Port, _} = Msg, St) when is_port(Port) ->
     port_event(Msg, St);
 handle_info(watchdog, St) ->
-    {noreply, St#st{port = swarm_port:watchdog(St#st.port)}};
+    {noreply, St#{port := swarm_port:watchdog(maps:get(port, St))}};
 handle_info({Ref, ?SW_MSG_PONG} = Msg, St) when is_reference(Ref) ->
-    case swarm_port:pong(Ref, St#st.port) of
-        {ok, P} -> {noreply, St#st{port = P}};
+    case swarm_port:pong(Ref, maps:get(port, St)) of
+        {ok, P} -> {noreply, St#{port := P}};
         unexpected -> unexpected(Msg, St)
     end;
 handle_info({Ref, Answer}, St) when is_reference(Ref), (Answer =:= ok orelse element(1, Answer) =:= ok) ->
     %% The C node's answer to a leave or rejoin the agent sent itself.
     {noreply, St};
 handle_info(restart_cnode, St) ->
-    {noreply, St#st{port = swarm_port:restart(St#st.port)}};
+    {noreply, St#{port := swarm_port:restart(maps:get(port, St))}};
 handle_info(Other, St) ->
     unexpected(Other, St).
 
@@ -244,8 +249,8 @@ handle_info(Other, St) ->
 -spec terminate(term(), state()) -> ok.
 terminate(_Why, St) ->
     swarm_ring:clear(),
-    ok = swarm_peers:bye(St#st.peers),
-    swarm_port:close(St#st.port).
+    ok = swarm_peers:bye(maps:get(peers, St)),
+    swarm_port:close(maps:get(port, St)).
 
 %% A supervisor's exit reasons (and a normal exit) are no crash: only a
 %% crash restarts a `transient' process.
@@ -262,14 +267,14 @@ crashed(_) -> true.
 %% on their owners among the other nodes as they go, rather than when the
 %% node is gone (and nothing is placed here any more).
 -spec stopping(term(), state()) -> state().
-stopping(_Why, #st{leaving = ?SW_MSG_STOP} = St) ->
+stopping(_Why, #{leaving := ?SW_MSG_STOP} = St) ->
     St;
 stopping(Why, St) when Why =:= shutdown; Why =:= killed; element(1, Why) =:= shutdown ->
-    case swarm_config:handoff_on_stop(St#st.config) andalso init:get_status() of
+    case swarm_config:handoff_on_stop(maps:get(config, St)) andalso init:get_status() of
         {stopping, _} ->
             ?LOG_NOTICE(#{event => node_stopping, action => leave_placement}, swarm_log:meta()),
-            ok = swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), ?SW_MSG_STOP}),
-            St#st{leaving = ?SW_MSG_STOP};
+            ok = swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), ?SW_MSG_STOP}),
+            St#{leaving := ?SW_MSG_STOP};
         _ ->
             St
     end;
@@ -285,12 +290,12 @@ unexpected(Msg, St) ->
 
 -spec port_event(term(), state()) -> {noreply, state()}.
 port_event(Msg, St) ->
-    case swarm_port:event(Msg, St#st.port) of
+    case swarm_port:event(Msg, maps:get(port, St)) of
         {deliver, To, Delivered} when To =:= self() -> handle_info(Delivered, St);
         {deliver, To, Delivered} -> erlang:send(To, Delivered), {noreply, St};
-        {ready, P} -> {noreply, cnode_ready(St#st{port = P})};
-        {exited, P} -> {noreply, St#st{port = P, link_lost = false}};
-        {ok, P} -> {noreply, St#st{port = P}};
+        {ready, P} -> {noreply, cnode_ready(St#{port := P})};
+        {exited, P} -> {noreply, St#{port := P, link_lost := false}};
+        {ok, P} -> {noreply, St#{port := P}};
         unexpected -> unexpected(Msg, St)
     end.
 
@@ -300,12 +305,12 @@ port_event(Msg, St) ->
 %% it now.
 -spec cnode_ready(state()) -> state().
 cnode_ready(St0) ->
-    St = St0#st{link_lost = false, replica = swarm_replica:begin_shadow(St0#st.replica)},
+    St = St0#{link_lost := false, replica := swarm_replica:begin_shadow(maps:get(replica, St0))},
     ok = hello(St),
     ok = tell_leaving(St),
     ok = swarm_cnode:bump_epoch(),
-    ok = swarm_groups:cnode_ready(St#st.cnode),
-    ok = swarm_peers:tell_cnode_up(St#st.peers),
+    ok = swarm_groups:cnode_ready(maps:get(cnode, St)),
+    ok = swarm_peers:tell_cnode_up(maps:get(peers, St)),
     St.
 
 %% The node became distributed (net_kernel:start/1), or stopped being so
@@ -323,18 +328,18 @@ cnode_ready(St0) ->
 -spec retransport(state()) -> state().
 retransport(St0) ->
     CNode = swarm_ring:cnode_of(node()),
-    ?LOG_NOTICE(#{event => cnode_transport_change, from => St0#st.cnode, to => CNode}, swarm_log:meta()),
+    ?LOG_NOTICE(#{event => cnode_transport_change, from => maps:get(cnode, St0), to => CNode}, swarm_log:meta()),
     persistent_term:put({swarm, cnode}, CNode),
     swarm_ring:clear(),
     Peers = case swarm_cnode:port_transport(CNode) of
-                true -> ok = swarm_peers:bye(St0#st.peers),
+                true -> ok = swarm_peers:bye(maps:get(peers, St0)),
                         maps:foreach(fun(_, {_, Mref, _}) -> erlang:demonitor(Mref, [flush]) end,
-                                     St0#st.peers),
+                                     maps:get(peers, St0)),
                         #{};
-                false -> St0#st.peers
+                false -> maps:get(peers, St0)
             end,
-    St = St0#st{cnode = CNode, port = swarm_port:retarget(St0#st.port, CNode), peers = Peers,
-                link_lost = false, ring = []},
+    St = St0#{cnode := CNode, port := swarm_port:retarget(maps:get(port, St0), CNode), peers := Peers,
+                link_lost := false, ring := []},
     ok = swarm_cnode:bump_epoch(),
     ok = announce(St),
     schedule_dist_check(St).
@@ -342,15 +347,15 @@ retransport(St0) ->
 %% Greets the agents of the connected nodes (none without distribution).
 -spec announce(state()) -> ok.
 announce(St) ->
-    _ = [swarm_peers:announce(N) || N <- nodes(), not swarm_config:ignore_node(N, St#st.config)],
+    _ = [swarm_peers:announce(N) || N <- nodes(), not swarm_config:ignore_node(N, maps:get(config, St))],
     ok.
 
 %% With the port transport, node() is looked at every ?DIST_CHECK_MS: a
 %% node that becomes distributed without any message to the agent joins
 %% then.
 -spec schedule_dist_check(state()) -> state().
-schedule_dist_check(#st{cnode = ?SW_UNNAMED_CNODE, dist_check = undefined} = St) ->
-    St#st{dist_check = erlang:send_after(?DIST_CHECK_MS, self(), dist_check)};
+schedule_dist_check(#{cnode := ?SW_UNNAMED_CNODE, dist_check := undefined} = St) ->
+    St#{dist_check := erlang:send_after(?DIST_CHECK_MS, self(), dist_check)};
 schedule_dist_check(St) ->
     St.
 
@@ -364,20 +369,20 @@ schedule_dist_check(St) ->
 %% swarm_groups says hello too. Messages sent while the link was down were
 %% either carried by the new connection or dropped.
 -spec link_back(state()) -> state().
-link_back(#st{link_lost = false} = St) ->
+link_back(#{link_lost := false} = St) ->
     St;
-link_back(#st{link_lost = true} = St0) ->
-    case swarm_port:ready(St0#st.port) of
+link_back(#{link_lost := true} = St0) ->
+    case swarm_port:ready(maps:get(port, St0)) of
         false ->
-            St0#st{link_lost = false};
+            St0#{link_lost := false};
         true ->
             ?LOG_NOTICE(#{event => cnode_link_back, action => resync}, swarm_log:meta()),
-            St = St0#st{link_lost = false, link_resyncs = St0#st.link_resyncs + 1,
-                        replica = swarm_replica:begin_shadow(St0#st.replica)},
+            St = St0#{link_lost := false, link_resyncs := maps:get(link_resyncs, St0) + 1,
+                        replica := swarm_replica:begin_shadow(maps:get(replica, St0))},
             ok = hello(St),
             ok = tell_leaving(St),
             ok = swarm_cnode:bump_epoch(),
-            ok = swarm_groups:cnode_ready(St#st.cnode),
+            ok = swarm_groups:cnode_ready(maps:get(cnode, St)),
             St
     end.
 
@@ -385,16 +390,16 @@ link_back(#st{link_lost = true} = St0) ->
 %% replica's view) and which BEAM nodes run swarm.
 -spec hello(state()) -> ok.
 hello(St) ->
-    swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_HELLO, self(), swarm_replica:local_entries(),
-                                   swarm_peers:list(St#st.peers)}).
+    swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_HELLO, self(), swarm_replica:local_entries(),
+                                   swarm_peers:list(maps:get(peers, St))}).
 
 %% A (re)started C node, or one whose link came back, learns that this
 %% node is out of the placement.
 -spec tell_leaving(state()) -> ok.
-tell_leaving(#st{leaving = none}) ->
+tell_leaving(#{leaving := none}) ->
     ok;
-tell_leaving(#st{leaving = Mode} = St) ->
-    swarm_cnode:send(St#st.cnode, {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), Mode}).
+tell_leaving(#{leaving := Mode} = St) ->
+    swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_LEAVING, self(), make_ref(), Mode}).
 
 %% The C node's ring changed: mirror it for register_name callers
 %% (swarm_ring), and connect to the members' C nodes, which they then call

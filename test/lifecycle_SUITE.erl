@@ -123,6 +123,8 @@ handoff_rejoin(_Config) ->
     %% The same, as Swarm's users look at it: :sys.get_state(Swarm.Tracker).
     ?assertMatch(#{node := C, placement := {out, handoff}}, sys:get_state({'Elixir.Swarm.Tracker', C})),
     {status, _, _, _} = sys:get_status({'Elixir.Swarm.Tracker', C}),
+    %% The agent's own state reads as a map too.
+    ?assertMatch(#{cnode := _, leaving := handoff, ring := [_ | _]}, sys:get_state({swarm_agent, C})),
     ok = swarm_ct:rpc(C, swarm, rejoin, []),
     #{placement := in} = swarm_ct:rpc(C, swarm, info, []),
     %% Back in: the ring gives C its names again, and they move there.
