@@ -22,7 +22,7 @@
 #                   10000 plain, ASAN_SIM_SCHEDULES under ASan,
 #                   VALGRIND_SIM_SCHEDULES under valgrind)
 #   make fuzz       libFuzzer targets (test/fuzz/), FUZZ_TIME s each (180)
-#   make fuzz-smoke the same, FUZZ_SMOKE_TIME s each (10); part of make test
+#   make fuzz-smoke the same, FUZZ_SMOKE_TIME s each (5); part of make test
 #   V=1             show full commands
 #
 # Sources: every c_src/*.c except main.c goes into build/libswarm.a; main.c is
@@ -274,7 +274,7 @@ asan-test: asan
 # the harnesses linked with the fuzzer runtime. scripts/fuzz.sh runs each on
 # a copy of test/fuzz/corpus/<target>/ and fails on any finding.
 FUZZ_TIME       ?= 180
-FUZZ_SMOKE_TIME ?= 10
+FUZZ_SMOKE_TIME ?= 5
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OPT        := -O1 -g -fno-omit-frame-pointer
 FUZZ_SRC        := $(wildcard test/fuzz/fuzz_*.c)

@@ -68,6 +68,7 @@ struct sw_entry_s {
     uint32_t handoff : 1;  /* the caller's (never read by the store) */
     uint32_t moving : 1;   /* the caller's (never read by the store) */
     uint32_t dead : 1;     /* the caller's (never read by the store) */
+    uint32_t hfail : 1;    /* the caller's (never read by the store) */
     char name[];       /* term_to_binary bytes (with 131); for an MFA entry then
                         * the MFA size (4 bytes, native order, unaligned) and
                         * the MFA bytes */

@@ -538,6 +538,7 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
      * comes later is a newcomer (handoff_scan). */
     sw_tr_ring_rebuild(t);
     t->handoff_due = 0;
+    t->handoff_backoff = HANDOFF_RETRY_MS;
     return t;
 }
 
@@ -581,10 +582,18 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
 }
 
 void sw_tr_handoff_due(sw_tracker_t *t) {
+    if (t->handoff_retry && t->now >= t->handoff_retry_at && !t->handoff_due) {
+        t->handoff_retry = 0;
+        t->handoff_due = 1;
+        t->handoff_only_failed = 1;
+        t->handoff_at = t->now;
+    }
     if (!t->handoff_due || t->now < t->handoff_at || !t->sync.synced) return;
     t->handoff_due = 0;
     t->leave_check = 1;
-    if (sw_tr_handoff_scan(t) > 0) {
+    int only_failed = t->handoff_only_failed;
+    t->handoff_only_failed = 0;
+    if (sw_tr_handoff_scan(t, only_failed) > 0) {
         /* Some new owners' agents are not reported up yet: again at a
          * later tick, or as soon as one is (sw_tracker_peer_up). */
         t->handoff_due = 1;
@@ -593,6 +602,8 @@ void sw_tr_handoff_due(sw_tracker_t *t) {
 }
 
 int sw_tracker_synced(const sw_tracker_t *t) { return t->sync.synced; }
+
+int sw_tracker_retry_pending(const sw_tracker_t *t) { return t->handoff_retry; }
 
 void sw_tracker_guard_atoms(sw_tracker_t *t, int on) { sw_atoms_guard(&t->atoms, on); }
 

@@ -338,6 +338,11 @@ int sw_tracker_pending(const sw_tracker_t *t);
  * sync or gone away (then the agent was sent {'$sw1', synced}). */
 int sw_tracker_synced(const sw_tracker_t *t);
 
+/* 1 while a handoff that failed at its new owner waits to be tried again
+ * (at a later tick; at most a few times, see tracker_int.h): the tracker
+ * is not idle yet even if no message is in flight. */
+int sw_tracker_retry_pending(const sw_tracker_t *t);
+
 void sw_tracker_stats(const sw_tracker_t *t, sw_tracker_stats_t *out);
 
 /* Looks a name up (name/nlen with 131). Returns 1 and fills *pid_out if the

@@ -50,6 +50,15 @@
  * and each loser's state reaches its winner (resolve_conflict) before the
  * winner is asked to move (checked at ticks). */
 #define HEAL_HANDOFF_DELAY_MS 1000u
+/* A handoff whose start failed at the new owner (its application not
+ * started yet, say: a node joins the ring when swarm starts, before the
+ * applications that depend on it) is tried again this much later, the
+ * delay doubling with each failed try, at most HANDOFF_RETRIES times (1 +
+ * 2 + 4 + 8 + 16 s), counted afresh when the ring gains a member. Only the
+ * entries that failed are asked again (`ignore' stays ignored until the
+ * ring changes); one that fails every try stays where it runs. */
+#define HANDOFF_RETRY_MS 1000u
+#define HANDOFF_RETRIES 5u
 
 /* The tracker. Besides the entry store:
  *   atoms    interned node names (atoms.h); indexes are local to this
@@ -90,6 +99,11 @@ struct sw_tracker_s {
     int links_news;      /* a peer's connection went or came: tell the agent
                           * ({links}), whose waiting callers then resend */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
+    int handoff_retry;   /* a handoff failed at its new owner: try again ... */
+    uint64_t handoff_retry_at; /* ... from this time on */
+    uint32_t handoff_backoff;  /* the delay of the next retry (ms) */
+    uint32_t handoff_tries;    /* retries since the ring last grew */
+    int handoff_only_failed;   /* the scan due is a retry (entries with hfail) */
     int host;            /* a C host's tracker (sw_tracker_set_host) */
     int members_news;    /* the nodes we know changed: host peers get
                           * {members, ...} at the next flush */
@@ -281,8 +295,9 @@ void sw_tr_restart_node(sw_tracker_t *t, uint32_t beam);
 void sw_tr_handoff_due(sw_tracker_t *t);
 /* Asks the agent about every local MFA process the ring now places on a
  * connected peer. Returns how many wait for their new owner's agent to be
- * reported up (the caller scans again later). */
-size_t sw_tr_handoff_scan(sw_tracker_t *t);
+ * reported up (the caller scans again later). With only_failed, only the
+ * entries whose last handoff failed at the new owner (hfail). */
+size_t sw_tr_handoff_scan(sw_tracker_t *t, int only_failed);
 /* Restarts here the kept entries of nodes gone down (see
  * sw_tr_restart_node) whose owner is now this node (their owner went down
  * too) and whose name is free; forgets those held again, those whose home

@@ -183,6 +183,7 @@ void sw_tracker_leave(sw_tracker_t *t, sw_leave_t mode, const erlang_pid *caller
         free(v);
     }
     t->handoff_due = 1;
+    t->handoff_only_failed = 0;
     t->handoff_at = t->now;
     sw_tr_handoff_due(t);
     if (!has_caller) return;

@@ -111,6 +111,9 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
     }
     if (grew) {
         t->handoff_due = 1;
+        t->handoff_only_failed = 0;
+        t->handoff_backoff = HANDOFF_RETRY_MS;
+        t->handoff_tries = 0;
         t->handoff_at = t->now + (back ? HEAL_HANDOFF_DELAY_MS : 0);
     }
 }

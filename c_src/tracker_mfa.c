@@ -456,7 +456,7 @@ static void handoff_log_end(const handoff_log_t *l, sw_tracker_t *t) {
     SW_INFO("handoff", "count=%zu to=%s", l->count, to);
 }
 
-size_t sw_tr_handoff_scan(sw_tracker_t *t) {
+size_t sw_tr_handoff_scan(sw_tracker_t *t, int only_failed) {
     const sw_store_t *s = &t->store;
     size_t deferred = 0;
     handoff_log_t log = {0};
@@ -467,6 +467,7 @@ size_t sw_tr_handoff_scan(sw_tracker_t *t) {
         for (uint32_t k = 0, cnt = sw_pidnames_count(pn); k < cnt; k++) {
             sw_entry_t *e = sw_pidnames_at(pn, k);
             if (!e->has_mfa || e->reserved || e->handoff || e->moving || e->dead) continue;
+            if (only_failed && !e->hfail) continue;
             uint32_t owner = sw_tr_owner_of(t, e->name, e->nlen);
             if (owner == t->self_beam) continue;
             sw_peer_t *p = sw_peers_by_beam(&t->peers, owner);
@@ -476,6 +477,7 @@ size_t sw_tr_handoff_scan(sw_tracker_t *t) {
                 continue;
             }
             e->handoff = 1;
+            e->hfail = 0;
             sw_tr_agent_handoff(t, e);
             t->st.handoffs++;
             handoff_log_one(&log, t, e, owner);
@@ -531,6 +533,14 @@ void sw_tr_handoff_failed_at_home(sw_tracker_t *t, const char *name, size_t nlen
     if (e->dead) { /* a restart of an exited process: nothing holds the name */
         sw_tr_broadcast(t, SW_MSG_DEL, e);
         sw_tr_entry_drop(t, e, 1);
+        return;
+    }
+    e->hfail = 1;
+    if (!t->handoff_retry && t->handoff_tries < HANDOFF_RETRIES) {
+        t->handoff_retry = 1;
+        t->handoff_retry_at = t->now + t->handoff_backoff;
+        t->handoff_backoff *= 2;
+        t->handoff_tries++;
     }
 }
 

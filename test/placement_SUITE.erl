@@ -10,7 +10,7 @@
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
          restart_on_node_down/1, partition_heal/1, partition_resolve/1, handoff_on_join/1,
-         handoff_start_fails/1,
+         handoff_start_fails/1, handoff_retried/1,
          restart_after_cnode_restarts/1,
          static_quorum/1,
          bad_config/1,
@@ -20,7 +20,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, restart_on_node_down, partition_heal, partition_resolve, handoff_on_join,
-     handoff_start_fails, restart_after_cnode_restarts,
+     handoff_start_fails, handoff_retried, restart_after_cnode_restarts,
      static_quorum,
      bad_config, blacklist].
 
@@ -304,24 +304,64 @@ restart_after_cnode_restarts(_Config) ->
      || Nm <- OnB],
     [swarm_ct:stop_node(P) || P <- Peers, element(2, P) =/= B].
 
-%% @doc A node joins: each register_name/4 process that the ring now places
-%% on it is asked {swarm, begin_handoff}: `restart' and `{resume, State}'
-%% move it there (the old process is sent {swarm, die} and exits; a resumed
-%% one is cast {swarm, end_handoff, State}), `ignore' keeps it where it is;
-%% the other names stay. Every node agrees on every name, each name has one
-%% process, and a moved process is in its predecessor's groups.
-%% @doc A handoff whose start fails at the new owner: the process keeps its
-%% name where it runs (not told to die), its home counts the failure, and
-%% every node agrees on the old pids.
+%% @doc A handoff whose start fails at the new owner (every time it is
+%% tried): the process keeps its name where it runs (not told to die), its
+%% home counts the failure, and every node agrees on the old pids.
 handoff_start_fails(_Config) ->
-    Peers = swarm_ct:start_nodes(3, "hf"),
+    {Peers, Nodes, Before, _ToC} =
+        failing_handoffs("hf", fun(C, Nm) -> {start_unless_on, [C, {handoff, restart, Nm}]} end),
+    Reg = swarm_ct:wait_converged(Nodes, 15000),
+    ?assertEqual(lists:sort(Before), lists:sort([E || {{hf, _}, _} = E <- Reg])),
+    ?assert(lists:all(fun({_, P}) -> swarm_ct:rpc(node(P), erlang, is_process_alive, [P]) end, Before)),
+    ?assertEqual(0, lists:sum([proplists:get_value(told_to_die, swarm_ct:rpc(N, swarm_agent, stats, []))
+                               || N <- Nodes])),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A handoff whose start fails at the new owner only for a while (its
+%% application starts after swarm, as on a node that joins) is tried again:
+%% once the new owner can start the process, each name the ring gives it
+%% runs there, with its state, and no process runs twice.
+handoff_retried(_Config) ->
+    {Peers, [A, _, C] = Nodes, Before, ToC} =
+        failing_handoffs("hr", fun(_, Nm) -> {start_when_ready, [{handoff, resume, Nm}]} end),
+    ok = swarm_ct:rpc(C, application, set_env, [kernel, swarm_test_ready, true]),
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(Nm) ->
+                      case swarm_ct:rpc(A, swarm, whereis_name, [Nm]) of
+                          P when is_pid(P) -> node(P) =:= C;
+                          _ -> false
+                      end
+                  end, ToC)
+    end, 20000),
+    Reg = swarm_ct:wait_converged(Nodes, 15000),
+    ?assertEqual(90, length([E || {{hf, _}, _} = E <- Reg])),
+    %% The old processes were told to go, the new ones got their state.
+    swarm_ct:wait_until(fun() ->
+        not lists:any(fun({Nm, P0}) -> lists:member(Nm, ToC) andalso
+                                           swarm_ct:rpc(node(P0), erlang, is_process_alive, [P0])
+                      end, Before)
+    end, 5000),
+    Moved = [{Nm, P0} || {Nm, P0} <- Before, lists:member(Nm, ToC)],
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun({Nm, P0}) ->
+                      gen_server:call(swarm_ct:rpc(A, swarm, whereis_name, [Nm]), handed_off) =:= {state_of, Nm, P0}
+                  end, Moved)
+    end, 5000),
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% Three nodes; 90 names {hf, I} registered on the first two with
+%% swarm_test_server:Fun(Args) (`Mfa(C, Name)' gives {Fun, Args}, C the
+%% third node), whose env swarm_test_ready is true there; then swarm on the
+%% third, C: waits until each handoff to C has failed once.
+failing_handoffs(Tag, Mfa) ->
+    Peers = swarm_ct:start_nodes(3, Tag),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    [ok = swarm_ct:rpc(N, application, set_env, [kernel, swarm_test_ready, true]) || N <- [A, B]],
     ok = swarm_ct:start_swarm([A, B]),
     Names = [{hf, I} || I <- lists:seq(1, 90)],
     Before = [{Nm, P} || Nm <- Names,
-                         {ok, P} <- [swarm_ct:rpc(A, swarm, register_name,
-                                                  [Nm, swarm_test_server, start_unless_on,
-                                                   [C, {handoff, restart, Nm}]])]],
+                         {F, Args} <- [Mfa(C, Nm)],
+                         {ok, P} <- [swarm_ct:rpc(A, swarm, register_name, [Nm, swarm_test_server, F, Args])]],
     ?assertEqual(90, length(Before)),
     ok = swarm_ct:start_swarm(Nodes),
     ToC = [Nm || Nm <- Names, swarm_ct:ring_owner(Nodes, Nm) =:= C],
@@ -330,13 +370,14 @@ handoff_start_fails(_Config) ->
                                  || N <- [A, B]]) end,
     %% (At least: a membership flap while C comes up may ask some twice.)
     swarm_ct:wait_until(fun() -> Failed() >= length(ToC) end, 20000),
-    Reg = swarm_ct:wait_converged(Nodes, 15000),
-    ?assertEqual(lists:sort(Before), lists:sort([E || {{hf, _}, _} = E <- Reg])),
-    ?assert(lists:all(fun({_, P}) -> swarm_ct:rpc(node(P), erlang, is_process_alive, [P]) end, Before)),
-    ?assertEqual(0, lists:sum([proplists:get_value(told_to_die, swarm_ct:rpc(N, swarm_agent, stats, []))
-                               || N <- Nodes])),
-    [swarm_ct:stop_node(P) || P <- Peers].
+    {Peers, Nodes, Before, ToC}.
 
+%% @doc A node joins: each register_name/4 process that the ring now places
+%% on it is asked {swarm, begin_handoff}: `restart' and `{resume, State}'
+%% move it there (the old process is sent {swarm, die} and exits; a resumed
+%% one is cast {swarm, end_handoff, State}), `ignore' keeps it where it is;
+%% the other names stay. Every node agrees on every name, each name has one
+%% process, and a moved process is in its predecessor's groups.
 handoff_on_join(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ho"),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],

@@ -8,7 +8,8 @@
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 -export([start/1, start_link/1, start_error/1, start_bad/0, start_crash/0, start_hang/0,
-         start_reentrant/1, start_elsewhere/1, start_unless_on/2]).
+         start_reentrant/1, start_elsewhere/1, start_unless_on/2,
+         start_when_ready/1]).
 -export([log_open/0, log/0]).
 
 -define(LOG, swarm_test_server_log).
@@ -72,6 +73,13 @@ start_reentrant(N) ->
 %% Starts as start/1 except on node Node, where the start fails.
 start_unless_on(Node, _Arg) when Node =:= node() -> {error, refused_here};
 start_unless_on(_Node, Arg) -> start(Arg).
+%% Refuses to start until this node's env `swarm_test_ready' is true (a
+%% node whose application is not started yet).
+start_when_ready(Arg) ->
+    case application:get_env(kernel, swarm_test_ready, false) of
+        true -> start(Arg);
+        false -> {error, not_ready}
+    end.
 %% Starts the process on another node than the one running the MFA.
 start_elsewhere(Node) ->
     {ok, spawn(Node, fun() -> receive stop -> ok end end)}.

@@ -171,12 +171,19 @@ static int fully_connected(const sc_t *sc) {
     return 1;
 }
 
+/* 1 if some node's tracker waits to retry a handoff. */
+static int retry_pending(const sc_t *sc) {
+    for (int i = 0; i < sc->n; i++)
+        if (live(sc, i) && sw_tracker_retry_pending(sc->nd[i].t)) return 1;
+    return 0;
+}
+
 /* Delivers to quiescence and lets time pass, a second at a time, until
- * three rounds in a row move nothing (handoff scans and redials run on
- * ticks). */
+ * three rounds in a row move nothing and no handoff waits to be retried
+ * (handoff scans, their retries and redials run on ticks). */
 static void settle(sc_t *sc) {
     int calm = 0;
-    for (int k = 0; k < 40 && calm < 3; k++) {
+    for (int k = 0; k < 80 && calm < 3; k++) {
         long moved = 0;
         while (sc_step(sc)) {
             check_step(sc);
@@ -185,7 +192,7 @@ static void settle(sc_t *sc) {
                 return;
             }
         }
-        calm = moved == 0 && fully_connected(sc) ? calm + 1 : 0;
+        calm = moved == 0 && fully_connected(sc) && !retry_pending(sc) ? calm + 1 : 0;
         sc_tick(sc, 1000);
     }
     if (calm < 3) sc_violation(sc, "the cluster does not settle");

@@ -42,8 +42,7 @@ defmodule SwarmExample.WorkerSupervisor do
   # enters swarm's ring as soon as swarm runs: the other nodes may hand
   # workers over to it (or start ones the ring gives it) while this
   # application is still starting. A start waits for this supervisor, up to
-  # @await_ms; a failed handoff would leave the worker on its old node until
-  # the next change of the ring.
+  # @await_ms; a handoff that fails would be tried again only seconds later.
   defp await_started(deadline) do
     cond do
       Process.whereis(__MODULE__) ->
