@@ -27,6 +27,16 @@ defmodule SwarmExample.SingleNodeTest do
     assert SwarmExample.node_of(name) == node()
   end
 
+  test "swarm's modules carry their docs (h Swarm.register_name in iex)" do
+    assert {:docs_v1, _, :erlang, _format, %{"en" => moduledoc}, _, docs} = Code.fetch_docs(Swarm)
+    assert moduledoc not in ["", []]
+
+    assert [doc] =
+             for({{:function, :register_name, 5}, _, _, %{"en" => d}, _} <- docs, do: d)
+
+    assert doc not in ["", []]
+  end
+
   test "calls and casts through {:via, :swarm, name} reach the worker", %{tag: tag} do
     name = {:single, tag, 2}
     {:ok, _pid} = SwarmExample.start_worker(name)
