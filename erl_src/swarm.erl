@@ -293,15 +293,13 @@ call_owner(Name, Build, Trust, Timeout, Where) ->
 
 %% A request to our own C node; the reply comes through our agent.
 -spec call(build(), trust(), timeout(), {atom(), [term()]}) -> term().
-call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
-    CNode = try persistent_term:get({swarm, cnode})
-            catch error:badarg -> exit({noproc, {swarm, Fun, FunArgs}})
-            end,
-    request(CNode, Build, Trust, ?SW_AGENT, Timeout, Where).
+call(Build, Trust, Timeout, Where) ->
+    request(local, Build, Trust, ?SW_AGENT, Timeout, Where).
 
 %% @private
 %% @doc Sends `Build(Ref, false)' to the registry server of C node `CNode'
-%% and waits for `{Ref, Reply}', which the local process registered as
+%% (`local': this node's, whichever it is when the request starts; exits
+%% `{noproc, {swarm, Fun, Args}}' while swarm is not running) and waits for `{Ref, Reply}', which the local process registered as
 %% `Server' (the agent, or swarm_groups) is to send; returns `Reply'. Exits
 %% with `{timeout, {swarm, Fun, Args}}' after `Timeout' ms, or
 %% `{Why, {swarm, Fun, Args}}' if `Server' is not running or exits
@@ -322,10 +320,21 @@ call(Build, Trust, Timeout, {Fun, FunArgs} = Where) ->
 %% `Server' is monitored only after ?UNWATCHED_MS: a monitor per call costs
 %% two signals to the busiest process of the registry (many callers monitor
 %% the same one), and a reply almost always comes sooner.
--spec request(node(), build(), trust(), atom(), timeout(), {atom(), [term()]}) -> term().
-request(CNode, Build, Trust, Server, Timeout, Where) ->
-    Alias = erlang:alias(),
+-spec request(node() | local, build(), trust(), atom(), timeout(), {atom(), [term()]}) -> term().
+request(Target, Build, Trust, Server, Timeout, {Fun, FunArgs} = Where) ->
+    %% The epoch before the C node: a change of the local C node (a
+    %% restart, a change of transport) between the two reads bumps it, and
+    %% the request is then sent again to the new one.
     Epoch = epoch(),
+    CNode = case Target of
+                local ->
+                    try swarm_cnode:cnode()
+                    catch error:badarg -> exit({noproc, {swarm, Fun, FunArgs}})
+                    end;
+                _ ->
+                    Target
+            end,
+    Alias = erlang:alias(),
     ok = swarm_cnode:send(CNode, Build({Alias, 0}, false)),
     First = case Timeout of
                 infinity -> ?UNWATCHED_MS;

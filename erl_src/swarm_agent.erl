@@ -322,7 +322,8 @@ cnode_ready(St0) ->
 %% memberships, and the peers are greeted as at a start. Requests in
 %% flight to the old C node are lost with it; their callers send them
 %% again when the epoch changes at the new one's start (see
-%% swarm:request/6), or time out. Names of other nodes leave the replica
+%% swarm:request/6, which reads the epoch before the C node's name: the
+%% name is replaced here before the epoch is bumped). Names of other nodes leave the replica
 %% with the resynchronisation after the hello (a node without
 %% distribution has none).
 -spec retransport(state()) -> state().

@@ -98,9 +98,6 @@ cnode_ready(CNode) ->
 -spec request(?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, group_bin(), pid(), {atom(), [term()]}) ->
           ok | {error, home_unreachable | term()}.
 request(Op, GroupBin, Pid, {Fun, Args}) ->
-    CNode = try swarm_cnode:cnode()
-            catch error:badarg -> exit({noproc, {swarm, Fun, Args}})
-            end,
     %% Joining or leaving again is harmless: the same message is resent
     %% after a link dropped (see swarm:request/6).
     Build = fun(Ref, _) -> {?SW_TAG, Op, self(), Ref, GroupBin, Pid} end,
@@ -108,7 +105,7 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
     %% met a dropped link while another one went through: only the latest
     %% copy's answer of a request never sent again is taken as it is.
     Trust = fun(?SW_MSG_OK, _, _) -> true; (_, Latest, Resent) -> Latest andalso not Resent end,
-    case swarm:request(CNode, Build, Trust, ?SW_GROUPS,
+    case swarm:request(local, Build, Trust, ?SW_GROUPS,
                        application:get_env(swarm, call_timeout, 5000), {Fun, Args}) of
         ?SW_MSG_OK -> ok;
         Why -> {error, Why}
