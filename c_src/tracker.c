@@ -322,15 +322,17 @@ void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
             if (c == 0) c = pid_cmp(t, pid, &e->pid);
             t->st.conflicts++;
             if (c < 0) {
-                sw_tr_send_lost(t, name, nlen, pid, s, &e->pid);
+                /* (A handoff's old pid, still at a home that did not hear
+                 * of the end, e.g. after its C node restarted.) */
+                sw_tr_send_lost(t, name, nlen, pid, s, &e->pid, sw_tr_handed_is(t, name, nlen, pid, &e->pid));
                 return;
             }
             if (e->pid.node == t->self_beam) {
                 log_conflict(t, e, pid);
                 sw_tr_broadcast(t, SW_MSG_DEL, e);
-                if (e->has_mfa) sw_tr_agent_loser(t, e, pid);
+                if (e->has_mfa) sw_tr_agent_loser(t, e, pid, 0);
             } else {
-                sw_tr_send_lost(t, e->name, e->nlen, &e->pid, &es, pid);
+                sw_tr_send_lost(t, e->name, e->nlen, &e->pid, &es, pid, 0);
             }
             sw_tr_entry_drop(t, e, 1);
         }
@@ -344,18 +346,24 @@ void sw_tr_apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
     sw_stamp_t es = e ? sw_entry_stamp(e) : *s;
     if (e && !e->reserved && memcmp(&e->pid, pid, sizeof *pid) == 0 && stamp_cmp(t, s, &es) == 0)
         sw_tr_entry_drop(t, e, 1);
+    else sw_tr_handed_del(t, name, nlen, pid);
 }
 
 void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                      const sw_stamp_t *s, const sw_pid_t *winner) {
+                      const sw_stamp_t *s, const sw_pid_t *winner, int handoff) {
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
     sw_stamp_t es = e ? sw_entry_stamp(e) : *s;
+    /* A handoff's end names the old pid, which is never registered again
+     * under that name: its stamp may differ (this C node restarted and
+     * re-stamped its entries since). */
     if (e && !e->reserved && e->pid.node == t->self_beam && memcmp(&e->pid, pid, sizeof *pid) == 0 &&
-        stamp_cmp(t, s, &es) == 0) {
+        (handoff || stamp_cmp(t, s, &es) == 0)) {
         log_conflict(t, e, winner);
         sw_tr_broadcast(t, SW_MSG_DEL, e);
-        if (e->has_mfa) sw_tr_agent_loser(t, e, winner);
+        if (e->has_mfa) sw_tr_agent_loser(t, e, winner, handoff);
         sw_tr_entry_drop(t, e, 1);
+    } else if (handoff && pid->node == t->self_beam) {
+        sw_tr_moves_handed(t, name, nlen, pid);
     }
 }
 
@@ -504,6 +512,8 @@ int sw_tr_apply_sync(sw_tracker_t *t, sw_peer_t *from, const char *buf, int *ind
     }
     free(tmp);
     sw_htab_close(&listed);
+    /* What it took of ours it said before its sync (sw_tr_handed_greet). */
+    sw_tr_moves_synced(t, from->beam, 0);
     sw_proto_sync_peer_synced(&t->sync, &t->peers, from);
     return 0;
 }
@@ -531,6 +541,7 @@ sw_tracker_t *sw_tracker_new(const char *beam, const char *cnode, const sw_track
     ei_x_new(&t->members_in);
     sw_htab_init(&t->starts);
     sw_htab_init(&t->restarts);
+    sw_htab_init(&t->handed);
     t->restart_intensity = 3;
     t->restart_period = 5000;
     sw_ring_init(&t->ring, 0);
@@ -554,6 +565,8 @@ void sw_tracker_free(sw_tracker_t *t) {
     if (t->res.buff) ei_x_free(&t->res);
     if (t->members_in.buff) ei_x_free(&t->members_in);
     sw_tr_starts_free(t);
+    sw_tr_moves_free(t);
+    sw_tr_handed_free(t);
     sw_tr_restarts_free(t);
     sw_htab_close(&t->restarts);
     sw_tr_orphans_free(t);
@@ -577,6 +590,8 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     }
     if (t->ring_dirty) sw_tr_ring_rebuild(t);
     sw_tr_restarts_tick(t);
+    sw_tr_handed_tick(t);
+    sw_tr_moves_tick(t);
     if (t->norph) sw_tr_orphans_check(t);
     sw_tr_handoff_due(t);
 }

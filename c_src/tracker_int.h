@@ -58,6 +58,10 @@
  * entries that failed are asked again (`ignore' stays ignored until the
  * ring changes); one that fails every try stays where it runs. */
 #define HANDOFF_RETRY_MS 1000u
+/* How long the new owner of a handed-off name keeps telling the old home
+ * that the handoff ended (sw_tr_handed_greet) if that home never says it
+ * heard (its C node restarted, or it stays away). */
+#define HANDED_KEEP_MS 60000u
 #define HANDOFF_RETRIES 5u
 
 /* The tracker. Besides the entry store:
@@ -90,6 +94,12 @@ struct sw_tracker_s {
     uint32_t quorum;     /* StaticQuorumRing size, 0 for the plain ring */
     int quorum_state;    /* QUORUM_*: as last logged */
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
+    sw_htab_t handed;    /* name hash -> handed_t: handoffs that ended here
+                          * from another home, until that home's del of the
+                          * old pid (or HANDED_KEEP_MS) */
+    struct move_rec_s **moves; /* handoff_starts sent to a peer, not known to
+                                * have ended (stale ones pruned lazily) */
+    size_t moves_n, moves_cap;
     uint32_t *ring_was;  /* the members (atoms) of the ring last built */
     size_t ring_seen;    /* ... how many */
     uint32_t *ring_ever; /* every node that was a member here at some time */
@@ -220,9 +230,9 @@ void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
 void sw_tr_apply_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
                      const sw_stamp_t *s);
 /* {lost, ...} at the home of an entry that lost a conflict to winner (NULL:
- * unknown): removed everywhere; */
+ * unknown), or (handoff 1) was handed off to it: removed everywhere; */
 void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                      const sw_stamp_t *s, const sw_pid_t *winner);
+                      const sw_stamp_t *s, const sw_pid_t *winner, int handoff);
 /* an owner's claim at the pid's home (mode: claim_mode_t); */
 void sw_tr_apply_claim(sw_tracker_t *t, sw_peer_t *from, const char *name, size_t nlen,
                        const sw_pid_t *pid, const sw_stamp_t *s, uint32_t ccbeam,
@@ -339,12 +349,52 @@ void sw_tr_leave_free(sw_tracker_t *t);
 /* {leaving, yes | no} from p (leaving 1 | 0): p's BEAM node leaves the
  * ring or comes back. Returns 0, or -1 when p is a host or unnamed. */
 int sw_tr_apply_leaving(sw_tracker_t *t, sw_peer_t *p, int leaving);
-/* A connection went: a handoff_start or its answer may be lost with it.
- * Local entries being moved are no longer marked (the next scan may ask
- * them again; a second start at the new owner finds the name taken and is
- * dropped), and those of exited processes are removed (the new process,
- * if it started, commits its own entry). */
-void sw_tr_moves_lost(sw_tracker_t *t);
+/* Move records (a home's side of a handoff it started to another node):
+ * e (local, moving) was sent to the peer whose BEAM node is target with a
+ * handoff_start: remembered, so that only the loss of that connection
+ * stops marking it as moving. Out of memory: not remembered (the entry
+ * then stays marked until its move ends); */
+void sw_tr_move_sent(sw_tracker_t *t, const sw_entry_t *e, uint32_t target);
+/* the connection to target's C node went: a handoff_start sent there, or
+ * its answer, may be lost with it. The local entries being moved there
+ * are no longer marked (the next scan may ask them again; a second start
+ * at the new owner finds the name taken and is dropped), and those of
+ * exited processes are removed (the new process, if it started, commits
+ * its own entry). Until target's next sync, whether such a move happened
+ * is unsure. Moves to other nodes go on: their answers still come; */
+void sw_tr_moves_lost(sw_tracker_t *t, uint32_t target);
+/* local entry e loses a conflict to winner: 1 if e's move to winner's
+ * node is unsure, and the loser's fate waits for that node to tell
+ * (sw_tr_moves_handed: it just dies) or its sync (sw_tr_moves_synced:
+ * resolve, its state goes to winner); 0: act now (sw_tr_agent_loser); */
+int sw_tr_moves_defer(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner);
+/* {lost, ..., handoff} about (name, pid), whose entry is gone: a deferred
+ * loser just dies; */
+void sw_tr_moves_handed(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid);
+/* target's sync was applied (down 0): its unsure moves are settled
+ * (deferred losers resolve: no handoff took their names); target is down
+ * (down 1): its deferred losers resolve, other unsure moves wait; */
+void sw_tr_moves_synced(sw_tracker_t *t, uint32_t target, int down);
+/* settles unsure moves older than HANDED_KEEP_MS (from the tick); */
+void sw_tr_moves_tick(sw_tracker_t *t);
+/* frees the move records (at sw_tracker_free). */
+void sw_tr_moves_free(sw_tracker_t *t);
+/* Handed records (the new owner's side of a handoff from another home):
+ * a connection to p comes up: {lost, ..., handoff} again, before the
+ * sync, for each handoff from p's node whose end p may not have heard (its
+ * connection went meanwhile), so that p's old process just dies rather
+ * than meet our new one as a conflict's loser (offering the state the new
+ * one has already); */
+void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p);
+/* a del of (name, pid) from pid's home: that end was heard; */
+void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid);
+/* whether old's name was handed off to winner here (recorded); */
+int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                    const sw_pid_t *winner);
+/* forgets the records older than HANDED_KEEP_MS (from the tick); */
+void sw_tr_handed_tick(sw_tracker_t *t);
+/* frees them all (at sw_tracker_free). */
+void sw_tr_handed_free(sw_tracker_t *t);
 /* Forgets restart records older than the restart period (from the tick). */
 void sw_tr_restarts_tick(sw_tracker_t *t);
 /* Frees every restart record (the table stays usable). */
@@ -364,8 +414,12 @@ void sw_tr_agent_op(sw_tracker_t *t, enum sw_msg op, const sw_entry_t *e);
 /* {die, Pid}: a local register_name/4,5 process lost its name; */
 void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid);
 /* e's local register_name/4,5 process lost its name to winner (NULL:
- * unknown): {resolve, Pid, Winner}, or {die, Pid} when handed off; */
-void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner);
+ * unknown): {resolve, Pid, Winner}, or {die, Pid} when handed off (e is
+ * moving, or handoff 1: the new owner said so); */
+void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner,
+                       int handoff);
+/* {resolve, Pid, Winner}: Pid offers its state to winner, then dies; */
+void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner);
 /* {start, Id, MFA}: run the MFA in a fresh process; */
 void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen);
 /* {handoff, Name, Pid}: ask the process of e about a handoff; */
@@ -411,9 +465,11 @@ void sw_tr_send_claim(sw_tracker_t *t, sw_peer_t *home, uint32_t ccbeam, const s
 void sw_tr_send_claim_nack(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
                            const sw_stamp_t *s);
 /* {lost, NameBin, Pid, Counter, Origin, Winner} to the home of pid, if
- * connected (else the conflict is seen again at the home's next sync); */
+ * connected (else the conflict is seen again at the home's next sync);
+ * handoff 1 adds a seventh element, handoff: pid was handed off to winner
+ * (its state went with it), not a conflict's loser; */
 void sw_tr_send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                     const sw_stamp_t *s, const sw_pid_t *winner);
+                     const sw_stamp_t *s, const sw_pid_t *winner, int handoff);
 /* {reg_req, NameBin, Pid, Caller, Ref[, retry]} to the owner o; */
 void sw_tr_send_reg_req(sw_tracker_t *t, sw_peer_t *o, const char *name, size_t nlen,
                         const sw_pid_t *pid, const sw_pid_t *caller, const char *ref, size_t rlen,

@@ -110,6 +110,7 @@ static int move_to(sw_tracker_t *t, sw_entry_t *e, uint32_t owner, const char *s
     sw_peer_t *p = sw_peers_by_beam(&t->peers, owner);
     if (!p || !p->conn_up || p->down) return -1;
     e->moving = 1;
+    sw_tr_move_sent(t, e, owner);
     sw_tr_send_handoff_start(t, p, e, state, statelen);
     return 0;
 }
@@ -137,20 +138,175 @@ void sw_tracker_move(sw_tracker_t *t, const erlang_pid *caller, const char *ref,
     sw_tr_reply_via(t, t->self_beam, &c, ref, rlen, SW_MSG_OK);
 }
 
-void sw_tr_moves_lost(sw_tracker_t *t) {
-    size_t n;
-    sw_entry_t **v = local_entries(t, 1, &n);
-    for (size_t k = 0; k < n; k++) {
-        sw_entry_t *e = v[k];
-        if (!e->moving) continue;
-        e->moving = 0;
-        t->leave_check = 1;
-        if (e->dead) { /* its restart may be lost: nothing holds the name */
-            sw_tr_broadcast(t, SW_MSG_DEL, e);
-            sw_tr_entry_drop(t, e, 1);
+/* A handoff_start sent: the entry (by name and pid), where to, and since
+ * when. Unsure: the connection to the target went after it was sent, so
+ * whether the new owner took the name is not known until the target's
+ * next sync, which the new owner's {lost, ..., handoff} precedes
+ * (sw_tr_handed_greet). Deferred: meanwhile the entry lost a conflict to a
+ * pid on the target (a third node said so): was that the handoff's new
+ * process (the loser just dies) or a copy the target started on its own
+ * during a partition (the loser's state goes to it: resolve)? The target
+ * tells, or its sync does. */
+typedef struct move_rec_s {
+    uint64_t h, at;
+    sw_pid_t pid, winner;
+    uint32_t target;
+    uint8_t unsure, deferred;
+    uint32_t nlen;
+    char name[];
+} move_rec_t;
+
+/* The local entry rec is about (committed, same pid), if any. */
+static sw_entry_t *move_entry(sw_tracker_t *t, const move_rec_t *rec) {
+    sw_entry_t *e = sw_store_find(&t->store, rec->name, rec->nlen, rec->h);
+    if (!e || e->reserved || memcmp(&e->pid, &rec->pid, sizeof rec->pid) != 0) return NULL;
+    return e;
+}
+
+/* Whether rec still tells something: a move under way, an unsure one whose
+ * entry stands, or a deferred loser. */
+static int move_live(sw_tracker_t *t, const move_rec_t *rec) {
+    if (rec->deferred) return 1;
+    sw_entry_t *e = move_entry(t, rec);
+    return e && (rec->unsure || e->moving);
+}
+
+/* Keeps the records for which keep(t, rec, ud) says 1 (and that are still
+ * live), frees the others. */
+static void moves_filter(sw_tracker_t *t, int (*keep)(sw_tracker_t *, move_rec_t *, void *),
+                         void *ud) {
+    size_t j = 0;
+    for (size_t i = 0; i < t->moves_n; i++) {
+        move_rec_t *rec = t->moves[i];
+        if (move_live(t, rec) && keep(t, rec, ud)) t->moves[j++] = rec;
+        else free(rec);
+    }
+    t->moves_n = j;
+}
+
+static int keep_all(sw_tracker_t *t, move_rec_t *rec, void *ud) {
+    (void)t;
+    (void)rec;
+    (void)ud;
+    return 1;
+}
+
+void sw_tr_move_sent(sw_tracker_t *t, const sw_entry_t *e, uint32_t target) {
+    if (t->moves_n == t->moves_cap) {
+        moves_filter(t, keep_all, NULL);
+        if (t->moves_n * 2 >= t->moves_cap) {
+            size_t cap = t->moves_cap ? t->moves_cap * 2 : 16;
+            move_rec_t **v = realloc(t->moves, cap * sizeof *v);
+            if (!v) return;
+            t->moves = v;
+            t->moves_cap = cap;
         }
     }
-    free(v);
+    move_rec_t *rec = calloc(1, sizeof *rec + e->nlen);
+    if (!rec) return;
+    rec->h = sw_name_hash(e->name, e->nlen);
+    rec->at = t->now;
+    rec->pid = e->pid;
+    rec->target = target;
+    rec->nlen = e->nlen;
+    memcpy(rec->name, e->name, e->nlen);
+    t->moves[t->moves_n++] = rec;
+}
+
+/* A move under way to the node that went: its entry is no longer marked,
+ * and the record stays, unsure, until the target's next sync. */
+static int unsure_if_to(sw_tracker_t *t, move_rec_t *rec, void *ud) {
+    if (rec->target != *(const uint32_t *)ud || rec->unsure) return 1;
+    sw_entry_t *e = move_entry(t, rec);
+    rec->unsure = 1;
+    rec->at = t->now;
+    if (!e->moving) return 1;
+    e->moving = 0;
+    t->leave_check = 1;
+    if (e->dead) { /* its restart may be lost: nothing holds the name */
+        sw_tr_broadcast(t, SW_MSG_DEL, e);
+        sw_tr_entry_drop(t, e, 1);
+        return 0;
+    }
+    return 1;
+}
+
+void sw_tr_moves_lost(sw_tracker_t *t, uint32_t target) {
+    moves_filter(t, unsure_if_to, &target);
+}
+
+int sw_tr_moves_defer(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner) {
+    if (!e->has_mfa || e->dead) return 0;
+    for (size_t i = 0; i < t->moves_n; i++) {
+        move_rec_t *rec = t->moves[i];
+        if (rec->unsure && !rec->deferred && rec->target == winner->node &&
+            memcmp(&rec->pid, &e->pid, sizeof e->pid) == 0 && rec->nlen == e->nlen &&
+            memcmp(rec->name, e->name, e->nlen) == 0) {
+            rec->deferred = 1;
+            rec->winner = *winner;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A deferred loser whose target said the handoff ended: it just dies. */
+static int done_if_handed(sw_tracker_t *t, move_rec_t *rec, void *ud) {
+    const move_rec_t *k = ud;
+    if (!rec->deferred || memcmp(&rec->pid, &k->pid, sizeof k->pid) != 0 || rec->nlen != k->nlen ||
+        memcmp(rec->name, k->name, k->nlen) != 0)
+        return 1;
+    sw_tr_agent_die(t, &rec->pid);
+    return 0;
+}
+
+void sw_tr_moves_handed(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid) {
+    if (!t->moves_n || nlen > SW_ENTRY_MAX_NAME) return;
+    move_rec_t *k = malloc(sizeof *k + nlen);
+    if (!k) return;
+    k->pid = *pid;
+    k->nlen = (uint32_t)nlen;
+    memcpy(k->name, name, nlen);
+    moves_filter(t, done_if_handed, k);
+    free(k);
+}
+
+/* How unsure moves settle (settle_if_from's ud). */
+typedef struct {
+    uint32_t target; /* the node, or UINT32_MAX: those older than HANDED_KEEP_MS */
+    int down;        /* the node is down: only deferred losers settle */
+} settle_t;
+
+/* The target's sync came: an unsure move it did not say it took never
+ * happened, and a deferred loser's state goes to its winner. The target is
+ * down: its deferred losers resolve (the winner is gone too: what its node
+ * held starts again elsewhere), its other unsure moves wait for a later
+ * sync. Too long passed: as a sync. */
+static int settle_if_from(sw_tracker_t *t, move_rec_t *rec, void *ud) {
+    const settle_t *how = ud;
+    if (!rec->unsure) return 1;
+    if (how->target == UINT32_MAX ? t->now - rec->at < HANDED_KEEP_MS : rec->target != how->target)
+        return 1;
+    if (how->down && !rec->deferred) return 1;
+    if (rec->deferred) sw_tr_agent_resolve(t, &rec->pid, &rec->winner);
+    return 0;
+}
+
+void sw_tr_moves_synced(sw_tracker_t *t, uint32_t target, int down) {
+    settle_t how = {target, down};
+    if (t->moves_n) moves_filter(t, settle_if_from, &how);
+}
+
+void sw_tr_moves_tick(sw_tracker_t *t) {
+    settle_t how = {UINT32_MAX, 0};
+    if (t->moves_n) moves_filter(t, settle_if_from, &how);
+}
+
+void sw_tr_moves_free(sw_tracker_t *t) {
+    for (size_t i = 0; i < t->moves_n; i++) free(t->moves[i]);
+    free(t->moves);
+    t->moves = NULL;
+    t->moves_n = t->moves_cap = 0;
 }
 
 /* ---- leaving the placement --------------------------------------------- */

@@ -189,7 +189,7 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
      * connection (no agent reports a host down): its entries go now. A
      * later connection brings them back with its sync. */
     if (p->host && p->conn_up && p->beam != UINT32_MAX) sw_tr_purge_node(t, p->beam);
-    if (p->conn_up) sw_tr_moves_lost(t);
+    if (p->conn_up && p->beam != UINT32_MAX) sw_tr_moves_lost(t, p->beam);
     sw_peer_conn_close(p);
     /* Reservations waiting on that home will never be answered. */
     if (p->beam != UINT32_MAX)
@@ -214,6 +214,7 @@ void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 static void greet(sw_tracker_t *t, sw_peer_t *p) {
     sw_peer_hello(p, &t->atoms, t->self_beam, t->host);
     if (t->leaving) sw_tr_send_leaving(t, p);
+    sw_tr_handed_greet(t, p);
     sw_tr_send_sync(t, p);
 }
 
@@ -395,6 +396,7 @@ void sw_tracker_peer_down(sw_tracker_t *t, const char *beam) {
      * send theirs again ({links}) and find the names gone. */
     t->links_news = 1;
     sw_tr_restart_node(t, b);
+    sw_tr_moves_synced(t, b, 1);
     sw_tr_quorum_check(t);
 }
 

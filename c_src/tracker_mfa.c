@@ -505,6 +505,7 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
     sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
     if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
     e->moving = 1;
+    sw_tr_move_sent(t, e, owner);
     sw_tr_send_handoff_start(t, p, e, how == SW_HANDOFF_RESUME ? state : NULL, statelen);
 }
 
@@ -582,6 +583,96 @@ void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const s
     sw_tr_agent_start(t, st->id, mfa, mfalen);
 }
 
+/* ---- handed: ends of handoffs that the old home must hear --------------- */
+
+/* A handoff from another home that committed here: the old entry (name,
+ * pid, stamp) and the new pid, since `at'. */
+typedef struct {
+    uint64_t h, at;
+    sw_pid_t old, winner;
+    sw_stamp_t old_s;
+    uint32_t nlen;
+    char name[];
+} handed_t;
+
+typedef struct {
+    const char *name;
+    size_t nlen;
+} handed_key_t;
+
+static int handed_eq(const void *item, const void *key) {
+    const handed_t *r = item;
+    const handed_key_t *k = key;
+    return r->nlen == k->nlen && memcmp(r->name, k->name, k->nlen) == 0;
+}
+
+static handed_t *handed_find(sw_tracker_t *t, const char *name, size_t nlen, uint64_t h) {
+    handed_key_t k = {name, nlen};
+    return sw_htab_find(&t->handed, h, &k, handed_eq);
+}
+
+static void handed_note(sw_tracker_t *t, const sw_entry_t *cur, const sw_pid_t *winner) {
+    uint64_t h = sw_entry_hash(cur);
+    handed_t *old = handed_find(t, cur->name, cur->nlen, h);
+    handed_t *r = malloc(sizeof *r + cur->nlen);
+    if (!r) return;
+    r->h = h;
+    r->at = t->now;
+    r->old = cur->pid;
+    r->winner = *winner;
+    r->old_s = sw_entry_stamp(cur);
+    r->nlen = cur->nlen;
+    memcpy(r->name, cur->name, cur->nlen);
+    if (old) {
+        if (sw_htab_replace(&t->handed, h, old, r) == 0) free(old);
+        else free(r);
+    } else if (sw_htab_insert(&t->handed, h, r) != 0) {
+        free(r);
+    }
+}
+
+void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p) {
+    if (!t->handed.count || p->beam == UINT32_MAX) return;
+    for (size_t i = 0; i < t->handed.cap; i++) {
+        const handed_t *r = sw_htab_at(&t->handed, i);
+        if (r && r->old.node == p->beam)
+            sw_tr_send_lost(t, r->name, r->nlen, &r->old, &r->old_s, &r->winner, 1);
+    }
+}
+
+void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid) {
+    if (!t->handed.count) return;
+    uint64_t h = sw_name_hash(name, nlen);
+    handed_t *r = handed_find(t, name, nlen, h);
+    if (r && memcmp(&r->old, pid, sizeof *pid) == 0 && sw_htab_remove(&t->handed, h, r) == 0) free(r);
+}
+
+int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                    const sw_pid_t *winner) {
+    if (!t->handed.count) return 0;
+    const handed_t *r = handed_find(t, name, nlen, sw_name_hash(name, nlen));
+    return r && memcmp(&r->old, old, sizeof *old) == 0 && memcmp(&r->winner, winner, sizeof *winner) == 0;
+}
+
+void sw_tr_handed_tick(sw_tracker_t *t) {
+    if (!t->handed.count) return;
+    /* Removal may move items within the table: collect, then remove. */
+    handed_t *few[64];
+    size_t n = 0;
+    for (size_t i = 0; i < t->handed.cap && n < 64; i++) {
+        handed_t *r = sw_htab_at(&t->handed, i);
+        if (r && t->now - r->at >= HANDED_KEEP_MS) few[n++] = r;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (sw_htab_remove(&t->handed, few[k]->h, few[k]) == 0) free(few[k]);
+}
+
+void sw_tr_handed_free(sw_tracker_t *t) {
+    for (size_t i = 0; i < t->handed.cap; i++) free(sw_htab_at(&t->handed, i));
+    sw_htab_close(&t->handed);
+    sw_htab_init(&t->handed);
+}
+
 /* The handoff's new process started (epid) or not (NULL): it takes the name
  * from the old pid with a larger stamp. */
 static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid) {
@@ -605,7 +696,11 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
             sw_tr_broadcast(t, SW_MSG_DEL, cur);
             if (cur->has_mfa && !cur->dead) sw_tr_agent_die(t, &cur->pid);
         } else {
-            sw_tr_send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid);
+            /* Said again on every new connection to that home until it
+             * removes the old pid (the connection may go before this
+             * arrives). */
+            handed_note(t, cur, &pid);
+            sw_tr_send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid, 1);
         }
         sw_tr_entry_drop(t, cur, 1);
     } else if (cur) {

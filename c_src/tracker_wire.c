@@ -50,20 +50,27 @@ void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid) {
     t->st.told_to_die++;
 }
 
-/* Handed off (e->moving), the loser just dies. Otherwise, as in Swarm when
+/* Handed off (e->moving, or handoff: the new owner said so), the loser
+ * just dies: its state went with the handoff. Otherwise, as in Swarm when
  * a partition heals, the agent asks it {swarm, begin_handoff} and, on
  * {resume, State}, casts {swarm, resolve_conflict, State} to the winner;
  * then it sends the loser {swarm, die}. */
-void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner) {
+void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner,
+                       int handoff) {
     if (e->dead) return; /* its process exited: nobody to tell */
-    if (e->moving || !winner) {
+    if (e->moving || handoff || !winner) {
         sw_tr_agent_die(t, &e->pid);
         return;
     }
+    if (sw_tr_moves_defer(t, e, winner)) return;
+    sw_tr_agent_resolve(t, &e->pid, winner);
+}
+
+void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);
     sw_proto_encode(x, SW_MSG_RESOLVE);
-    sw_pid_enc(x, &t->atoms, &e->pid);
+    sw_pid_enc(x, &t->atoms, pid);
     sw_pid_enc(x, &t->atoms, winner);
     t->agent_ops.count++;
     t->st.told_to_die++;
@@ -208,16 +215,17 @@ void sw_tr_send_claim_nack(sw_tracker_t *t, sw_peer_t *p, const char *name, size
 }
 
 void sw_tr_send_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
-                     const sw_stamp_t *s, const sw_pid_t *winner) {
+                     const sw_stamp_t *s, const sw_pid_t *winner, int handoff) {
     sw_peer_t *home = sw_peers_by_beam(&t->peers, pid->node);
     if (!home || !home->conn_up) return;
     ei_x_buff *x = &home->out.body;
-    ei_x_encode_tuple_header(x, 6);
+    ei_x_encode_tuple_header(x, handoff ? 7 : 6);
     sw_proto_encode(x, SW_MSG_LOST);
     ei_x_encode_binary(x, name, (int)nlen);
     sw_pid_enc(x, &t->atoms, pid);
     sw_tr_enc_stamp(x, t, s);
     sw_pid_enc(x, &t->atoms, winner);
+    if (handoff) sw_proto_encode(x, SW_MSG_HANDOFF);
     home->out.count++;
 }
 
@@ -536,11 +544,13 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     }
     case SW_MSG_LOST: {
         sw_pid_t winner;
-        if ((arity != 5 && arity != 6) || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+        if ((arity != 5 && arity != 6 && arity != 7) ||
+            sw_tr_dec_namebin(buf, index, &name, &nlen) ||
             sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_stamp(t, buf, index, &s) ||
-            (arity == 6 && sw_pid_dec(&t->atoms, buf, index, &winner)))
+            (arity >= 6 && sw_pid_dec(&t->atoms, buf, index, &winner)) ||
+            (arity == 7 && sw_proto_decode(buf, index) != SW_MSG_HANDOFF))
             return -1;
-        sw_tr_apply_lost(t, name, (size_t)nlen, &pid, &s, arity == 6 ? &winner : NULL);
+        sw_tr_apply_lost(t, name, (size_t)nlen, &pid, &s, arity >= 6 ? &winner : NULL, arity == 7);
         break;
     }
     case SW_MSG_HANDOFF_FAILED: {

@@ -115,7 +115,8 @@
     /* peer op: {del, NameBin, Pid, Counter, Origin} (5);                                       \
      * agent op: {del, Name, Pid} (3) or with mfa (4) */                                        \
     X(DEL, "del")                                                                               \
-    /* peer op: {lost, NameBin, Pid, Counter, Origin} (5) or with Winner (6), a conflict */     \
+    /* peer op: {lost, NameBin, Pid, Counter, Origin} (5) or with Winner (6), a conflict;   \
+     * with handoff (7): Pid was handed off to Winner */                                        \
     X(LOST, "lost")                                                                             \
     /* peer op: {sync, [Entry]} (2), a whole replica after every connection up */               \
     X(SYNC, "sync")                                                                             \

@@ -289,12 +289,29 @@ static int agent_op(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
         /* The loser of a conflict, or a handed-off process: it exits. */
         if (ei_decode_pid(buf, index, &ep) || (arity == 3 && ei_decode_pid(buf, index, &ew))) return -1;
         sc_pid_t p = sc_pid_of(&ep);
+        if (arity == 3) {
+            /* A conflict's loser offers its state to the winner: never to
+             * a process that got it already by a handoff. */
+            sc_pid_t w = sc_pid_of(&ew);
+            if (p >= 0 && w >= 0 && sc->nd[w / SC_PIDS].got_state[w % SC_PIDS] == p + 1)
+                sc_violation(sc, "node %d: pid %d's state offered twice to pid %d (handoff, then conflict)",
+                             nd->id, p, w);
+        }
         if (p / SC_PIDS != nd->id) sc_violation(sc, "node %d told to stop a process of node %d", nd->id, p / SC_PIDS);
         else sc_kill(sc, p);
         return 0;
     }
     if (strcmp(op, "end_handoff") == 0) {
-        if (ei_decode_pid(buf, index, &ep) || ei_skip_term(buf, index)) return -1;
+        /* The state is the handed-off pid, as "s<pid>" (answer_handoff). */
+        char st[16] = {0};
+        long sl = 0;
+        int ty, sz, from;
+        if (ei_decode_pid(buf, index, &ep) || ei_get_type(buf, index, &ty, &sz) || ty != ERL_BINARY_EXT ||
+            sz >= (int)sizeof st || ei_decode_binary(buf, index, st, &sl) || sscanf(st, "s%d", &from) != 1)
+            return -1;
+        sc_pid_t p = sc_pid_of(&ep);
+        if (p / SC_PIDS != nd->id) sc_violation(sc, "node %d given the state of a process of node %d", nd->id, p / SC_PIDS);
+        else nd->got_state[p % SC_PIDS] = (int16_t)(from + 1);
         return 0;
     }
     return -1;
@@ -841,8 +858,10 @@ static void answer_handoff(sc_t *sc, sc_node_t *nd, int k) {
                        : x == 1                        ? SW_HANDOFF_RESUME
                                                        : SW_HANDOFF_IGNORE;
     if (how != SW_HANDOFF_IGNORE && h.pid >= 0) nd->moving[h.pid % SC_PIDS] = 1;
-    size_t nl, sl;
-    const char *nb = sc_name_bytes(h.name, &nl), *state = sc_mfa_bytes(h.name, &sl);
+    size_t nl;
+    const char *nb = sc_name_bytes(h.name, &nl);
+    char state[16]; /* which process's state it is: see agent_op's end_handoff */
+    size_t sl = (size_t)snprintf(state, sizeof state, "s%d", h.pid);
     erlang_pid ep = sc_epid(h.pid);
     if (sc->trace) fprintf(stderr, "handoff of %d (name %d) at %d: %d\n", h.pid, h.name, nd->id, how);
     sw_tracker_handoff_result(nd->t, nb, nl, &ep, how, how == SW_HANDOFF_RESUME ? state : NULL,

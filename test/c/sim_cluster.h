@@ -129,6 +129,8 @@ typedef struct {
     /* processes */
     uint8_t dead[SC_PIDS];
     uint8_t moving[SC_PIDS]; /* answered restart/resume to a handoff */
+    int16_t got_state[SC_PIDS]; /* 1 + the pid whose handed-off state this
+                                 * process got (end_handoff), 0: none */
     int next_num;
 } sc_node_t;
 
