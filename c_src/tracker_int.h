@@ -157,6 +157,7 @@ typedef struct {
     waiter_t *waiters;  /* oldest first: the first one caused the start */
     sw_pid_t old_pid;   /* restart after a node went down: the dead pid;
                          * handoff: the pid handing off */
+    sw_stamp_t old_s;   /* handoff: the stamp of old_pid's entry */
     int restart;
     int handoff;        /* a handoff's start: e is NULL (the name stays the
                          * old pid's until the new one commits) */

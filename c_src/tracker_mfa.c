@@ -567,6 +567,7 @@ void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const s
     st->handoff = 1;
     st->restart = 1;
     st->old_pid = *old;
+    st->old_s = *s;
     memcpy(st->mfa, mfa, mfalen);
     st->mfalen = mfalen;
     if (state) {
@@ -611,18 +612,22 @@ static handed_t *handed_find(sw_tracker_t *t, const char *name, size_t nlen, uin
     return sw_htab_find(&t->handed, h, &k, handed_eq);
 }
 
-static void handed_note(sw_tracker_t *t, const sw_entry_t *cur, const sw_pid_t *winner) {
-    uint64_t h = sw_entry_hash(cur);
-    handed_t *old = handed_find(t, cur->name, cur->nlen, h);
-    handed_t *r = malloc(sizeof *r + cur->nlen);
+/* Notes that the name of old_pid (entry stamp old_s) was handed off to
+ * winner here, and tells old_pid's home if it is connected. */
+static void handed_note(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old_pid,
+                        const sw_stamp_t *old_s, const sw_pid_t *winner) {
+    uint64_t h = sw_name_hash(name, nlen);
+    sw_tr_send_lost(t, name, nlen, old_pid, old_s, winner, 1);
+    handed_t *old = handed_find(t, name, nlen, h);
+    handed_t *r = malloc(sizeof *r + nlen);
     if (!r) return;
     r->h = h;
     r->at = t->now;
-    r->old = cur->pid;
+    r->old = *old_pid;
     r->winner = *winner;
-    r->old_s = sw_entry_stamp(cur);
-    r->nlen = cur->nlen;
-    memcpy(r->name, cur->name, cur->nlen);
+    r->old_s = *old_s;
+    r->nlen = (uint32_t)nlen;
+    memcpy(r->name, name, nlen);
     if (old) {
         if (sw_htab_replace(&t->handed, h, old, r) == 0) free(old);
         else free(r);
@@ -699,10 +704,13 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
             /* Said again on every new connection to that home until it
              * removes the old pid (the connection may go before this
              * arrives). */
-            handed_note(t, cur, &pid);
-            sw_tr_send_lost(t, cur->name, cur->nlen, &cur->pid, &cs, &pid, 1);
+            handed_note(t, cur->name, cur->nlen, &cur->pid, &cs, &pid);
         }
         sw_tr_entry_drop(t, cur, 1);
+    } else if (!cur && st->handoff && st->old_pid.node != t->self_beam) {
+        /* The old entry went meanwhile (its node was reported down, e.g. a
+         * partition): its home must still hear that the state moved. */
+        handed_note(t, st->name, st->nlen, &st->old_pid, &st->old_s, &pid);
     } else if (cur) {
         /* Another registration took the name meanwhile: the new process has
          * no name to hold. */

@@ -131,6 +131,7 @@ typedef struct {
     uint8_t moving[SC_PIDS]; /* answered restart/resume to a handoff */
     int16_t got_state[SC_PIDS]; /* 1 + the pid whose handed-off state this
                                  * process got (end_handoff), 0: none */
+    uint8_t unsure[SC_PIDS]; /* its C node crashed while it moved */
     int next_num;
 } sc_node_t;
 
