@@ -75,6 +75,7 @@ static void reply_stats(sw_dist_t *d, const erlang_pid *to, const char *ref, siz
         {"agent_resyncs", ts.agent_resyncs}, {"unreg_waits", ts.unreg_waits},
         {"quorum_stops", ts.quorum_stops},   {"restarts", ts.restarts},
         {"restarts_given_up", ts.restarts_given_up},
+        {"opt_commits", ts.opt_commits},     {"opt_refused", ts.opt_refused},
         {"synced", (uint64_t)sw_tracker_synced(d->tracker)},
     };
     sw_term_enc_counters(begin_reply(d, ref, rlen), kv, sizeof kv / sizeof kv[0]);

@@ -328,6 +328,7 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
                     : strcmp(atom, "quorum") == 0            ? &cfg->quorum
                     : strcmp(atom, "otp_release") == 0       ? &cfg->otp_release
                     : strcmp(atom, "restart") == 0           ? &cfg->restart
+                    : strcmp(atom, "optimistic") == 0        ? &cfg->optimistic
                     : strcmp(atom, "restart_intensity") == 0 ? &cfg->restart_intensity
                     : strcmp(atom, "restart_period_ms") == 0 ? &cfg->restart_period_ms
                                                              : NULL;
@@ -335,6 +336,7 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
             long v;
             if (ei_decode_long(buf, &index, &v) || v < 0 || v > INT32_MAX) return -1;
             if (num == &cfg->restart && v > SW_RESTART_PERMANENT) return -1;
+            if (num == &cfg->optimistic && v > 1) return -1;
             *num = v;
             continue;
         }
@@ -382,6 +384,7 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     sw_tracker_set_restart(s->tracker, (sw_restart_t)cfg->restart,
                            cfg->restart_intensity >= 0 ? (unsigned)cfg->restart_intensity : 3,
                            cfg->restart_period_ms >= 0 ? (unsigned)cfg->restart_period_ms : 5000);
+    sw_tracker_set_optimistic(s->tracker, (int)cfg->optimistic);
     /* The tracker's clock from the start, not from the first tick: what it
      * stamps before then (an orphan kept, a restart counted, a claim's
      * deadline) is measured against the loop's time. */

@@ -20,6 +20,7 @@ typedef struct {
     long quorum;      /* StaticQuorumRing size; 0: plain ring */
     long otp_release; /* of the BEAM: 26+ encodes atoms as UTF-8 (ring keys) */
     long restart;     /* sw_restart_t: what happens to an MFA process that exits */
+    long optimistic;  /* 1: optimistic register_name/2 (sw_tracker_set_optimistic) */
     long restart_intensity; /* restarts of one name ... (-1: not given) */
     long restart_period_ms; /* ... within this many ms (-1: not given) */
     int port_transport; /* {transport, port}: no distribution (server.c) */

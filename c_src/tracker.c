@@ -214,6 +214,36 @@ void sw_tracker_register(sw_tracker_t *t, const erlang_pid *caller, const char *
     sw_tr_send_reg_req(t, sw_peers_by_beam(&t->peers, owner), name, nlen, &p, &c, ref, rlen, retry);
 }
 
+void sw_tracker_set_optimistic(sw_tracker_t *t, int on) { t->optimistic = on != 0; }
+
+void sw_tracker_register_opt(sw_tracker_t *t, const char *name, size_t nlen,
+                             const erlang_pid *pid) {
+    sw_pid_t p;
+    if (sw_pid_compact(&t->atoms, pid, &p) != 0 || p.node != t->self_beam) return;
+    uint64_t h = sw_name_hash(name, nlen);
+    sw_entry_t *e = sw_store_find(&t->store, name, nlen, h);
+    if (e && !e->reserved) {
+        if (memcmp(&e->pid, &p, sizeof p) == 0) return;
+        /* Known here first: the holder keeps it, the caller's yes loses. */
+        t->st.opt_refused++;
+        sw_tr_agent_drop(t, name, nlen, &p);
+        sw_tr_agent_die(t, &p);
+        return;
+    }
+    /* A pending decision (a claim, an MFA start) gives way to a committed
+     * entry, as when a peer's add meets it. */
+    if (e) sw_tr_entry_drop(t, e, 0);
+    sw_stamp_t s = {++t->clock, t->self_beam};
+    e = sw_tr_entry_commit(t, name, nlen, h, &p, &s, NULL, 0);
+    if (!e) { /* out of memory: the caller's yes cannot stand */
+        sw_tr_agent_drop(t, name, nlen, &p);
+        sw_tr_agent_die(t, &p);
+        return;
+    }
+    t->st.opt_commits++;
+    sw_tr_broadcast(t, SW_MSG_ADD, e);
+}
+
 void sw_tr_unregister_at_home(sw_tracker_t *t, uint32_t ccbeam, const sw_pid_t *caller,
                               const char *ref, size_t rlen, const char *name, size_t nlen) {
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
@@ -330,7 +360,7 @@ void sw_tr_apply_add(sw_tracker_t *t, const char *name, size_t nlen, const sw_pi
             if (e->pid.node == t->self_beam) {
                 log_conflict(t, e, pid);
                 sw_tr_broadcast(t, SW_MSG_DEL, e);
-                if (e->has_mfa) sw_tr_agent_loser(t, e, pid, 0);
+                sw_tr_loser_told(t, e, pid, 0);
             } else {
                 sw_tr_send_lost(t, e->name, e->nlen, &e->pid, &es, pid, 0);
             }
@@ -360,7 +390,7 @@ void sw_tr_apply_lost(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
         (handoff || stamp_cmp(t, s, &es) == 0)) {
         log_conflict(t, e, winner);
         sw_tr_broadcast(t, SW_MSG_DEL, e);
-        if (e->has_mfa) sw_tr_agent_loser(t, e, winner, handoff);
+        sw_tr_loser_told(t, e, winner, handoff);
         sw_tr_entry_drop(t, e, 1);
     } else if (handoff && pid->node == t->self_beam) {
         sw_tr_moves_handed(t, name, nlen, pid);

@@ -85,6 +85,8 @@ typedef struct {
     uint64_t pids;           /* distinct pids with names */
     uint64_t bad_ops;        /* malformed or unknown ops received */
     uint64_t conflicts;      /* conflicts settled here (two pids for one name) */
+    uint64_t opt_commits;    /* optimistic register_name/2 committed here */
+    uint64_t opt_refused;    /* ... refused here (the name was known taken) */
     uint64_t expired;        /* reservations that timed out */
     uint64_t members;        /* ring members: this node + connected, live peers */
     uint64_t told_to_die;    /* local register_name/4,5 processes that lost a
@@ -208,6 +210,25 @@ typedef enum {
 #define SW_RESTART_MAX_INTENSITY 1000u
 void sw_tracker_set_restart(sw_tracker_t *t, sw_restart_t policy, unsigned intensity,
                             unsigned period_ms);
+
+/* Optimistic registration (register_name/2, the `registration' setting):
+ * on (1), a local caller decides alone: it wrote its replica row and got
+ * yes before this C node hears of it (sw_tracker_register_opt); conflicts
+ * are settled afterwards as after a partition (larger stamp wins), and a
+ * register_name/2 loser whose home is here is sent {swarm, die}, as
+ * register_name/4,5 losers are. Off (0, the default): exact, one yes per
+ * name through the name's owner. Any time. */
+void sw_tracker_set_optimistic(sw_tracker_t *t, int on);
+
+/* {'$sw1', reg_opt, NameBin, Pid} from a caller of our BEAM node, which
+ * wrote {Name, Pid} into its replica and returned yes. Pid of our BEAM
+ * node only (other pids take the exact path; anything else is ignored).
+ * The name free here (or only reserved): committed under a fresh stamp and
+ * broadcast. Held by another pid (the caller's replica did not show it
+ * yet): the holder keeps it; the caller's row is dropped ({drop, ...} to
+ * the agent) and Pid is sent {swarm, die}. Held by Pid already: nothing. */
+void sw_tracker_register_opt(sw_tracker_t *t, const char *name, size_t nlen,
+                             const erlang_pid *pid);
 
 /* Leaving the placement. */
 typedef enum {

@@ -123,6 +123,7 @@ struct sw_tracker_s {
     struct waiter_s *leave_waiters; /* callers of leave, until the moves settle */
     int leave_check;      /* something that may settle them happened */
     sw_restart_t restart; /* what happens to an MFA process that exits */
+    int optimistic;      /* sw_tracker_set_optimistic */
     uint32_t restart_intensity, restart_period; /* ... at most so many restarts
                                                  * of a name within so many ms */
     sw_htab_t restarts;   /* name -> its recent restarts (tracker_leave.c) */
@@ -419,6 +420,12 @@ void sw_tr_agent_die(sw_tracker_t *t, const sw_pid_t *pid);
  * moving, or handoff 1: the new owner said so); */
 void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner,
                        int handoff);
+/* {drop, Name, Pid}: the agent removes the row a caller wrote; */
+void sw_tr_agent_drop(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid);
+/* A local entry lost a conflict to winner: register_name/4,5 ones go to
+ * sw_tr_agent_loser, register_name/2 ones are sent {swarm, die} in
+ * optimistic mode (and keep running, unnamed, in exact mode); */
+void sw_tr_loser_told(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner, int handoff);
 /* {resolve, Pid, Winner}: Pid offers its state to winner, then dies; */
 void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner);
 /* {start, Id, MFA}: run the MFA in a fresh process; */

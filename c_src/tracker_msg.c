@@ -119,6 +119,7 @@ int sw_tracker_msg_is_local(int m) {
     switch (m) {
     case SW_MSG_REG:
     case SW_MSG_REG_MFA:
+    case SW_MSG_REG_OPT:
     case SW_MSG_UNREG:
     case SW_MSG_STARTED:
     case SW_MSG_HANDOFF:
@@ -145,6 +146,13 @@ int sw_tracker_msg_local(sw_tracker_t *t, const sw_tracker_msg_env_t *env, int m
     case SW_MSG_REG:
     case SW_MSG_REG_MFA:
         return reg(t, env, NULL, m, arity, buf, index);
+    case SW_MSG_REG_OPT:
+        /* {'$sw1', reg_opt, NameBin, Pid} */
+        if (arity != 4 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) ||
+            ei_decode_pid(buf, index, &pid))
+            return -1;
+        sw_tracker_register_opt(t, name, nlen, &pid);
+        return 0;
     case SW_MSG_STARTED:
         return started(t, arity, buf, index);
     case SW_MSG_HANDOFF:

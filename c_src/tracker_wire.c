@@ -66,6 +66,20 @@ void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *win
     sw_tr_agent_resolve(t, &e->pid, winner);
 }
 
+void sw_tr_loser_told(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner, int handoff) {
+    if (e->has_mfa) sw_tr_agent_loser(t, e, winner, handoff);
+    else if (t->optimistic) sw_tr_agent_die(t, &e->pid);
+}
+
+void sw_tr_agent_drop(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    sw_proto_encode(x, SW_MSG_DROP);
+    ei_x_append_buf(x, name + 1, (int)nlen - 1); /* the term, without its version byte */
+    sw_pid_enc(x, &t->atoms, pid);
+    t->agent_ops.count++;
+}
+
 void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner) {
     ei_x_buff *x = &t->agent_ops.body;
     ei_x_encode_tuple_header(x, 3);

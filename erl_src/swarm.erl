@@ -66,9 +66,41 @@
 %% names raise `error({name_too_large, Bytes})'). Exits with
 %% `{timeout, {swarm, register_name, [Name, Pid]}}' if the local C node does
 %% not answer within the `call_timeout' setting (it is restarting).
+%%
+%% With the `registration' setting `optimistic' (default `exact') and a
+%% pid of this node, the caller decides alone, as Swarm does: `yes' if this
+%% node's replica does not show the name, written into it at once; its C
+%% node hears of it afterwards. Two nodes may then both answer `yes' for one
+%% name: the registrations meet as after a partition, the larger stamp wins
+%% everywhere within a round trip, and the losing process is sent
+%% `{swarm, die}' (a name this node's C node knew taken before the
+%% caller's replica showed it: the caller's registration loses).
 -spec register_name(term(), pid()) -> yes | no.
 register_name(Name, Pid) when is_pid(Pid) ->
     NameBin = encode(Name),
+    case node(Pid) =:= node() andalso persistent_term:get({swarm, optimistic}, false) of
+        true -> register_optimistic(Name, NameBin, Pid);
+        false -> register_exact(Name, NameBin, Pid)
+    end.
+
+%% The replica row first, then the C node's word (one message, no reply):
+%% the C node's answer to a refusal (a drop of this row) always comes after
+%% the row.
+-spec register_optimistic(term(), binary(), pid()) -> yes | no.
+register_optimistic(Name, NameBin, Pid) ->
+    CNode = try swarm_cnode:cnode()
+            catch error:badarg -> exit({noproc, {swarm, register_name, [Name, Pid]}})
+            end,
+    case ets:insert_new(?SW_NAMES, {Name, Pid}) of
+        true ->
+            ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_REG_OPT, NameBin, Pid}),
+            yes;
+        false ->
+            no
+    end.
+
+-spec register_exact(term(), binary(), pid()) -> yes | no.
+register_exact(Name, NameBin, Pid) ->
     %% Sent again (after a link dropped), it says `retry': the name already
     %% held by this very pid then answers yes (the first request got it).
     Build = fun(Ref, false) -> {?SW_TAG, ?SW_MSG_REG, self(), Ref, NameBin, Pid};

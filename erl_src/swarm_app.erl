@@ -17,6 +17,8 @@ start(_Type, _Args) ->
             ok = swarm_log:install_filter(),
             %% Read by swarm_groups (no change: no global GC).
             persistent_term:put({swarm, groups_members_cache}, Cache),
+            %% Read by swarm:register_name/2 (no change: no global GC).
+            persistent_term:put({swarm, optimistic}, swarm_config:optimistic(Config)),
             case swarm_sup:start_link(Config) of
                 {ok, Pid} ->
                     swarm_config:handoff_on_stop(Config) andalso swarm_signal:install(),

@@ -4,14 +4,15 @@
 %% `static_quorum_size', `node_whitelist', `node_blacklist'; and its own
 %% `groups_members_cache' (a boolean), `restart' (`temporary', `transient'
 %% or `permanent'), `restart_intensity' and `restart_period' (seconds),
-%% `handoff_on_stop' (a boolean), the timeouts and the C node's log level;
+%% `handoff_on_stop' (a boolean), `registration' (`exact' or `optimistic'),
+%% the timeouts and the C node's log level;
 %% Swarm's `debug', `sync_nodes_timeout' and `anti_entropy_interval'. A bad
 %% value is a clear error when the application starts, never a crash
 %% later.
 -module(swarm_config).
 -compile(warn_missing_spec).
 
--export([load/0, ignore_node/2, quorum/1, cnode_settings/1, handoff_on_stop/1]).
+-export([load/0, ignore_node/2, quorum/1, cnode_settings/1, handoff_on_stop/1, optimistic/1]).
 
 -type pattern() :: {re, term(), binary()}.
 -type config() :: #{strategy := ring | static_quorum_ring,
@@ -20,7 +21,8 @@
                     blacklist := [pattern()],
                     members_cache := boolean(),
                     restart := {temporary | transient | permanent, non_neg_integer(), pos_integer()},
-                    handoff_on_stop := boolean()}.
+                    handoff_on_stop := boolean(),
+                    registration := exact | optimistic}.
 -export_type([config/0]).
 
 %% Swarm's default blacklist: remote shells and release upgrade/maintenance
@@ -44,8 +46,13 @@ load() ->
                    intensity(application:get_env(swarm, restart_intensity, 3)),
                    pos(restart_period, application:get_env(swarm, restart_period, 5))},
         OnStop = bool(handoff_on_stop, true),
+        Registration = case application:get_env(swarm, registration, exact) of
+                           R when R =:= exact; R =:= optimistic -> R;
+                           R -> throw({bad_config, registration, R})
+                       end,
         {ok, #{strategy => Strategy, quorum => Quorum, whitelist => White, blacklist => Black,
-               members_cache => Cache, restart => Restart, handoff_on_stop => OnStop}}
+               members_cache => Cache, restart => Restart, handoff_on_stop => OnStop,
+               registration => Registration}}
     catch
         throw:{bad_config, _, _} = E -> {error, E}
     end.
@@ -57,11 +64,19 @@ quorum(#{quorum := Q}) -> Q.
 %% @doc The settings the C node is given: the quorum, and the restart
 %% policy of register_name/4,5 processes (the type, as a supervisor
 %% child's, 0 for temporary, 1 transient, 2 permanent; at most
-%% `restart_intensity' restarts of one name within `restart_period_ms').
+%% `restart_intensity' restarts of one name within `restart_period_ms'),
+%% and whether register_name/2 is optimistic (1) or exact (0).
 -spec cnode_settings(config()) -> [{atom(), non_neg_integer()}].
-cnode_settings(#{quorum := Q, restart := {Type, Intensity, Period}}) ->
+cnode_settings(#{quorum := Q, restart := {Type, Intensity, Period}} = Config) ->
     T = case Type of temporary -> 0; transient -> 1; permanent -> 2 end,
-    [{quorum, Q}, {restart, T}, {restart_intensity, Intensity}, {restart_period_ms, Period * 1000}].
+    O = case optimistic(Config) of true -> 1; false -> 0 end,
+    [{quorum, Q}, {restart, T}, {restart_intensity, Intensity}, {restart_period_ms, Period * 1000},
+     {optimistic, O}].
+
+%% @doc Whether register_name/2 is optimistic: the caller's node decides
+%% alone (see swarm:register_name/2).
+-spec optimistic(config()) -> boolean().
+optimistic(#{registration := R}) -> R =:= optimistic.
 
 %% @doc Whether a stopping node hands its register_name/4,5 processes off
 %% first (application stop, init:stop/0, SIGTERM).

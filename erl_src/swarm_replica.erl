@@ -35,6 +35,7 @@
             | {?SW_MSG_DEL, term(), pid(), ?SW_MSG_MFA}
             | {?SW_MSG_START, non_neg_integer(), binary()}
             | {?SW_MSG_DIE, pid()}
+            | {?SW_MSG_DROP, term(), pid()}
             | {?SW_MSG_HANDOFF, binary(), pid()}
             | {?SW_MSG_END_HANDOFF, pid(), binary()}
             | {?SW_MSG_RESOLVE, pid(), pid()}.
@@ -82,6 +83,11 @@ apply_ops([{?SW_MSG_DEL, Name, Pid} | Ops], [], CNode, R) ->
     true = ets:delete_object(?SW_NAMES, {Name, Pid}),
     ok = swarm_cnode:shadow_forget(R#replica.shadow, Name),
     apply_ops(Ops, [], CNode, watch(Pid, -1, R));
+apply_ops([{?SW_MSG_DROP, Name, Pid} | Ops], [], CNode, R) ->
+    %% A row a caller wrote (optimistic register_name/2) that the C node
+    %% refused: never an entry, never monitored.
+    true = ets:delete_object(?SW_NAMES, {Name, Pid}),
+    apply_ops(Ops, [], CNode, R);
 apply_ops([{?SW_MSG_HANDOFF, NameBin, Pid} | Ops], [], CNode, R) ->
     _ = swarm_helpers:begin_handoff(NameBin, Pid, CNode),
     apply_ops(Ops, [], CNode, R);

@@ -249,7 +249,13 @@
     X(NOT_FOUND, "not_found")                                                                   \
     /* peer op: {orphan, NameBin, Pid, Counter, Origin, MFABin} (6), a survivor to the name's  \
      * owner: an MFA entry of a node gone down that the owner may not know: restart it */        \
-    X(ORPHAN, "orphan")
+    X(ORPHAN, "orphan")                                                                         \
+    /* local: {'$sw1', reg_opt, NameBin, Pid} (4), register_name/2 in optimistic mode: the     \
+     * caller wrote its replica row and returned yes; no reply */                               \
+    X(REG_OPT, "reg_opt")                                                                       \
+    /* agent op: {drop, Name, Pid} (3): remove the row {Name, Pid} a caller wrote (optimistic  \
+     * mode) that was never this C node's entry; no monitor changes */                          \
+    X(DROP, "drop")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

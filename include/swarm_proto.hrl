@@ -112,3 +112,5 @@
 -define(SW_MSG_MOVE, move).
 -define(SW_MSG_NOT_FOUND, not_found).
 -define(SW_MSG_ORPHAN, orphan).
+-define(SW_MSG_REG_OPT, reg_opt).
+-define(SW_MSG_DROP, drop).
