@@ -153,6 +153,8 @@ typedef struct {
     long last_add[MAXNAMES]; /* sim->adds at the last add of each name */
     int bad_dels;  /* a del the replica did not hold: the stream is inconsistent */
     int ryw_fail;  /* a yes before the replica showed the name */
+    int drops;     /* {drop, ...}: caller rows refused (optimistic mode) */
+    int told[MAXPROCS]; /* {die, Pid} per process num */
     /* processes: dead[num] */
     unsigned char dead[MAXPROCS];
     evq_t aq; /* agent -> C node */
@@ -299,8 +301,15 @@ static void agent_batch(node_t *nd, const char *buf, int *index) {
     for (int k = 0; k < n; k++) {
         int arity;
         erlang_pid pid;
-        CU_ASSERT_FATAL(ei_decode_tuple_header(buf, index, &arity) == 0 && arity == 3);
+        CU_ASSERT_FATAL(ei_decode_tuple_header(buf, index, &arity) == 0 && (arity == 2 || arity == 3));
         CU_ASSERT_FATAL(ei_decode_atom(buf, index, atom) == 0);
+        if (arity == 2) {
+            /* {die, Pid}: a conflict's loser (optimistic mode) is told. */
+            CU_ASSERT_FATAL(strcmp(atom, "die") == 0 && ei_decode_pid(buf, index, &pid) == 0);
+            CU_ASSERT_EQUAL(pid_node(&pid), nd->id);
+            nd->told[pid.num % MAXPROCS]++;
+            continue;
+        }
         int id = dec_name_id(buf, index);
         CU_ASSERT_FATAL(id >= 0);
         CU_ASSERT_FATAL(ei_decode_pid(buf, index, &pid) == 0);
@@ -312,6 +321,10 @@ static void agent_batch(node_t *nd, const char *buf, int *index) {
             note_added(s, nd->id, id, &pid);
             nd->last_add[id] = ++s->adds;
             if (pid_node(&pid) == nd->id && proc_dead(s, &pid)) ev_push(nd, EV_PID_DOWN, &pid, 0);
+        } else if (strcmp(atom, "drop") == 0) {
+            /* A caller's own row (optimistic mode) the C node refused. */
+            if (r->present && pid_eq(&r->pid, &pid)) r->present = 0;
+            nd->drops++;
         } else {
             CU_ASSERT_FATAL(strcmp(atom, "del") == 0);
             /* ets:delete_object({Name, Pid}) */
@@ -2034,6 +2047,78 @@ static void test_reservations_fifo(void) {
     sim_free(s);
 }
 
+/* ---- (m) optimistic register_name/2 ----------------------------------- */
+
+/* register_name({worker, name}, pid) in optimistic mode on pid's node: the
+ * caller writes its replica row if the replica does not show the name
+ * (ets:insert_new) and returns; its C node hears of it afterwards. Returns
+ * 1 for the caller's yes. */
+static int reg_opt(sim_t *s, int name, const erlang_pid *pid) {
+    node_t *nd = &s->nd[pid_node(pid)];
+    rentry_t *r = &nd->rep[name];
+    if (r->present) return 0;
+    r->present = 1;
+    r->pid = *pid;
+    sw_tracker_register_opt(nd->t, nm(name)->bytes, nm(name)->len, pid);
+    after_call(s);
+    return 1;
+}
+
+/* A caller's yes is committed and replicated; a name its C node knew taken
+ * refuses it (the row dropped, the process told); two nodes deciding one
+ * name at once both say yes, and every node ends with one of them, the
+ * other told {swarm, die} by its home; exits and unregister as usual. */
+static void test_optimistic(void) {
+    enum { NAMES = 60 };
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        sim_t *s = cluster(3, seed);
+        for (int i = 0; i < 3; i++) sw_tracker_set_optimistic(s->nd[i].t, 1);
+        erlang_pid p1 = mkpid(0, 1), got;
+        CU_ASSERT(reg_opt(s, 0, &p1));
+        settle(s);
+        for (int i = 0; i < 3; i++) CU_ASSERT(tlook(s, i, 0, &got) && pid_eq(&got, &p1));
+        /* Known taken at node 1's C node, not yet in its replica (the
+         * add on its way to the agent, applied once the caller is done). */
+        erlang_pid q = mkpid(1, 2);
+        rentry_t pending = s->nd[1].rep[0];
+        s->nd[1].rep[0].present = 0;
+        CU_ASSERT(reg_opt(s, 0, &q));
+        settle(s);
+        CU_ASSERT_EQUAL(s->nd[1].drops, 1);
+        CU_ASSERT_EQUAL(s->nd[1].told[2], 1);
+        CU_ASSERT_FALSE(s->nd[1].rep[0].present); /* the caller's row went */
+        s->nd[1].rep[0] = pending;
+        for (int i = 0; i < 3; i++) CU_ASSERT(tlook(s, i, 0, &got) && pid_eq(&got, &p1));
+        /* Names 1..NAMES-1 from two nodes each, before any delivery. */
+        int both = 0;
+        for (int k = 1; k < NAMES; k++) {
+            erlang_pid a = mkpid(k % 3, 3 + (unsigned)(k % 20)), b = mkpid((k + 1) % 3, 3 + (unsigned)(k % 20));
+            both += reg_opt(s, k, &a) && reg_opt(s, k, &b);
+        }
+        CU_ASSERT_EQUAL(both, NAMES - 1);
+        settle(s);
+        check_converged(s, NAMES, "optimistic");
+        int losers = 0;
+        for (int k = 1; k < NAMES; k++) {
+            erlang_pid w;
+            CU_ASSERT_FATAL(tlook(s, 0, k, &w));
+            /* The one that lost was told, on its node. */
+            erlang_pid a = mkpid(k % 3, 3 + (unsigned)(k % 20)), b = mkpid((k + 1) % 3, 3 + (unsigned)(k % 20));
+            CU_ASSERT(pid_eq(&w, &a) || pid_eq(&w, &b));
+            (void)a;
+        }
+        for (int i = 0; i < 3; i++)
+            for (int num = 3; num < 23; num++) losers += s->nd[i].told[num];
+        CU_ASSERT_EQUAL(losers, NAMES - 1);
+        /* Exits and unregister still remove names everywhere. */
+        kill_proc(s, 0, 1);
+        settle(s);
+        for (int i = 0; i < 3; i++) CU_ASSERT_FALSE(tlook(s, i, 0, NULL));
+        check_converged(s, NAMES, "optimistic exits");
+        sim_free(s);
+    }
+}
+
 int test_tracker_suite(void) {
     CU_pSuite s = CU_add_suite("tracker", suite_init, suite_cleanup);
     if (!s) return -1;
@@ -2056,7 +2141,8 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "conflict with equal stamps", test_equal_stamps) ||
         !CU_add_test(s, "(j) reservation expiry", test_reservation_expiry) ||
         !CU_add_test(s, "(j) reservations expire oldest first", test_reservations_fifo) ||
-        !CU_add_test(s, "(k) many names per pid", test_many_names_per_pid))
+        !CU_add_test(s, "(k) many names per pid", test_many_names_per_pid) ||
+        !CU_add_test(s, "(m) optimistic register_name/2", test_optimistic))
         return -1;
     return 0;
 }
