@@ -130,19 +130,18 @@ deliver(Pid, Msg, Deadline) ->
             ok
     end.
 
-%% A call to Pid's node after the cast travels on the same connection: its
-%% answer means the cast arrived; a connection lost meanwhile means it may
-%% not have, and it is sent again (a local Pid: nothing to confirm).
+%% A round trip to Pid's node after the cast travels on the same
+%% connection (swarm_confirm, shared by the helpers of a burst): its answer
+%% means the cast arrived; a connection lost meanwhile means it may not
+%% have, and it is sent again (a local Pid: nothing to confirm).
 -spec confirm(pid(), term(), integer()) -> ok.
 confirm(Pid, _Msg, _Deadline) when node(Pid) =:= node() ->
     ok;
 confirm(Pid, Msg, Deadline) ->
     Left = Deadline - erlang:monotonic_time(millisecond),
-    try erpc:call(node(Pid), erlang, is_process_alive, [Pid], max(Left, 1)) of
+    case swarm_confirm:barrier(node(Pid), max(Left, 1)) of
+        noconnection when Left > 0 -> deliver(Pid, Msg, Deadline);
         _ -> ok
-    catch
-        error:{erpc, noconnection} when Left > 0 -> deliver(Pid, Msg, Deadline);
-        _:_ -> ok
     end.
 
 %% Whether Node is connected, waiting for its nodeup until Deadline and

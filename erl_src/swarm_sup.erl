@@ -1,6 +1,8 @@
 %% @private
 %% @doc Top supervisor. It owns the ETS replica (created in init/1, so the
-%% table survives restarts of the agent) and supervises the agent.
+%% table survives restarts of the agent) and supervises the agent, the
+%% groups' writer, the confirmer of the helpers' casts (swarm_confirm) and
+%% the Swarm.Tracker facade.
 -module(swarm_sup).
 -compile(warn_missing_spec).
 -behaviour(supervisor).
@@ -17,6 +19,9 @@ init(Config) ->
     _ = ets:new(?SW_MFA, [named_table, public, set]),
     _ = ets:new(?SW_GROUPS, [named_table, public, ordered_set, {read_concurrency, true}]),
     _ = ets:new(?SW_GROUPS_CACHE, [named_table, public, set, {read_concurrency, true}]),
+    %% Before the agent, whose helpers confirm their casts through it.
+    Confirm = #{id => swarm_confirm, start => {swarm_confirm, start_link, []},
+                restart => permanent, shutdown => 1000, type => worker, modules => [swarm_confirm]},
     Agent = #{id => swarm_agent,
               start => {swarm_agent, start_link, [Config]},
               restart => permanent,
@@ -29,4 +34,4 @@ init(Config) ->
     Tracker = #{id => 'Elixir.Swarm.Tracker', start => {'Elixir.Swarm.Tracker', start_link, []},
                 restart => permanent, shutdown => 1000, type => worker,
                 modules => ['Elixir.Swarm.Tracker']},
-    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Agent, Groups, Tracker]}}.
+    {ok, {#{strategy => one_for_one, intensity => 10, period => 10}, [Confirm, Agent, Groups, Tracker]}}.

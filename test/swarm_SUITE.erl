@@ -6,7 +6,8 @@
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, end_per_testcase/2]).
--export([direct_to_owner/1, doc_chunks/1]).
+-export([direct_to_owner/1, doc_chunks/1, confirm_barrier/1]).
+-export([barrier_burst/2]).
 -export([via_call_across_nodes/1, any_term_as_name/1, unregister_one_name/1,
          read_your_writes/1, whereis_miss_is_local/1, send_unknown_name/1,
          race_one_winner/1, process_death/1, elixir_facade/1, elixir_genserver/1,
@@ -25,7 +26,7 @@ groups() ->
       [via_call_across_nodes, any_term_as_name, unregister_one_name, read_your_writes,
        whereis_miss_is_local, send_unknown_name, race_one_winner, process_death,
        elixir_facade, elixir_genserver, garbage_to_cnode, wrong_cookie_raw_tcp, huge_name,
-       direct_to_owner]}].
+       direct_to_owner, confirm_barrier]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -582,3 +583,19 @@ doc_chunks(_Config) ->
     ?assertMatch({match, _}, re:run(io_lib:format("~p", [En]), "cluster-wide")),
     ?assertMatch(#{<<"en">> := _}, Doc('Elixir.Swarm', register_name, 5)),
     ?assertMatch(#{<<"en">> := _}, Doc('Elixir.Swarm.Tracker', handoff, 2)).
+
+%% @doc swarm_confirm: a barrier to a connected node is `ok', one to a node
+%% that cannot be reached is `noconnection'; 200 processes asking at once
+%% all get `ok' (one round trip serves many).
+confirm_barrier(Config) ->
+    [A, B | _] = ?config(nodes, Config),
+    ?assertEqual(ok, swarm_ct:rpc(A, swarm_confirm, barrier, [B, 5000])),
+    ?assertEqual(noconnection, swarm_ct:rpc(A, swarm_confirm, barrier, ['nobody@127.0.0.1', 5000])),
+    Results = swarm_ct:rpc(A, ?MODULE, barrier_burst, [B, 200]),
+    ?assertEqual(lists:duplicate(200, ok), Results).
+
+%% On a cluster node: N processes ask for a barrier to Node at once.
+barrier_burst(Node, N) ->
+    Self = self(),
+    Ps = [spawn(fun() -> Self ! {self(), swarm_confirm:barrier(Node, 10000)} end) || _ <- lists:seq(1, N)],
+    [receive {P, R} -> R after 15000 -> no_answer end || P <- Ps].
