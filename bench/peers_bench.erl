@@ -38,10 +38,10 @@
 
 -export([main/0]).
 -import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, ping_rate/1,
-                    short/1]).
+                    proc_cpu_ms/1, busy_ms/0]).
 %% Run on the clusters' nodes.
 -export([idle/0, worker_start/5, seq_register/4, repl_watch_start/2, join_worker/4, count/1,
-         member_count/2, probe/2, unreg/2, tracker_state/0, mono_perf_offset/0]).
+         member_count/2, probe/2, unreg/2, tracker_state/0, mono_perf_offset/0, cpu_ms/1]).
 
 -define(HOST, "127.0.0.1").
 -define(RPC_TMO, 300000).
@@ -99,6 +99,7 @@ run() ->
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available), ?HOST]),
     say("load average at start: ~s", [loadavg()]),
     say("names ~p, rounds ~p, sequential registers ~p, group members ~p", [N, Reps, ReplN, JoinN]),
+    {Busy0, Wall0} = {busy_ms(), erlang:monotonic_time(millisecond)},
     Clusters = [{Sys, start_cluster(Sys, maps:get(Sys, Paths))} || Sys <- ?SYSTEMS],
     [say("~-24s ~p", [label(Sys), Nodes]) || {Sys, Nodes} <- Clusters],
     Nodes = fun(Sys) -> proplists:get_value(Sys, Clusters) end,
@@ -154,6 +155,15 @@ run() ->
 
     summary(Tp, Repl, Jn, {Ping8, Ping1}),
     say("load average at end: ~s", [loadavg()]),
+    %% Every process of the benchmark started during the run: their CPU
+    %% time so far is what the run used.
+    Ours = proc_cpu_ms(list_to_integer(os:getpid()))
+        + lists:sum([rpc(X, ?MODULE, cpu_ms, [Sys]) || {Sys, Ns} <- Clusters, X <- Ns]),
+    WallS = (erlang:monotonic_time(millisecond) - Wall0) / 1000,
+    Busy = busy_ms() - Busy0,
+    say("machine CPU use during the run: ~.2f cores busy on average, of which this benchmark ~.2f"
+        " (other processes: ~.2f cores)", [Busy / 1000 / WallS, Ours / 1000 / WallS,
+                                           max(0, Busy - Ours) / 1000 / WallS]),
     ok.
 
 pace_label(none) -> "unpaced";
@@ -582,6 +592,13 @@ start_apps(syn3, Nodes) ->
 connect_all(Nodes) ->
     [true = rpc(X, net_kernel, connect_node, [Y]) || X <- Nodes, Y <- Nodes, X =/= Y],
     ok.
+
+%% @doc On a node: CPU time (ms) of this BEAM and, for swarm in C, of its
+%% C node.
+cpu_ms(Sys) when Sys =:= exact; Sys =:= optimistic ->
+    proc_cpu_ms(list_to_integer(os:getpid())) + proc_cpu_ms(gen_server:call(swarm_agent, os_pid));
+cpu_ms(_) ->
+    proc_cpu_ms(list_to_integer(os:getpid())).
 
 %% @doc On a node: the state Swarm 3.4's tracker is in (`tracking' once
 %% synced with the cluster).
