@@ -41,7 +41,7 @@
                     proc_cpu_ms/1, busy_ms/0]).
 %% Run on the clusters' nodes.
 -export([idle/0, worker_start/5, seq_register/4, repl_watch_start/2, join_worker/4, count/1,
-         member_count/2, probe/2, unreg/2, tracker_state/0, mono_perf_offset/0, cpu_ms/1]).
+         member_count/2, probe/2, unreg/2, tracker_state/0, cpu_ms/1]).
 
 -define(HOST, "127.0.0.1").
 -define(RPC_TMO, 300000).
@@ -437,7 +437,7 @@ repl_watch_loop(#{seen := Seen, key := K, tag := Tag} = St) ->
             repl_watch_loop(St)
     end.
 
-%% @doc os:perf_counter(nanosecond) - erlang:monotonic_time(nanosecond) on
+%% os:perf_counter(nanosecond) - erlang:monotonic_time(nanosecond) on
 %% this node, from the tightest of a few paired readings.
 mono_perf_offset() ->
     Ss = [begin
