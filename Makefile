@@ -15,6 +15,8 @@
 #                   mix with swarm as a path dependency); part of make test
 #   make demo       the local demo cluster (scripts/demo.sh)
 #   make bench      the benchmarks (bench/)
+#   make bench-peers  swarm in C against Swarm 3.4 and syn 3 in one run
+#                   (bench/peers_run.sh; needs SWARM_PEERS_DIR, their builds)
 #   make asan       C node and CUnit tests under AddressSanitizer + UBSan
 #   make valgrind   CUnit tests under valgrind
 #   make sim        the seeded cluster simulation alone, SIM_SCHEDULES
@@ -83,7 +85,7 @@ else
 Q := @
 endif
 
-.PHONY: progs all c erl test ctest ct demo bench asan valgrind clean deps dialyzer \
+.PHONY: progs all c erl test ctest ct demo bench bench-peers asan valgrind clean deps dialyzer \
         fuzz fuzz-smoke fuzz-build sim doc-chunks mix-setup examples-test
 
 all: c erl
@@ -249,6 +251,9 @@ demo: deps
 
 bench: all
 	$(Q)bench/run.sh
+
+bench-peers: all
+	$(Q)bench/peers_run.sh
 
 # Sanitizer build lives in its own tree so objects never mix.
 asan:
