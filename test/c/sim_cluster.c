@@ -196,8 +196,12 @@ static void got_reply(sc_t *sc, int node, const erlang_pid *caller, unsigned lon
     q->rpid = rpid;
     if (sc->trace) fprintf(stderr, "reply #%llu at %d: %s %d\n", r, node, result, rpid);
     if (strcmp(result, "redirect") == 0) {
-        /* The owner did not take it: the caller asks its own C node. */
-        copy_of(sc, q->first, 0);
+        /* The owner did not take it: the caller asks its own C node, if
+         * this answers its latest copy (swarm:request/6 takes no other
+         * answer than a success from an earlier one). */
+        int latest = 1;
+        for (int c = (int)r + 1; c < sc->nreq; c++) latest &= sc->req[c].first != q->first;
+        if (latest) copy_of(sc, q->first, 0);
         return;
     }
     sc->req[q->first].done = 1;

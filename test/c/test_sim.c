@@ -42,6 +42,8 @@
  *      swarm_groups replica equals its C node's state; no reservation is
  *      left.
  * (I5) no name or membership of a dead process after a heal.
+ * (I6) no false no: a name a live worker holds after a heal was not
+ *      refused to it (see check_no_false_no).
  * The agent model also reports, at any time, breaches of the protocol it
  * sees (a del of what the replica does not hold, a reply to the wrong
  * caller, a malformed message, ops refused by a peer).
@@ -198,6 +200,33 @@ static void settle(sc_t *sc) {
     if (calm < 3) sc_violation(sc, "the cluster does not settle");
 }
 
+/* (I6) after a heal: a name held by a live worker (one of the processes
+ * that exist from the start, which only register_name/2 names) was said
+ * yes to it: a register of that (name, pid) whose caller saw `no' and no
+ * other one that saw yes or got no answer at all would be a false no (the
+ * caller believes the name is not its, the registry says it is). The
+ * caller sees what swarm:request/6 takes: a yes of any copy, else the
+ * reply of its latest copy. */
+static void check_no_false_no(sc_t *sc, int k, sc_pid_t want) {
+    if (want < 0 || want % SC_PIDS >= SC_FIRST_STARTED || sc_proc_dead(sc, want)) return;
+    int saw_no = 0, other = 0;
+    for (int r = 0; r < sc->nreq; r++) {
+        const sc_req_t *q = &sc->req[r];
+        if (q->first != r || q->kind != RQ_REG || q->name != k || q->pid != want) continue;
+        int yes = 0, latest = r;
+        for (int c = r; c < sc->nreq; c++) {
+            if (sc->req[c].first != r) continue;
+            latest = c;
+            yes |= sc->req[c].replies && strcmp(sc->req[c].result, "yes") == 0;
+        }
+        const sc_req_t *l = &sc->req[latest];
+        if (!yes && l->replies && strcmp(l->result, "no") == 0) saw_no = r + 1;
+        else other = 1;
+    }
+    if (saw_no && !other)
+        sc_violation(sc, "name %d held by pid %d, whose register (request #%d) saw no", k, want, saw_no - 1);
+}
+
 /* (I4, I5) after a heal. */
 static void check_converged(sc_t *sc) {
     int ref = -1;
@@ -211,6 +240,7 @@ static void check_converged(sc_t *sc) {
         erlang_pid ep;
         sc_pid_t want = sw_tracker_lookup(sc->nd[ref].t, nb, nl, &ep) ? sc_pid_of(&ep) : -1;
         if (want >= 0 && sc_proc_dead(sc, want)) sc_violation(sc, "name %d held by dead pid %d", k, want);
+        check_no_false_no(sc, k, want);
         for (int i = 0; i < sc->n; i++) {
             if (!live(sc, i)) continue;
             sc_pid_t got = sw_tracker_lookup(sc->nd[i].t, nb, nl, &ep) ? sc_pid_of(&ep) : -1;
