@@ -597,6 +597,8 @@ void sw_tracker_free(sw_tracker_t *t) {
     sw_tr_starts_free(t);
     sw_tr_moves_free(t);
     sw_tr_handed_free(t);
+    sw_tr_states_free(t->parked);
+    t->parked = NULL;
     sw_tr_restarts_free(t);
     sw_htab_close(&t->restarts);
     sw_tr_orphans_free(t);
@@ -622,6 +624,7 @@ void sw_tracker_tick(sw_tracker_t *t, uint64_t now_ms) {
     sw_tr_restarts_tick(t);
     sw_tr_handed_tick(t);
     sw_tr_moves_tick(t);
+    sw_tr_states_tick(t);
     if (t->norph) sw_tr_orphans_check(t);
     sw_tr_handoff_due(t);
 }

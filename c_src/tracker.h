@@ -230,6 +230,14 @@ void sw_tracker_set_optimistic(sw_tracker_t *t, int on);
 void sw_tracker_register_opt(sw_tracker_t *t, const char *name, size_t nlen,
                              const erlang_pid *pid);
 
+/* {'$sw1', resolve_state, NameBin, Winner, StateBin}: the state of a
+ * conflict's loser for Winner, a pid of this node: cast to it
+ * ({swarm, resolve_conflict, State}) if it stays, or to the process that
+ * takes its name by a handoff under way or done (see tracker_resolve.c).
+ * Anything else (Winner gone, another node's pid) is dropped. */
+void sw_tracker_resolve_state(sw_tracker_t *t, const char *name, size_t nlen,
+                              const erlang_pid *winner, const char *state, size_t slen);
+
 /* Leaving the placement. */
 typedef enum {
     SW_LEAVE_NONE = 0, /* in the placement (sw_tracker_leave: come back) */

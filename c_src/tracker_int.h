@@ -12,7 +12,9 @@
  *                      went down (and of entries it left to another
  *                      owner), handoffs
  *   tracker_leave.c    leaving the placement, moves on demand, restarts
- *                      after an exit, stops below the quorum
+ *                      after an exit, stops below the quorum, the
+ *                      records of moves in flight
+ *   tracker_resolve.c  conflict losers' states for winners that move
  *   tracker_wire.c     every message the tracker writes or reads
  * What it is not: an API for anything but those files (no other file
  * includes it). */
@@ -64,6 +66,9 @@
 #define HANDED_KEEP_MS 60000u
 #define HANDOFF_RETRIES 5u
 
+/* A conflict loser's state on its way (tracker_resolve.c). */
+typedef struct state_rec_s state_rec_t;
+
 /* The tracker. Besides the entry store:
  *   atoms    interned node names (atoms.h); indexes are local to this
  *            tracker and never go on the wire; a pid is held as an sw_pid_t
@@ -95,8 +100,7 @@ struct sw_tracker_s {
     int quorum_state;    /* QUORUM_*: as last logged */
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
     sw_htab_t handed;    /* name hash -> handed_t: handoffs that ended here
-                          * from another home, until that home's del of the
-                          * old pid (or HANDED_KEEP_MS) */
+                          * from another home, for HANDED_KEEP_MS */
     struct move_rec_s **moves; /* handoff_starts sent to a peer, not known to
                                 * have ended (stale ones pruned lazily) */
     size_t moves_n, moves_cap;
@@ -124,6 +128,8 @@ struct sw_tracker_s {
     int leave_check;      /* something that may settle them happened */
     sw_restart_t restart; /* what happens to an MFA process that exits */
     int optimistic;      /* sw_tracker_set_optimistic */
+    state_rec_t *parked; /* losers' states for local processes being asked
+                          * {swarm, begin_handoff} (tracker_resolve.c) */
     uint32_t restart_intensity, restart_period; /* ... at most so many restarts
                                                  * of a name within so many ms */
     sw_htab_t restarts;   /* name -> its recent restarts (tracker_leave.c) */
@@ -166,6 +172,8 @@ typedef struct {
     size_t mfalen;
     char *state;        /* handoff with {resume, State}: term_to_binary(State) */
     size_t statelen;
+    state_rec_t *follows; /* handoff: conflict losers' states for the new
+                           * process, cast after its end_handoff */
     uint32_t nlen;
     char name[];        /* copy of the name, for when e is gone */
 } start_t;
@@ -379,6 +387,9 @@ void sw_tr_moves_handed(sw_tracker_t *t, const char *name, size_t nlen, const sw
 void sw_tr_moves_synced(sw_tracker_t *t, uint32_t target, int down);
 /* settles unsure moves older than HANDED_KEEP_MS (from the tick); */
 void sw_tr_moves_tick(sw_tracker_t *t);
+/* where local entry e (moving) was sent: the target of its move record,
+ * else its owner now; */
+uint32_t sw_tr_move_target(sw_tracker_t *t, const sw_entry_t *e);
 /* frees the move records (at sw_tracker_free). */
 void sw_tr_moves_free(sw_tracker_t *t);
 /* Handed records (the new owner's side of a handoff from another home):
@@ -388,8 +399,13 @@ void sw_tr_moves_free(sw_tracker_t *t);
  * than meet our new one as a conflict's loser (offering the state the new
  * one has already); */
 void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p);
-/* a del of (name, pid) from pid's home: that end was heard; */
+/* a del of (name, pid) from pid's home: that end was heard (not said
+ * again; the record stays for states that follow the name); */
 void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid);
+/* the pid that took old's name here by a handoff (recorded): 1 and
+ * *winner, or 0; */
+int sw_tr_handed_winner(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                        sw_pid_t *winner);
 /* whether old's name was handed off to winner here (recorded); */
 int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
                     const sw_pid_t *winner);
@@ -426,8 +442,19 @@ void sw_tr_agent_drop(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
  * sw_tr_agent_loser, register_name/2 ones are sent {swarm, die} in
  * optimistic mode (and keep running, unnamed, in exact mode); */
 void sw_tr_loser_told(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner, int handoff);
-/* {resolve, Pid, Winner}: Pid offers its state to winner, then dies; */
-void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner);
+/* {resolve, Pid, Winner, NameBin}: Pid offers its state to winner (its
+ * helper sends it to the winner's node: sw_tracker_resolve_state), then
+ * dies; */
+void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner,
+                         const char *name, size_t nlen);
+/* {resolve_cast, Pid, StateBin}: the agent casts {swarm, resolve_conflict,
+ * State} to local Pid; */
+void sw_tr_agent_resolve_cast(sw_tracker_t *t, const sw_pid_t *pid, const char *state,
+                              size_t slen);
+/* {resolve_follow, NameBin, OldPid, StateBin} to p: the state is for the
+ * process that took local OldPid's name by a handoff to p; */
+void sw_tr_send_resolve_follow(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                               const sw_pid_t *old, const char *state, size_t slen);
 /* {start, Id, MFA}: run the MFA in a fresh process; */
 void sw_tr_agent_start(sw_tracker_t *t, uint64_t id, const char *mfa, size_t mfalen);
 /* {handoff, Name, Pid}: ask the process of e about a handoff; */
@@ -519,5 +546,30 @@ int sw_tr_check_pairs(sw_tracker_t *t, const char *buf, int *index, int names);
 /* One op from peer `from`: decodes it and applies it (an sw_peer_op_cb; ud
  * is the tracker). Returns 0, or -1 when malformed or not allowed. */
 int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index);
+
+/* ---- tracker_resolve.c: conflict losers' states for moving winners --- */
+
+/* Local pid's begin_handoff answer came (moved_to: the peer it was sent
+ * to with a handoff_start, or NULL: it stays): the states parked for it
+ * follow it there, or are cast to it. */
+void sw_tr_states_answered(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid,
+                           sw_peer_t *moved_to);
+/* Drops parked states older than HANDED_KEEP_MS (no answer came). */
+void sw_tr_states_tick(sw_tracker_t *t);
+/* {resolve_follow, ...} from old's home: for the new process of old's
+ * handoff here (a start in progress, or recorded as handed). */
+void sw_tr_apply_resolve_follow(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                                const char *state, size_t slen);
+/* Appends a copy of the state to list (1), or 0 out of memory. */
+int sw_tr_state_attach(sw_tracker_t *t, state_rec_t **list, const char *name, size_t nlen,
+                       const sw_pid_t *old, const char *state, size_t slen);
+/* Has every state of list cast to local pid `to' (resolve_cast ops). */
+void sw_tr_states_cast(sw_tracker_t *t, state_rec_t *list, const sw_pid_t *to);
+/* Frees a list of states. */
+void sw_tr_states_free(state_rec_t *list);
+/* (tracker_mfa.c) Attaches the state to the handoff start in progress
+ * here for old's name: 1, or 0 when there is none. */
+int sw_tr_start_attach_state(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                             const char *state, size_t slen);
 
 #endif

@@ -288,7 +288,7 @@ static int settle_if_from(sw_tracker_t *t, move_rec_t *rec, void *ud) {
     if (how->target == UINT32_MAX ? t->now - rec->at < HANDED_KEEP_MS : rec->target != how->target)
         return 1;
     if (how->down && !rec->deferred) return 1;
-    if (rec->deferred) sw_tr_agent_resolve(t, &rec->pid, &rec->winner);
+    if (rec->deferred) sw_tr_agent_resolve(t, &rec->pid, &rec->winner, rec->name, rec->nlen);
     return 0;
 }
 
@@ -300,6 +300,16 @@ void sw_tr_moves_synced(sw_tracker_t *t, uint32_t target, int down) {
 void sw_tr_moves_tick(sw_tracker_t *t) {
     settle_t how = {UINT32_MAX, 0};
     if (t->moves_n) moves_filter(t, settle_if_from, &how);
+}
+
+uint32_t sw_tr_move_target(sw_tracker_t *t, const sw_entry_t *e) {
+    for (size_t i = t->moves_n; i-- > 0;) {
+        const move_rec_t *rec = t->moves[i];
+        if (!rec->unsure && !rec->deferred && memcmp(&rec->pid, &e->pid, sizeof e->pid) == 0 &&
+            rec->nlen == e->nlen && memcmp(rec->name, e->name, e->nlen) == 0)
+            return rec->target;
+    }
+    return sw_tr_owner_of(t, e->name, e->nlen);
 }
 
 void sw_tr_moves_free(sw_tracker_t *t) {

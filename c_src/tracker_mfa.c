@@ -58,6 +58,7 @@ static void start_free(start_t *st) {
     }
     free(st->mfa);
     free(st->state);
+    sw_tr_states_free(st->follows);
     free(st);
 }
 
@@ -494,19 +495,30 @@ void sw_tracker_handoff_result(sw_tracker_t *t, const char *name, size_t nlen,
     if (sw_pid_compact(&t->atoms, epid, &pid) != 0) return;
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
     if (!e || e->reserved || !e->has_mfa || memcmp(&e->pid, &pid, sizeof pid) != 0 ||
-        pid.node != t->self_beam)
-        return; /* gone or replaced meanwhile */
+        pid.node != t->self_beam) {
+        /* Gone or replaced meanwhile: states parked for it go to it (a
+         * cast to a dead process is dropped, as any). */
+        sw_tr_states_answered(t, name, nlen, &pid, NULL);
+        return;
+    }
     e->handoff = 0;
     t->leave_check = 1;
     /* `ignore' stays; an entry moving already (its process exited while it
      * was asked, and is being started again) is not sent twice. */
-    if (how == SW_HANDOFF_IGNORE || e->moving) return;
+    if (how == SW_HANDOFF_IGNORE || e->moving) {
+        sw_tr_states_answered(t, name, nlen, &pid, NULL);
+        return;
+    }
     uint32_t owner = sw_tr_owner_of(t, name, nlen);
     sw_peer_t *p = owner == t->self_beam ? NULL : sw_peers_by_beam(&t->peers, owner);
-    if (!p || !p->conn_up) return; /* the ring changed back meanwhile */
+    if (!p || !p->conn_up) { /* the ring changed back meanwhile */
+        sw_tr_states_answered(t, name, nlen, &pid, NULL);
+        return;
+    }
     e->moving = 1;
     sw_tr_move_sent(t, e, owner);
     sw_tr_send_handoff_start(t, p, e, how == SW_HANDOFF_RESUME ? state : NULL, statelen);
+    sw_tr_states_answered(t, name, nlen, &pid, p);
 }
 
 /* The new owner could not take over old's name (its start failed, or the
@@ -587,11 +599,15 @@ void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const s
 /* ---- handed: ends of handoffs that the old home must hear --------------- */
 
 /* A handoff from another home that committed here: the old entry (name,
- * pid, stamp) and the new pid, since `at'. */
+ * pid, stamp) and the new pid, since `at'; heard: the old home removed
+ * the old entry (its del came), so the end is not said again, but the
+ * record stays until HANDED_KEEP_MS for the losers' states that follow
+ * the name (sw_tr_handed_winner). */
 typedef struct {
     uint64_t h, at;
     sw_pid_t old, winner;
     sw_stamp_t old_s;
+    int heard;
     uint32_t nlen;
     char name[];
 } handed_t;
@@ -623,6 +639,7 @@ static void handed_note(sw_tracker_t *t, const char *name, size_t nlen, const sw
     if (!r) return;
     r->h = h;
     r->at = t->now;
+    r->heard = 0;
     r->old = *old_pid;
     r->winner = *winner;
     r->old_s = *old_s;
@@ -640,7 +657,7 @@ void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p) {
     if (!t->handed.count || p->beam == UINT32_MAX) return;
     for (size_t i = 0; i < t->handed.cap; i++) {
         const handed_t *r = sw_htab_at(&t->handed, i);
-        if (r && r->old.node == p->beam)
+        if (r && !r->heard && r->old.node == p->beam)
             sw_tr_send_lost(t, r->name, r->nlen, &r->old, &r->old_s, &r->winner, 1);
     }
 }
@@ -649,7 +666,16 @@ void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     if (!t->handed.count) return;
     uint64_t h = sw_name_hash(name, nlen);
     handed_t *r = handed_find(t, name, nlen, h);
-    if (r && memcmp(&r->old, pid, sizeof *pid) == 0 && sw_htab_remove(&t->handed, h, r) == 0) free(r);
+    if (r && memcmp(&r->old, pid, sizeof *pid) == 0) r->heard = 1;
+}
+
+int sw_tr_handed_winner(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                        sw_pid_t *winner) {
+    if (!t->handed.count) return 0;
+    const handed_t *r = handed_find(t, name, nlen, sw_name_hash(name, nlen));
+    if (!r || memcmp(&r->old, old, sizeof *old) != 0) return 0;
+    *winner = r->winner;
+    return 1;
 }
 
 int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
@@ -661,15 +687,11 @@ int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid
 
 void sw_tr_handed_tick(sw_tracker_t *t) {
     if (!t->handed.count) return;
-    /* Removal may move items within the table: collect, then remove. */
-    handed_t *few[64];
-    size_t n = 0;
-    for (size_t i = 0; i < t->handed.cap && n < 64; i++) {
+    /* (Removing the current item while iterating is allowed.) */
+    for (size_t i = 0; i < t->handed.cap; i++) {
         handed_t *r = sw_htab_at(&t->handed, i);
-        if (r && t->now - r->at >= HANDED_KEEP_MS) few[n++] = r;
+        if (r && t->now - r->at >= HANDED_KEEP_MS && sw_htab_remove(&t->handed, r->h, r) == 0) free(r);
     }
-    for (size_t k = 0; k < n; k++)
-        if (sw_htab_remove(&t->handed, few[k]->h, few[k]) == 0) free(few[k]);
 }
 
 void sw_tr_handed_free(sw_tracker_t *t) {
@@ -727,4 +749,16 @@ static void handoff_started(sw_tracker_t *t, start_t *st, const erlang_pid *epid
     sw_tr_broadcast(t, SW_MSG_ADD, e);
     tell_restarted(t, &st->old_pid, epid);
     if (st->state) sw_tr_agent_end_handoff(t, &pid, st->state, st->statelen);
+    sw_tr_states_cast(t, st->follows, &pid);
+}
+
+int sw_tr_start_attach_state(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
+                             const char *state, size_t slen) {
+    for (size_t i = 0; i < t->starts.cap; i++) {
+        start_t *st = sw_htab_at(&t->starts, i);
+        if (st && st->handoff && memcmp(&st->old_pid, old, sizeof *old) == 0 && st->nlen == nlen &&
+            memcmp(st->name, name, nlen) == 0)
+            return sw_tr_state_attach(t, &st->follows, name, nlen, old, state, slen);
+    }
+    return 0;
 }

@@ -120,6 +120,7 @@ int sw_tracker_msg_is_local(int m) {
     case SW_MSG_REG:
     case SW_MSG_REG_MFA:
     case SW_MSG_REG_OPT:
+    case SW_MSG_RESOLVE_STATE:
     case SW_MSG_UNREG:
     case SW_MSG_STARTED:
     case SW_MSG_HANDOFF:
@@ -153,6 +154,16 @@ int sw_tracker_msg_local(sw_tracker_t *t, const sw_tracker_msg_env_t *env, int m
             return -1;
         sw_tracker_register_opt(t, name, nlen, &pid);
         return 0;
+    case SW_MSG_RESOLVE_STATE: {
+        /* {'$sw1', resolve_state, NameBin, Winner, StateBin} */
+        const char *state;
+        long slen;
+        if (arity != 5 || sw_term_dec_ext_bin(buf, index, SW_MAX_NAME_BYTES, &name, &nlen) ||
+            ei_decode_pid(buf, index, &pid) || dec_bin_in_place(buf, index, &state, &slen))
+            return -1;
+        sw_tracker_resolve_state(t, name, nlen, &pid, state, (size_t)slen);
+        return 0;
+    }
     case SW_MSG_STARTED:
         return started(t, arity, buf, index);
     case SW_MSG_HANDOFF:

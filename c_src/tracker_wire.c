@@ -63,7 +63,7 @@ void sw_tr_agent_loser(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *win
         return;
     }
     if (sw_tr_moves_defer(t, e, winner)) return;
-    sw_tr_agent_resolve(t, &e->pid, winner);
+    sw_tr_agent_resolve(t, &e->pid, winner, e->name, e->nlen);
 }
 
 void sw_tr_loser_told(sw_tracker_t *t, const sw_entry_t *e, const sw_pid_t *winner, int handoff) {
@@ -80,14 +80,37 @@ void sw_tr_agent_drop(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     t->agent_ops.count++;
 }
 
-void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner) {
+void sw_tr_agent_resolve(sw_tracker_t *t, const sw_pid_t *pid, const sw_pid_t *winner,
+                         const char *name, size_t nlen) {
     ei_x_buff *x = &t->agent_ops.body;
-    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_tuple_header(x, 4);
     sw_proto_encode(x, SW_MSG_RESOLVE);
     sw_pid_enc(x, &t->atoms, pid);
     sw_pid_enc(x, &t->atoms, winner);
+    ei_x_encode_binary(x, name, (int)nlen);
     t->agent_ops.count++;
     t->st.told_to_die++;
+}
+
+void sw_tr_agent_resolve_cast(sw_tracker_t *t, const sw_pid_t *pid, const char *state,
+                              size_t slen) {
+    ei_x_buff *x = &t->agent_ops.body;
+    ei_x_encode_tuple_header(x, 3);
+    sw_proto_encode(x, SW_MSG_RESOLVE_CAST);
+    sw_pid_enc(x, &t->atoms, pid);
+    ei_x_encode_binary(x, state, (int)slen);
+    t->agent_ops.count++;
+}
+
+void sw_tr_send_resolve_follow(sw_tracker_t *t, sw_peer_t *p, const char *name, size_t nlen,
+                               const sw_pid_t *old, const char *state, size_t slen) {
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 4);
+    sw_proto_encode(x, SW_MSG_RESOLVE_FOLLOW);
+    ei_x_encode_binary(x, name, (int)nlen);
+    sw_pid_enc(x, &t->atoms, old);
+    ei_x_encode_binary(x, state, (int)slen);
+    p->out.count++;
 }
 
 /* The agent answers {'$sw1', started, [{Id, Pid | undefined, Result}]}. */
@@ -565,6 +588,17 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
             (arity == 7 && sw_proto_decode(buf, index) != SW_MSG_HANDOFF))
             return -1;
         sw_tr_apply_lost(t, name, (size_t)nlen, &pid, &s, arity >= 6 ? &winner : NULL, arity == 7);
+        break;
+    }
+    case SW_MSG_RESOLVE_FOLLOW: {
+        const char *state;
+        long slen;
+        if (arity != 4 || sw_tr_dec_namebin(buf, index, &name, &nlen) ||
+            sw_pid_dec(&t->atoms, buf, index, &pid) || sw_tr_dec_bin(buf, index, &state, &slen))
+            return -1;
+        /* Only the old pid's home sends it. */
+        if (pid.node != from->beam) return -1;
+        sw_tr_apply_resolve_follow(t, name, (size_t)nlen, &pid, state, (size_t)slen);
         break;
     }
     case SW_MSG_HANDOFF_FAILED: {

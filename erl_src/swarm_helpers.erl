@@ -12,7 +12,8 @@
 -compile(warn_missing_spec).
 -include("swarm_proto.hrl").
 
--export([start_mfa/2, started/2, begin_handoff/3, end_handoff/2, resolve_conflict/2, die/1]).
+-export([start_mfa/2, started/2, begin_handoff/3, end_handoff/2, resolve_conflict/3, resolved/2,
+         die/1]).
 
 %% How long the state of a conflict's loser may wait for the link to the
 %% winner's node (resolve_conflict/2).
@@ -87,60 +88,71 @@ ask_handoff(Pid) ->
     catch _:_ -> restart
     end.
 
-%% @doc A local process started by register_name/4,5 lost its name to
-%% `Winner' (a duplicate started while nodes disagreed, e.g. across a
-%% partition): as in Swarm, from a fresh process, it is asked {swarm,
-%% begin_handoff}; on `{resume, State}' the winner is cast {swarm,
-%% resolve_conflict, State}; then the loser is sent {swarm, die}.
-%% A winner on another node may be behind a link that is down, or down
-%% and not yet known to be (an overlapping partition: a third node that
-%% sees both sides settled the conflict): the cast is confirmed by a call
-%% over the same connection, and sent again once the node is connected,
-%% until it is confirmed or ?RESOLVE_WAIT_MS have passed.
--spec resolve_conflict(pid(), pid()) -> pid().
-resolve_conflict(Loser, Winner) ->
+%% @doc A local process started by register_name/4,5 lost its name
+%% (`NameBin', encoded) to `Winner' (a duplicate started while nodes
+%% disagreed, e.g. across a partition): as in Swarm, from a fresh process,
+%% it is asked {swarm, begin_handoff}; on `{resume, State}' the state goes
+%% to the winner's node ({resolve_state, ...} to its agent, for its C node,
+%% which casts {swarm, resolve_conflict, State} to the winner, or to the
+%% process that takes the winner's name if the winner is being handed off:
+%% see resolved/2); then the loser is sent {swarm, die}.
+%% The winner's node may be behind a link that is down, or down and not
+%% yet known to be (an overlapping partition: a third node that sees both
+%% sides settled the conflict): the send is confirmed by a round trip over
+%% the same connection, and made again once the node is connected, until
+%% it is confirmed or ?RESOLVE_WAIT_MS have passed.
+-spec resolve_conflict(pid(), pid(), binary()) -> pid().
+resolve_conflict(Loser, Winner, NameBin) ->
     spawn(fun() ->
                   case ask_handoff(Loser) of
                       {resume, State} ->
-                          Msg = {swarm, resolve_conflict, State},
-                          Deadline = erlang:monotonic_time(millisecond) + ?RESOLVE_WAIT_MS,
                           Node = node(Winner),
+                          Msg = {?SW_TAG, ?SW_MSG_RESOLVE_STATE, NameBin, Winner, term_to_binary(State)},
+                          Send = fun() -> {?SW_AGENT, Node} ! Msg end,
+                          Deadline = erlang:monotonic_time(millisecond) + ?RESOLVE_WAIT_MS,
                           case Node =:= node() orelse lists:member(Node, nodes()) of
                               true ->
-                                  gen_server:cast(Winner, Msg),
+                                  Send(),
                                   Loser ! {swarm, die},
-                                  confirm(Winner, Msg, Deadline);
+                                  confirm(Node, Send, Deadline);
                               false ->
                                   Loser ! {swarm, die},
-                                  deliver(Winner, Msg, Deadline)
+                                  deliver(Node, Send, Deadline)
                           end;
                       _ ->
                           Loser ! {swarm, die}
                   end
           end).
 
-%% Casts Msg to Pid once its node is connected, then confirms it.
--spec deliver(pid(), term(), integer()) -> ok.
-deliver(Pid, Msg, Deadline) ->
-    case wait_connected(node(Pid), Deadline) of
+%% @doc Casts {swarm, resolve_conflict, State} to local process `Pid' (the
+%% winner of a conflict, or the process that took its name by a handoff):
+%% `StateBin' is the loser's state, encoded.
+-spec resolved(pid(), binary()) -> ok.
+resolved(Pid, StateBin) ->
+    gen_server:cast(Pid, {swarm, resolve_conflict, binary_to_term(StateBin)}).
+
+%% Runs Send once Node is connected, then confirms it.
+-spec deliver(node(), fun(() -> term()), integer()) -> ok.
+deliver(Node, Send, Deadline) ->
+    case wait_connected(Node, Deadline) of
         true ->
-            gen_server:cast(Pid, Msg),
-            confirm(Pid, Msg, Deadline);
+            Send(),
+            confirm(Node, Send, Deadline);
         false ->
             ok
     end.
 
-%% A round trip to Pid's node after the cast travels on the same
-%% connection (swarm_confirm, shared by the helpers of a burst): its answer
-%% means the cast arrived; a connection lost meanwhile means it may not
-%% have, and it is sent again (a local Pid: nothing to confirm).
--spec confirm(pid(), term(), integer()) -> ok.
-confirm(Pid, _Msg, _Deadline) when node(Pid) =:= node() ->
+%% A round trip to Node after the send travels on the same connection
+%% (swarm_confirm, shared by the helpers of a burst): its answer means the
+%% message arrived; a connection lost meanwhile means it may not have, and
+%% it is sent again (this node: nothing to confirm).
+-spec confirm(node(), fun(() -> term()), integer()) -> ok.
+confirm(Node, _Send, _Deadline) when Node =:= node() ->
     ok;
-confirm(Pid, Msg, Deadline) ->
+confirm(Node, Send, Deadline) ->
     Left = Deadline - erlang:monotonic_time(millisecond),
-    case swarm_confirm:barrier(node(Pid), max(Left, 1)) of
-        noconnection when Left > 0 -> deliver(Pid, Msg, Deadline);
+    case swarm_confirm:barrier(Node, max(Left, 1)) of
+        noconnection when Left > 0 -> deliver(Node, Send, Deadline);
         _ -> ok
     end.
 

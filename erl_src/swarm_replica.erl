@@ -38,7 +38,8 @@
             | {?SW_MSG_DROP, term(), pid()}
             | {?SW_MSG_HANDOFF, binary(), pid()}
             | {?SW_MSG_END_HANDOFF, pid(), binary()}
-            | {?SW_MSG_RESOLVE, pid(), pid()}.
+            | {?SW_MSG_RESOLVE, pid(), pid(), binary()}
+            | {?SW_MSG_RESOLVE_CAST, pid(), binary()}.
 -type reply() :: {pid(), term(), term()}.
 
 %% @doc An empty replica state: no monitors, no shadow.
@@ -94,8 +95,11 @@ apply_ops([{?SW_MSG_HANDOFF, NameBin, Pid} | Ops], [], CNode, R) ->
 apply_ops([{?SW_MSG_END_HANDOFF, Pid, StateBin} | Ops], [], CNode, R) ->
     ok = swarm_helpers:end_handoff(Pid, StateBin),
     apply_ops(Ops, [], CNode, R);
-apply_ops([{?SW_MSG_RESOLVE, Loser, Winner} | Ops], [], CNode, R) ->
-    _ = swarm_helpers:resolve_conflict(Loser, Winner),
+apply_ops([{?SW_MSG_RESOLVE, Loser, Winner, NameBin} | Ops], [], CNode, R) ->
+    _ = swarm_helpers:resolve_conflict(Loser, Winner, NameBin),
+    apply_ops(Ops, [], CNode, R);
+apply_ops([{?SW_MSG_RESOLVE_CAST, Pid, StateBin} | Ops], [], CNode, R) ->
+    ok = swarm_helpers:resolved(Pid, StateBin),
     apply_ops(Ops, [], CNode, R);
 apply_ops([{?SW_MSG_DIE, Pid} | Ops], [], CNode, R) ->
     ok = swarm_helpers:die(Pid),

@@ -164,7 +164,7 @@
     X(DIE, "die")                                                                               \
     /* agent op: {end_handoff, Pid, StateBin} (3), cast {swarm, end_handoff, State} */          \
     X(END_HANDOFF, "end_handoff")                                                               \
-    /* agent op: {resolve, Loser, Winner} (3), a conflict's loser hands over and dies */        \
+    /* agent op: {resolve, Loser, Winner, NameBin} (4), a conflict's loser hands over, dies */        \
     X(RESOLVE, "resolve")                                                                       \
     /* agent op: the fourth element of {del, Name, Pid, mfa}, an MFA entry's del */             \
     X(MFA, "mfa")                                                                               \
@@ -255,7 +255,15 @@
     X(REG_OPT, "reg_opt")                                                                       \
     /* agent op: {drop, Name, Pid} (3): remove the row {Name, Pid} a caller wrote (optimistic  \
      * mode) that was never this C node's entry; no monitor changes */                          \
-    X(DROP, "drop")
+    X(DROP, "drop")                                                                             \
+    /* local: {'$sw1', resolve_state, NameBin, Winner, StateBin} (5), a conflict loser's        \
+     * state for Winner (a pid of this node), from the loser's helper through the agent */     \
+    X(RESOLVE_STATE, "resolve_state")                                                           \
+    /* peer op: {resolve_follow, NameBin, OldPid, StateBin} (4), the same state for whatever    \
+     * process took OldPid's name by a handoff to the receiver */                               \
+    X(RESOLVE_FOLLOW, "resolve_follow")                                                         \
+    /* agent op: {resolve_cast, Pid, StateBin} (3): cast {swarm, resolve_conflict, State} */   \
+    X(RESOLVE_CAST, "resolve_cast")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

@@ -114,3 +114,6 @@
 -define(SW_MSG_ORPHAN, orphan).
 -define(SW_MSG_REG_OPT, reg_opt).
 -define(SW_MSG_DROP, drop).
+-define(SW_MSG_RESOLVE_STATE, resolve_state).
+-define(SW_MSG_RESOLVE_FOLLOW, resolve_follow).
+-define(SW_MSG_RESOLVE_CAST, resolve_cast).

@@ -284,10 +284,8 @@ heal_and_check(Net, Peers, Nodes, Mfa, Plain, Settled, Limit) ->
 %% The names of Mfa whose copies in Pre (Name => [Pid]) did not settle:
 %% there must be one survivor S, and every other copy L got {swarm, die}
 %% while S (or a later copy S's state was handed down to) got
-%% {swarm, resolve_conflict, {state_of, Name, L}}. Known gap, tolerated
-%% here: when S was handed off to its owner before L's state reached it
-%% (the loser's home may see the conflict after the survivor's home ran
-%% its handoff scan), L's state is not delivered; S's own state is.
+%% {swarm, resolve_conflict, {state_of, Name, L}} (S was handed off to its
+%% owner meanwhile: the process that took its name got it).
 unresolved(Log, Mfa, Pre) ->
     [#{name => Nm, copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]} || P <- Ps],
        later_copies => [{P, node(P), [E || {Q, E} <- Log, Q =:= P]}
@@ -298,16 +296,10 @@ unresolved(Log, Mfa, Pre) ->
                      lists:all(fun(L) ->
                                        L =:= S orelse
                                            (lists:member({L, die}, Log) andalso
-                                            (lists:any(fun(W) ->
-                                                               lists:member({W, {resolve_conflict, {state_of, Nm, L}}}, Log)
-                                                       end, [S | Later])
-                                             orelse handed_off(Nm, S, Later, Log)))
+                                            lists:any(fun(W) ->
+                                                              lists:member({W, {resolve_conflict, {state_of, Nm, L}}}, Log)
+                                                      end, [S | Later]))
                                end, Ps)]) =/= 1].
-
-%% Whether S died handed off: a later copy holds its state.
-handed_off(Nm, S, Later, Log) ->
-    lists:member({S, die}, Log) andalso
-        lists:any(fun(W) -> handed_down(Nm, S, W, Log, 5) end, Later).
 
 %% Waits until every node holds the same registry, unchanged for
 %% ?SETTLE_MS (the handoffs that follow the ring's growth are done), in

@@ -10,7 +10,7 @@
 -export([placement_matches_ring/1, already_registered/1, whereis_or_register/1,
          start_errors/1, start_timeout/1, reentrant_start/1, pid_on_other_node/1,
          restart_on_node_down/1, partition_heal/1, partition_resolve/1, handoff_on_join/1,
-         handoff_start_fails/1, handoff_retried/1,
+         handoff_start_fails/1, handoff_retried/1, resolve_state_routes/1,
          restart_after_cnode_restarts/1,
          static_quorum/1,
          bad_config/1,
@@ -20,7 +20,7 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 all() ->
     [{group, cluster3}, restart_on_node_down, partition_heal, partition_resolve, handoff_on_join,
-     handoff_start_fails, handoff_retried, restart_after_cnode_restarts,
+     handoff_start_fails, handoff_retried, resolve_state_routes, restart_after_cnode_restarts,
      static_quorum,
      bad_config, blacklist].
 
@@ -538,4 +538,56 @@ blacklist(_Config) ->
     Rs = [swarm_ct:rpc(A, swarm, register_name, [{bl, I}, swarm_test_server, start, [I]]) || I <- lists:seq(1, 100)],
     ?assertEqual([], [P || {ok, P} <- Rs, node(P) =:= C]),
     [?assertEqual(swarm_ct:ring_owner([A, B], {bl, I}), node(P)) || {I, {ok, P}} <- lists:zip(lists:seq(1, 100), Rs)],
+    [swarm_ct:stop_node(P) || P <- Peers].
+
+%% @doc A conflict loser's state ({resolve_state, ...} from its helper to
+%% the winner's node, here sent by the test as a helper would) reaches the
+%% process that holds the winner's name: the winner itself when it stays;
+%% while the winner is being asked {swarm, begin_handoff} (slowly here),
+%% the process that takes its name, after its end_handoff, and not the
+%% winner (whose state the handoff has taken already); after the handoff,
+%% the new process too (the old home forwards it).
+resolve_state_routes(_Config) ->
+    Peers = swarm_ct:start_nodes(3, "rs"),
+    [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    ok = swarm_ct:start_swarm([A, B]),
+    Names = [{rs, I} || I <- lists:seq(1, 40)],
+    Pids = maps:from_list(
+             [{Nm, P} || Nm <- Names,
+                         {ok, P} <- [swarm_ct:rpc(A, swarm, register_name,
+                                                  [Nm, swarm_test_server, start, [{handoff, slow_resume, Nm, 1500}]])]]),
+    ?assertEqual(40, maps:size(Pids)),
+    Send = fun(Nm, W, Tag) ->
+                   Msg = {'$sw1', resolve_state, term_to_binary(Nm), W, term_to_binary({state_of, Nm, Tag})},
+                   swarm_ct:rpc(node(W), erlang, send, [swarm_agent, Msg])
+           end,
+    Resolved = fun(Nm) -> gen_server:call(swarm_ct:rpc(A, swarm, whereis_name, [Nm]), resolved) end,
+    ToC = [Nm || Nm <- Names, swarm_ct:ring_owner(Nodes, Nm) =:= C],
+    [Stay | _] = Names -- ToC,
+    [During, After | _] = ToC,
+    %% The winner stays: it gets the state.
+    Send(Stay, maps:get(Stay, Pids), fake_stay),
+    swarm_ct:wait_until(fun() -> Resolved(Stay) =:= {state_of, Stay, fake_stay} end, 5000),
+    %% C joins: the names it owns are handed off, each old process asked
+    %% slowly; once they are being asked, a state for one of them.
+    Asked = fun() -> lists:sum([proplists:get_value(handoffs, swarm_ct:rpc(N, swarm_agent, stats, []))
+                                || N <- [A, B]]) end,
+    H0 = Asked(),
+    ok = swarm_ct:start_swarm(Nodes),
+    swarm_ct:wait_until(fun() -> Asked() - H0 >= length(ToC) end, 10000),
+    Old = maps:get(During, Pids),
+    Send(During, Old, fake_during),
+    Moved = fun(Nm) -> case swarm_ct:rpc(A, swarm, whereis_name, [Nm]) of
+                           P when is_pid(P) -> node(P) =:= C;
+                           _ -> false
+                       end
+            end,
+    swarm_ct:wait_until(fun() -> lists:all(Moved, ToC) end, 20000),
+    New = swarm_ct:rpc(A, swarm, whereis_name, [During]),
+    swarm_ct:wait_until(fun() -> gen_server:call(New, resolved) =:= {state_of, During, fake_during} end, 5000),
+    ?assertEqual({state_of, During, Old}, gen_server:call(New, handed_off)),
+    %% After the handoff: sent to the old pid's node, it follows the name.
+    Send(After, maps:get(After, Pids), fake_after),
+    NewAfter = swarm_ct:rpc(A, swarm, whereis_name, [After]),
+    swarm_ct:wait_until(fun() -> gen_server:call(NewAfter, resolved) =:= {state_of, After, fake_after} end, 5000),
     [swarm_ct:stop_node(P) || P <- Peers].

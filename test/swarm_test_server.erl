@@ -30,6 +30,11 @@ handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, ignore, _}}) -
 handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, resume, Tag}}) ->
     record(begin_handoff),
     {reply, {resume, {state_of, Tag, self()}}, S};
+handle_call({swarm, begin_handoff}, _From, S = #{arg := {handoff, slow_resume, Tag, Ms}}) ->
+    %% Takes its time to answer: casts sent meanwhile wait in the mailbox.
+    record(begin_handoff),
+    receive after Ms -> ok end,
+    {reply, {resume, {state_of, Tag, self()}}, S};
 handle_call({swarm, begin_handoff}, _From, S) ->
     {reply, restart, S};
 handle_call(handed_off, _From, S) -> {reply, maps:get(handed_off, S, none), S};

@@ -291,9 +291,12 @@ static int agent_op(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
     }
     if (strcmp(op, "die") == 0 || strcmp(op, "resolve") == 0) {
         /* The loser of a conflict, or a handed-off process: it exits. */
-        if (ei_decode_pid(buf, index, &ep) || (arity == 3 && ei_decode_pid(buf, index, &ew))) return -1;
+        /* {die, Pid}, {resolve, Loser, Winner, NameBin} */
+        if (ei_decode_pid(buf, index, &ep) || (arity == 4 && (ei_decode_pid(buf, index, &ew) ||
+                                                             ei_skip_term(buf, index))))
+            return -1;
         sc_pid_t p = sc_pid_of(&ep);
-        if (arity == 3) {
+        if (arity == 4) {
             /* A conflict's loser offers its state to the winner: never to
              * a process that got it already by a handoff. */
             sc_pid_t w = sc_pid_of(&ew);
@@ -305,6 +308,10 @@ static int agent_op(sc_t *sc, sc_node_t *nd, const char *buf, int *index) {
         if (p / SC_PIDS != nd->id) sc_violation(sc, "node %d told to stop a process of node %d", nd->id, p / SC_PIDS);
         else sc_kill(sc, p);
         return 0;
+    }
+    if (strcmp(op, "resolve_cast") == 0) {
+        /* Only on a resolve_state from a loser's helper: none here. */
+        return ei_decode_pid(buf, index, &ep) || ei_skip_term(buf, index) ? -1 : 0;
     }
     if (strcmp(op, "end_handoff") == 0) {
         /* The state is the handed-off pid, as "s<pid>" (answer_handoff). */
