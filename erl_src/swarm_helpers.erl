@@ -108,11 +108,11 @@ resolve_conflict(Loser, Winner, NameBin) ->
                       {resume, State} ->
                           Node = node(Winner),
                           Msg = {?SW_TAG, ?SW_MSG_RESOLVE_STATE, NameBin, Winner, term_to_binary(State)},
-                          Send = fun() -> {?SW_AGENT, Node} ! Msg end,
+                          Send = fun() -> _ = erlang:send({?SW_AGENT, Node}, Msg), ok end,
                           Deadline = erlang:monotonic_time(millisecond) + ?RESOLVE_WAIT_MS,
                           case Node =:= node() orelse lists:member(Node, nodes()) of
                               true ->
-                                  Send(),
+                                  ok = Send(),
                                   Loser ! {swarm, die},
                                   confirm(Node, Send, Deadline);
                               false ->
@@ -132,11 +132,11 @@ resolved(Pid, StateBin) ->
     gen_server:cast(Pid, {swarm, resolve_conflict, binary_to_term(StateBin)}).
 
 %% Runs Send once Node is connected, then confirms it.
--spec deliver(node(), fun(() -> term()), integer()) -> ok.
+-spec deliver(node(), fun(() -> ok), integer()) -> ok.
 deliver(Node, Send, Deadline) ->
     case wait_connected(Node, Deadline) of
         true ->
-            Send(),
+            ok = Send(),
             confirm(Node, Send, Deadline);
         false ->
             ok
@@ -146,7 +146,7 @@ deliver(Node, Send, Deadline) ->
 %% (swarm_confirm, shared by the helpers of a burst): its answer means the
 %% message arrived; a connection lost meanwhile means it may not have, and
 %% it is sent again (this node: nothing to confirm).
--spec confirm(node(), fun(() -> term()), integer()) -> ok.
+-spec confirm(node(), fun(() -> ok), integer()) -> ok.
 confirm(Node, _Send, _Deadline) when Node =:= node() ->
     ok;
 confirm(Node, Send, Deadline) ->
