@@ -100,7 +100,8 @@ struct sw_tracker_s {
     int quorum_state;    /* QUORUM_*: as last logged */
     sw_htab_t starts;    /* id -> start_t: MFA starts in progress here */
     sw_htab_t handed;    /* name hash -> handed_t: handoffs that ended here
-                          * from another home, for HANDED_KEEP_MS */
+                          * from another home, until that home's del of the
+                          * old pid (or HANDED_KEEP_MS) */
     struct move_rec_s **moves; /* handoff_starts sent to a peer, not known to
                                 * have ended (stale ones pruned lazily) */
     size_t moves_n, moves_cap;
@@ -399,13 +400,8 @@ void sw_tr_moves_free(sw_tracker_t *t);
  * than meet our new one as a conflict's loser (offering the state the new
  * one has already); */
 void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p);
-/* a del of (name, pid) from pid's home: that end was heard (not said
- * again; the record stays for states that follow the name); */
+/* a del of (name, pid) from pid's home: that end was heard; */
 void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *pid);
-/* the pid that took old's name here by a handoff (recorded): 1 and
- * *winner, or 0; */
-int sw_tr_handed_winner(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
-                        sw_pid_t *winner);
 /* whether old's name was handed off to winner here (recorded); */
 int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
                     const sw_pid_t *winner);
@@ -557,7 +553,7 @@ void sw_tr_states_answered(sw_tracker_t *t, const char *name, size_t nlen, const
 /* Drops parked states older than HANDED_KEEP_MS (no answer came). */
 void sw_tr_states_tick(sw_tracker_t *t);
 /* {resolve_follow, ...} from old's home: for the new process of old's
- * handoff here (a start in progress, or recorded as handed). */
+ * handoff here (a start in progress), or the name's process here now. */
 void sw_tr_apply_resolve_follow(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
                                 const char *state, size_t slen);
 /* Appends a copy of the state to list (1), or 0 out of memory. */

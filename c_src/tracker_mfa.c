@@ -599,15 +599,11 @@ void sw_tr_handoff_begin(sw_tracker_t *t, const char *name, size_t nlen, const s
 /* ---- handed: ends of handoffs that the old home must hear --------------- */
 
 /* A handoff from another home that committed here: the old entry (name,
- * pid, stamp) and the new pid, since `at'; heard: the old home removed
- * the old entry (its del came), so the end is not said again, but the
- * record stays until HANDED_KEEP_MS for the losers' states that follow
- * the name (sw_tr_handed_winner). */
+ * pid, stamp) and the new pid, since `at'. */
 typedef struct {
     uint64_t h, at;
     sw_pid_t old, winner;
     sw_stamp_t old_s;
-    int heard;
     uint32_t nlen;
     char name[];
 } handed_t;
@@ -639,7 +635,6 @@ static void handed_note(sw_tracker_t *t, const char *name, size_t nlen, const sw
     if (!r) return;
     r->h = h;
     r->at = t->now;
-    r->heard = 0;
     r->old = *old_pid;
     r->winner = *winner;
     r->old_s = *old_s;
@@ -657,7 +652,7 @@ void sw_tr_handed_greet(sw_tracker_t *t, sw_peer_t *p) {
     if (!t->handed.count || p->beam == UINT32_MAX) return;
     for (size_t i = 0; i < t->handed.cap; i++) {
         const handed_t *r = sw_htab_at(&t->handed, i);
-        if (r && !r->heard && r->old.node == p->beam)
+        if (r && r->old.node == p->beam)
             sw_tr_send_lost(t, r->name, r->nlen, &r->old, &r->old_s, &r->winner, 1);
     }
 }
@@ -666,16 +661,7 @@ void sw_tr_handed_del(sw_tracker_t *t, const char *name, size_t nlen, const sw_p
     if (!t->handed.count) return;
     uint64_t h = sw_name_hash(name, nlen);
     handed_t *r = handed_find(t, name, nlen, h);
-    if (r && memcmp(&r->old, pid, sizeof *pid) == 0) r->heard = 1;
-}
-
-int sw_tr_handed_winner(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,
-                        sw_pid_t *winner) {
-    if (!t->handed.count) return 0;
-    const handed_t *r = handed_find(t, name, nlen, sw_name_hash(name, nlen));
-    if (!r || memcmp(&r->old, old, sizeof *old) != 0) return 0;
-    *winner = r->winner;
-    return 1;
+    if (r && memcmp(&r->old, pid, sizeof *pid) == 0 && sw_htab_remove(&t->handed, h, r) == 0) free(r);
 }
 
 int sw_tr_handed_is(sw_tracker_t *t, const char *name, size_t nlen, const sw_pid_t *old,

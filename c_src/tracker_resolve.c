@@ -11,8 +11,8 @@
  * after the winner's state was taken, and be lost with it), sent after the
  * handoff_start to the new owner ({resolve_follow, ...}, same connection),
  * which casts it to the new process after its end_handoff, or, when the
- * name has moved on already, to the home of the name's holder, whose
- * handed record tells whether it took the winner's name.
+ * name has moved on already, to the home of the name's process, which
+ * casts it to that process (the name's survivor).
  *
  * What it is not: the conflict itself (tracker.c decides the loser), the
  * asking of the loser (the agent's helper), nor the handoff protocol
@@ -145,15 +145,13 @@ void sw_tr_apply_resolve_follow(sw_tracker_t *t, const char *name, size_t nlen, 
                                 const char *state, size_t slen) {
     /* The handoff's start still runs: after its end_handoff. */
     if (sw_tr_start_attach_state(t, name, nlen, old, state, slen)) return;
-    /* It committed: to the process that took old's name, if it holds it. */
-    sw_pid_t winner;
-    if (!sw_tr_handed_winner(t, name, nlen, old, &winner)) {
-        SW_DEBUG("resolve_state_dropped", "reason=not_handed_here");
-        return;
-    }
+    /* Done: to the name's process here now (the one that took old's name,
+     * or, had that one gone too, the name's next process: the name's
+     * survivor either way). */
     sw_entry_t *e = sw_store_find(&t->store, name, nlen, sw_name_hash(name, nlen));
-    if (e && !e->reserved && memcmp(&e->pid, &winner, sizeof winner) == 0)
-        sw_tr_agent_resolve_cast(t, &winner, state, slen);
+    if (e && !e->reserved && e->has_mfa && !e->dead && e->pid.node == t->self_beam)
+        sw_tr_agent_resolve_cast(t, &e->pid, state, slen);
+    else SW_DEBUG("resolve_state_dropped", "reason=name_not_here");
 }
 
 int sw_tr_state_attach(sw_tracker_t *t, state_rec_t **list, const char *name, size_t nlen,

@@ -160,12 +160,6 @@ handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #{cnode := CNode} = St) ->
                             swarm_replica:batch(Ops, Replies, CNode, R0)
                     end, maps:get(replica, St), swarm_cnode:drain(Msg, 64)),
     {noreply, St#{replica := R}};
-handle_info({?SW_TAG, ?SW_MSG_RESOLVE_STATE, _, _, _} = Msg, #{cnode := CNode} = St) ->
-    %% A conflict loser's state for a winner here, from the loser's helper
-    %% (swarm_helpers:resolve_conflict/3): the C node knows whether the
-    %% winner is moving, and where its state goes.
-    ok = swarm_cnode:send(CNode, Msg),
-    {noreply, St};
 handle_info({?SW_TAG, ?SW_MSG_STARTED, _, _, _} = Msg, St) ->
     ok = swarm_helpers:started(maps:get(cnode, St), Msg),
     {noreply, St};

@@ -12,12 +12,19 @@
 %% confirms its cast, at the price of one remote call per burst rather than
 %% one each.
 %%
+%% It is also where the helpers of other nodes send the states of the
+%% conflicts' losers for winners on this node ({'$sw1', resolve_state,
+%% ...}): it passes them to the C node at once. (Not through the agent: a
+%% heal sends thousands at once, and a mailbox that long would slow every
+%% selective receive of the agent.)
+%%
 %% What it is not: a delivery guarantee to the receiving process (a process
 %% that died meanwhile drops what it got), nor a retry loop (the caller
 %% decides what to send again).
 -module(swarm_confirm).
 -compile(warn_missing_spec).
 -behaviour(gen_server).
+-include("swarm_proto.hrl").
 
 -export([start_link/0, barrier/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
@@ -67,6 +74,11 @@ handle_cast(_Msg, St) ->
     {noreply, St}.
 
 -spec handle_info(term(), state()) -> {noreply, state()}.
+handle_info({?SW_TAG, ?SW_MSG_RESOLVE_STATE, _, _, _} = Msg, St) ->
+    _ = try swarm_cnode:send(swarm_cnode:cnode(), Msg)
+        catch error:badarg -> ok  % no C node (swarm stopping): dropped
+        end,
+    {noreply, St};
 handle_info(Msg, St) ->
     {noreply, maps:fold(fun(Node, B, Acc) ->
                                 case answer(Node, Msg, B) of

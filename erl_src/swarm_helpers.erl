@@ -92,7 +92,7 @@ ask_handoff(Pid) ->
 %% (`NameBin', encoded) to `Winner' (a duplicate started while nodes
 %% disagreed, e.g. across a partition): as in Swarm, from a fresh process,
 %% it is asked {swarm, begin_handoff}; on `{resume, State}' the state goes
-%% to the winner's node ({resolve_state, ...} to its agent, for its C node,
+%% to the winner's node ({resolve_state, ...} to its swarm_confirm, for its C node,
 %% which casts {swarm, resolve_conflict, State} to the winner, or to the
 %% process that takes the winner's name if the winner is being handed off:
 %% see resolved/2); then the loser is sent {swarm, die}.
@@ -108,7 +108,7 @@ resolve_conflict(Loser, Winner, NameBin) ->
                       {resume, State} ->
                           Node = node(Winner),
                           Msg = {?SW_TAG, ?SW_MSG_RESOLVE_STATE, NameBin, Winner, term_to_binary(State)},
-                          Send = fun() -> _ = erlang:send({?SW_AGENT, Node}, Msg), ok end,
+                          Send = fun() -> _ = erlang:send({swarm_confirm, Node}, Msg), ok end,
                           Deadline = erlang:monotonic_time(millisecond) + ?RESOLVE_WAIT_MS,
                           case Node =:= node() orelse lists:member(Node, nodes()) of
                               true ->

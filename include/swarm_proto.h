@@ -257,7 +257,7 @@
      * mode) that was never this C node's entry; no monitor changes */                          \
     X(DROP, "drop")                                                                             \
     /* local: {'$sw1', resolve_state, NameBin, Winner, StateBin} (5), a conflict loser's        \
-     * state for Winner (a pid of this node), from the loser's helper through the agent */     \
+     * state for Winner (a pid of this node), from the loser's helper via swarm_confirm */      \
     X(RESOLVE_STATE, "resolve_state")                                                           \
     /* peer op: {resolve_follow, NameBin, OldPid, StateBin} (4), the same state for whatever    \
      * process took OldPid's name by a handoff to the receiver */                               \

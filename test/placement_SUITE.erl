@@ -541,8 +541,8 @@ blacklist(_Config) ->
     [swarm_ct:stop_node(P) || P <- Peers].
 
 %% @doc A conflict loser's state ({resolve_state, ...} from its helper to
-%% the winner's node, here sent by the test as a helper would) reaches the
-%% process that holds the winner's name: the winner itself when it stays;
+%% the winner's node's swarm_confirm, here sent by the test as a helper
+%% would) reaches the process that holds the winner's name: the winner itself when it stays;
 %% while the winner is being asked {swarm, begin_handoff} (slowly here),
 %% the process that takes its name, after its end_handoff, and not the
 %% winner (whose state the handoff has taken already); after the handoff,
@@ -559,7 +559,7 @@ resolve_state_routes(_Config) ->
     ?assertEqual(40, maps:size(Pids)),
     Send = fun(Nm, W, Tag) ->
                    Msg = {'$sw1', resolve_state, term_to_binary(Nm), W, term_to_binary({state_of, Nm, Tag})},
-                   swarm_ct:rpc(node(W), erlang, send, [swarm_agent, Msg])
+                   swarm_ct:rpc(node(W), erlang, send, [swarm_confirm, Msg])
            end,
     Resolved = fun(Nm) -> gen_server:call(swarm_ct:rpc(A, swarm, whereis_name, [Nm]), resolved) end,
     ToC = [Nm || Nm <- Names, swarm_ct:ring_owner(Nodes, Nm) =:= C],
