@@ -18,7 +18,8 @@
 %%
 %% Knobs (environment): SWARM_HOST_BENCH_CALLS (calls per round and kind,
 %% default 20000), SWARM_HOST_BENCH_ROUNDS (default 3), SWARM_HOST_BENCH_MEM_N
-%% (M, default 100000), SWARM_HOST_BENCH_OUT (report file; without it the
+%% (M, default 100000), SWARM_HOST_BENCH_CALLERS (caller counts measured,
+%% default "1,8"), SWARM_HOST_BENCH_OUT (report file; without it the
 %% report is appended to SWARM_BENCH_OUT, run.sh's report, if set).
 -module(host_bench).
 
@@ -61,39 +62,51 @@ run() ->
     Calls = envint("SWARM_HOST_BENCH_CALLS", 20000),
     Rounds = envint("SWARM_HOST_BENCH_ROUNDS", 3),
     MemN = envint("SWARM_HOST_BENCH_MEM_N", 100000),
+    CallerCounts = [list_to_integer(C) || C <- string:lexemes(os:getenv("SWARM_HOST_BENCH_CALLERS", "1,8"), ",")],
     say("swarm C host benchmark  ~s  OTP ~s, ~p cores, host ~s",
         [calendar:system_time_to_rfc3339(erlang:system_time(second)),
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available), ?HOST]),
     say("load average at start: ~s", [string:trim(os:cmd("cut -d' ' -f1-3 /proc/loadavg"))]),
     Nodes = [A, B] = start_cluster(),
     say("cluster: ~p", [Nodes]),
-    Host = start_host(Nodes, ["--sensors", "8"]),
-    wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(B, swarm, whereis_name, [{sensor, I}])) end,
-                                  lists:seq(1, 8)) end, 20000),
     ok = rpc(A, ?MODULE, start_gservers, [8]),
     wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(B, swarm, whereis_name, [{gsensor, I}])) end,
                                   lists:seq(1, 8)) end, 20000),
-
     section(io_lib:format("Via calls from node b: C workers of a C host against GenServers on"
                           " node a; ~p calls per round and kind, ~p rounds, median", [Calls, Rounds])),
-    %% Warm-up.
-    _ = rpc(B, ?MODULE, call_run, [sensor, 8, 2000]),
-    _ = rpc(B, ?MODULE, call_run, [gsensor, 8, 2000]),
-    Rows = [begin
-                Rs = [{rpc(B, ?MODULE, call_run, [sensor, Callers, Calls]),
-                       rpc(B, ?MODULE, call_run, [gsensor, Callers, Calls])}
-                      || _ <- lists:seq(1, Rounds)],
-                C = summary([R || {R, _} <- Rs]),
-                G = summary([R || {_, R} <- Rs]),
-                {Callers, C, G}
-            end || Callers <- [1, 8]],
+    %% The host as configured by default (spin_us 100: its loop polls for
+    %% 100 us after work before it sleeps), then one that sleeps as soon as
+    %% it is idle (--spin-us -1), the lever measured alone.
     [begin
-         say("~p caller(s): C worker  ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(CR), us(CP50), us(CP99)]),
-         say("~p caller(s): GenServer ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(GR), us(GP50), us(GP99)]),
-         say("~p caller(s): C worker / GenServer: rate ~.2fx, p50 ~.2fx, p99 ~.2fx (target: rate >= 1)",
-             [Callers, CR / GR, CP50 / GP50, CP99 / GP99])
-     end || {Callers, {CR, CP50, CP99}, {GR, GP50, GP99}} <- Rows],
-    stop_host(Host),
+         Host = start_host(Nodes, ["--sensors", "8" | SpinArgs]),
+         wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(B, swarm, whereis_name, [{sensor, I}])) end,
+                                       lists:seq(1, 8)) end, 20000),
+         %% Warm-up.
+         _ = rpc(B, ?MODULE, call_run, [sensor, 8, 2000]),
+         _ = rpc(B, ?MODULE, call_run, [gsensor, 8, 2000]),
+         Rows = [begin
+                     Rs = [{rpc(B, ?MODULE, call_run, [sensor, Callers, Calls]),
+                            rpc(B, ?MODULE, call_run, [gsensor, Callers, Calls])}
+                           || _ <- lists:seq(1, Rounds)],
+                     C = summary([R || {R, _} <- Rs]),
+                     G = summary([R || {_, R} <- Rs]),
+                     {Callers, C, G}
+                 end || Callers <- Counts],
+         say("host loop: ~s", [Label]),
+         [begin
+              say("~p caller(s): C worker  ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(CR), us(CP50), us(CP99)]),
+              say("~p caller(s): GenServer ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(GR), us(GP50), us(GP99)]),
+              say("~p caller(s): C worker / GenServer: rate ~.2fx, p50 ~.2fx, p99 ~.2fx~s",
+                  [Callers, CR / GR, CP50 / GP50, CP99 / GP99, Target])
+          end || {Callers, {CR, CP50, CP99}, {GR, GP50, GP99}} <- Rows],
+         stop_host(Host),
+         %% Its names gone before the next host registers them.
+         wait_until(fun() -> lists:all(fun(I) -> rpc(B, swarm, whereis_name, [{sensor, I}]) =:= undefined end,
+                                       lists:seq(1, 8)) end, 20000)
+     end || {Label, SpinArgs, Counts, Target} <-
+                [{"default (polls 100 us after work)", [], CallerCounts, " (target: rate >= 1)"},
+                 {"--spin-us -1 (sleeps at once when idle)", ["--spin-us", "-1"],
+                  [C || C <- CallerCounts, C > 1], ""}]],
 
     section(io_lib:format("Memory: ~p workers on a C host, against ~p idle GenServers", [MemN, MemN])),
     Bare = start_host(Nodes, ["--sensors", "0"]),

@@ -161,6 +161,8 @@ struct swarm_host {
 
     ei_x_buff ctrl, msg; /* scratch for encoding */
     swarm_host_stats_t st;
+    uint64_t frames;          /* frames received (the run loop's spin watches it) */
+    uint64_t spin_ns;         /* swarm_host_run: polls this long after frames before it sleeps (config spin_us) */
 };
 
 /* ---- host.c -------------------------------------------------------------- */

@@ -2,7 +2,7 @@
  *
  *   priv/sensor_host --name sensors@127.0.0.1 --cookie-file ~/.erlang.cookie \
  *                    --connect a@127.0.0.1 [--connect b@127.0.0.1 ...] --sensors 10
- *                    [--idle M]
+ *                    [--idle M] [--spin-us US]
  *
  * Hosts N workers named {sensor, I} (I = 1..N), each a member of the group
  * `sensors`. From any BEAM node of the cluster:
@@ -24,6 +24,8 @@
  *
  * --idle M adds M workers without names or callbacks (what an idle worker
  * costs: bench/host_bench.erl measures the host's memory with them).
+ * --spin-us: the config's spin_us (how long the loop polls after work
+ * before it sleeps; default 100, -1 never).
  *
  * The cookie is read from the file (or the environment variable
  * SWARM_COOKIE), never from the command line. One line on stdout when the
@@ -359,7 +361,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
 
 static void usage(void) {
     fprintf(stderr, "usage: sensor_host --name NODE --cookie-file FILE --connect BEAMNODE "
-                    "[--connect BEAMNODE ...] --sensors N [--idle M]\n");
+                    "[--connect BEAMNODE ...] --sensors N [--idle M] [--spin-us US]\n");
     exit(2);
 }
 
@@ -367,6 +369,7 @@ int main(int argc, char **argv) {
     const char *name = NULL, *cookie_file = NULL;
     const char *connect[64];
     size_t nconnect = 0;
+    int spin_us = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) usage();
         if (strcmp(argv[i], "--name") == 0) name = argv[++i];
@@ -382,6 +385,12 @@ int main(int argc, char **argv) {
             errno = 0;
             n_idle = strtol(argv[++i], &end, 10);
             if (errno || *end || n_idle < 0 || n_idle > 100000000) usage();
+        } else if (strcmp(argv[i], "--spin-us") == 0) {
+            char *end;
+            errno = 0;
+            long v = strtol(argv[++i], &end, 10);
+            if (errno || *end || v < -1 || v > 1000000) usage();
+            spin_us = (int)v;
         } else usage();
     }
     if (!name || nconnect == 0) usage();
@@ -391,6 +400,7 @@ int main(int argc, char **argv) {
     cfg.cookie_file = cookie_file;
     cfg.connect = connect;
     cfg.nconnect = nconnect;
+    cfg.spin_us = spin_us;
     cfg.on_ready = on_ready;
     int err = 0;
     swarm_host_t *h = swarm_host_new(NULL, &cfg, &err);
