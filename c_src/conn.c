@@ -129,7 +129,7 @@ sw_conn_t *sw__conn_new(sw_node_t *n, int outgoing, const char *peer) {
     }
     c->tcp_open = 1;
     c->handles++;
-    c->last_recv = c->last_send = uv_now(n->loop);
+    c->born = c->last_recv = c->last_send = uv_now(n->loop);
     /* One deadline for resolution, lookup and connect; the handshake gets
      * a fresh one when it starts (as OTP resets its setup timer). */
     if (outgoing) uv_timer_start(&c->timer, on_timer, n->hs_timeout_ms, 0);
@@ -450,11 +450,29 @@ int sw_conn_send(sw_conn_t *c, const char *ctrl, size_t clen, const char *msg, s
 
 size_t sw_conn_queued(const sw_conn_t *c) { return c->obuf.len + c->wbuf.len; }
 
+/* Arms the timer of a closing connection: at its flush deadline, or
+ * sooner when the peer has been silent for the tick timeout (the rule that
+ * drops a connection that is not closing). Returns 0, or 1 when either
+ * has passed already. */
+static int close_arm(sw_conn_t *c) {
+    sw_node_t *n = c->node;
+    uint64_t now = uv_now(n->loop);
+    uint64_t silent_until = c->last_recv + n->timeout_ms;
+    uint64_t at = c->close_deadline < silent_until ? c->close_deadline : silent_until;
+    if (at <= now) return 1;
+    uv_timer_start(&c->timer, on_timer, at - now, 0);
+    return 0;
+}
+
 void sw_conn_close(sw_conn_t *c) {
     if (c->state != SW_CS_UP || c->closing_local || c->dropping) return;
     c->closing_local = 1;
-    /* Bound the flush: a peer that does not read must not keep us waiting. */
-    uv_timer_start(&c->timer, on_timer, c->node->hs_timeout_ms, 0);
+    /* Bound the flush: a peer that does not read must not keep us waiting,
+     * and one that went silent (a partition) must not keep the connection
+     * in the table longer than the tick rule would have: while it is
+     * there, no new connection to that peer is dialled. */
+    c->close_deadline = uv_now(c->node->loop) + c->node->hs_timeout_ms;
+    if (close_arm(c)) uv_timer_start(&c->timer, on_timer, 1, 0);
     mark_dirty(c->node, c);
 }
 
@@ -511,6 +529,7 @@ static void on_timer(uv_timer_t *t) {
     switch (c->state) {
     case SW_CS_UP:
         if (c->closing_local) {
+            if (close_arm(c) == 0) return; /* the peer spoke meanwhile */
             SW_WARN("close_flush_timeout", "peer=%s queued=%zu", c->peer, sw_conn_queued(c));
             sw__conn_down(c, SW_DOWN_LOCAL);
         } else {
@@ -697,8 +716,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread == 0) return;
     n->stats.bytes_in += (uint64_t)nread;
     /* Closing: what the peer still sends is read (so that our close is a
-     * FIN, not a reset) but not committed, hence dropped. */
-    if (c->closing_local) return;
+     * FIN, not a reset) but not committed, hence dropped; it still shows
+     * the peer alive (the close's tick bound, close_arm). */
+    if (c->closing_local) {
+        c->last_recv = uv_now(n->loop);
+        return;
+    }
     sw__reader_commit(&c->rd, (size_t)nread);
     c->last_recv = uv_now(n->loop);
     if (c->state == SW_CS_HANDSHAKE) handshake(c);

@@ -91,6 +91,8 @@ struct sw_conn_s {
     sw__obuf_t obuf;            /* bytes queued, not yet handed to libuv */
     sw__obuf_t wbuf;            /* bytes of the write in flight */
     uint64_t last_recv, last_send; /* uv_now() of the last read / enqueue */
+    uint64_t born;              /* uv_now() at creation */
+    uint64_t close_deadline;    /* closing_local: uv_now() the flush ends at */
     uint64_t stall_since;       /* uv_now() since which queued bytes wait
                                    with no byte taken by the socket */
     size_t wq_left;             /* libuv's unwritten bytes of the write in

@@ -420,8 +420,18 @@ int sw_node_connect(sw_node_t *n, const char *peer) {
     if (!peer || !sw__hs_valid_name(peer, pl) || strcmp(peer, n->name) == 0) return UV_EINVAL;
     if (!n->published || n->freeing) return UV_EAGAIN;
     uint32_t h = sw__name_hash(peer);
-    for (sw_conn_t *c = n->conns; c; c = c->next)
-        if (same_peer(c, peer, h) && (c->state == SW_CS_UP || c->outgoing)) return 1;
+    for (sw_conn_t *c = n->conns; c; c = c->next) {
+        if (!same_peer(c, peer, h) || (c->state != SW_CS_UP && !c->outgoing)) continue;
+        if (c->outgoing && c->state < SW_CS_HANDSHAKE && uv_now(n->loop) - c->born >= SW_DIAL_STALE_MS) {
+            /* Stale (see node.h): begin afresh. Closing takes it out of
+             * the table at once. */
+            n->stats.dials_restarted++;
+            SW_INFO("dial_restarted", "peer=%s stage=%s", peer, c->state == SW_CS_CONNECT ? "connect" : "lookup");
+            sw__conn_close_handles(c);
+            break;
+        }
+        return 1;
+    }
 
     sw_conn_t *c = sw__conn_new(n, 1, peer);
     if (!c) return UV_ENOMEM;

@@ -68,6 +68,8 @@ typedef struct {
     /* Connections dropped because their peer did not read (write queue
      * over backlog_hard, or over backlog_soft without progress). */
     uint64_t conns_backlog;
+    /* Stale outgoing attempts dropped and begun afresh by sw_node_connect. */
+    uint64_t dials_restarted;
 } sw_node_stats_t;
 
 typedef struct {
@@ -171,7 +173,13 @@ uint32_t sw_node_creation(const sw_node_t *n);
  * attempt to that peer already exists (nothing new is started), < 0 on bad
  * name (UV_EINVAL; our own name is a bad name), UV_EAGAIN before the
  * node is published (on_started(0) not yet called: there is no creation to
- * send), UV_ENOMEM. peer is copied. */
+ * send), UV_ENOMEM. peer is copied. An attempt still resolving, asking
+ * epmd or connecting (no handshake yet) SW_DIAL_STALE_MS or more after it
+ * began is stale: a SYN lost to a partition waits seconds for the kernel's
+ * next retransmission, long after the network is back. A new call then
+ * drops it silently (no on_connect_failed) and begins afresh (returns 0):
+ * the new attempt's answer is the one both calls get. */
+#define SW_DIAL_STALE_MS 1000u
 int sw_node_connect(sw_node_t *n, const char *peer);
 
 /* The live (handshake done) connection to peer, or NULL (also while it is

@@ -49,6 +49,10 @@ typedef struct {
                         * its pids hold goes with its connection */
     uint8_t leaving;   /* it left the placement ({leaving, yes} on the
                         * current connection) */
+    uint8_t refused;   /* its C node dialled us while it was down here and
+                        * was hung up on: at peer_up we dial it back,
+                        * whichever name is smaller (it would redial only at
+                        * its next tick, up to REDIAL_MS later) */
     sw_outbox_t out;
 } sw_peer_t;
 

@@ -638,6 +638,7 @@ void sw_tr_handoff_due(sw_tracker_t *t) {
     }
     if (!t->handoff_due || t->now < t->handoff_at || !t->sync.synced) return;
     t->handoff_due = 0;
+    t->handoff_waits_agents = 0;
     t->leave_check = 1;
     int only_failed = t->handoff_only_failed;
     t->handoff_only_failed = 0;
@@ -645,6 +646,7 @@ void sw_tr_handoff_due(sw_tracker_t *t) {
         /* Some new owners' agents are not reported up yet: again at a
          * later tick, or as soon as one is (sw_tracker_peer_up). */
         t->handoff_due = 1;
+        t->handoff_waits_agents = 1;
         t->handoff_at = t->now + HANDOFF_DELAY_MS;
     }
 }

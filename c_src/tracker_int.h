@@ -114,6 +114,8 @@ struct sw_tracker_s {
     int links_news;      /* a peer's connection went or came: tell the agent
                           * ({links}), whose waiting callers then resend */
     uint64_t handoff_at; /* ... from this time on (ms, t->now's clock) */
+    int handoff_waits_agents; /* the scan due waits for new owners' agents
+                                 (a peer_up brings it forward) */
     int handoff_retry;   /* a handoff failed at its new owner: try again ... */
     uint64_t handoff_retry_at; /* ... from this time on */
     uint32_t handoff_backoff;  /* the delay of the next retry (ms) */

@@ -114,6 +114,7 @@ void sw_tr_ring_rebuild(sw_tracker_t *t) {
         t->handoff_only_failed = 0;
         t->handoff_backoff = HANDOFF_RETRY_MS;
         t->handoff_tries = 0;
+        t->handoff_waits_agents = 0;
         t->handoff_at = t->now + (back ? HEAL_HANDOFF_DELAY_MS : 0);
     }
 }
@@ -202,10 +203,14 @@ static void conn_lost(sw_tracker_t *t, sw_peer_t *p) {
 void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
     if (p->conn_up || !p->agent_up || !t->sync.begun || !t->env || !t->env->connect) return;
     /* A host dials every swarm node (they never dial hosts); otherwise the
-     * smaller name dials. */
+     * smaller name dials, or the one that hung up on the other's dial while
+     * its BEAM node was down here (once, now that it is up). */
     const char *cn = sw_atoms_str(&t->atoms, p->cnode);
-    if ((t->host && !p->host) || strcmp(sw_atoms_str(&t->atoms, t->self_cnode), cn) < 0)
+    if ((t->host && !p->host) || strcmp(sw_atoms_str(&t->atoms, t->self_cnode), cn) < 0 ||
+        (p->refused && !p->down)) {
+        p->refused = 0;
         t->env->connect(t->ud, cn);
+    }
 }
 
 /* First ops on every connection: {hello, OurBeamNode} (a host's:
@@ -222,6 +227,7 @@ void sw_tr_conn_open(sw_tracker_t *t, sw_peer_t *p) {
     t->links_news = 1;
     t->ring_dirty = 1;
     t->members_news = 1;
+    p->refused = 0;
     sw_peer_conn_open(p);
     /* Before the agent's hello our home entries are not known yet, and an
      * empty sync would make the peer drop them: greet once hello came. */
@@ -241,6 +247,7 @@ void sw_tracker_conn_up(sw_tracker_t *t, const char *cnode) {
          * peer_down. Hang up; once the agent reports the node up again
          * (peer_up), the next dial is welcome. */
         if (t->env && t->env->disconnect) t->env->disconnect(t->ud, cnode);
+        p->refused = 1;
         return;
     }
     sw_tr_conn_open(t, p);
@@ -360,9 +367,12 @@ void sw_tracker_peer_up(sw_tracker_t *t, const char *beam, const char *cnode) {
     sw_peer_t *p = sw_peers_up(&t->peers, &t->atoms, t->self_beam, beam, cnode);
     /* It may make a connected peer a ring member (its BEAM node known, no
      * longer down): the ring must be rebuilt, as for any such change. A
-     * handoff scan waiting for its agent runs now. */
+     * handoff scan waiting for new owners' agents runs now; one held back
+     * after a heal (HEAL_HANDOFF_DELAY_MS, while the conflicts settle) is
+     * not brought forward: that made the first heal after a start hand
+     * thousands of processes to a two-node ring, then again to three. */
     t->ring_dirty = 1;
-    t->handoff_at = t->now;
+    if (t->handoff_waits_agents) t->handoff_at = t->now;
     if (!p) return;
     /* A host's initial sync waits for the swarm nodes reported while it
      * is not complete. */

@@ -52,6 +52,8 @@ typedef struct {
     uint32_t creation;
     fcli_t *clients;
     int lookups;
+    int mute_lookups; /* lookups are read and never answered (a lost SYN's
+                         effect: an attempt that hangs before its handshake) */
 } fepmd_t;
 
 struct fcli_s {
@@ -141,6 +143,7 @@ static void f_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
         f_reply(c, 6, 0);
     } else if (q[0] == 122) {
         e->lookups++;
+        if (e->mute_lookups) return;
         char name[256];
         memcpy(name, q + 1, L - 1);
         name[L - 1] = '\0';
@@ -1108,6 +1111,66 @@ static void test_net_close_flushes(void) {
     env_close(&e);
 }
 
+/* A connection closed by us while its peer is silent (a partition) goes
+ * down by the tick rule, not after the whole flush deadline: until it is
+ * gone, no new connection to that peer is dialled. */
+static void test_net_close_silent_peer(void) {
+    env_t e;
+    env_init(&e);
+    tnode_t b;
+    mk_node_cfg(&e, &b, "b", "c", 20, 200, 3000, e.epmd.port);
+    raw_t r;
+    raw_handshake(&e, &r, &b, "raw@127.0.0.1", "c");
+    CU_ASSERT_EQUAL_FATAL(r.hs_result, SW_HS_DONE);
+    RUN_UNTIL(&e, b.conn != NULL, 1000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b.conn);
+    sw_conn_close(b.conn);
+    uv_update_time(&e.loop);
+    uint64_t t0 = uv_now(&e.loop);
+    RUN_UNTIL(&e, b.downs, 4000);
+    uint64_t waited = uv_now(&e.loop) - t0;
+    CU_ASSERT_EQUAL(b.downs, 1);
+    CU_ASSERT_EQUAL(b.last_down, SW_DOWN_LOCAL);
+    CU_ASSERT(waited < 1500); /* the tick timeout (200 ms), not the deadline (3000) */
+    raw_close(&r);
+    free_node(&e, &b);
+    env_close(&e);
+}
+
+/* An attempt that hangs before its handshake (here: epmd never answers
+ * the lookup) is not waited for once it is SW_DIAL_STALE_MS old: the next
+ * sw_node_connect drops it silently and begins afresh. */
+static void test_net_dial_stale(void) {
+    env_t e;
+    env_init(&e);
+    tnode_t a, b;
+    mk_node(&e, &a, "a", "c");
+    mk_node(&e, &b, "b", "c");
+    e.epmd.mute_lookups = 1;
+    CU_ASSERT_EQUAL(sw_node_connect(a.n, "b@127.0.0.1"), 0);
+    RUN_UNTIL(&e, e.epmd.lookups == 1, 1000);
+    CU_ASSERT_EQUAL(e.epmd.lookups, 1);
+    /* Young: the attempt stands. */
+    CU_ASSERT_EQUAL(sw_node_connect(a.n, "b@127.0.0.1"), 1);
+    CU_ASSERT_EQUAL(stats(&a).dials_restarted, 0);
+    uv_update_time(&e.loop);
+    uint64_t t0 = uv_now(&e.loop);
+    RUN_UNTIL(&e, uv_now(&e.loop) - t0 >= SW_DIAL_STALE_MS + 50, SW_DIAL_STALE_MS + 1000);
+    CU_ASSERT_EQUAL(a.ups + a.failed, 0);
+    /* Stale: dropped without on_connect_failed, a new attempt connects. */
+    e.epmd.mute_lookups = 0;
+    CU_ASSERT_EQUAL(sw_node_connect(a.n, "b@127.0.0.1"), 0);
+    CU_ASSERT_EQUAL(stats(&a).dials_restarted, 1);
+    RUN_UNTIL(&e, a.ups && b.ups, 3000);
+    CU_ASSERT_EQUAL(a.ups, 1);
+    CU_ASSERT_EQUAL(b.ups, 1);
+    CU_ASSERT_EQUAL(a.failed, 0);
+    CU_ASSERT_EQUAL(count_conns(a.n), 1);
+    free_node(&e, &a);
+    free_node(&e, &b);
+    env_close(&e);
+}
+
 static void test_net_big_frame(void) {
     env_t e;
     env_init(&e);
@@ -1241,6 +1304,8 @@ int test_conn_suite(void) {
         !CU_add_test(s, "write queue: soft limit, slow reader kept", test_net_backlog_soft) ||
         !CU_add_test(s, "handshake timeout", test_net_handshake_timeout) ||
         !CU_add_test(s, "close flushes queued frames", test_net_close_flushes) ||
+        !CU_add_test(s, "close of a silent peer ends by the tick rule", test_net_close_silent_peer) ||
+        !CU_add_test(s, "a stale attempt is begun afresh", test_net_dial_stale) ||
         !CU_add_test(s, "10 MB frame", test_net_big_frame) ||
         !CU_add_test(s, "throughput", test_net_throughput) ||
         !CU_add_test(s, "free with connections and attempts in flight", test_net_free_busy))

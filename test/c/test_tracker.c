@@ -1176,6 +1176,35 @@ static void test_partition_heal(void) {
     }
 }
 
+/* The heal as the I/O layer often orders it: the dialling side (the smaller
+ * name) hears that the other BEAM node is back first and dials at once;
+ * the other side, still counting that node down, hangs up. When its own
+ * peer_up comes, it dials back at once, not a redial tick later. */
+static void test_heal_dial_back(void) {
+    sim_t *s = cluster(2, 7);
+    CU_ASSERT_FATAL(strcmp(cnode_name(0), cnode_name(1)) < 0);
+    for (int k = 0; k < 10; k++) {
+        erlang_pid p = mkpid(k % 2, 1 + (unsigned)k);
+        reg(s, k % 2, k, &p);
+    }
+    run(s);
+    ev_push(&s->nd[0], EV_PEER_DOWN, NULL, 1);
+    ev_push(&s->nd[1], EV_PEER_DOWN, NULL, 0);
+    run(s);
+    CU_ASSERT_EQUAL(s->link[0][1], LINK_DOWN);
+    ev_push(&s->nd[0], EV_PEER_UP, NULL, 1);
+    deliver_event(s, 0);
+    CU_ASSERT_EQUAL(s->link[0][1], LINK_DOWN); /* dialled, and hung up on */
+    ev_push(&s->nd[1], EV_PEER_UP, NULL, 0);
+    deliver_event(s, 1);
+    CU_ASSERT_EQUAL(s->link[0][1], LINK_UP); /* dialled back, no tick */
+    run(s);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 10; k++) CU_ASSERT(tlook(s, i, k, NULL));
+    check_converged(s, 10, "dial back");
+    sim_free(s);
+}
+
 /* ---- (f) C node restart ------------------------------------------------ */
 
 static void restart_round(uint64_t seed) {
@@ -2130,6 +2159,7 @@ int test_tracker_suite(void) {
         !CU_add_test(s, "(e) BEAM node death, late delivery", test_node_death_late_delivery) ||
         !CU_add_test(s, "(e) BEAM node death, C node redials", test_node_death_redial) ||
         !CU_add_test(s, "(e) BEAM partition and heal", test_partition_heal) ||
+        !CU_add_test(s, "(e) heal: a C node hung up on dials back at its peer_up", test_heal_dial_back) ||
         !CU_add_test(s, "(f) C node restart", test_cnode_restart) ||
         !CU_add_test(s, "(g) late joiner", test_late_join) ||
         !CU_add_test(s, "(g) synced by timeout or peer_down", test_sync_timeout) ||
