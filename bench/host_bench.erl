@@ -17,7 +17,7 @@
 %% is erlang:memory(processes) over M of them on node a.
 %%
 %% Knobs (environment): SWARM_HOST_BENCH_CALLS (calls per round and kind,
-%% default 20000), SWARM_HOST_BENCH_ROUNDS (default 3), SWARM_HOST_BENCH_MEM_N
+%% default 40000), SWARM_HOST_BENCH_ROUNDS (default 3), SWARM_HOST_BENCH_MEM_N
 %% (M, default 100000), SWARM_HOST_BENCH_CALLERS (caller counts measured,
 %% default "1,8"), SWARM_HOST_BENCH_OUT (report file; without it the
 %% report is appended to SWARM_BENCH_OUT, run.sh's report, if set).
@@ -59,7 +59,7 @@ main() ->
     halt(case Res of ok -> 0; error -> 1 end).
 
 run() ->
-    Calls = envint("SWARM_HOST_BENCH_CALLS", 20000),
+    Calls = envint("SWARM_HOST_BENCH_CALLS", 40000),
     Rounds = envint("SWARM_HOST_BENCH_ROUNDS", 3),
     MemN = envint("SWARM_HOST_BENCH_MEM_N", 100000),
     CallerCounts = [list_to_integer(C) || C <- string:lexemes(os:getenv("SWARM_HOST_BENCH_CALLERS", "1,8"), ",")],
