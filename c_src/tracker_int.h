@@ -51,7 +51,7 @@
  * handoff scan waits this much: the conflicts it brings are settled first,
  * and each loser's state reaches its winner (resolve_conflict) before the
  * winner is asked to move (checked at ticks). */
-#define HEAL_HANDOFF_DELAY_MS 1000u
+#define HEAL_HANDOFF_DELAY_MS 1500u
 /* A handoff whose start failed at the new owner (its application not
  * started yet, say: a node joins the ring when swarm starts, before the
  * applications that depend on it) is tried again this much later, the
