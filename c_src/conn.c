@@ -472,6 +472,9 @@ void sw_conn_close(sw_conn_t *c) {
      * in the table longer than the tick rule would have: while it is
      * there, no new connection to that peer is dialled. */
     c->close_deadline = uv_now(c->node->loop) + c->node->hs_timeout_ms;
+    /* Silent too long already: down from the loop, not here (the caller
+     * may be a callback of the layer above, which on_down must not
+     * re-enter). */
     if (close_arm(c)) uv_timer_start(&c->timer, on_timer, 1, 0);
     mark_dirty(c->node, c);
 }

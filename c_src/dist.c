@@ -60,7 +60,7 @@ static void reply_stats(sw_dist_t *d, const erlang_pid *to, const char *ref, siz
     const sw_counter_t kv[] = {
         {"frames_in", ns.frames_in},         {"frames_out", ns.frames_out},
         {"conns_backlog", ns.conns_backlog}, {"log_lines", log_written},
-        {"log_suppressed", log_suppressed},
+        {"log_suppressed", log_suppressed}, {"dials_restarted", ns.dials_restarted},
         {"bad_frames", ns.bad_frames},       {"conns_dropped", ns.conns_dropped},
         {"auth_failed", ns.auth_failed},     {"handshake_failed", ns.handshake_failed},
         {"msgs_in", d->st.msgs_in},          {"unknown_msgs", d->st.unknown_msgs},

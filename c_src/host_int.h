@@ -161,8 +161,10 @@ struct swarm_host {
 
     ei_x_buff ctrl, msg; /* scratch for encoding */
     swarm_host_stats_t st;
-    uint64_t frames;          /* frames received (the run loop's spin watches it) */
-    uint64_t spin_ns;         /* swarm_host_run: polls this long after frames before it sleeps (config spin_us) */
+    uint64_t frames;  /* frames received (swarm_host_run's polling watches it;
+                         kept here: the node may be freed while the loop runs) */
+    uint64_t spin_ns; /* swarm_host_run polls this long after frames before it
+                         sleeps (the config's spin_us) */
 };
 
 /* ---- host.c -------------------------------------------------------------- */

@@ -422,11 +422,14 @@ int sw_node_connect(sw_node_t *n, const char *peer) {
     uint32_t h = sw__name_hash(peer);
     for (sw_conn_t *c = n->conns; c; c = c->next) {
         if (!same_peer(c, peer, h) || (c->state != SW_CS_UP && !c->outgoing)) continue;
-        if (c->outgoing && c->state < SW_CS_HANDSHAKE && uv_now(n->loop) - c->born >= SW_DIAL_STALE_MS) {
-            /* Stale (see node.h): begin afresh. Closing takes it out of
-             * the table at once. */
+        int stale = c->outgoing && c->state < SW_CS_HANDSHAKE &&
+                    uv_now(n->loop) - c->born >= SW_DIAL_STALE_MS;
+        if (stale) {
+            /* See node.h: begin afresh. Closing takes it out of the table
+             * at once. */
             n->stats.dials_restarted++;
-            SW_INFO("dial_restarted", "peer=%s stage=%s", peer, c->state == SW_CS_CONNECT ? "connect" : "lookup");
+            SW_INFO("dial_restarted", "peer=%s stage=%s", peer,
+                    c->state == SW_CS_CONNECT ? "connect" : "lookup");
             sw__conn_close_handles(c);
             break;
         }

@@ -161,8 +161,9 @@ int swarm_host_start(swarm_host_t *h);
 
 /* Runs the host's loop until the host has stopped and its handles are
  * closed: uv_run(UV_RUN_ONCE), and after an iteration that handled frames,
- * uv_run(UV_RUN_NOWAIT) until the config's spin_us pass without one. For a host on a loop of the caller's, the
- * caller may run that loop itself instead. Returns 0, or < 0 if the host
+ * uv_run(UV_RUN_NOWAIT) until the config's spin_us pass without one. For a
+ * host on a loop of the caller's, the caller may run that loop itself
+ * instead. Returns 0, or < 0 if the host
  * stopped on an error (e.g. its name could not be published). */
 int swarm_host_run(swarm_host_t *h);
 
