@@ -161,8 +161,11 @@ handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #{cnode := CNode} = St) ->
                     end, maps:get(replica, St), swarm_cnode:drain(Msg, 64)),
     {noreply, St#{replica := R}};
 handle_info({?SW_TAG, ?SW_MSG_STARTED, _, _, _} = Msg, St) ->
-    ok = swarm_helpers:started(maps:get(cnode, St), Msg),
-    {noreply, St};
+    %% Monitored before the C node sees the pids: a process that dies
+    %% right after its register returns has its real exit reason (not
+    %% noproc), which the `transient' restart policy depends on.
+    Pids = swarm_helpers:started(maps:get(cnode, St), Msg),
+    {noreply, St#{replica := swarm_replica:prewatch(Pids, maps:get(replica, St))}};
 handle_info({?SW_TAG, ?SW_MSG_RING, Members}, St) when is_list(Members) ->
     ok = ring(Members),
     {noreply, St#{ring := lists:sort(Members)}};

@@ -46,11 +46,13 @@ start_mfa(Id, MFABin) ->
 
 %% @doc Passes the start results to C node `CNode' in one message: the
 %% `started' message `Msg' just received and those waiting behind it (at
-%% most 256).
--spec started(node(), tuple()) -> ok.
+%% most 256). Returns the pids started, for the caller to monitor before
+%% the C node answers the register (see swarm_replica:prewatch/2).
+-spec started(node(), tuple()) -> [pid()].
 started(CNode, Msg) ->
     Results = [{Id, Pid, Res} || {_, ?SW_MSG_STARTED, Id, Pid, Res} <- swarm_cnode:drain(Msg, 256)],
-    swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_STARTED, Results}).
+    ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_STARTED, Results}),
+    [Pid || {_, Pid, _} <- Results, is_pid(Pid)].
 
 %% @doc Asks a process started by register_name/4,5 that the ring now
 %% places on another node what to do ({swarm, begin_handoff}, as in

@@ -13,7 +13,7 @@
 -compile(warn_missing_spec).
 -include("swarm_proto.hrl").
 
--export([new/0, batch/4, begin_shadow/1, end_shadow/1, pid_down/3, local_entries/0]).
+-export([new/0, batch/4, prewatch/2, begin_shadow/1, end_shadow/1, pid_down/3, local_entries/0]).
 
 -record(replica, {
     %% local pid -> {MonitorRef, NumberOfNames}
@@ -124,6 +124,19 @@ watch(Pid, D, #replica{mons = Mons} = R) ->
         {ok, {Mref, N}} ->
             R#replica{mons = Mons#{Pid := {Mref, N + D}}}
     end.
+
+%% @doc Monitors local processes that register_name/4,5 just started,
+%% before their names arrive: a monitor with no name yet (count 0), which
+%% their add takes over. A process whose start the C node refused keeps
+%% it until it exits (its death is then reported and ignored), or until
+%% the next resynchronisation.
+-spec prewatch([pid()], t()) -> t().
+prewatch(Pids, #replica{mons = Mons0} = R) ->
+    Mons = lists:foldl(fun(Pid, M) when node(Pid) =:= node(), not is_map_key(Pid, M) ->
+                               M#{Pid => {erlang:monitor(process, Pid), 0}};
+                          (_, M) -> M
+                       end, Mons0, Pids),
+    R#replica{mons = Mons}.
 
 %% @doc A monitor fired for local process `Pid': `{down, R}' if it is the
 %% replica's monitor `Mref' of it (the caller reports the death to the C
