@@ -33,7 +33,15 @@
 %% SWARM_PEERS_REPL_N (sequential registers, default 2000),
 %% SWARM_PEERS_JOIN_N (group members, default 10000), SWARM_PEERS_OUT
 %% (report file), SWARM_PEERS_OURS_EBIN (this repository's ebin; set by
-%% bench/peers_run.sh).
+%% bench/peers_run.sh). For quicker, partial runs (no summary nor
+%% targets): SWARM_PEERS_SYSTEMS (e.g. "exact,swarm34"; also `exact2', a
+%% second exact cluster whose nodes get the extra erl arguments in
+%% SWARM_PEERS_EXACT2_ARGS, e.g. "-swarm some_setting value", to compare
+%% a lever with the default in one run; and `exact_owner', the exact mode
+%% with the setting direct_to_owner), SWARM_PEERS_PARTS (of
+%% throughput, replication, join), SWARM_PEERS_ONE_CALLER=0 (no 1-caller
+%% rounds). Every throughput figure also prints the CPU per operation the
+%% clusters' BEAM nodes and C nodes used while it ran.
 -module(peers_bench).
 
 -export([main/0]).
@@ -41,12 +49,13 @@
                     proc_cpu_ms/1, busy_ms/0]).
 %% Run on the clusters' nodes.
 -export([idle/0, worker_start/5, seq_register/4, repl_watch_start/2, join_worker/4, count/1,
-         member_count/2, probe/2, unreg/2, tracker_state/0, cpu_ms/1]).
+         member_count/2, probe/2, unreg/2, tracker_state/0, cpu_ms/1, cpu_pair/1]).
 
 -define(HOST, "127.0.0.1").
 -define(RPC_TMO, 300000).
 -define(SYN_SCOPE, bench).
--define(SYSTEMS, [exact, optimistic, swarm34, syn3]).
+-define(ALL_SYSTEMS, [exact, optimistic, swarm34, syn3]).
+-define(SYSTEMS, systems()).
 
 %% ===========================================================================
 %% Entry point (coordinator)
@@ -84,6 +93,8 @@ say(S) -> say("~s", [S]).
 section(Title) -> say("~n== ~s ==", [Title]).
 
 label(exact) -> "swarm in C (exact)";
+label(exact2) -> "swarm in C (exact, SWARM_PEERS_EXACT2_ARGS)";
+label(exact_owner) -> "swarm in C (exact, direct_to_owner)";
 label(optimistic) -> "swarm in C (optimistic)";
 label(swarm34) -> "Swarm 3.4";
 label(syn3) -> "syn 3".
@@ -105,55 +116,69 @@ run() ->
     Nodes = fun(Sys) -> proplists:get_value(Sys, Clusters) end,
     Spread8 = fun(Sys, Total) -> spread(Nodes(Sys), 8, Total) end,
 
-    section(io_lib:format("register_name/2 and unregister, ~p names (best of ~p interleaved rounds, median in brackets)",
-                          [N, Reps])),
-    Tp = interleaved(
-           Reps,
-           [{{Sys, Callers},
-             fun(R) ->
-                     Spec = case Callers of
-                                8 -> Spread8(Sys, N);
-                                1 -> [{hd(Nodes(Sys)), N}]
-                            end,
-                     throughput(Sys, {t, Callers, R}, Spec, Nodes(Sys))
-             end} || Callers <- [8, 1], Sys <- ?SYSTEMS]),
-    [say("~-24s ~p caller(s): register ~s/s (~s), all visible on every node ~s/s; unregister ~s/s (~s)",
-         [label(Sys), Cl, rate(best(Tp, {Sys, Cl}, reg)), rate(med(Tp, {Sys, Cl}, reg)),
-          rate(best(Tp, {Sys, Cl}, visible)),
-          rate(best(Tp, {Sys, Cl}, unreg)), rate(med(Tp, {Sys, Cl}, unreg))])
-     || Cl <- [8, 1], Sys <- ?SYSTEMS],
-    A = hd(Nodes(exact)),
-    Ping8 = ping_rate(Spread8(exact, N)),
-    Ping1 = ping_rate([{A, N div 2}]),
-    say("floor of the exact mode: round trips BEAM -> own C node -> BEAM (ping), 8 callers (3+3+2): ~s/s;"
-        " 1 caller: ~s/s", [rate(Ping8), rate(Ping1)]),
-    say("  register/ping (exact): 8 callers ~.2f, 1 caller ~.2f",
-        [best(Tp, {exact, 8}, reg) / Ping8, best(Tp, {exact, 1}, reg) / Ping1]),
+    HasExact = lists:member(exact, ?SYSTEMS),
+    Tp = case part(throughput) of
+             false -> [];
+             true -> throughput_part(N, Reps, Nodes, Spread8, HasExact)
+         end,
+    {Ping8, Ping1} = case part(throughput) andalso HasExact of
+                         true ->
+                             {P8, P1} = {ping_rate(Spread8(exact, N)), ping_rate([{hd(Nodes(exact)), N div 2}])},
+                             say("floor of the exact mode: round trips BEAM -> own C node -> BEAM (ping),"
+                                 " 8 callers (3+3+2): ~s/s; 1 caller: ~s/s", [rate(P8), rate(P1)]),
+                             say("  register/ping (exact): 8 callers ~.2f, 1 caller ~s",
+                                 [best(Tp, {exact, 8}, reg) / P8,
+                                  case proplists:is_defined({exact, 1}, Tp) of
+                                      true -> io_lib:format("~.2f", [best(Tp, {exact, 1}, reg) / P1]);
+                                      false -> "-"
+                                  end]),
+                             {P8, P1};
+                         false -> {0, 0}
+                     end,
 
-    section("Replication latency (register on a, sequential; until b's registry inserts the name)"),
-    Repl = [{{Sys, Pace}, replication(Sys, Nodes(Sys), Count, Pace)}
-            || Sys <- ?SYSTEMS,
-               {Pace, Count} <- [{none, ReplN}, {paced, ReplN div 2}]],
-    [say("~-24s ~-8s call start -> visible on b: p50 ~s us, p99 ~s us; after a's call returned:"
-         " p50 ~s us, p99 ~s us (~p names)",
-         [label(Sys), pace_label(Pace), us(P50), us(P99), us(P50r), us(P99r), Cnt])
-     || {{Sys, Pace}, #{p50 := P50, p99 := P99, p50r := P50r, p99r := P99r, n := Cnt}} <- Repl],
-    say("(unpaced: each register right after the previous one returned, so an asynchronous registry"
-        " queues them; paced: 1 ms apart, each on an idle pipeline)"),
+    Repl = case part(replication) of
+               false -> [];
+               true ->
+                   section("Replication latency (register on a, sequential; until b's registry inserts the name)"),
+                   R = [{{Sys, Pace}, replication(Sys, Nodes(Sys), Count, Pace)}
+                        || Sys <- ?SYSTEMS,
+                           {Pace, Count} <- [{none, ReplN}, {paced, ReplN div 2}]],
+                   [say("~-24s ~-8s call start -> visible on b: p50 ~s us, p99 ~s us; after a's call returned:"
+                        " p50 ~s us, p99 ~s us (~p names)",
+                        [label(Sys), pace_label(Pace), us(P50), us(P99), us(P50r), us(P99r), Cnt])
+                    || {{Sys, Pace}, #{p50 := P50, p99 := P99, p50r := P50r, p99r := P99r, n := Cnt}} <- R],
+                   say("(unpaced: each register right after the previous one returned, so an asynchronous"
+                       " registry queues them; paced: 1 ms apart, each on an idle pipeline)"),
+                   R
+           end,
 
-    section(io_lib:format("join/2, 8 callers (3+3+2), one group of ~p members (best of ~p interleaved rounds)",
-                          [JoinN, Reps])),
-    Jn = interleaved(
-           Reps,
-           [{Sys, fun(R) -> joins(Sys, {grp, R}, Spread8(Sys, JoinN), Nodes(Sys)) end}
-            || Sys <- ?SYSTEMS]),
-    [say("~-24s join ~s/s (~s), all members listed on every node ~s/s",
-         [label(Sys), rate(best(Jn, Sys, join)), rate(med(Jn, Sys, join)), rate(best(Jn, Sys, visible))])
-     || Sys <- ?SYSTEMS],
-    JPing8 = ping_rate(Spread8(exact, JoinN)),
-    say("  join/ping (swarm in C): ~.2f (ping ~s/s)", [best(Jn, exact, join) / JPing8, rate(JPing8)]),
+    Jn = case part(join) of
+             false -> [];
+             true ->
+                 section(io_lib:format("join/2, 8 callers (3+3+2), one group of ~p members"
+                                       " (best of ~p interleaved rounds)", [JoinN, Reps])),
+                 J = interleaved(
+                       Reps,
+                       [{Sys, fun(R) -> joins(Sys, {grp, R}, Spread8(Sys, JoinN), Nodes(Sys)) end}
+                        || Sys <- ?SYSTEMS]),
+                 [say("~-24s join ~s/s (~s), all members listed on every node ~s/s; ~s",
+                      [label(Sys), rate(best(J, Sys, join)), rate(med(J, Sys, join)),
+                       rate(best(J, Sys, visible)), cpu_label(J, Sys)])
+                  || Sys <- ?SYSTEMS],
+                 HasExact andalso
+                     begin
+                         JPing8 = ping_rate(Spread8(exact, JoinN)),
+                         say("  join/ping (swarm in C): ~.2f (ping ~s/s)",
+                             [best(J, exact, join) / JPing8, rate(JPing8)])
+                     end,
+                 J
+         end,
 
-    summary(Tp, Repl, Jn, {Ping8, Ping1}),
+    case lists:all(fun(X) -> lists:member(X, ?SYSTEMS) end, ?ALL_SYSTEMS)
+        andalso lists:all(fun part/1, [throughput, replication, join]) of
+        true -> summary(Tp, Repl, Jn, {Ping8, Ping1});
+        false -> say("~n(a partial run: no summary nor targets)")
+    end,
     say("load average at end: ~s", [loadavg()]),
     %% Every process of the benchmark started during the run: their CPU
     %% time so far is what the run used.
@@ -165,6 +190,39 @@ run() ->
         " (other processes: ~.2f cores)", [Busy / 1000 / WallS, Ours / 1000 / WallS,
                                            max(0, Busy - Ours) / 1000 / WallS]),
     ok.
+
+throughput_part(N, Reps, Nodes, Spread8, _HasExact) ->
+    section(io_lib:format("register_name/2 and unregister, ~p names (best of ~p interleaved rounds,"
+                          " median in brackets)", [N, Reps])),
+    Callers = [C || C <- [8, 1], C =/= 1 orelse os:getenv("SWARM_PEERS_ONE_CALLER", "1") =/= "0"],
+    Tp = interleaved(
+           Reps,
+           [{{Sys, Cl},
+             fun(R) ->
+                     Spec = case Cl of
+                                8 -> Spread8(Sys, N);
+                                1 -> [{hd(Nodes(Sys)), N}]
+                            end,
+                     throughput(Sys, {t, Cl, R}, Spec, Nodes(Sys))
+             end} || Cl <- Callers, Sys <- ?SYSTEMS]),
+    [say("~-24s ~p caller(s): register ~s/s (~s), all visible on every node ~s/s; unregister ~s/s (~s); ~s",
+         [label(Sys), Cl, rate(best(Tp, {Sys, Cl}, reg)), rate(med(Tp, {Sys, Cl}, reg)),
+          rate(best(Tp, {Sys, Cl}, visible)),
+          rate(best(Tp, {Sys, Cl}, unreg)), rate(med(Tp, {Sys, Cl}, unreg)), cpu_label(Tp, {Sys, Cl})])
+     || Cl <- Callers, Sys <- ?SYSTEMS],
+    Tp.
+
+%% The median CPU per operation (µs) of a figure's rounds, all processes
+%% of the cluster.
+cpu_total(Res, Key) ->
+    median([B + C || #{cpu := {B, C}} <- proplists:get_value(Key, Res)]).
+
+%% The median CPU per operation of a figure's rounds, BEAM nodes and C
+%% nodes apart.
+cpu_label(Res, Key) ->
+    Ms = [maps:get(cpu, M) || M <- proplists:get_value(Key, Res)],
+    {B, C} = {median([X || {X, _} <- Ms]), median([Y || {_, Y} <- Ms])},
+    io_lib:format("CPU per op ~.1f us (BEAMs ~.1f, C nodes ~.1f)", [B + C, B, C]).
 
 pace_label(none) -> "unpaced";
 pace_label(paced) -> "paced".
@@ -185,7 +243,10 @@ summary(Tp, Repl, Jn, {Ping8, Ping1}) ->
             {"replication p99 (us)", fun(Sys) -> maps:get(p99, repl(Repl, Sys, none)) end, lat},
             {"replication paced p50 (us)", fun(Sys) -> maps:get(p50, repl(Repl, Sys, paced)) end, lat},
             {"replication paced p99 (us)", fun(Sys) -> maps:get(p99, repl(Repl, Sys, paced)) end, lat},
-            {"join/s, 8 callers", fun(Sys) -> best(Jn, Sys, join) end, rate}],
+            {"join/s, 8 callers", fun(Sys) -> best(Jn, Sys, join) end, rate},
+            {"CPU us per register, 8 c.", fun(Sys) -> 1000 * cpu_total(Tp, {Sys, 8}) end, lat},
+            {"CPU us per register, 1 c.", fun(Sys) -> 1000 * cpu_total(Tp, {Sys, 1}) end, lat},
+            {"CPU us per join, 8 callers", fun(Sys) -> 1000 * cpu_total(Jn, Sys) end, lat}],
     Fmt = "~-28s ~12s ~12s ~12s ~12s  ~-15s ~-15s",
     say(Fmt, ["", "C exact", "C optimistic", "Swarm 3.4", "syn 3", "ours/Swarm", "ours/syn"]),
     [begin
@@ -242,35 +303,35 @@ med(Res, Key, What) -> median([maps:get(What, M) || M <- proplists:get_value(Key
 %% ===========================================================================
 %% The systems, on a node: one adapter per operation
 
-reg(Sys, Name, Pid) when Sys =:= exact; Sys =:= optimistic -> swarm:register_name(Name, Pid) =:= yes;
+reg(Sys, Name, Pid) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:register_name(Name, Pid) =:= yes;
 reg(swarm34, Name, Pid) -> 'Elixir.Swarm':register_name(Name, Pid) =:= yes;
 reg(syn3, Name, Pid) -> syn:register(?SYN_SCOPE, Name, Pid) =:= ok.
 
-unreg(Sys, Name) when Sys =:= exact; Sys =:= optimistic -> swarm:unregister_name(Name);
+unreg(Sys, Name) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:unregister_name(Name);
 unreg(swarm34, Name) -> 'Elixir.Swarm':unregister_name(Name);
 unreg(syn3, Name) -> syn:unregister(?SYN_SCOPE, Name).
 
-join(Sys, G, Pid) when Sys =:= exact; Sys =:= optimistic -> swarm:join(G, Pid) =:= ok;
+join(Sys, G, Pid) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:join(G, Pid) =:= ok;
 join(swarm34, G, Pid) -> 'Elixir.Swarm':join(G, Pid) =:= ok;
 join(syn3, G, Pid) -> syn:join(?SYN_SCOPE, G, Pid) =:= ok.
 
-lookup(Sys, Name) when Sys =:= exact; Sys =:= optimistic -> swarm:whereis_name(Name);
+lookup(Sys, Name) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:whereis_name(Name);
 lookup(swarm34, Name) -> 'Elixir.Swarm':whereis_name(Name);
 lookup(syn3, Name) -> syn:whereis_name({?SYN_SCOPE, Name}).
 
 %% @doc On a node: the names this node's replica of Sys holds.
-count(Sys) when Sys =:= exact; Sys =:= optimistic -> ets:info(swarm_names, size);
+count(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> ets:info(swarm_names, size);
 count(swarm34) -> ets:info(swarm_registry, size);
 count(syn3) -> syn:registry_count(?SYN_SCOPE).
 
 %% @doc On a node: the members of G this node's replica of Sys lists.
-member_count(Sys, G) when Sys =:= exact; Sys =:= optimistic -> length(swarm:members(G));
+member_count(Sys, G) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> length(swarm:members(G));
 member_count(swarm34, G) -> length('Elixir.Swarm':members(G));
 member_count(syn3, G) -> syn:member_count(?SYN_SCOPE, G).
 
 %% On a node: the table b's registry writes, the process writing it, and
 %% where a name is in its rows.
-replica(Sys) when Sys =:= exact; Sys =:= optimistic -> {swarm_names, whereis(swarm_agent), 1};
+replica(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> {swarm_names, whereis(swarm_agent), 1};
 replica(swarm34) -> {swarm_registry, whereis('Elixir.Swarm.Tracker'), 2};
 replica(syn3) ->
     {syn_backbone:get_table_name(syn_registry_by_name, ?SYN_SCOPE),
@@ -302,14 +363,16 @@ throughput(Sys, Tag, Spec, Nodes) ->
      end || W <- Workers],
     Total = lists:sum([Cn || {_, Cn} <- Spec]),
     T0 = erlang:monotonic_time(nanosecond),
+    Cpu0 = cpu_split(Sys, Nodes),
     Reg = timed(Workers, {reg, Sys}, Total),
+    Cpu1 = cpu_split(Sys, Nodes),
     wait_counts(Sys, Nodes, Total),
     Visible = Total * 1.0e9 / (erlang:monotonic_time(nanosecond) - T0),
     Unreg = timed(Workers, {unreg, Sys}, Total),
     wait_counts(Sys, Nodes, 0),
     [W ! stop || W <- Workers],
     [receive {stopped, W} -> ok after ?RPC_TMO -> error({timeout, stop}) end || W <- Workers],
-    #{reg => Reg, unreg => Unreg, visible => Visible}.
+    #{reg => Reg, unreg => Unreg, visible => Visible, cpu => cpu_per_op(Cpu0, Cpu1, Total)}.
 
 timed(Workers, Op, Total) ->
     T0 = erlang:monotonic_time(nanosecond),
@@ -465,7 +528,9 @@ joins(Sys, G, Spec, Nodes) ->
      after ?RPC_TMO -> error({timeout, ready}) end || W <- Workers],
     Total = lists:sum([Cn || {_, Cn} <- Spec]),
     T0 = erlang:monotonic_time(nanosecond),
+    Cpu0 = cpu_split(Sys, Nodes),
     Join = timed(Workers, {join, Sys}, Total),
+    Cpu1 = cpu_split(Sys, Nodes),
     wait_until(fun() -> lists:all(fun(X) -> rpc(X, ?MODULE, member_count, [Sys, G]) =:= Total end, Nodes) end,
                120000),
     Visible = Total * 1.0e9 / (erlang:monotonic_time(nanosecond) - T0),
@@ -474,7 +539,7 @@ joins(Sys, G, Spec, Nodes) ->
     wait_until(fun() -> lists:all(fun(X) -> rpc(X, ?MODULE, member_count, [Sys, G]) =:= 0 end, Nodes) end,
                120000),
     wait_counts(Sys, Nodes, 0),
-    #{join => Join, visible => Visible}.
+    #{join => Join, visible => Visible, cpu => cpu_per_op(Cpu0, Cpu1, Total)}.
 
 %% @doc A joining caller, on its node: fresh idle members (for Swarm 3.4,
 %% whose groups are metadata of registered processes, registered first),
@@ -516,7 +581,7 @@ paths() ->
                    P
            end,
     SwarmPaths = [Ebin(A) || A <- ["swarm", "libring", "gen_state_machine", "elixir", "logger"]],
-    #{exact => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
+    #{exact => [Own, Ours], exact2 => [Own, Ours], exact_owner => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
       syn3 => [Own, Ebin("syn")]}.
 
 fail(Msg) ->
@@ -548,6 +613,8 @@ start_cluster(Sys, Paths) ->
 %% The application settings on the command line: before the applications start.
 app_args(optimistic) -> ["-swarm", "cnode_log", "warning", "-swarm", "registration", "optimistic"];
 app_args(exact) -> ["-swarm", "cnode_log", "warning"];
+app_args(exact_owner) -> app_args(exact) ++ ["-swarm", "direct_to_owner", "true"];
+app_args(exact2) -> app_args(exact) ++ string:lexemes(os:getenv("SWARM_PEERS_EXACT2_ARGS", ""), " ");
 app_args(swarm34) ->
     %% Swarm 3.4 takes every connected node for a member, hidden ones
     %% included: this coordinator is excluded.
@@ -555,7 +622,7 @@ app_args(swarm34) ->
      "-logger", "level", "warning"];
 app_args(syn3) -> [].
 
-start_apps(Sys, Nodes) when Sys =:= exact; Sys =:= optimistic ->
+start_apps(Sys, Nodes) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
     connect_all(Nodes),
     [{ok, _} = rpc(X, application, ensure_all_started, [swarm]) || X <- Nodes],
     wait_until(fun() ->
@@ -593,9 +660,42 @@ connect_all(Nodes) ->
     [true = rpc(X, net_kernel, connect_node, [Y]) || X <- Nodes, Y <- Nodes, X =/= Y],
     ok.
 
+%% The CPU time (ms) of the cluster's BEAM nodes and of their C nodes (0
+%% for the others), summed.
+cpu_split(Sys, Nodes) ->
+    Ps = [rpc(X, ?MODULE, cpu_pair, [Sys]) || X <- Nodes],
+    {lists:sum([B || {B, _} <- Ps]), lists:sum([C || {_, C} <- Ps])}.
+
+%% CPU microseconds per operation between two cpu_split/2 samples: BEAM
+%% nodes and C nodes (10 ms ticks: meaningful over seconds of work).
+cpu_per_op({B0, C0}, {B1, C1}, Ops) ->
+    {(B1 - B0) * 1000 / Ops, (C1 - C0) * 1000 / Ops}.
+
+%% @doc On a node: {CPU ms of this BEAM, CPU ms of its C node (0 if none)}.
+cpu_pair(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
+    {proc_cpu_ms(list_to_integer(os:getpid())), proc_cpu_ms(gen_server:call(swarm_agent, os_pid))};
+cpu_pair(_) ->
+    {proc_cpu_ms(list_to_integer(os:getpid())), 0}.
+
+%% The systems measured: SWARM_PEERS_SYSTEMS (comma-separated, of exact,
+%% exact2, exact_owner, optimistic, swarm34, syn3), default all but exact2.
+systems() ->
+    case os:getenv("SWARM_PEERS_SYSTEMS", "") of
+        "" -> [exact, exact_owner, optimistic, swarm34, syn3];
+        S -> [list_to_existing_atom(X) || X <- string:lexemes(S, ",")]
+    end.
+
+%% Whether part Part (throughput, replication, join) is measured:
+%% SWARM_PEERS_PARTS (comma-separated), default all.
+part(Part) ->
+    case os:getenv("SWARM_PEERS_PARTS", "") of
+        "" -> true;
+        S -> lists:member(atom_to_list(Part), string:lexemes(S, ","))
+    end.
+
 %% @doc On a node: CPU time (ms) of this BEAM and, for swarm in C, of its
 %% C node.
-cpu_ms(Sys) when Sys =:= exact; Sys =:= optimistic ->
+cpu_ms(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
     proc_cpu_ms(list_to_integer(os:getpid())) + proc_cpu_ms(gen_server:call(swarm_agent, os_pid));
 cpu_ms(_) ->
     proc_cpu_ms(list_to_integer(os:getpid())).

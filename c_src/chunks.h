@@ -25,7 +25,7 @@
 
 #include "group.h" /* SW_GROUP_CHUNK */
 
-#define SW_CHUNK_BITS 6 /* log2(SW_GROUP_CHUNK) */
+#define SW_CHUNK_BITS 4 /* log2(SW_GROUP_CHUNK) */
 #define SW_CHUNKS_MAX (1u << 25) /* chunk ids per group: a position keeps bit 31 free */
 #define SW_CHUNKS_NONE UINT32_MAX
 

@@ -21,7 +21,7 @@
 %%   with `{cnode_ready, CNode}') and when it starts itself.
 %%
 %% The replica. An ordered_set of chunks `{{GroupBin, K}, PidTuple}' (up to
-%% 64 pids each); `GroupBin' is the group's encoding (see swarm:encode/1).
+%% 16 pids each, SW_GROUP_CHUNK in c_src/group.h); `GroupBin' is the group's encoding (see swarm:encode/1).
 %% members/1 reads a group's chunks with one ets:select/2 (the key's first
 %% element bound: only that group's range is visited). The C node sends the
 %% chunks that changed, `{GroupBin, K, PidTuple}' (an empty tuple when chunk
@@ -73,9 +73,9 @@
 -type state() :: #st{}.
 -type group_bin() :: binary().
 
-%% Groups of more chunks than this (64 members each) have their member list
-%% cached by members/1.
--define(CACHE_MIN_CHUNKS, 4).
+%% Groups of more chunks than this (16 members each: 256 members) have
+%% their member list cached by members/1.
+-define(CACHE_MIN_CHUNKS, 16).
 
 %% @doc Starts the process, registered as `swarm_groups' (by swarm_sup).
 -spec start_link() -> {ok, pid()} | {error, term()}.

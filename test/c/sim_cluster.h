@@ -43,7 +43,7 @@
 #define SC_PIDS 128      /* process nums per node */
 #define SC_WORKERS 6     /* processes 1..6 exist from the start */
 #define SC_FIRST_STARTED 16 /* processes started by MFA: 16.. */
-#define SC_CHUNKS 4      /* chunks per group in swarm_groups' replica */
+#define SC_CHUNKS 16     /* chunks per group in swarm_groups' replica */
 #define SC_MAXREQ 4096
 #define SC_MAXCOPIES 12  /* copies of one request (bounded resends) */
 #define SC_AGENT_NUM 5000

@@ -46,7 +46,7 @@
 #define MAXN 4
 #define MAXG 8
 #define MAXP 128     /* pids per node: nums 1..MAXP-1 */
-#define MAXCH 16     /* chunks per group in the replica model */
+#define MAXCH 64     /* chunks per group in the replica model */
 #define CALLER_NUM 5000
 #define MAXREQ 4096
 
