@@ -382,7 +382,19 @@ memory(Mod, Nodes, MemN) ->
          end
      end || X <- Nodes],
     [ok = rpc(X, ?MODULE, kill_all, [XPs]) || {X, XPs} <- Spread],
-    [wait_count(Nodes, Mod, G, 0) || G <- Groups],
+    case Mod of
+        swarm ->
+            [wait_count(Nodes, Mod, G, 0) || G <- Groups];
+        pg ->
+            %% Nothing is measured after this; pg removes the dead members
+            %% of a large group one by one (each a list deletion), which
+            %% once took more than the watch's 2 minutes here: noted, not
+            %% a failure of the benchmark.
+            try [wait_count(Nodes, Mod, G, 0) || G <- Groups]
+            catch error:{badrpc, X, _, _, {'EXIT', {{watch_timeout, pg, G, 0, Left}, _}}} ->
+                say("(pg on ~s still listed ~p members of ~p 2 min after they died)", [short(X), Left, G])
+            end
+    end,
     Rows.
 
 %% How many members each group gets (member I of each node goes to group
