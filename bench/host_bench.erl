@@ -19,7 +19,9 @@
 %% Knobs (environment): SWARM_HOST_BENCH_CALLS (calls per round and kind,
 %% default 40000), SWARM_HOST_BENCH_ROUNDS (default 3), SWARM_HOST_BENCH_MEM_N
 %% (M, default 100000), SWARM_HOST_BENCH_CALLERS (caller counts measured,
-%% default "1,8"), SWARM_HOST_BENCH_OUT (report file; without it the
+%% default "1,8"), SWARM_HOST_BENCH_SPINS (more host loop settings to
+%% measure with more than one caller, e.g. "20,50": --spin-us values),
+%% SWARM_HOST_BENCH_OUT (report file; without it the
 %% report is appended to SWARM_BENCH_OUT, run.sh's report, if set).
 -module(host_bench).
 
@@ -106,7 +108,9 @@ run() ->
      end || {Label, SpinArgs, Counts, Target} <-
                 [{"default (polls 100 us after work)", [], CallerCounts, " (target: rate >= 1)"},
                  {"--spin-us -1 (sleeps at once when idle)", ["--spin-us", "-1"],
-                  [C || C <- CallerCounts, C > 1], ""}]],
+                  [C || C <- CallerCounts, C > 1], ""}]
+                 ++ [{"--spin-us " ++ S, ["--spin-us", S], [C || C <- CallerCounts, C > 1], ""}
+                     || S <- string:lexemes(os:getenv("SWARM_HOST_BENCH_SPINS", ""), ",")]],
 
     section(io_lib:format("Memory: ~p workers on a C host, against ~p idle GenServers", [MemN, MemN])),
     Bare = start_host(Nodes, ["--sensors", "0"]),
