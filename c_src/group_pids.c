@@ -215,8 +215,9 @@ int sw__group_dec_pid(sw_group_t *g, const char *buf, int *index, pkey_t *k) {
     return cpid_key(g, &p, k);
 }
 
-/* Chunks re-encode up to SW_GROUP_CHUNK pids per change: this is one copy of the
- * node's pid prefix (see atoms.h) instead of ei's atom encoding per pid. */
+/* Chunks re-encode up to SW_GROUP_CHUNK pids per change: this is one copy
+ * of the node's pid prefix (see atoms.h) instead of ei's atom encoding per
+ * pid. */
 void sw__group_enc_pid(ei_x_buff *x, const sw_group_t *g, const pkey_t *k) {
     const nc_t *nc = g->ncs.byidx[k->nc];
     sw_pid_t p = {nc->beam, k->num, k->serial, nc->creation};

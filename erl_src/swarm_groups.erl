@@ -21,7 +21,8 @@
 %%   with `{cnode_ready, CNode}') and when it starts itself.
 %%
 %% The replica. An ordered_set of chunks `{{GroupBin, K}, PidTuple}' (up to
-%% 16 pids each, SW_GROUP_CHUNK in c_src/group.h); `GroupBin' is the group's encoding (see swarm:encode/1).
+%% 16 pids each, SW_GROUP_CHUNK in c_src/group.h); `GroupBin' is the
+%% group's encoding (see swarm:encode/1).
 %% members/1 reads a group's chunks with one ets:select/2 (the key's first
 %% element bound: only that group's range is visited). The C node sends the
 %% chunks that changed, `{GroupBin, K, PidTuple}' (an empty tuple when chunk

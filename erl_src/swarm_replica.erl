@@ -127,9 +127,10 @@ watch(Pid, D, #replica{mons = Mons} = R) ->
 
 %% @doc Monitors local processes that register_name/4,5 just started,
 %% before their names arrive: a monitor with no name yet (count 0), which
-%% their add takes over. A process whose start the C node refused keeps
-%% it until it exits (its death is then reported and ignored), or until
-%% the next resynchronisation.
+%% their add takes over. A process whose start the C node refused is told
+%% to die: its monitor ends with it (the death is reported, and ignored by
+%% the C node, which knows no name of it); a resynchronisation drops these
+%% monitors with the others.
 -spec prewatch([pid()], t()) -> t().
 prewatch(Pids, #replica{mons = Mons0} = R) ->
     Mons = lists:foldl(fun(Pid, M) when node(Pid) =:= node(), not is_map_key(Pid, M) ->
