@@ -6,7 +6,7 @@
 -export([ensure_dist/0, start_nodes/2, start_nodes/3, start_node/1, stop_node/1, connect_all/1,
          start_swarm/1, start_swarm_parallel/1, wait_until/2, wait_until/3,
          rpc/4, spawn_server/3, spawn_idle/1, registry/1, wait_converged/2,
-         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1,
+         cnode_os_pid/1, unique/1, root/0, names_of/1, ring_owner/2, wait_peers/1, wait_peers/2,
          wait_cnode_replaced/3, kill_cnode/1, end_per_testcase/1]).
 
 -define(HOST, "127.0.0.1").
@@ -95,6 +95,11 @@ start_swarm_parallel(Nodes) ->
 %% "restarted exactly once" hold only then).
 -spec wait_peers([node()]) -> ok.
 wait_peers(Nodes) ->
+    wait_peers(Nodes, 15000).
+
+%% @doc wait_peers/1 with a deadline of `Timeout' ms.
+-spec wait_peers([node()], pos_integer()) -> ok.
+wait_peers(Nodes, Timeout) ->
     wait_until(fun() ->
                        lists:all(fun(N) ->
                                          Peers = rpc(N, gen_server, call, [swarm_agent, peers]),
@@ -102,7 +107,7 @@ wait_peers(Nodes) ->
                                              andalso proplists:get_value(members, rpc(N, swarm_agent, stats, []))
                                                      =:= length(Nodes)
                                  end, Nodes)
-               end, 15000),
+               end, Timeout),
     ok.
 
 %% @doc For a suite's end_per_testcase/2: after a test case outside any

@@ -18,6 +18,12 @@
 -export([idle/0, racer/3, spawn_idle/0, spawn_idle/1, busy_start/0, busy_stop/0, busy/2]).
 
 -define(HOST, "127.0.0.1").
+%% A node that becomes distributed and then changes its cookie (as these
+%% cases do right after net_kernel:start/2) runs a C node with the old
+%% cookie until the watchdog restarts it; under the whole suite's load the
+%% joining once took more than wait_peers/1's 15 s (CI, 2026-12-03; not
+%% reproduced alone in 8 runs).
+-define(JOIN_WAIT_MS, 45000).
 
 all() ->
     [registry, groups, conflict, cnode_kill, becomes_distributed, stops_distribution, cookie_change].
@@ -159,7 +165,7 @@ becomes_distributed(_Config) ->
         ?assertEqual(U, call(Peer, erlang, node, [])),
         true = call(Peer, net_kernel, connect_node, [B]),
         All = [U | Nodes],
-        swarm_ct:wait_peers(All),
+        swarm_ct:wait_peers(All, ?JOIN_WAIT_MS),
         ?assertEqual(dist, maps:get(transport, call(Peer, swarm, info, []))),
         %% Its names (pids now of U) on the other nodes, theirs on it.
         Moved = [{{u, I}, call(Peer, erlang, whereis, [local(I)])} || I <- Ids],
@@ -207,7 +213,7 @@ stops_distribution(_Config) ->
         {ok, _} = call(Peer, net_kernel, start, [U, #{name_domain => longnames}]),
         true = call(Peer, erlang, set_cookie, [erlang:get_cookie()]),
         true = call(Peer, net_kernel, connect_node, [B]),
-        swarm_ct:wait_peers([U, B]),
+        swarm_ct:wait_peers([U, B], ?JOIN_WAIT_MS),
         yes = call(Peer, swarm, register_name, [mine, call(Peer, ?MODULE, spawn_idle, [mine])]),
         Q = swarm_ct:spawn_idle(B),
         yes = swarm_ct:rpc(B, swarm, register_name, [theirs, Q]),
