@@ -104,7 +104,8 @@ new_state(CNode, Port, Config) ->
       link_lost => false, link_resyncs => 0, leaving => none, ring => [], dist_check => undefined}.
 
 %% @doc gen_server callback: `peers', `restarts', `link_resyncs',
-%% `cnode_ready' and `os_pid' (for tests and operators).
+%% `cnode_ready' and `os_pid' (for tests and operators; the C node's OS
+%% pid, `undefined' while none runs, e.g. just after it died).
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call(peers, _From, St) ->
     {reply, maps:keys(maps:get(peers, St)), St};
@@ -135,7 +136,7 @@ handle_call(info, _From, St) ->
 handle_call(os_pid, _From, St) ->
     case swarm_port:os_pid(maps:get(port, St)) of
         {ok, OsPid} -> {reply, OsPid, St};
-        error -> {reply, {error, unknown_call}, St}
+        error -> {reply, undefined, St}
     end;
 handle_call(_Req, _From, St) ->
     {reply, {error, unknown_call}, St}.

@@ -213,7 +213,7 @@ tick(#cport{port = Port, ping = Ping, missed = Missed} = P) ->
     Missed1 = case Ping of undefined -> 0; _ -> Missed + 1 end,
     case Missed1 >= Limit of
         true ->
-            OsPid = proplists:get_value(os_pid, erlang:port_info(Port)),
+            OsPid = case port_os_pid(Port) of {ok, O} -> O; error -> undefined end,
             ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}, swarm_log:meta()),
             is_integer(OsPid) andalso
                 spawn(fun() -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)) end),
@@ -277,9 +277,20 @@ ready(#cport{ready = Ready}) ->
 restarts(#cport{restarts = N}) ->
     N.
 
-%% @doc The OS pid of the running C node, `error' when none runs.
+%% @doc The OS pid of the running C node, `error' when none runs (also
+%% when its port has just closed and the exit is not handled yet: a C node
+%% killed a moment ago).
 -spec os_pid(t()) -> {ok, term()} | error.
 os_pid(#cport{port = undefined}) ->
     error;
 os_pid(#cport{port = Port}) ->
-    {ok, proplists:get_value(os_pid, erlang:port_info(Port))}.
+    port_os_pid(Port).
+
+%% The OS pid of Port's program, `error' once the port is closed
+%% (erlang:port_info/2 then gives `undefined').
+-spec port_os_pid(port()) -> {ok, term()} | error.
+port_os_pid(Port) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} -> {ok, OsPid};
+        undefined -> error
+    end.

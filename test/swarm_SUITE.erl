@@ -400,8 +400,20 @@ cnode_killed(_Config) ->
     os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
     {_, Victim} = hd([R || {_, P} = R <- Regs, node(P) =:= A]),
     exit(Victim, kill),
-    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    Agent = swarm_ct:rpc(A, erlang, whereis, [swarm_agent]),
+    %% Asked for the C node's OS pid and for swarm:info/0 all through its
+    %% death and restart (the port closes before the agent sees the exit):
+    %% answers, `undefined' while none runs, and the agent never crashes.
+    Asked = swarm_ct:rpc(A, erlang, apply,
+                         [fun() ->
+                                  os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+                                  T = erlang:monotonic_time(millisecond) + 500,
+                                  ask_os_pid_until(T, [])
+                          end, []]),
+    ?assert(lists:all(fun(X) -> X =:= undefined orelse is_integer(X) end, Asked)),
+    ?assertEqual(Agent, swarm_ct:rpc(A, erlang, whereis, [swarm_agent])),
     swarm_ct:wait_cnode_replaced(A, OsPid, 10000),
+    ?assertEqual(Agent, swarm_ct:rpc(A, erlang, whereis, [swarm_agent])),
     Expected = lists:sort([R || {_, P} = R <- Regs, P =/= Victim]),
     swarm_ct:wait_until(fun() ->
         lists:all(fun(N) -> swarm_ct:registry(N) =:= Expected end, [A, B, C])
@@ -411,6 +423,15 @@ cnode_killed(_Config) ->
     yes = swarm_ct:rpc(A, swarm, register_name, [after_restart, P]),
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_restart]) =:= P end, 5000),
     [swarm_ct:stop_node(X) || X <- Peers].
+
+%% On a node: the agent's os_pid answers (and swarm:info/0's) until T.
+ask_os_pid_until(T, Acc) ->
+    case erlang:monotonic_time(millisecond) > T of
+        true -> Acc;
+        false ->
+            #{cnode_os_pid := P} = swarm:info(),
+            ask_os_pid_until(T, [P, gen_server:call(swarm_agent, os_pid) | Acc])
+    end.
 
 %% @doc A C node that hangs (SIGSTOP: alive, silent) is found by the agent's
 %% watchdog (its pings go unanswered), killed and restarted; the

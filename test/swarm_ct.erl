@@ -139,6 +139,8 @@ wait_cnode_replaced(Node, OsPid, Timeout) ->
 %% @doc SIGKILLs Node's C node and waits until its agent runs a new one.
 -spec kill_cnode(node()) -> ok.
 kill_cnode(Node) ->
+    %% None runs for a moment after a C node died (its restart is due).
+    wait_until(fun() -> is_integer(cnode_os_pid(Node)) end, 15000),
     OsPid = cnode_os_pid(Node),
     os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
     wait_cnode_replaced(Node, OsPid, 15000).
@@ -198,8 +200,8 @@ wait_converged([N | _] = Nodes, Timeout) ->
                end, Timeout),
     registry(N).
 
-%% @doc OS pid of Node's C node.
--spec cnode_os_pid(node()) -> integer().
+%% @doc OS pid of Node's C node (`undefined' while none runs).
+-spec cnode_os_pid(node()) -> integer() | undefined.
 cnode_os_pid(Node) ->
     rpc(Node, gen_server, call, [swarm_agent, os_pid]).
 
