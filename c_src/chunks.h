@@ -26,6 +26,7 @@
 #include "group.h" /* SW_GROUP_CHUNK */
 
 #define SW_CHUNK_BITS 4 /* log2(SW_GROUP_CHUNK) */
+_Static_assert((1u << SW_CHUNK_BITS) == SW_GROUP_CHUNK, "SW_CHUNK_BITS must be log2(SW_GROUP_CHUNK)");
 #define SW_CHUNKS_MAX (1u << 25) /* chunk ids per group: a position keeps bit 31 free */
 #define SW_CHUNKS_NONE UINT32_MAX
 

@@ -32,9 +32,10 @@
  * The replica the BEAM reads. The members of a group are kept here in
  * chunks of up to SW_GROUP_CHUNK (16), each with a stable id K; a member
  * stays in its chunk until it leaves (a join fills a chunk with room, a
- * leave moves the chunk's last member into the hole). After each round of changes the swarm_groups
- * process receives the chunks that changed, {GroupBin, K, PidTuple} (an
- * empty tuple: chunk K is gone), and stores each as one ETS object (see
+ * leave moves the chunk's last member into the hole). After each round of
+ * changes the swarm_groups process receives the chunks that changed,
+ * {GroupBin, K, PidTuple} (an empty tuple: chunk K is gone), and stores
+ * each as one ETS object (see
  * swarm_groups.erl). Every join or leave rewrites exactly one chunk, so a
  * reader that reads a group's chunks one after the other still sees each
  * member that stays in the group exactly once.

@@ -126,7 +126,7 @@ handle_call(rejoin, _From, St) ->
     ok = swarm_cnode:send(maps:get(cnode, St), {?SW_TAG, ?SW_MSG_REJOIN, self(), make_ref()}),
     {reply, ok, St#{leaving := none}};
 handle_call(info, _From, St) ->
-    OsPid = case swarm_port:os_pid(maps:get(port, St)) of {ok, P} -> P; error -> undefined end,
+    OsPid = swarm_port:os_pid(maps:get(port, St)),
     {reply, #{node => node(), cnode => maps:get(cnode, St), cnode_os_pid => OsPid,
               cnode_ready => swarm_port:ready(maps:get(port, St)), cnode_restarts => swarm_port:restarts(maps:get(port, St)),
               peers => lists:sort(maps:keys(maps:get(peers, St))), ring => maps:get(ring, St),
@@ -134,10 +134,7 @@ handle_call(info, _From, St) ->
               transport => case swarm_cnode:port_transport(maps:get(cnode, St)) of true -> port; false -> dist end,
               link_resyncs => maps:get(link_resyncs, St)}, St};
 handle_call(os_pid, _From, St) ->
-    case swarm_port:os_pid(maps:get(port, St)) of
-        {ok, OsPid} -> {reply, OsPid, St};
-        error -> {reply, undefined, St}
-    end;
+    {reply, swarm_port:os_pid(maps:get(port, St)), St};
 handle_call(_Req, _From, St) ->
     {reply, {error, unknown_call}, St}.
 

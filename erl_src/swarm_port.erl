@@ -208,12 +208,12 @@ tick(#cport{port = undefined} = P) ->
     P#cport{ping = undefined, missed = 0};
 tick(#cport{ready = false} = P) ->
     P#cport{ping = undefined, missed = 0};
-tick(#cport{port = Port, ping = Ping, missed = Missed} = P) ->
+tick(#cport{ping = Ping, missed = Missed} = P) ->
     Limit = application:get_env(swarm, cnode_watchdog_misses, 5),
     Missed1 = case Ping of undefined -> 0; _ -> Missed + 1 end,
     case Missed1 >= Limit of
         true ->
-            OsPid = case port_os_pid(Port) of {ok, O} -> O; error -> undefined end,
+            OsPid = os_pid(P),
             ?LOG_ERROR(#{event => cnode_hung, os_pid => OsPid, unanswered => Missed1}, swarm_log:meta()),
             is_integer(OsPid) andalso
                 spawn(fun() -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)) end),
@@ -277,20 +277,14 @@ ready(#cport{ready = Ready}) ->
 restarts(#cport{restarts = N}) ->
     N.
 
-%% @doc The OS pid of the running C node, `error' when none runs (also
+%% @doc The OS pid of the running C node, `undefined' when none runs (also
 %% when its port has just closed and the exit is not handled yet: a C node
-%% killed a moment ago).
--spec os_pid(t()) -> {ok, term()} | error.
+%% killed a moment ago; erlang:port_info/2 then gives `undefined').
+-spec os_pid(t()) -> non_neg_integer() | undefined.
 os_pid(#cport{port = undefined}) ->
-    error;
+    undefined;
 os_pid(#cport{port = Port}) ->
-    port_os_pid(Port).
-
-%% The OS pid of Port's program, `error' once the port is closed
-%% (erlang:port_info/2 then gives `undefined').
--spec port_os_pid(port()) -> {ok, term()} | error.
-port_os_pid(Port) ->
     case erlang:port_info(Port, os_pid) of
-        {os_pid, OsPid} -> {ok, OsPid};
-        undefined -> error
+        {os_pid, OsPid} -> OsPid;
+        undefined -> undefined
     end.
