@@ -63,6 +63,7 @@ typedef struct {
     sw_control_t ctl;   /* control channel: stdin, stdout */
     int configured;     /* the configuration came */
     int port_mode;      /* the port transport (no distribution) */
+    int pipe_in;        /* dist for the peers, the BEAM node's messages on stdin */
     ei_x_buff fwd;      /* scratch for the head of deliver frames */
     uv_check_t flush;   /* drains outboxes after each round of I/O */
     uv_timer_t tick;    /* drives sw_tracker_tick */
@@ -354,6 +355,7 @@ int sw__server_parse_config(const char *buf, size_t len, sw__server_config_t *cf
         else if (strcmp(atom, "cookie") == 0) r = copy_str(cfg->cookie, sizeof cfg->cookie, val);
         else if (strcmp(val, "port") == 0) cfg->port_transport = 1;
         else if (strcmp(val, "dist") == 0) cfg->port_transport = 0;
+        else if (strcmp(val, "pipe") == 0) cfg->pipe_in = 1;
         else r = -1;
         if (r != 0) return -1;
     }
@@ -405,6 +407,12 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
         report_ready(s, s->cnode, 1);
         return 0;
     }
+    if (cfg->pipe_in) {
+        /* The BEAM node's messages come on stdin (a hello with every local
+         * name among them); ours leave by distribution. */
+        s->pipe_in = 1;
+        sw_control_set_max(&s->ctl, SW_NODE_MAX_FRAME);
+    }
     s->node = sw_node_new(s->loop, &nc, &node_cbs, s);
     if (!s->node) return -1;
     s->out.node = s->node;
@@ -416,7 +424,7 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
 static void on_control(sw_control_t *c, const char *body, size_t len, void *ud) {
     sw_server_t *s = ud;
     if (s->stopping) return;
-    if (s->port_mode) {
+    if (s->port_mode || s->pipe_in) {
         sw_dist_handle_local(&s->dist, body, len);
         return;
     }

@@ -24,12 +24,14 @@ typedef struct {
     long restart_intensity; /* restarts of one name ... (-1: not given) */
     long restart_period_ms; /* ... within this many ms (-1: not given) */
     int port_transport; /* {transport, port}: no distribution (server.c) */
+    int pipe_in;        /* {transport, pipe}: distribution for the peers, the
+                         * BEAM node's own messages on stdin (server.c) */
 } sw__server_config_t;
 
 /* Parses one control message body (len bytes at buf, starting with the 131
  * version byte) into *cfg, which it zeroes first. Strings are copied,
- * NUL-terminated; unknown keys are skipped; transport is the atom dist
- * or port. Returns 0, or -1 if the term is
+ * NUL-terminated; unknown keys are skipped; transport is the atom dist,
+ * port or pipe. Returns 0, or -1 if the term is
  * malformed, not a config message, a value does not fit, or one of
  * beam_node, alive, host and cookie is missing (cfg then holds whatever was
  * decoded: the caller clears it, as it may hold the cookie). */

@@ -49,6 +49,8 @@
 %% distributed (net_kernel:start/1 also sends a nodeup of the node itself,
 %% which is seen at once).
 -define(DIST_CHECK_MS, 500).
+%% The pipe transport's redial of a lost link to the C node (redial/1).
+-define(REDIAL_MS, 200).
 
 %% @doc Starts the agent, registered as `swarm_agent' (by swarm_sup); it
 %% returns once its C node is ready.
@@ -132,6 +134,7 @@ handle_call(info, _From, St) ->
               peers => lists:sort(maps:keys(maps:get(peers, St))), ring => maps:get(ring, St),
               placement => case maps:get(leaving, St) of none -> in; Mode -> {out, Mode} end,
               transport => case swarm_cnode:port_transport(maps:get(cnode, St)) of true -> port; false -> dist end,
+              pipe => pipe_to(maps:get(cnode, St)),
               link_resyncs => maps:get(link_resyncs, St)}, St};
 handle_call(os_pid, _From, St) ->
     {reply, swarm_port:os_pid(maps:get(port, St)), St};
@@ -150,6 +153,8 @@ handle_info(Msg, #{cnode := CNode} = St) when (node() =:= nonode@nohost) =/= (CN
     %% The node became distributed, or stopped being so, since the last
     %% message: the C node changes transport first.
     handle_info(Msg, retransport(St));
+handle_info(redial, St) ->
+    {noreply, redial(St)};
 handle_info(dist_check, St) ->
     {noreply, schedule_dist_check(St#{dist_check := undefined})};
 handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #{cnode := CNode} = St) ->
@@ -210,7 +215,7 @@ handle_info({nodedown, CNode, _}, #{cnode := CNode} = St) ->
         false -> {noreply, St};
         true ->
             ?LOG_WARNING(#{event => cnode_link_lost, cnode => CNode}, swarm_log:meta()),
-            {noreply, St#{link_lost := true}}
+            {noreply, redial(St#{link_lost := true})}
     end;
 handle_info({Up, Node, _}, St) when (Up =:= nodeup orelse Up =:= nodedown), Node =:= node() ->
     %% The node itself, as net_kernel:start/1 reports it (the transport
@@ -306,7 +311,7 @@ port_event(Msg, St) ->
 %% it now.
 -spec cnode_ready(state()) -> state().
 cnode_ready(St0) ->
-    St = St0#{link_lost := false, replica := swarm_replica:begin_shadow(maps:get(replica, St0))},
+    St = dial_pipe(St0#{link_lost := false, replica := swarm_replica:begin_shadow(maps:get(replica, St0))}),
     ok = hello(St),
     ok = tell_leaving(St),
     ok = swarm_cnode:bump_epoch(),
@@ -386,6 +391,46 @@ link_back(#{link_lost := true} = St0) ->
             ok = swarm_cnode:bump_epoch(),
             ok = swarm_groups:cnode_ready(maps:get(cnode, St)),
             St
+    end.
+
+%% With the pipe transport nothing of ours goes to the C node by
+%% distribution, so nothing would open the link its messages come back
+%% by: it is opened here, when the C node is ready (it listens then, so
+%% this is quick). If that fails, the link counts as lost: it is dialled
+%% again (redial/1) and its nodeup resynchronises (link_back/1).
+-spec dial_pipe(state()) -> state().
+dial_pipe(#{cnode := CNode} = St) ->
+    case pipe_to(CNode) andalso not lists:member(CNode, nodes(hidden)) of
+        true ->
+            case net_kernel:connect_node(CNode) of
+                true -> St;
+                _ -> redial(St#{link_lost := true})
+            end;
+        false ->
+            St
+    end.
+
+%% While the link to a running C node of the pipe transport is lost, it is
+%% dialled every ?REDIAL_MS from a helper process (a dial may take seconds;
+%% the agent does not wait), until its nodeup.
+-spec redial(state()) -> state().
+redial(#{cnode := CNode, link_lost := true} = St) ->
+    case pipe_to(CNode) andalso swarm_port:running(maps:get(port, St)) of
+        true ->
+            _ = spawn(fun() -> net_kernel:connect_node(CNode) end),
+            erlang:send_after(?REDIAL_MS, self(), redial),
+            St;
+        false ->
+            St
+    end;
+redial(St) ->
+    St.
+
+-spec pipe_to(node()) -> boolean().
+pipe_to(CNode) ->
+    case persistent_term:get({swarm, pipe}, none) of
+        {CNode, _} -> true;
+        _ -> false
     end.
 
 %% Tells the C node who we are, which local processes have names (our

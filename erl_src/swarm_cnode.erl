@@ -17,7 +17,7 @@
 -include("swarm_proto.hrl").
 
 -export([cnode/0, send/1, send/2, ask/1, reply/3, drain/2]).
--export([port_transport/1, set_port/1]).
+-export([port_transport/1, set_port/1, set_pipe/1]).
 -export([init_epoch/0, bump_epoch/0, epoch/0]).
 -export([shadow_new/2, shadow_note/2, shadow_forget/2, shadow_stale/2, shadow_drop/1]).
 
@@ -46,14 +46,32 @@ send(?SW_UNNAMED_CNODE, Msg) ->
         error:badarg -> ok
     end;
 send(CNode, Msg) ->
-    erlang:send({?SW_SERVER, CNode}, Msg),
-    ok.
+    case persistent_term:get({swarm, pipe}, none) of
+        {CNode, Port} ->
+            try erlang:port_command(Port, term_to_binary(Msg)) of
+                true -> ok
+            catch
+                error:badarg -> ok
+            end;
+        _ ->
+            erlang:send({?SW_SERVER, CNode}, Msg),
+            ok
+    end.
 
 %% @doc Whether C node `CNode' is reached through its port (it is the C
 %% node of a BEAM node without distribution).
 -spec port_transport(node()) -> boolean().
 port_transport(CNode) ->
     CNode =:= ?SW_UNNAMED_CNODE.
+
+%% @doc Local messages to C node `CNode' go on `Port' (the pipe
+%% transport), or by distribution (`none').
+-spec set_pipe({node(), port()} | none) -> ok.
+set_pipe(Pipe) ->
+    case persistent_term:get({swarm, pipe}, none) of
+        Pipe -> ok;
+        _ -> persistent_term:put({swarm, pipe}, Pipe)
+    end.
 
 %% @doc Records the port of the running C node of the port transport (by
 %% swarm_port, at each start): send/2 writes on it.

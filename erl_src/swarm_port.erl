@@ -62,10 +62,17 @@ open(#cport{cnode = CNode} = P) ->
             Port = open_port({spawn_executable, Exe},
                              [{packet, 4}, binary, exit_status, use_stdio, hide, {env, Env}]),
             %% The port transport for a node without distribution: the C
-            %% node then takes every message on stdin, after this one.
+            %% node then takes every message on stdin, after this one, and
+            %% sends its own on stdout. The pipe transport (`cnode_pipe',
+            %% default true): this node's messages on stdin, the rest by
+            %% distribution.
             Transport = case swarm_cnode:port_transport(CNode) of
                             true -> port;
-                            false -> dist
+                            false ->
+                                case application:get_env(swarm, cnode_pipe, true) of
+                                    false -> dist;
+                                    _ -> pipe
+                                end
                         end,
             Cookie = erlang:get_cookie(),
             Config = [{beam_node, node()},
@@ -78,6 +85,7 @@ open(#cport{cnode = CNode} = P) ->
                       | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
             Transport =:= port andalso swarm_cnode:set_port(Port),
+            ok = swarm_cnode:set_pipe(case Transport of pipe -> {CNode, Port}; _ -> none end),
             {ok, P#cport{port = Port, cookie = Cookie, ready = false}}
     end.
 
@@ -129,8 +137,14 @@ event({Port, {exit_status, Status}}, #cport{port = Port} = P) ->
     ?LOG_WARNING(#{event => cnode_exited, status => Status, restart_in_ms => P#cport.backoff},
                  swarm_log:meta()),
     {exited, schedule_restart(P#cport{port = undefined, ready = false})};
-event({'EXIT', Port, _}, #cport{port = Port} = P) ->
-    {ok, P};
+event({'EXIT', Port, Reason}, #cport{port = Port} = P) ->
+    %% Closed without its exit status: a write found the C node gone
+    %% (`epipe': processes write requests on the port), so no exit_status
+    %% follows. A dead C node all the same; it exits on its own when its
+    %% stdin closes, had it survived.
+    ?LOG_WARNING(#{event => cnode_exited, reason => Reason, restart_in_ms => P#cport.backoff},
+                 swarm_log:meta()),
+    {exited, schedule_restart(P#cport{port = undefined, ready = false})};
 event(_Msg, _P) ->
     unexpected.
 
@@ -174,7 +188,8 @@ backoff0() ->
     application:get_env(swarm, restart_backoff, 100).
 
 %% The watchdog: every `cnode_watchdog_ms' (default 1000) the agent pings
-%% its C node over the distribution connection; a C node that leaves
+%% its C node (on its stdin, or by distribution without `cnode_pipe'; the
+%% pong comes by distribution); a C node that leaves
 %% `cnode_watchdog_misses' (default 5) pings in a row unanswered is hung
 %% (stopped, stuck in a loop): it is killed, and restarted as if it had
 %% died. A C node that is only starting, or restarting, is not asked.

@@ -404,11 +404,18 @@ cnode_killed(_Config) ->
     %% Asked for the C node's OS pid and for swarm:info/0 all through its
     %% death and restart (the port closes before the agent sees the exit):
     %% answers, `undefined' while none runs, and the agent never crashes.
+    %% Meanwhile four processes write to it as callers do (the pipe: the
+    %% first write after its death closes the port with `epipe' and no
+    %% exit status, which is a death all the same).
     Asked = swarm_ct:rpc(A, erlang, apply,
                          [fun() ->
-                                  os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
                                   T = erlang:monotonic_time(millisecond) + 500,
-                                  ask_os_pid_until(T, [])
+                                  Writers = [spawn_link(fun() -> write_until(T, 0) end)
+                                             || _ <- lists:seq(1, 4)],
+                                  os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+                                  Got = ask_os_pid_until(T, []),
+                                  [unlink(W) || W <- Writers],
+                                  Got
                           end, []]),
     ?assert(lists:all(fun(X) -> X =:= undefined orelse is_integer(X) end, Asked)),
     ?assertEqual(Agent, swarm_ct:rpc(A, erlang, whereis, [swarm_agent])),
@@ -423,6 +430,17 @@ cnode_killed(_Config) ->
     yes = swarm_ct:rpc(A, swarm, register_name, [after_restart, P]),
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(C, swarm, whereis_name, [after_restart]) =:= P end, 5000),
     [swarm_ct:stop_node(X) || X <- Peers].
+
+%% On a node: pings to the local C node, written as requests are, until
+%% T (at most 20,000 each).
+write_until(T, N) ->
+    case erlang:monotonic_time(millisecond) > T orelse N > 20000 of
+        true -> ok;
+        false ->
+            ok = swarm_cnode:send({'$sw1', ping, self(), make_ref()}),
+            receive after 0 -> ok end,
+            write_until(T, N + 1)
+    end.
 
 %% On a node: the agent's os_pid answers (and swarm:info/0's) until T.
 ask_os_pid_until(T, Acc) ->
