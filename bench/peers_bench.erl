@@ -37,12 +37,17 @@
 %% targets): SWARM_PEERS_SYSTEMS (e.g. "exact,swarm34"; also `exact2', a
 %% second exact cluster whose nodes get the extra erl arguments in
 %% SWARM_PEERS_EXACT2_ARGS, e.g. "-swarm some_setting value", to compare
-%% a lever with the default in one run; and `exact_owner', the exact mode
-%% with the setting direct_to_owner), SWARM_PEERS_PARTS (of
+%% a lever with the default in one run; `exact_owner', the exact mode
+%% with the setting direct_to_owner; `exact_dist', the exact mode with
+%% cnode_pipe false), SWARM_PEERS_PARTS (of
 %% throughput, replication, join), SWARM_PEERS_ONE_CALLER=0 (no 1-caller
 %% rounds). Every throughput figure also prints the CPU per operation the
 %% clusters' BEAM nodes and C nodes used while it ran.
 -module(peers_bench).
+
+%% The systems that are swarm in C (this repository), in some setting.
+-define(OURS(S), (S =:= exact orelse S =:= optimistic orelse S =:= exact2 orelse
+                  S =:= exact_owner orelse S =:= exact_dist)).
 
 -export([main/0]).
 -import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, ping_rate/1,
@@ -95,6 +100,7 @@ section(Title) -> say("~n== ~s ==", [Title]).
 label(exact) -> "swarm in C (exact)";
 label(exact2) -> "swarm in C (exact, SWARM_PEERS_EXACT2_ARGS)";
 label(exact_owner) -> "swarm in C (exact, direct_to_owner)";
+label(exact_dist) -> "swarm in C (exact, no cnode_pipe)";
 label(optimistic) -> "swarm in C (optimistic)";
 label(swarm34) -> "Swarm 3.4";
 label(syn3) -> "syn 3".
@@ -314,35 +320,35 @@ med(Res, Key, What) -> median([maps:get(What, M) || M <- proplists:get_value(Key
 %% ===========================================================================
 %% The systems, on a node: one adapter per operation
 
-reg(Sys, Name, Pid) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:register_name(Name, Pid) =:= yes;
+reg(Sys, Name, Pid) when ?OURS(Sys) -> swarm:register_name(Name, Pid) =:= yes;
 reg(swarm34, Name, Pid) -> 'Elixir.Swarm':register_name(Name, Pid) =:= yes;
 reg(syn3, Name, Pid) -> syn:register(?SYN_SCOPE, Name, Pid) =:= ok.
 
-unreg(Sys, Name) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:unregister_name(Name);
+unreg(Sys, Name) when ?OURS(Sys) -> swarm:unregister_name(Name);
 unreg(swarm34, Name) -> 'Elixir.Swarm':unregister_name(Name);
 unreg(syn3, Name) -> syn:unregister(?SYN_SCOPE, Name).
 
-join(Sys, G, Pid) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:join(G, Pid) =:= ok;
+join(Sys, G, Pid) when ?OURS(Sys) -> swarm:join(G, Pid) =:= ok;
 join(swarm34, G, Pid) -> 'Elixir.Swarm':join(G, Pid) =:= ok;
 join(syn3, G, Pid) -> syn:join(?SYN_SCOPE, G, Pid) =:= ok.
 
-lookup(Sys, Name) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> swarm:whereis_name(Name);
+lookup(Sys, Name) when ?OURS(Sys) -> swarm:whereis_name(Name);
 lookup(swarm34, Name) -> 'Elixir.Swarm':whereis_name(Name);
 lookup(syn3, Name) -> syn:whereis_name({?SYN_SCOPE, Name}).
 
 %% @doc On a node: the names this node's replica of Sys holds.
-count(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> ets:info(swarm_names, size);
+count(Sys) when ?OURS(Sys) -> ets:info(swarm_names, size);
 count(swarm34) -> ets:info(swarm_registry, size);
 count(syn3) -> syn:registry_count(?SYN_SCOPE).
 
 %% @doc On a node: the members of G this node's replica of Sys lists.
-member_count(Sys, G) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> length(swarm:members(G));
+member_count(Sys, G) when ?OURS(Sys) -> length(swarm:members(G));
 member_count(swarm34, G) -> length('Elixir.Swarm':members(G));
 member_count(syn3, G) -> syn:member_count(?SYN_SCOPE, G).
 
 %% On a node: the table b's registry writes, the process writing it, and
 %% where a name is in its rows.
-replica(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner -> {swarm_names, whereis(swarm_agent), 1};
+replica(Sys) when ?OURS(Sys) -> {swarm_names, whereis(swarm_agent), 1};
 replica(swarm34) -> {swarm_registry, whereis('Elixir.Swarm.Tracker'), 2};
 replica(syn3) ->
     {syn_backbone:get_table_name(syn_registry_by_name, ?SYN_SCOPE),
@@ -592,7 +598,7 @@ paths() ->
                    P
            end,
     SwarmPaths = [Ebin(A) || A <- ["swarm", "libring", "gen_state_machine", "elixir", "logger"]],
-    #{exact => [Own, Ours], exact2 => [Own, Ours], exact_owner => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
+    #{exact => [Own, Ours], exact2 => [Own, Ours], exact_owner => [Own, Ours], exact_dist => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
       syn3 => [Own, Ebin("syn")]}.
 
 fail(Msg) ->
@@ -625,6 +631,7 @@ start_cluster(Sys, Paths) ->
 app_args(optimistic) -> ["-swarm", "cnode_log", "warning", "-swarm", "registration", "optimistic"];
 app_args(exact) -> ["-swarm", "cnode_log", "warning"];
 app_args(exact_owner) -> app_args(exact) ++ ["-swarm", "direct_to_owner", "true"];
+app_args(exact_dist) -> app_args(exact) ++ ["-swarm", "cnode_pipe", "false"];
 app_args(exact2) -> app_args(exact) ++ string:lexemes(os:getenv("SWARM_PEERS_EXACT2_ARGS", ""), " ");
 app_args(swarm34) ->
     %% Swarm 3.4 takes every connected node for a member, hidden ones
@@ -633,7 +640,7 @@ app_args(swarm34) ->
      "-logger", "level", "warning"];
 app_args(syn3) -> [].
 
-start_apps(Sys, Nodes) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
+start_apps(Sys, Nodes) when ?OURS(Sys) ->
     connect_all(Nodes),
     [{ok, _} = rpc(X, application, ensure_all_started, [swarm]) || X <- Nodes],
     wait_until(fun() ->
@@ -683,16 +690,17 @@ cpu_per_op({B0, C0}, {B1, C1}, Ops) ->
     {(B1 - B0) * 1000 / Ops, (C1 - C0) * 1000 / Ops}.
 
 %% @doc On a node: {CPU ms of this BEAM, CPU ms of its C node (0 if none)}.
-cpu_pair(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
+cpu_pair(Sys) when ?OURS(Sys) ->
     {proc_cpu_ms(list_to_integer(os:getpid())), proc_cpu_ms(gen_server:call(swarm_agent, os_pid))};
 cpu_pair(_) ->
     {proc_cpu_ms(list_to_integer(os:getpid())), 0}.
 
 %% The systems measured: SWARM_PEERS_SYSTEMS (comma-separated, of exact,
-%% exact2, exact_owner, optimistic, swarm34, syn3), default all but exact2.
+%% exact2, exact_owner, exact_dist, optimistic, swarm34, syn3), default
+%% all but exact2.
 systems() ->
     case os:getenv("SWARM_PEERS_SYSTEMS", "") of
-        "" -> [exact, exact_owner, optimistic, swarm34, syn3];
+        "" -> [exact, exact_owner, exact_dist, optimistic, swarm34, syn3];
         S -> [list_to_existing_atom(X) || X <- string:lexemes(S, ",")]
     end.
 
@@ -706,7 +714,7 @@ part(Part) ->
 
 %% @doc On a node: CPU time (ms) of this BEAM and, for swarm in C, of its
 %% C node.
-cpu_ms(Sys) when Sys =:= exact; Sys =:= optimistic; Sys =:= exact2; Sys =:= exact_owner ->
+cpu_ms(Sys) when ?OURS(Sys) ->
     proc_cpu_ms(list_to_integer(os:getpid())) + proc_cpu_ms(gen_server:call(swarm_agent, os_pid));
 cpu_ms(_) ->
     proc_cpu_ms(list_to_integer(os:getpid())).
