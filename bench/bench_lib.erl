@@ -64,18 +64,20 @@ ping_rate(Spec) ->
 %% @doc On a node: one caller of ping_rate/1.
 -spec ping_worker(pid(), non_neg_integer()) -> ok.
 ping_worker(Parent, Count) ->
-    To = {swarm, swarm_agent:cnode()},
+    %% The way requests go (on the C node's stdin with cnode_pipe, else by
+    %% distribution), so that the floor is that of the requests.
+    CNode = swarm_cnode:cnode(),
     Parent ! {ready, self()},
     receive go -> ok end,
-    ping_loop(To, Count),
+    ping_loop(CNode, Count),
     Parent ! {done, self()},
     ok.
 
-ping_loop(_To, 0) -> ok;
-ping_loop(To, K) ->
+ping_loop(_CNode, 0) -> ok;
+ping_loop(CNode, K) ->
     Ref = make_ref(),
-    erlang:send(To, {'$sw1', ping, self(), Ref}),
-    receive {Ref, pong} -> ping_loop(To, K - 1) end.
+    ok = swarm_cnode:send(CNode, {'$sw1', ping, self(), Ref}),
+    receive {Ref, pong} -> ping_loop(CNode, K - 1) end.
 
 %% @doc The P-th percentile of List (0 for an empty list).
 -spec pct([number()], number()) -> number().
