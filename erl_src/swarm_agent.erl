@@ -42,7 +42,9 @@
     %% The ring's members as the C node last reported them.
     ring := [node()],
     %% The timer of the next look at node() (port transport only).
-    dist_check := reference() | undefined
+    dist_check := reference() | undefined,
+    %% The timer of the next dial of a lost link (pipe transport only).
+    redial := reference() | undefined
 }.
 
 %% How often a node without distribution looks whether it became
@@ -103,7 +105,8 @@ init(Config) ->
 -spec new_state(node(), swarm_port:t(), swarm_config:config()) -> state().
 new_state(CNode, Port, Config) ->
     #{cnode => CNode, port => Port, replica => swarm_replica:new(), peers => #{}, config => Config,
-      link_lost => false, link_resyncs => 0, leaving => none, ring => [], dist_check => undefined}.
+      link_lost => false, link_resyncs => 0, leaving => none, ring => [], dist_check => undefined,
+      redial => undefined}.
 
 %% @doc gen_server callback: `peers', `restarts', `link_resyncs',
 %% `cnode_ready' and `os_pid' (for tests and operators; the C node's OS
@@ -154,7 +157,7 @@ handle_info(Msg, #{cnode := CNode} = St) when (node() =:= nonode@nohost) =/= (CN
     %% message: the C node changes transport first.
     handle_info(Msg, retransport(St));
 handle_info(redial, St) ->
-    {noreply, redial(St)};
+    {noreply, redial(St#{redial := undefined})};
 handle_info(dist_check, St) ->
     {noreply, schedule_dist_check(St#{dist_check := undefined})};
 handle_info({?SW_TAG, ?SW_MSG_BATCH, _, _} = Msg, #{cnode := CNode} = St) ->
@@ -412,14 +415,13 @@ dial_pipe(#{cnode := CNode} = St) ->
 
 %% While the link to a running C node of the pipe transport is lost, it is
 %% dialled every ?REDIAL_MS from a helper process (a dial may take seconds;
-%% the agent does not wait), until its nodeup.
+%% the agent does not wait), until its nodeup; one timer at a time.
 -spec redial(state()) -> state().
-redial(#{cnode := CNode, link_lost := true} = St) ->
+redial(#{cnode := CNode, link_lost := true, redial := undefined} = St) ->
     case pipe_to(CNode) andalso swarm_port:running(maps:get(port, St)) of
         true ->
             _ = spawn(fun() -> net_kernel:connect_node(CNode) end),
-            erlang:send_after(?REDIAL_MS, self(), redial),
-            St;
+            St#{redial := erlang:send_after(?REDIAL_MS, self(), redial)};
         false ->
             St
     end;
