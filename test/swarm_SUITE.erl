@@ -391,6 +391,8 @@ simultaneous_start(_Config) ->
 cnode_killed(_Config) ->
     Peers = swarm_ct:start_nodes(3, "ck"),
     [A, B, C] = Nodes = [N || {_, N} <- Peers],
+    %% The pipe transport: requests are writes on the C node's port.
+    [ok = swarm_ct:rpc(N, application, set_env, [swarm, cnode_pipe, true]) || N <- Nodes],
     ok = swarm_ct:start_swarm(Nodes),
     Regs = [{{ck, I}, register_idle(N, {ck, I})} || {I, N} <- lists:zip(lists:seq(1, 90),
                                                                           lists:append(lists:duplicate(30, Nodes)))],
