@@ -403,7 +403,7 @@ link_back(#{link_lost := true} = St0) ->
 %% again (redial/1) and its nodeup resynchronises (link_back/1).
 -spec dial_pipe(state()) -> state().
 dial_pipe(#{cnode := CNode} = St) ->
-    case pipe_to(CNode) andalso not lists:member(CNode, nodes(hidden)) of
+    case pipe_to(CNode) of
         true ->
             case net_kernel:connect_node(CNode) of
                 true -> St;
@@ -428,10 +428,13 @@ redial(#{cnode := CNode, link_lost := true, redial := undefined} = St) ->
 redial(St) ->
     St.
 
+%% Whether C node `CNode' takes this node's messages on its stdin while
+%% its own come by distribution (the pipe transport; not the port
+%% transport, which has no distribution).
 -spec pipe_to(node()) -> boolean().
 pipe_to(CNode) ->
     case persistent_term:get({swarm, pipe}, none) of
-        {CNode, _} -> true;
+        {CNode, _} -> not swarm_cnode:port_transport(CNode);
         _ -> false
     end.
 

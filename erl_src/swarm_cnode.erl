@@ -17,7 +17,7 @@
 -include("swarm_proto.hrl").
 
 -export([cnode/0, send/1, send/2, ask/1, reply/3, drain/2]).
--export([port_transport/1, set_port/1, set_pipe/1]).
+-export([port_transport/1, set_pipe/1]).
 -export([init_epoch/0, bump_epoch/0, epoch/0]).
 -export([shadow_new/2, shadow_note/2, shadow_forget/2, shadow_stale/2, shadow_drop/1]).
 
@@ -35,16 +35,12 @@ cnode() ->
 send(Msg) ->
     send(cnode(), Msg).
 
-%% @doc Sends `Msg' to the registry server of C node `CNode'. A message to
-%% a C node that is gone (or to a port C node whose port closed) is lost,
-%% as any message to a node that is gone.
+%% @doc Sends `Msg' to the registry server of C node `CNode': written on
+%% its port if it is this node's C node and takes this node's messages on
+%% stdin (the port transport, or the pipe transport: set_pipe/1), else by
+%% distribution. A message to a C node that is gone (or whose port
+%% closed) is lost, as any message to a node that is gone.
 -spec send(node(), term()) -> ok.
-send(?SW_UNNAMED_CNODE, Msg) ->
-    try erlang:port_command(persistent_term:get({swarm, port}), term_to_binary(Msg)) of
-        true -> ok
-    catch
-        error:badarg -> ok
-    end;
 send(CNode, Msg) ->
     case persistent_term:get({swarm, pipe}, none) of
         {CNode, Port} ->
@@ -53,6 +49,9 @@ send(CNode, Msg) ->
             catch
                 error:badarg -> ok
             end;
+        _ when CNode =:= ?SW_UNNAMED_CNODE ->
+            %% The port C node is not running yet: lost, as above.
+            ok;
         _ ->
             erlang:send({?SW_SERVER, CNode}, Msg),
             ok
@@ -64,20 +63,15 @@ send(CNode, Msg) ->
 port_transport(CNode) ->
     CNode =:= ?SW_UNNAMED_CNODE.
 
-%% @doc Local messages to C node `CNode' go on `Port' (the pipe
-%% transport), or by distribution (`none').
+%% @doc This node's messages to C node `CNode' are written on `Port' (the
+%% port and pipe transports; set by swarm_port at each start), or go by
+%% distribution (`none').
 -spec set_pipe({node(), port()} | none) -> ok.
 set_pipe(Pipe) ->
     case persistent_term:get({swarm, pipe}, none) of
         Pipe -> ok;
         _ -> persistent_term:put({swarm, pipe}, Pipe)
     end.
-
-%% @doc Records the port of the running C node of the port transport (by
-%% swarm_port, at each start): send/2 writes on it.
--spec set_port(port()) -> ok.
-set_port(Port) ->
-    persistent_term:put({swarm, port}, Port).
 
 %% @doc Asks the local C node `{'$sw1', Tag, self(), Ref}' and returns its
 %% answer (`stats' and `gstats': counters as a proplist), or

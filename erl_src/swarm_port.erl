@@ -90,8 +90,7 @@ open(#cport{cnode = CNode} = P) ->
                       {transport, Transport}
                       | P#cport.settings],
             true = port_command(Port, term_to_binary({?SW_TAG, ?SW_MSG_CONFIG, Config})),
-            Transport =:= port andalso swarm_cnode:set_port(Port),
-            ok = swarm_cnode:set_pipe(case Transport of pipe -> {CNode, Port}; _ -> none end),
+            ok = swarm_cnode:set_pipe(case Transport of dist -> none; _ -> {CNode, Port} end),
             {ok, P#cport{port = Port, cookie = Cookie, ready = false}}
     end.
 
