@@ -163,6 +163,9 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     case SW_MSG_SYNC:
         if (arity != 2) return -1;
         return apply_sync(g, from, buf, index);
+    case SW_MSG_HOSTS:
+        if (g->host || from->host) return -1;
+        return sw_proto_sync_hosts(&g->sync, &g->peers, &g->atoms, g->self_beam, buf, index, arity);
     case SW_MSG_JOIN_REQ:
     case SW_MSG_LEAVE_REQ: {
         erlang_pid caller;
@@ -210,6 +213,8 @@ static int apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
 static void conn_open(sw_group_t *g, sw_peer_t *p) {
     sw_peer_conn_open(p);
     sw_peer_hello(p, &g->atoms, g->self_beam, g->host);
+    /* A swarm C node learns our hosts before our sync (as the tracker's). */
+    if (!g->host) sw_peer_hosts(p, &g->peers, &g->atoms);
     /* Before swarm_groups' hello our home memberships are not known yet
      * (after a restart), and an empty sync would make the peer drop them. */
     if (g->sync.begun) sw__send_sync(g, p);

@@ -319,6 +319,11 @@ static void on_started(sw_node_t *n, int err, void *ud) {
     erlang_pid self;
     sw__host_self(h, &self);
     h->out.self = self;
+    /* Their clocks now, not at the first tick: the initial syncs' timeout
+     * counts from the hello they stamp here. */
+    uint64_t now = uv_now(h->loop);
+    sw_tracker_tick(h->tracker, now);
+    sw_group_tick(h->groups, now);
     sw_tracker_host_begin(h->tracker, &self);
     sw_group_host_begin(h->groups, &self);
     sw__reg_published(h);

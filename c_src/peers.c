@@ -302,13 +302,76 @@ void sw_proto_sync_await(sw_peers_t *ps) {
     }
 }
 
+void sw_peer_hosts(sw_peer_t *p, const sw_peers_t *ps, const sw_atoms_t *at) {
+    /* (A host greeted before its hello is not marked yet: its name says.) */
+    if (p->host || !sw_peer_implied_beam(sw_atoms_str(at, p->cnode))) return;
+    long n = 0;
+    for (uint32_t i = 0; i < ps->n; i++) {
+        const sw_peer_t *q = &ps->v[i];
+        n += q->host && q->conn_up && q->beam != SW_ATOM_NONE;
+    }
+    if (!n) return;
+    ei_x_buff *x = &p->out.body;
+    ei_x_encode_tuple_header(x, 2);
+    sw_proto_encode(x, SW_MSG_HOSTS);
+    ei_x_encode_list_header(x, n);
+    for (uint32_t i = 0; i < ps->n; i++) {
+        const sw_peer_t *q = &ps->v[i];
+        if (q->host && q->conn_up && q->beam != SW_ATOM_NONE) sw_atoms_enc(x, at, q->beam);
+    }
+    ei_x_encode_empty_list(x);
+    p->out.count++;
+}
+
+static int sync_hosts_has(const sw_proto_sync_t *s, uint32_t b) {
+    for (uint32_t i = 0; i < s->nhosts; i++)
+        if (s->hosts[i] == b) return 1;
+    return 0;
+}
+
+int sw_proto_sync_hosts(sw_proto_sync_t *s, sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam,
+                        const char *buf, int *index, int arity) {
+    int n, type, size;
+    char node[MAXATOMLEN_UTF8];
+    if (arity != 2 || ei_get_type(buf, index, &type, &size) != 0) return -1;
+    if (type == ERL_NIL_EXT) return ei_decode_list_header(buf, index, &n);
+    /* Checked whole before anything is applied. */
+    int start = *index;
+    if (ei_decode_list_header(buf, index, &n) != 0) return -1;
+    for (int k = 0; k < n; k++)
+        if (ei_decode_atom(buf, index, node) != 0) return -1;
+    if (ei_decode_list_header(buf, index, &size) != 0 || size != 0) return -1;
+    if (s->synced) return 0;
+    int i = start;
+    ei_decode_list_header(buf, &i, &n);
+    for (int k = 0; k < n && s->nhosts < SW_SYNC_MAX_HOSTS; k++) {
+        ei_decode_atom(buf, &i, node);
+        uint32_t b = sw_atoms_intern(at, node);
+        if (b == SW_ATOM_NONE || b == self_beam || sync_hosts_has(s, b)) continue;
+        /* (A peer's list naming a swarm node's BEAM node is wrong; a host
+         * synced on its live connection is not waited for again.) */
+        const sw_peer_t *q = sw_peers_by_beam(ps, b);
+        if (q && (!q->host || (q->conn_up && q->synced))) continue;
+        s->hosts[s->nhosts++] = b;
+    }
+    return 0;
+}
+
 void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps) {
-    if (s->synced || !s->begun || (s->need_one && !s->got_one) || sw_peers_awaiting(ps)) return;
+    if (s->synced || !s->begun || (s->need_one && !s->got_one) || s->nhosts || sw_peers_awaiting(ps))
+        return;
     s->synced = 1;
 }
 
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p) {
     p->synced = 1;
+    if (p->host && p->beam != SW_ATOM_NONE)
+        for (uint32_t i = 0; i < s->nhosts; i++)
+            if (s->hosts[i] == p->beam) {
+                s->hosts[i] = s->hosts[--s->nhosts];
+                sw_proto_sync_check(s, ps);
+                break;
+            }
     if (s->need_one && p->agent_up && !p->host && !s->got_one) {
         s->got_one = 1;
         sw_peer_unawait(p);
@@ -325,8 +388,9 @@ void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t
 void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event) {
     if (!s->begun || s->synced || now - s->hello_at < SW_SYNC_TIMEOUT_MS) return;
     if (s->need_one && !s->got_one) return;
-    SW_WARN(event, "waited_ms=%u", SW_SYNC_TIMEOUT_MS);
+    SW_WARN(event, "waited_ms=%u hosts=%u", SW_SYNC_TIMEOUT_MS, s->nhosts);
     for (uint32_t i = 0; i < ps->n; i++) ps->v[i].awaited = 0;
+    s->nhosts = 0;
     sw_proto_sync_check(s, ps);
 }
 

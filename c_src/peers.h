@@ -223,6 +223,8 @@ int sw_peer_ops_guarded(sw_peer_t *from, sw_atoms_t *at, const char *cnode, cons
 
 /* How long the initial sync waits for peers' syncs. */
 #define SW_SYNC_TIMEOUT_MS 10000u
+/* How many listed C hosts an initial sync waits for, at most. */
+#define SW_SYNC_MAX_HOSTS 32u
 
 /* The initial sync. It begins at each hello of the local owner process and
  * completes once no peer is awaited (sw_proto_sync_await marks them): each
@@ -238,6 +240,16 @@ typedef struct {
     uint8_t need_one;    /* a host: complete only once got_one */
     uint8_t got_one;     /* a reported peer's sync arrived since the hello */
     uint64_t hello_at;   /* when its last hello came (ms) */
+    /* C hosts a swarm peer listed ({hosts, [Node]}, before its sync) that
+     * have not synced here yet: the initial sync waits for them too, as
+     * for awaited peers. A C node restarted while a host stays up would
+     * otherwise complete before the host redials it, and its owner process
+     * would drop the host's names and memberships until then. Kept across
+     * sw_proto_sync_begin (the list may come before the hello); emptied
+     * when the sync completes or times out. Beyond SW_SYNC_MAX_HOSTS
+     * hosts, the others are not waited for. */
+    uint32_t nhosts;
+    uint32_t hosts[SW_SYNC_MAX_HOSTS];
 } sw_proto_sync_t;
 
 /* The owner process said hello at time now (ms): a new sync begins (not
@@ -248,19 +260,40 @@ void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now);
  * come on its current connection is awaited (a host peer never is). */
 void sw_proto_sync_await(sw_peers_t *ps);
 
-/* Completes the sync if it began and no peer is awaited. */
+/* Queues {hosts, [Node]} to p if p is a swarm C node (not a host, and its
+ * name carries SW_CNODE_PREFIX; a peer op of the tracker
+ * and of the groups, sent by a swarm C node after its hello and before its
+ * sync): the C hosts connected here (records marked host, connected, their
+ * node known), whose syncs p's initial sync then waits for
+ * (sw_proto_sync_hosts). Nothing is queued when there is none. */
+void sw_peer_hosts(sw_peer_t *p, const sw_peers_t *ps, const sw_atoms_t *at);
+
+/* The rest of a {hosts, [Node]} op whose tuple header (arity) and tag were
+ * read, from a swarm peer (the caller refuses it from a host, and a host
+ * refuses it): checks the whole list first (arity 2, a proper list of
+ * atoms; else -1 and nothing changes), then, unless the sync s completed,
+ * adds each listed node (interned in at; skipped when at refuses it, when
+ * it is self_beam or the BEAM node of a swarm peer's record, or when it is
+ * a host whose sync came on its live connection) to s's hosts, up to
+ * SW_SYNC_MAX_HOSTS. Moves *index past the op and returns 0. */
+int sw_proto_sync_hosts(sw_proto_sync_t *s, sw_peers_t *ps, sw_atoms_t *at, uint32_t self_beam,
+                        const char *buf, int *index, int arity);
+
+/* Completes the sync if it began, no peer is awaited and no listed host
+ * (s->hosts) is still waited for. */
 void sw_proto_sync_check(sw_proto_sync_t *s, const sw_peers_t *ps);
 
-/* The sync of peer p arrived: p is synced and no longer awaited (and, for
- * a host's sync, if p's BEAM node is reported up, got_one is set). */
+/* The sync of peer p arrived: p is synced and no longer awaited (nor
+ * waited for as a listed host), and, for a host's sync, if p's BEAM node
+ * is reported up, got_one is set. */
 void sw_proto_sync_peer_synced(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
 
 /* The BEAM node of peer p went down: its sync will not come. */
 void sw_proto_sync_peer_gone(sw_proto_sync_t *s, const sw_peers_t *ps, sw_peer_t *p);
 
 /* Time is now (ms): a sync that began SW_SYNC_TIMEOUT_MS ago or more and is
- * not complete stops waiting (no peer stays awaited; warning `event`
- * logged) and completes. */
+ * not complete stops waiting (no peer stays awaited, no listed host waited
+ * for; warning `event` logged) and completes. */
 void sw_proto_sync_tick(sw_proto_sync_t *s, sw_peers_t *ps, uint64_t now, const char *event);
 
 /* A host's sync (need_one), begun and not complete: p's BEAM node was

@@ -394,6 +394,9 @@ static int start_node(sw_server_t *s, const sw__server_config_t *cfg) {
     sw_tracker_tick(s->tracker, uv_now(s->loop));
     s->groups = sw_group_new(s->beam);
     if (!s->groups) return -1;
+    /* Its clock too: swarm_groups' hello may come before the first tick,
+     * and its initial sync's timeout counts from the time it stamps. */
+    sw_group_tick(s->groups, uv_now(s->loop));
     sw_group_set_connected(s->groups, env_connected, s);
     if (sw_dist_init(&s->dist, &s->out, s->tracker, s->groups, s->beam) != 0) return -1;
     s->dist_open = 1;

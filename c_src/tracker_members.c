@@ -214,10 +214,13 @@ void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 /* First ops on every connection: {hello, OurBeamNode} (a host's:
- * {hello, Node, host}), then our sync (and to a host, {members, ...} at
+ * {hello, Node, host}), to a swarm C node {hosts, [Node]}, then our sync (and to a host, {members, ...} at
  * the next flush). */
 static void greet(sw_tracker_t *t, sw_peer_t *p) {
     sw_peer_hello(p, &t->atoms, t->self_beam, t->host);
+    /* A swarm C node learns our hosts before our sync: if it is starting,
+     * its sync waits for theirs (sw_proto_sync_hosts). */
+    if (!t->host) sw_peer_hosts(p, &t->peers, &t->atoms);
     if (t->leaving) sw_tr_send_leaving(t, p);
     sw_tr_handed_greet(t, p);
     sw_tr_send_sync(t, p);

@@ -712,6 +712,10 @@ int sw_tr_apply_op(void *ud, sw_peer_t *from, const char *buf, int *index) {
     case SW_MSG_MEMBERS:
         if (arity != 2) return -1;
         return sw_tr_apply_members(t, from, buf, index);
+    case SW_MSG_HOSTS:
+        /* Only a swarm C node tells another one its hosts. */
+        if (t->host || from->host || from->beam == UINT32_MAX) return -1;
+        return sw_proto_sync_hosts(&t->sync, &t->peers, &t->atoms, t->self_beam, buf, index, arity);
     case SW_MSG_ORPHAN: {
         const char *mfa;
         long mfalen;

@@ -64,18 +64,16 @@ open(#cport{cnode = CNode} = P) ->
             %% The port transport for a node without distribution: the C
             %% node then takes every message on stdin, after this one, and
             %% sends its own on stdout. The pipe transport (`cnode_pipe'):
-            %% this node's messages on stdin, the rest by distribution. Off
-            %% by default: with it, a C host's names went missing for a
-            %% while on a node whose C node restarted (host_rt_SUITE
-            %% cnode_restart, 2 runs in 4; not yet explained). Not for the
-            %% optimistic mode either way: its registers are messages
-            %% without an answer, which distribution coalesces where a port
-            %% write is a write each (8 callers: 143k/s by distribution,
-            %% 80k/s on the pipe).
+            %% this node's messages on stdin, the rest by distribution. By
+            %% default in the exact mode only: an optimistic register is a
+            %% message without an answer, which distribution coalesces with
+            %% the others where a port write is a write each (8 callers:
+            %% 143k/s by distribution, 80k/s on the pipe).
+            Optimistic = lists:member({optimistic, 1}, P#cport.settings),
             Transport = case swarm_cnode:port_transport(CNode) of
                             true -> port;
                             false ->
-                                case application:get_env(swarm, cnode_pipe, false) of
+                                case application:get_env(swarm, cnode_pipe, not Optimistic) of
                                     false -> dist;
                                     _ -> pipe
                                 end

@@ -263,7 +263,11 @@
      * process took OldPid's name by a handoff to the receiver */                               \
     X(RESOLVE_FOLLOW, "resolve_follow")                                                         \
     /* agent op: {resolve_cast, Pid, StateBin} (3): cast {swarm, resolve_conflict, State} */   \
-    X(RESOLVE_CAST, "resolve_cast")
+    X(RESOLVE_CAST, "resolve_cast")                                                             \
+    /* peer op: {hosts, [Node]} (2), a C node to a C node (ops and gops), after its hello and   \
+     * before its sync: the C hosts connected to it, whose syncs the receiver's initial sync    \
+     * waits for */                                                                             \
+    X(HOSTS, "hosts")
 
 /* SW_MSG_<ID>: the position of an atom in SW_MSGS. */
 enum sw_msg {

@@ -117,3 +117,4 @@
 -define(SW_MSG_RESOLVE_STATE, resolve_state).
 -define(SW_MSG_RESOLVE_FOLLOW, resolve_follow).
 -define(SW_MSG_RESOLVE_CAST, resolve_cast).
+-define(SW_MSG_HOSTS, hosts).

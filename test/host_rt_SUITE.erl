@@ -240,9 +240,18 @@ cnode_restart(Config) ->
     ok = ctl(B, {join, W, {hrt, sg}}),
     wait_whereis([A, B], {hrt, survivor}, W),
     R0 = proplists:get_value(reconnects, ctl(B, stats)),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, members, [{hrt, sg}]) =:= [W] end, 15000),
+    %% A's replica keeps the host's name and membership throughout: the
+    %% new C node's initial sync waits for the host's (B's C node lists
+    %% the host), and the agent drops nothing until then.
+    Watch = watch(A, {hrt, survivor}, W, {hrt, sg}),
     swarm_ct:kill_cnode(A),
+    swarm_ct:wait_until(fun() -> cnode_synced(A) end, 15000),
     wait_whereis([A, B], {hrt, survivor}, W),
     swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, swarm, members, [{hrt, sg}]) =:= [W] end, 15000),
+    {Misses, Rounds} = watched(Watch),
+    ?assertEqual([], Misses),
+    ?assert(Rounds > 0),
     ?assertEqual({echo, still}, swarm_ct:rpc(A, gen_server, call, [{via, swarm, {hrt, survivor}}, still])),
     swarm_ct:wait_until(fun() -> proplists:get_value(reconnects, ctl(B, stats)) > R0 end, 15000),
     swarm_ct:wait_until(fun() -> proplists:get_value(members, ctl(B, stats)) =:= 2 end, 15000),
@@ -252,6 +261,45 @@ cnode_restart(Config) ->
     ok = ctl(A, {stop, W, normal}),
     ok = ctl(A, {stop, W2, normal}),
     _ = ctl(A, events).
+
+%% Both syncs of node A's C node (registry and groups) are complete.
+cnode_synced(A) ->
+    #{counters := C, group_counters := G} = swarm_ct:rpc(A, swarm, info, []),
+    is_list(C) andalso is_list(G) andalso
+        proplists:get_value(synced, C) =:= 1 andalso proplists:get_value(synced, G) =:= 1.
+
+%% Starts a process on node Node that checks, every 2 ms (for at most 60 s),
+%% that Name resolves to Pid and that Pid is a member of Group there.
+watch(Node, Name, Pid, Group) ->
+    Check = fun() ->
+        {swarm:whereis_name(Name) =:= Pid, lists:member(Pid, swarm:members(Group))}
+    end,
+    swarm_ct:rpc(Node, erlang, spawn, [fun() -> watch_loop(Check, [], 0, 30000) end]).
+
+watch_loop(Check, Misses, Rounds, Left) ->
+    receive
+        {stop, From} -> From ! {watched, self(), lists:reverse(Misses), Rounds}
+    after 2 ->
+        M = case Check() of
+                {true, true} -> Misses;
+                Seen -> [{erlang:monotonic_time(millisecond), Seen} | Misses]
+            end,
+        case Left of
+            0 ->
+                receive {stop, From} -> From ! {watched, self(), lists:reverse(M), Rounds + 1}
+                after 60000 -> ok
+                end;
+            _ -> watch_loop(Check, M, Rounds + 1, Left - 1)
+        end
+    end.
+
+%% The watcher's misses ([{Ms, {NameSeen, MemberSeen}}]) and rounds, once
+%% stopped.
+watched(Watch) ->
+    Watch ! {stop, self()},
+    receive {watched, Watch, Misses, Rounds} -> {Misses, Rounds}
+    after 10000 -> error(watcher_silent)
+    end.
 
 %% @doc A host that dies (SIGKILL) takes its names and groups with it, on
 %% every node.
