@@ -38,8 +38,8 @@
 %% second exact cluster whose nodes get the extra erl arguments in
 %% SWARM_PEERS_EXACT2_ARGS, e.g. "-swarm some_setting value", to compare
 %% a lever with the default in one run; `exact_owner', the exact mode
-%% with the setting direct_to_owner; `exact_pipe', the exact mode with
-%% cnode_pipe true), SWARM_PEERS_PARTS (of
+%% with the setting direct_to_owner; `exact_dist', the exact mode with
+%% cnode_pipe false: requests by distribution), SWARM_PEERS_PARTS (of
 %% throughput, replication, join), SWARM_PEERS_ONE_CALLER=0 (no 1-caller
 %% rounds). Every throughput figure also prints the CPU per operation the
 %% clusters' BEAM nodes and C nodes used while it ran.
@@ -47,7 +47,7 @@
 
 %% The systems that are swarm in C (this repository), in some setting.
 -define(OURS(S), (S =:= exact orelse S =:= optimistic orelse S =:= exact2 orelse
-                  S =:= exact_owner orelse S =:= exact_pipe)).
+                  S =:= exact_owner orelse S =:= exact_dist)).
 
 -export([main/0]).
 -export([holder_start/1, taken_worker/4]).
@@ -101,7 +101,7 @@ section(Title) -> say("~n== ~s ==", [Title]).
 label(exact) -> "swarm in C (exact)";
 label(exact2) -> "swarm in C (exact, SWARM_PEERS_EXACT2_ARGS)";
 label(exact_owner) -> "swarm in C (exact, direct_to_owner)";
-label(exact_pipe) -> "swarm in C (exact, cnode_pipe)";
+label(exact_dist) -> "swarm in C (exact, cnode_pipe false)";
 label(optimistic) -> "swarm in C (optimistic)";
 label(swarm34) -> "Swarm 3.4";
 label(syn3) -> "syn 3".
@@ -691,7 +691,7 @@ paths() ->
                    P
            end,
     SwarmPaths = [Ebin(A) || A <- ["swarm", "libring", "gen_state_machine", "elixir", "logger"]],
-    #{exact => [Own, Ours], exact2 => [Own, Ours], exact_owner => [Own, Ours], exact_pipe => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
+    #{exact => [Own, Ours], exact2 => [Own, Ours], exact_owner => [Own, Ours], exact_dist => [Own, Ours], optimistic => [Own, Ours], swarm34 => [Own | SwarmPaths],
       syn3 => [Own, Ebin("syn")]}.
 
 fail(Msg) ->
@@ -724,7 +724,7 @@ start_cluster(Sys, Paths) ->
 app_args(optimistic) -> ["-swarm", "cnode_log", "warning", "-swarm", "registration", "optimistic"];
 app_args(exact) -> ["-swarm", "cnode_log", "warning"];
 app_args(exact_owner) -> app_args(exact) ++ ["-swarm", "direct_to_owner", "true"];
-app_args(exact_pipe) -> app_args(exact) ++ ["-swarm", "cnode_pipe", "true"];
+app_args(exact_dist) -> app_args(exact) ++ ["-swarm", "cnode_pipe", "false"];
 app_args(exact2) -> app_args(exact) ++ string:lexemes(os:getenv("SWARM_PEERS_EXACT2_ARGS", ""), " ");
 app_args(swarm34) ->
     %% Swarm 3.4 takes every connected node for a member, hidden ones
@@ -789,11 +789,11 @@ cpu_pair(_) ->
     {proc_cpu_ms(list_to_integer(os:getpid())), 0}.
 
 %% The systems measured: SWARM_PEERS_SYSTEMS (comma-separated, of exact,
-%% exact2, exact_owner, exact_pipe, optimistic, swarm34, syn3), default
+%% exact2, exact_owner, exact_dist, optimistic, swarm34, syn3), default
 %% all but exact2.
 systems() ->
     case os:getenv("SWARM_PEERS_SYSTEMS", "") of
-        "" -> [exact, exact_owner, exact_pipe, optimistic, swarm34, syn3];
+        "" -> [exact, exact_owner, exact_dist, optimistic, swarm34, syn3];
         S -> [list_to_existing_atom(X) || X <- string:lexemes(S, ",")]
     end.
 
