@@ -363,6 +363,9 @@ registry_ops() ->
      {orphan, name(55), pid('c@127.0.0.1', 7), 17, 'c@127.0.0.1', mfa()},
      {leaving, yes},
      {leaving, no},
+     {hosts, ['h1@127.0.0.1', 'h2@127.0.0.1']},
+     {hosts, [?OUR_BEAM, 'c@127.0.0.1']},
+     {hosts, []},
      {sync, [{name(10), remote(1), 5, ?PEER_BEAM}, {name(14), remote(5), 16, ?PEER_BEAM}]}].
 
 group_ops() ->
@@ -376,6 +379,7 @@ group_ops() ->
      {join_req, group(1), remote(4), remote(1000), R},
      {reply, caller(), R, ok},
      {transfer, remote(1), local(9)},
+     {hosts, ['h1@127.0.0.1']},
      {sync, [{group(0), [remote(1), remote(6)]}, {group(9), [remote(7)]}]}].
 
 peer_ops() ->
