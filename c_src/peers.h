@@ -261,11 +261,11 @@ void sw_proto_sync_begin(sw_proto_sync_t *s, uint64_t now);
 void sw_proto_sync_await(sw_peers_t *ps);
 
 /* Queues {hosts, [Node]} to p if p is a swarm C node (not a host, and its
- * name carries SW_CNODE_PREFIX; a peer op of the tracker
- * and of the groups, sent by a swarm C node after its hello and before its
- * sync): the C hosts connected here (records marked host, connected, their
- * node known), whose syncs p's initial sync then waits for
- * (sw_proto_sync_hosts). Nothing is queued when there is none. */
+ * name carries SW_CNODE_PREFIX): the C hosts connected here (records
+ * marked host, connected, their node known), whose syncs p's initial sync
+ * then waits for (sw_proto_sync_hosts). A peer op of the tracker and of
+ * the groups, which a swarm C node queues after its hello and before its
+ * sync. Nothing is queued when there is no such host. */
 void sw_peer_hosts(sw_peer_t *p, const sw_peers_t *ps, const sw_atoms_t *at);
 
 /* The rest of a {hosts, [Node]} op whose tuple header (arity) and tag were

@@ -214,8 +214,8 @@ void sw_tr_dial_if_ours(sw_tracker_t *t, sw_peer_t *p) {
 }
 
 /* First ops on every connection: {hello, OurBeamNode} (a host's:
- * {hello, Node, host}), to a swarm C node {hosts, [Node]}, then our sync (and to a host, {members, ...} at
- * the next flush). */
+ * {hello, Node, host}), to a swarm C node {hosts, [Node]}, then our sync
+ * (and to a host, {members, ...} at the next flush). */
 static void greet(sw_tracker_t *t, sw_peer_t *p) {
     sw_peer_hello(p, &t->atoms, t->self_beam, t->host);
     /* A swarm C node learns our hosts before our sync: if it is starting,
