@@ -194,6 +194,19 @@ static int handle_net_kernel(sw_dist_t *d, const char *buf, int *index) {
     return send_reply(d, &from) == 0 ? 0 : -1;
 }
 
+/* On a C host, to swarm_agent: {'$sw1', agent_cnode_up, Beam} from Beam's
+ * own agent (Beam == from), whose C node (re)started: dial it now. */
+static int handle_agent(sw_dist_t *d, const char *from, const char *buf, int *index) {
+    int arity;
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_tuple_header(buf, index, &arity) || arity != 3) return -1;
+    if (ei_decode_atom(buf, index, atom) || strcmp(atom, SW_PROTO_TAG) != 0) return -1;
+    if (sw_proto_decode(buf, index) != SW_MSG_AGENT_CNODE_UP) return -1;
+    if (ei_decode_atom(buf, index, atom) || strcmp(atom, from) != 0) return -1;
+    sw_tracker_redial(d->tracker, from);
+    return 0;
+}
+
 int sw_dist_frame_check(const char *buf, size_t len, int *msg_at) {
     /* ei's decoders trust lengths inside terms, and some of ei recurses:
      * prove both terms fit in the frame and nest at most SW_TERM_MAX_DEPTH
@@ -298,6 +311,7 @@ void sw_dist_handle_checked(sw_dist_t *d, const char *from, const char *buf, siz
         int r;
         if (strcmp(toname, SW_SERVER_NAME) == 0) r = handle_swarm(d, from, buf, &mindex);
         else if (strcmp(toname, "net_kernel") == 0) r = handle_net_kernel(d, buf, &mindex);
+        else if (strcmp(toname, "swarm_agent") == 0) r = handle_agent(d, from, buf, &mindex);
         else r = -1;
         if (r != 0 || (size_t)mindex > len) goto bad_msg;
     }

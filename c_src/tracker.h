@@ -149,6 +149,14 @@ void sw_tracker_set_host(sw_tracker_t *t);
  * which the runtime consumes itself. Call once, after sw_tracker_set_host. */
 void sw_tracker_host_begin(sw_tracker_t *t, const erlang_pid *self);
 
+/* A host's: the agent of swarm node `beam` says that node's C node
+ * (re)started ({'$sw1', agent_cnode_up, Beam} to swarm_agent on this
+ * host): a known swarm node's C node that is not connected is dialled now
+ * rather than at the next redial (up to REDIAL_MS later), so that the new
+ * C node's initial sync, which waits for this host's, completes sooner.
+ * Nothing for an unknown node, a connected one, or on a C node. */
+void sw_tracker_redial(sw_tracker_t *t, const char *beam);
+
 /* Number of ring members: for a host, the connected swarm nodes whose BEAM
  * node is reported up (a host registers only when this is > 0); for a C
  * node, this node and those. */

@@ -293,6 +293,13 @@ void sw_tracker_host_begin(sw_tracker_t *t, const erlang_pid *self) {
     sw_proto_sync_check(&t->sync, &t->peers);
 }
 
+void sw_tracker_redial(sw_tracker_t *t, const char *beam) {
+    uint32_t b = sw_atoms_find(&t->atoms, beam);
+    sw_peer_t *p = b == SW_ATOM_NONE ? NULL : sw_peers_by_beam(&t->peers, b);
+    if (!t->host || !p || p->host || p->down) return;
+    sw_tr_dial_if_ours(t, p);
+}
+
 /* On a host: node is another C host that a swarm node listed; it is known
  * from now on (redialled if ours) until a list leaves it out while it is
  * not connected. */

@@ -76,11 +76,16 @@ cnode_up(Node, CNode, Peers) ->
     end.
 
 %% @doc Our C node (re)started: the peers whose C nodes dial it (the
-%% smaller name dials) do so now, not at their next redial.
+%% smaller name dials) do so now, not at their next redial; so do the C
+%% hosts connected to this node (hidden nodes whose names are not a C
+%% node's: a message to `swarm_agent' on a hidden BEAM node without swarm
+%% is dropped there), whose syncs the new C node's initial sync waits for.
 -spec tell_cnode_up(peers()) -> ok.
 tell_cnode_up(Peers) ->
-    _ = [erlang:send(A, {?SW_TAG, ?SW_MSG_AGENT_CNODE_UP, node()}, [noconnect])
-         || {A, _, _} <- maps:values(Peers)],
+    Msg = {?SW_TAG, ?SW_MSG_AGENT_CNODE_UP, node()},
+    _ = [erlang:send(A, Msg, [noconnect]) || {A, _, _} <- maps:values(Peers)],
+    _ = [erlang:send({?SW_AGENT, H}, Msg, [noconnect])
+         || H <- nodes(hidden), not lists:prefix(?SW_CNODE_PREFIX, atom_to_list(H))],
     ok.
 
 %% @doc The agent stops: says goodbye to every peer.

@@ -178,7 +178,8 @@
     /* ---- erl: between Erlang processes ------------------------------------ */              \
     /* erl: {'$sw1', agent_hello, Node, Agent, CNode} (5), agent to agent */                    \
     X(AGENT_HELLO, "agent_hello")                                                               \
-    /* erl: {'$sw1', agent_cnode_up, Node} (3), my C node is (again) ready */                   \
+    /* erl: {'$sw1', agent_cnode_up, Node} (3), my C node is (again) ready (also to             \
+     * swarm_agent on a C host, which dials it) */                                              \
     X(AGENT_CNODE_UP, "agent_cnode_up")                                                         \
     /* erl: {'$sw1', agent_bye, Node} (3), my swarm stops */                                    \
     X(AGENT_BYE, "agent_bye")                                                                   \

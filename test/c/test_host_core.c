@@ -554,6 +554,30 @@ static void test_host_conn_down(void) {
     teardown();
 }
 
+/* agent_cnode_up at a host (sw_tracker_redial): it dials that node's C
+ * node at once, without waiting for its redial tick; an unknown node, a
+ * connected one, or a C node's tracker dial nothing. */
+static void test_host_redial_now(void) {
+    cluster(1);
+    erlang_pid w = hpid(H1, 7);
+    reg(H1, 0, 0, &w);
+    CU_ASSERT_FATAL(settle());
+    link_down(0, H1);
+    CU_ASSERT_FATAL(settle());
+    CU_ASSERT_FALSE(up[0][H1]);
+    CU_ASSERT_FALSE(holds(0, 0, NULL));
+    sw_tracker_redial(nd[H1].t, "nobody@h");
+    sw_tracker_redial(nd[1].t, nd[0].beam); /* a C node's: nothing */
+    sw_tracker_redial(nd[H1].t, nd[1].beam); /* connected: nothing */
+    CU_ASSERT_EQUAL(npend, 0);
+    sw_tracker_redial(nd[H1].t, nd[0].beam);
+    CU_ASSERT_EQUAL(npend, 1);
+    CU_ASSERT_FATAL(settle());
+    CU_ASSERT_TRUE(up[0][H1]);
+    CU_ASSERT_TRUE(holds(0, 0, &w));
+    teardown();
+}
+
 static void test_host_groups(void) {
     cluster(1);
     erlang_pid w = hpid(H1, 7), p = hpid(1, 4);
@@ -988,6 +1012,7 @@ int test_host_core_suite(void) {
         !CU_add_test(s, "host and C node race for names: one yes each", test_race) ||
         !CU_add_test(s, "a host's connection down takes its names there", test_host_conn_down) ||
         !CU_add_test(s, "a host's groups and members/1", test_host_groups) ||
+        !CU_add_test(s, "agent_cnode_up: a host dials at once", test_host_redial_now) ||
         !CU_add_test(s, "two hosts find and see each other", test_two_hosts) ||
         !CU_add_test(s, "a C node refuses members", test_members_refused_by_cnode) ||
         !CU_add_test(s, "a host counts malformed members ops", test_malformed_members_at_host) ||

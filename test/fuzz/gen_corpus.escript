@@ -455,5 +455,7 @@ host() ->
      W("reply", [hframe(0, send(hpid(1), {href(1), late}))]),
      W("reg-send", [hframe(1, reg_send(pid('swarm_b@127.0.0.1', 1), swarm,
                                        {'$sw1', hello, pid('swarm_b@127.0.0.1', 1), [], []}))]),
+     W("agent-cnode-up", [hframe(0, reg_send(caller(), swarm_agent,
+                                             {'$sw1', agent_cnode_up, ?OUR_BEAM}))]),
      W("net-kernel", [hframe(0, reg_send(caller(), net_kernel,
                                          {'$gen_call', {caller(), R}, {is_auth, ?OUR_BEAM}}))])].
