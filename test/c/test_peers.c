@@ -103,8 +103,8 @@ static void test_sync_timeout(void) {
     fx_close(&f);
 }
 
-/* Decodes the op at buf[*index] of p's outbox body as {hosts, [Node]} into
- * names (at most 4); returns how many, or -1. */
+/* Decodes p's outbox body, one op, as {hosts, [Node]} into names (at most
+ * 4); returns how many, or -1. */
 static int dec_hosts_op(const sw_peer_t *p, char names[4][MAXATOMLEN_UTF8]) {
     int i = 0, arity, n;
     char tag[MAXATOMLEN_UTF8];
@@ -127,6 +127,18 @@ static int enc_hosts_list(ei_x_buff *x, const char *const *nodes, int n) {
     return 2;
 }
 
+/* Adds a C host record for node (its BEAM node and C node), connected;
+ * returns the node's atom. Moves every record (sw_peers_get). */
+static uint32_t add_host(fixture_t *f, const char *node) {
+    uint32_t b = sw_atoms_intern(&f->at, node);
+    sw_peer_t *h = sw_peers_get(&f->ps, b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    h->beam = b;
+    h->host = 1;
+    h->conn_up = 1;
+    return b;
+}
+
 static void test_sync_waits_for_listed_hosts(void) {
     fixture_t f;
     fx_init(&f);
@@ -135,12 +147,7 @@ static void test_sync_waits_for_listed_hosts(void) {
     sw_proto_sync_t s = {0};
     /* A host connected to us is listed to a swarm C node, not to a host
      * nor to a node whose name is not a swarm C node's. */
-    uint32_t hc = sw_atoms_intern(&f.at, "h1@h");
-    sw_peer_t *h = sw_peers_get(&f.ps, hc);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
-    h->beam = hc;
-    h->host = 1;
-    h->conn_up = 1;
+    uint32_t hc = add_host(&f, "h1@h");
     f.a = sw_peers_by_cnode(&f.ps, sw_atoms_find(&f.at, "swarm_a@h"));
     f.b = sw_peers_by_cnode(&f.ps, sw_atoms_find(&f.at, "swarm_b@h"));
     sw_peer_hosts(f.a, &f.ps, &f.at);
@@ -148,7 +155,7 @@ static void test_sync_waits_for_listed_hosts(void) {
     CU_ASSERT_EQUAL(f.a->out.count, 1);
     CU_ASSERT_EQUAL(dec_hosts_op(f.a, names), 1);
     CU_ASSERT_STRING_EQUAL(names[0], "h1@h");
-    h = sw_peers_by_cnode(&f.ps, hc);
+    sw_peer_t *h = sw_peers_by_cnode(&f.ps, hc);
     sw_peer_hosts(h, &f.ps, &f.at);
     CU_ASSERT_EQUAL(h->out.count, 0);
     /* Nothing to list: nothing queued. */
@@ -178,13 +185,8 @@ static void test_sync_waits_for_listed_hosts(void) {
     sw_proto_sync_peer_synced(&s, &f.ps, h);
     CU_ASSERT_EQUAL(s.nhosts, 1);
     CU_ASSERT_FALSE(s.synced);
-    uint32_t h2 = sw_atoms_intern(&f.at, "h2@h");
-    sw_peer_t *p2 = sw_peers_get(&f.ps, h2);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p2);
-    p2->beam = h2;
-    p2->host = 1;
-    p2->conn_up = 1;
-    sw_proto_sync_peer_synced(&s, &f.ps, p2);
+    uint32_t h2 = add_host(&f, "h2@h");
+    sw_proto_sync_peer_synced(&s, &f.ps, sw_peers_by_cnode(&f.ps, h2));
     CU_ASSERT_EQUAL(s.nhosts, 0);
     CU_ASSERT_TRUE(s.synced);
     /* Once complete, a list changes nothing. */
