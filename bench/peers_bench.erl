@@ -194,7 +194,7 @@ run() ->
     case lists:all(fun(X) -> lists:member(X, ?SYSTEMS) end, ?ALL_SYSTEMS)
         andalso lists:all(fun part/1, [throughput, replication, join]) of
         true -> summary(Tp, Repl, Jn, Floors);
-        false -> say("~n(a partial run: no summary nor targets)")
+        false -> say("~n(a partial run: no summary nor targets)", [])
     end,
     say("load average at end: ~s", [loadavg()]),
     %% Every process of the benchmark started during the run: their CPU

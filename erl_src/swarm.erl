@@ -451,7 +451,11 @@ now_ms() ->
 %% down. Returns `ok' once this node's replica shows the membership, or
 %% `{error, home_unreachable}' if `Pid''s node does not run swarm or its C
 %% node is not connected (it is restarting). Exits with
-%% `{timeout, {swarm, join, [Group, Pid]}}' after `call_timeout'.
+%% `{timeout, {swarm, join, [Group, Pid]}}' after `call_timeout'. For a
+%% pid of this node, the caller writes this node's replica itself and its
+%% C node hears of it afterwards, with no wait and no error (a C node that
+%% is restarting gets it from the replica); the other nodes see it once
+%% that C node has replicated it, as for any join.
 %% ```
 %% ok = swarm:join(workers, self()),
 %% [_ | _] = swarm:members(workers).
@@ -459,13 +463,24 @@ now_ms() ->
 %% Elixir: `Swarm.join(:workers, self())'.
 -spec join(term(), pid()) -> ok | {error, home_unreachable}.
 join(Group, Pid) when is_pid(Pid) ->
-    swarm_groups:request(?SW_MSG_GJOIN, encode(Group), Pid, {join, [Group, Pid]}).
+    group_op(?SW_MSG_GJOIN, Group, Pid, join).
 
 %% @doc Removes `Pid' from `Group'; `ok' also if it was not a member. Returns
 %% once this node's replica shows the change (errors as for join/2).
 -spec leave(term(), pid()) -> ok | {error, home_unreachable}.
 leave(Group, Pid) when is_pid(Pid) ->
-    swarm_groups:request(?SW_MSG_GLEAVE, encode(Group), Pid, {leave, [Group, Pid]}).
+    group_op(?SW_MSG_GLEAVE, Group, Pid, leave).
+
+%% A pid of this node: this node's replica is written by the caller and the
+%% C node told without waiting (the pending overlay, swarm_groups); the
+%% other nodes' replicas change as the C node replicates it. A pid of
+%% another node: through the C nodes to its home and back.
+-spec group_op(?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, term(), pid(), join | leave) ->
+          ok | {error, home_unreachable}.
+group_op(Op, Group, Pid, Fun) when node(Pid) =:= node() ->
+    swarm_groups:local(Op, encode(Group), Pid, {Fun, [Group, Pid]});
+group_op(Op, Group, Pid, Fun) ->
+    swarm_groups:request(Op, encode(Group), Pid, {Fun, [Group, Pid]}).
 
 %% @doc The members of `Group' (`[]' for an unknown group). A local read of
 %% this node's replica: no message is sent.

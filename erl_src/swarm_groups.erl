@@ -48,15 +48,33 @@
 %% whose reply follows the version bump, reads its own writes. An empty
 %% group has no version (nothing is cached for it).
 %%
-%% Callers (swarm:join/2, leave/2) send their requests straight to the local
-%% C node; the replies come back through this process (request/4).
+%% The pending overlay. A join or leave of a pid of this node (local/4)
+%% is written by its caller into the public ordered_set
+%% `swarm_groups_pending', `{{GroupBin, Pid}, gjoin | gleave, Tag}' (a
+%% later call for the same pair overwrites the row), and sent to the local
+%% C node without waiting: its `Caller' is this process and its `Ref'
+%% `{pend, {GroupBin, Pid}, Op, Tag}', so the C node's answer comes back
+%% here, in the batch that carries the chunks the change rewrote, after
+%% them. This process then deletes that exact row (ets:delete_object/2: a
+%% newer row for the pair stays until its own answer). Readers (members/1,
+%% publish/2) read the overlay first, then the chunks: a pair's row, while
+%% there, decides whether Pid is listed; once gone, the chunks already
+%% show its change. So the caller reads its own writes without a round
+%% trip to the C node. The overlay survives the C node and this process:
+%% every hello folds it into the memberships it reports and sends each row
+%% again (joins and leaves are idempotent), so a request lost with a C
+%% node, or answered to an earlier swarm_groups, is answered again.
+%%
+%% Callers of join/leave for a pid of another node send their requests
+%% straight to the local C node, which forwards them to the pid's home; the
+%% replies come back through this process (request/4).
 -module(swarm_groups).
 -compile(warn_missing_spec).
 -behaviour(gen_server).
 -include("swarm_proto.hrl").
 -include_lib("kernel/include/logger.hrl").
 
--export([start_link/0, cnode_ready/1, request/4, members/1, publish/2, multi_call/3,
+-export([start_link/0, cnode_ready/1, request/4, local/4, members/1, publish/2, multi_call/3,
          transfer/2, stats/0]).
 -export([holder_loop/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
@@ -112,10 +130,69 @@ request(Op, GroupBin, Pid, {Fun, Args}) ->
         Why -> {error, Why}
     end.
 
+%% @doc A join or leave (`Op': `gjoin' or `gleave') of `Pid', a pid of
+%% this node: written into the pending overlay, so this node's replica
+%% shows the change when this returns, and sent to the local C node
+%% without waiting for its answer (see the module doc). Returns `ok'. While
+%% swarm_groups does not run, does as request/4.
+-spec local(?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, group_bin(), pid(), {atom(), [term()]}) ->
+          ok | {error, home_unreachable | term()}.
+local(Op, GroupBin, Pid, Mfa) ->
+    case whereis(?SW_GROUPS) of
+        undefined ->
+            request(Op, GroupBin, Pid, Mfa);
+        Proc ->
+            Key = {GroupBin, Pid},
+            Tag = erlang:unique_integer([positive]),
+            true = ets:insert(?SW_GROUPS_PENDING, {Key, Op, Tag}),
+            try swarm_cnode:cnode() of
+                CNode -> send_pending(CNode, Proc, {Key, Op, Tag})
+            catch
+                %% No C node yet: the hello sends the row.
+                error:badarg -> ok
+            end
+    end.
+
+%% Sends the request of the overlay's row to the C node.
+-spec send_pending(node(), pid(), {{group_bin(), pid()}, ?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, pos_integer()}) ->
+          ok.
+send_pending(CNode, Proc, {{GroupBin, Pid} = Key, Op, Tag}) ->
+    swarm_cnode:send(CNode, {?SW_TAG, Op, Proc, {pend, Key, Op, Tag}, GroupBin, Pid}).
+
+%% The overlay's rows of this group, `[{Pid, Op}]' (read before the chunks).
+-spec pending(group_bin()) -> [{pid(), ?SW_MSG_GJOIN | ?SW_MSG_GLEAVE}].
+pending(GroupBin) ->
+    %% A number sorts before every pid: the first key after {GroupBin, 0}
+    %% is this group's first row, if it has one.
+    try ets:next(?SW_GROUPS_PENDING, {GroupBin, 0}) of
+        {GroupBin, _} ->
+            ets:select(?SW_GROUPS_PENDING, [{{{GroupBin, '$1'}, '$2', '_'}, [], [{{'$1', '$2'}}]}]);
+        _ ->
+            []
+    catch error:badarg ->
+        []
+    end.
+
+%% The members read from the chunks, with the overlay's rows applied: a pid
+%% with a row is listed if its row is a join.
+-spec overlay([{pid(), atom()}], [pid()]) -> [pid()].
+overlay([], Pids) ->
+    Pids;
+overlay(Pend, Pids) ->
+    Rows = maps:from_list(Pend),
+    [P || P <- Pids, not is_map_key(P, Rows)] ++ [P || {P, ?SW_MSG_GJOIN} <- Pend].
+
 %% @doc The members of the group whose encoding is `GroupBin', from the
-%% local replica.
+%% local replica (its chunks, and the pending overlay).
 -spec members(group_bin()) -> [pid()].
 members(GroupBin) ->
+    case pending(GroupBin) of
+        [] -> members_chunks(GroupBin);
+        Pend -> overlay(Pend, members_chunks(GroupBin))
+    end.
+
+-spec members_chunks(group_bin()) -> [pid()].
+members_chunks(GroupBin) ->
     try ets:lookup(?SW_GROUPS_CACHE, {v, GroupBin}) of
         [] ->
             build(chunks(GroupBin));
@@ -151,7 +228,12 @@ chunks(GroupBin) ->
 %% @doc Sends `Msg' once to every member (local replica) of the group.
 -spec publish(group_bin(), term()) -> ok.
 publish(GroupBin, Msg) ->
-    lists:foreach(fun(T) -> send_all(T, tuple_size(T), Msg) end, chunks(GroupBin)).
+    case pending(GroupBin) of
+        [] ->
+            lists:foreach(fun(T) -> send_all(T, tuple_size(T), Msg) end, chunks(GroupBin));
+        Pend ->
+            lists:foreach(fun(P) -> P ! Msg end, overlay(Pend, build(chunks(GroupBin))))
+    end.
 
 -spec send_all(tuple(), non_neg_integer(), term()) -> ok.
 send_all(_T, 0, _Msg) -> ok;
@@ -270,7 +352,8 @@ handle_info({?SW_TAG, ?SW_MSG_GBATCH, _, _, _} = Msg, St0) ->
     ok = apply_chunks(Chunks1, St0#st.shadow),
     {Ready, Pids} = route_mons(Mons1, St0#st.holder, St0#st.holder_ready, []),
     Pids =:= [] orelse (St0#st.holder ! {mon, Pids}),
-    _ = [swarm_cnode:reply(Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
+    Self = self(),
+    _ = [deliver(Self, Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
     {noreply, St0#st{holder_ready = Ready}};
 handle_info({?SW_TAG, ?SW_MSG_GSYNCED}, St) ->
     {noreply, end_shadow(St)};
@@ -290,15 +373,36 @@ handle_info(Other, St) ->
 hello(CNode, St0) ->
     St = begin_shadow(St0),
     Me = node(),
+    %% The overlay first (as a reader): a pair with a row is reported as
+    %% its row says, and every row is sent again after the hello.
+    Pend = ets:tab2list(?SW_GROUPS_PENDING),
+    Rows = maps:from_list([{K, Op} || {K, Op, _} <- Pend]),
     Local = ets:foldl(
               fun({{Bin, _K}, T}, Acc) ->
-                      case [P || P <- tuple_to_list(T), node(P) =:= Me, is_process_alive(P)] of
+                      case [P || P <- tuple_to_list(T), node(P) =:= Me,
+                                 not is_map_key({Bin, P}, Rows), is_process_alive(P)] of
                           [] -> Acc;
                           Ps -> [{Bin, Ps} | Acc]
                       end
-              end, [], ?SW_GROUPS),
+              end,
+              [{Bin, [P]} || {{Bin, P}, ?SW_MSG_GJOIN, _} <- Pend, is_process_alive(P)],
+              ?SW_GROUPS),
     ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_GHELLO, self(), Local, St#st.holder}),
+    lists:foreach(fun(Row) -> send_pending(CNode, self(), Row) end, Pend),
     St.
+
+%% A reply of the C node: to its caller, or, for a request of the pending
+%% overlay (its Caller is this process), the end of that row (the chunks
+%% of its batch, written just before, show the change).
+-spec deliver(pid(), pid(), term(), term()) -> ok.
+deliver(Self, Self, {pend, Key, Op, Tag}, Result) ->
+    Result =:= ?SW_MSG_OK orelse
+        ?LOG_WARNING(#{event => group_request_failed, key => Key, op => Op, result => Result},
+                     swarm_log:meta()),
+    true = ets:delete_object(?SW_GROUPS_PENDING, {Key, Op, Tag}),
+    ok;
+deliver(_Self, Caller, Ref, Result) ->
+    swarm_cnode:reply(Caller, Ref, Result).
 
 %% The pids to monitor, from the C node's requests: those after its
 %% {hello, Holder} for the current holder (and none after a hello for

@@ -22,6 +22,10 @@
 %% Member lists of large groups as members/1 last built them, with the
 %% version of the group they were built at (see swarm_groups.erl).
 -define(SW_GROUPS_CACHE, swarm_groups_cache).
+%% Joins and leaves of this node's pids that its replica shows before the
+%% C node confirmed them: `{{GroupBin, Pid}, gjoin | gleave, Tag}' (see
+%% swarm_groups.erl, the pending overlay).
+-define(SW_GROUPS_PENDING, swarm_groups_pending).
 %% The protocol's atoms, one -define(SW_MSG_<ID>, atom) each, in the order
 %% and with the names of SW_MSGS in include/swarm_proto.h, which says for
 %% each its direction, its term and its meaning. test/c/test_proto.c checks

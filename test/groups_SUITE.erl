@@ -9,7 +9,7 @@
 -export([joins_converge/1, read_your_writes/1, idempotent/1, death_leaves/1, big_group/1,
          publish_once/1, multi_call_filters/1, elixir_facade/1, unreachable_home/1,
          garbage/1, members_cache/1, groups_proc_restart/1, monitored_once/1,
-         caller_sees_exit/1,
+         caller_sees_exit/1, pending_overlay/1,
          no_members_cache/1, node_stop/1, cnode_killed/1, transfer_after_node_down/1, restart_rejoins/1,
          groups_under_asan/1]).
 %% Run on the cluster's nodes.
@@ -25,7 +25,7 @@ groups() ->
     [{cluster3, [],
       [joins_converge, read_your_writes, idempotent, death_leaves, big_group, publish_once,
        multi_call_filters, elixir_facade, unreachable_home, garbage, members_cache,
-       groups_proc_restart, monitored_once, caller_sees_exit]}].
+       groups_proc_restart, monitored_once, caller_sees_exit, pending_overlay]}].
 
 init_per_suite(Config) ->
     ok = swarm_ct:ensure_dist(),
@@ -254,6 +254,10 @@ members_cache(Config) ->
         Extra = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 30)],
         [begin
              ok = swarm:join(G, P),
+             %% On A the join is pending (the overlay) until swarm_groups
+             %% applies the C node's answer, which drops the cache: the
+             %% check of the cache waits for it.
+             settle_pending(),
              %% The cache holds this group's list once a read built it.
              L1 = swarm:members(G),
              [_] = ets:lookup(swarm_groups_cache, {c, gkey(G)}),
@@ -281,6 +285,19 @@ members_cache(Config) ->
                               swarm_ct:rpc(N, ets, lookup, [swarm_groups_cache, {c, gkey(G)}]) =:= []
                   end, [A, B, C])
     end, 5000).
+
+%% On a node: waits (up to 5 s) until its pending overlay is empty.
+settle_pending() ->
+    settle_pending(erlang:monotonic_time(millisecond) + 5000).
+
+settle_pending(Deadline) ->
+    case ets:info(swarm_groups_pending, size) of
+        0 -> ok;
+        _ ->
+            erlang:monotonic_time(millisecond) < Deadline orelse error(pending_not_settled),
+            receive after 1 -> ok end,
+            settle_pending(Deadline)
+    end.
 
 %% The key of group G in swarm_groups' tables (swarm encodes names so).
 gkey(G) ->
@@ -360,8 +377,25 @@ cnode_killed(_Config) ->
     os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
     Victim = hd([P || P <- Pids, node(P) =:= A]),
     exit(Victim, kill),
+    %% Joins and leaves of A's pids while its C node is stopped return at
+    %% once (the pending overlay), and reach every node after the restart.
+    New = [spawn_member(A, good) || _ <- lists:seq(1, 5)],
+    Left = lists:nth(2, [P || P <- Pids, node(P) =:= A]),
+    ok = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        [ok = swarm:join(ck3, P) || P <- New],
+        ok = swarm:leave(ck3, hd(New)),
+        ok = swarm:leave(ck2, Left)
+    end, []]),
+    ?assertEqual(lists:sort(tl(New)), lists:sort(swarm_ct:rpc(A, swarm, members, [ck3]))),
     os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
     swarm_ct:wait_cnode_replaced(A, OsPid, 10000),
+    wait_members(Nodes, ck3, lists:sort(tl(New))),
+    swarm_ct:wait_until(fun() -> swarm_ct:rpc(A, ets, info, [swarm_groups_pending, size]) =:= 0 end,
+                        10000),
+    ok = swarm_ct:rpc(A, erlang, apply, [fun() -> [ok = swarm:leave(ck3, P) || P <- New], ok end, []]),
+    wait_members(Nodes, ck3, []),
+    [P ! stop || P <- New],
+    ok = swarm_ct:rpc(A, swarm, join, [ck2, Left]),
     Expected = lists:sort(Pids -- [Victim]),
     wait_members(Nodes, ck, Expected),
     wait_members(Nodes, ck2, Expected),
@@ -391,7 +425,10 @@ caller_sees_exit(Config) ->
     ok = swarm_ct:rpc(A, application, set_env, [swarm, call_timeout, 60000]),
     ok = swarm_ct:rpc(A, sys, suspend, [Old]),
     Self = self(),
-    Caller = spawn(A, fun() -> Self ! {res, self(), catch swarm:join(gexit, self())} end),
+    %% A pid of another node: a pid of A is joined without waiting (the
+    %% pending overlay, see pending_overlay).
+    Remote = spawn_member(lists:nth(2, Nodes), good),
+    Caller = spawn(A, fun() -> Self ! {res, self(), catch swarm:join(gexit, Remote)} end),
     %% Past its first 100 ms, the caller monitors swarm_groups.
     swarm_ct:wait_until(fun() ->
         {monitors, Ms} = swarm_ct:rpc(A, erlang, process_info, [Caller, monitors]),
@@ -401,7 +438,8 @@ caller_sees_exit(Config) ->
     exit(Old, kill),
     Res = receive {res, Caller, R} -> R after 10000 -> no_answer end,
     ok = swarm_ct:rpc(A, application, set_env, [swarm, call_timeout, 5000]),
-    ?assertMatch({'EXIT', {killed, {swarm, join, [gexit, Caller]}}}, Res),
+    ?assertMatch({'EXIT', {killed, {swarm, join, [gexit, Remote]}}}, Res),
+    Remote ! stop,
     %% swarm_groups is back and works.
     swarm_ct:wait_until(fun() ->
         case swarm_ct:rpc(A, erlang, whereis, [swarm_groups]) of
@@ -414,6 +452,75 @@ caller_sees_exit(Config) ->
     wait_members(Nodes, gexit, [P]),
     P ! stop,
     wait_members(Nodes, gexit, []).
+
+%% @doc Joins and leaves of local pids return before the C node answers
+%% (the pending overlay): with swarm_groups suspended, so that no answer
+%% of the C node is applied, a joined pid is listed, published to and
+%% called at once and a left one is not; resumed, the overlay empties and
+%% every node agrees. Then 8 processes join and leave 10 pids each, 100
+%% times, reading their own writes after every call; each pair ends as
+%% its last call left it, on every node, and the overlay is empty.
+pending_overlay(Config) ->
+    [A | _] = Nodes = ?config(nodes, Config),
+    Gp = swarm_ct:rpc(A, erlang, whereis, [swarm_groups]),
+    [P1, P2, P3] = [spawn_member(A, good) || _ <- lists:seq(1, 3)],
+    ok = swarm_ct:rpc(A, swarm, join, [pov, P1]),
+    wait_members(Nodes, pov, [P1]),
+    ok = swarm_ct:rpc(A, sys, suspend, [Gp]),
+    Res = swarm_ct:rpc(A, erlang, apply, [fun() ->
+        ok = swarm:join(pov, P2),
+        ok = swarm:join(pov, P3),
+        ok = swarm:leave(pov, P1),
+        M1 = lists:sort(swarm:members(pov)),
+        ok = swarm:publish(pov, hello),
+        Calls = lists:sort([R || {reply, _, R, _} <- swarm:multi_call(pov, ping, 2000)]),
+        ok = swarm:leave(pov, P3),
+        M2 = swarm:members(pov),
+        {M1, Calls, M2, ets:info(swarm_groups_pending, size)}
+    end, []]),
+    ?assertEqual({lists:sort([P2, P3]), lists:sort([P2, P3]), [P2], 3}, Res),
+    ok = swarm_ct:rpc(A, sys, resume, [Gp]),
+    wait_members(Nodes, pov, [P2]),
+    wait_pending_empty(Nodes),
+    ?assertEqual([0, 1, 1], [count(P) || P <- [P1, P2, P3]]),
+    [P ! stop || P <- [P1, P2, P3]],
+    wait_members(Nodes, pov, []),
+    %% The storm.
+    Owned = [[spawn_member(A, good) || _ <- lists:seq(1, 10)] || _ <- lists:seq(1, 8)],
+    Self = self(),
+    Workers = [spawn_link(fun() ->
+                   R = swarm_ct:rpc(A, erlang, apply, [fun() -> storm(Ps, 100, #{}) end, []]),
+                   Self ! {self(), R}
+               end) || Ps <- Owned],
+    Finals = [receive {W, R} -> R after 60000 -> error(storm_timeout) end || W <- Workers],
+    ?assert(lists:all(fun is_map/1, Finals)),
+    Expected = lists:sort([P || F <- Finals, {P, true} <- maps:to_list(F)]),
+    wait_members(Nodes, pov_storm, Expected),
+    wait_pending_empty(Nodes),
+    [P ! stop || P <- lists:append(Owned)],
+    wait_members(Nodes, pov_storm, []).
+
+%% On a node: random joins and leaves of Ps to pov_storm, N of them, each
+%% checked against members/1 at once; returns #{Pid => member}, or the
+%% first mismatch.
+storm(_Ps, 0, In) ->
+    In;
+storm(Ps, N, In) ->
+    P = lists:nth(rand:uniform(length(Ps)), Ps),
+    Join = rand:uniform(2) =:= 1,
+    ok = case Join of
+             true -> swarm:join(pov_storm, P);
+             false -> swarm:leave(pov_storm, P)
+         end,
+    case lists:member(P, swarm:members(pov_storm)) of
+        Join -> storm(Ps, N - 1, In#{P => Join});
+        _ -> {mismatch, P, Join}
+    end.
+
+wait_pending_empty(Nodes) ->
+    swarm_ct:wait_until(fun() ->
+        lists:all(fun(N) -> swarm_ct:rpc(N, ets, info, [swarm_groups_pending, size]) =:= 0 end, Nodes)
+    end, 15000).
 
 %% @doc A local member is monitored once, from its first join until it dies:
 %% joins from any node, leaving every group and joining again add no second
