@@ -175,9 +175,7 @@ pending(GroupBin) ->
 
 %% The members read from the chunks, with the overlay's rows applied: a pid
 %% with a row is listed if its row is a join.
--spec overlay([{pid(), atom()}], [pid()]) -> [pid()].
-overlay([], Pids) ->
-    Pids;
+-spec overlay([{pid(), atom()}, ...], [pid()]) -> [pid()].
 overlay(Pend, Pids) ->
     Rows = maps:from_list(Pend),
     [P || P <- Pids, not is_map_key(P, Rows)] ++ [P || {P, ?SW_MSG_GJOIN} <- Pend].
