@@ -20,10 +20,11 @@
  * node's peer_down; any other connection (a C node, another host) is a
  * conn_up / conn_down of the tracker and the groups. Every frame goes to
  * the workers first (host_worker.c); what is not a worker's (the swarm
- * server's protocol, net_kernel) goes to sw_dist_handle. What the tracker
- * would send an agent is consumed in-process (host_reg.c); what the
- * groups would send swarm_groups is dropped (the host's replica is the
- * group state itself).
+ * server's protocol, net_kernel, a BEAM agent's agent_cnode_up to
+ * swarm_agent) goes to sw_dist_handle. What the tracker would send an
+ * agent is consumed in-process (host_reg.c); what the groups would send
+ * swarm_groups is dropped (the host's replica is the group state
+ * itself).
  *
  * The check handle, after each round of I/O: local deliveries (messages
  * between processes of this host, queued so that no send re-enters a

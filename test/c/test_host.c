@@ -673,9 +673,18 @@ static void test_garbage(void) {
     CU_ASSERT(handle(&f) == 1);
     swarm_host_stats(f.h, &st);
     CU_ASSERT(st.dropped >= dropped + 4);
-    /* The swarm server's and net_kernel's go on to the dispatcher. */
+    /* The swarm server's, net_kernel's and swarm_agent's go on to the
+     * dispatcher (sw_dist_handle), uncounted. */
+    swarm_host_stats(f.h, &st);
+    dropped = st.dropped;
     reg_send(&f, &elsewhere, "net_kernel");
     CU_ASSERT(handle(&f) == 0);
+    reg_send(&f, &elsewhere, "swarm");
+    CU_ASSERT(handle(&f) == 0);
+    reg_send(&f, &elsewhere, "swarm_agent");
+    CU_ASSERT(handle(&f) == 0);
+    swarm_host_stats(f.h, &st);
+    CU_ASSERT(st.dropped == dropped);
     /* The worker got nothing, and lives. */
     CU_ASSERT(S.calls + S.casts + S.infos + S.terms == 0);
     CU_ASSERT(sw__host_worker_find(f.h, &wp) == w);
