@@ -57,16 +57,19 @@
 %% pipe transport: a message without an answer, which distribution
 %% coalesces with the others where each port write is a `write' of its
 %% own; 8 callers on one node: 173k joins/s against 96k/s on the pipe), so
-%% the C node's answer comes back here, in the batch that carries the chunks the change rewrote, after
-%% them. This process then deletes that exact row (ets:delete_object/2: a
-%% newer row for the pair stays until its own answer). Readers (members/1,
-%% publish/2) read the overlay first, then the chunks: a pair's row, while
-%% there, decides whether Pid is listed; once gone, the chunks already
-%% show its change. So the caller reads its own writes without a round
-%% trip to the C node. The overlay survives the C node and this process:
-%% every hello folds it into the memberships it reports and sends each row
-%% again (joins and leaves are idempotent), so a request lost with a C
-%% node, or answered to an earlier swarm_groups, is answered again.
+%% the C node's answer comes back here, in the batch that carries the
+%% chunks the change rewrote, after them. This process then deletes that
+%% exact row (ets:delete_object/2: a newer row for the pair stays until its
+%% own answer). Readers (members/1, publish/2) read the overlay first,
+%% then the chunks: a pair's row, while there, decides whether Pid is
+%% listed; once gone, the chunks already show its change. So the caller
+%% reads its own writes without a round trip to the C node. The overlay
+%% survives the C node and this process: every hello folds it into the
+%% memberships it reports and sends each row again right after it, on the
+%% same channel (joins and leaves are idempotent), so a request lost with a
+%% C node, or answered to an earlier swarm_groups, is answered again; and
+%% at gsynced the rows still there are sent once more (a request that
+%% overtook a new swarm_groups' hello was answered to the old one).
 %%
 %% Callers of join/leave for a pid of another node send their requests
 %% straight to the local C node, which forwards them to the pid's home; the
@@ -365,6 +368,7 @@ handle_info({?SW_TAG, ?SW_MSG_GBATCH, _, _, _} = Msg, St0) ->
     _ = [deliver(Self, Caller, Ref, Result) || {Caller, Ref, Result} <- Replies1],
     {noreply, St0#st{holder_ready = Ready}};
 handle_info({?SW_TAG, ?SW_MSG_GSYNCED}, St) ->
+    ok = resend_pending(),
     {noreply, end_shadow(St)};
 handle_info({cnode_ready, CNode}, St) ->
     {noreply, hello(CNode, St)};
@@ -397,8 +401,23 @@ hello(CNode, St0) ->
               [{Bin, [P]} || {{Bin, P}, ?SW_MSG_GJOIN, _} <- Pend, is_process_alive(P)],
               ?SW_GROUPS),
     ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_GHELLO, self(), Local, St#st.holder}),
-    lists:foreach(fun(Row) -> send_pending(CNode, self(), Row) end, Pend),
+    %% After the hello on its channel: answered to this process.
+    lists:foreach(fun({{Bin, P} = K, Op, Tag}) ->
+                          swarm_cnode:send(CNode, {?SW_TAG, Op, self(), {pend, K, Op, Tag}, Bin, P})
+                  end, Pend),
     St.
+
+%% The C node has this process's hello and every peer's sync: the rows of
+%% the overlay still there are sent again (see the module doc).
+-spec resend_pending() -> ok.
+resend_pending() ->
+    try swarm_cnode:cnode() of
+        CNode ->
+            lists:foreach(fun(Row) -> send_pending(CNode, self(), Row) end,
+                          ets:tab2list(?SW_GROUPS_PENDING))
+    catch error:badarg ->
+        ok
+    end.
 
 %% A reply of the C node: to its caller, or, for a request of the pending
 %% overlay (its Caller is this process), the end of that row (the chunks

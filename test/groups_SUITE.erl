@@ -327,18 +327,28 @@ cache_reader(G, Stay, StayMap, Parent, N) ->
 %% the C node: deaths are still seen, joins still work.
 groups_proc_restart(Config) ->
     [A, B, _] = Nodes = ?config(nodes, Config),
-    Ps = [spawn_member(A, good) || _ <- lists:seq(1, 5)],
-    [ok = swarm_ct:rpc(A, swarm, join, [gpr, P]) || P <- Ps],
+    Ps0 = [spawn_member(A, good) || _ <- lists:seq(1, 5)],
+    [ok = swarm_ct:rpc(A, swarm, join, [gpr, P]) || P <- Ps0],
+    wait_pending_empty([A]),
     Old = swarm_ct:rpc(A, erlang, whereis, [swarm_groups]),
+    %% Joins whose answers die with it (it is suspended: they wait in its
+    %% mailbox): their overlay rows stay, and the new one's hello sends
+    %% them again.
+    ok = swarm_ct:rpc(A, sys, suspend, [Old]),
+    Ps1 = [spawn_member(A, good) || _ <- lists:seq(1, 5)],
+    [ok = swarm_ct:rpc(A, swarm, join, [gpr, P]) || P <- Ps1],
+    ?assertEqual(5, swarm_ct:rpc(A, ets, info, [swarm_groups_pending, size])),
+    Ps = Ps0 ++ Ps1,
     exit(Old, kill),
     swarm_ct:wait_until(fun() ->
         case swarm_ct:rpc(A, erlang, whereis, [swarm_groups]) of
             New when is_pid(New), New =/= Old ->
-                swarm_ct:rpc(A, gen_server, call, [swarm_groups, monitored]) =:= 5;
+                swarm_ct:rpc(A, gen_server, call, [swarm_groups, monitored]) =:= 10;
             _ -> false
         end
     end, 10000),
     wait_members(Nodes, gpr, lists:sort(Ps)),
+    wait_pending_empty(Nodes),
     exit(hd(Ps), kill),
     wait_members(Nodes, gpr, lists:sort(tl(Ps))),
     P = spawn_member(B, good),
