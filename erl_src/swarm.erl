@@ -243,14 +243,17 @@ handoff(Name, State) ->
 %% @doc What swarm knows on this node, for operators and tests: this node
 %% and its C node (OS pid, ready, restarts), the peers running swarm, the
 %% ring's members, whether this node is in the placement, the replica's
-%% sizes (names, groups' memberships) and the C node's counters (names,
-%% conflicts, handoffs, restarts, quorum stops, dropped and malformed
-%% messages, ...; `{error, timeout}' if it does not answer within 5 s).
+%% sizes (names, groups' chunks, and `group_pending': the joins and leaves
+%% of local pids whose C node has not answered yet) and the C node's
+%% counters (names, conflicts, handoffs, restarts, quorum stops, dropped
+%% and malformed messages, ...; `{error, timeout}' if it does not answer
+%% within 5 s).
 -spec info() -> map().
 info() ->
     Agent = gen_server:call(?SW_AGENT, info),
     Agent#{names => ets:info(?SW_NAMES, size),
            group_rows => ets:info(?SW_GROUPS, size),
+           group_pending => ets:info(?SW_GROUPS_PENDING, size),
            counters => swarm_agent:stats(),
            group_counters => swarm_cnode:ask(?SW_MSG_GSTATS)}.
 

@@ -486,7 +486,7 @@ pending_overlay(Config) ->
         Calls = lists:sort([R || {reply, _, R, _} <- swarm:multi_call(pov, ping, 2000)]),
         ok = swarm:leave(pov, P3),
         M2 = swarm:members(pov),
-        {M1, Calls, M2, ets:info(swarm_groups_pending, size)}
+        {M1, Calls, M2, maps:get(group_pending, swarm:info())}
     end, []]),
     ?assertEqual({lists:sort([P2, P3]), lists:sort([P2, P3]), [P2], 3}, Res),
     ok = swarm_ct:rpc(A, sys, resume, [Gp]),
