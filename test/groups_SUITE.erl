@@ -405,6 +405,7 @@ cnode_killed(_Config) ->
     ok = swarm_ct:rpc(A, erlang, apply, [fun() -> [ok = swarm:leave(ck3, P) || P <- New], ok end, []]),
     wait_members(Nodes, ck3, []),
     [P ! stop || P <- New],
+    wait_members(Nodes, ck2, lists:sort(Pids -- [Victim, Left])),
     ok = swarm_ct:rpc(A, swarm, join, [ck2, Left]),
     Expected = lists:sort(Pids -- [Victim]),
     wait_members(Nodes, ck, Expected),
