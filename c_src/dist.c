@@ -177,7 +177,8 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
 
 /* net_kernel's {'$gen_call', {From, Tag}, {is_auth, Node}}: answer yes, or
  * net_adm:ping from a BEAM node fails. Other net_kernel calls are dropped. */
-static int handle_net_kernel(sw_dist_t *d, const char *buf, int *index) {
+static int handle_net_kernel(sw_dist_t *d, const char *peer, const char *buf, int *index) {
+    (void)peer;
     int arity;
     char atom[MAXATOMLEN_UTF8];
     erlang_pid from;
@@ -206,6 +207,26 @@ static int handle_agent(sw_dist_t *d, const char *from, const char *buf, int *in
     sw_tracker_redial(d->tracker, from);
     return 0;
 }
+
+/* The registered names this node answers to, and their handlers: a
+ * REG_SEND to any other name is dropped (counted in unknown_msgs). */
+typedef int (*name_handler_t)(sw_dist_t *d, const char *from, const char *buf, int *index);
+static const struct {
+    const char *name;
+    name_handler_t handle;
+} names[] = {
+    {SW_SERVER_NAME, handle_swarm},
+    {"net_kernel", handle_net_kernel},
+    {"swarm_agent", handle_agent},
+};
+
+static name_handler_t name_handler(const char *name) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) return names[i].handle;
+    return NULL;
+}
+
+int sw_dist_takes_name(const char *name) { return name_handler(name) != NULL; }
 
 int sw_dist_frame_check(const char *buf, size_t len, int *msg_at) {
     /* ei's decoders trust lengths inside terms, and some of ei recurses:
@@ -308,11 +329,8 @@ void sw_dist_handle_checked(sw_dist_t *d, const char *from, const char *buf, siz
     if ((size_t)index >= len || ei_decode_version(buf, &index, &version)) goto bad_msg;
     {
         int mindex = index;
-        int r;
-        if (strcmp(toname, SW_SERVER_NAME) == 0) r = handle_swarm(d, from, buf, &mindex);
-        else if (strcmp(toname, "net_kernel") == 0) r = handle_net_kernel(d, buf, &mindex);
-        else if (strcmp(toname, "swarm_agent") == 0) r = handle_agent(d, from, buf, &mindex);
-        else r = -1;
+        name_handler_t handle = name_handler(toname);
+        int r = handle ? handle(d, from, buf, &mindex) : -1;
         if (r != 0 || (size_t)mindex > len) goto bad_msg;
     }
     return;

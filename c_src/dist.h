@@ -73,6 +73,12 @@ void sw_dist_handle(sw_dist_t *d, const char *from, const char *buf, size_t len)
  * counted in d->st (unknown_msgs) and logged. */
 void sw_dist_handle_local(sw_dist_t *d, const char *buf, size_t len);
 
+/* Whether sw_dist_handle takes REG_SENDs to the registered name `name`
+ * (the swarm server, net_kernel, swarm_agent); it drops those to any
+ * other name. A C host's worker dispatch asks it before passing a frame
+ * on, so that the two never disagree. */
+int sw_dist_takes_name(const char *name);
+
 /* sw_dist_handle for a body sw_dist_frame_check accepted (a caller that
  * looked at the frame first, as a C host does for its workers' pids, does
  * not prove it twice). */

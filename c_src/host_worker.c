@@ -560,14 +560,12 @@ int sw__host_worker_frame(swarm_host_t *h, const char *from, const char *buf, si
         return 1;
     case SW_DOP_REG_SEND:
     case SW_DOP_REG_SEND_TT:
-        /* {6, From, '', ToName}: the swarm server's, net_kernel's and
-         * swarm_agent's (a BEAM node's agent_cnode_up) only. */
+        /* {6, From, '', ToName}: only the names the dispatcher takes (the
+         * swarm server's, net_kernel's, swarm_agent's). */
         if (ei_decode_pid(buf, &idx, &fp) != 0 || sw_term_skip(buf, &idx) != 0 ||
             ei_decode_atom(buf, &idx, toname) != 0)
             goto dropped;
-        if (strcmp(toname, "swarm") == 0 || strcmp(toname, "net_kernel") == 0 ||
-            strcmp(toname, "swarm_agent") == 0)
-            return 0;
+        if (sw_dist_takes_name(toname)) return 0;
         goto dropped;
     case SW_DOP_LINK:
         /* {1, From, To} */

@@ -166,12 +166,18 @@ local(Op, GroupBin, Pid, Mfa) ->
 %% link back: swarm_agent's cnode_ready).
 -spec send_pending(node(), pid(), {{group_bin(), pid()}, ?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, pos_integer()}) ->
           ok.
-send_pending(CNode, Proc, {{GroupBin, Pid} = Key, Op, Tag}) ->
-    Msg = {?SW_TAG, Op, Proc, {pend, Key, Op, Tag}, GroupBin, Pid},
+send_pending(CNode, Proc, Row) ->
+    Msg = pending_request(Proc, Row),
     case swarm_cnode:port_transport(CNode) of
         true -> swarm_cnode:send(CNode, Msg);
         false -> erlang:send({?SW_SERVER, CNode}, Msg), ok
     end.
+
+%% The C node's request for an overlay's row, answered to `Proc'.
+-spec pending_request(pid(), {{group_bin(), pid()}, ?SW_MSG_GJOIN | ?SW_MSG_GLEAVE, pos_integer()}) ->
+          tuple().
+pending_request(Proc, {{GroupBin, Pid} = Key, Op, Tag}) ->
+    {?SW_TAG, Op, Proc, {pend, Key, Op, Tag}, GroupBin, Pid}.
 
 %% The overlay's rows of this group, `[{Pid, Op}]' (read before the chunks).
 -spec pending(group_bin()) -> [{pid(), ?SW_MSG_GJOIN | ?SW_MSG_GLEAVE}].
@@ -402,9 +408,7 @@ hello(CNode, St0) ->
               ?SW_GROUPS),
     ok = swarm_cnode:send(CNode, {?SW_TAG, ?SW_MSG_GHELLO, self(), Local, St#st.holder}),
     %% After the hello on its channel: answered to this process.
-    lists:foreach(fun({{Bin, P} = K, Op, Tag}) ->
-                          swarm_cnode:send(CNode, {?SW_TAG, Op, self(), {pend, K, Op, Tag}, Bin, P})
-                  end, Pend),
+    lists:foreach(fun(Row) -> swarm_cnode:send(CNode, pending_request(self(), Row)) end, Pend),
     St.
 
 %% The C node has this process's hello and every peer's sync: the rows of
