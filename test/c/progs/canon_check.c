@@ -128,19 +128,29 @@ static int enc_padded_big(ei_x_buff *x, const char *buf, int *i) {
 
 static int reenc(const char *buf, int *i, ei_x_buff *x, int depth);
 
+/* Past this depth (pieces of chained lists included) a list is written
+ * in one piece: each piece nests its successor one level deeper, and the
+ * C side refuses terms deeper than SW_TERM_MAX_DEPTH (128), so splitting
+ * the pieces of an input that is already chained again and again could
+ * make a valid name too deep. */
+#define SPLIT_MAX_DEPTH 64
+
 /* n elements (then the tail) of a list, in LIST_EXT pieces of random
  * sizes, chained through their tails. */
 static int reenc_list(const char *buf, int *i, ei_x_buff *x, int n, int depth) {
     while (n > 0) {
-        int k = 1 + (int)rnd((unsigned)n);
-        if (rnd(6) == 0) { /* an empty piece (ei would write NIL_EXT) */
+        int split = depth < SPLIT_MAX_DEPTH;
+        int k = split ? 1 + (int)rnd((unsigned)n) : n;
+        if (split && rnd(6) == 0) { /* an empty piece (ei would write NIL_EXT) */
             put_u8(x, ERL_LIST_EXT);
             put_u32(x, 0);
+            depth++;
         }
         ei_x_encode_list_header(x, k);
         for (int j = 0; j < k; j++)
             if (reenc(buf, i, x, depth + 1) < 0) return -1;
         n -= k;
+        depth++; /* the next piece (or the tail) is nested in this one */
     }
     return reenc(buf, i, x, depth + 1); /* the tail */
 }
