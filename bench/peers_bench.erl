@@ -52,6 +52,7 @@
 -export([main/0]).
 -export([holder_start/1, taken_worker/4]).
 -import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, rate/1, us/1, ping_rate/1,
+                    owner_ping_rate/2,
                     proc_cpu_ms/1, busy_ms/0]).
 %% Run on the clusters' nodes.
 -export([idle/0, worker_start/5, seq_register/4, repl_watch_start/2, join_worker/4, count/1,
@@ -141,6 +142,12 @@ run() ->
                            end,
                      say("  register/ping (exact): 8 callers ~.2f, 1 caller ~s",
                          [best(Tp, {exact, 8}, reg) / P8, Of1(P1)]),
+                     CNodes = [rpc(X, swarm_cnode, cnode, []) || X <- Nodes(exact)],
+                     {D8, D1} = {owner_ping_rate(Spread8(exact, N), CNodes),
+                                 owner_ping_rate([{hd(Nodes(exact)), N div 2}], CNodes)},
+                     say("ceiling of any design that asks the owner's C node: round trips BEAM -> the"
+                         " C nodes in turn (1 in 3 its own) -> BEAM (ping, answered at once; no commit,"
+                         " no replication), 8 callers: ~s/s; 1 caller: ~s/s", [rate(D8), rate(D1)]),
                      {O8, O1} = owner_floor(Nodes(exact), Spread8(exact, N div 2), N div 4),
                      say("floor with the owner's round trip: register_name/2 of a taken name, answered no by"
                          " its owner (caller -> own C node [-> owner's C node -> own C node] -> agent ->"

@@ -110,6 +110,22 @@ static void on_peer_down(void *ud, const char *beam) {
 
 /* ---- dispatch ---------------------------------------------------------- */
 
+/* {'$sw1', ping, Caller, Ref} -> {Ref, pong}: the cheapest round trip
+ * through this node, from its own BEAM node (the watchdog; the benchmarks'
+ * floor) or from any other (the benchmarks' ceiling of a round trip to a
+ * name's owner), whose Caller must then live on the sending node, as a
+ * direct reg's (no node makes this one send to a third). */
+static int handle_ping(sw_dist_t *d, const char *from, int arity, const char *buf, int *index) {
+    erlang_pid caller;
+    const char *ref;
+    size_t rlen;
+    if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
+        return -1;
+    if (strcmp(from, d->beam) != 0 && strcmp(caller.node, from) != 0) return -1;
+    reply_atom(d, &caller, ref, rlen, SW_MSG_PONG);
+    return 0;
+}
+
 /* A message for the swarm server, {'$sw1', Tag, ...}. From our own BEAM
  * node: the agent, its helpers, swarm_groups and local callers. From any
  * other node: a peer C node's op lists, or (reg, reg_mfa) a caller on
@@ -139,6 +155,8 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
             if (arity != 3) return -1;
             sw_tracker_peer_ops(d->tracker, from, buf, index);
             return 0;
+        case SW_MSG_PING:
+            return handle_ping(d, from, arity, buf, index);
         default:
             return sw_tracker_msg_direct(d->tracker, &env, from, m, arity, buf, index);
         }
@@ -149,12 +167,7 @@ static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *in
     size_t rlen;
     switch (m) {
     case SW_MSG_PING:
-        /* {'$sw1', ping, Caller, Ref} -> {Ref, pong}: the cheapest round
-         * trip through this node (benchmarks' ceiling; liveness checks). */
-        if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))
-            return -1;
-        reply_atom(d, &caller, ref, rlen, SW_MSG_PONG);
-        return 0;
+        return handle_ping(d, from, arity, buf, index);
     case SW_MSG_STATS:
         /* {'$sw1', stats, Caller, Ref} -> {Ref, [{Counter, Int}]} */
         if (arity != 4 || ei_decode_pid(buf, index, &caller) || sw_term_dec_raw(buf, index, &ref, &rlen))

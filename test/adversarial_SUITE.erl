@@ -836,26 +836,20 @@ fresh_round_trip(Nodes) ->
     ok.
 
 %% Sends, from Sender, a request that Target's C node answers at once, and
-%% waits for the answer: a ping from Target itself, else a register request
-%% for a name Target does not own (answered `redirect' to any other node).
-%% Messages Sender sent to that C node before are handled before it.
-probe(Sender, Target, Nodes) ->
+%% waits for the answer: a ping, which a C node answers from its own BEAM
+%% node and from any other. Messages Sender sent to that C node before are
+%% handled before it.
+probe(Sender, Target, _Nodes) ->
     C = cnode(Target),
-    Name = hd([{probe, I} || I <- lists:seq(1, 100), swarm_ct:ring_owner(Nodes, {probe, I}) =/= Target]),
-    Own = Sender =:= Target,
     R = swarm_ct:rpc(Sender, erlang, apply, [fun() ->
             Ref = make_ref(),
-            Msg = case Own of
-                      true -> {'$sw1', ping, self(), Ref};
-                      false -> {'$sw1', reg, self(), Ref, term_to_binary(Name, [deterministic]), self()}
-                  end,
-            erlang:send({swarm, C}, Msg),
+            erlang:send({swarm, C}, {'$sw1', ping, self(), Ref}),
             receive {Ref, A} -> {ok, A} after 10000 -> timeout end
         end, []]),
     case R of
-        {ok, _} -> ok;
-        timeout -> ct:fail("~0p's C node did not answer ~0p within 10 s (os pid now ~0p)",
-                           [Target, Sender, catch swarm_ct:cnode_os_pid(Target)])
+        {ok, pong} -> ok;
+        Other -> ct:fail("~0p's C node did not answer ~0p's ping with pong within 10 s: ~0p (os pid now ~0p)",
+                         [Target, Sender, Other, catch swarm_ct:cnode_os_pid(Target)])
     end.
 
 %% After a phase of an attack: the C node answers a probe from Sender

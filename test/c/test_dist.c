@@ -156,8 +156,8 @@ static void test_unknown_and_malformed(void) {
     ei_x_encode_long(frame(&f, BEAM, NULL, 2), 3);
     feed(&f, BEAM);
     CU_ASSERT(f.d.st.unknown_msgs == 6 && f.d.st.msgs_in == 5);
-    /* Peer C nodes may send only ops, gops and direct reg / reg_mfa. */
-    caller_ref(frame(&f, "swarm_b@127.0.0.1", "ping", 4), "swarm_b@127.0.0.1");
+    /* Peer C nodes may send only ops, gops, ping and direct reg / reg_mfa. */
+    caller_ref(frame(&f, "swarm_b@127.0.0.1", "stats", 4), "swarm_b@127.0.0.1");
     feed(&f, "swarm_b@127.0.0.1");
     CU_ASSERT(f.d.st.unknown_msgs == 7);
     /* A control that is not a tuple. */
@@ -184,12 +184,60 @@ static void test_direct_reg(void) {
     fix_close(&f);
 }
 
+/* The replies a ping test captures (through the out's local sink). */
+typedef struct {
+    int n;
+    erlang_pid to[4];
+    int pong[4];
+} pongs_t;
+
+static int capture(void *ud, const erlang_pid *to, const char *msg, size_t len) {
+    pongs_t *p = ud;
+    int i = 0, arity;
+    long ref;
+    char atom[MAXATOMLEN];
+    if (p->n >= 4) return -1;
+    p->to[p->n] = *to;
+    p->pong[p->n] = ei_decode_version(msg, &i, NULL) == 0 && ei_decode_tuple_header(msg, &i, &arity) == 0 &&
+                    arity == 2 && ei_decode_long(msg, &i, &ref) == 0 && ref == 42 &&
+                    ei_decode_atom(msg, &i, atom) == 0 && strcmp(atom, "pong") == 0 && (size_t)i == len;
+    p->n++;
+    return 0;
+}
+
+/* A ping is answered {Ref, pong} from our BEAM node, from a peer C node
+ * and from another BEAM node; from another node only for a caller of that
+ * node, and only in its 4-tuple form. */
+static void test_ping_from_any_node(void) {
+    fix_t f;
+    pongs_t got = {0};
+    fix_init(&f);
+    f.out.local = capture;
+    f.out.local_ud = &got;
+    const char *from[] = {BEAM, "swarm_b@127.0.0.1", OTHER};
+    for (int k = 0; k < 3; k++) {
+        caller_ref(frame(&f, from[k], "ping", 4), from[k]);
+        feed(&f, from[k]);
+    }
+    CU_ASSERT(got.n == 3 && f.d.st.unknown_msgs == 0 && f.d.st.msgs_in == 3);
+    for (int k = 0; k < got.n && k < 3; k++)
+        CU_ASSERT(got.pong[k] && strcmp(got.to[k].node, from[k]) == 0);
+    /* A caller of a third node, and a ping of another arity: refused. */
+    caller_ref(frame(&f, OTHER, "ping", 4), BEAM);
+    feed(&f, OTHER);
+    ei_x_encode_long(frame(&f, OTHER, "ping", 3), 1);
+    feed(&f, OTHER);
+    CU_ASSERT(got.n == 3 && f.d.st.unknown_msgs == 2);
+    fix_close(&f);
+}
+
 int test_dist_suite(void) {
     CU_pSuite s = CU_add_suite("dist", NULL, NULL);
     if (!s) return 1;
     if (!CU_add_test(s, "local tags reach their part", test_local_tags) ||
         !CU_add_test(s, "unknown and malformed messages", test_unknown_and_malformed) ||
-        !CU_add_test(s, "direct reg from a stranger's caller", test_direct_reg))
+        !CU_add_test(s, "direct reg from a stranger's caller", test_direct_reg) ||
+        !CU_add_test(s, "ping from any node", test_ping_from_any_node))
         return 1;
     return 0;
 }
