@@ -1,15 +1,21 @@
 %% @doc The C host benchmark (bench/run.sh, after the others): via calls to
 %% C workers of a C host (priv/sensor_host, examples/sensor_host.c) against
 %% the same calls to GenServers on another BEAM node, in the same run, on a
-%% local cluster of 2 BEAM nodes (each with its C node) started with OTP's
+%% local cluster of 3 BEAM nodes (each with its C node) started with OTP's
 %% `peer' on 127.0.0.1, driven from this hidden coordinator node; and the
 %% memory of an idle C worker against an idle GenServer.
 %%
-%% Calls: GenServer.call({via, swarm, Name}, read) from callers on node b,
-%% to 8 C workers {sensor, I} (the host's) and to 8 GenServers {gsensor, I}
-%% on node a (so both kinds cross one distribution connection); 1 caller
-%% and 8 callers (one name each); the kinds alternate, several rounds,
-%% median reported. Latency per call with os:perf_counter.
+%% Calls: GenServer.call({via, swarm, Name}, read) to 8 C workers
+%% {sensor, I} (the host's) and to 8 GenServers {gsensor, I} on node a
+%% (so both kinds cross a distribution connection); 1 caller and 8 callers
+%% (one name each) on node b, then 8 callers split over nodes b and c (so
+%% that neither one callers' node nor its one connection bounds the rate);
+%% the kinds alternate, several rounds, median reported. Latency per call
+%% with os:perf_counter. CPU per call (/proc, 10 ms ticks) of the callers'
+%% nodes, of the workers' side (the host's process, or node a's BEAM) and
+%% of the whole machine, medians of the rounds: which process bounds the
+%% rate. The host runs with its default loop (polling 100 us after work),
+%% then sleeping as soon as it is idle (--spin-us -1).
 %%
 %% Memory: the host's RSS with M idle workers (no name, no callbacks)
 %% against one with none, per worker; then with min(M, 10000) named workers in a group
@@ -20,15 +26,16 @@
 %% default 40000), SWARM_HOST_BENCH_ROUNDS (default 3), SWARM_HOST_BENCH_MEM_N
 %% (M, default 100000), SWARM_HOST_BENCH_CALLERS (caller counts measured,
 %% default "1,8"), SWARM_HOST_BENCH_SPINS (more host loop settings to
-%% measure with more than one caller, e.g. "20,50": --spin-us values),
+%% measure, e.g. "20,50": --spin-us values),
 %% SWARM_HOST_BENCH_OUT (report file; without it the
 %% report is appended to SWARM_BENCH_OUT, run.sh's report, if set).
 -module(host_bench).
 
 -export([main/0]).
--import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, us/1, vmrss/1]).
+-import(bench_lib, [envint/2, rpc/4, wait_until/2, pct/2, median/1, us/1, vmrss/1, proc_cpu_ms/1,
+                    busy_ms/0]).
 %% Run on the cluster's nodes.
--export([call_run/3, caller/4, start_gservers/1, idle_gservers/1]).
+-export([caller/4, start_gservers/1, idle_gservers/1]).
 %% The GenServer compared with.
 -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -69,47 +76,59 @@ run() ->
         [calendar:system_time_to_rfc3339(erlang:system_time(second)),
          erlang:system_info(otp_release), erlang:system_info(logical_processors_available), ?HOST]),
     say("load average at start: ~s", [string:trim(os:cmd("cut -d' ' -f1-3 /proc/loadavg"))]),
-    Nodes = [A, B] = start_cluster(),
+    Nodes = [A, B, C3] = start_cluster(),
+    OsPid = maps:from_list([{X, list_to_integer(rpc(X, os, getpid, []))} || X <- Nodes]),
+    AOs = maps:get(A, OsPid),
     say("cluster: ~p", [Nodes]),
     ok = rpc(A, ?MODULE, start_gservers, [8]),
     wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(B, swarm, whereis_name, [{gsensor, I}])) end,
                                   lists:seq(1, 8)) end, 20000),
-    section(io_lib:format("Via calls from node b: C workers of a C host against GenServers on"
+    section(io_lib:format("Via calls from node b (and c): C workers of a C host against GenServers on"
                           " node a; ~p calls per round and kind, ~p rounds, median", [Calls, Rounds])),
+    %% Caller placements: N callers on node b for each count; with more than
+    %% one, also the same number split over nodes b and c, where no single
+    %% callers' node (nor its one connection to the workers' node) bounds
+    %% the rate.
+    Specs = [{integer_to_list(N) ++ " caller(s)", [{B, N}]} || N <- CallerCounts]
+        ++ [{integer_to_list(N) ++ " caller(s) on b and c", [{B, N - N div 2}, {C3, N div 2}]}
+            || N <- CallerCounts, N > 1],
     %% The host as configured by default (spin_us 100: its loop polls for
     %% 100 us after work before it sleeps), then one that sleeps as soon as
-    %% it is idle (--spin-us -1), the lever measured alone.
+    %% it is idle (--spin-us -1), the lever measured alone, with every
+    %% placement; then any SWARM_HOST_BENCH_SPINS, with several callers.
     [begin
-         Host = start_host(Nodes, ["--sensors", "8" | SpinArgs]),
-         wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(B, swarm, whereis_name, [{sensor, I}])) end,
-                                       lists:seq(1, 8)) end, 20000),
+         Host = {_, HostOs} = start_host(Nodes, ["--sensors", "8" | SpinArgs]),
+         [wait_until(fun() -> lists:all(fun(I) -> is_pid(rpc(X, swarm, whereis_name, [{sensor, I}]))
+                                        end, lists:seq(1, 8)) end, 20000) || X <- [B, C3]],
          %% Warm-up.
-         _ = rpc(B, ?MODULE, call_run, [sensor, 8, 2000]),
-         _ = rpc(B, ?MODULE, call_run, [gsensor, 8, 2000]),
+         _ = calls(sensor, [{B, 4}, {C3, 4}], 2000),
+         _ = calls(gsensor, [{B, 4}, {C3, 4}], 2000),
          Rows = [begin
-                     Rs = [{rpc(B, ?MODULE, call_run, [sensor, Callers, Calls]),
-                            rpc(B, ?MODULE, call_run, [gsensor, Callers, Calls])}
+                     CallersOs = [maps:get(X, OsPid) || {X, _} <- Spec],
+                     Rs = [{cpu_calls(CallersOs, HostOs, sensor, Spec, Calls),
+                            cpu_calls(CallersOs, AOs, gsensor, Spec, Calls)}
                            || _ <- lists:seq(1, Rounds)],
-                     C = summary([R || {R, _} <- Rs]),
-                     G = summary([R || {_, R} <- Rs]),
-                     {Callers, C, G}
-                 end || Callers <- Counts],
+                     {What, summary([R || {R, _} <- Rs]), summary([R || {_, R} <- Rs])}
+                 end || {What, Spec} <- Specs, lists:member(length(Spec), Placements),
+                        lists:sum([N || {_, N} <- Spec]) > 1 orelse not MultiOnly],
          say("host loop: ~s", [Label]),
          [begin
-              say("~p caller(s): C worker  ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(CR), us(CP50), us(CP99)]),
-              say("~p caller(s): GenServer ~8s calls/s, p50 ~s us, p99 ~s us", [Callers, rate(GR), us(GP50), us(GP99)]),
-              say("~p caller(s): C worker / GenServer: rate ~.2fx, p50 ~.2fx, p99 ~.2fx~s",
-                  [Callers, CR / GR, CP50 / GP50, CP99 / GP99, Target])
-          end || {Callers, {CR, CP50, CP99}, {GR, GP50, GP99}} <- Rows],
+              say("~s: C worker  ~8s calls/s, p50 ~s us, p99 ~s us", [What, rate(CR), us(CP50), us(CP99)]),
+              say("~s: GenServer ~8s calls/s, p50 ~s us, p99 ~s us", [What, rate(GR), us(GP50), us(GP99)]),
+              say("~s: C worker / GenServer: rate ~.2fx, p50 ~.2fx, p99 ~.2fx~s",
+                  [What, CR / GR, CP50 / GP50, CP99 / GP99, Target]),
+              say("~s: CPU per call, C worker: callers' node(s) ~.1f us, host ~.1f us, machine ~.1f us;"
+                  " GenServer: callers' node(s) ~.1f us, node a ~.1f us, machine ~.1f us",
+                  [What, CB, CW, CM, GB, GW, GM])
+          end || {What, {CR, CP50, CP99, [CB, CW], CM}, {GR, GP50, GP99, [GB, GW], GM}} <- Rows],
          stop_host(Host),
          %% Its names gone before the next host registers them.
          wait_until(fun() -> lists:all(fun(I) -> rpc(B, swarm, whereis_name, [{sensor, I}]) =:= undefined end,
                                        lists:seq(1, 8)) end, 20000)
-     end || {Label, SpinArgs, Counts, Target} <-
-                [{"default (polls 100 us after work)", [], CallerCounts, " (target: rate >= 1)"},
-                 {"--spin-us -1 (sleeps at once when idle)", ["--spin-us", "-1"],
-                  [C || C <- CallerCounts, C > 1], ""}]
-                 ++ [{"--spin-us " ++ S, ["--spin-us", S], [C || C <- CallerCounts, C > 1], ""}
+     end || {Label, SpinArgs, Placements, MultiOnly, Target} <-
+                [{"default (polls 100 us after work)", [], [1, 2], false, " (target: rate >= 1)"},
+                 {"--spin-us -1 (sleeps at once when idle)", ["--spin-us", "-1"], [1, 2], false, ""}]
+                 ++ [{"--spin-us " ++ S, ["--spin-us", S], [1, 2], true, ""}
                      || S <- string:lexemes(os:getenv("SWARM_HOST_BENCH_SPINS", ""), ",")]],
 
     section(io_lib:format("Memory: ~p workers on a C host, against ~p idle GenServers", [MemN, MemN])),
@@ -134,25 +153,44 @@ run() ->
     [stop_host(H) || H <- [Bare, Idle, Named]],
     ok.
 
-%% {Rate, P50 ns, P99 ns}: the medians of the rounds.
+%% {Rate, P50 ns, P99 ns, [CPU us per call of each OS process], machine CPU
+%% us per call}: the medians of the rounds.
 summary(Rs) ->
-    {median([R || #{rate := R} <- Rs]), median([P || #{p50 := P} <- Rs]), median([P || #{p99 := P} <- Rs])}.
+    Cpu = [median([lists:nth(I, C) || #{cpu := C} <- Rs]) || I <- lists:seq(1, length(maps:get(cpu, hd(Rs))))],
+    {median([R || #{rate := R} <- Rs]), median([P || #{p50 := P} <- Rs]), median([P || #{p99 := P} <- Rs]),
+     Cpu, median([M || #{machine := M} <- Rs])}.
 
-%% ===========================================================================
-%% On node b: Callers processes, each calling {Kind, I} Calls div Callers
-%% times; returns #{rate, p50, p99}.
+%% calls/3, with the CPU time that the callers' nodes (CallersOs, summed),
+%% the workers' process (WorkerOs) and the whole machine spent meanwhile,
+%% per call (us): keys cpu ([callers, worker]) and machine.
+cpu_calls(CallersOs, WorkerOs, Kind, Spec, Calls) ->
+    Cpu = fun() -> [lists:sum([proc_cpu_ms(P) || P <- CallersOs]), proc_cpu_ms(WorkerOs)] end,
+    {C0, M0} = {Cpu(), busy_ms()},
+    R = #{n := N} = calls(Kind, Spec, Calls),
+    {C1, M1} = {Cpu(), busy_ms()},
+    R#{cpu => [(X1 - X0) * 1000 / N || {X0, X1} <- lists:zip(C0, C1)], machine => (M1 - M0) * 1000 / N}.
 
-call_run(Kind, Callers, Calls) ->
+%% Spec's callers ({Node, Count} each; caller I calls {Kind, I}), all
+%% started together, Calls div their number calls each; returns #{rate, p50,
+%% p99, n} (n: the calls made).
+calls(Kind, Spec, Calls) ->
     Self = self(),
-    Per = max(1, Calls div Callers),
-    Ps = [spawn_link(?MODULE, caller, [Self, {Kind, I}, Per, []]) || I <- lists:seq(1, Callers)],
-    [receive {ready, P} -> ok end || P <- Ps],
+    Total = lists:sum([N || {_, N} <- Spec]),
+    Per = max(1, Calls div Total),
+    Nodes = lists:append([lists:duplicate(N, Node) || {Node, N} <- Spec]),
+    Ps = [spawn_link(Node, ?MODULE, caller, [Self, {Kind, I}, Per, []])
+          || {I, Node} <- lists:zip(lists:seq(1, Total), Nodes)],
+    [receive {ready, P} -> ok after 60000 -> error({timeout, ready}) end || P <- Ps],
     T0 = erlang:monotonic_time(nanosecond),
     [P ! go || P <- Ps],
-    Lats = lists:append([receive {done, P, L} -> L end || P <- Ps]),
+    Lats = lists:append([receive {done, P, L} -> L after 600000 -> error({timeout, calls}) end || P <- Ps]),
     T1 = erlang:monotonic_time(nanosecond),
     Sorted = lists:sort(Lats),
-    #{rate => length(Lats) * 1.0e9 / (T1 - T0), p50 => pct(Sorted, 50), p99 => pct(Sorted, 99)}.
+    #{rate => length(Lats) * 1.0e9 / (T1 - T0), p50 => pct(Sorted, 50), p99 => pct(Sorted, 99),
+      n => length(Lats)}.
+
+%% ===========================================================================
+%% On a callers' node: one caller of calls/3, calling Name Per times.
 
 caller(Parent, Name, Per, _) ->
     Parent ! {ready, self()},
@@ -200,7 +238,7 @@ start_cluster() ->
                                                       args => Args, connection => standard_io}),
                  true = net_kernel:connect_node(Node),
                  {Peer, Node}
-             end || S <- ["a", "b"]],
+             end || S <- ["a", "b", "c"]],
     put(peers, [P || {P, _} <- Peers]),
     Nodes = [N || {_, N} <- Peers],
     [true = rpc(X, net_kernel, connect_node, [Y]) || X <- Nodes, Y <- Nodes, X =/= Y],

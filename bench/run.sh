@@ -54,7 +54,8 @@ erl -noshell -hidden -name "conn_churn_bench_$$@127.0.0.1" -setcookie "conn_chur
     -pa "$EBIN" -pa "$TMP" -eval 'conn_churn_bench:main().'
 # Then the C host benchmark (bench/host_bench.erl): via calls to C workers of
 # a C host (priv/sensor_host) against GenServers on another BEAM node, 1 and
-# 8 callers, and the memory of an idle C worker against an idle GenServer;
+# 8 callers on one node, 8 over two, with the CPU per call of each side, and
+# the memory of an idle C worker against an idle GenServer;
 # on a fresh cluster of its own. Its report is appended to the same file.
 # Knobs: SWARM_HOST_BENCH_CALLS, SWARM_HOST_BENCH_ROUNDS, SWARM_HOST_BENCH_MEM_N.
 erlc -o "$TMP" "$ROOT/bench/host_bench.erl"

@@ -129,11 +129,12 @@ typedef struct {
     int utf8_atoms;
     /* swarm_host_run only: after the loop handled frames, it keeps polling
      * (epoll with no wait) for this long (µs) before it sleeps, as the BEAM's
-     * schedulers busy-wait: a host serving a steady stream of calls then
-     * skips most of its wake-ups (with 8 callers, about 20% more calls per
-     * second on 2 cores). It costs CPU only right after work. 0: 100 µs;
-     * < 0: never (the loop sleeps as soon as it is idle). A host on a loop
-     * the caller runs does not poll. */
+     * schedulers busy-wait: a host serving a stream of calls then skips
+     * most of its wake-ups (one caller: p50 about 50 against 120 µs on 2
+     * cores). It costs CPU only right after work, which under load is
+     * often (8 callers: about 30 against 20 µs per call; see the README's
+     * benchmarks). 0: 100 µs; < 0: never (the loop sleeps as soon as it is
+     * idle). A host on a loop the caller runs does not poll. */
     int spin_us;
     /* Called once, on the loop, when the host is first connected to at
      * least one swarm C node and has its registry (its initial sync is
