@@ -155,9 +155,9 @@ run() ->
                          [rate(O8), rate(O1)]),
                      say("  register/owner floor (exact): 8 callers ~.2f, 1 caller ~s",
                          [best(Tp, {exact, 8}, reg) / O8, Of1(O1)]),
-                     #{ping8 => P8, ping1 => P1, owner8 => O8, owner1 => O1};
+                     #{ping8 => P8, ping1 => P1, owner8 => O8, owner1 => O1, direct8 => D8, direct1 => D1};
                  false ->
-                     #{ping8 => 0, ping1 => 0, owner8 => 0, owner1 => 0}
+                     #{ping8 => 0, ping1 => 0, owner8 => 0, owner1 => 0, direct8 => 0, direct1 => 0}
              end,
 
     Repl = case part(replication) of
@@ -256,7 +256,8 @@ loadavg() -> string:trim(os:cmd("cut -d' ' -f1-3 /proc/loadavg")).
 %% ===========================================================================
 %% Summary and targets
 
-summary(Tp, Repl, Jn, #{ping8 := Ping8, ping1 := Ping1, owner8 := Own8, owner1 := Own1}) ->
+summary(Tp, Repl, Jn, #{ping8 := Ping8, ping1 := Ping1, owner8 := Own8, owner1 := Own1,
+                         direct8 := Dir8, direct1 := Dir1}) ->
     section("Summary"),
     Rate = fun(Key, What) -> fun(Sys) -> best(Tp, {Sys, Key}, What) end end,
     Rows = [{"register/s, 8 callers", Rate(8, reg), rate},
@@ -286,6 +287,8 @@ summary(Tp, Repl, Jn, #{ping8 := Ping8, ping1 := Ping1, owner8 := Own8, owner1 :
         [rate(Ping8), rate(Ping1)]),
     say("floor with the owner's round trip (a taken name's no): 8 callers ~s/s, 1 caller ~s/s",
         [rate(Own8), rate(Own1)]),
+    say("ceiling of a round trip to the owner's C node alone (ping, 1 in 3 the own): 8 callers ~s/s,"
+        " 1 caller ~s/s", [rate(Dir8), rate(Dir1)]),
 
     section("Targets"),
     T = fun(Ok, Fmt2, Args) ->
