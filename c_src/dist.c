@@ -128,8 +128,8 @@ static int handle_ping(sw_dist_t *d, const char *from, int arity, const char *bu
 
 /* A message for the swarm server, {'$sw1', Tag, ...}. From our own BEAM
  * node: the agent, its helpers, swarm_groups and local callers. From any
- * other node: a peer C node's op lists, or (reg, reg_mfa) a caller on
- * another BEAM node asking the name's owner directly. Tags of the groups'
+ * other node: a peer C node's op lists, a ping, or (reg, reg_mfa) a
+ * caller on another BEAM node asking the name's owner directly. Tags of the groups'
  * family ('g' first) that are not theirs go to the groups as well, which
  * count them among their malformed messages. */
 static int handle_swarm(sw_dist_t *d, const char *from, const char *buf, int *index) {

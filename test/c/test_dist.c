@@ -1,5 +1,6 @@
 /* test_dist.c - CUnit suite of the dispatcher (dist.c) on a registry and
- * groups without network (the sender has no node, so replies are dropped):
+ * groups without network (the sender has no node, so replies are dropped,
+ * but where a test catches them through the out's local sink):
  * which part each {'$sw1', Tag, ...} reaches, by tag and by the connection
  * it came by, seen through the counters of the dispatcher, the registry
  * and the groups. */
