@@ -5,7 +5,7 @@
 -module(bench_lib).
 
 -export([envint/2, rpc/4, wait_until/2, wait_until/3, pct/2, median/1, rate/1, us/1,
-         ping_rate/1, ping_worker/2, owner_ping_rate/2, owner_ping_worker/3, vmrss/1, proc_cpu_ms/1, busy_ms/0, short/1, ms/1]).
+         ping_rate/1, ping_worker/3, owner_ping_rate/2, vmrss/1, proc_cpu_ms/1, busy_ms/0, short/1, ms/1]).
 
 -define(RPC_TMO, 600000).
 
@@ -52,39 +52,21 @@ wait_loop(F, Deadline, Step) ->
 %% once), with Spec's callers ({Node, Count} each, all started together).
 -spec ping_rate([{node(), pos_integer()}]) -> float().
 ping_rate(Spec) ->
-    Self = self(),
-    Workers = [spawn_link(Node, ?MODULE, ping_worker, [Self, Count]) || {Node, Count} <- Spec],
-    [receive {ready, W} -> ok after ?RPC_TMO -> error({timeout, ready}) end || W <- Workers],
-    T0 = erlang:monotonic_time(nanosecond),
-    [W ! go || W <- Workers],
-    [receive {done, W} -> ok after ?RPC_TMO -> error({timeout, ping}) end || W <- Workers],
-    T1 = erlang:monotonic_time(nanosecond),
-    lists:sum([Cn || {_, Cn} <- Spec]) * 1.0e9 / (T1 - T0).
-
-%% @doc On a node: one caller of ping_rate/1.
--spec ping_worker(pid(), non_neg_integer()) -> ok.
-ping_worker(Parent, Count) ->
-    %% The way requests go (on the C node's stdin with cnode_pipe, else by
-    %% distribution), so that the floor is that of the requests.
-    CNode = swarm_cnode:cnode(),
-    Parent ! {ready, self()},
-    receive go -> ok end,
-    ping_loop(CNode, Count),
-    Parent ! {done, self()},
-    ok.
+    ping_rate(Spec, own).
 
 %% @doc The ceiling of a register that only the name's owner would handle:
-%% round trips per second from Spec's callers to the C nodes CNodes in
-%% turn (the own C node as ping_rate/1's; the others' by distribution, to
-%% their registered name `swarm'), each answered at once: with 3 nodes,
-%% the owner of 1 name in 3 is the caller's own node, as for register
-%% requests. No commit, no replication: a design that asks only the
-%% owner's C node cannot be faster.
+%% as ping_rate/1, but each caller pings the C nodes CNodes in turn (its
+%% own as ping_rate/1's; the others' by distribution, to their registered
+%% name `swarm'): with 3 nodes, the owner of 1 name in 3 is the caller's
+%% own node, as for register requests. No commit, no replication: a design
+%% that asks only the owner's C node cannot be faster.
 -spec owner_ping_rate([{node(), pos_integer()}], [node()]) -> float().
 owner_ping_rate(Spec, CNodes) ->
+    ping_rate(Spec, CNodes).
+
+ping_rate(Spec, Targets) ->
     Self = self(),
-    Workers = [spawn_link(Node, ?MODULE, owner_ping_worker, [Self, Count, CNodes])
-               || {Node, Count} <- Spec],
+    Workers = [spawn_link(Node, ?MODULE, ping_worker, [Self, Count, Targets]) || {Node, Count} <- Spec],
     [receive {ready, W} -> ok after ?RPC_TMO -> error({timeout, ready}) end || W <- Workers],
     T0 = erlang:monotonic_time(nanosecond),
     [W ! go || W <- Workers],
@@ -92,25 +74,28 @@ owner_ping_rate(Spec, CNodes) ->
     T1 = erlang:monotonic_time(nanosecond),
     lists:sum([Cn || {_, Cn} <- Spec]) * 1.0e9 / (T1 - T0).
 
-%% @doc On a node: one caller of owner_ping_rate/2 (it connects to every C
-%% node of CNodes before it reports ready).
--spec owner_ping_worker(pid(), non_neg_integer(), [node()]) -> ok.
-owner_ping_worker(Parent, Count, CNodes) ->
+%% @doc On a node: one caller of ping_rate/1 (Targets `own') or
+%% owner_ping_rate/2 (Targets: the C nodes to ping in turn; it connects to
+%% each before it reports ready).
+-spec ping_worker(pid(), non_neg_integer(), own | [node()]) -> ok.
+ping_worker(Parent, Count, Targets) ->
+    %% The way requests go to the own C node (on its stdin with cnode_pipe,
+    %% else by distribution), so that the floor is that of the requests.
     Own = swarm_cnode:cnode(),
-    Targets = list_to_tuple(CNodes),
-    [owner_ping(Own, C) || C <- CNodes],
+    Ts = list_to_tuple(case Targets of own -> [Own]; _ -> Targets end),
+    [ping(Own, C) || C <- tuple_to_list(Ts)],
     Parent ! {ready, self()},
     receive go -> ok end,
-    owner_ping_loop(Own, Targets, Count),
+    ping_loop(Own, Ts, Count),
     Parent ! {done, self()},
     ok.
 
-owner_ping_loop(_Own, _Targets, 0) -> ok;
-owner_ping_loop(Own, Targets, K) ->
-    owner_ping(Own, element(1 + K rem tuple_size(Targets), Targets)),
-    owner_ping_loop(Own, Targets, K - 1).
+ping_loop(_Own, _Ts, 0) -> ok;
+ping_loop(Own, Ts, K) ->
+    ping(Own, element(1 + K rem tuple_size(Ts), Ts)),
+    ping_loop(Own, Ts, K - 1).
 
-owner_ping(Own, C) ->
+ping(Own, C) ->
     Ref = make_ref(),
     Msg = {'$sw1', ping, self(), Ref},
     ok = case C of
@@ -118,12 +103,6 @@ owner_ping(Own, C) ->
              _ -> erlang:send({swarm, C}, Msg), ok
          end,
     receive {Ref, pong} -> ok after ?RPC_TMO -> error({timeout, {ping, C}}) end.
-
-ping_loop(_CNode, 0) -> ok;
-ping_loop(CNode, K) ->
-    Ref = make_ref(),
-    ok = swarm_cnode:send(CNode, {'$sw1', ping, self(), Ref}),
-    receive {Ref, pong} -> ping_loop(CNode, K - 1) end.
 
 %% @doc The P-th percentile of List (0 for an empty list).
 -spec pct([number()], number()) -> number().
